@@ -1,0 +1,144 @@
+"""Is this data pipeline used for training, or for evaluation?
+
+Partial-batch rules judge training pipelines only: an evaluation loader's last
+batch changes no weights. The evidence, most specific first: the name the
+pipeline is bound to (``val_loader``), the function that builds or returns it
+(``def train_dataloader``), the dataset expression (``test_ds``,
+``MNIST(train=False)``), ``shuffle=``, and finally how the file uses it (a loop
+over it that calls ``backward()`` or ``step()``). No evidence: not judged.
+"""
+
+from __future__ import annotations
+
+import ast
+import enum
+from typing import TYPE_CHECKING
+
+from losslint.analysis.names import identifier_words, keyword
+
+if TYPE_CHECKING:
+    from losslint.context import FileContext
+
+
+class Role(enum.Enum):
+    TRAIN = "train"
+    EVAL = "eval"
+    UNKNOWN = "unknown"
+
+
+_EVAL_WORDS = {
+    "val", "valid", "validation", "validate", "test", "tests", "testing", "eval", "evaluation", "evaluate",
+    "dev", "infer", "inference", "predict", "prediction", "predictions", "calib", "calibration", "holdout",
+    "heldout", "benchmark", "demo", "query", "gallery",
+}
+_EVAL_PREFIXES = ("val", "test", "eval")  # valset, testloader, evalds
+_TRAIN_PREFIXES = ("train",)  # train, training, trainset, trainloader
+
+
+def words_role(text: str) -> Role:
+    words = identifier_words(text)
+    for word in words:
+        if word in _EVAL_WORDS or (word.startswith(_EVAL_PREFIXES) and not word.startswith("value")):
+            return Role.EVAL
+    for word in words:
+        if word.startswith(_TRAIN_PREFIXES) or word in ("tr", "fit", "finetune", "pretrain"):
+            return Role.TRAIN
+    return Role.UNKNOWN
+
+
+def bound_name(ctx: "FileContext", node: ast.AST) -> str | None:
+    """The name a value is stored under: ``x = node``, ``self.x = node``,
+    ``{'x': node}``, ``f(x=node)``, or the function that returns it."""
+    parent = ctx.parents.get(node)
+    if isinstance(parent, (ast.Assign, ast.AnnAssign)):
+        targets = parent.targets if isinstance(parent, ast.Assign) else [parent.target]
+        return " ".join(ctx.text(t) for t in targets)
+    if isinstance(parent, ast.keyword) and parent.arg:
+        return parent.arg
+    if isinstance(parent, ast.Dict):
+        for key, value in zip(parent.keys, parent.values):
+            if value is node and isinstance(key, ast.Constant) and isinstance(key.value, str):
+                return key.value
+    if isinstance(parent, ast.Return):
+        function = ctx.enclosing(parent, ast.FunctionDef, ast.AsyncFunctionDef)
+        return function.name if function else None
+    return None
+
+
+def _assigned_names(ctx: "FileContext", node: ast.AST) -> list[str]:
+    parent = ctx.parents.get(node)
+    if isinstance(parent, ast.Assign):
+        return [t.id for t in parent.targets if isinstance(t, ast.Name)] + [
+            t.attr for t in parent.targets if isinstance(t, ast.Attribute)
+        ]
+    if isinstance(parent, ast.AnnAssign) and isinstance(parent.target, (ast.Name, ast.Attribute)):
+        return [parent.target.id if isinstance(parent.target, ast.Name) else parent.target.attr]
+    return []
+
+
+def used_for_training(ctx: "FileContext", names: list[str]) -> bool:
+    """A ``for`` loop over one of ``names`` (directly, or through enumerate/tqdm/zip)
+    whose body calls ``backward()`` or ``step()``."""
+    if not names:
+        return False
+    for loop in ctx.nodes_of(ast.For, ast.AsyncFor):
+        iterated = {n.id for n in ast.walk(loop.iter) if isinstance(n, ast.Name)} | {
+            n.attr for n in ast.walk(loop.iter) if isinstance(n, ast.Attribute)
+        }
+        if not iterated.intersection(names):
+            continue
+        for sub in ast.walk(loop):
+            if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr in ("backward", "step"):
+                return True
+    return False
+
+
+def pipeline_role(ctx: "FileContext", call: ast.Call, dataset: ast.expr | None) -> Role:
+    """Role of the pipeline built by ``call`` (a DataLoader, a tf.data chain, ...)."""
+    name = bound_name(ctx, call)
+    if name:
+        role = words_role(name)
+        if role is not Role.UNKNOWN:
+            return role
+    function = ctx.enclosing(call, ast.FunctionDef, ast.AsyncFunctionDef)
+    if function is not None:
+        role = words_role(function.name)
+        if role is not Role.UNKNOWN:
+            return role
+    if dataset is not None:
+        role = dataset_role(ctx, dataset)
+        if role is not Role.UNKNOWN:
+            return role
+    shuffle = keyword(call, "shuffle")
+    if shuffle is not None:
+        value = ctx.values.value(shuffle.value)
+        if value is True:
+            return Role.TRAIN
+        if value is False:
+            return Role.EVAL
+    if used_for_training(ctx, _assigned_names(ctx, call)):
+        return Role.TRAIN
+    return Role.UNKNOWN
+
+
+def dataset_role(ctx: "FileContext", dataset: ast.expr, depth: int = 0) -> Role:
+    """Role told by a dataset expression: its words, ``train=False``, ``split='test'``,
+    or (one step back) what the name it came from was assigned."""
+    role = words_role(ctx.text(dataset))
+    if role is not Role.UNKNOWN or depth > 2:
+        return role
+    if isinstance(dataset, ast.Call):
+        for arg_name in ("train", "split", "subset", "mode", "phase"):
+            kw = keyword(dataset, arg_name)
+            if kw is None:
+                continue
+            value = ctx.values.value(kw.value)
+            if value is False or (isinstance(value, str) and words_role(value) is Role.EVAL):
+                return Role.EVAL
+            if value is True or (isinstance(value, str) and words_role(value) is Role.TRAIN):
+                return Role.TRAIN
+    if isinstance(dataset, ast.Name):
+        value = ctx.values.resolve_name(dataset)
+        if value is not None:
+            return dataset_role(ctx, value, depth + 1)
+    return Role.UNKNOWN

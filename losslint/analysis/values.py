@@ -1,0 +1,267 @@
+"""Static values: what number a batch size, a dataset size or a momentum has.
+
+Resolves literals, arithmetic, local and module assignments, function parameter
+defaults, imported constants, argparse defaults (``args.batch_size``), config and
+dataclass defaults (``cfg.batch_size``), ``self.x`` set once in a class, and
+``len(...)`` of things whose size is known (``losslint.analysis.sizes``). Never
+imports or runs the analysed code. A value that cannot be known is ``UNKNOWN``;
+ambiguity (two different assignments) is unknown too, never a guess.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import TYPE_CHECKING, Iterator
+
+from losslint.project import UNKNOWN, Literal, arithmetic
+
+if TYPE_CHECKING:
+    from losslint.context import FileContext
+
+_MAX_DEPTH = 25
+
+
+class Binding:
+    """One way a name gets a value: ``value`` (for tuple unpacking, the element at
+    ``path`` of it, e.g. (1, 0) for ``(a, b), (c, d) = value``'s ``c``), or ``None``
+    when it is bound by something we cannot follow."""
+
+    __slots__ = ("value", "path", "scope")
+
+    def __init__(self, value: ast.expr | None, path: tuple[int, ...], scope: ast.AST) -> None:
+        self.value, self.path, self.scope = value, path, scope
+
+
+class ValueResolver:
+    def __init__(self, ctx: "FileContext") -> None:
+        self.ctx = ctx
+        self._scope_bindings: dict[tuple[int, str], list[Binding]] = {}
+
+    # -- public API ------------------------------------------------------------
+    def value(self, node: ast.expr | None, depth: int = 0) -> Literal:
+        if node is None or depth > _MAX_DEPTH:
+            return UNKNOWN
+        if isinstance(node, ast.Constant):
+            return node.value
+        if isinstance(node, ast.UnaryOp):
+            operand = self.value(node.operand, depth + 1)
+            if isinstance(node.op, ast.USub) and isinstance(operand, (int, float)) and not isinstance(operand, bool):
+                return -operand
+            if isinstance(node.op, ast.Not) and isinstance(operand, bool):
+                return not operand
+            return operand if isinstance(node.op, ast.UAdd) else UNKNOWN
+        if isinstance(node, ast.BinOp):
+            return arithmetic(node.op, self.value(node.left, depth + 1), self.value(node.right, depth + 1))
+        if isinstance(node, ast.Name):
+            return self._name_value(node, depth)
+        if isinstance(node, ast.Attribute):
+            return self._attribute_value(node, depth)
+        if isinstance(node, ast.Subscript):
+            key = node.slice
+            if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                return self.ctx.project.config_default(key.value)
+            return UNKNOWN
+        if isinstance(node, ast.Call):
+            return self._call_value(node, depth)
+        if isinstance(node, ast.IfExp):
+            a, b = self.value(node.body, depth + 1), self.value(node.orelse, depth + 1)
+            return a if a == b else UNKNOWN
+        return UNKNOWN
+
+    def int_value(self, node: ast.expr | None) -> int | None:
+        value = self.value(node)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        if isinstance(value, float):
+            return int(value) if value.is_integer() else None
+        return value
+
+    def number(self, node: ast.expr | None) -> float | None:
+        value = self.value(node)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        return float(value)
+
+    def bindings(self, name: str, at: ast.AST) -> list[Binding] | None:
+        """Bindings of ``name`` visible from ``at``: those of the innermost scope that
+        binds it. None when no scope of this file binds it."""
+        scope: ast.AST | None = self.ctx.enclosing_scope(at) if at is not self.ctx.tree else self.ctx.tree
+        while scope is not None:
+            found = self._bindings_in(scope, name)
+            if found:
+                return found
+            if scope is self.ctx.tree:
+                return None
+            scope = self.ctx.enclosing_scope(scope)
+        return None
+
+    def resolve_name(self, node: ast.Name) -> ast.expr | None:
+        """The single expression a name was assigned from (not unpacked), if any."""
+        bindings = self.bindings(node.id, node)
+        if bindings and len(bindings) == 1 and not bindings[0].path:
+            return bindings[0].value
+        return None
+
+    # -- names -----------------------------------------------------------------
+    def _name_value(self, node: ast.Name, depth: int) -> Literal:
+        bindings = self.bindings(node.id, node)
+        if bindings is None:
+            qual = self.ctx.imports.aliases.get(node.id)
+            if qual and "." in qual:
+                module, _, name = qual.rpartition(".")
+                return self.ctx.project.constant(module, name)
+            return UNKNOWN
+        values = set()
+        for binding in bindings:
+            value = self._binding_value(binding, depth)
+            if value is UNKNOWN:
+                return UNKNOWN
+            values.add((type(value), value))
+        if len(values) == 1:
+            return next(iter(values))[1]
+        return UNKNOWN
+
+    def _binding_value(self, binding: Binding, depth: int) -> Literal:
+        if binding.value is None:
+            return UNKNOWN
+        value: ast.expr = binding.value
+        for index in binding.path:
+            if not (isinstance(value, (ast.Tuple, ast.List)) and index < len(value.elts)):
+                return UNKNOWN
+            value = value.elts[index]
+        return self.value(value, depth + 1)
+
+    def _bindings_in(self, scope: ast.AST, name: str) -> list[Binding]:
+        key = (id(scope), name)
+        if key not in self._scope_bindings:
+            self._scope_bindings[key] = list(self._collect_bindings(scope, name))
+        return self._scope_bindings[key]
+
+    def _collect_bindings(self, scope: ast.AST, name: str) -> Iterator[Binding]:
+        if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            args = scope.args
+            positional = [*args.posonlyargs, *args.args]
+            defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+            for arg, default in zip(positional, defaults):
+                if arg.arg == name:
+                    yield Binding(default, (), scope)
+            for arg, default in zip(args.kwonlyargs, args.kw_defaults):
+                if arg.arg == name:
+                    yield Binding(default, (), scope)
+            for arg in (args.vararg, args.kwarg):
+                if arg is not None and arg.arg == name:
+                    yield Binding(None, (), scope)
+        body = scope.body if isinstance(scope, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef)) else []
+        for node in _walk_scope(body):
+            if isinstance(node, ast.Assign):
+                for target in node.targets:
+                    yield from _target_bindings(target, node.value, name, scope)
+            elif isinstance(node, ast.AnnAssign) and node.value is not None:
+                yield from _target_bindings(node.target, node.value, name, scope)
+            elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name) and node.target.id == name:
+                yield Binding(None, (), scope)
+            elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
+                if any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node.target)):
+                    yield Binding(None, (), scope)
+            elif isinstance(node, (ast.With, ast.AsyncWith)):
+                for item in node.items:
+                    if item.optional_vars is not None and any(
+                        isinstance(n, ast.Name) and n.id == name for n in ast.walk(item.optional_vars)
+                    ):
+                        yield Binding(None, (), scope)
+            elif isinstance(node, ast.NamedExpr) and node.target.id == name:
+                yield Binding(node.value, (), scope)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
+                yield Binding(None, (), scope)
+            # Imports are not bindings here: the module's import table resolves them.
+            elif isinstance(node, (ast.Global, ast.Nonlocal)) and name in node.names:
+                yield Binding(None, (), scope)
+
+    # -- attributes, subscripts, calls ----------------------------------------
+    def _attribute_value(self, node: ast.Attribute, depth: int) -> Literal:
+        base = node.value
+        if isinstance(base, ast.Name) and base.id == "self":
+            value = self._self_attribute_value(node, depth)
+            if value is not UNKNOWN:
+                return value
+        qual = self.ctx.qualname(node)
+        if qual and "." in qual and isinstance(base, ast.Name) and base.id in self.ctx.imports.aliases:
+            module, _, name = qual.rpartition(".")
+            value = self.ctx.project.constant(module, name)
+            if value is not UNKNOWN:
+                return value
+        # args.batch_size, opt.bs, cfg.train.batch_size, self.hparams.batch_size
+        own = self.ctx.project.modules.get(self.ctx.module)
+        if own is not None and node.attr in own.argparse_defaults:
+            return own.argparse_defaults[node.attr]
+        value = self.ctx.project.argparse_default(node.attr)
+        if value is UNKNOWN:
+            value = self.ctx.project.config_default(node.attr)
+        return value
+
+    def _self_attribute_value(self, node: ast.Attribute, depth: int) -> Literal:
+        cls = self.ctx.enclosing(node, ast.ClassDef)
+        if cls is None:
+            return UNKNOWN
+        assigned: list[tuple[ast.expr, ast.AST]] = []
+        for sub in ast.walk(cls):
+            if isinstance(sub, ast.Assign):
+                for target in sub.targets:
+                    if (
+                        isinstance(target, ast.Attribute)
+                        and target.attr == node.attr
+                        and isinstance(target.value, ast.Name)
+                        and target.value.id == "self"
+                    ):
+                        assigned.append((sub.value, sub))
+            elif isinstance(sub, ast.AnnAssign) and isinstance(sub.target, ast.Name) and sub.target.id == node.attr:
+                if sub.value is not None and sub in cls.body:
+                    assigned.append((sub.value, sub))
+        if len(assigned) != 1:
+            return UNKNOWN
+        return self.value(assigned[0][0], depth + 1)
+
+    def _call_value(self, node: ast.Call, depth: int) -> Literal:
+        name = self.ctx.qualname(node.func) or ""
+        args = [self.value(a, depth + 1) for a in node.args] if not node.keywords else None
+        if name in ("int", "float") and args and len(args) == 1 and isinstance(args[0], (int, float)):
+            return int(args[0]) if name == "int" else float(args[0])
+        if name in ("min", "max") and args and all(isinstance(a, (int, float)) for a in args) and len(args) > 1:
+            return min(args) if name == "min" else max(args)
+        if name in ("math.ceil", "math.floor") and args and len(args) == 1 and isinstance(args[0], (int, float)):
+            import math
+
+            return math.ceil(args[0]) if name == "math.ceil" else math.floor(args[0])
+        if name == "len" and len(node.args) == 1:
+            from losslint.analysis.sizes import length
+
+            size = length(self.ctx, node.args[0], depth + 1)
+            return size if size is not None else UNKNOWN
+        return UNKNOWN
+
+
+def _walk_scope(body: list[ast.stmt]) -> Iterator[ast.AST]:
+    """Every node of a scope's body, not descending into nested functions, lambdas
+    or classes (their names are their own), but yielding their definitions."""
+    stack: list[ast.AST] = list(reversed(body))
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        stack.extend(reversed(list(ast.iter_child_nodes(node))))
+
+
+def _target_bindings(
+    target: ast.expr, value: ast.expr, name: str, scope: ast.AST, path: tuple[int, ...] = ()
+) -> Iterator[Binding]:
+    if isinstance(target, ast.Name):
+        if target.id == name:
+            yield Binding(value, path, scope)
+    elif isinstance(target, (ast.Tuple, ast.List)):
+        for index, element in enumerate(target.elts):
+            if isinstance(element, ast.Starred):
+                if any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(element)):
+                    yield Binding(None, (), scope)
+            else:
+                yield from _target_bindings(element, value, name, scope, (*path, index))

@@ -1,0 +1,151 @@
+"""Configuration: ``[tool.losslint]`` in ``pyproject.toml`` (or a ``losslint.toml``
+/ ``.losslint.toml`` with the same keys at top level), found by walking up from the
+linted paths as ruff does, overridden by ``--config`` and command-line options.
+
+Keys (kebab-case; snake_case accepted): select, extend-select, ignore,
+per-file-ignores, exclude, extend-exclude, respect-gitignore, fix, unsafe-fixes,
+clip-max-norm, dataset-sizes, max-file-size.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DEFAULT_EXCLUDE = (
+    ".git", ".hg", ".svn", ".bzr", ".venv", "venv", ".env", "env", ".tox", ".nox", ".eggs", "*.egg-info",
+    "build", "dist", "node_modules", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache",
+    ".losslint_cache", ".ipynb_checkpoints", "site-packages", "__pypackages__",
+)
+
+
+class ConfigError(Exception):
+    """A configuration the user must correct: a usage error (exit 2)."""
+
+
+@dataclass
+class Settings:
+    select: list[str] | None = None  # None: the default rule set
+    extend_select: list[str] = field(default_factory=list)
+    ignore: list[str] = field(default_factory=list)
+    per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
+    exclude: list[str] = field(default_factory=lambda: list(DEFAULT_EXCLUDE))
+    extend_exclude: list[str] = field(default_factory=list)
+    respect_gitignore: bool = True
+    fix: bool = False
+    unsafe_fixes: bool = False
+    clip_max_norm: float = 1.0
+    dataset_sizes: dict[str, int] = field(default_factory=dict)
+    max_file_size: int = 10 * 1024 * 1024  # bytes; bigger files become LL001
+    config_path: Path | None = None  # where these settings came from
+
+    @property
+    def root(self) -> Path:
+        """Directory that relative patterns in the configuration are relative to."""
+        return self.config_path.parent if self.config_path else Path.cwd()
+
+    def with_overrides(self, **changes: Any) -> "Settings":
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def excluded(self, path: Path) -> bool:
+        patterns = [*self.exclude, *self.extend_exclude]
+        return matches_any(path, patterns, self.root)
+
+    def ignored_for(self, path: Path) -> list[str]:
+        codes: list[str] = []
+        for pattern, selectors in self.per_file_ignores.items():
+            if matches_any(path, [pattern], self.root):
+                codes.extend(selectors)
+        return codes
+
+
+def matches_any(path: Path, patterns: Iterable[str], root: Path) -> bool:
+    """Patterns match a path's basename, or its path relative to the config root
+    (``src/legacy/*.py``), as ruff's exclude does."""
+    name = path.name
+    try:
+        relative = path.resolve().relative_to(root.resolve()).as_posix()
+    except (ValueError, OSError):
+        relative = path.as_posix()
+    for pattern in patterns:
+        pattern = pattern.rstrip("/")
+        if fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(relative, pattern):
+            return True
+        if "/" in pattern and (relative.startswith(pattern + "/") or fnmatch.fnmatchcase(relative, pattern + "/*")):
+            return True
+    return False
+
+
+def find_config(start: Path) -> Path | None:
+    """The nearest losslint configuration at or above ``start``."""
+    directory = start if start.is_dir() else start.parent
+    directory = directory.resolve()
+    for candidate_dir in (directory, *directory.parents):
+        for name in (".losslint.toml", "losslint.toml"):
+            if (candidate_dir / name).is_file():
+                return candidate_dir / name
+        pyproject = candidate_dir / "pyproject.toml"
+        if pyproject.is_file():
+            try:
+                data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+                continue
+            if "losslint" in data.get("tool", {}):
+                return pyproject
+    return None
+
+
+def load_settings(config: Path | None, paths: Iterable[Path]) -> Settings:
+    if config is None:
+        starts = list(paths) or [Path.cwd()]
+        config = find_config(starts[0])
+        if config is None:
+            return Settings()
+    try:
+        data = tomllib.loads(config.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"cannot read configuration {config}: {error.strerror or error}") from error
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"invalid TOML in {config}: {error}") from error
+    table = data.get("tool", {}).get("losslint", {}) if config.name == "pyproject.toml" else data
+    return settings_from_table(table, config)
+
+
+_KEYS = {
+    "select": list, "extend-select": list, "ignore": list, "per-file-ignores": dict, "exclude": list,
+    "extend-exclude": list, "respect-gitignore": bool, "fix": bool, "unsafe-fixes": bool,
+    "clip-max-norm": (int, float), "dataset-sizes": dict, "max-file-size": int,
+}
+
+
+def settings_from_table(table: dict[str, Any], origin: Path | None) -> Settings:
+    settings = Settings(config_path=origin)
+    where = f" in {origin}" if origin else ""
+    for raw_key, value in table.items():
+        key = raw_key.replace("_", "-")
+        if key not in _KEYS:
+            known = ", ".join(sorted(_KEYS))
+            raise ConfigError(f"unknown option {raw_key!r}{where} (known: {known})")
+        expected = _KEYS[key]
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise ConfigError(f"option {raw_key!r}{where} has the wrong type: {type(value).__name__}")
+        if key in ("select", "extend-select", "ignore", "exclude", "extend-exclude"):
+            if not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"option {raw_key!r}{where} must be a list of strings")
+        if key == "per-file-ignores":
+            value = {str(k): ([v] if isinstance(v, str) else list(v)) for k, v in value.items()}
+        if key == "dataset-sizes":
+            if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value.values()):
+                raise ConfigError(f"option {raw_key!r}{where} maps dataset class names to positive integers")
+        if key == "clip-max-norm" and not value > 0:
+            raise ConfigError(f"option {raw_key!r}{where} must be positive")
+        setattr(settings, key.replace("-", "_"), value)
+    return settings

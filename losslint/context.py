@@ -1,0 +1,105 @@
+"""Everything a rule may ask about the file it judges, computed once and lazily.
+
+One ``FileContext`` per file, shared by all rules: the source, its ``ast`` tree
+(parsed once by the engine), an import table, a parent map, a value resolver
+and the project-wide facts. Nothing here runs libcst: that is left to fixes.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Iterator, TypeVar
+
+from losslint.analysis.names import ImportTable
+from losslint.findings import Finding, Fix, Span
+
+if TYPE_CHECKING:
+    from losslint.analysis.values import ValueResolver
+    from losslint.config import Settings
+    from losslint.project import ProjectFacts
+    from losslint.rules.base import Rule
+
+N = TypeVar("N", bound=ast.AST)
+
+
+@dataclass
+class FileContext:
+    path: str  # display path
+    module: str  # dotted module name within the project
+    source: str
+    tree: ast.Module
+    project: "ProjectFacts"
+    settings: "Settings"
+
+    @cached_property
+    def lines(self) -> list[str]:
+        return self.source.splitlines()
+
+    @cached_property
+    def imports(self) -> ImportTable:
+        return ImportTable(self.tree, self.module)
+
+    @cached_property
+    def parents(self) -> dict[ast.AST, ast.AST]:
+        parents: dict[ast.AST, ast.AST] = {}
+        for node in ast.walk(self.tree):
+            for child in ast.iter_child_nodes(node):
+                parents[child] = node
+        return parents
+
+    @cached_property
+    def values(self) -> "ValueResolver":
+        from losslint.analysis.values import ValueResolver
+
+        return ValueResolver(self)
+
+    @cached_property
+    def nodes(self) -> list[ast.AST]:
+        """Every node once, in ``ast.walk`` order; rules filter this list instead of
+        walking the tree again each."""
+        return list(ast.walk(self.tree))
+
+    def nodes_of(self, *types: type[N]) -> Iterator[N]:
+        return (n for n in self.nodes if isinstance(n, types))  # type: ignore[misc]
+
+    def qualname(self, node: ast.expr) -> str | None:
+        return self.imports.qualname(node)
+
+    def enclosing(self, node: ast.AST, *types: type[N]) -> N | None:
+        current = self.parents.get(node)
+        while current is not None:
+            if isinstance(current, types):
+                return current  # type: ignore[return-value]
+            current = self.parents.get(current)
+        return None
+
+    def enclosing_scope(self, node: ast.AST) -> ast.AST:
+        """The function (or module) whose local names ``node`` sees first."""
+        return self.enclosing(node, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda) or self.tree
+
+    def text(self, node: ast.AST) -> str:
+        return ast.get_source_segment(self.source, node) or ""
+
+    def span(self, node: ast.AST) -> Span:
+        """The node's span with character (not UTF-8 byte) columns, as libcst counts."""
+        line, end_line = node.lineno, node.end_lineno or node.lineno
+        return Span(line, self._char_column(line, node.col_offset), end_line, self._char_column(end_line, node.end_col_offset or 0))
+
+    def _char_column(self, line: int, byte_offset: int) -> int:
+        text = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
+        if text.isascii():
+            return byte_offset
+        return len(text.encode("utf-8")[:byte_offset].decode("utf-8", errors="ignore"))
+
+    def finding(self, rule: "Rule", node: ast.AST, message: str, fix: Fix | None = None, severity=None) -> Finding:
+        return Finding(
+            code=rule.code,
+            name=rule.name,
+            message=message,
+            severity=severity or rule.severity,
+            path=self.path,
+            span=self.span(node),
+            fix=fix,
+        )

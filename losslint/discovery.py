@@ -1,0 +1,96 @@
+"""Which files to lint: the given paths (default ``.``), walked without following
+symlinked directories (no loops), minus the default and configured excludes and,
+as ruff does, whatever ``.gitignore`` files (and ``.git/info/exclude``) ignore.
+A file named explicitly on the command line is always linted."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pathspec
+
+from losslint.config import Settings
+
+PYTHON_SUFFIXES = (".py", ".pyi")
+
+
+@dataclass(frozen=True)
+class Target:
+    path: Path  # as the filesystem knows it
+    display: str  # relative to the working directory when under it
+    missing: bool = False  # named on the command line but not there
+
+
+def _relative_display(path: Path) -> str:
+    absolute = Path(os.path.abspath(path))
+    try:
+        return absolute.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+class _GitIgnores:
+    """The .gitignore files that apply to a directory: its own and its parents' up
+    to the repository root."""
+
+    def __init__(self) -> None:
+        self._specs: dict[Path, pathspec.PathSpec | None] = {}
+
+    def _spec(self, directory: Path) -> pathspec.PathSpec | None:
+        if directory not in self._specs:
+            lines: list[str] = []
+            for name in (".gitignore", ".ignore"):
+                try:
+                    lines += (directory / name).read_text(encoding="utf-8", errors="replace").splitlines()
+                except OSError:
+                    pass
+            try:
+                lines += (directory / ".git" / "info" / "exclude").read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError:
+                pass
+            self._specs[directory] = pathspec.PathSpec.from_lines("gitwildmatch", lines) if lines else None
+        return self._specs[directory]
+
+    def ignored(self, path: Path, is_dir: bool) -> bool:
+        path = Path(os.path.abspath(path))
+        for directory in path.parents:
+            spec = self._spec(directory)
+            if spec is not None:
+                relative = path.relative_to(directory).as_posix() + ("/" if is_dir else "")
+                if spec.match_file(relative):
+                    return True
+            if (directory / ".git").exists():
+                break  # the repository root: parents' ignore files do not apply
+        return False
+
+
+def discover(paths: list[Path], settings: Settings) -> list[Target]:
+    targets: dict[str, Target] = {}
+    gitignores = _GitIgnores() if settings.respect_gitignore else None
+    for given in paths or [Path(".")]:
+        if not given.exists() and not given.is_symlink():
+            targets[str(given)] = Target(given, given.as_posix(), missing=True)
+            continue
+        if not given.is_dir():
+            targets[_relative_display(given)] = Target(given, _relative_display(given))
+            continue
+        for root, dirs, files in os.walk(given, followlinks=False):
+            root_path = Path(root)
+            kept = []
+            for name in sorted(dirs):
+                sub = root_path / name
+                if settings.excluded(sub) or (gitignores and gitignores.ignored(sub, is_dir=True)):
+                    continue
+                kept.append(name)
+            dirs[:] = kept
+            for name in files:
+                if not name.endswith(PYTHON_SUFFIXES):
+                    continue
+                file = root_path / name
+                if settings.excluded(file) or (gitignores and gitignores.ignored(file, is_dir=False)):
+                    continue
+                display = _relative_display(file)
+                targets.setdefault(display, Target(file, display))
+    return [targets[k] for k in sorted(targets)]

@@ -1,0 +1,303 @@
+"""The run: discover → read and parse each file once → project-wide facts → rules
+per file → suppression → (fixes).
+
+Cost model (see README, "Performance"): reading and ``ast.parse`` of every file
+is the floor; the fact collectors are cheap visitors; a rule runs only on files
+that contain one of its trigger words; libcst runs only for files being fixed.
+Per-file work is independent once the facts are known, which is where the
+parallelism of the scale work fits.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import tokenize
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from losslint.config import Settings
+from losslint.context import FileContext
+from losslint.discovery import Target, discover
+from losslint.findings import Applicability, Finding, Span
+from losslint.fixes import FixError, apply_fixes, unified_diff, write_atomic
+from losslint.noqa import is_suppressed
+from losslint.project import ProjectFacts, collect_module_facts
+from losslint.rules import io as io_rules
+from losslint.rules.base import Rule
+from losslint.selection import enabled_rules, selector_matches
+
+MAX_FIX_ROUNDS = 10
+
+
+@dataclass
+class SourceFile:
+    target: Target
+    module: str
+    text: str | None = None
+    tree: ast.Module | None = None
+    encoding: str = "utf-8"
+    problem: Finding | None = None  # LL0xx: why it could not be read or parsed
+
+
+@dataclass
+class FileResult:
+    path: str
+    findings: list[Finding] = field(default_factory=list)
+    diff: str = ""  # with --diff
+    fixed: int = 0  # findings fixed (with --fix)
+    fixed_codes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    files: list[FileResult]
+    internal_error: bool = False
+
+    @property
+    def findings(self) -> list[Finding]:
+        return sorted((f for r in self.files for f in r.findings), key=lambda f: f.sort_key)
+
+
+def _problem(rule: type[Rule], path: str, message: str, line: int = 1, column: int = 0) -> Finding:
+    return Finding(rule.code, rule.name, message, rule.severity, path, Span(line, column, line, column))
+
+
+def module_name(path: Path) -> str:
+    """Dotted module name, walking up through packages (directories with __init__.py)."""
+    parts = [path.stem] if path.stem != "__init__" else []
+    directory = path.parent
+    while (directory / "__init__.py").is_file() and directory.name:
+        parts.insert(0, directory.name)
+        if directory.parent == directory:
+            break
+        directory = directory.parent
+    return ".".join(parts) or path.stem
+
+
+def read_source(target: Target, settings: Settings) -> SourceFile:
+    display = target.display
+    source = SourceFile(target, module_name(target.path))
+    if target.missing:
+        source.problem = _problem(io_rules.UnreadableFile, display, f"{display}: no such file or directory")
+        return source
+    try:
+        if target.path.is_dir():
+            source.problem = _problem(io_rules.UnreadableFile, display, f"{display} is a directory, not a Python file")
+            return source
+        size = target.path.stat().st_size
+        if size > settings.max_file_size:
+            source.problem = _problem(
+                io_rules.UnreadableFile,
+                display,
+                f"{display} is {size / 1e6:.1f} MB, over max-file-size ({settings.max_file_size / 1e6:.1f} MB): not linted",
+            )
+            return source
+        data = target.path.read_bytes()
+    except FileNotFoundError:
+        kind = "a broken symbolic link" if target.path.is_symlink() else "gone (deleted while linting?)"
+        source.problem = _problem(io_rules.UnreadableFile, display, f"{display} is {kind}")
+        return source
+    except OSError as error:
+        reason = error.strerror or str(error)
+        source.problem = _problem(io_rules.UnreadableFile, display, f"cannot read {display}: {reason}")
+        return source
+    return parse_source(source, data)
+
+
+def parse_source(source: SourceFile, data: bytes) -> SourceFile:
+    display = source.target.display
+    if b"\x00" in data:
+        offset = data.index(b"\x00")
+        line = data.count(b"\n", 0, offset) + 1
+        source.problem = _problem(
+            io_rules.UndecodableFile, display, f"{display} contains a NUL byte (line {line}): a binary file, not Python source", line
+        )
+        return source
+    try:
+        source.encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        text = data.decode(source.encoding)
+    except (SyntaxError, LookupError, UnicodeDecodeError) as error:
+        detail = error.reason if isinstance(error, UnicodeDecodeError) else str(error)
+        line = 1
+        if isinstance(error, UnicodeDecodeError):
+            line = data.count(b"\n", 0, error.start) + 1
+        source.problem = _problem(io_rules.UndecodableFile, display, f"{display} cannot be decoded: {detail}", line)
+        return source
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    source.text = text
+    try:
+        source.tree = ast.parse(text, filename=display)
+    except SyntaxError as error:
+        line = error.lineno or 1
+        column = max((error.offset or 1) - 1, 0)
+        source.problem = _problem(io_rules.SyntaxErrorRule, display, f"syntax error: {error.msg}", line, column)
+    except (RecursionError, MemoryError, ValueError) as error:
+        reason = "nested too deeply to parse" if isinstance(error, RecursionError) else str(error) or type(error).__name__
+        source.problem = _problem(io_rules.SyntaxErrorRule, display, f"cannot parse {display}: {reason}")
+    return source
+
+
+class Linter:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.rules: list[Rule] = [cls() for cls in enabled_rules(settings)]
+        self.enabled_codes = {r.code for r in self.rules}
+        self.internal_error = False
+
+    # -- per file ----------------------------------------------------------------
+    def facts_for(self, sources: Iterable[SourceFile]) -> ProjectFacts:
+        project = ProjectFacts(configured_dataset_sizes=dict(self.settings.dataset_sizes))
+        for source in sources:
+            if source.tree is not None and source.text is not None:
+                project.add(collect_module_facts(source.tree, source.text, source.module))
+        return project
+
+    def check(self, source: SourceFile, project: ProjectFacts) -> list[Finding]:
+        findings: list[Finding] = []
+        if source.problem is not None:
+            findings.append(source.problem)
+        elif source.tree is not None and source.text is not None:
+            ctx = FileContext(source.target.display, source.module, source.text, source.tree, project, self.settings)
+            for rule in self.rules:
+                if rule.triggers and not any(t in source.text for t in rule.triggers):
+                    continue
+                try:
+                    findings.extend(rule.check(ctx))
+                except Exception as error:  # a bug of ours must not hide the other findings
+                    self.internal_error = True
+                    findings.append(
+                        _problem(
+                            io_rules.InternalError,
+                            source.target.display,
+                            f"{rule.code} crashed on this file ({type(error).__name__}: {error}); "
+                            "please report it with the file",
+                        )
+                    )
+        return self._filter(findings, source)
+
+    def _filter(self, findings: list[Finding], source: SourceFile) -> list[Finding]:
+        ignored = self.settings.ignored_for(source.target.path)
+        lines = source.text.splitlines() if source.text else []
+        kept = []
+        for finding in findings:
+            if finding.code not in self.enabled_codes:
+                continue
+            if any(selector_matches(s, finding.code, finding.name) for s in ignored):
+                continue
+            if is_suppressed(finding, lines):
+                continue
+            kept.append(finding)
+        return sorted(kept, key=lambda f: f.sort_key)
+
+    # -- fixing ------------------------------------------------------------------
+    def fixable(self, finding: Finding, unsafe: bool) -> bool:
+        return finding.fix is not None and (unsafe or finding.fix.applicability is Applicability.SAFE)
+
+    def fix_source(self, source: SourceFile, project: ProjectFacts, unsafe: bool) -> tuple[str, list[Finding], list[Finding]]:
+        """Apply fixes to a fixed point. Returns (new text, remaining findings, fixed findings).
+        The text only ever moves to a version that parses; a failed fix is reported as LL004."""
+        assert source.text is not None
+        original_text = source.text
+        fixed: list[Finding] = []
+        findings = self.check(source, project)
+        failure: Finding | None = None
+        for _ in range(MAX_FIX_ROUNDS):
+            todo = [f for f in findings if self.fixable(f, unsafe)]
+            if not todo:
+                break
+            try:
+                new_text = apply_fixes(source.text, [f.fix for f in todo if f.fix])
+            except FixError as error:
+                failure = _problem(io_rules.FixFailed, source.target.display, f"fixes not applied: {error}", todo[0].span.line)
+                break
+            except Exception as error:  # libcst or a rule's fix raised: leave the file alone
+                self.internal_error = True
+                failure = _problem(
+                    io_rules.FixFailed, source.target.display, f"fixes not applied: {type(error).__name__}: {error}", todo[0].span.line
+                )
+                break
+            candidate = parse_source(SourceFile(source.target, source.module), new_text.encode(source.encoding))
+            if candidate.problem is not None or new_text == source.text:
+                reason = candidate.problem.message if candidate.problem else "the fix changed nothing"
+                failure = _problem(
+                    io_rules.FixFailed, source.target.display, f"fixes not applied, the result would be broken: {reason}", todo[0].span.line
+                )
+                break
+            fixed.extend(todo)
+            source = candidate
+            project.add(collect_module_facts(source.tree, new_text, source.module))  # type: ignore[arg-type]
+            findings = self.check(source, project)
+        remaining = findings + ([failure] if failure else [])
+        return source.text or original_text, sorted(remaining, key=lambda f: f.sort_key), fixed
+
+    # -- whole runs --------------------------------------------------------------
+    def run(
+        self,
+        paths: list[Path],
+        fix: bool = False,
+        unsafe: bool = False,
+        diff: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Report:
+        targets = discover(paths, self.settings)
+        sources = [read_source(t, self.settings) for t in targets]
+        project = self.facts_for(sources)
+        results = []
+        for index, source in enumerate(sources):
+            if progress:
+                progress(index + 1, len(sources))
+            result = FileResult(source.target.display)
+            if (fix or diff) and source.text is not None and source.tree is not None:
+                original = source.text
+                new_text, remaining, fixed = self.fix_source(source, project, unsafe)
+                result.findings = remaining
+                if new_text != original:
+                    if diff:
+                        result.diff = unified_diff(source.target.display, original, new_text)
+                        result.findings = self.check(source, project)  # nothing written: report what is there
+                    else:
+                        try:
+                            write_atomic(source.target.path, new_text, source.encoding)
+                            result.fixed = len(fixed)
+                            result.fixed_codes = [f.code for f in fixed]
+                        except OSError as error:
+                            result.findings = self.check(source, project) + [
+                                _problem(io_rules.FixFailed, source.target.display, f"cannot write the fixed file: {error.strerror or error}")
+                            ]
+            else:
+                result.findings = self.check(source, project)
+            results.append(result)
+        return Report(results, internal_error=self.internal_error)
+
+
+def lint_text(text: str, settings: Settings | None = None, path: str = "<string>", files: dict[str, str] | None = None) -> list[Finding]:
+    """Lint source text (and optionally other in-memory project files) — for tests
+    and editor integrations. Nothing is read from or written to disk."""
+    linter = Linter(settings or Settings())
+    main, others = _in_memory_sources(text, path, files or {})
+    project = linter.facts_for([main, *others])
+    return linter.check(main, project)
+
+
+def fix_text(text: str, settings: Settings | None = None, unsafe: bool = False, path: str = "<string>", files: dict[str, str] | None = None) -> tuple[str, list[Finding]]:
+    """Fixed text and the findings that remain, for tests and editor integrations."""
+    linter = Linter(settings or Settings())
+    main, others = _in_memory_sources(text, path, files or {})
+    project = linter.facts_for([main, *others])
+    if main.text is None or main.tree is None:
+        return text, linter.check(main, project)
+    new_text, remaining, _ = linter.fix_source(main, project, unsafe)
+    return new_text, remaining
+
+
+def _in_memory_sources(text: str, path: str, files: dict[str, str]) -> tuple[SourceFile, list[SourceFile]]:
+    def make(name: str, body: str) -> SourceFile:
+        target = Target(Path(name), name)
+        module = name[:-3].replace("/", ".") if name.endswith(".py") else name
+        return parse_source(SourceFile(target, module), body.encode("utf-8"))
+
+    return make(path, text), [make(name, body) for name, body in files.items()]
+

@@ -1,0 +1,91 @@
+"""What a rule reports: a finding at a precise location, and the fix that goes with it.
+
+Rules detect on the stdlib ``ast`` (fast, exact positions); fixes are libcst
+edits addressed by the position of the node they change, so the expensive
+libcst parse happens only for files that are actually being fixed
+(see ``losslint.fixes``).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Union
+
+if TYPE_CHECKING:
+    import libcst as cst
+
+
+class Severity(str, enum.Enum):
+    ERROR = "error"  # training crashes or is certainly wrong
+    WARNING = "warning"  # a risk factor the code shows with the numbers to prove it
+    INFO = "info"  # a risk factor whose size cannot be known statically
+
+    @property
+    def rank(self) -> int:
+        return {"error": 3, "warning": 2, "info": 1}[self.value]
+
+
+class Applicability(str, enum.Enum):
+    SAFE = "safe"  # full batches train exactly as before
+    UNSAFE = "unsafe"  # training dynamics change (a new clip, a rescaled loss)
+
+
+@dataclass(frozen=True, order=True)
+class Span:
+    """A source range. Lines are 1-based; columns are 0-based character offsets
+    (libcst's convention). Output formats show columns 1-based."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+
+# An edit replaces the innermost libcst node that is an instance of ``node_type``
+# (e.g. cst.Call, or cst.BaseExpression for any expression) and spans exactly
+# ``span``, with what ``replace`` returns for it (a node, a FlattenSentinel, or
+# RemoveFromParent()).
+CstResult = Union["cst.CSTNode", "cst.FlattenSentinel", "cst.RemovalSentinel"]
+
+
+@dataclass(frozen=True)
+class NodeEdit:
+    span: Span
+    node_type: type
+    replace: Callable[["cst.CSTNode"], CstResult]
+
+
+@dataclass(frozen=True)
+class InsertBefore:
+    """Insert whole statements (source text, no indentation) before the statement
+    that starts at ``span``; libcst indents them like their new neighbour."""
+
+    span: Span
+    statements: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Fix:
+    description: str  # imperative: "add drop_last=True"
+    applicability: Applicability
+    edits: tuple[Union[NodeEdit, InsertBefore], ...]
+    # Import statements the edits need, e.g. "import torch"; added once, only if missing.
+    imports: tuple[str, ...] = ()
+
+
+@dataclass
+class Finding:
+    code: str
+    name: str
+    message: str
+    severity: Severity
+    path: str  # as reached from the command line's paths
+    span: Span
+    fix: Fix | None = None
+    # Other findings this one is linked with (the seed's full chain), as "CODE path:line".
+    related: list[str] = field(default_factory=list)
+
+    @property
+    def sort_key(self) -> tuple:
+        return (self.path, self.span.line, self.span.column, self.code)

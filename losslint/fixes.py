@@ -1,0 +1,213 @@
+"""Applying fixes with libcst, keeping every byte outside the edits.
+
+Rules address the node a fix changes by its position (found on the ``ast``);
+here the file is parsed with libcst, once per fix round and only when fixes are
+wanted, and a single transformer applies every edit of the round. Imports a fix
+needs are added once, after the module's existing imports, only when missing.
+Writing is atomic: a temporary file in the same directory, then a rename, with
+the original's permissions.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import os
+import stat
+import tempfile
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from losslint.findings import Fix, InsertBefore, NodeEdit
+
+
+class FixError(Exception):
+    """A fix could not be applied (its node was not found, or libcst failed)."""
+
+
+class _EditApplier(cst.CSTTransformer):
+    METADATA_DEPENDENCIES = (PositionProvider,)
+
+    def __init__(self, edits: Sequence[NodeEdit | InsertBefore]) -> None:
+        super().__init__()
+        self.node_edits: dict[tuple[int, int, int, int], list[NodeEdit]] = {}
+        self.inserts: dict[tuple[int, int], list[str]] = {}
+        for edit in edits:
+            if isinstance(edit, NodeEdit):
+                key = (edit.span.line, edit.span.column, edit.span.end_line, edit.span.end_column)
+                self.node_edits.setdefault(key, []).append(edit)
+            else:
+                self.inserts.setdefault((edit.span.line, edit.span.column), []).extend(edit.statements)
+        self.applied: set[int] = set()
+
+    def on_leave(self, original_node, updated_node):  # type: ignore[override]
+        result = updated_node
+        if self.node_edits:
+            position = self.get_metadata(PositionProvider, original_node, None)
+            if position is not None:
+                key = (position.start.line, position.start.column, position.end.line, position.end.column)
+                for edit in self.node_edits.get(key, ()):
+                    # The innermost node of the wanted type at that span takes the edit, once.
+                    if id(edit) in self.applied or not isinstance(original_node, edit.node_type):
+                        continue
+                    if not isinstance(result, cst.CSTNode):
+                        break
+                    result = edit.replace(result)
+                    self.applied.add(id(edit))
+        if self.inserts and isinstance(original_node, cst.SimpleStatementLine) and isinstance(result, cst.CSTNode):
+            position = self.get_metadata(PositionProvider, original_node.body[0], None)
+            if position is not None:
+                statements = self.inserts.pop((position.start.line, position.start.column), None)
+                if statements:
+                    new = [cst.parse_statement(s) for s in statements]
+                    return cst.FlattenSentinel([*new, result])
+        return result
+
+
+def apply_fixes(source: str, fixes: Iterable[Fix]) -> str:
+    """Apply the fixes' edits in one libcst pass; raises FixError if one cannot be."""
+    fixes = list(fixes)
+    edits = [edit for fix in fixes for edit in fix.edits]
+    try:
+        module = cst.parse_module(source)
+    except cst.ParserSyntaxError as error:
+        raise FixError(f"libcst cannot parse the file: {error.message}") from error
+    if edits:
+        applier = _EditApplier(edits)
+        module = MetadataWrapper(module).visit(applier)
+        missing = [e for e in edits if isinstance(e, NodeEdit) and id(e) not in applier.applied]
+        if missing or applier.inserts:
+            raise FixError("the code to fix was not found where the finding points")
+    imports = [imp for fix in fixes for imp in fix.imports]
+    if imports:
+        module = add_imports(module, imports)
+    return module.code
+
+
+def _bound_names(statement: ast.stmt) -> set[str]:
+    names = set()
+    if isinstance(statement, ast.Import):
+        for alias in statement.names:
+            names.add(alias.asname or alias.name)
+    elif isinstance(statement, ast.ImportFrom):
+        for alias in statement.names:
+            names.add(f"{statement.module}:{alias.asname or alias.name}")
+    return names
+
+
+def add_imports(module: cst.Module, imports: Sequence[str]) -> cst.Module:
+    """Insert each import statement after the module's top-level imports, unless the
+    module already has it (anywhere: ``import torch`` inside a function counts)."""
+    present: set[str] = set()
+    for node in ast.walk(ast.parse(module.code)):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            present |= _bound_names(node)
+    wanted = []
+    for text in dict.fromkeys(imports):
+        if not _bound_names(ast.parse(text).body[0]) <= present:
+            wanted.append(cst.parse_statement(text))
+    if not wanted:
+        return module
+    body = list(module.body)
+    insert_at = 0
+    for index, statement in enumerate(body):
+        if isinstance(statement, cst.SimpleStatementLine) and all(
+            isinstance(s, (cst.Import, cst.ImportFrom)) for s in statement.body
+        ):
+            insert_at = index + 1
+        elif index == 0 and _is_docstring(statement):
+            insert_at = 1
+        elif insert_at or not _is_docstring(statement):
+            if insert_at:
+                break
+    return module.with_changes(body=body[:insert_at] + wanted + body[insert_at:])
+
+
+def _is_docstring(statement: cst.CSTNode) -> bool:
+    return (
+        isinstance(statement, cst.SimpleStatementLine)
+        and len(statement.body) == 1
+        and isinstance(statement.body[0], cst.Expr)
+        and isinstance(statement.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
+    )
+
+
+def unified_diff(path: str, before: str, after: str) -> str:
+    return "".join(
+        difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True), f"a/{path}", f"b/{path}")
+    )
+
+
+def text_edits(before: str, after: str) -> list[dict]:
+    """The change as line-range edits (for JSON): replace lines [line, end_line)
+    with ``content``. Lines are 1-based; columns are 1 (whole lines)."""
+    a, b = before.splitlines(keepends=True), after.splitlines(keepends=True)
+    edits = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if tag != "equal":
+            edits.append(
+                {
+                    "content": "".join(b[j1:j2]),
+                    "location": {"line": i1 + 1, "column": 1},
+                    "end_location": {"line": i2 + 1, "column": 1},
+                }
+            )
+    return edits
+
+
+def write_atomic(path: Path, text: str, encoding: str = "utf-8") -> None:
+    """Replace ``path``'s content all at once, keeping its permissions."""
+    target = Path(os.path.realpath(path))
+    mode = stat.S_IMODE(target.stat().st_mode)
+    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".losslint-tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding=encoding, newline="") as handle:
+            handle.write(text)
+        os.chmod(temporary, mode)
+        os.replace(temporary, target)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+
+
+# -- helpers for rules building fixes -----------------------------------------
+
+
+def set_keyword(call: cst.Call, name: str, value_code: str) -> cst.Call:
+    """``f(a, x=False)`` -> ``f(a, x=True)``; ``f(a)`` -> ``f(a, x=True)``. Keeps the
+    call's own layout: a trailing comma and one-argument-per-line stay as they were."""
+    value = cst.parse_expression(value_code)
+    args = list(call.args)
+    for index, arg in enumerate(args):
+        if arg.keyword is not None and arg.keyword.value == name:
+            args[index] = arg.with_changes(value=value)
+            return call.with_changes(args=args)
+    new_arg = cst.Arg(
+        keyword=cst.Name(name),
+        value=value,
+        equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")),
+    )
+    if not args:
+        return call.with_changes(args=[new_arg])
+    last = args[-1]
+    trailing_comma = last.comma if isinstance(last.comma, cst.Comma) else None
+    if trailing_comma is not None:
+        # Multi-line call with a trailing comma: the new argument goes on its own
+        # line, indented like the others, and keeps the trailing comma.
+        new_arg = new_arg.with_changes(comma=trailing_comma)
+        if len(args) > 1 and isinstance(args[-2].comma, cst.Comma):
+            previous_comma = args[-2].comma
+        else:  # the only argument: indent like it, from the whitespace after "("
+            previous_comma = cst.Comma(whitespace_after=call.whitespace_before_args)
+        args[-1] = last.with_changes(comma=previous_comma)
+    else:
+        args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+    args.append(new_arg)
+    return call.with_changes(args=args)
+

@@ -1,0 +1,271 @@
+"""The project-wide pass: facts that rules need from files other than the one
+they judge (a dataset class's length in ``data.py``, an argparse default in
+``options.py``, a constant in ``config.py``, a model with BatchNorm1d).
+
+Collected from every file's ``ast`` before any rule runs. The collectors look at
+module-level statements and class bodies only, plus ``add_argument`` calls when
+the text has them, so the pass costs little more than the parse itself.
+Families that need facts of their own register a collector with
+``@collector``; facts are plain data so they can cross process boundaries.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from losslint.analysis.names import dotted
+
+# A literal we can carry between files: int, float, bool, str or None.
+Literal = Any
+UNKNOWN = object()
+
+
+@dataclass
+class ModuleFacts:
+    """What one module contributes."""
+
+    module: str  # dotted module name, relative to the linted root
+    constants: dict[str, Literal] = field(default_factory=dict)
+    argparse_defaults: dict[str, Literal] = field(default_factory=dict)  # dest -> default
+    config_defaults: dict[str, Literal] = field(default_factory=dict)  # field/key -> default
+    dataset_lengths: dict[str, int | None] = field(default_factory=dict)  # Dataset class -> len
+    batchnorm1d_classes: set[str] = field(default_factory=set)
+    extra: dict[str, Any] = field(default_factory=dict)  # per-family facts, by collector
+
+
+@dataclass
+class ProjectFacts:
+    modules: dict[str, ModuleFacts] = field(default_factory=dict)
+    # from [tool.losslint] dataset-sizes: the project's own dataset classes
+    configured_dataset_sizes: dict[str, int] = field(default_factory=dict)
+
+    def add(self, facts: ModuleFacts) -> None:
+        self.modules[facts.module] = facts
+        self._index = None
+
+    # -- lookups ---------------------------------------------------------------
+    _index: dict | None = None
+
+    def _build_index(self) -> dict:
+        index: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+        for facts in self.modules.values():
+            for kind in ("argparse_defaults", "config_defaults", "dataset_lengths"):
+                for key, value in getattr(facts, kind).items():
+                    index[kind][key].append(value)
+            for name in facts.batchnorm1d_classes:
+                index["batchnorm1d"][name].append(True)
+        return index
+
+    def _unique(self, kind: str, key: str) -> Literal:
+        if self._index is None:
+            self._index = self._build_index()
+        values = self._index[kind].get(key, [])
+        if values and all(v == values[0] for v in values):
+            return values[0]
+        return UNKNOWN
+
+    def argparse_default(self, dest: str) -> Literal:
+        return self._unique("argparse_defaults", dest)
+
+    def config_default(self, name: str) -> Literal:
+        return self._unique("config_defaults", name)
+
+    def dataset_length(self, class_name: str) -> int | None | object:
+        """len() of a project Dataset class: an int, None (a dataset class whose size
+        is unknown) or UNKNOWN (not a dataset class of this project)."""
+        if class_name in self.configured_dataset_sizes:
+            return self.configured_dataset_sizes[class_name]
+        return self._unique("dataset_lengths", class_name)
+
+    def has_batchnorm1d(self, class_name: str) -> bool:
+        return self._unique("batchnorm1d", class_name) is True
+
+    def constant(self, module: str, name: str) -> Literal:
+        """A module-level constant, by the module's dotted name; a module named
+        only by its last component (``from config import X``) matches when unique."""
+        facts = self.modules.get(module)
+        if facts is None:
+            candidates = [f for m, f in self.modules.items() if m.rpartition(".")[2] == module.rpartition(".")[2]]
+            facts = candidates[0] if len(candidates) == 1 else None
+        if facts is None:
+            return UNKNOWN
+        return facts.constants.get(name, UNKNOWN)
+
+    def extra(self, key: str) -> list[tuple[str, Any]]:
+        """Per-family facts from every module, as (module, value) pairs."""
+        return [(m, f.extra[key]) for m, f in self.modules.items() if key in f.extra]
+
+
+# -- collection ----------------------------------------------------------------
+
+Collector = Callable[[ast.Module, str, ModuleFacts], None]
+_COLLECTORS: list[Collector] = []
+
+
+def collector(fn: Collector) -> Collector:
+    """Register a per-module fact collector (called with tree, source text, facts)."""
+    _COLLECTORS.append(fn)
+    return fn
+
+
+def collect_module_facts(tree: ast.Module, source: str, module: str) -> ModuleFacts:
+    facts = ModuleFacts(module=module)
+    for fn in _COLLECTORS:
+        fn(tree, source, facts)
+    return facts
+
+
+def literal_value(node: ast.expr, names: dict[str, Literal] | None = None) -> Literal:
+    """Evaluate a small constant expression (numbers, arithmetic, known names)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, bool, str, type(None))):
+        return node.value
+    if isinstance(node, ast.Name) and names is not None and node.id in names:
+        return names[node.id]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        value = literal_value(node.operand, names)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return -value if isinstance(node.op, ast.USub) else value
+        return UNKNOWN
+    if isinstance(node, ast.BinOp):
+        left, right = literal_value(node.left, names), literal_value(node.right, names)
+        return arithmetic(node.op, left, right)
+    return UNKNOWN
+
+
+def arithmetic(op: ast.operator, left: Literal, right: Literal) -> Literal:
+    numeric = (int, float)
+    if not (isinstance(left, numeric) and isinstance(right, numeric)) or isinstance(left, bool) or isinstance(right, bool):
+        return UNKNOWN
+    try:
+        if isinstance(op, ast.Add):
+            return left + right
+        if isinstance(op, ast.Sub):
+            return left - right
+        if isinstance(op, ast.Mult):
+            return left * right
+        if isinstance(op, ast.FloorDiv):
+            return left // right
+        if isinstance(op, ast.Div):
+            return left / right
+        if isinstance(op, ast.Mod):
+            return left % right
+        if isinstance(op, ast.Pow) and abs(right) < 64:
+            return left**right
+    except (ZeroDivisionError, OverflowError):
+        return UNKNOWN
+    return UNKNOWN
+
+
+@collector
+def _module_constants(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            target, value = stmt.targets[0].id, stmt.value
+        elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value is not None:
+            target, value = stmt.target.id, stmt.value
+        else:
+            continue
+        result = literal_value(value, facts.constants)
+        if result is UNKNOWN:
+            facts.constants.pop(target, None)  # reassigned to something unknown
+        elif target in facts.constants and facts.constants[target] != result:
+            facts.constants[target] = UNKNOWN
+        else:
+            facts.constants[target] = result
+        if isinstance(value, ast.Dict):
+            _dict_defaults(value, facts)
+    facts.constants = {k: v for k, v in facts.constants.items() if v is not UNKNOWN}
+
+
+def _dict_defaults(node: ast.Dict, facts: ModuleFacts) -> None:
+    for key, value in zip(node.keys, node.values):
+        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            result = literal_value(value, facts.constants)
+            if result is not UNKNOWN:
+                facts.config_defaults[key.value] = result
+
+
+def argparse_dest(call: ast.Call) -> str | None:
+    """The attribute name ``add_argument`` stores into (``--batch-size`` -> batch_size)."""
+    for kw in call.keywords:
+        if kw.arg == "dest" and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
+            return kw.value.value
+    flags = [a.value for a in call.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+    if not flags:
+        return None
+    long_flags = [f for f in flags if f.startswith("--")]
+    chosen = long_flags[0] if long_flags else flags[0]
+    return chosen.lstrip("-").replace("-", "_") or None
+
+
+@collector
+def _argparse_defaults(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
+    if "add_argument" not in source:
+        return
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "add_argument"):
+            continue
+        dest = argparse_dest(node)
+        if dest is None:
+            continue
+        default: Literal = None  # argparse's own default
+        action = None
+        for kw in node.keywords:
+            if kw.arg == "default":
+                default = literal_value(kw.value, facts.constants)
+            elif kw.arg == "action" and isinstance(kw.value, ast.Constant):
+                action = kw.value.value
+        if action == "store_true" and not any(kw.arg == "default" for kw in node.keywords):
+            default = False
+        elif action == "store_false" and not any(kw.arg == "default" for kw in node.keywords):
+            default = True
+        if default is not UNKNOWN:
+            facts.argparse_defaults[dest] = default
+
+
+_DATASET_BASES = {"Dataset", "TensorDataset", "IterableDataset", "Sequence", "PyDataset", "VisionDataset"}
+
+
+@collector
+def _classes(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ClassDef):
+            continue
+        # Config-style classes: `batch_size: int = 64` at class level.
+        for stmt in node.body:
+            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value is not None:
+                value = literal_value(stmt.value, facts.constants)
+            elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+                value = literal_value(stmt.value, facts.constants)
+                stmt_target = stmt.targets[0]
+                if value is not UNKNOWN:
+                    facts.config_defaults.setdefault(stmt_target.id, value)
+                continue
+            else:
+                continue
+            if value is not UNKNOWN:
+                facts.config_defaults.setdefault(stmt.target.id, value)
+        bases = {(dotted(b) or "").rpartition(".")[2] for b in node.bases}
+        if bases & _DATASET_BASES:
+            facts.dataset_lengths[node.name] = _constant_len(node, facts.constants)
+        if "BatchNorm1d" in source and any(
+            isinstance(n, ast.Attribute) and n.attr == "BatchNorm1d" or isinstance(n, ast.Name) and n.id == "BatchNorm1d"
+            for n in ast.walk(node)
+        ):
+            facts.batchnorm1d_classes.add(node.name)
+
+
+def _constant_len(cls: ast.ClassDef, constants: dict[str, Literal]) -> int | None:
+    """``def __len__(self): return 1000`` (or a module constant) -> 1000."""
+    for stmt in cls.body:
+        if isinstance(stmt, ast.FunctionDef) and stmt.name == "__len__":
+            returns = [n for n in ast.walk(stmt) if isinstance(n, ast.Return) and n.value is not None]
+            if len(returns) == 1:
+                value = literal_value(returns[0].value, constants)
+                if isinstance(value, int) and not isinstance(value, bool):
+                    return value
+    return None
+

@@ -1,0 +1,110 @@
+"""The shape of a rule, and the registry.
+
+A rule is a class in a module of ``losslint/rules/`` (one rule, or a small family
+that shares its analysis). It carries, side by side:
+
+- its identity: ``code`` (LL + three digits; the first digit is the family),
+  ``name`` (kebab-case, stable), ``severity``, ``default_enabled``;
+- ``triggers``: substrings of which a file must contain at least one for the rule
+  to look at it at all (the cheap pre-filter that keeps non-training files off the
+  analysis path);
+- its documentation (``summary``, ``why``, ``fix_doc``, ``references``), printed
+  by ``losslint rule CODE``;
+- its test cases (``flagged`` with their exact fixed output, ``quiet``), which
+  ``tests/test_rule_examples.py`` runs for every rule and which also give the
+  documentation its example.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Iterable
+
+from losslint.findings import Applicability, Finding, Severity
+
+if TYPE_CHECKING:
+    from losslint.context import FileContext
+
+
+@dataclass(frozen=True)
+class Flagged:
+    """Code the rule must flag, and what its fix must turn it into.
+    ``fixed`` is None only where the rule has no fix for this case."""
+
+    code: str
+    fixed: str | None
+    count: int = 1
+    message_contains: tuple[str, ...] = ()
+    unsafe: bool = False  # the fix needs --unsafe-fixes
+    files: tuple[tuple[str, str], ...] = ()  # other project files (name, source)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "code", textwrap.dedent(self.code).lstrip("\n"))
+        if self.fixed is not None:
+            object.__setattr__(self, "fixed", textwrap.dedent(self.fixed).lstrip("\n"))
+        object.__setattr__(self, "files", tuple((n, textwrap.dedent(s).lstrip("\n")) for n, s in self.files))
+
+
+@dataclass(frozen=True)
+class Quiet:
+    """Code the rule must leave alone, and why (the reason is part of the docs)."""
+
+    code: str
+    why: str = ""
+    files: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "code", textwrap.dedent(self.code).lstrip("\n"))
+        object.__setattr__(self, "files", tuple((n, textwrap.dedent(s).lstrip("\n")) for n, s in self.files))
+
+
+class Rule:
+    code: ClassVar[str]
+    name: ClassVar[str]
+    severity: ClassVar[Severity] = Severity.WARNING
+    default_enabled: ClassVar[bool] = True
+    triggers: ClassVar[tuple[str, ...]] = ()
+    fix_applicability: ClassVar[Applicability] = Applicability.SAFE
+
+    summary: ClassVar[str]  # one line: what it finds
+    why: ClassVar[str]  # why it hurts training
+    fix_doc: ClassVar[str]  # what the fix does, and its safety
+    references: ClassVar[tuple[str, ...]] = ()
+
+    flagged: ClassVar[tuple[Flagged, ...]] = ()
+    quiet: ClassVar[tuple[Quiet, ...]] = ()
+
+    def check(self, ctx: "FileContext") -> Iterable[Finding]:
+        raise NotImplementedError
+
+    @property
+    def family(self) -> str:
+        return self.code[:3] + "xx"
+
+
+_REGISTRY: dict[str, type[Rule]] = {}
+
+
+def register(cls: type[Rule]) -> type[Rule]:
+    for attr in ("code", "name", "summary", "why", "fix_doc"):
+        if not getattr(cls, attr, None):
+            raise TypeError(f"rule {cls.__name__} lacks {attr}")
+    if cls.code in _REGISTRY or any(r.name == cls.name for r in _REGISTRY.values()):
+        raise TypeError(f"duplicate rule {cls.code} {cls.name}")
+    _REGISTRY[cls.code] = cls
+    return cls
+
+
+def all_rules() -> list[type[Rule]]:
+    import losslint.rules  # noqa: F401  (imports every rule module, which registers it)
+
+    return [_REGISTRY[code] for code in sorted(_REGISTRY)]
+
+
+def find_rule(code_or_name: str) -> type[Rule] | None:
+    key = code_or_name.strip()
+    for rule in all_rules():
+        if rule.code == key.upper() or rule.name == key.lower():
+            return rule
+    return None

@@ -1,0 +1,459 @@
+"""LL201, LL202, LL205: a training ``torch.utils.data.DataLoader`` without
+``drop_last=True``.
+
+One analysis, three outcomes: with the dataset size N and batch size B known and
+N % B != 0, LL201 gives the numbers (LL205 when N % B == 1 and the model has
+BatchNorm1d: training crashes on the last batch); when N or B cannot be known,
+LL202 says so at lower severity. The fix, ``drop_last=True``, is safe: full
+batches train exactly as before.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Iterable
+
+from losslint.analysis.names import argument, has_star_kwargs, last_part
+from losslint.analysis.roles import Role, pipeline_role
+from losslint.analysis.sizes import length
+from losslint.context import FileContext
+from losslint.findings import Finding, Severity
+from losslint.rules.base import Flagged, Quiet, Rule, register
+from losslint.rules.partial_batch_common import describe_last_batch, read_flag, set_flag_fix
+
+DATALOADERS = {
+    "torch.utils.data.DataLoader",
+    "torch.utils.data.dataloader.DataLoader",
+    "torch_geometric.loader.DataLoader",
+    "torch_geometric.data.DataLoader",
+    "monai.data.DataLoader",
+}
+# DataLoader(dataset, batch_size, shuffle, sampler, batch_sampler, num_workers,
+#            collate_fn, pin_memory, drop_last, ...)
+_BATCH_SIZE_POS, _SAMPLER_POS, _BATCH_SAMPLER_POS, _DROP_LAST_POS = 1, 3, 4, 8
+
+_FIX = "add drop_last=True (safe: full batches train exactly as before)"
+
+
+def _sampler_size(ctx: FileContext, sampler: ast.expr) -> tuple[int | None, str]:
+    """Samples a sampler yields per epoch, and a note when that cannot be known."""
+    if isinstance(sampler, ast.Name):
+        sampler = ctx.values.resolve_name(sampler) or sampler
+    if not isinstance(sampler, ast.Call):
+        return None, f"the sampler {ctx.text(sampler)} decides the number of samples"
+    kind = last_part(ctx.qualname(sampler.func))
+    if kind == "SubsetRandomSampler":
+        return length(ctx, argument(sampler, "indices", 0)), ""
+    if kind == "WeightedRandomSampler":
+        return ctx.values.int_value(argument(sampler, "num_samples", 1)), ""
+    if kind in ("RandomSampler", "SequentialSampler"):
+        explicit = argument(sampler, "num_samples", 2)
+        if explicit is not None:
+            return ctx.values.int_value(explicit), ""
+        return length(ctx, argument(sampler, "data_source", 0)), ""
+    if kind == "DistributedSampler":
+        return None, "a DistributedSampler gives each rank ceil(N / world size) samples"
+    return None, f"the sampler {kind or ctx.text(sampler)} decides the number of samples"
+
+
+def _has_batchnorm1d(ctx: FileContext) -> str | None:
+    """Name of the BatchNorm1d evidence in this file: the layer itself, or a project
+    model class that has one and is instantiated here."""
+    for call in ctx.nodes_of(ast.Call):
+        name = last_part(ctx.qualname(call.func))
+        if name in ("BatchNorm1d", "SyncBatchNorm") and "BatchNorm1d" in ctx.source:
+            return "BatchNorm1d"
+        if name and ctx.project.has_batchnorm1d(name):
+            return name
+    return None
+
+
+class _DataLoaderAnalysis:
+    """Everything the three rules need to know about one DataLoader call."""
+
+    def __init__(self, ctx: FileContext, call: ast.Call) -> None:
+        self.ctx, self.call = ctx, call
+        self.dataset = argument(call, "dataset", 0)
+        self.batch_size_node = argument(call, "batch_size", _BATCH_SIZE_POS)
+        self.sampler = argument(call, "sampler", _SAMPLER_POS)
+        self.drop_last = read_flag(ctx, call, "drop_last", _DROP_LAST_POS)
+
+    def applies(self) -> bool:
+        if argument(self.call, "batch_sampler", _BATCH_SAMPLER_POS) is not None:
+            return False  # the batch sampler forms the batches; drop_last is not allowed
+        if self.drop_last.value is not False:
+            return False  # drop_last=True, or a value we cannot know
+        if isinstance(self.batch_size_node, ast.Constant) and self.batch_size_node.value is None:
+            return False  # batching disabled
+        if self.batch_size_node is None and not has_star_kwargs(self.call):
+            return False  # batch_size=1: every batch is full
+        return pipeline_role(self.ctx, self.call, self.dataset) is Role.TRAIN
+
+    def sizes(self) -> tuple[int | None, int | None, str]:
+        b = self.ctx.values.int_value(self.batch_size_node)
+        note = ""
+        if self.sampler is not None:
+            n, note = _sampler_size(self.ctx, self.sampler)
+        else:
+            n = length(self.ctx, self.dataset)
+        return n, b, note
+
+
+def _unknown_reason(ctx: FileContext, analysis: _DataLoaderAnalysis, n: int | None, b: int | None, note: str) -> str:
+    parts = []
+    if note:
+        parts.append(note)
+    elif n is None:
+        parts.append(f"the size of {ctx.text(analysis.dataset) or 'the dataset'} is not known statically")
+    if b is None:
+        parts.append(f"batch_size={ctx.text(analysis.batch_size_node) or '?'} is not known statically")
+    return "; ".join(parts)
+
+
+def _dataloaders(ctx: FileContext) -> Iterable[_DataLoaderAnalysis]:
+    for call in ctx.nodes_of(ast.Call):
+        if ctx.qualname(call.func) in DATALOADERS:
+            analysis = _DataLoaderAnalysis(ctx, call)
+            if analysis.applies():
+                yield analysis
+
+
+@register
+class PartialLastBatch(Rule):
+    code = "LL201"
+    name = "partial-last-batch"
+    severity = Severity.WARNING
+    triggers = ("DataLoader",)
+    summary = "A training DataLoader without drop_last=True whose dataset size N is not a multiple of the batch size B."
+    why = (
+        "The last batch of every epoch then has N % B samples. A mean-reduced loss gives each of them B/b times "
+        "the weight of a sample in a full batch, so the gradient of that step is noisier; a loss that is also "
+        "normalized per batch (LL101, LL102) is B/b times too large there and spikes once per epoch, and a "
+        "momentum optimizer carries the bad step on (LL301)."
+    )
+    fix_doc = "Adds drop_last=True. Safe: every full batch trains exactly as before; the N % B leftover samples are "
+    fix_doc += "dropped from that epoch only (they are shuffled into other batches in later epochs)."
+    references = (
+        "https://pytorch.org/docs/stable/data.html#torch.utils.data.DataLoader",
+        "ssd_keras commit 3526a17 (\"Make loss independent of batch size\"); Stack Overflow 47824598",
+    )
+    flagged = (
+        Flagged(
+            """
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+
+            train_ds = TensorDataset(torch.randn(1000, 20), torch.randint(0, 10, (1000,)))
+            train_loader = DataLoader(train_ds, batch_size=64, shuffle=True)
+            """,
+            fixed="""
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+
+            train_ds = TensorDataset(torch.randn(1000, 20), torch.randint(0, 10, (1000,)))
+            train_loader = DataLoader(train_ds, batch_size=64, shuffle=True, drop_last=True)
+            """,
+            message_contains=("N=1000, B=64", "40 samples"),
+        ),
+        Flagged(
+            """
+            import argparse
+            import torch.utils.data as tud
+            from torchvision import datasets
+
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--batch-size", type=int, default=128)
+            parser.add_argument("--drop-last", action="store_true")
+            args = parser.parse_args()
+            train_set = datasets.CIFAR10("data", train=True, download=True)
+            loader = tud.DataLoader(
+                train_set,
+                batch_size=args.batch_size,
+                drop_last=args.drop_last,
+            )
+            for x, y in loader:
+                loss = model(x, y)
+                loss.backward()
+            """,
+            fixed="""
+            import argparse
+            import torch.utils.data as tud
+            from torchvision import datasets
+
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--batch-size", type=int, default=128)
+            parser.add_argument("--drop-last", action="store_true")
+            args = parser.parse_args()
+            train_set = datasets.CIFAR10("data", train=True, download=True)
+            loader = tud.DataLoader(
+                train_set,
+                batch_size=args.batch_size,
+                drop_last=True,
+            )
+            for x, y in loader:
+                loss = model(x, y)
+                loss.backward()
+            """,
+            message_contains=("N=50000, B=128", "80 samples", "args.drop_last defaults to False"),
+        ),
+        Flagged(
+            """
+            from torch.utils.data import DataLoader, random_split
+            from config import BATCH_SIZE
+
+            full = MyDataset()
+            train_ds, val_ds = random_split(full, [900, 100])
+            train_loader = DataLoader(
+                train_ds,
+                batch_size=BATCH_SIZE,
+                shuffle=True,
+            )
+            val_loader = DataLoader(val_ds, batch_size=BATCH_SIZE)
+            """,
+            files=(("config.py", "BATCH_SIZE = 64\n"),),
+            fixed="""
+            from torch.utils.data import DataLoader, random_split
+            from config import BATCH_SIZE
+
+            full = MyDataset()
+            train_ds, val_ds = random_split(full, [900, 100])
+            train_loader = DataLoader(
+                train_ds,
+                batch_size=BATCH_SIZE,
+                shuffle=True,
+                drop_last=True,
+            )
+            val_loader = DataLoader(val_ds, batch_size=BATCH_SIZE)
+            """,
+            message_contains=("N=900",),
+        ),
+    )
+    quiet = (
+        Quiet(
+            """
+            from torch.utils.data import DataLoader
+            train_loader = DataLoader(train_ds, batch_size=64, shuffle=True, drop_last=True)
+            """,
+            why="drop_last=True already",
+        ),
+        Quiet(
+            """
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+            train_ds = TensorDataset(torch.randn(1024, 20))
+            train_loader = DataLoader(train_ds, batch_size=64, shuffle=True)
+            """,
+            why="N % B == 0: every batch is full",
+        ),
+        Quiet(
+            """
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+            val_ds = TensorDataset(torch.randn(1000, 20))
+            val_loader = DataLoader(val_ds, batch_size=64)
+            test_loader = DataLoader(TensorDataset(torch.randn(1000, 20)), batch_size=64, shuffle=False)
+            """,
+            why="evaluation loaders change no weights",
+        ),
+        Quiet(
+            """
+            from torch.utils.data import DataLoader, BatchSampler, RandomSampler
+            train_loader = DataLoader(train_ds, batch_sampler=BatchSampler(RandomSampler(train_ds), 64, True))
+            """,
+            why="a batch_sampler forms the batches",
+        ),
+        Quiet(
+            """
+            from torch.utils.data import DataLoader
+            train_loader = DataLoader(train_ds, shuffle=True)
+            """,
+            why="batch_size defaults to 1: no batch is partial",
+        ),
+        Quiet(
+            """
+            from torch.utils.data import DataLoader
+            train_loader = DataLoader(train_ds, batch_size=64, shuffle=True, drop_last=cfg.drop_last)
+            """,
+            why="drop_last is set from a value that cannot be known",
+        ),
+    )
+
+    def check(self, ctx: FileContext) -> Iterable[Finding]:
+        bn = None
+        for analysis in _dataloaders(ctx):
+            n, b, _ = analysis.sizes()
+            if n is None or b is None or b <= 0 or n % b == 0:
+                continue
+            if n % b == 1:
+                bn = bn or _has_batchnorm1d(ctx)
+                if bn:
+                    continue  # LL205 reports it, as an error
+            fix = set_flag_fix(ctx, analysis.call, analysis.drop_last, "drop_last", _FIX)
+            message = f"training DataLoader without drop_last=True{analysis.drop_last.note}: {describe_last_batch(n, b)}"
+            yield ctx.finding(self, analysis.call, message, fix)
+
+
+@register
+class PossiblePartialLastBatch(Rule):
+    code = "LL202"
+    name = "possible-partial-last-batch"
+    severity = Severity.INFO
+    triggers = ("DataLoader",)
+    summary = "A training DataLoader without drop_last=True where the dataset size or the batch size is not known statically."
+    why = PartialLastBatch.why + " Here losslint cannot tell whether N % B != 0; for a random N it is, (B-1)/B of the time."
+    fix_doc = PartialLastBatch.fix_doc
+    references = PartialLastBatch.references
+    flagged = (
+        Flagged(
+            """
+            from torch.utils.data import DataLoader
+            train_loader = DataLoader(ImageFolder(args.data), batch_size=32, shuffle=True)
+            """,
+            fixed="""
+            from torch.utils.data import DataLoader
+            train_loader = DataLoader(ImageFolder(args.data), batch_size=32, shuffle=True, drop_last=True)
+            """,
+            message_contains=("not known statically",),
+        ),
+        Flagged(
+            """
+            from torch.utils.data import DataLoader, DistributedSampler
+            def train_dataloader(self):
+                return DataLoader(self.ds, batch_size=16, sampler=DistributedSampler(self.ds))
+            """,
+            fixed="""
+            from torch.utils.data import DataLoader, DistributedSampler
+            def train_dataloader(self):
+                return DataLoader(self.ds, batch_size=16, sampler=DistributedSampler(self.ds), drop_last=True)
+            """,
+            message_contains=("DistributedSampler",),
+        ),
+    )
+    quiet = (
+        Quiet(
+            """
+            from torch.utils.data import DataLoader
+            def val_dataloader(self):
+                return DataLoader(self.val_ds, batch_size=32)
+            """,
+            why="evaluation loader",
+        ),
+        Quiet(
+            """
+            from torch.utils.data import DataLoader
+            loader = DataLoader(ds, batch_size=32)
+            """,
+            why="nothing says it trains (no train name, no shuffle, no backward() over it)",
+        ),
+    )
+
+    def check(self, ctx: FileContext) -> Iterable[Finding]:
+        for analysis in _dataloaders(ctx):
+            n, b, note = analysis.sizes()
+            if n is not None and b is not None:
+                continue  # LL201 / LL205 decide
+            fix = set_flag_fix(ctx, analysis.call, analysis.drop_last, "drop_last", _FIX)
+            batch = f"B={b}" if b is not None else "B unknown"
+            message = (
+                f"training DataLoader without drop_last=True{analysis.drop_last.note} ({batch}): "
+                f"{_unknown_reason(ctx, analysis, n, b, note)}; unless N is a multiple of B the last batch "
+                "of every epoch is smaller"
+            )
+            yield ctx.finding(self, analysis.call, message, fix)
+
+
+@register
+class BatchNormSingletonBatch(Rule):
+    code = "LL205"
+    name = "batchnorm-singleton-batch"
+    severity = Severity.ERROR
+    triggers = ("DataLoader",)  # the BatchNorm1d may be in another file
+    summary = "N % B == 1 without drop_last=True while the model has BatchNorm1d: the last batch of every epoch has one sample."
+    why = (
+        "BatchNorm in training mode needs more than one value per channel: on the one-sample batch it raises "
+        "\"ValueError: Expected more than 1 value per channel when training\" and training stops at the end of "
+        "the first epoch (or, with a tolerant layer, normalizes by a variance of zero)."
+    )
+    fix_doc = PartialLastBatch.fix_doc
+    references = ("https://pytorch.org/docs/stable/generated/torch.nn.BatchNorm1d.html",)
+    flagged = (
+        Flagged(
+            """
+            import torch
+            from torch import nn
+            from torch.utils.data import DataLoader, TensorDataset
+
+            model = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 1))
+            train_loader = DataLoader(TensorDataset(torch.randn(129, 8)), batch_size=32, shuffle=True)
+            """,
+            fixed="""
+            import torch
+            from torch import nn
+            from torch.utils.data import DataLoader, TensorDataset
+
+            model = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 1))
+            train_loader = DataLoader(TensorDataset(torch.randn(129, 8)), batch_size=32, shuffle=True, drop_last=True)
+            """,
+            message_contains=("N=129, B=32", "1 sample", "Expected more than 1 value per channel"),
+        ),
+        Flagged(
+            """
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+            from models import Net
+
+            model = Net()
+            train_loader = DataLoader(TensorDataset(torch.randn(1001, 8)), batch_size=100, shuffle=True)
+            """,
+            files=(
+                (
+                    "models.py",
+                    """
+                    from torch import nn
+                    class Net(nn.Module):
+                        def __init__(self):
+                            super().__init__()
+                            self.bn = nn.BatchNorm1d(8)
+                    """,
+                ),
+            ),
+            fixed="""
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+            from models import Net
+
+            model = Net()
+            train_loader = DataLoader(TensorDataset(torch.randn(1001, 8)), batch_size=100, shuffle=True, drop_last=True)
+            """,
+            message_contains=("Net",),
+        ),
+    )
+    quiet = (
+        Quiet(
+            """
+            import torch
+            from torch import nn
+            from torch.utils.data import DataLoader, TensorDataset
+            model = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16))
+            train_loader = DataLoader(TensorDataset(torch.randn(130, 8)), batch_size=32, shuffle=True)
+            """,
+            why="N % B == 2: LL201's business, no crash",
+        ),
+    )
+
+    def check(self, ctx: FileContext) -> Iterable[Finding]:
+        bn = None
+        for analysis in _dataloaders(ctx):
+            n, b, _ = analysis.sizes()
+            if n is None or b is None or b <= 1 or n % b != 1:
+                continue
+            bn = bn or _has_batchnorm1d(ctx)
+            if not bn:
+                continue
+            fix = set_flag_fix(ctx, analysis.call, analysis.drop_last, "drop_last", _FIX)
+            message = (
+                f"training DataLoader without drop_last=True{analysis.drop_last.note}: N={n}, B={b} leaves a last "
+                f"batch of 1 sample, and the model has BatchNorm ({bn}): training raises \"Expected more than 1 "
+                "value per channel when training\" at the end of the first epoch"
+            )
+            yield ctx.finding(self, analysis.call, message, fix)
