@@ -32,7 +32,7 @@ DATALOADERS = {
 #            collate_fn, pin_memory, drop_last, ...)
 _BATCH_SIZE_POS, _SAMPLER_POS, _BATCH_SAMPLER_POS, _DROP_LAST_POS = 1, 3, 4, 8
 
-_FIX = "add drop_last=True (safe: full batches train exactly as before)"
+_FIX = "add drop_last=True"
 
 
 def _sampler_size(ctx: FileContext, sampler: ast.expr) -> tuple[int | None, str]:
