@@ -7,6 +7,7 @@ internal error.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import textwrap
@@ -196,3 +197,22 @@ def rules_table() -> None:
     width = max(len(r[1]) for r in rows)
     for code, name, severity, default, text in rows:
         click.echo(f"{code}  {name:<{width}}  {severity:<7}  {default:<3}  {text}")
+
+
+# Subcommands that live in their own packages (and may need optional extras) are
+# added here, so that `losslint check` never imports them.
+_OPTIONAL_COMMANDS = (("losslint.verify.command", "verify"), ("losslint.lsp.command", "lsp"))
+
+
+def _add_optional_commands() -> None:
+    for module_name, attribute in _OPTIONAL_COMMANDS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name and module_name.startswith(error.name):
+                continue  # not written yet
+            raise
+        main.add_command(getattr(module, attribute))
+
+
+_add_optional_commands()

@@ -25,7 +25,7 @@ from losslint.fixes import FixError, apply_fixes, unified_diff, write_atomic
 from losslint.noqa import is_suppressed
 from losslint.project import ProjectFacts, collect_module_facts
 from losslint.rules import io as io_rules
-from losslint.rules.base import Rule
+from losslint.rules.base import Rule, all_linkers
 from losslint.selection import enabled_rules, selector_matches
 
 MAX_FIX_ROUNDS = 10
@@ -270,7 +270,15 @@ class Linter:
             else:
                 result.findings = self.check(source, project)
             results.append(result)
+        self.link([f for r in results for f in r.findings])
         return Report(results, internal_error=self.internal_error)
+
+    def link(self, findings: list[Finding]) -> None:
+        for link in all_linkers():
+            try:
+                link(findings)
+            except Exception:  # linking is a refinement; never lose the findings over it
+                self.internal_error = True
 
 
 def lint_text(text: str, settings: Settings | None = None, path: str = "<string>", files: dict[str, str] | None = None) -> list[Finding]:
@@ -279,7 +287,9 @@ def lint_text(text: str, settings: Settings | None = None, path: str = "<string>
     linter = Linter(settings or Settings())
     main, others = _in_memory_sources(text, path, files or {})
     project = linter.facts_for([main, *others])
-    return linter.check(main, project)
+    findings = linter.check(main, project)
+    linter.link(findings)
+    return findings
 
 
 def fix_text(text: str, settings: Settings | None = None, unsafe: bool = False, path: str = "<string>", files: dict[str, str] | None = None) -> tuple[str, list[Finding]]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Iterable
+from typing import TYPE_CHECKING, Callable, ClassVar, Iterable
 
 from losslint.findings import Applicability, Finding, Severity
 
@@ -84,6 +84,22 @@ class Rule:
 
 
 _REGISTRY: dict[str, type[Rule]] = {}
+
+# Linkers see every finding of a run (all files) after the rules have judged each
+# file, and may link findings (``Finding.related``) and raise their severity: the
+# seed's full chain (LL1xx + LL2xx + LL3xx on one training path).
+Linker = Callable[[list[Finding]], None]
+_LINKERS: list[Linker] = []
+
+
+def linker(fn: Linker) -> Linker:
+    _LINKERS.append(fn)
+    return fn
+
+
+def all_linkers() -> list[Linker]:
+    all_rules()
+    return list(_LINKERS)
 
 
 def register(cls: type[Rule]) -> type[Rule]:
