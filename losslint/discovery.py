@@ -73,7 +73,7 @@ def discover(paths: list[Path], settings: Settings) -> list[Target]:
         if not given.exists() and not given.is_symlink():
             targets[str(given)] = Target(given, given.as_posix(), missing=True)
             continue
-        if not given.is_dir():
+        if not given.is_dir() or given.suffix in PYTHON_SUFFIXES:
             targets[_relative_display(given)] = Target(given, _relative_display(given))
             continue
         for root, dirs, files in os.walk(given, followlinks=False):
@@ -82,6 +82,12 @@ def discover(paths: list[Path], settings: Settings) -> list[Target]:
             for name in sorted(dirs):
                 sub = root_path / name
                 if settings.excluded(sub) or (gitignores and gitignores.ignored(sub, is_dir=True)):
+                    continue
+                if name.endswith(PYTHON_SUFFIXES):
+                    # A directory with a Python file's name: report it (LL001) rather
+                    # than silently walking or skipping it.
+                    display = _relative_display(sub)
+                    targets.setdefault(display, Target(sub, display))
                     continue
                 kept.append(name)
             dirs[:] = kept

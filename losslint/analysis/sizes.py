@@ -157,7 +157,19 @@ def _slice_length(ctx: "FileContext", node: ast.Subscript, depth: int) -> int | 
     return max(0, upper - lower)
 
 
+# Methods that keep a tensor's or array's first dimension.
+_SAME_LENGTH_METHODS = {
+    "astype", "float", "double", "half", "long", "int", "bool", "to", "cuda", "cpu", "numpy", "clone",
+    "detach", "copy", "type", "contiguous", "requires_grad_", "pin_memory", "squeeze", "flatten", "values",
+}
+
+
 def _call_length(ctx: "FileContext", call: ast.Call, depth: int) -> int | None:
+    if isinstance(call.func, ast.Attribute) and call.func.attr in _SAME_LENGTH_METHODS:
+        if call.func.attr not in ("squeeze", "flatten") or not call.args:  # squeeze(0) / flatten(0) may change it
+            size = length(ctx, call.func.value, depth + 1)
+            if size is not None:
+                return size
     qual = ctx.qualname(call.func) or ""
     name = last_part(qual)
     module = qual.rpartition(".")[0]

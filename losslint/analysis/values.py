@@ -190,14 +190,27 @@ class ValueResolver:
             value = self.ctx.project.constant(module, name)
             if value is not UNKNOWN:
                 return value
-        # args.batch_size, opt.bs, cfg.train.batch_size, self.hparams.batch_size
-        own = self.ctx.project.modules.get(self.ctx.module)
-        if own is not None and node.attr in own.argparse_defaults:
-            return own.argparse_defaults[node.attr]
+        # args.batch_size, opt.bs, cfg.train.batch_size, self.hparams.batch_size:
+        # this module's parser first, then those of the modules it imports, then a
+        # default the whole project agrees on.
+        for module in self._nearby_modules():
+            facts = self.ctx.project.modules.get(module)
+            if facts is not None and node.attr in facts.argparse_defaults:
+                return facts.argparse_defaults[node.attr]
         value = self.ctx.project.argparse_default(node.attr)
         if value is UNKNOWN:
             value = self.ctx.project.config_default(node.attr)
         return value
+
+    def _nearby_modules(self) -> list[str]:
+        """This module, then the project modules it imports (by full or last name)."""
+        modules = [self.ctx.module]
+        known = self.ctx.project.modules
+        for target in self.ctx.imports.aliases.values():
+            for candidate in (target, target.rpartition(".")[0]):
+                if candidate in known and candidate not in modules:
+                    modules.append(candidate)
+        return modules
 
     def _self_attribute_value(self, node: ast.Attribute, depth: int) -> Literal:
         cls = self.ctx.enclosing(node, ast.ClassDef)
