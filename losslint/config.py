@@ -10,6 +10,7 @@ clip-max-norm, dataset-sizes, max-file-size.
 from __future__ import annotations
 
 import fnmatch
+import os
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -71,9 +72,9 @@ def matches_any(path: Path, patterns: Iterable[str], root: Path) -> bool:
     """Patterns match a path's basename, or its path relative to the config root
     (``src/legacy/*.py``), as ruff's exclude does."""
     name = path.name
-    try:
-        relative = path.resolve().relative_to(root.resolve()).as_posix()
-    except (ValueError, OSError):
+    try:  # abspath, not resolve: symlinks (even broken or looping ones) are not followed
+        relative = Path(os.path.abspath(path)).relative_to(os.path.abspath(root)).as_posix()
+    except ValueError:
         relative = path.as_posix()
     for pattern in patterns:
         pattern = pattern.rstrip("/")
@@ -96,8 +97,11 @@ def find_config(start: Path) -> Path | None:
         if pyproject.is_file():
             try:
                 data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            except OSError:
                 continue
+            except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+                # It may hold our configuration: guessing could lint with the wrong rules.
+                raise ConfigError(f"invalid TOML in {pyproject}: {error}") from error
             if "losslint" in data.get("tool", {}):
                 return pyproject
     return None
