@@ -36,9 +36,9 @@ class _GitIgnores:
     to the repository root."""
 
     def __init__(self) -> None:
-        self._specs: dict[Path, pathspec.PathSpec | None] = {}
+        self._specs: dict[Path, pathspec.GitIgnoreSpec | None] = {}
 
-    def _spec(self, directory: Path) -> pathspec.PathSpec | None:
+    def _spec(self, directory: Path) -> pathspec.GitIgnoreSpec | None:
         if directory not in self._specs:
             lines: list[str] = []
             for name in (".gitignore", ".ignore"):
@@ -50,7 +50,7 @@ class _GitIgnores:
                 lines += (directory / ".git" / "info" / "exclude").read_text(encoding="utf-8", errors="replace").splitlines()
             except OSError:
                 pass
-            self._specs[directory] = pathspec.PathSpec.from_lines("gitwildmatch", lines) if lines else None
+            self._specs[directory] = pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
         return self._specs[directory]
 
     def ignored(self, path: Path, is_dir: bool) -> bool:
