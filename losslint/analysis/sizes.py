@@ -13,7 +13,7 @@ import ast
 import math
 from typing import TYPE_CHECKING
 
-from losslint.analysis.names import argument, last_part
+from losslint.analysis.names import argument, dotted, last_part
 from losslint.project import UNKNOWN
 
 if TYPE_CHECKING:
@@ -246,3 +246,177 @@ def keras_load_data_length(ctx: "FileContext", value: ast.expr, path: tuple[int,
     if len(parts) >= 2 and parts[-1] == "load_data" and parts[-2] in KERAS_DATASET_SIZES and path:
         return KERAS_DATASET_SIZES[parts[-2]][path[0]] if path[0] in (0, 1) else None
     return None
+
+
+# -- samples of arrays as training scripts reshape them (flow-sensitive) --------
+
+# keras.datasets whose load_data() splits a fixed total at test_split=0.2 (the
+# training part is int(total * (1 - test_split)); SEMANTICS.md §3, keras docs).
+KERAS_SPLIT_DATASETS: dict[str, int] = {"reuters": 11228, "boston_housing": 506, "california_housing": 20640}
+
+# tensorflow_datasets standard splits (the tfds catalog).
+TFDS_SIZES: dict[str, dict[str, int]] = {
+    "mnist": {"train": 60000, "test": 10000},
+    "fashion_mnist": {"train": 60000, "test": 10000},
+    "cifar10": {"train": 50000, "test": 10000},
+    "cifar100": {"train": 50000, "test": 10000},
+    "imdb_reviews": {"train": 25000, "test": 25000},
+}
+
+# Module functions that keep the first dimension of their first argument.
+_SAME_SAMPLES_FUNCTIONS = {
+    "to_categorical", "asarray", "array", "float32", "float64", "float16", "uint8", "int32", "int64",
+    "convert_to_tensor", "constant", "cast", "preprocess_input", "normalize", "ascontiguousarray", "tensor",
+    "as_tensor", "from_numpy", "squeeze_last", "pad_sequences",
+}
+
+
+def sample_count(ctx: "FileContext", node: ast.expr | None, depth: int = 0) -> int | None:
+    """Samples (first dimension) of an array as a script prepares it: like
+    ``length``, but a name is followed to the assignment it sees in straight-line
+    order (``x = x.astype("float32") / 255`` reads the previous ``x``), and the
+    shape-keeping steps of preprocessing are followed: arithmetic with a scalar,
+    ``astype``, ``reshape(-1, ...)``, ``np.expand_dims(x, -1)``, ``x[..., None]``,
+    ``to_categorical(y)``, ``pad_sequences(seqs)``, ``np.concatenate([a, b])``."""
+    if node is None or depth > 25:
+        return None
+    if isinstance(node, ast.Name):
+        binding = ctx.values.binding_before(node)
+        if binding is None:
+            return length(ctx, node, depth)
+        if binding.value is None:
+            return None
+        if not binding.path:
+            return sample_count(ctx, binding.value, depth + 1)
+        value, path = binding.value, binding.path
+        while path and isinstance(value, (ast.Tuple, ast.List)) and path[0] < len(value.elts):
+            value, path = value.elts[path[0]], path[1:]
+        if not path:
+            return sample_count(ctx, value, depth + 1)
+        return keras_split_load_data_length(ctx, value, path) or _unpacked_length(ctx, value, path, depth)
+    if isinstance(node, ast.Subscript):
+        return _subscript_samples(ctx, node, depth)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Pow, ast.Mod)):
+        if isinstance(node.left, (ast.List, ast.Tuple)) or isinstance(node.right, (ast.List, ast.Tuple)):
+            return None  # list repetition or concatenation
+        left, right = sample_count(ctx, node.left, depth + 1), sample_count(ctx, node.right, depth + 1)
+        if left is not None and right is not None:
+            return left if left == right and not isinstance(node.op, ast.Add) else None
+        known = left if left is not None else right
+        other = node.right if left is not None else node.left
+        # Elementwise with a scalar: x / 255, 1.0 - x, (x - mean) / std.
+        return known if ctx.values.number(other) is not None or isinstance(other, (ast.Name, ast.Attribute)) else None
+    if isinstance(node, ast.Call):
+        return _call_samples(ctx, node, depth)
+    return length(ctx, node, depth)
+
+
+def _subscript_samples(ctx: "FileContext", node: ast.Subscript, depth: int) -> int | None:
+    key = node.slice
+    first = key.elts[0] if isinstance(key, ast.Tuple) and key.elts else key
+    if isinstance(first, ast.Constant) and first.value is Ellipsis:
+        return sample_count(ctx, node.value, depth + 1)  # x[..., None]
+    if not isinstance(first, ast.Slice) or first.step is not None:
+        return length(ctx, node, depth)
+    total = sample_count(ctx, node.value, depth + 1)
+    lower = ctx.values.int_value(first.lower) if first.lower is not None else 0
+    upper = ctx.values.int_value(first.upper) if first.upper is not None else total
+    if lower is None or upper is None:
+        return None
+    if lower < 0 or upper < 0:
+        if total is None:
+            return None
+        lower, upper = (lower + total if lower < 0 else lower), (upper + total if upper < 0 else upper)
+    if total is not None:
+        upper = min(upper, total)
+    return max(0, upper - lower)
+
+
+def _call_samples(ctx: "FileContext", call: ast.Call, depth: int) -> int | None:
+    func = call.func
+    qual = ctx.qualname(func) or ""
+    name = last_part(qual)
+    # x.astype(...) is a method of an array; np.expand_dims(...) a module's function.
+    if isinstance(func, ast.Attribute) and (dotted(func.value) or "").split(".")[0] not in ctx.imports.aliases:
+        receiver = func.value
+        if func.attr in _SAME_LENGTH_METHODS and (func.attr not in ("squeeze", "flatten") or not call.args):
+            return sample_count(ctx, receiver, depth + 1)
+        if func.attr == "reshape":
+            return _reshape_samples(ctx, receiver, call.args, depth)
+        return length(ctx, call, depth)
+    if name == "reshape" and call.args:
+        return _reshape_samples(ctx, call.args[0], call.args[1:], depth)
+    if name == "expand_dims" and call.args:
+        axis = ctx.values.int_value(argument(call, "axis", 1))
+        return sample_count(ctx, call.args[0], depth + 1) if axis is not None and axis != 0 else None
+    if name in ("concatenate", "vstack", "stack", "concat") and call.args:
+        axis = argument(call, "axis", 1)
+        if name != "stack" and axis is not None and ctx.values.int_value(axis) != 0:
+            return None
+        parts = call.args[0]
+        if not isinstance(parts, (ast.List, ast.Tuple)):
+            return None
+        if name == "stack":
+            return None if axis is not None and ctx.values.int_value(axis) != 0 else len(parts.elts)
+        sizes = [sample_count(ctx, p, depth + 1) for p in parts.elts]
+        return None if any(s is None for s in sizes) else sum(sizes)  # type: ignore[arg-type]
+    if name in _SAME_SAMPLES_FUNCTIONS and call.args and not any(isinstance(a, ast.Starred) for a in call.args):
+        return sample_count(ctx, call.args[0], depth + 1)
+    return length(ctx, call, depth)
+
+
+def _reshape_samples(ctx: "FileContext", array: ast.expr, shape_args: list[ast.expr], depth: int) -> int | None:
+    """``x.reshape(-1, 28, 28, 1)`` / ``x.reshape((60000, 784))`` / ``x.reshape(len(x), -1)``."""
+    dims = list(shape_args[0].elts) if len(shape_args) == 1 and isinstance(shape_args[0], (ast.Tuple, ast.List)) else shape_args
+    if len(dims) < 2:
+        return None  # flattening: no sample axis left
+    first = dims[0]
+    value = ctx.values.int_value(first)
+    if value is not None and value >= 0:
+        return value
+    keeps = value == -1 or (
+        isinstance(first, ast.Subscript) and isinstance(first.value, ast.Attribute) and first.value.attr == "shape"
+    ) or (isinstance(first, ast.Call) and isinstance(first.func, ast.Name) and first.func.id == "len")
+    return sample_count(ctx, array, depth + 1) if keeps else None
+
+
+def keras_split_load_data_length(ctx: "FileContext", value: ast.expr, path: tuple[int, ...]) -> int | None:
+    """``(x, y), (xt, yt) = keras.datasets.reuters.load_data(test_split=0.2)``: sizes
+    of the datasets that load_data splits itself, and tfds.load splits by name
+    (``(ds_train, ds_test), info = tfds.load("mnist", split=["train", "test"], with_info=True)``)."""
+    if not isinstance(value, ast.Call) or not path:
+        return None
+    qual = ctx.qualname(value.func) or ""
+    parts = qual.split(".")
+    if len(parts) >= 2 and parts[-1] == "load_data" and parts[-2] in KERAS_SPLIT_DATASETS and path[0] in (0, 1):
+        split = ctx.values.number(argument(value, "test_split")) if argument(value, "test_split") else 0.2
+        if split is None:
+            return None
+        total = KERAS_SPLIT_DATASETS[parts[-2]]
+        train = int(total * (1 - split))
+        return train if path[0] == 0 else total - train
+    if qual.startswith("tensorflow_datasets") and parts[-1] == "load":
+        return tfds_split_length(ctx, value, path)
+    return keras_load_data_length(ctx, value, path)
+
+
+def tfds_split_length(ctx: "FileContext", call: ast.Call, path: tuple[int, ...] = ()) -> int | None:
+    """Size of ``tfds.load(name, split=...)`` for a standard split of a known dataset
+    (at unpacking ``path``: with_info=True returns (datasets, info))."""
+    name = ctx.values.value(argument(call, "name", 0))
+    sizes = TFDS_SIZES.get(name) if isinstance(name, str) else None
+    if sizes is None:
+        return None
+    if ctx.values.value(argument(call, "with_info")) is True:
+        if not path or path[0] != 0:
+            return None
+        path = path[1:]
+    split = argument(call, "split", 1)
+    if isinstance(split, (ast.List, ast.Tuple)):
+        if len(path) != 1 or path[0] >= len(split.elts):
+            return None
+        split = split.elts[path[0]]
+    elif path:
+        return None
+    value = ctx.values.value(split)
+    return sizes.get(value) if isinstance(value, str) else None

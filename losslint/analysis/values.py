@@ -102,6 +102,57 @@ class ValueResolver:
             return bindings[0].value
         return None
 
+    def binding_before(self, node: ast.Name) -> Binding | None:
+        """The binding of ``node.id`` that ``node`` sees in straight-line order: the
+        last one before ``node``'s statement in the innermost scope that binds the
+        name (scripts rebind step by step: ``x = x.astype("float32") / 255``).
+        None when that cannot be told: no binding before it, a parameter, or a last
+        binding inside a branch or loop that does not also hold ``node``. Callers
+        then fall back to the flow-insensitive ``bindings``."""
+        statement = self.ctx.enclosing(node, ast.stmt)
+        if statement is None:
+            return None
+        scope = self.ctx.enclosing_scope(node)
+        if not self._bindings_in(scope, node.id):
+            if scope is self.ctx.tree:
+                return None
+            outer = self.bindings(node.id, scope)
+            return outer[0] if outer and len(outer) == 1 else None
+        return self._last_binding_before(scope, node.id, statement)
+
+    def _last_binding_before(self, scope: ast.AST, name: str, statement: ast.stmt) -> Binding | None:
+        body = scope.body if isinstance(scope, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef)) else []
+        where = (statement.lineno, statement.col_offset)
+        best: tuple[tuple[int, int], ast.stmt, Binding] | None = None
+        for sub in _walk_scope(body):
+            if not isinstance(sub, ast.stmt) or (sub.lineno, sub.col_offset) >= where:
+                continue
+            binding = _statement_binding(sub, name, scope)
+            if binding is not None and (best is None or (sub.lineno, sub.col_offset) > best[0]):
+                best = ((sub.lineno, sub.col_offset), sub, binding)
+        if best is None:
+            return None  # a parameter, or bound only later
+        _, bound_at, binding = best
+        # It must run whenever ``statement`` does: every branch or loop around it
+        # must also hold ``statement``.
+        conditional = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.ExceptHandler, ast.IfExp)
+        current = self.ctx.parents.get(bound_at)
+        while current is not None and current is not scope:
+            if (isinstance(current, conditional) or type(current).__name__ == "match_case") and not self._encloses(
+                current, statement
+            ):
+                return None
+            current = self.ctx.parents.get(current)
+        return binding
+
+    def _encloses(self, outer: ast.AST, node: ast.AST) -> bool:
+        current: ast.AST | None = node
+        while current is not None:
+            if current is outer:
+                return True
+            current = self.ctx.parents.get(current)
+        return False
+
     # -- names -----------------------------------------------------------------
     def _name_value(self, node: ast.Name, depth: int) -> Literal:
         bindings = self.bindings(node.id, node)
@@ -278,3 +329,31 @@ def _target_bindings(
                     yield Binding(None, (), scope)
             else:
                 yield from _target_bindings(element, value, name, scope, (*path, index))
+
+
+def _statement_binding(statement: ast.stmt, name: str, scope: ast.AST) -> Binding | None:
+    """How ``statement`` itself binds ``name`` (not its nested statements), if it does."""
+    if isinstance(statement, ast.Assign):
+        found = None
+        for target in statement.targets:
+            for binding in _target_bindings(target, statement.value, name, scope):
+                found = binding
+        return found
+    if isinstance(statement, ast.AnnAssign) and statement.value is not None:
+        return next(iter(_target_bindings(statement.target, statement.value, name, scope)), None)
+    if isinstance(statement, ast.AugAssign) and isinstance(statement.target, ast.Name) and statement.target.id == name:
+        return Binding(None, (), scope)
+    if isinstance(statement, (ast.For, ast.AsyncFor)):
+        if any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(statement.target)):
+            return Binding(None, (), scope)
+    if isinstance(statement, (ast.With, ast.AsyncWith)):
+        for item in statement.items:
+            if item.optional_vars is not None and any(
+                isinstance(n, ast.Name) and n.id == name for n in ast.walk(item.optional_vars)
+            ):
+                return Binding(None, (), scope)
+    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and statement.name == name:
+        return Binding(None, (), scope)
+    if isinstance(statement, (ast.Global, ast.Nonlocal)) and name in statement.names:
+        return Binding(None, (), scope)
+    return None
