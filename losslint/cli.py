@@ -20,7 +20,9 @@ from losslint.config import ConfigError, load_settings
 from losslint.engine import Linter, Report
 from losslint.findings import Finding
 from losslint.fixes import apply_fixes, text_edits
-from losslint.output import format_concise, format_json, format_statistics, format_text, line_reader, summary
+from losslint.output import (
+    format_concise, format_github, format_json, format_sarif, format_statistics, format_text, line_reader, progress_bar, summary,
+)
 from losslint.rules.base import Rule, all_rules, find_rule
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -46,7 +48,7 @@ def main() -> None:
 @click.option("--diff", is_flag=True, help="Print the fixes as a unified diff; write nothing.")
 @click.option(
     "--output-format",
-    type=click.Choice(["text", "concise", "json"]),
+    type=click.Choice(["text", "concise", "json", "sarif", "github"]),
     default="text",
     show_default=True,
     help="How findings are printed.",
@@ -56,6 +58,7 @@ def main() -> None:
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False), help="Use this pyproject.toml or losslint.toml.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the result cache.")
 @click.option("--quiet", "-q", is_flag=True, help="Print findings only, no summary.")
+@click.option("--progress/--no-progress", default=None, help="A progress bar on stderr (default: when stderr is a terminal).")
 def check(
     paths: tuple[Path, ...],
     select: tuple[str, ...],
@@ -70,6 +73,7 @@ def check(
     config_path: Path | None,
     no_cache: bool,
     quiet: bool,
+    progress: bool | None,
 ) -> None:
     """Lint PATHS (default: the current directory)."""
     path_list = list(paths) or [Path(".")]
@@ -89,9 +93,13 @@ def check(
         click.echo(f"losslint: error: {error}", err=True)
         sys.exit(EXIT_ERROR)
     try:
-        report = linter.run(
-            path_list, fix=settings.fix and not diff, unsafe=settings.unsafe_fixes, diff=diff
-        )
+        show_progress, close_progress = progress_bar(progress)
+        try:
+            report = linter.run(
+                path_list, fix=settings.fix and not diff, unsafe=settings.unsafe_fixes, diff=diff, progress=show_progress
+            )
+        finally:
+            close_progress()
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as error:  # pragma: no cover - a bug of ours; say so without a traceback
@@ -122,6 +130,11 @@ def _print_report(
             click.echo(format_statistics(findings))
     elif output_format == "json":
         click.echo(format_json(findings, _edits_for(linter)))
+    elif output_format == "sarif":
+        click.echo(format_sarif(findings, _edits_for(linter), __version__))
+    elif output_format == "github":
+        if findings:
+            click.echo(format_github(findings))
     elif output_format == "concise":
         if findings:
             click.echo(format_concise(findings, colour))
@@ -129,7 +142,7 @@ def _print_report(
         if findings:
             click.echo(format_text(findings, colour, line_reader()))
             click.echo()
-    if not quiet and output_format != "json":
+    if not quiet and output_format not in ("json", "sarif"):
         click.echo(summary(findings, fixed, unsafe))
     if report.internal_error:
         return EXIT_ERROR

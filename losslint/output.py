@@ -130,3 +130,177 @@ def line_reader() -> Callable[[str], list[str] | None]:
         return cache[path]
 
     return read
+
+
+# -- SARIF 2.1.0 (code scanning) -------------------------------------------------
+
+SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+_SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
+
+
+def _sarif_rule(rule_cls) -> dict:
+    from losslint.cli import rule_documentation  # the same text as `losslint rule CODE`
+
+    documentation = rule_documentation(rule_cls)
+    return {
+        "id": rule_cls.code,
+        "name": rule_cls.name,
+        "shortDescription": {"text": rule_cls.summary},
+        "fullDescription": {"text": rule_cls.why},
+        "help": {"text": documentation, "markdown": documentation},
+        "defaultConfiguration": {"level": _SARIF_LEVEL[rule_cls.severity.value], "enabled": rule_cls.default_enabled},
+        "properties": {"tags": ["training", "losslint", rule_cls.code[:3] + "xx"]},
+    }
+
+
+def _artifact(path: str) -> dict:
+    """A relative path stays relative to %SRCROOT% (the working directory), which is
+    what GitHub's upload-sarif resolves against the checkout."""
+    from urllib.parse import quote
+
+    posix = Path(path).as_posix()
+    if Path(path).is_absolute():
+        return {"uri": Path(path).as_uri()}
+    return {"uri": quote(posix), "uriBaseId": "%SRCROOT%"}
+
+
+def _sarif_region(f: Finding) -> dict:
+    return {
+        "startLine": f.span.line,
+        "startColumn": f.span.column + 1,
+        "endLine": max(f.span.end_line, f.span.line),
+        "endColumn": (f.span.end_column if f.span.end_line > f.span.line else max(f.span.end_column, f.span.column)) + 1,
+    }
+
+
+def _sarif_fix(f: Finding, edits: list[dict]) -> dict:
+    """Line-range edits (``text_edits``) as SARIF replacements: a deleted region from
+    the start of ``line`` to the start of ``end_line`` (empty: an insertion)."""
+    replacements = [
+        {
+            "deletedRegion": {
+                "startLine": e["location"]["line"],
+                "startColumn": 1,
+                "endLine": e["end_location"]["line"],
+                "endColumn": 1,
+            },
+            "insertedContent": {"text": e["content"]},
+        }
+        for e in edits
+    ]
+    assert f.fix is not None
+    return {
+        "description": {"text": f"{f.fix.description} ({f.fix.applicability.value} fix)"},
+        "artifactChanges": [{"artifactLocation": _artifact(f.path), "replacements": replacements}],
+    }
+
+
+def format_sarif(findings: list[Finding], edits_for: Callable[[Finding], list[dict] | None], version: str) -> str:
+    """One SARIF run: every rule with its documentation, every finding as a result
+    with its location and (when it has one) its fix as replacements."""
+    from losslint.rules.base import all_rules
+
+    rules = all_rules()
+    index = {r.code: i for i, r in enumerate(rules)}
+    results = []
+    for f in findings:
+        cell = getattr(f, "cell", None)
+        location: dict = {"physicalLocation": {"artifactLocation": _artifact(f.path)}}
+        message = f.message
+        if cell is None:
+            location["physicalLocation"]["region"] = _sarif_region(f)
+        else:  # a notebook: lines are the cell's, not the .ipynb file's (its JSON)
+            message = f"cell {cell}, line {f.span.line}, column {f.span.column + 1}: {message}"
+        result = {
+            "ruleId": f.code,
+            "ruleIndex": index[f.code],
+            "level": _SARIF_LEVEL[f.severity.value],
+            "message": {"text": message},
+            "locations": [location],
+            "properties": {"name": f.name, **({"cell": cell} if cell is not None else {}), "related": list(f.related)},
+        }
+        if f.fix is not None:
+            result["properties"]["fixApplicability"] = f.fix.applicability.value
+            edits = edits_for(f) if cell is None else None
+            if edits:
+                result["fixes"] = [_sarif_fix(f, edits)]
+        results.append(result)
+    cwd = Path.cwd().as_uri().rstrip("/") + "/"
+    document = {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {"driver": {"name": "losslint", "version": version, "semanticVersion": version, "rules": [_sarif_rule(r) for r in rules]}},
+                "originalUriBaseIds": {"%SRCROOT%": {"uri": cwd}},
+                "columnKind": "unicodeCodePoints",
+                "results": results,
+            }
+        ],
+    }
+    return json.dumps(document, indent=2)
+
+
+# -- GitHub Actions workflow commands ---------------------------------------------
+
+
+def _github_escape(value: str, property_value: bool) -> str:
+    # The runner's escaping: %, CR, LF everywhere; ':' and ',' inside properties.
+    value = value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    if property_value:
+        value = value.replace(":", "%3A").replace(",", "%2C")
+    return value
+
+
+_GITHUB_COMMAND = {"error": "error", "warning": "warning", "info": "notice"}
+
+
+def format_github(findings: list[Finding]) -> str:
+    """``::warning file=…,line=…,col=…,endLine=…,endColumn=…,title=…::message``: shown
+    as annotations on the pull request's diff."""
+    lines = []
+    for f in findings:
+        cell = getattr(f, "cell", None)
+        properties = [("file", f.path)]
+        message = f.message
+        if cell is None:
+            properties += [("line", str(f.span.line)), ("col", str(f.span.column + 1))]
+            if f.span.end_line >= f.span.line:
+                properties += [("endLine", str(f.span.end_line)), ("endColumn", str(f.span.end_column + 1))]
+        else:
+            message = f"cell {cell}, line {f.span.line}, column {f.span.column + 1}: {message}"
+        properties.append(("title", f"{f.code} {f.name}"))
+        rendered = ",".join(f"{k}={_github_escape(v, True)}" for k, v in properties)
+        fix = f" (fix: {f.fix.description}, {f.fix.applicability.value})" if f.fix else ""
+        lines.append(f"::{_GITHUB_COMMAND[f.severity.value]} {rendered}::{_github_escape(f.code + ' ' + message + fix, False)}")
+    return "\n".join(lines)
+
+
+# -- progress ---------------------------------------------------------------------
+
+
+def progress_bar(enabled: bool | None) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
+    """A ``Linter.run`` progress callback drawing a bar on stderr, and a function that
+    closes it. ``enabled=None``: only when stderr is a terminal, so piped or CI output
+    stays clean."""
+    import sys
+
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled:
+        return None, lambda: None
+    state: dict = {}
+
+    def update(done: int, total: int) -> None:
+        if "bar" not in state:
+            bar = click.progressbar(length=total, label="Linting", file=sys.stderr, show_pos=True)
+            state["bar"] = bar.__enter__()
+            state["done"] = 0
+        state["bar"].update(done - state["done"])
+        state["done"] = done
+
+    def close() -> None:
+        if "bar" in state:
+            state["bar"].__exit__(None, None, None)
+
+    return update, close
