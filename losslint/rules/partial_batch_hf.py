@@ -1,0 +1,286 @@
+"""LL207: Hugging Face ``TrainingArguments`` (and the configs that inherit it) without
+``dataloader_drop_last=True``.
+
+The Trainer builds its training DataLoader with ``drop_last=args.dataloader_drop_last``,
+which defaults to False, and ``per_device_train_batch_size`` defaults to 8
+(SEMANTICS.md §3). On one process, a train set whose size N is not a multiple of
+the per-device batch size B ends every epoch with a batch of N % B samples; with
+several processes accelerate's ``even_batches=True`` fills that batch by wrapping
+around, so the partial batch is a single-process affair.
+
+Severity: INFO, default on. The Trainer's own loss is a mean over tokens (or over
+``num_items_in_batch`` with accumulation), so a small last batch is a noisier
+step rather than a spike unless a custom loss is normalized twice (LL1xx); and the
+train set size is rarely known statically (datasets come from ``load_dataset``).
+The finding is raised to WARNING when N and B are both known and N % B != 0, as
+LL201 is for a DataLoader. The fix, ``dataloader_drop_last=True``, is safe: every
+full batch trains exactly as before.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Iterable
+
+from losslint.analysis.names import argument, keyword, last_part
+from losslint.analysis.roles import Role, bound_name, words_role
+from losslint.analysis.sizes import length, sample_count
+from losslint.context import FileContext
+from losslint.findings import Finding, Severity
+from losslint.rules.base import Flagged, Quiet, Rule, register
+from losslint.rules.partial_batch_common import describe_last_batch, read_flag, set_flag_fix
+
+# transformers' own argument classes, and TRL's configs for supervised and
+# preference training (they inherit TrainingArguments without overriding the two
+# fields). On-policy trainers (GRPO, RLOO, PPO, online DPO) batch generations, not
+# the train set, and are left out.
+HF_DEFAULT_BATCH_SIZE = 8
+TRANSFORMERS_ARGUMENTS = {"TrainingArguments", "Seq2SeqTrainingArguments"}
+TRL_CONFIGS = {
+    "SFTConfig", "DPOConfig", "KTOConfig", "RewardConfig", "ORPOConfig", "CPOConfig", "BCOConfig", "PRMConfig",
+    "GKDConfig", "GOLDConfig", "DistillationConfig",
+}
+_TRAINERS_ARGS_KEYWORD = "args"
+_FIX = "add dataloader_drop_last=True"
+
+
+def _arguments_class(ctx: FileContext, call: ast.Call) -> str | None:
+    """``TrainingArguments`` (or a TRL config) when ``call`` builds one, else None."""
+    qual = ctx.qualname(call.func) or ""
+    name = last_part(qual)
+    package = qual.split(".")[0]
+    if name in TRANSFORMERS_ARGUMENTS and package == "transformers":
+        return name
+    if name in TRL_CONFIGS and package == "trl":
+        return name
+    return None
+
+
+def _names_bound_to(ctx: FileContext, call: ast.Call) -> set[str]:
+    parent = ctx.parents.get(call)
+    if isinstance(parent, ast.Assign):
+        return {t.id for t in parent.targets if isinstance(t, ast.Name)} | {
+            t.attr for t in parent.targets if isinstance(t, ast.Attribute)
+        }
+    if isinstance(parent, ast.AnnAssign) and isinstance(parent.target, ast.Name):
+        return {parent.target.id}
+    return set()
+
+
+def _train_dataset(ctx: FileContext, call: ast.Call) -> ast.expr | None:
+    """The ``train_dataset=`` of the Trainer in this file that gets these arguments."""
+    names = _names_bound_to(ctx, call)
+    for other in ctx.nodes_of(ast.Call):
+        args = keyword(other, _TRAINERS_ARGS_KEYWORD)
+        if args is None:
+            continue
+        value = args.value
+        uses = value is call or (isinstance(value, ast.Name) and value.id in names) or (
+            isinstance(value, ast.Attribute) and value.attr in names
+        )
+        if uses:
+            dataset = keyword(other, "train_dataset")
+            return dataset.value if dataset is not None else None
+    return None
+
+
+def hf_dataset_length(ctx: FileContext, node: ast.expr | None, depth: int = 0) -> int | None:
+    """Size of a 🤗 datasets expression where the script makes it plain:
+    ``ds.select(range(1000))``, ``.shuffle(seed=42)``, ``Dataset.from_dict({"text": [...]})``,
+    ``Dataset.from_list([...])``; anything else, as for arrays."""
+    if node is None or depth > 10:
+        return None
+    if isinstance(node, ast.Name):
+        binding = ctx.values.binding_before(node)
+        if binding is not None and binding.value is not None and not binding.path:
+            return hf_dataset_length(ctx, binding.value, depth + 1)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        method = node.func.attr
+        if method == "select":
+            return length(ctx, argument(node, "indices", 0))
+        if method in ("shuffle", "flatten_indices", "with_format", "rename_column", "cast_column", "remove_columns"):
+            return hf_dataset_length(ctx, node.func.value, depth + 1)
+        if method == "map" and ctx.values.value(argument(node, "batched")) is not True:
+            return hf_dataset_length(ctx, node.func.value, depth + 1)
+        if method == "from_dict":
+            mapping = argument(node, "mapping", 0)
+            if isinstance(mapping, ast.Dict) and mapping.values:
+                return sample_count(ctx, mapping.values[0])
+            return None
+        if method == "from_list":
+            return length(ctx, argument(node, "mapping", 0))
+    return sample_count(ctx, node)
+
+
+@register
+class TrainerPartialLastBatch(Rule):
+    code = "LL207"
+    name = "trainer-partial-last-batch"
+    severity = Severity.INFO
+    default_enabled = True
+    triggers = ("TrainingArguments", *sorted(TRL_CONFIGS))
+    summary = "Hugging Face TrainingArguments (or a TRL config) without dataloader_drop_last=True."
+    why = (
+        "The Trainer's training DataLoader drops no partial batch by default (dataloader_drop_last=False, "
+        "per_device_train_batch_size=8). On one process every epoch then ends with a batch of N % B samples: "
+        "a noisier step with a mean loss, and a spike when the loss is also normalized per batch (LL1xx) and a "
+        "momentum optimizer carries it on. (With several processes accelerate fills the last batch by wrapping "
+        "around.) Severity is INFO because the train set size is rarely known statically and the Trainer's own "
+        "loss is not batch-size dependent; the finding is a WARNING when N and B are known and N % B != 0."
+    )
+    fix_doc = (
+        "Adds dataloader_drop_last=True (or sets it where it is False). Safe: every full batch trains exactly as "
+        "before; the N % B leftover samples are left out of that epoch only (the sampler shuffles them into other "
+        "batches in later epochs)."
+    )
+    references = (
+        "https://huggingface.co/docs/transformers/main_classes/trainer#transformers.TrainingArguments.dataloader_drop_last",
+        "huggingface/transformers PR #4757 (dataloader_drop_last)",
+        "https://huggingface.co/docs/trl/sft_trainer",
+    )
+    flagged = (
+        Flagged(
+            """
+            from datasets import load_dataset
+            from transformers import Trainer, TrainingArguments
+
+            raw = load_dataset("imdb")
+            train_ds = raw["train"].shuffle(seed=42).select(range(1000))
+            args = TrainingArguments(
+                output_dir="out",
+                per_device_train_batch_size=16,
+                num_train_epochs=3,
+            )
+            trainer = Trainer(model=model, args=args, train_dataset=train_ds)
+            trainer.train()
+            """,
+            fixed="""
+            from datasets import load_dataset
+            from transformers import Trainer, TrainingArguments
+
+            raw = load_dataset("imdb")
+            train_ds = raw["train"].shuffle(seed=42).select(range(1000))
+            args = TrainingArguments(
+                output_dir="out",
+                per_device_train_batch_size=16,
+                num_train_epochs=3,
+                dataloader_drop_last=True,
+            )
+            trainer = Trainer(model=model, args=args, train_dataset=train_ds)
+            trainer.train()
+            """,
+            message_contains=("N=1000, B=16", "8 samples", "dataloader_drop_last=False"),
+        ),
+        Flagged(
+            """
+            import transformers
+            training_args = transformers.Seq2SeqTrainingArguments("out", learning_rate=3e-5)
+            """,
+            fixed="""
+            import transformers
+            training_args = transformers.Seq2SeqTrainingArguments("out", learning_rate=3e-5, dataloader_drop_last=True)
+            """,
+            message_contains=("per_device_train_batch_size=8 (the default)", "not known statically"),
+        ),
+        Flagged(
+            """
+            from trl import SFTConfig, SFTTrainer
+            config = SFTConfig(output_dir="sft", per_device_train_batch_size=4, dataloader_drop_last=False)
+            trainer = SFTTrainer(model=model, args=config, train_dataset=dataset)
+            """,
+            fixed="""
+            from trl import SFTConfig, SFTTrainer
+            config = SFTConfig(output_dir="sft", per_device_train_batch_size=4, dataloader_drop_last=True)
+            trainer = SFTTrainer(model=model, args=config, train_dataset=dataset)
+            """,
+            message_contains=("SFTConfig", "per_device_train_batch_size=4"),
+        ),
+    )
+    quiet = (
+        Quiet(
+            """
+            from transformers import TrainingArguments
+            args = TrainingArguments(output_dir="out", dataloader_drop_last=True)
+            """,
+            why="dataloader_drop_last=True already",
+        ),
+        Quiet(
+            """
+            from transformers import TrainingArguments
+            def make_args(**overrides):
+                return TrainingArguments(output_dir="out", **overrides)
+            """,
+            why="**overrides may carry dataloader_drop_last",
+        ),
+        Quiet(
+            """
+            from transformers import TrainingArguments
+            args = TrainingArguments(output_dir="out", do_train=False, do_eval=True)
+            eval_args = TrainingArguments(output_dir="out", per_device_eval_batch_size=32)
+            """,
+            why="arguments for evaluation only",
+        ),
+        Quiet(
+            """
+            import torch
+            from transformers import Trainer, TrainingArguments
+            train_ds = torch.utils.data.TensorDataset(torch.randn(1024, 8))
+            args = TrainingArguments(output_dir="out", per_device_train_batch_size=32)
+            trainer = Trainer(model=model, args=args, train_dataset=train_ds)
+            """,
+            why="N % B == 0: every batch is full",
+        ),
+        Quiet(
+            """
+            from trl import GRPOConfig
+            config = GRPOConfig(output_dir="grpo", per_device_train_batch_size=4)
+            """,
+            why="on-policy trainers batch their generations, not the train set",
+        ),
+    )
+
+    def check(self, ctx: FileContext) -> Iterable[Finding]:
+        for call in ctx.nodes_of(ast.Call):
+            cls = _arguments_class(ctx, call)
+            if cls is None:
+                continue
+            flag = read_flag(ctx, call, "dataloader_drop_last", None)
+            if flag.value is not False:
+                continue  # True, or hidden in **kwargs / an unknown value
+            if ctx.values.value(argument(call, "do_train")) is False:
+                continue
+            if self._for_evaluation(ctx, call):
+                continue
+            node = argument(call, "per_device_train_batch_size")
+            b = HF_DEFAULT_BATCH_SIZE if node is None else ctx.values.int_value(node)
+            n = hf_dataset_length(ctx, _train_dataset(ctx, call))
+            if n is not None and b is not None and b > 0 and n % b == 0:
+                continue
+            fix = set_flag_fix(ctx, call, flag, "dataloader_drop_last", _FIX)
+            head = f"{cls} without dataloader_drop_last=True (the HF default is dataloader_drop_last=False){flag.note}"
+            if node is None:
+                batch = f"per_device_train_batch_size={b} (the default)"
+            elif b is None:
+                batch = f"per_device_train_batch_size={ctx.text(node)} (not known statically)"
+            else:
+                batch = f"per_device_train_batch_size={b}"
+            if n is not None and b is not None and b > 0:
+                message = (
+                    f"{head}, {batch}: {describe_last_batch(n, b)}; on one process (with several, accelerate fills "
+                    "the last batch by wrapping around)"
+                )
+                yield ctx.finding(self, call, message, fix, severity=Severity.WARNING)
+                continue
+            message = (
+                f"{head}, {batch}: the train dataset size is not known statically; unless it is a multiple of the "
+                "batch size, the last batch of every epoch on one process is smaller"
+            )
+            yield ctx.finding(self, call, message, fix)
+
+    @staticmethod
+    def _for_evaluation(ctx: FileContext, call: ast.Call) -> bool:
+        name = bound_name(ctx, call)
+        if name and words_role(name) is Role.EVAL:
+            return True
+        function = ctx.enclosing(call, ast.FunctionDef, ast.AsyncFunctionDef)
+        return function is not None and words_role(function.name) is Role.EVAL
