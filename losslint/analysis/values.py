@@ -26,10 +26,15 @@ class Binding:
     ``path`` of it, e.g. (1, 0) for ``(a, b), (c, d) = value``'s ``c``), or ``None``
     when it is bound by something we cannot follow."""
 
-    __slots__ = ("value", "path", "scope")
+    __slots__ = ("value", "path", "scope", "parameter")
 
-    def __init__(self, value: ast.expr | None, path: tuple[int, ...], scope: ast.AST) -> None:
+    def __init__(
+        self, value: ast.expr | None, path: tuple[int, ...], scope: ast.AST, parameter: tuple[int | None, str] | None = None
+    ) -> None:
         self.value, self.path, self.scope = value, path, scope
+        # A function parameter (position or None for keyword-only, name): its value
+        # comes from the call sites when the file calls the function.
+        self.parameter = parameter
 
 
 class ValueResolver:
@@ -173,6 +178,8 @@ class ValueResolver:
         return UNKNOWN
 
     def _binding_value(self, binding: Binding, depth: int) -> Literal:
+        if binding.parameter is not None and isinstance(binding.scope, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return self._parameter_value(binding, depth)
         if binding.value is None:
             return UNKNOWN
         value: ast.expr = binding.value
@@ -181,6 +188,51 @@ class ValueResolver:
                 return UNKNOWN
             value = value.elts[index]
         return self.value(value, depth + 1)
+
+    def _parameter_value(self, binding: Binding, depth: int) -> Literal:
+        """A parameter's value: what every call of the function in this file passes
+        (the default where a call leaves it out); the default when the file never
+        calls it. ``get_loaders(args.batch_size)`` makes ``batch_size`` known."""
+        function = binding.scope
+        assert isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) and binding.parameter is not None
+        position, name = binding.parameter
+        if position is not None and isinstance(self.ctx.parents.get(function), ast.ClassDef):
+            position -= 1  # self/cls is not written at the call site
+        values = set()
+        is_method = isinstance(self.ctx.parents.get(function), ast.ClassDef)
+        for call in self._calls_of(function.name, is_method):
+            passed = None
+            for kw in call.keywords:
+                if kw.arg == name:
+                    passed = kw.value
+                elif kw.arg is None:
+                    return UNKNOWN  # **kwargs
+            if passed is None and position is not None and position >= 0:
+                if any(isinstance(a, ast.Starred) for a in call.args[: position + 1]):
+                    return UNKNOWN
+                if position < len(call.args):
+                    passed = call.args[position]
+            passed = passed if passed is not None else binding.value
+            if passed is None:
+                return UNKNOWN
+            value = self.value(passed, depth + 1)
+            if value is UNKNOWN:
+                return UNKNOWN
+            values.add((type(value), value))
+            if len(values) > 1:
+                return UNKNOWN
+        if values:
+            return next(iter(values))[1]
+        return self.value(binding.value, depth + 1) if binding.value is not None else UNKNOWN
+
+    def _calls_of(self, function_name: str, is_method: bool) -> list[ast.Call]:
+        """Calls in this file: ``f(...)`` of a function, ``x.f(...)`` of a method."""
+        kind = ast.Attribute if is_method else ast.Name
+        return [
+            call
+            for call in self.ctx.nodes_of(ast.Call)
+            if isinstance(call.func, kind) and (call.func.attr if is_method else call.func.id) == function_name  # type: ignore[union-attr]
+        ]
 
     def _bindings_in(self, scope: ast.AST, name: str) -> list[Binding]:
         key = (id(scope), name)
@@ -193,12 +245,12 @@ class ValueResolver:
             args = scope.args
             positional = [*args.posonlyargs, *args.args]
             defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
-            for arg, default in zip(positional, defaults):
+            for position, (arg, default) in enumerate(zip(positional, defaults)):
                 if arg.arg == name:
-                    yield Binding(default, (), scope)
+                    yield Binding(default, (), scope, (position, name))
             for arg, default in zip(args.kwonlyargs, args.kw_defaults):
                 if arg.arg == name:
-                    yield Binding(default, (), scope)
+                    yield Binding(default, (), scope, (None, name))
             for arg in (args.vararg, args.kwarg):
                 if arg is not None and arg.arg == name:
                     yield Binding(None, (), scope)

@@ -228,7 +228,61 @@ class PartialLastBatch(Rule):
             message_contains=("N=900",),
         ),
     )
+        Flagged(
+            """
+            import argparse
+            from torch.utils.data import DataLoader
+            from torchvision.datasets import MNIST
+
+            def get_data_loaders(train_batch_size, val_batch_size):
+                train_loader = DataLoader(MNIST(".", train=True), batch_size=train_batch_size, shuffle=True)
+                val_loader = DataLoader(MNIST(".", train=False), batch_size=val_batch_size)
+                return train_loader, val_loader
+
+            def run(train_batch_size, val_batch_size):
+                train_loader, val_loader = get_data_loaders(train_batch_size, val_batch_size)
+
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--batch_size", type=int, default=64)
+            parser.add_argument("--val_batch_size", type=int, default=1000)
+            args = parser.parse_args()
+            run(args.batch_size, args.val_batch_size)
+            """,
+            fixed="""
+            import argparse
+            from torch.utils.data import DataLoader
+            from torchvision.datasets import MNIST
+
+            def get_data_loaders(train_batch_size, val_batch_size):
+                train_loader = DataLoader(MNIST(".", train=True), batch_size=train_batch_size, shuffle=True, drop_last=True)
+                val_loader = DataLoader(MNIST(".", train=False), batch_size=val_batch_size)
+                return train_loader, val_loader
+
+            def run(train_batch_size, val_batch_size):
+                train_loader, val_loader = get_data_loaders(train_batch_size, val_batch_size)
+
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--batch_size", type=int, default=64)
+            parser.add_argument("--val_batch_size", type=int, default=1000)
+            args = parser.parse_args()
+            run(args.batch_size, args.val_batch_size)
+            """,
+            message_contains=("N=60000, B=64",),
+        ),
     quiet = (
+        Quiet(
+            """
+            from torch.utils.data import DataLoader, TensorDataset
+            import torch
+
+            def make_loader(batch_size):
+                return DataLoader(TensorDataset(torch.randn(1000, 4)), batch_size=batch_size, shuffle=True)
+
+            small = make_loader(32)
+            large = make_loader(100)
+            """,
+            why="a parameter the file passes different values for is not known (LL202 reports it)",
+        ),
         Quiet(
             """
             from torch.utils.data import DataLoader
@@ -350,8 +404,8 @@ class PossiblePartialLastBatch(Rule):
     def check(self, ctx: FileContext) -> Iterable[Finding]:
         for analysis in _dataloaders(ctx):
             n, b, note = analysis.sizes()
-            if n is not None and b is not None:
-                continue  # LL201 / LL205 decide
+            if (n is not None and b is not None) or b == 1:
+                continue  # LL201 / LL205 decide; a batch of one is never partial
             fix = set_flag_fix(ctx, analysis.call, analysis.drop_last, "drop_last", _FIX)
             batch = f"B={b}" if b is not None else "B unknown"
             message = (
