@@ -227,7 +227,6 @@ class PartialLastBatch(Rule):
             """,
             message_contains=("N=900",),
         ),
-    )
         Flagged(
             """
             import argparse
@@ -269,6 +268,7 @@ class PartialLastBatch(Rule):
             """,
             message_contains=("N=60000, B=64",),
         ),
+    )
     quiet = (
         Quiet(
             """
