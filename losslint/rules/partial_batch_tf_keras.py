@@ -1,0 +1,708 @@
+"""LL203, LL204: partial last batches in TensorFlow and Keras.
+
+LL203: a training ``tf.data`` pipeline that batches with ``.batch()`` /
+``.padded_batch()`` without ``drop_remainder=True``. The pipeline is followed back
+through its method chain and the names it was assigned to (``ds = ds.shuffle(...)``)
+to its source (``tf.data.Dataset.from_tensor_slices``, ``Dataset.range``,
+``tfds.load``), which gives the evidence that it is tf.data and, often, its size.
+``.repeat()`` before ``.batch()`` makes batches span epochs (no partial batch), so
+that is quiet; ``.batch().repeat()`` repeats the short batch every epoch.
+
+LL204: ``model.fit(x, y, batch_size=B)`` (B defaults to 32) on arrays of known
+length N, where the training part (all of N, or floor(N * (1 - validation_split))
+since Keras takes the validation split from the tail) is not a multiple of B.
+tf.data, generator and Sequence inputs batch themselves, and ``steps_per_epoch``
+decides the epoch, so those are left alone. Keras ``fit`` has no drop-last
+option: the fix slices x and y to a length whose training part is a multiple of B,
+which is unsafe (the samples past the cut are never trained on).
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import libcst as cst
+
+from losslint.analysis.names import argument, dotted, has_star_kwargs, last_part
+from losslint.analysis.roles import Role, bound_name, words_role
+from losslint.analysis.sizes import length, sample_count, tfds_split_length
+from losslint.context import FileContext
+from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity, Span
+from losslint.project import UNKNOWN as NOT_A_PROJECT_DATASET
+from losslint.rules.base import Flagged, Quiet, Rule, register
+from losslint.rules.partial_batch_common import describe_last_batch, read_flag, set_flag_fix
+
+TF_PACKAGES = ("tensorflow", "tensorflow_datasets", "keras", "tf_keras")
+
+# Batching transformations and the position of their drop_remainder parameter:
+# batch(batch_size, drop_remainder=False, ...); padded_batch(batch_size,
+# padded_shapes=None, padding_values=None, drop_remainder=False, ...);
+# ragged_batch(batch_size, drop_remainder=False, ...).
+BATCHING = {"batch": 1, "padded_batch": 3, "ragged_batch": 1}
+# tf.data transformations that keep the number of elements.
+_SAME_SIZE = {"map", "shuffle", "cache", "prefetch", "with_options", "enumerate", "snapshot", "apply_options"}
+# Transformations that only a dataset has (evidence for LL204 that x is not an array).
+_DATASET_METHODS = {*BATCHING, *_SAME_SIZE, "repeat", "take", "skip", "filter", "unbatch", "interleave", "flat_map", "shard", "zip"}
+
+
+# -- the pipeline below a .batch() call ----------------------------------------
+
+
+@dataclass
+class Pipeline:
+    """A tf.data method chain, followed back through the names it was assigned to."""
+
+    steps: list[ast.Call] = field(default_factory=list)  # method calls, source first
+    root: ast.expr | None = None  # what the first step is called on
+    root_path: tuple[int, ...] = ()  # the root was unpacked: (ds_train, ds_test) = tfds.load(...)
+    names: list[str] = field(default_factory=list)  # names followed, nearest first
+
+    def methods(self) -> list[str]:
+        return [call.func.attr for call in self.steps if isinstance(call.func, ast.Attribute)]
+
+
+def _is_module_path(ctx: FileContext, node: ast.expr) -> bool:
+    """``tf.data.Dataset`` (a path through an imported module), not a value."""
+    text = dotted(node)
+    return text is not None and text.split(".")[0] in ctx.imports.aliases
+
+
+def pipeline_of(ctx: FileContext, expr: ast.expr) -> Pipeline:
+    pipeline = Pipeline()
+    steps: list[ast.Call] = []
+    for _ in range(30):
+        if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and not _is_module_path(ctx, expr.func.value):
+            steps.append(expr)
+            expr = expr.func.value
+            continue
+        if isinstance(expr, ast.Name):
+            pipeline.names.append(expr.id)
+            binding = ctx.values.binding_before(expr)
+            if binding is None or binding.value is None:
+                break
+            if binding.path:
+                expr, pipeline.root_path = binding.value, binding.path
+                break
+            expr = binding.value
+            continue
+        if isinstance(expr, ast.Attribute):
+            pipeline.names.append(expr.attr)
+        break
+    pipeline.steps = list(reversed(steps))
+    pipeline.root = expr
+    return pipeline
+
+
+def _source_package(ctx: FileContext, root: ast.expr | None) -> str | None:
+    """Where the pipeline comes from: "tf" (tf.data, tfds, a keras dataset utility),
+    "other" (🤗 datasets, torch, ...) or None (a parameter, an attribute: unknown)."""
+    if isinstance(root, ast.Subscript):
+        return _source_package(ctx, root.value)
+    if not isinstance(root, ast.Call):
+        return None
+    qual = ctx.qualname(root.func) or ""
+    if qual.startswith(("tensorflow.data.", "tensorflow_datasets.")) or (
+        qual.split(".")[0] in TF_PACKAGES and "_dataset_from_" in qual
+    ):
+        return "tf"
+    if qual.split(".")[0] in ("datasets", "torch", "numpy", "pandas"):
+        return "other"
+    return None
+
+
+def is_tf_pipeline(ctx: FileContext, pipeline: Pipeline) -> bool:
+    source = _source_package(ctx, pipeline.root)
+    if source is not None:
+        return source == "tf"
+    # Unknown source (a function parameter, self.ds): in a TensorFlow file that
+    # does not also use 🤗 datasets or torch (whose objects have .batch too).
+    return ctx.imports.imports_any("tensorflow", "tensorflow_datasets") and not ctx.imports.imports_any("datasets", "torch")
+
+
+def pipeline_size(ctx: FileContext, pipeline: Pipeline, upto: int) -> int | None:
+    """Elements of the pipeline after its first ``upto`` steps, when known."""
+    root = pipeline.root
+    n: int | None = None
+    if isinstance(root, ast.Call):
+        name = last_part(ctx.qualname(root.func))
+        if pipeline.root_path:
+            n = tfds_split_length(ctx, root, pipeline.root_path) if name == "load" else None
+        elif name == "from_tensor_slices":
+            data = argument(root, "tensors", 0)
+            if isinstance(data, (ast.Tuple, ast.List)) and data.elts:
+                data = data.elts[0]
+            elif isinstance(data, ast.Dict) and data.values:
+                data = data.values[0]
+            n = sample_count(ctx, data)
+        elif name == "range":
+            n = length(ctx, root)
+        elif name == "load":
+            n = tfds_split_length(ctx, root)
+    for step in pipeline.steps[:upto]:
+        if n is None:
+            return None
+        method = step.func.attr if isinstance(step.func, ast.Attribute) else ""
+        if method in _SAME_SIZE:
+            continue
+        count = ctx.values.int_value(argument(step, "count", 0))
+        if method == "take" and count is not None:
+            n = n if count < 0 else min(n, count)
+        elif method == "skip" and count is not None:
+            n = 0 if count < 0 else max(0, n - count)
+        else:
+            return None
+    return n
+
+
+def _outermost(ctx: FileContext, call: ast.Call) -> tuple[ast.expr, list[str]]:
+    """The whole chain a call is part of (``ds.batch(32).prefetch(1)``), and the
+    methods applied after it."""
+    node: ast.expr = call
+    after: list[str] = []
+    while True:
+        parent = ctx.parents.get(node)
+        grand = ctx.parents.get(parent) if parent is not None else None
+        if isinstance(parent, ast.Attribute) and isinstance(grand, ast.Call) and grand.func is parent:
+            after.append(parent.attr)
+            node = grand
+            continue
+        return node, after
+
+
+def _fit_role(ctx: FileContext, node: ast.expr, names: set[str]) -> Role:
+    """TRAIN when ``node`` (or a name in ``names``) is what ``fit`` trains on; EVAL
+    when it is ``validation_data`` or what ``evaluate``/``predict`` gets."""
+    for call in ctx.nodes_of(ast.Call):
+        if not isinstance(call.func, ast.Attribute) or call.func.attr not in ("fit", "evaluate", "predict", "fit_generator"):
+            continue
+        for role, arg in ((Role.TRAIN, argument(call, "x", 0)), (Role.EVAL, argument(call, "validation_data", 7))):
+            if arg is None:
+                continue
+            if arg is node or (isinstance(arg, ast.Name) and arg.id in names):
+                return role if call.func.attr in ("fit", "fit_generator") else Role.EVAL
+    return Role.UNKNOWN
+
+
+def tf_pipeline_role(ctx: FileContext, call: ast.Call, pipeline: Pipeline) -> Role:
+    outer, after = _outermost(ctx, call)
+    name = bound_name(ctx, outer)
+    candidates = [name] if name else []
+    candidates += pipeline.names
+    function = ctx.enclosing(call, ast.FunctionDef, ast.AsyncFunctionDef)
+    if function is not None:
+        candidates.append(function.name)
+    if pipeline.root is not None and not pipeline.root_path:
+        candidates.append(ctx.text(pipeline.root))
+    for text in candidates:
+        role = words_role(text)
+        if role is not Role.UNKNOWN:
+            return role
+    if "shuffle" in pipeline.methods() or "shuffle" in after:
+        return Role.TRAIN
+    parent = ctx.parents.get(outer)
+    assigned = set()
+    if isinstance(parent, ast.Assign):
+        assigned = {t.id for t in parent.targets if isinstance(t, ast.Name)}
+    return _fit_role(ctx, outer, assigned)
+
+
+@dataclass
+class _Batching:
+    call: ast.Call
+    method: str
+    pipeline: Pipeline
+    flag: object  # partial_batch_common.Flag
+    b: int | None
+    n: int | None
+
+
+def _tf_batchings(ctx: FileContext) -> Iterable[_Batching]:
+    if not ctx.imports.imports_any(*TF_PACKAGES):
+        return
+    for call in ctx.nodes_of(ast.Call):
+        func = call.func
+        if not (isinstance(func, ast.Attribute) and func.attr in BATCHING) or _is_module_path(ctx, func.value):
+            continue
+        flag = read_flag(ctx, call, "drop_remainder", BATCHING[func.attr])
+        if flag.value is not False:
+            continue  # drop_remainder=True, or a value that cannot be known
+        pipeline = pipeline_of(ctx, func.value)
+        if "repeat" in pipeline.methods() or not is_tf_pipeline(ctx, pipeline):
+            continue  # batches span epochs: no partial batch at an epoch boundary
+        if tf_pipeline_role(ctx, call, pipeline) is not Role.TRAIN:
+            continue
+        b = ctx.values.int_value(argument(call, "batch_size", 0))
+        n = pipeline_size(ctx, pipeline, len(pipeline.steps))
+        if n is not None and b is not None and b > 0 and n % b == 0:
+            continue
+        yield _Batching(call, func.attr, pipeline, flag, b, n)
+
+
+def _at_method_name(ctx: FileContext, call: ast.Call) -> Span:
+    """Where ``.batch`` is written: the line a reader looks at in a long chain."""
+    span = ctx.span(call.func)
+    attr = call.func.attr if isinstance(call.func, ast.Attribute) else ""
+    return Span(span.end_line, max(0, span.end_column - len(attr)), span.end_line, span.end_column)
+
+
+@register
+class TfDataPartialBatch(Rule):
+    code = "LL203"
+    name = "tf-data-partial-batch"
+    severity = Severity.WARNING
+    triggers = (".batch(", "padded_batch(", "ragged_batch(")
+    summary = "A training tf.data pipeline that batches without drop_remainder=True."
+    why = (
+        "Dataset.batch() keeps the remainder (drop_remainder=False): an epoch of N elements ends with a batch of "
+        "N % B. A mean-reduced loss weighs each of its samples B/b times as much, a loss normalized per batch "
+        "(LL102) spikes there, and momentum carries the step on (LL302). .batch().repeat() repeats the short batch "
+        "every epoch ([4, 4, 2, 4, 4, 2]); .repeat().batch() does not ([4, 4, 4, 4, 4]). When N is not known "
+        "statically the finding is INFO: unless N is a multiple of B the last batch is short."
+    )
+    fix_doc = (
+        "Adds drop_remainder=True to the .batch()/.padded_batch() call (or sets it where it is False). Safe: every "
+        "full batch trains exactly as before; the N % B leftover elements are dropped from that epoch only (a "
+        "shuffle before the batch puts them in other batches in later epochs). It also gives the batches a static "
+        "batch dimension."
+    )
+    references = (
+        "https://www.tensorflow.org/api_docs/python/tf/data/Dataset#batch",
+        "https://www.tensorflow.org/guide/data#batching_dataset_elements",
+        "ssd_keras commit 3526a17 (\"Make loss independent of batch size\"); Stack Overflow 47824598",
+    )
+    flagged = (
+        Flagged(
+            """
+            import numpy as np
+            import tensorflow as tf
+
+            x_train = np.random.rand(1000, 20).astype("float32")
+            y_train = np.random.randint(0, 2, size=(1000,))
+            train_ds = tf.data.Dataset.from_tensor_slices((x_train, y_train))
+            train_ds = train_ds.shuffle(1000).batch(64).prefetch(tf.data.AUTOTUNE)
+            """,
+            fixed="""
+            import numpy as np
+            import tensorflow as tf
+
+            x_train = np.random.rand(1000, 20).astype("float32")
+            y_train = np.random.randint(0, 2, size=(1000,))
+            train_ds = tf.data.Dataset.from_tensor_slices((x_train, y_train))
+            train_ds = train_ds.shuffle(1000).batch(64, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+            """,
+            message_contains=("N=1000, B=64", "40 samples"),
+        ),
+        Flagged(
+            """
+            import tensorflow as tf
+            import tensorflow_datasets as tfds
+
+            (ds_train, ds_test), ds_info = tfds.load(
+                "mnist", split=["train", "test"], as_supervised=True, with_info=True
+            )
+            ds_train = ds_train.map(normalize_img).cache()
+            ds_train = ds_train.shuffle(ds_info.splits["train"].num_examples)
+            ds_train = ds_train.batch(128)
+            ds_test = ds_test.map(normalize_img).batch(128).cache()
+            model.fit(ds_train, epochs=6, validation_data=ds_test)
+            """,
+            fixed="""
+            import tensorflow as tf
+            import tensorflow_datasets as tfds
+
+            (ds_train, ds_test), ds_info = tfds.load(
+                "mnist", split=["train", "test"], as_supervised=True, with_info=True
+            )
+            ds_train = ds_train.map(normalize_img).cache()
+            ds_train = ds_train.shuffle(ds_info.splits["train"].num_examples)
+            ds_train = ds_train.batch(128, drop_remainder=True)
+            ds_test = ds_test.map(normalize_img).batch(128).cache()
+            model.fit(ds_train, epochs=6, validation_data=ds_test)
+            """,
+            message_contains=("N=60000, B=128", "96 samples"),
+        ),
+        Flagged(
+            """
+            import tensorflow as tf
+
+            def make_train_dataset(files, batch_size):
+                ds = tf.data.TFRecordDataset(files).map(parse_example)
+                return ds.padded_batch(batch_size, padded_shapes=([None], []), drop_remainder=False)
+            """,
+            fixed="""
+            import tensorflow as tf
+
+            def make_train_dataset(files, batch_size):
+                ds = tf.data.TFRecordDataset(files).map(parse_example)
+                return ds.padded_batch(batch_size, padded_shapes=([None], []), drop_remainder=True)
+            """,
+            message_contains=("not known statically",),
+        ),
+        Flagged(
+            """
+            import tensorflow as tf
+            dataset = tf.data.Dataset.range(100).shuffle(100).batch(32).repeat()
+            """,
+            fixed="""
+            import tensorflow as tf
+            dataset = tf.data.Dataset.range(100).shuffle(100).batch(32, drop_remainder=True).repeat()
+            """,
+            message_contains=("N=100, B=32", "4 samples"),
+        ),
+    )
+    quiet = (
+        Quiet(
+            """
+            import tensorflow as tf
+            train_ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(1000).batch(64, drop_remainder=True)
+            """,
+            why="drop_remainder=True already",
+        ),
+        Quiet(
+            """
+            import tensorflow as tf
+            train_ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(1000).repeat().batch(64)
+            model.fit(train_ds, steps_per_epoch=100)
+            """,
+            why=".repeat() before .batch(): batches span epochs, none is partial",
+        ),
+        Quiet(
+            """
+            import numpy as np
+            import tensorflow as tf
+            x_train = np.zeros((1024, 8))
+            train_ds = tf.data.Dataset.from_tensor_slices(x_train).shuffle(1024).batch(64)
+            """,
+            why="N % B == 0: every batch is full",
+        ),
+        Quiet(
+            """
+            import tensorflow as tf
+            val_ds = tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(64)
+            test_ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(64)
+            model.evaluate(tf.data.Dataset.from_tensor_slices((xs, ys)).batch(64))
+            """,
+            why="evaluation pipelines change no weights",
+        ),
+        Quiet(
+            """
+            from datasets import load_dataset
+            import tensorflow as tf
+            ds = load_dataset("imdb", split="train")
+            train_batches = ds.batch(32)
+            """,
+            why="a 🤗 datasets Dataset, not tf.data",
+        ),
+        Quiet(
+            """
+            import tensorflow as tf
+            ds = tf.data.Dataset.from_tensor_slices(features).batch(32)
+            """,
+            why="nothing says it trains (no train name, no shuffle, not given to fit)",
+        ),
+    )
+
+    def check(self, ctx: FileContext) -> Iterable[Finding]:
+        for batching in _tf_batchings(ctx):
+            call, n, b, flag = batching.call, batching.n, batching.b, batching.flag
+            fix = set_flag_fix(ctx, call, flag, "drop_remainder", "add drop_remainder=True")  # type: ignore[arg-type]
+            head = f"training tf.data pipeline: .{batching.method}() without drop_remainder=True{flag.note}"  # type: ignore[attr-defined]
+            if n is not None and b is not None and b > 0:
+                finding = ctx.finding(self, call, f"{head}: {describe_last_batch(n, b)}", fix)
+            else:
+                size = "the dataset size is not known statically" if n is None else f"N={n}"
+                batch = f"B={b}" if b is not None else f"the batch size {ctx.text(argument(call, 'batch_size', 0) or call)} is not known statically"
+                message = f"{head} ({batch}): {size}; unless N is a multiple of B the last batch of every epoch is smaller"
+                finding = ctx.finding(self, call, message, fix, severity=Severity.INFO)
+            finding.span = _at_method_name(ctx, call)
+            yield finding
+
+
+# -- LL204: Keras fit on arrays --------------------------------------------------
+
+KERAS_DEFAULT_BATCH_SIZE = 32
+# fit(x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
+#     shuffle, class_weight, sample_weight, initial_epoch, steps_per_epoch, ...)
+_FIT_POSITIONS = {"x": 0, "y": 1, "batch_size": 2, "validation_split": 6, "validation_data": 7, "steps_per_epoch": 12}
+# Keywords only Keras's fit takes (sklearn, xgboost and lightgbm fits take none of them).
+_KERAS_FIT_KEYWORDS = {
+    "epochs", "batch_size", "validation_split", "validation_data", "steps_per_epoch", "initial_epoch",
+    "validation_steps", "validation_freq", "validation_batch_size",
+}
+
+
+def _is_keras_fit(ctx: FileContext, call: ast.Call) -> bool:
+    if not (isinstance(call.func, ast.Attribute) and call.func.attr == "fit"):
+        return False
+    if not ctx.imports.imports_any("keras", "tensorflow", "tf_keras"):
+        return False
+    if any(kw.arg in _KERAS_FIT_KEYWORDS for kw in call.keywords):
+        return True
+    receiver = ctx.text(call.func.value)
+    for other in ctx.nodes_of(ast.Call):
+        if isinstance(other.func, ast.Attribute) and other.func.attr == "compile" and ctx.text(other.func.value) == receiver:
+            return True
+    if isinstance(call.func.value, ast.Name):
+        value = ctx.values.resolve_name(call.func.value)
+        if isinstance(value, ast.Call) and "keras" in (ctx.qualname(value.func) or ""):
+            return True
+    return False
+
+
+def _resolved(ctx: FileContext, node: ast.expr) -> ast.expr:
+    for _ in range(10):
+        if not isinstance(node, ast.Name):
+            break
+        binding = ctx.values.binding_before(node)
+        if binding is None or binding.value is None or binding.path:
+            break
+        node = binding.value
+    return node
+
+
+def _generator_functions(ctx: FileContext) -> set[str]:
+    return {
+        f.name
+        for f in ctx.nodes_of(ast.FunctionDef)
+        if any(isinstance(n, (ast.Yield, ast.YieldFrom)) and ctx.enclosing(n, ast.FunctionDef) is f for n in ast.walk(f))
+    }
+
+
+def fit_array_samples(ctx: FileContext, x: ast.expr) -> int | None:
+    """Samples of ``x`` when it is an array (or a slice, a preprocessed copy of one):
+    None for tf.data pipelines, generators, Sequence/PyDataset instances, lists of
+    inputs, and anything whose size is unknown."""
+    value = _resolved(ctx, x)
+    if isinstance(value, (ast.List, ast.Tuple, ast.Dict, ast.ListComp, ast.DictComp)):
+        return None  # several inputs (or a Python list): not sliced as one array here
+    if isinstance(value, ast.Call):
+        func = value.func
+        if isinstance(func, ast.Attribute) and (func.attr in _DATASET_METHODS or func.attr.startswith("flow")):
+            return None  # a tf.data chain, ImageDataGenerator.flow(...)
+        qual = ctx.qualname(func) or ""
+        if qual.startswith(("tensorflow.data", "tensorflow_datasets")) or "_dataset_from_" in qual:
+            return None
+        if isinstance(func, ast.Name) and (
+            func.id in _generator_functions(ctx)
+            or any(isinstance(c, ast.ClassDef) and c.name == func.id for c in ctx.nodes_of(ast.ClassDef))
+            or ctx.project.dataset_length(func.id) is not NOT_A_PROJECT_DATASET
+        ):
+            return None  # a generator, or an instance of a class (a Sequence / PyDataset)
+    pipeline = pipeline_of(ctx, x)
+    if any(m in _DATASET_METHODS for m in pipeline.methods()) or _source_package(ctx, pipeline.root) == "tf":
+        return None
+    return sample_count(ctx, x)
+
+
+def training_samples(n: int, split: float) -> int:
+    """Keras takes validation_split from the tail: the first floor(N * (1 - split)) train."""
+    return int(math.floor(n * (1.0 - split)))
+
+
+def trimmed_length(n: int, b: int, split: float) -> int | None:
+    """The largest M <= N whose training part is a positive multiple of B."""
+    for m in range(n, 0, -1):
+        train = training_samples(m, split)
+        if train > 0 and train % b == 0:
+            return m
+        if train < b:
+            return None
+    return None
+
+
+def _sliced(node: cst.CSTNode, m: int) -> cst.CSTNode:
+    assert isinstance(node, cst.BaseExpression)
+    value = node
+    if not isinstance(node, (cst.Name, cst.Attribute, cst.Call, cst.Subscript)) and not node.lpar:
+        value = node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    return cst.Subscript(value=value, slice=[cst.SubscriptElement(slice=cst.Slice(lower=None, upper=cst.Integer(str(m))))])
+
+
+def _slice_edit(ctx: FileContext, node: ast.expr, m: int) -> NodeEdit:
+    return NodeEdit(ctx.span(node), cst.BaseExpression, lambda original: _sliced(original, m))
+
+
+@register
+class KerasFitPartialBatch(Rule):
+    code = "LL204"
+    name = "keras-fit-partial-batch"
+    severity = Severity.WARNING
+    triggers = (".fit(",)
+    fix_applicability = Applicability.UNSAFE
+    summary = "Keras model.fit on arrays whose training length is not a multiple of batch_size (default 32)."
+    why = (
+        "fit() batches NumPy arrays itself and keeps the remainder: N training samples at batch size B end every "
+        "epoch with a batch of N % B. A mean-reduced loss weighs each of its samples B/b times as much; a loss "
+        "that is also normalized per batch (LL102) spikes there, and a momentum optimizer carries the step on "
+        "(LL302). validation_split takes the tail, so the training part is floor(N * (1 - validation_split)): "
+        "MNIST's 60000 samples at the default batch size 32 are fine, but with validation_split=0.1 the 54000 "
+        "training samples leave a last batch of 16."
+    )
+    fix_doc = (
+        "fit() has no drop-last option: the fix slices x and y (and sample_weight) to the largest length M whose "
+        "training part is a multiple of B (x_train -> x_train[:M]). Unsafe: the N - M samples past the cut are never "
+        "trained on (and with validation_split the validation set moves accordingly). Alternatives: a tf.data "
+        "pipeline with .batch(B, drop_remainder=True), or a batch size that divides N."
+    )
+    references = (
+        "https://keras.io/api/models/model_training_apis/#fit-method",
+        "ssd_keras commit 3526a17 (\"Make loss independent of batch size\"); Stack Overflow 47824598",
+    )
+    flagged = (
+        Flagged(
+            """
+            from tensorflow import keras
+
+            (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+            x_train = x_train.astype("float32") / 255
+            model.compile(loss="sparse_categorical_crossentropy", optimizer="adam")
+            model.fit(x_train, y_train, batch_size=128, epochs=15, validation_split=0.1)
+            """,
+            fixed="""
+            from tensorflow import keras
+
+            (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+            x_train = x_train.astype("float32") / 255
+            model.compile(loss="sparse_categorical_crossentropy", optimizer="adam")
+            model.fit(x_train[:59876], y_train[:59876], batch_size=128, epochs=15, validation_split=0.1)
+            """,
+            unsafe=True,
+            message_contains=("N=54000, B=128", "112 samples", "validation_split=0.1", "never trained on"),
+        ),
+        Flagged(
+            """
+            import numpy as np
+            import keras
+
+            x = np.random.rand(1000, 8)
+            y = np.random.rand(1000, 1)
+            model = keras.Sequential([keras.layers.Dense(1)])
+            model.compile(loss="mse", optimizer="sgd")
+            model.fit(x / 2.0, y, epochs=3, sample_weight=np.ones(1000))
+            """,
+            fixed="""
+            import numpy as np
+            import keras
+
+            x = np.random.rand(1000, 8)
+            y = np.random.rand(1000, 1)
+            model = keras.Sequential([keras.layers.Dense(1)])
+            model.compile(loss="mse", optimizer="sgd")
+            model.fit((x / 2.0)[:992], y[:992], epochs=3, sample_weight=np.ones(1000)[:992])
+            """,
+            unsafe=True,
+            message_contains=("N=1000, B=32", "8 samples", "batch_size=32 (the default)"),
+        ),
+    )
+    quiet = (
+        Quiet(
+            """
+            from tensorflow import keras
+            (x_train, y_train), _ = keras.datasets.mnist.load_data()
+            model.fit(x_train, y_train, epochs=5)
+            """,
+            why="60000 % 32 == 0: every batch is full",
+        ),
+        Quiet(
+            """
+            import tensorflow as tf
+            x = tf.random.normal((1000, 8))
+            ds = tf.data.Dataset.from_tensor_slices((x, x)).shuffle(1000).batch(32, drop_remainder=True)
+            model.fit(ds, epochs=3)
+            model.fit(tf.data.Dataset.from_tensor_slices((x, x)), epochs=3)
+            """,
+            why="a tf.data input batches itself (LL203 judges it)",
+        ),
+        Quiet(
+            """
+            import numpy as np
+            from tensorflow import keras
+            x = np.zeros((1000, 8))
+            model.fit(x, x, epochs=3, steps_per_epoch=20)
+            """,
+            why="steps_per_epoch decides what an epoch is",
+        ),
+        Quiet(
+            """
+            import numpy as np
+            from tensorflow import keras
+            class Batches(keras.utils.Sequence):
+                def __len__(self):
+                    return 10
+            def gen():
+                while True:
+                    yield np.zeros((32, 8)), np.zeros((32, 1))
+            model.fit(Batches(), epochs=3)
+            model.fit(gen(), epochs=3, steps_per_epoch=10)
+            """,
+            why="generators and Sequence/PyDataset inputs batch themselves (LL206 judges them)",
+        ),
+        Quiet(
+            """
+            import numpy as np
+            from tensorflow import keras
+            from sklearn.linear_model import LogisticRegression
+            X = np.zeros((1000, 8))
+            y = np.zeros(1000)
+            LogisticRegression().fit(X, y)
+            """,
+            why="not a Keras model",
+        ),
+    )
+
+    def check(self, ctx: FileContext) -> Iterable[Finding]:
+        for call in ctx.nodes_of(ast.Call):
+            if not _is_keras_fit(ctx, call) or has_star_kwargs(call):
+                continue
+            steps = argument(call, "steps_per_epoch", _FIT_POSITIONS["steps_per_epoch"])
+            if steps is not None and not (isinstance(steps, ast.Constant) and steps.value is None):
+                continue
+            x = argument(call, "x", 0)
+            if x is None:
+                continue
+            n = fit_array_samples(ctx, x)
+            if n is None:
+                continue
+            b_node = argument(call, "batch_size", _FIT_POSITIONS["batch_size"])
+            default = b_node is None or (isinstance(b_node, ast.Constant) and b_node.value is None)
+            b = KERAS_DEFAULT_BATCH_SIZE if default else ctx.values.int_value(b_node)
+            if b is None or b <= 0:
+                continue
+            split_node = argument(call, "validation_split", _FIT_POSITIONS["validation_split"])
+            split = 0.0
+            if split_node is not None and argument(call, "validation_data", _FIT_POSITIONS["validation_data"]) is None:
+                value = ctx.values.number(split_node)
+                if value is None:
+                    continue  # the training part cannot be known
+                split = value
+            n_train = training_samples(n, split)
+            if n_train <= 0 or n_train % b == 0:
+                continue
+            m = trimmed_length(n, b, split)
+            yield ctx.finding(self, call, self._message(ctx, x, n, n_train, b, default, split, m), self._fix(ctx, call, x, m))
+
+    @staticmethod
+    def _message(ctx: FileContext, x: ast.expr, n: int, n_train: int, b: int, default: bool, split: float, m: int | None) -> str:
+        batch = f"batch_size={b}" + (" (the default)" if default else "")
+        split_text = f", validation_split={split:g} keeps the first {n_train} for training" if split else ""
+        message = f"Keras fit on arrays of {n} samples ({ctx.text(x)}{split_text}) with {batch}: {describe_last_batch(n_train, b)}"
+        if m is not None:
+            message += (
+                f"; the fix slices x and y to the first {m} samples so that every training batch is full: the other "
+                f"{n - m} are never trained on"
+            )
+        return message
+
+    @staticmethod
+    def _fix(ctx: FileContext, call: ast.Call, x: ast.expr, m: int | None) -> Fix | None:
+        if m is None:
+            return None
+        edits = [_slice_edit(ctx, x, m)]
+        for name, position in (("y", 1), ("sample_weight", None)):
+            node = argument(call, name, position)
+            if node is not None and not (isinstance(node, ast.Constant) and node.value is None):
+                edits.append(_slice_edit(ctx, node, m))
+        return Fix(f"slice x and y to the first {m} samples", Applicability.UNSAFE, tuple(edits))
