@@ -157,7 +157,7 @@ def _edits_for(linter: Linter):
 
     def edits(finding: Finding) -> list[dict] | None:
         lines = read(finding.path)
-        if lines is None or finding.fix is None:
+        if lines is None or finding.fix is None or finding.cell is not None:  # notebook edits: not line edits of the file
             return None
         text = "\n".join(lines) + "\n"
         try:

@@ -13,7 +13,7 @@ import pathspec
 
 from losslint.config import Settings
 
-PYTHON_SUFFIXES = (".py", ".pyi")
+PYTHON_SUFFIXES = (".py", ".pyi", ".ipynb")  # notebooks: see losslint.notebooks
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+from losslint import notebooks
 from losslint.config import Settings
 from losslint.context import FileContext
 from losslint.discovery import Target, discover
@@ -39,6 +40,7 @@ class SourceFile:
     tree: ast.Module | None = None
     encoding: str = "utf-8"
     problem: Finding | None = None  # LL0xx: why it could not be read or parsed
+    notebook: notebooks.NotebookSource | None = None  # a .ipynb: its cells as one Python text
 
 
 @dataclass
@@ -103,7 +105,20 @@ def read_source(target: Target, settings: Settings) -> SourceFile:
         reason = error.strerror or str(error)
         source.problem = _problem(io_rules.UnreadableFile, display, f"cannot read {display}: {reason}")
         return source
+    if notebooks.is_notebook(target.path):
+        return parse_notebook(source, data)
     return parse_source(source, data)
+
+
+def parse_notebook(source: SourceFile, data: bytes) -> SourceFile:
+    """A Jupyter notebook: its code cells joined into one Python text (magics set
+    aside), parsed like a file; findings are located back in cells by ``check``."""
+    try:
+        source.notebook = notebooks.load(data)
+    except notebooks.NotebookError as error:
+        source.problem = _problem(io_rules.SyntaxErrorRule, source.target.display, f"{source.target.display}: {error}")
+        return source
+    return parse_source(source, source.notebook.python.encode("utf-8"))
 
 
 def parse_source(source: SourceFile, data: bytes) -> SourceFile:
@@ -176,7 +191,10 @@ class Linter:
                             "please report it with the file",
                         )
                     )
-        return self._filter(findings, source)
+        if source.notebook is None:
+            return self._filter(findings, source)
+        findings += notebooks.problems(source.notebook, source.target.display)
+        return notebooks.locate(self._filter(findings, source), source.notebook, source.text or "")
 
     def _filter(self, findings: list[Finding], source: SourceFile) -> list[Finding]:
         ignored = self.settings.ignored_for(source.target.path)
@@ -219,7 +237,7 @@ class Linter:
                     io_rules.FixFailed, source.target.display, f"fixes not applied: {type(error).__name__}: {error}", todo[0].span.line
                 )
                 break
-            candidate = parse_source(SourceFile(source.target, source.module), new_text.encode(source.encoding))
+            candidate = parse_source(SourceFile(source.target, source.module, notebook=source.notebook), new_text.encode(source.encoding))
             if candidate.problem is not None or new_text == source.text:
                 reason = candidate.problem.message if candidate.problem else "the fix changed nothing"
                 failure = _problem(
@@ -256,11 +274,11 @@ class Linter:
                 result.findings = remaining
                 if new_text != original:
                     if diff:
-                        result.diff = unified_diff(source.target.display, original, new_text)
+                        result.diff = fix_diff(source, original, new_text)
                         result.findings = self.check(source, project)  # nothing written: report what is there
                     else:
                         try:
-                            write_atomic(source.target.path, new_text, source.encoding)
+                            write_fixed(source, new_text)
                             result.fixed = len(fixed)
                             result.fixed_codes = [f.code for f in fixed]
                         except OSError as error:
@@ -279,6 +297,20 @@ class Linter:
                 link(findings)
             except Exception:  # linking is a refinement; never lose the findings over it
                 self.internal_error = True
+
+
+def write_fixed(source: SourceFile, text: str) -> None:
+    """Write a fixed file atomically (a notebook: back into its cells' JSON)."""
+    if source.notebook is not None:
+        notebooks.write(source.target.path, source.notebook, text)
+    else:
+        write_atomic(source.target.path, text, source.encoding)
+
+
+def fix_diff(source: SourceFile, before: str, after: str) -> str:
+    if source.notebook is not None:
+        return notebooks.unified_diff(source.target.display, source.notebook, before, after)
+    return unified_diff(source.target.display, before, after)
 
 
 def lint_text(text: str, settings: Settings | None = None, path: str = "<string>", files: dict[str, str] | None = None) -> list[Finding]:

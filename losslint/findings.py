@@ -85,7 +85,10 @@ class Finding:
     fix: Fix | None = None
     # Other findings this one is linked with (the seed's full chain), as "CODE path:line".
     related: list[str] = field(default_factory=list)
+    # In a Jupyter notebook: the cell (1-based, every cell counted); the span's lines
+    # are then lines of that cell (see losslint.notebooks).
+    cell: int | None = None
 
     @property
     def sort_key(self) -> tuple:
-        return (self.path, self.span.line, self.span.column, self.code)
+        return (self.path, self.cell or 0, self.span.line, self.span.column, self.code)

@@ -13,13 +13,15 @@ from typing import Callable
 
 import click
 
+from losslint import notebooks
 from losslint.findings import Applicability, Finding
 
 _SEVERITY_COLOUR = {"error": "red", "warning": "yellow", "info": "cyan"}
 
 
 def _location(f: Finding) -> str:
-    return f"{f.path}:{f.span.line}:{f.span.column + 1}"
+    cell = f"cell {f.cell}:" if f.cell is not None else ""  # a notebook: nb.ipynb:cell 3:12:5
+    return f"{f.path}:{cell}{f.span.line}:{f.span.column + 1}"
 
 
 def format_concise(findings: list[Finding], colour: bool) -> str:
@@ -43,7 +45,7 @@ def format_text(findings: list[Finding], colour: bool, read_lines: Callable[[str
             f"[{f.severity.value}] {f.name}: {f.message}"
         )
         block = [head]
-        lines = read_lines(f.path)
+        lines = read_lines(f.path) if f.cell is None else notebooks.cell_lines(f.path, f.cell)
         if lines and 0 < f.span.line <= len(lines):
             source_line = lines[f.span.line - 1].rstrip("\n")
             gutter = str(f.span.line)
@@ -81,6 +83,7 @@ def finding_to_json(f: Finding, edits: list[dict] | None) -> dict:
         if f.fix is None
         else {"applicability": f.fix.applicability.value, "description": f.fix.description, "edits": edits or []},
         "related": list(f.related),
+        **({"cell": f.cell} if f.cell is not None else {}),  # notebooks: line and column are the cell's
     }
 
 
@@ -204,7 +207,7 @@ def format_sarif(findings: list[Finding], edits_for: Callable[[Finding], list[di
     index = {r.code: i for i, r in enumerate(rules)}
     results = []
     for f in findings:
-        cell = getattr(f, "cell", None)
+        cell = f.cell
         location: dict = {"physicalLocation": {"artifactLocation": _artifact(f.path)}}
         message = f.message
         if cell is None:
@@ -260,7 +263,7 @@ def format_github(findings: list[Finding]) -> str:
     as annotations on the pull request's diff."""
     lines = []
     for f in findings:
-        cell = getattr(f, "cell", None)
+        cell = f.cell
         properties = [("file", f.path)]
         message = f.message
         if cell is None:
