@@ -1,0 +1,500 @@
+"""What the LL3xx (momentum without clipping) rules share.
+
+- The optimizer catalogue (SEMANTICS.md §4): which constructors of torch, Keras,
+  optax and the usual third-party packages keep a running average of past
+  gradients, under which argument, with which default. SGD's momentum defaults to
+  0 (not a momentum optimizer); the Adam family's β1 to 0.9 (one).
+- ``Momentum``: what was found (which optimizer, μ or β1), the message that says
+  what a gradient spike does to it, and the severity that follows (SEMANTICS.md §4's
+  measurements: SGD with momentum carries a bad gradient on for ~1/(1-μ) steps;
+  Adam's step is bounded but its inflated second moment shrinks the updates after
+  it; Lion and Muon take fixed-size steps in a direction the spike dominates).
+- Clipping in every form a call can take (``clip_grad_norm_`` and friends, an
+  accelerator's or FSDP's method, Lightning's ``clip_gradients``, a helper such as
+  timm's ``loss_scaler(..., clip_grad=...)``, a clamping gradient hook), and the
+  gate in front of it: clipping behind ``if args.clip_grad is not None:`` whose
+  default is None is no clipping at all, unless the user remembers the flag.
+- The fix for a gated clip: give the flag a default (``default=1.0`` on its
+  ``add_argument``, ``grad_clip = 1.0``, a parameter default).
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator
+
+import libcst as cst
+
+from losslint.analysis.names import argument, keyword, last_part
+from losslint.findings import Severity
+from losslint.fixes import set_keyword
+from losslint.project import UNKNOWN, argparse_dest
+
+if TYPE_CHECKING:
+    from losslint.context import FileContext
+    from losslint.project import ProjectFacts
+
+# -- what a momentum optimizer is -----------------------------------------------
+
+SGD, ADAM, SIGN, PLAIN = "sgd", "adam", "sign", "plain"
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How a constructor sets its momentum: ``kind`` (SGD-style buffer μ, Adam-style
+    β1/β2, Lion/Muon fixed-size steps, or PLAIN: none at all), the argument that
+    sets the coefficient (keyword, position) and its default (None: absent means
+    no momentum). ``pair``: the argument is a tuple ``(β1, β2, ...)``."""
+
+    kind: str
+    arg: str | None = None
+    position: int | None = None
+    default: float | None = None
+    pair: bool = False
+    beta2: float | None = None
+
+
+def _adam(position: int | None = None, b1: float = 0.9, b2: float = 0.999, arg: str = "betas") -> Spec:
+    return Spec(ADAM, arg, position, b1, pair=arg == "betas", beta2=b2)
+
+
+_PLAIN = Spec(PLAIN)
+
+# torch.optim (positions from its signatures) and third-party torch optimizers
+# (keyword only: their positions differ).
+TORCH_OPTIMIZERS: dict[str, Spec] = {
+    "SGD": Spec(SGD, "momentum", 2, 0.0),
+    "RMSprop": Spec(SGD, "momentum", 5, 0.0),
+    "Adam": _adam(2), "AdamW": _adam(2), "Adamax": _adam(2), "NAdam": _adam(2), "RAdam": _adam(2),
+    "SparseAdam": _adam(2),
+    "Muon": Spec(SIGN, "momentum", None, 0.95),
+    "Adagrad": _PLAIN, "Adadelta": _PLAIN, "ASGD": _PLAIN, "Rprop": _PLAIN, "LBFGS": _PLAIN,
+    # third party: apex, DeepSpeed, bitsandbytes, timm, torch_optimizer, schedulefree, ...
+    "SGDW": Spec(SGD, "momentum", None, 0.0), "SGDP": Spec(SGD, "momentum", None, 0.0),
+    "SGD8bit": Spec(SGD, "momentum", None, 0.0),
+    "LARS": Spec(SGD, "momentum", None, 0.9), "Lars": Spec(SGD, "momentum", None, 0.9),
+    "MADGRAD": Spec(SGD, "momentum", None, 0.9), "SGDScheduleFree": Spec(SGD, "momentum", None, 0.9),
+    "FusedAdam": _adam(), "FusedLAMB": _adam(), "FusedNovoGrad": _adam(b1=0.95, b2=0.98),
+    "DeepSpeedCPUAdam": _adam(), "Adam8bit": _adam(), "AdamW8bit": _adam(), "PagedAdam": _adam(),
+    "PagedAdamW": _adam(), "PagedAdamW8bit": _adam(), "PagedAdam8bit": _adam(), "AdamW32bit": _adam(),
+    "Lamb": _adam(b2=0.999), "LAMB": _adam(), "AdamP": _adam(), "AdaBelief": _adam(), "NovoGrad": _adam(b1=0.95, b2=0.98),
+    "Yogi": _adam(), "AdaBound": _adam(), "AdaMod": _adam(), "QHAdam": _adam(b1=0.995), "Nadam": _adam(),
+    "Adan": _adam(b1=0.98, b2=0.99), "Sophia": _adam(b1=0.965, b2=0.99), "SophiaG": _adam(b1=0.965, b2=0.99),
+    "Ranger": _adam(b1=0.95), "AdamWScheduleFree": _adam(), "RAdamScheduleFree": _adam(), "AdamWLegacy": _adam(),
+    "Lion": Spec(SIGN, "betas", None, 0.9, pair=True, beta2=0.99), "Lion8bit": Spec(SIGN, "betas", None, 0.9, pair=True, beta2=0.99),
+    "Adafactor": Spec(ADAM, "beta1", None, None),  # transformers: beta1=None; torch.optim's has no β1 at all
+}
+# Packages whose optimizers are not torch's even when their names are.
+NOT_TORCH = ("keras", "tensorflow", "tf_keras", "optax", "jax", "flax", "paddle", "mindspore", "mxnet")
+
+# timm: create_optimizer_v2(model_or_params, opt='sgd', lr=None, weight_decay=0., momentum=0.9, ...)
+# 'sgd'/'nesterov'/'momentum' build Nesterov SGD with that momentum.
+TIMM_FACTORIES = {"create_optimizer_v2", "create_optimizer"}
+_TIMM_SGD_NAMES = {"sgd", "nesterov", "momentum", "sgdp", "sgdw", "nesterovw", "lars", "nlars", "larc", "nlarc"}
+_TIMM_PLAIN_NAMES = {"adagrad", "adadelta", "rprop", "adafactor", "asgd", "lbfgs"}
+
+KERAS_OPTIMIZERS: dict[str, Spec] = {
+    "SGD": Spec(SGD, "momentum", 1, 0.0),
+    "RMSprop": Spec(SGD, "momentum", 2, 0.0),
+    "Adam": _adam(1, arg="beta_1"), "Adamax": _adam(1, arg="beta_1"), "Nadam": _adam(1, arg="beta_1"),
+    "Lamb": _adam(1, arg="beta_1"), "AdamW": _adam(2, arg="beta_1"), "ScheduleFreeAdamW": _adam(None, arg="beta_1"),
+    "Lion": Spec(SIGN, "beta_1", 1, 0.9, beta2=0.99),
+    "Muon": Spec(SIGN, "momentum", None, 0.95),
+    "Adagrad": _PLAIN, "Adadelta": _PLAIN, "Ftrl": _PLAIN, "Adafactor": _PLAIN,
+}
+# compile(optimizer="adam"): Keras' names for its optimizers with their defaults.
+KERAS_STRINGS: dict[str, str] = {
+    "sgd": "SGD", "rmsprop": "RMSprop", "adam": "Adam", "adamw": "AdamW", "adamax": "Adamax", "nadam": "Nadam",
+    "lamb": "Lamb", "lion": "Lion", "adagrad": "Adagrad", "adadelta": "Adadelta", "ftrl": "Ftrl", "adafactor": "Adafactor",
+}
+
+OPTAX_TRANSFORMS: dict[str, Spec] = {
+    "sgd": Spec(SGD, "momentum", 1, None),
+    "rmsprop": Spec(SGD, "momentum", 6, None),
+    "trace": Spec(SGD, "decay", 0, None),
+    "lars": Spec(SGD, "momentum", None, 0.9),
+    "sm3": Spec(SGD, "momentum", None, 0.9),
+    "adafactor": Spec(ADAM, "momentum", None, None),
+    **{name: _adam(1, arg="b1") for name in (
+        "adam", "adamw", "nadam", "nadamw", "radam", "adamax", "adamaxw", "amsgrad", "adabelief", "yogi", "lamb",
+        "novograd", "adan", "schedule_free_adamw",
+    )},
+    "scale_by_adam": _adam(0, arg="b1"), "scale_by_amsgrad": _adam(0, arg="b1"), "scale_by_belief": _adam(0, arg="b1"),
+    "scale_by_radam": _adam(0, arg="b1"), "scale_by_adamax": _adam(0, arg="b1"), "scale_by_yogi": _adam(1, arg="b1"),
+    "lion": Spec(SIGN, "b1", 1, 0.9, beta2=0.99), "scale_by_lion": Spec(SIGN, "b1", 0, 0.9, beta2=0.99),
+    "muon": Spec(SIGN, "beta", None, 0.95),
+    "adagrad": _PLAIN, "adadelta": _PLAIN, "fromage": _PLAIN, "noisy_sgd": _PLAIN, "polyak_sgd": _PLAIN,
+}
+OPTAX_DEFAULT_B1 = {"adan": 0.98}
+# optax transforms that clip (SEMANTICS.md §4).
+OPTAX_CLIPS = {"clip_by_global_norm", "clip", "clip_by_block_rms", "adaptive_grad_clip", "per_example_global_norm_clip", "per_example_layer_norm_clip"}
+
+
+@dataclass(frozen=True)
+class Momentum:
+    """A momentum optimizer as found: plain data, so that it can cross files.
+    ``coefficient`` is μ (SGD) or β1 (Adam, Lion), None when it is not known
+    statically; ``pending`` names an attribute (``args.momentum``) whose project-wide
+    default is still to be looked up."""
+
+    optimizer: str
+    kind: str
+    coefficient: float | None
+    beta2: float | None = None
+    note: str = ""
+    pending: str = ""
+
+    @property
+    def is_momentum(self) -> bool:
+        if self.kind == PLAIN:
+            return False
+        return self.coefficient is None or self.coefficient > 0
+
+    @property
+    def severity(self) -> Severity:
+        # SGD's momentum spreads a spike over ~1/(1-μ) full-size steps; Adam's step is
+        # bounded and Lion's fixed, so those are a weaker risk (SEMANTICS.md §4).
+        if self.kind == SGD and self.coefficient is not None:
+            return Severity.WARNING
+        return Severity.INFO
+
+    def resolved(self, project: "ProjectFacts") -> "Momentum":
+        """Look up a pending ``args.momentum`` default in the whole project."""
+        if not self.pending:
+            return self
+        value = project.argparse_default(self.pending)
+        if value is UNKNOWN:
+            value = project.config_default(self.pending)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return Momentum(self.optimizer, self.kind, float(value), self.beta2, f" ({self.pending} defaults to {value:g})")
+        if value is None and self.kind == SGD:
+            return Momentum(self.optimizer, PLAIN, 0.0)
+        return Momentum(self.optimizer, self.kind, None, self.beta2, f" ({self.pending} is not known statically)")
+
+    def describe(self) -> str:
+        """"SGD with momentum 0.9 carries ..." — what a k-fold gradient spike does."""
+        c = self.coefficient
+        if self.kind == SGD:
+            if c is None:
+                return (
+                    f"{self.optimizer} with momentum{self.note}: whatever μ is, a gradient spike is carried on "
+                    "for ~1/(1-μ) steps"
+                )
+            steps = 1 / (1 - c) if c < 1 else float("inf")
+            return (
+                f"{self.optimizer} with momentum {c:g}{self.note} carries a gradient spike on for ~{steps:.0f} steps "
+                f"(an 8x spike moves the weights {c + (1 - c) * 8:.2f}x a normal step at once and keeps pushing after it)"
+            )
+        if self.kind == ADAM:
+            b1 = "β1 unknown" if c is None else f"β1={c:g}"
+            b2 = self.beta2 if self.beta2 is not None else 0.999
+            return (
+                f"{self.optimizer} ({b1}, β2={b2:g}){self.note}: its step is bounded (an 8x spike moves it ~1.3x), "
+                f"but the spike inflates the second moment, which shrinks the updates for ~{1 / (1 - b2):.0f} steps after it"
+            )
+        beta = self.beta2 if self.beta2 is not None else c
+        steps = f"~{1 / (1 - beta):.0f}" if beta is not None and beta < 1 else "many"
+        return (
+            f"{self.optimizer}{self.note} takes fixed-size steps in the direction of its momentum, which a gradient "
+            f"spike dominates for {steps} steps"
+        )
+
+
+def coefficient(ctx: "FileContext", call: ast.Call, spec: Spec, label: str) -> Momentum:
+    """Read the momentum coefficient of a constructor call against its spec."""
+    node = argument(call, spec.arg, spec.position) if spec.arg else None
+    if spec.kind == PLAIN:
+        return Momentum(label, PLAIN, 0.0)
+    if node is None:
+        if any(kw.arg is None for kw in call.keywords) and spec.default is not None and spec.kind == SGD and spec.default == 0:
+            return Momentum(label, PLAIN, 0.0)  # **kwargs may or may not carry momentum: no claim
+        if spec.default is None:
+            return Momentum(label, PLAIN, 0.0)
+        return Momentum(label, spec.kind, spec.default, spec.beta2)
+    beta2 = spec.beta2
+    value_node = node
+    if spec.pair:
+        if isinstance(node, (ast.Tuple, ast.List)) and node.elts:
+            value_node = node.elts[0]
+            if len(node.elts) > 1:
+                b2 = ctx.values.number(node.elts[-1] if spec.kind != ADAM else node.elts[1])
+                beta2 = b2 if b2 is not None else beta2
+        else:
+            value = ctx.values.value(node)
+            if isinstance(value, (tuple, list)) and value:
+                return Momentum(label, spec.kind, float(value[0]), beta2)
+            return Momentum(label, spec.kind, None, beta2, f" (betas={ctx.text(node)} not known statically)")
+    value = ctx.values.value(value_node)
+    if value is None or value is False:
+        return Momentum(label, PLAIN, 0.0)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        note = "" if isinstance(value_node, ast.Constant) else f" ({ctx.text(value_node)} defaults to {value:g})"
+        if value <= 0:
+            return Momentum(label, PLAIN, 0.0)
+        return Momentum(label, spec.kind, float(value), beta2, note)
+    if isinstance(value_node, ast.Attribute):
+        # args.momentum whose parser lives in a file we cannot see from here (yet)
+        return Momentum(label, spec.kind, None, beta2, f" ({ctx.text(value_node)} not known statically)", pending=value_node.attr)
+    return Momentum(label, spec.kind, None, beta2, f" ({spec.arg}={ctx.text(value_node)} not known statically)")
+
+
+def torch_optimizer(ctx: "FileContext", call: ast.Call) -> Momentum | None:
+    """The momentum of a torch optimizer constructor (or timm factory) call; None
+    when the call builds no optimizer we know."""
+    qual = ctx.qualname(call.func) or ""
+    name = last_part(qual)
+    if qual.split(".")[0] in NOT_TORCH:
+        return None
+    if name in TIMM_FACTORIES and (qual.startswith("timm") or "timm" in ctx.source):
+        return timm_optimizer(ctx, call, name)
+    spec = TORCH_OPTIMIZERS.get(name)
+    if spec is None:
+        return None
+    if "." not in qual and not any(m.startswith("torch") for m in ctx.imports.star_modules):
+        if not _defined_here(ctx, name):
+            return None  # an optimizer-like name we cannot tie to an import
+    if name == "Adafactor" and qual.startswith("torch."):
+        return Momentum(name, PLAIN, 0.0)
+    if name == "Muon" and qual.startswith("torch."):
+        spec = Spec(SIGN, "momentum", 3, 0.95)
+    return coefficient(ctx, call, spec, name)
+
+
+def _defined_here(ctx: "FileContext", name: str) -> bool:
+    return any(isinstance(n, ast.ClassDef) and n.name == name for n in ctx.tree.body)
+
+
+def timm_optimizer(ctx: "FileContext", call: ast.Call, factory: str) -> Momentum | None:
+    """timm's factories: the ``opt`` name picks the optimizer (default 'sgd', which
+    is Nesterov SGD with ``momentum=0.9``)."""
+    if factory == "create_optimizer":  # create_optimizer(args, model): the args namespace carries opt/momentum
+        opt_value, momentum_value = ctx.project.argparse_default("opt"), ctx.project.argparse_default("momentum")
+        momentum_note = f" (args.momentum defaults to {momentum_value})"
+    else:
+        opt_node = argument(call, "opt", 1)
+        opt_value = "sgd" if opt_node is None else ctx.values.value(opt_node)
+        momentum_node = argument(call, "momentum", 4)
+        momentum_value = 0.9 if momentum_node is None else ctx.values.value(momentum_node)
+        momentum_note = ""
+        if momentum_node is not None and not isinstance(momentum_node, ast.Constant):
+            momentum_note = f" ({ctx.text(momentum_node)} defaults to {momentum_value})"
+    if not isinstance(opt_value, str):
+        return None  # which optimizer is chosen is not known statically
+    opt = opt_value.lower().split("_")[-1]
+    label = f"timm {factory}(opt={opt_value!r})"
+    if opt in _TIMM_PLAIN_NAMES:
+        return Momentum(label, PLAIN, 0.0)
+    if opt in _TIMM_SGD_NAMES or opt in ("rmsprop", "rmsproptf"):
+        if momentum_value is UNKNOWN:
+            return Momentum(label, SGD, None, note=" (momentum not known statically)")
+        if not isinstance(momentum_value, (int, float)) or isinstance(momentum_value, bool) or momentum_value <= 0:
+            return Momentum(label, PLAIN, 0.0)
+        return Momentum(label, SGD, float(momentum_value), note=momentum_note)
+    if opt == "lion":
+        return Momentum(label, SIGN, 0.9, 0.99)
+    return Momentum(label, ADAM, 0.9, 0.999)  # timm's other optimizers all have betas (OptimInfo.has_betas)
+
+
+# -- clipping ---------------------------------------------------------------------
+
+# Keywords through which a helper receives a clipping threshold (timm's
+# loss_scaler(..., clip_grad=...), fairseq's clip_norm, Lightning's ...).
+CLIP_KEYWORDS = {
+    "clip_grad", "grad_clip", "clip_grad_norm", "max_grad_norm", "clip_norm", "gradient_clip_val", "clip_value",
+    "clip_grad_value", "grad_clip_norm", "gradient_clipping", "clip_max_norm", "grad_norm_clip", "clip_val",
+}
+_THRESHOLD_KEYWORDS = ("max_norm", "clip_value", "value", "gradient_clip_val", "clip_val", "max_grad_norm", "clip_norm")
+
+
+def is_clip_name(name: str) -> bool:
+    """``clip_grad_norm_``, ``clip_gradients``, ``dispatch_clip_grad``, ``clip_by_global_norm``."""
+    lowered = name.lower()
+    return "clip" in lowered and ("grad" in lowered or "norm" in lowered)
+
+
+@dataclass
+class Clip:
+    """A clipping call and the threshold expression it receives (if any)."""
+
+    call: ast.Call
+    threshold: ast.expr | None
+
+
+def clip_of(ctx: "FileContext", call: ast.Call) -> Clip | None:
+    func = call.func
+    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+    if is_clip_name(name):
+        threshold = None
+        for kw_name in _THRESHOLD_KEYWORDS:
+            kw = keyword(call, kw_name)
+            if kw is not None:
+                threshold = kw.value
+                break
+        else:
+            if len(call.args) >= 2 and not any(isinstance(a, ast.Starred) for a in call.args[:2]):
+                threshold = call.args[1]
+        return Clip(call, threshold)
+    for kw in call.keywords:
+        if kw.arg in CLIP_KEYWORDS:
+            return Clip(call, kw.value)
+    return None
+
+
+def clamping_hook(call: ast.Call) -> bool:
+    """``p.register_hook(lambda g: g.clamp(-1, 1))``: clipping by gradient hook."""
+    if not (isinstance(call.func, ast.Attribute) and call.func.attr in ("register_hook", "register_post_accumulate_grad_hook")):
+        return False
+    for node in ast.walk(call):
+        if isinstance(node, ast.Attribute) and node.attr in ("clamp", "clamp_", "clip", "clip_") or (
+            isinstance(node, ast.Name) and "clip" in node.id.lower()
+        ):
+            return True
+    return False
+
+
+# -- gates: clipping that happens only when a flag is set -------------------------
+
+
+@dataclass
+class Gate:
+    """Why a clip is off with the defaults: ``flag`` (``args.clip_grad``) defaults to
+    ``default`` (None, 0, False)."""
+
+    flag: ast.expr
+    default: object
+
+    def describe(self, ctx: "FileContext") -> str:
+        return f"{ctx.text(self.flag)} defaults to {self.default!r}"
+
+
+def _truth(ctx: "FileContext", node: ast.expr) -> tuple[object, ast.expr | None]:
+    """Static truth of a condition with the defaults: (True/False/UNKNOWN, the flag
+    that decided it)."""
+    if isinstance(node, ast.BoolOp):
+        results = [_truth(ctx, v) for v in node.values]
+        if isinstance(node.op, ast.And):
+            for value, flag in results:
+                if value is False:
+                    return False, flag
+            return (True, None) if all(v is True for v, _ in results) else (UNKNOWN, None)
+        for value, flag in results:
+            if value is True:
+                return True, flag
+        return (False, results[0][1]) if all(v is False for v, _ in results) else (UNKNOWN, None)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        value, flag = _truth(ctx, node.operand)
+        return (not value if value is not UNKNOWN else UNKNOWN), flag
+    if isinstance(node, ast.Compare) and len(node.ops) == 1:
+        left, right = node.left, node.comparators[0]
+        a, b = ctx.values.value(left), ctx.values.value(right)
+        if a is UNKNOWN or b is UNKNOWN:
+            return UNKNOWN, None
+        flag = left if not isinstance(left, ast.Constant) else right
+        op = node.ops[0]
+        try:
+            if isinstance(op, ast.Is):
+                return a is b, flag
+            if isinstance(op, ast.IsNot):
+                return a is not b, flag
+            if isinstance(op, ast.Eq):
+                return a == b, flag
+            if isinstance(op, ast.NotEq):
+                return a != b, flag
+            if a is None or b is None:
+                return False, flag  # `None > 0` would raise: the clip branch is not taken
+            if isinstance(op, ast.Gt):
+                return a > b, flag
+            if isinstance(op, ast.GtE):
+                return a >= b, flag
+            if isinstance(op, ast.Lt):
+                return a < b, flag
+            if isinstance(op, ast.LtE):
+                return a <= b, flag
+        except TypeError:
+            return UNKNOWN, None
+        return UNKNOWN, None
+    if isinstance(node, (ast.Name, ast.Attribute)):
+        value = ctx.values.value(node)
+        if value is UNKNOWN:
+            return UNKNOWN, None
+        return bool(value), node
+    return UNKNOWN, None
+
+
+def gate_of(ctx: "FileContext", clip: Clip, top: ast.AST | None = None) -> Gate | None:
+    """The flag that keeps this clip off with the defaults, if one does: an
+    enclosing ``if`` whose test is false, or a threshold of None/0 handed to a
+    helper that then skips clipping."""
+    node: ast.AST = clip.call
+    parent = ctx.parents.get(node)
+    while parent is not None and parent is not top:
+        if isinstance(parent, (ast.If, ast.IfExp)):
+            in_body = node in parent.body if isinstance(parent.body, list) else node is parent.body
+            in_else = node in parent.orelse if isinstance(parent.orelse, list) else node is parent.orelse
+            if in_body or in_else:
+                value, flag = _truth(ctx, parent.test)
+                if value is not UNKNOWN and flag is not None and bool(value) != in_body:
+                    return Gate(flag, ctx.values.value(flag))
+        if isinstance(parent, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            break
+        node, parent = parent, ctx.parents.get(parent)
+    if clip.threshold is not None and isinstance(clip.threshold, (ast.Name, ast.Attribute)):
+        value = ctx.values.value(clip.threshold)
+        if value is None or value is False or (isinstance(value, (int, float)) and value == 0):
+            return Gate(clip.threshold, value)
+    return None
+
+
+def default_fix_edit(ctx: "FileContext", gate: Gate, max_norm: float):
+    """Where the gate's flag gets its default in this file, and the edit that sets it
+    on: (the node to point at, a NodeEdit) or None when the default is elsewhere."""
+    from losslint.findings import NodeEdit  # local: findings imports nothing from here
+
+    flag = gate.flag
+    new_value = "True" if isinstance(gate.default, bool) else repr(float(max_norm))
+    if isinstance(flag, ast.Attribute) and not (isinstance(flag.value, ast.Name) and flag.value.id == "self"):
+        for call in ctx.nodes_of(ast.Call):
+            if isinstance(call.func, ast.Attribute) and call.func.attr == "add_argument" and argparse_dest(call) == flag.attr:
+                default = keyword(call, "default")
+                if default is not None:
+                    return call, NodeEdit(ctx.span(default.value), cst.BaseExpression, lambda _n: cst.parse_expression(new_value))
+                return call, NodeEdit(ctx.span(call), cst.Call, lambda node: set_keyword(node, "default", new_value))
+        for cls in ctx.nodes_of(ast.ClassDef):
+            for stmt in cls.body:
+                target = stmt.target if isinstance(stmt, ast.AnnAssign) else stmt.targets[0] if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 else None
+                if isinstance(target, ast.Name) and target.id == flag.attr and stmt.value is not None:
+                    return stmt, NodeEdit(ctx.span(stmt.value), cst.BaseExpression, lambda _n: cst.parse_expression(new_value))
+        return None
+    if isinstance(flag, ast.Name):
+        bindings = ctx.values.bindings(flag.id, flag)
+        if bindings and len(bindings) == 1 and bindings[0].value is not None and not bindings[0].path:
+            value = bindings[0].value
+            return value, NodeEdit(ctx.span(value), cst.BaseExpression, lambda _n: cst.parse_expression(new_value))
+    return None
+
+
+# -- small helpers ----------------------------------------------------------------
+
+
+def enclosing_statement(ctx: "FileContext", node: ast.AST) -> ast.stmt | None:
+    current: ast.AST | None = node
+    while current is not None and not isinstance(current, ast.stmt):
+        current = ctx.parents.get(current)
+    return current  # type: ignore[return-value]
+
+
+def calls_in(node: ast.AST) -> Iterator[ast.Call]:
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Call):
+            yield sub
+
+
+def is_lightning_module(ctx: "FileContext", cls: ast.ClassDef | None) -> bool:
+    if cls is None:
+        return False
+    for base in cls.bases:
+        name = ctx.qualname(base) or ""
+        if last_part(name) in ("LightningModule",) or name.endswith("LightningModule"):
+            return True
+    return False

@@ -1,0 +1,348 @@
+"""Where an optimizer stepped somewhere was built: the data flow the LL3xx rules
+follow from ``optimizer.step()`` back to ``torch.optim.SGD(..., momentum=0.9)``.
+
+Followed within a file: names and their assignments (tuple unpacking too),
+``self.optimizer`` set in another method, function parameters back to the calls
+that pass them, helper functions that return an optimizer, and the wrappers that
+hand back the same optimizer (``accelerator.prepare``, ``amp.initialize``,
+Horovod's ``DistributedOptimizer``, Lookahead). Across files, through the facts
+the ``@collector`` below records for every module: helper builders
+(``def make_optimizer(model): return SGD(...)``) and optimizers passed to a
+function or class defined elsewhere (``train_one_epoch(model, optimizer)``,
+``Trainer(model, optimizer=...)``).
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+from losslint.analysis.names import argument, last_part
+from losslint.config import Settings
+from losslint.context import FileContext
+from losslint.project import ModuleFacts, ProjectFacts, collector
+from losslint.rules.momentum_common import Momentum, is_lightning_module, torch_optimizer
+
+FACTS_KEY = "momentum"
+_MAX_DEPTH = 6
+# Calls that hand back the optimizer they were given (argument name, or position).
+_WRAPPERS = {"DistributedOptimizer", "Lookahead", "LARC", "OSS", "SWA", "LookaheadOptimizer", "ShardedOptimizer"}
+_PREPARERS = {"prepare", "initialize", "prepare_optimizer", "setup", "setup_optimizers"}
+
+
+@dataclass
+class Found:
+    """One optimizer an expression may hold."""
+
+    momentum: Momentum
+    call: ast.Call | None = None  # its construction, when in this file
+    params_root: ast.expr | None = None  # X of ``X.parameters()`` it was built with, in this file
+    accelerator: ast.expr | None = None  # the accelerate/Fabric object that prepared it
+    managed: bool = False  # a DeepSpeed engine: clipping is its config's business
+    origin: str = ""  # "built at line 12", "built by make_optimizer() in optim.py"
+    # params_root is a parameter name of the function that steps (matched through a call)
+    params_in_callee: bool = False
+
+
+@dataclass
+class BuilderFact:
+    """``def make_optimizer(model, ...): return SGD(model.parameters(), ...)``."""
+
+    momenta: list[Momentum]
+    params_index: int | None  # which parameter feeds ``.parameters()`` (or is the params)
+    params_name: str | None
+    via_parameters: bool  # the builder calls ``.parameters()`` on it
+
+
+@dataclass
+class PassFact:
+    """An optimizer passed to a function or class: ``train(model, optimizer)``."""
+
+    callee: str
+    position: int | None
+    keyword: str | None
+    momentum: Momentum
+
+
+@dataclass
+class ModuleMomentum:
+    builders: dict[str, BuilderFact] = field(default_factory=dict)
+    passes: list[PassFact] = field(default_factory=list)
+
+
+def params_root(call: ast.Call) -> ast.expr | None:
+    """The ``model`` of ``SGD(model.parameters())``, ``SGD(filter(f, model.parameters()))``,
+    ``SGD([{'params': model.parameters()}])``; a plain name passed as params."""
+    params = argument(call, "params", 0) or argument(call, "model_or_params", 0)
+    if params is None:
+        return None
+    for node in ast.walk(params):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("parameters", "named_parameters")
+            and isinstance(node.func.value, (ast.Name, ast.Attribute))
+        ):
+            return node.func.value if node.func.attr == "parameters" else None
+    if isinstance(params, (ast.Name, ast.Attribute)):
+        return params
+    return None
+
+
+class Resolver:
+    """Resolves optimizer expressions of one file (with the project's facts)."""
+
+    def __init__(self, ctx: FileContext, cross_file: bool = True) -> None:
+        self.ctx = ctx
+        self.cross_file = cross_file
+        self._functions: dict[str, list[ast.FunctionDef]] | None = None
+
+    # -- entry point -----------------------------------------------------------------
+    def resolve(self, expr: ast.expr, depth: int = 0) -> list[Found]:
+        if depth > _MAX_DEPTH:
+            return []
+        if isinstance(expr, ast.Call):
+            return self._call(expr, depth)
+        if isinstance(expr, ast.Name):
+            return self._name(expr, depth)
+        if isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name) and expr.value.id == "self":
+            return self._self_attribute(expr, depth)
+        if isinstance(expr, ast.NamedExpr):
+            return self.resolve(expr.value, depth + 1)
+        return []
+
+    # -- calls ---------------------------------------------------------------------------
+    def _call(self, call: ast.Call, depth: int, path: tuple[int, ...] = ()) -> list[Found]:
+        ctx = self.ctx
+        qual = ctx.qualname(call.func) or ""
+        name = last_part(qual) or (call.func.attr if isinstance(call.func, ast.Attribute) else "")
+        if not path:
+            momentum = torch_optimizer(ctx, call)
+            if momentum is not None:
+                return [Found(momentum.resolved(ctx.project), call, params_root(call), origin=f"built at line {call.lineno}")]
+        if qual.startswith("deepspeed.") and name == "initialize":
+            return [Found(Momentum("a DeepSpeed engine's optimizer", "plain", 0.0), managed=True)]
+        if name in _PREPARERS and isinstance(call.func, ast.Attribute):
+            # accelerator.prepare(model, optimizer, loader) / amp.initialize(model, optimizer)
+            index = path[0] if path else (0 if len(call.args) == 1 else None)
+            target = argument(call, "optimizer", None) if index is None else (call.args[index] if index < len(call.args) else None)
+            if target is None:
+                return []
+            found = self.resolve(target, depth + 1)
+            if name in ("prepare", "setup", "setup_optimizers"):
+                for item in found:
+                    item.accelerator = item.accelerator or call.func.value
+            return found
+        if name in _WRAPPERS and not path:
+            target = argument(call, "optimizer", 0)
+            return self.resolve(target, depth + 1) if target is not None else []
+        return self._helper_call(call, name, depth, path)
+
+    def _helper_call(self, call: ast.Call, name: str, depth: int, path: tuple[int, ...]) -> list[Found]:
+        """A call to a function that returns an optimizer: in this file, or a builder
+        recorded by the collector in another module."""
+        if isinstance(call.func, ast.Name) or (
+            isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name) and call.func.value.id == "self"
+        ):
+            for function in self.functions().get(name, []):
+                found = []
+                for ret in (n for n in ast.walk(function) if isinstance(n, ast.Return) and n.value is not None):
+                    value = ret.value
+                    for index in path:
+                        value = value.elts[index] if isinstance(value, (ast.Tuple, ast.List)) and index < len(value.elts) else None
+                        if value is None:
+                            break
+                    if value is not None:
+                        found.extend(self._translate(self.resolve(value, depth + 1), function, call))
+                if found:
+                    return found
+        if self.cross_file and not path:
+            for module, facts in self.ctx.project.extra(FACTS_KEY):
+                builder = facts.builders.get(name)
+                if builder is None or module == self.ctx.module:
+                    continue
+                root = None
+                if builder.params_index is not None:
+                    arg = argument(call, builder.params_name or "", builder.params_index)
+                    if arg is not None:
+                        root = arg if builder.via_parameters else _parameters_owner(arg)
+                origin = f"built by {name}() in {module.replace('.', '/')}.py"
+                return [Found(m.resolved(self.ctx.project), None, root, origin=origin) for m in builder.momenta]
+        return []
+
+    def _translate(self, found: list[Found], function: ast.FunctionDef, call: ast.Call) -> list[Found]:
+        """A params root that is a parameter of the helper becomes the caller's argument."""
+        params = [a.arg for a in (*function.args.posonlyargs, *function.args.args)]
+        offset = 1 if params[:1] in (["self"], ["cls"]) and isinstance(call.func, ast.Attribute) else 0
+        for item in found:
+            root = item.params_root
+            if isinstance(root, ast.Name) and root.id in params:
+                index = params.index(root.id) - offset
+                item.params_root = argument(call, root.id, index if index >= 0 else None)
+        return found
+
+    def functions(self) -> dict[str, list[ast.FunctionDef]]:
+        if self._functions is None:
+            self._functions = {}
+            for node in self.ctx.nodes_of(ast.FunctionDef, ast.AsyncFunctionDef):
+                self._functions.setdefault(node.name, []).append(node)  # type: ignore[arg-type]
+        return self._functions
+
+    # -- names -----------------------------------------------------------------------------
+    def _name(self, node: ast.Name, depth: int) -> list[Found]:
+        bindings = self.ctx.values.bindings(node.id, node)
+        if not bindings:
+            return []
+        found: list[Found] = []
+        for binding in bindings:
+            if binding.value is None:
+                scope = binding.scope
+                if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)) and _is_parameter(scope, node.id):
+                    found.extend(self._parameter(scope, node.id, depth))
+                continue
+            if isinstance(binding.value, ast.Constant) and binding.value.value is None:
+                continue  # `optimizer = None` before the real assignment
+            value: ast.expr | None = binding.value
+            path = binding.path
+            while path and isinstance(value, (ast.Tuple, ast.List)):
+                value = value.elts[path[0]] if path[0] < len(value.elts) else None
+                path = path[1:]
+            if value is None:
+                continue
+            if path and isinstance(value, ast.Call):
+                found.extend(self._call(value, depth + 1, path))
+            elif not path:
+                found.extend(self.resolve(value, depth + 1))
+        return found
+
+    def _self_attribute(self, node: ast.Attribute, depth: int) -> list[Found]:
+        cls = self.ctx.enclosing(node, ast.ClassDef)
+        if cls is None:
+            return []
+        found: list[Found] = []
+        for sub in ast.walk(cls):
+            if isinstance(sub, (ast.Assign, ast.AnnAssign)):
+                targets = sub.targets if isinstance(sub, ast.Assign) else [sub.target]
+                for target in targets:
+                    if (
+                        isinstance(target, ast.Attribute)
+                        and target.attr == node.attr
+                        and isinstance(target.value, ast.Name)
+                        and target.value.id == "self"
+                        and sub.value is not None
+                    ):
+                        found.extend(self.resolve(sub.value, depth + 1))
+                    elif isinstance(target, ast.Tuple) and sub.value is not None:
+                        for index, element in enumerate(target.elts):
+                            if isinstance(element, ast.Attribute) and element.attr == node.attr and isinstance(sub.value, ast.Call):
+                                found.extend(self._call(sub.value, depth + 1, (index,)))
+        return found
+
+    def _parameter(self, function: ast.FunctionDef, name: str, depth: int) -> list[Found]:
+        """A function parameter: what the calls to the function pass for it."""
+        positional = [a.arg for a in (*function.args.posonlyargs, *function.args.args)]
+        index = positional.index(name) if name in positional else None
+        method = bool(positional) and positional[0] in ("self", "cls")
+        cls = self.ctx.enclosing(function, ast.ClassDef)
+        callee_names = {function.name}
+        if function.name == "__init__" and cls is not None:
+            callee_names = {cls.name}
+        found: list[Found] = []
+        for call in self.ctx.nodes_of(ast.Call):
+            called = call.func.id if isinstance(call.func, ast.Name) else call.func.attr if isinstance(call.func, ast.Attribute) else None
+            if called not in callee_names or self.ctx.enclosing(call, ast.FunctionDef) is function:
+                continue
+            offset = 1 if method and (isinstance(call.func, ast.Attribute) or function.name == "__init__") else 0
+            position = index - offset if index is not None and index - offset >= 0 else None
+            arg = argument(call, name, position)
+            if arg is None:
+                continue
+            for item in self.resolve(arg, depth + 1):
+                # `train(model, optimizer)` and `def train(model, optimizer)`: the same model
+                root = item.params_root
+                if isinstance(root, ast.Name):
+                    item.params_root = _matching_parameter(function, call, root, offset)
+                    item.params_in_callee = item.params_root is not None
+                found.append(item)
+        if self.cross_file:
+            for module, facts in self.ctx.project.extra(FACTS_KEY):
+                if module == self.ctx.module:
+                    continue
+                for passed in facts.passes:
+                    if passed.callee not in callee_names:
+                        continue
+                    position = index - (1 if method else 0) if index is not None else None
+                    if passed.keyword == name or (passed.position is not None and passed.position == position):
+                        origin = f"passed to {passed.callee}() from {module.replace('.', '/')}.py"
+                        found.append(Found(passed.momentum.resolved(self.ctx.project), origin=origin))
+        return found
+
+
+def _is_parameter(function: ast.FunctionDef, name: str) -> bool:
+    args = function.args
+    return any(a.arg == name for a in (*args.posonlyargs, *args.args, *args.kwonlyargs))
+
+
+def _matching_parameter(function: ast.FunctionDef, call: ast.Call, root: ast.Name, offset: int) -> ast.expr | None:
+    """The callee's parameter that receives the caller's ``root`` (as a Name node of the
+    callee's signature), or None."""
+    positional = [a for a in (*function.args.posonlyargs, *function.args.args)]
+    for index, arg in enumerate(call.args):
+        if isinstance(arg, ast.Name) and arg.id == root.id and index + offset < len(positional):
+            param = positional[index + offset]
+            return ast.Name(id=param.arg, ctx=ast.Load(), lineno=function.lineno, col_offset=0)
+    for kw in call.keywords:
+        if isinstance(kw.value, ast.Name) and kw.value.id == root.id and kw.arg:
+            return ast.Name(id=kw.arg, ctx=ast.Load(), lineno=function.lineno, col_offset=0)
+    return None
+
+
+def _parameters_owner(arg: ast.expr) -> ast.expr | None:
+    if isinstance(arg, ast.Call) and isinstance(arg.func, ast.Attribute) and arg.func.attr == "parameters":
+        return arg.func.value
+    return None
+
+
+# -- the project-wide facts ------------------------------------------------------------
+
+_TRIGGERS = ("optim", "Adam", "SGD", "Lion", "Lamb", "LAMB", "RMSprop", "Muon")
+
+
+@collector
+def _collect_momentum(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
+    if not any(t in source for t in _TRIGGERS):
+        return
+    ctx = FileContext(facts.module + ".py", facts.module, source, tree, ProjectFacts({facts.module: facts}), Settings())
+    resolver = Resolver(ctx, cross_file=False)
+    record = ModuleMomentum()
+    for function in ctx.nodes_of(ast.FunctionDef):
+        if ctx.enclosing(function, ast.ClassDef) is not None and function.name != "configure_optimizers":
+            if is_lightning_module(ctx, ctx.enclosing(function, ast.ClassDef)):
+                continue
+        returns = [n.value for n in ast.walk(function) if isinstance(n, ast.Return) and n.value is not None]
+        found = [f for value in returns for f in resolver.resolve(value)]
+        if not found or any(f.managed for f in found):
+            continue
+        params = [a.arg for a in (*function.args.posonlyargs, *function.args.args)]
+        offset = 1 if params[:1] in (["self"], ["cls"]) else 0
+        index = name = None
+        via_parameters = True
+        roots = [f.params_root for f in found if isinstance(f.params_root, ast.Name)]
+        if roots and roots[0].id in params:
+            name = roots[0].id
+            index = params.index(name) - offset
+        record.builders[function.name] = BuilderFact([f.momentum for f in found], index, name, via_parameters)
+    for call in ctx.nodes_of(ast.Call):
+        callee = call.func.id if isinstance(call.func, ast.Name) else call.func.attr if isinstance(call.func, ast.Attribute) else None
+        if callee is None or callee in record.builders:
+            continue
+        candidates = [(i, None, a) for i, a in enumerate(call.args) if isinstance(a, (ast.Name, ast.Attribute))]
+        candidates += [(None, kw.arg, kw.value) for kw in call.keywords if kw.arg and isinstance(kw.value, (ast.Name, ast.Attribute, ast.Call))]
+        for position, kw_name, value in candidates:
+            if isinstance(value, ast.Call) and torch_optimizer(ctx, value) is None:
+                continue
+            for found in resolver.resolve(value):
+                if found.call is not None or found.origin:
+                    record.passes.append(PassFact(callee, position, kw_name, found.momentum))
+    if record.builders or record.passes:
+        facts.extra[FACTS_KEY] = record

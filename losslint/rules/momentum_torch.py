@@ -1,0 +1,879 @@
+"""LL301 momentum-without-clipping (PyTorch loops) and LL305 clip-before-unscale.
+
+LL301 starts from every ``optimizer.step()`` (``scaler.step(optimizer)``,
+``xm.optimizer_step(optimizer)``), follows the optimizer back to where it was
+built (``momentum_flow``) and, when that is a momentum optimizer, looks for
+clipping that reaches the step: a clipping call in the stepping function, in a
+function it calls, or in one that calls it, or a clamping gradient hook anywhere
+in the file. Clipping that only happens when a flag is set whose default is off
+(``--clip-grad`` default None) does not count: the finding then goes where that
+default is, and the fix sets it.
+
+The fix inserts ``torch.nn.utils.clip_grad_norm_(<params>, max_norm=1.0)`` right
+before the step, which is after ``backward()``: inside the ``if`` that steps under
+gradient accumulation, after ``scaler.unscale_(optimizer)`` under AMP (inserted
+when missing, never twice), inside the closure for ``step(closure)``, and through
+the accelerator that prepared the optimizer (it unscales itself).
+
+HF ``TrainingArguments`` clip by default (``max_grad_norm=1.0``); only a
+``max_grad_norm <= 0`` with a momentum ``optim`` is a finding here.
+
+LL305 finds a clip under a GradScaler before ``scaler.unscale_``: the threshold is
+then applied to gradients multiplied by the loss scale (65536 at the start).
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Iterable
+
+import libcst as cst
+
+from losslint.analysis.names import argument, dotted, keyword, last_part
+from losslint.context import FileContext
+from losslint.findings import Applicability, Finding, Fix, InsertBefore, NodeEdit, Severity
+from losslint.fixes import set_keyword
+from losslint.rules.base import Flagged, Quiet, Rule, register
+from losslint.rules.momentum_common import (
+    ADAM,
+    Clip,
+    Gate,
+    Momentum,
+    clamping_hook,
+    clip_of,
+    default_fix_edit,
+    enclosing_statement,
+    gate_of,
+    is_lightning_module,
+)
+from losslint.rules.momentum_flow import Found, Resolver
+
+_REFERENCES = (
+    "https://pytorch.org/docs/stable/generated/torch.nn.utils.clip_grad_norm_.html",
+    "https://pytorch.org/docs/stable/notes/amp_examples.html#gradient-clipping",
+    "SEMANTICS.md §4 (single-spike measurements: SGD momentum 0.9 vs Adam)",
+)
+_SCALERS = ("GradScaler", "ShardedGradScaler")
+
+
+# -- step sites ----------------------------------------------------------------------
+
+
+class StepSite:
+    """One ``step()`` of an optimizer: the call, the optimizer expression, the
+    GradScaler that steps it (if any) and the closure handed to it (if any)."""
+
+    def __init__(self, call: ast.Call, optimizer: ast.expr, scaler: ast.expr | None, closure: ast.expr | None) -> None:
+        self.call, self.optimizer, self.scaler, self.closure = call, optimizer, scaler, closure
+
+
+def _is_scaler(ctx: FileContext, node: ast.expr) -> bool:
+    text = (dotted(node) or "").lower()
+    if "scaler" in text:
+        return True
+    if isinstance(node, ast.Name):
+        value = ctx.values.resolve_name(node)
+        return isinstance(value, ast.Call) and last_part(ctx.qualname(value.func)) in _SCALERS
+    return False
+
+
+def step_sites(ctx: FileContext) -> Iterable[StepSite]:
+    for call in ctx.nodes_of(ast.Call):
+        func = call.func
+        if not isinstance(func, ast.Attribute):
+            continue
+        if func.attr == "step" and isinstance(func.value, (ast.Name, ast.Attribute)):
+            if _is_scaler(ctx, func.value):
+                if call.args and isinstance(call.args[0], (ast.Name, ast.Attribute)):
+                    yield StepSite(call, call.args[0], func.value, None)
+            else:
+                closure = argument(call, "closure", 0)
+                yield StepSite(call, func.value, None, closure)
+        elif func.attr == "optimizer_step" and call.args and isinstance(call.args[0], (ast.Name, ast.Attribute)):
+            yield StepSite(call, call.args[0], None, None)  # torch_xla's xm.optimizer_step(optimizer)
+
+
+# -- clipping that reaches a step -------------------------------------------------------
+
+
+def _function_of(ctx: FileContext, node: ast.AST) -> ast.AST:
+    return ctx.enclosing(node, ast.FunctionDef, ast.AsyncFunctionDef) or ctx.tree
+
+
+def _called_functions(ctx: FileContext, scope: ast.AST, functions: dict[str, list]) -> list[ast.AST]:
+    called = []
+    for call in ast.walk(scope):
+        if isinstance(call, ast.Call):
+            name = call.func.id if isinstance(call.func, ast.Name) else call.func.attr if isinstance(call.func, ast.Attribute) else None
+            called.extend(f for f in functions.get(name or "", []) if f is not scope)
+    return called
+
+
+def _callers(ctx: FileContext, function: ast.AST) -> list[ast.AST]:
+    if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return []
+    callers = []
+    for call in ctx.nodes_of(ast.Call):
+        name = call.func.id if isinstance(call.func, ast.Name) else call.func.attr if isinstance(call.func, ast.Attribute) else None
+        if name == function.name:
+            caller = _function_of(ctx, call)
+            if caller is not function:
+                callers.append(caller)
+    return callers
+
+
+def clips_reaching(ctx: FileContext, resolver: Resolver, site_node: ast.AST) -> list[Clip]:
+    """Clipping calls on the way to the step: in its function, in the functions that
+    function calls (two levels), in its callers; hooks anywhere in the file."""
+    function = _function_of(ctx, site_node)
+    functions = resolver.functions()
+    scopes: list[ast.AST] = [function]
+    frontier = [function]
+    for _ in range(2):
+        frontier = [f for scope in frontier for f in _called_functions(ctx, scope, functions) if f not in scopes]
+        scopes.extend(frontier)
+    for caller in _callers(ctx, function):
+        if caller not in scopes:
+            scopes.append(caller)
+            scopes.extend(f for f in _called_functions(ctx, caller, functions) if f not in scopes)
+    clips: list[Clip] = []
+    seen: set[int] = set()
+    for scope in scopes:
+        for call in ast.walk(scope):
+            if isinstance(call, ast.Call) and id(call) not in seen:
+                seen.add(id(call))
+                clip = clip_of(ctx, call)
+                if clip is not None:
+                    clips.append(clip)
+    for call in ctx.nodes_of(ast.Call):
+        if clamping_hook(call):
+            clips.append(Clip(call, None))
+    return clips
+
+
+# -- the fix ---------------------------------------------------------------------------
+
+
+def _text(ctx: FileContext, node: ast.expr) -> str:
+    return dotted(node) or ctx.text(node)
+
+
+def _visible(ctx: FileContext, root: ast.expr, site: ast.AST, built_at: ast.AST | None, in_callee: bool = False) -> bool:
+    """Can ``root`` (the model the optimizer was built from) be named at the step?"""
+    if isinstance(root, ast.Attribute):
+        base = root
+        while isinstance(base, ast.Attribute):
+            base = base.value
+        if isinstance(base, ast.Name) and base.id == "self":
+            return built_at is None or ctx.enclosing(site, ast.ClassDef) is ctx.enclosing(built_at, ast.ClassDef)
+        root = base
+    if not isinstance(root, ast.Name):
+        return False
+    at_site = ctx.values.bindings(root.id, site)
+    if built_at is None or in_callee:
+        return bool(at_site)  # a parameter of the stepping function, matched by the caller
+    at_build = ctx.values.bindings(root.id, built_at)
+    if at_site is None and at_build is None:
+        return True  # the same name from outside the file (an import, a global of a notebook)
+    return bool(at_site) and bool(at_build) and at_site[0].scope is at_build[0].scope
+
+
+def clip_parameters(ctx: FileContext, found: Found, site: StepSite) -> str:
+    root = found.params_root
+    if root is not None and _visible(ctx, root, site.call, found.call, found.params_in_callee):
+        if isinstance(root, ast.Name) and found.call is not None and root is argument(found.call, "params", 0):
+            return root.id  # the optimizer was built from a list of parameters named here
+        return f"{_text(ctx, root)}.parameters()"
+    return f'[p for group in {_text(ctx, site.optimizer)}.param_groups for p in group["params"]]'
+
+
+def _unscaled_already(ctx: FileContext, site: StepSite, function: ast.AST) -> bool:
+    optimizer = _text(ctx, site.optimizer)
+    for call in ast.walk(function):
+        if (
+            isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Attribute)
+            and call.func.attr == "unscale_"
+            and call.args
+            and _text(ctx, call.args[0]) == optimizer
+        ):
+            return True
+    return False
+
+
+def _closure_return(ctx: FileContext, site: StepSite) -> ast.Return | None:
+    """The ``return loss`` of the closure handed to ``step(closure)``."""
+    if not isinstance(site.closure, ast.Name):
+        return None
+    scope = _function_of(ctx, site.call)
+    for node in ast.walk(scope):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == site.closure.id:
+            last = node.body[-1]
+            return last if isinstance(last, ast.Return) else None
+    return None
+
+
+def insert_clip_fix(ctx: FileContext, found: Found, site: StepSite) -> Fix | None:
+    max_norm = repr(float(ctx.settings.clip_max_norm))
+    function = _function_of(ctx, site.call)
+    params = clip_parameters(ctx, found, site)
+    anchor: ast.stmt | None
+    if site.closure is not None:
+        anchor = _closure_return(ctx, site)
+        where = "inside the closure, after backward()"
+    else:
+        anchor = enclosing_statement(ctx, site.call)
+        where = "before step()"
+    if anchor is None or isinstance(anchor, (ast.If, ast.For, ast.While, ast.With, ast.Try, ast.FunctionDef)):
+        return None
+    statements: list[str] = []
+    imports: tuple[str, ...] = ()
+    if found.accelerator is not None:
+        accelerator = _text(ctx, found.accelerator)
+        clip = f"{accelerator}.clip_grad_norm_({params}, max_norm={max_norm})"
+        if "accumulate(" in ctx.text(function) or "gradient_accumulation" in ctx.text(function):
+            clip = f"if {accelerator}.sync_gradients:\n    {clip}\n"
+        statements.append(clip)
+        description = f"clip gradients with {accelerator}.clip_grad_norm_(max_norm={max_norm}) {where}"
+    else:
+        if site.scaler is not None and not _unscaled_already(ctx, site, function):
+            statements.append(f"{_text(ctx, site.scaler)}.unscale_({_text(ctx, site.optimizer)})")
+        statements.append(f"torch.nn.utils.clip_grad_norm_({params}, max_norm={max_norm})")
+        imports = ("import torch",)
+        description = f"clip gradients to max_norm={max_norm} {where}"
+        if len(statements) == 2:
+            description = f"unscale, then clip gradients to max_norm={max_norm} {where}"
+    return Fix(description, Applicability.UNSAFE, (InsertBefore(ctx.span(anchor), tuple(statements)),), imports)
+
+
+def gate_fix(ctx: FileContext, gate: Gate, rule_description: str) -> tuple[ast.AST | None, Fix | None]:
+    located = default_fix_edit(ctx, gate, ctx.settings.clip_max_norm)
+    if located is None:
+        return None, None
+    node, edit = located
+    value = "True" if isinstance(gate.default, bool) else repr(float(ctx.settings.clip_max_norm))
+    return node, Fix(f"default {ctx.text(gate.flag)} to {value} so that {rule_description}", Applicability.UNSAFE, (edit,))
+
+
+def judge_step(rule: Rule, ctx: FileContext, resolver: Resolver, site: StepSite, found: list[Found]) -> Finding | None:
+    """The finding (with its fix) for a momentum optimizer's step, or None when
+    clipping reaches it."""
+    if not found or any(f.managed or not f.momentum.is_momentum for f in found):
+        return None
+    clips = clips_reaching(ctx, resolver, site.call)
+    gates = [gate_of(ctx, clip) for clip in clips]
+    if clips and any(g is None for g in gates):
+        return None  # clipping that runs with the defaults (or that we cannot rule out)
+    first = found[0]
+    momentum = first.momentum
+    origin = f" ({first.origin})" if first.origin else ""
+    if clips:
+        gate = next(g for g in gates if g is not None)
+        node, fix = gate_fix(ctx, gate, "the clip at line %d runs" % clips[0].call.lineno)
+        message = (
+            f"{momentum.optimizer}{origin} steps with gradient clipping only when {ctx.text(gate.flag)} is set, and "
+            f"{gate.describe(ctx)}: with the defaults nothing is clipped. {momentum.describe()}"
+        )
+        return ctx.finding(rule, node if node is not None else clips[0].call, message, fix, severity=momentum.severity)
+    fix = insert_clip_fix(ctx, first, site)
+    message = f"{momentum.optimizer}{origin} steps with no gradient clipping before it: {momentum.describe()}"
+    return ctx.finding(rule, site.call, message, fix, severity=momentum.severity)
+
+
+# -- Hugging Face Trainer -----------------------------------------------------------------
+
+_HF_ARGUMENTS = ("TrainingArguments", "Seq2SeqTrainingArguments")
+_HF_PLAIN_OPTIMS = ("sgd", "adagrad", "adafactor", "rmsprop", "lomo", "adalomo", "schedule_free_sgd")
+
+
+def hf_findings(rule: Rule, ctx: FileContext) -> Iterable[Finding]:
+    for call in ctx.nodes_of(ast.Call):
+        qual = ctx.qualname(call.func) or ""
+        if last_part(qual) not in _HF_ARGUMENTS or not ("transformers" in qual or "trl" in qual or "." not in qual):
+            continue
+        max_grad_norm = keyword(call, "max_grad_norm")
+        if max_grad_norm is None:
+            continue  # the default, 1.0: the Trainer clips
+        value = ctx.values.value(max_grad_norm.value)
+        optim = keyword(call, "optim")
+        optim_value = ctx.values.value(optim.value) if optim is not None else "adamw_torch"
+        if isinstance(optim_value, str) and optim_value.lower().startswith(_HF_PLAIN_OPTIMS):
+            continue
+        gate = None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            continue
+        if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+            if not isinstance(max_grad_norm.value, ast.Constant):
+                gate = Gate(max_grad_norm.value, value)
+        else:
+            continue  # not known statically
+        momentum = Momentum(f"the Trainer's {optim_value if isinstance(optim_value, str) else 'optimizer'}", ADAM, 0.9, 0.999)
+        max_norm = repr(float(ctx.settings.clip_max_norm))
+        if gate is not None:
+            node, fix = gate_fix(ctx, gate, "the Trainer clips")
+            if fix is None:
+                node = max_grad_norm.value
+                fix = Fix(f"set max_grad_norm={max_norm}", Applicability.UNSAFE, (NodeEdit(ctx.span(max_grad_norm.value), cst.BaseExpression, lambda _n: cst.parse_expression(max_norm)),))
+            message = f"TrainingArguments(max_grad_norm={ctx.text(max_grad_norm.value)}) and {gate.describe(ctx)}: the Trainer clips only when max_grad_norm > 0. {momentum.describe()}"
+            yield ctx.finding(rule, node, message, fix, severity=Severity.INFO)
+            continue
+        edit = NodeEdit(ctx.span(call), cst.Call, lambda node: set_keyword(node, "max_grad_norm", max_norm))
+        fix = Fix(f"set max_grad_norm={max_norm} (the Trainer's default)", Applicability.UNSAFE, (edit,))
+        message = (
+            f"TrainingArguments(max_grad_norm={ctx.text(max_grad_norm.value)}) turns off the Trainer's gradient clipping "
+            f"(on by default, max_grad_norm=1.0): {momentum.describe()}"
+        )
+        yield ctx.finding(rule, max_grad_norm.value, message, fix, severity=Severity.INFO)
+
+
+# -- the rules ---------------------------------------------------------------------------
+
+
+@register
+class MomentumWithoutClipping(Rule):
+    code = "LL301"
+    name = "momentum-without-clipping"
+    severity = Severity.WARNING
+    triggers = ("step(", "optimizer_step(", "TrainingArguments")
+    fix_applicability = Applicability.UNSAFE
+    summary = "A PyTorch momentum optimizer (SGD with momentum, the Adam family, Lion, ...) steps with no gradient clipping on the way."
+    why = (
+        "A momentum optimizer keeps a running average of past gradients. One bad gradient (the small last batch of "
+        "an epoch, a loss that scales as 1/batch size, an outlier) enters that average and keeps moving the "
+        "weights: SGD with momentum μ carries it on for ~1/(1-μ) steps (10 at μ=0.9); Adam bounds the step but the "
+        "inflated second moment shrinks the updates for ~1/(1-β2) steps. Clipping the gradient norm before "
+        "step() caps what one batch can do. Clipping behind a flag whose default is off protects nobody who "
+        "runs with the defaults. Severity: warning for SGD with momentum, info for Adam-type and Lion-type "
+        "optimizers (bounded steps)."
+    )
+    fix_doc = (
+        "Inserts torch.nn.utils.clip_grad_norm_(<the optimizer's parameters>, max_norm=1.0) after backward() and "
+        "right before step(): under AMP after scaler.unscale_(optimizer) (added once when missing), under "
+        "gradient accumulation inside the `if` that steps, inside the closure for step(closure), through "
+        "accelerator.clip_grad_norm_ when accelerate prepared the optimizer. For a clip behind a flag, sets the "
+        "flag's default (add_argument(default=1.0)). For HF TrainingArguments(max_grad_norm=0), sets 1.0. The max "
+        "norm is [tool.losslint] clip-max-norm. Unsafe: it changes training (the clip is rarely active in a "
+        "healthy run, but it is a new hyperparameter)."
+    )
+    references = _REFERENCES
+    flagged = (
+        Flagged(
+            """
+            import torch
+            from torch import nn
+
+            model = nn.Linear(20, 2)
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+            for x, y in train_loader:
+                optimizer.zero_grad()
+                loss = nn.functional.cross_entropy(model(x), y)
+                loss.backward()
+                optimizer.step()
+            """,
+            fixed="""
+            import torch
+            from torch import nn
+
+            model = nn.Linear(20, 2)
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+            for x, y in train_loader:
+                optimizer.zero_grad()
+                loss = nn.functional.cross_entropy(model(x), y)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+                optimizer.step()
+            """,
+            message_contains=("momentum 0.9", "~10 steps"),
+            unsafe=True,
+        ),
+        Flagged(
+            """
+            import argparse
+            import torch.optim as optim
+
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--momentum", type=float, default=0.9)
+            args = parser.parse_args()
+
+            def train(model, loader, optimizer):
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    model(x).loss(y).backward()
+                    optimizer.step()
+
+            def main(model, loader):
+                optimizer = optim.SGD(model.parameters(), lr=0.01, momentum=args.momentum)
+                train(model, loader, optimizer)
+            """,
+            fixed="""
+            import argparse
+            import torch.optim as optim
+            import torch
+
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--momentum", type=float, default=0.9)
+            args = parser.parse_args()
+
+            def train(model, loader, optimizer):
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    model(x).loss(y).backward()
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+                    optimizer.step()
+
+            def main(model, loader):
+                optimizer = optim.SGD(model.parameters(), lr=0.01, momentum=args.momentum)
+                train(model, loader, optimizer)
+            """,
+            message_contains=("args.momentum defaults to 0.9",),
+            unsafe=True,
+        ),
+        Flagged(
+            """
+            import torch
+
+            scaler = torch.amp.GradScaler("cuda")
+            optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4)
+            for step, (x, y) in enumerate(loader):
+                with torch.autocast("cuda", dtype=torch.float16):
+                    loss = model(x, y) / accum_steps
+                scaler.scale(loss).backward()
+                if (step + 1) % accum_steps == 0:
+                    scaler.step(optimizer)
+                    scaler.update()
+                    optimizer.zero_grad(set_to_none=True)
+            """,
+            fixed="""
+            import torch
+
+            scaler = torch.amp.GradScaler("cuda")
+            optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4)
+            for step, (x, y) in enumerate(loader):
+                with torch.autocast("cuda", dtype=torch.float16):
+                    loss = model(x, y) / accum_steps
+                scaler.scale(loss).backward()
+                if (step + 1) % accum_steps == 0:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+                    scaler.step(optimizer)
+                    scaler.update()
+                    optimizer.zero_grad(set_to_none=True)
+            """,
+            message_contains=("AdamW", "β1=0.9", "second moment"),
+            unsafe=True,
+        ),
+        Flagged(
+            """
+            import argparse
+            import torch
+            from torch.nn.utils import clip_grad_norm_
+
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--clip-grad", type=float, default=None)
+            args = parser.parse_args()
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True)
+            for x, y in loader:
+                loss = model(x, y)
+                optimizer.zero_grad()
+                loss.backward()
+                if args.clip_grad is not None:
+                    clip_grad_norm_(model.parameters(), args.clip_grad)
+                optimizer.step()
+            """,
+            fixed="""
+            import argparse
+            import torch
+            from torch.nn.utils import clip_grad_norm_
+
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--clip-grad", type=float, default=1.0)
+            args = parser.parse_args()
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True)
+            for x, y in loader:
+                loss = model(x, y)
+                optimizer.zero_grad()
+                loss.backward()
+                if args.clip_grad is not None:
+                    clip_grad_norm_(model.parameters(), args.clip_grad)
+                optimizer.step()
+            """,
+            message_contains=("only when args.clip_grad is set", "defaults to None"),
+            unsafe=True,
+        ),
+        Flagged(
+            """
+            import torch
+
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+
+            def closure():
+                optimizer.zero_grad()
+                loss = criterion(model(x), y)
+                loss.backward()
+                return loss
+
+            optimizer.step(closure)
+            """,
+            fixed="""
+            import torch
+
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+
+            def closure():
+                optimizer.zero_grad()
+                loss = criterion(model(x), y)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+                return loss
+
+            optimizer.step(closure)
+            """,
+            unsafe=True,
+        ),
+        Flagged(
+            """
+            from transformers import Trainer, TrainingArguments
+
+            args = TrainingArguments(output_dir="out", learning_rate=5e-5, max_grad_norm=0.0)
+            trainer = Trainer(model=model, args=args, train_dataset=train_ds)
+            """,
+            fixed="""
+            from transformers import Trainer, TrainingArguments
+
+            args = TrainingArguments(output_dir="out", learning_rate=5e-5, max_grad_norm=1.0)
+            trainer = Trainer(model=model, args=args, train_dataset=train_ds)
+            """,
+            message_contains=("turns off the Trainer's gradient clipping",),
+            unsafe=True,
+        ),
+    )
+    quiet = (
+        Quiet(
+            """
+            import torch
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            for x, y in loader:
+                loss_fn(model(x), y).backward()
+                optimizer.step()
+            """,
+            why="SGD's momentum defaults to 0: no running average to carry a spike on",
+        ),
+        Quiet(
+            """
+            import torch
+            optimizer = torch.optim.Adam(model.parameters())
+            for x, y in loader:
+                loss_fn(model(x), y).backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+            """,
+            why="clip_grad_norm_ before step()",
+        ),
+        Quiet(
+            """
+            import torch
+            from torch.nn.utils import clip_grad_value_
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+            for x, y in loader:
+                loss_fn(model(x), y).backward()
+                clip_grad_value_(model.parameters(), 0.5)
+                optimizer.step()
+            """,
+            why="clip_grad_value_",
+        ),
+        Quiet(
+            """
+            import torch
+            from torch.nn.utils import get_total_norm, clip_grads_with_norm_
+            optimizer = torch.optim.AdamW(model.parameters())
+            def train_step(x, y):
+                loss_fn(model(x), y).backward()
+                grads = [p.grad for p in model.parameters() if p.grad is not None]
+                total = get_total_norm(grads)
+                clip_grads_with_norm_(model.parameters(), 1.0, total)
+                optimizer.step()
+            """,
+            why="get_total_norm + clip_grads_with_norm_",
+        ),
+        Quiet(
+            """
+            import torch
+            from accelerate import Accelerator
+            accelerator = Accelerator()
+            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+            model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+            for batch in loader:
+                with accelerator.accumulate(model):
+                    accelerator.backward(model(**batch).loss)
+                    if accelerator.sync_gradients:
+                        accelerator.clip_grad_norm_(model.parameters(), 1.0)
+                    optimizer.step()
+                    optimizer.zero_grad()
+            """,
+            why="accelerate's clip_grad_norm_ on the syncing step",
+        ),
+        Quiet(
+            """
+            import torch
+            from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+            model = FSDP(model)
+            optimizer = torch.optim.AdamW(model.parameters())
+            for batch in loader:
+                model(batch).backward()
+                model.clip_grad_norm_(1.0)
+                optimizer.step()
+            """,
+            why="FSDP's clip_grad_norm_ method",
+        ),
+        Quiet(
+            """
+            import torch
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+            for p in model.parameters():
+                p.register_hook(lambda grad: torch.clamp(grad, -1.0, 1.0))
+            for x, y in loader:
+                loss_fn(model(x), y).backward()
+                optimizer.step()
+            """,
+            why="a gradient hook clamps every gradient",
+        ),
+        Quiet(
+            """
+            import torch
+            optimizer = torch.optim.Adagrad(model.parameters())
+            lbfgs = torch.optim.LBFGS(model.parameters())
+            rms = torch.optim.RMSprop(model.parameters())
+            for x, y in loader:
+                loss_fn(model(x), y).backward()
+                optimizer.step()
+                rms.step()
+                lbfgs.step(closure)
+            """,
+            why="Adagrad, LBFGS and plain RMSprop keep no running average of gradients",
+        ),
+        Quiet(
+            """
+            import argparse
+            import torch
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--clip-grad", type=float, default=1.0)
+            args = parser.parse_args()
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+            for x, y in loader:
+                loss_fn(model(x), y).backward()
+                if args.clip_grad is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip_grad)
+                optimizer.step()
+            """,
+            why="the clip flag defaults to on",
+        ),
+        Quiet(
+            """
+            import torch
+            optimizer = torch.optim.AdamW(model.parameters(), betas=(0.0, 0.99))
+            for x, y in loader:
+                loss_fn(model(x), y).backward()
+                optimizer.step()
+            """,
+            why="β1 = 0: Adam without momentum",
+        ),
+        Quiet(
+            """
+            import deepspeed
+            import torch
+            optimizer = torch.optim.AdamW(model.parameters())
+            engine, optimizer, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, config="ds.json")
+            for batch in loader:
+                engine.backward(engine(batch))
+                engine.step()
+            """,
+            why="DeepSpeed clips by its config's gradient_clipping",
+        ),
+        Quiet(
+            """
+            from transformers import Trainer, TrainingArguments
+            args = TrainingArguments(output_dir="out", learning_rate=5e-5)
+            trainer = Trainer(model=model, args=args, train_dataset=train_ds)
+            trainer.train()
+            """,
+            why="HF Trainer clips by default (max_grad_norm=1.0)",
+        ),
+        Quiet(
+            """
+            import torch
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+            def clip(model):
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            def train(x, y):
+                loss_fn(model(x), y).backward()
+                clip(model)
+                optimizer.step()
+            """,
+            why="a helper called before step() clips",
+        ),
+    )
+
+    def check(self, ctx: FileContext) -> Iterable[Finding]:
+        resolver = Resolver(ctx)
+        seen: set[tuple[int, int]] = set()
+        for site in step_sites(ctx):
+            if is_lightning_module(ctx, ctx.enclosing(site.call, ast.ClassDef)):
+                continue  # LL304 judges LightningModules
+            finding = judge_step(self, ctx, resolver, site, resolver.resolve(site.optimizer))
+            if finding is not None and (finding.span.line, finding.span.column) not in seen:
+                seen.add((finding.span.line, finding.span.column))
+                yield finding
+        if "TrainingArguments" in ctx.source:
+            yield from hf_findings(self, ctx)
+
+
+@register
+class ClipBeforeUnscale(Rule):
+    code = "LL305"
+    name = "clip-before-unscale"
+    severity = Severity.WARNING
+    triggers = ("scaler",)
+    fix_applicability = Applicability.UNSAFE
+    summary = "Gradient clipping under a GradScaler before scaler.unscale_(optimizer): the threshold meets scaled gradients."
+    why = (
+        "GradScaler multiplies the loss, hence every gradient, by the loss scale (65536 at the start). A clip "
+        "before scaler.unscale_ compares that scaled norm with max_norm: it either never fires or cuts every "
+        "gradient to a tiny fraction, and the spike protection it was meant to give is gone. The order under AMP "
+        "is backward -> scaler.unscale_(optimizer) -> clip -> scaler.step(optimizer) -> scaler.update()."
+    )
+    fix_doc = (
+        "Inserts scaler.unscale_(optimizer) right before the clip (once; a second unscale_ of the same optimizer "
+        "in one step raises, so a later unscale_ of it is removed). Unsafe: the effective threshold changes."
+    )
+    references = ("https://pytorch.org/docs/stable/notes/amp_examples.html#gradient-clipping",)
+    flagged = (
+        Flagged(
+            """
+            import torch
+            scaler = torch.cuda.amp.GradScaler()
+            for x, y in loader:
+                optimizer.zero_grad()
+                with torch.autocast("cuda"):
+                    loss = loss_fn(model(x), y)
+                scaler.scale(loss).backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                scaler.step(optimizer)
+                scaler.update()
+            """,
+            fixed="""
+            import torch
+            scaler = torch.cuda.amp.GradScaler()
+            for x, y in loader:
+                optimizer.zero_grad()
+                with torch.autocast("cuda"):
+                    loss = loss_fn(model(x), y)
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                scaler.step(optimizer)
+                scaler.update()
+            """,
+            message_contains=("before scaler.unscale_",),
+            unsafe=True,
+        ),
+        Flagged(
+            """
+            import torch
+            scaler = torch.amp.GradScaler()
+            for x, y in loader:
+                scaler.scale(loss_fn(model(x), y)).backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                scaler.unscale_(optimizer)
+                scaler.step(optimizer)
+                scaler.update()
+            """,
+            fixed="""
+            import torch
+            scaler = torch.amp.GradScaler()
+            for x, y in loader:
+                scaler.scale(loss_fn(model(x), y)).backward()
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                scaler.step(optimizer)
+                scaler.update()
+            """,
+            message_contains=("unscale_ at line 6 comes after it",),
+            unsafe=True,
+        ),
+    )
+    quiet = (
+        Quiet(
+            """
+            import torch
+            scaler = torch.amp.GradScaler()
+            for x, y in loader:
+                scaler.scale(loss_fn(model(x), y)).backward()
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                scaler.step(optimizer)
+                scaler.update()
+            """,
+            why="the AMP order: unscale_, then clip",
+        ),
+        Quiet(
+            """
+            import torch
+            for x, y in loader:
+                loss_fn(model(x), y).backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+            """,
+            why="no GradScaler",
+        ),
+        Quiet(
+            """
+            from accelerate import Accelerator
+            accelerator = Accelerator(mixed_precision="fp16")
+            for batch in loader:
+                accelerator.backward(model(**batch).loss)
+                accelerator.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+            """,
+            why="accelerate unscales inside its clip_grad_norm_",
+        ),
+    )
+
+    def check(self, ctx: FileContext) -> Iterable[Finding]:
+        for site in step_sites(ctx):
+            if site.scaler is None:
+                continue
+            function = _function_of(ctx, site.call)
+            scaler, optimizer = _text(ctx, site.scaler), _text(ctx, site.optimizer)
+            unscales = [
+                c for c in ast.walk(function)
+                if isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute) and c.func.attr == "unscale_"
+                and _text(ctx, c.func.value) == scaler and (not c.args or _text(ctx, c.args[0]) == optimizer)
+            ]
+            for call in ast.walk(function):
+                if not isinstance(call, ast.Call) or call.lineno > site.call.lineno:
+                    continue
+                clip = clip_of(ctx, call)
+                name = call.func.attr if isinstance(call.func, ast.Attribute) else call.func.id if isinstance(call.func, ast.Name) else ""
+                if clip is None or name not in ("clip_grad_norm_", "clip_grad_value_", "clip_grad_norm", "clip_grads_with_norm_", "clip_grad_value"):
+                    continue
+                if isinstance(call.func, ast.Attribute) and "accelerator" in (_text(ctx, call.func.value) or "").lower():
+                    continue
+                before = [u for u in unscales if u.lineno < call.lineno]
+                if before:
+                    continue
+                statement = enclosing_statement(ctx, call)
+                if statement is None:
+                    continue
+                edits: list = [InsertBefore(ctx.span(statement), (f"{scaler}.unscale_({optimizer})",))]
+                later = ""
+                for unscale in unscales:
+                    later = f"; the unscale_ at line {unscale.lineno} comes after it"
+                    stmt = enclosing_statement(ctx, unscale)
+                    if isinstance(stmt, ast.Expr) and stmt.value is unscale:
+                        edits.append(NodeEdit(ctx.span(stmt), cst.Expr, lambda _n: cst.RemovalSentinel.REMOVE))
+                fix = Fix(f"call {scaler}.unscale_({optimizer}) before clipping", Applicability.UNSAFE, tuple(edits))
+                message = (
+                    f"gradient clipping under a GradScaler before scaler.unscale_({optimizer}){later}: the threshold is "
+                    "compared with gradients multiplied by the loss scale, so the clip does not do what it says"
+                )
+                yield ctx.finding(self, call, message, fix)
