@@ -1,0 +1,683 @@
+"""LL206: hand-written batch generators and Keras Sequences whose last batch of a
+pass over the data is short.
+
+Three shapes of the same thing, found in training code:
+
+- a generator that walks the data in steps of the batch size and yields the slice
+  ``X[i:i + bs]`` for ``i in range(0, len(X), bs)`` (the last slice is short);
+- the while-loop style of ssd_keras's DataGenerator: ``batch = X[current:current +
+  batch_size]; current += batch_size``, rewinding only once ``current >= len(X)``,
+  that is after the short slice has been yielded;
+- a ``keras.utils.Sequence`` / ``PyDataset`` whose ``__len__`` rounds up
+  (``math.ceil(len(x) / batch_size)``, the Keras docs' example), so its last
+  ``__getitem__`` slice is short.
+
+Quiet: generators that wrap around (modulo indexing, rewinding before a short
+slice), that yield only full batches (``range(0, len(X) - bs + 1, bs)``,
+``len(x) // bs``), that serve evaluation, and generators with no sign of
+training (plain chunking utilities: no shuffle, no train name, not given to
+``fit``). Fixes trim the range, rewind before a short slice, or round ``__len__``
+down; all safe (every full batch is the same as before).
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+import libcst as cst
+
+from losslint.analysis.names import last_part
+from losslint.analysis.roles import Role, words_role
+from losslint.analysis.sizes import sample_count
+from losslint.context import FileContext
+from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity
+from losslint.rules.base import Flagged, Quiet, Rule, register
+from losslint.rules.partial_batch_common import describe_last_batch
+
+_SHUFFLERS = {"shuffle", "permutation", "randperm", "permuted", "sample"}
+_TRAINING_CALLS = {"fit", "fit_generator", "train_on_batch", "backward", "apply_gradients", "step"}
+
+
+# -- small expression helpers ----------------------------------------------------
+
+
+def _same(ctx: FileContext, a: ast.AST | None, b: ast.AST | None) -> bool:
+    """The same expression, as written (a loop's Store target equals its Load uses)."""
+    return a is not None and b is not None and type(a) is type(b) and ast.unparse(a) == ast.unparse(b)
+
+
+def _is_sum_of(ctx: FileContext, node: ast.expr, a: ast.expr, b: ast.expr) -> bool:
+    """``a + b`` or ``b + a``."""
+    return isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add) and (
+        (_same(ctx, node.left, a) and _same(ctx, node.right, b)) or (_same(ctx, node.left, b) and _same(ctx, node.right, a))
+    )
+
+
+def _own_nodes(function: ast.AST) -> Iterator[ast.AST]:
+    """Nodes of a function or loop, not those of functions or classes nested in it."""
+    stack = list(ast.iter_child_nodes(function))
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            stack.extend(ast.iter_child_nodes(node))
+
+
+def _yields(node: ast.AST) -> bool:
+    return any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in _own_nodes(node))
+
+
+def _parenthesized(ctx: FileContext, node: ast.expr) -> str:
+    text = ctx.text(node)
+    if isinstance(node, (ast.BinOp, ast.BoolOp, ast.IfExp, ast.Compare, ast.Lambda, ast.UnaryOp)):
+        return f"({text})"
+    return text
+
+
+def _unfloat(node: ast.expr) -> ast.expr:
+    """``float(bs)`` -> ``bs`` (written to force true division in Python 2)."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "float" and len(node.args) == 1:
+        return node.args[0]
+    return node
+
+
+def ceil_division(ctx: FileContext, node: ast.expr) -> tuple[ast.expr, ast.expr] | None:
+    """(numerator, denominator) of a division rounded up: ``math.ceil(a / b)``,
+    ``int(np.ceil(a / float(b)))``, ``(a + b - 1) // b``, ``-(-a // b)``, ``a // b + 1``,
+    ``a // b + (a % b > 0)``."""
+    if isinstance(node, ast.Call) and len(node.args) == 1 and not node.keywords:
+        name = last_part(ctx.qualname(node.func))
+        inner = node.args[0]
+        if name == "int":
+            return ceil_division(ctx, inner)
+        if name == "ceil" and isinstance(inner, ast.BinOp) and isinstance(inner.op, ast.Div):
+            return inner.left, _unfloat(inner.right)
+        return None
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.FloorDiv):
+        top, b = node.left, node.right
+        # (a + b - 1) // b, (a + (b - 1)) // b
+        if isinstance(top, ast.BinOp) and isinstance(top.op, ast.Sub) and isinstance(top.right, ast.Constant) and top.right.value == 1:
+            if isinstance(top.left, ast.BinOp) and isinstance(top.left.op, ast.Add) and _same(ctx, top.left.right, b):
+                return top.left.left, b
+        if isinstance(top, ast.BinOp) and isinstance(top.op, ast.Add) and isinstance(top.right, ast.BinOp):
+            minus_one = top.right
+            if isinstance(minus_one.op, ast.Sub) and _same(ctx, minus_one.left, b):
+                return top.left, b
+        return None
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        inner = node.operand
+        if isinstance(inner, ast.BinOp) and isinstance(inner.op, ast.FloorDiv) and isinstance(inner.left, ast.UnaryOp):
+            if isinstance(inner.left.op, ast.USub):
+                return inner.left.operand, inner.right
+        return None
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add) and isinstance(node.left, ast.BinOp):
+        floor = node.left
+        if isinstance(floor.op, ast.FloorDiv):
+            extra = node.right
+            if isinstance(extra, ast.Constant) and extra.value == 1:
+                return floor.left, floor.right
+            if any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.Mod) for n in ast.walk(extra)):
+                return floor.left, floor.right
+    return None
+
+
+def _floor_text(ctx: FileContext, numerator: ast.expr, denominator: ast.expr) -> str:
+    return f"{_parenthesized(ctx, numerator)} // {_parenthesized(ctx, denominator)}"
+
+
+def _replace_expression(ctx: FileContext, node: ast.expr, code: str, description: str) -> Fix:
+    return Fix(description, Applicability.SAFE, (NodeEdit(ctx.span(node), cst.BaseExpression, lambda _old: cst.parse_expression(code)),))
+
+
+def _samples(ctx: FileContext, node: ast.expr) -> int | None:
+    """N from ``len(X)`` or a number."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "len" and len(node.args) == 1:
+        return sample_count(ctx, node.args[0])
+    return ctx.values.int_value(node)
+
+
+# -- is it a training generator? ---------------------------------------------------
+
+
+def _used_for_training(ctx: FileContext, name: str) -> bool:
+    """A call of ``name`` given to fit/fit_generator, or iterated by a loop that
+    trains (backward, step, train_on_batch, apply_gradients)."""
+    def calls_it(node: ast.AST | None) -> bool:
+        if isinstance(node, ast.Name):
+            binding = ctx.values.binding_before(node)
+            node = binding.value if binding is not None and not binding.path else None
+        return isinstance(node, ast.Call) and (
+            (isinstance(node.func, ast.Name) and node.func.id == name)
+            or (isinstance(node.func, ast.Attribute) and node.func.attr == name)
+        )
+
+    for node in ctx.nodes_of(ast.Call, ast.For):
+        if isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Attribute) and node.func.attr in ("fit", "fit_generator"):
+                first = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg in ("x", "generator")), None)
+                if calls_it(first):
+                    return True
+        elif calls_it(node.iter) or (isinstance(node.iter, ast.Call) and any(calls_it(a) for a in node.iter.args)):
+            if any(
+                isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in _TRAINING_CALLS
+                for n in ast.walk(node)
+            ):
+                return True
+    return False
+
+
+def generator_role(ctx: FileContext, scope: ast.FunctionDef | ast.ClassDef) -> Role:
+    """TRAIN: a train name (the function, its class), a shuffle inside, a ``shuffle``
+    parameter, or a use that trains. EVAL: an evaluation name."""
+    owner = ctx.enclosing(scope, ast.ClassDef) if isinstance(scope, ast.FunctionDef) else None
+    for name in (scope.name, owner.name if owner else ""):
+        role = words_role(name)
+        if role is not Role.UNKNOWN:
+            return role
+    body = owner if owner is not None else scope
+    for node in ast.walk(body):
+        if isinstance(node, ast.Call) and last_part(ctx.qualname(node.func)) in _SHUFFLERS:
+            return Role.TRAIN
+        if isinstance(node, ast.arg) and node.arg == "shuffle":
+            return Role.TRAIN
+    if _used_for_training(ctx, scope.name):
+        return Role.TRAIN
+    return Role.UNKNOWN
+
+
+# -- the three shapes ------------------------------------------------------------------
+
+
+@dataclass
+class ShortLastBatch:
+    node: ast.AST  # where the finding points
+    what: str  # the code that yields the short batch, in words
+    n: int | None
+    b: int | None
+    fix: Fix | None
+
+
+def _slice_at(loop: ast.AST, lower_ok, upper_ok) -> ast.Slice | None:
+    for node in _own_nodes(loop):
+        if isinstance(node, ast.Subscript):
+            key = node.slice
+            if isinstance(key, ast.Tuple) and key.elts:
+                key = key.elts[0]
+            if isinstance(key, ast.Slice) and key.step is None and key.lower is not None and key.upper is not None:
+                if lower_ok(key.lower) and upper_ok(key.upper):
+                    return key
+    return None
+
+
+def _upper_is(ctx: FileContext, loop: ast.AST, upper: ast.expr, index: ast.expr, step: ast.expr) -> bool:
+    """``i + bs``, ``min(i + bs, n)``, or a name the loop binds to one of these."""
+    if isinstance(upper, ast.Name):
+        for node in _own_nodes(loop):
+            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == upper.id for t in node.targets):
+                upper = node.value
+                break
+    if isinstance(upper, ast.Call) and isinstance(upper.func, ast.Name) and upper.func.id == "min":
+        return any(_is_sum_of(ctx, a, index, step) for a in upper.args)
+    return _is_sum_of(ctx, upper, index, step)
+
+
+def _subtracts(ctx: FileContext, stop: ast.expr, step: ast.expr) -> bool:
+    """``len(X) - bs + 1``, ``n - bs``, ``n // bs * bs``: a stop that leaves only full batches."""
+    for node in ast.walk(stop):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Sub) and _same(ctx, node.right, step):
+            return True
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult) and isinstance(node.left, ast.BinOp):
+            if isinstance(node.left.op, ast.FloorDiv) and _same(ctx, node.left.right, step):
+                return True
+    return False
+
+
+def _range_loops(ctx: FileContext, function: ast.FunctionDef) -> Iterable[ShortLastBatch]:
+    for loop in _own_nodes(function):
+        if not (isinstance(loop, ast.For) and isinstance(loop.target, ast.Name) and isinstance(loop.iter, ast.Call)):
+            continue
+        if not (isinstance(loop.iter.func, ast.Name) and loop.iter.func.id == "range") or not _yields(loop):
+            continue
+        index, args = loop.target, loop.iter.args
+        if len(args) == 3:
+            start, stop, step = args
+            found = _slice_at(loop, lambda lo: _same(ctx, lo, index), lambda up: _upper_is(ctx, loop, up, index, step))
+            if found is None or _subtracts(ctx, stop, step):
+                continue
+            n, b, first = _samples(ctx, stop), ctx.values.int_value(step), ctx.values.int_value(start)
+            if n is not None and first is not None:
+                n -= first
+            if n is not None and b is not None and b > 0 and n % b == 0:
+                continue
+            code = f"{_parenthesized(ctx, stop)} - {_parenthesized(ctx, step)} + 1"
+            fix = _replace_expression(ctx, stop, code, "stop the range at the last full batch")
+            what = (
+                f"training batch generator: for {index.id} in range({ctx.text(start)}, {ctx.text(stop)}, {ctx.text(step)}) "
+                f"yields slices [{ctx.text(found.lower)}:{ctx.text(found.upper)}], and the last one of each pass is short"
+            )
+            yield ShortLastBatch(loop.iter, what, n, b, fix)
+        elif len(args) == 1:
+            yield from _counted_loop(ctx, loop, index, args[0])
+
+
+def _counted_loop(ctx: FileContext, loop: ast.For, index: ast.Name, count: ast.expr) -> Iterable[ShortLastBatch]:
+    """``for i in range(n_batches): X[i * bs:(i + 1) * bs]`` with n_batches rounded up."""
+    def lower_ok(lower: ast.expr) -> bool:
+        return isinstance(lower, ast.BinOp) and isinstance(lower.op, ast.Mult) and (
+            _same(ctx, lower.left, index) or _same(ctx, lower.right, index)
+        )
+
+    def upper_ok(upper: ast.expr) -> bool:
+        return isinstance(upper, ast.BinOp) and isinstance(upper.op, ast.Mult) and any(
+            isinstance(side, ast.BinOp) and _is_sum_of(ctx, side, index, ast.Constant(1)) for side in (upper.left, upper.right)
+        )
+
+    if _slice_at(loop, lower_ok, upper_ok) is None:
+        return
+    expression = count
+    if isinstance(count, ast.Name):
+        binding = ctx.values.binding_before(count)
+        if binding is None or binding.value is None or binding.path:
+            return
+        expression = binding.value
+    division = ceil_division(ctx, expression)
+    if division is None:
+        return
+    numerator, denominator = division
+    n, b = _samples(ctx, numerator), ctx.values.int_value(denominator)
+    if n is not None and b is not None and b > 0 and n % b == 0:
+        return
+    fix = _replace_expression(ctx, expression, _floor_text(ctx, numerator, denominator), "count full batches only")
+    what = (
+        f"training batch generator: {ctx.text(count)} = {ctx.text(expression)} rounds the number of batches up, so "
+        "the last slice of each pass is short"
+    ) if expression is not count else (
+        f"training batch generator: range({ctx.text(count)}) rounds the number of batches up, so the last slice of "
+        "each pass is short"
+    )
+    yield ShortLastBatch(expression, what, n, b, fix)
+
+
+def _while_loops(ctx: FileContext, function: ast.FunctionDef) -> Iterable[ShortLastBatch]:
+    """ssd_keras's style: slice [current:current + bs], then ``current += bs``."""
+    for loop in _own_nodes(function):
+        if not isinstance(loop, ast.While) or not _yields(loop):
+            continue
+        for step in _own_nodes(loop):
+            if not (isinstance(step, ast.AugAssign) and isinstance(step.op, ast.Add) and isinstance(step.target, ast.Name)):
+                continue
+            cursor = ast.Name(id=step.target.id, ctx=ast.Load())
+            size = step.value
+            found = _slice_at(loop, lambda lo: _same(ctx, lo, cursor), lambda up: _upper_is(ctx, loop, up, cursor, size))
+            if found is None:
+                continue
+            tests = [loop.test] + [n.test for n in _own_nodes(loop) if isinstance(n, ast.If)]
+            if any(_guards_full_batch(ctx, t, cursor, size) for t in tests):
+                break  # rewinds (or stops) before a short slice
+            yield _while_finding(ctx, loop, cursor, size, found)
+            break
+
+
+def _guards_full_batch(ctx: FileContext, test: ast.expr, cursor: ast.expr, size: ast.expr) -> bool:
+    return any(_is_sum_of(ctx, n, cursor, size) for n in ast.walk(test)) or _subtracts(ctx, test, size)
+
+
+def _while_finding(ctx: FileContext, loop: ast.While, cursor: ast.Name, size: ast.expr, found: ast.Slice) -> ShortLastBatch:
+    c, bs = cursor.id, _parenthesized(ctx, size)
+    b = ctx.values.int_value(size)
+    what = f"training batch generator: yields slices [{ctx.text(found.lower)}:{ctx.text(found.upper)}] with {c} += {ctx.text(size)}"
+    # The rewind (or stop) test: `if c >= n:` -> `if c + bs > n:`; `while c < n:` -> `while c + bs <= n:`.
+    for node in [n for n in _own_nodes(loop) if isinstance(n, ast.If)] + [loop]:
+        test = node.test
+        if not (isinstance(test, ast.Compare) and len(test.ops) == 1):
+            continue
+        op, left, right = test.ops[0], test.left, test.comparators[0]
+        if isinstance(left, ast.Name) and left.id == c and isinstance(op, (ast.GtE, ast.Eq)) and node is not loop:
+            limit = right
+            code = f"{c} + {bs} > {ctx.text(right)}"
+        elif isinstance(right, ast.Name) and right.id == c and isinstance(op, ast.LtE) and node is not loop:
+            limit = left
+            code = f"{c} + {bs} > {ctx.text(left)}"
+        elif isinstance(left, ast.Name) and left.id == c and isinstance(op, ast.Lt) and node is loop:
+            limit = right
+            code = f"{c} + {bs} <= {ctx.text(right)}"
+        else:
+            continue
+        fix = _replace_expression(ctx, test, code, "rewind before a short slice")
+        what += f" and rewinds only at {ctx.text(test)}, after the short last slice of the pass"
+        return ShortLastBatch(test, what, _samples(ctx, limit), b, fix)
+    return ShortLastBatch(found.upper, what + "; the last slice of each pass is short", None, b, None)
+
+
+def _keras_sequence(ctx: FileContext, cls: ast.ClassDef) -> bool:
+    for base in cls.bases:
+        qual = ctx.qualname(base) or ""
+        if last_part(qual) in ("Sequence", "PyDataset") and ("keras" in qual or "tensorflow" in qual):
+            return True
+    return False
+
+
+def _sequence_len(ctx: FileContext, cls: ast.ClassDef) -> Iterable[ShortLastBatch]:
+    methods = {m.name: m for m in cls.body if isinstance(m, ast.FunctionDef)}
+    length = methods.get("__len__")
+    if length is None:
+        return
+    getitem = methods.get("__getitem__")
+    if getitem is not None and any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.Mod) for n in ast.walk(getitem)):
+        return  # __getitem__ wraps around: the last batch is filled from the start
+    returns = [n for n in _own_nodes(length) if isinstance(n, ast.Return) and n.value is not None]
+    if len(returns) != 1:
+        return
+    division = ceil_division(ctx, returns[0].value)
+    if division is None:
+        return
+    numerator, denominator = division
+    n, b = _samples(ctx, numerator), ctx.values.int_value(denominator)
+    if n is not None and b is not None and b > 0 and n % b == 0:
+        return
+    value = returns[0].value
+    fix = _replace_expression(ctx, value, _floor_text(ctx, numerator, denominator), "count full batches only")
+    what = (
+        f"Keras {cls.name}.__len__ rounds up ({ctx.text(value)}), so the last batch of every epoch (its last "
+        "__getitem__) is short"
+    )
+    yield ShortLastBatch(value, what, n, b, fix)
+
+
+def short_last_batches(ctx: FileContext) -> Iterable[ShortLastBatch]:
+    for function in ctx.nodes_of(ast.FunctionDef):
+        if not _yields(function):
+            continue
+        candidates = [*_range_loops(ctx, function), *_while_loops(ctx, function)]
+        if candidates and generator_role(ctx, function) is Role.TRAIN:
+            yield from candidates
+    for cls in ctx.nodes_of(ast.ClassDef):
+        if _keras_sequence(ctx, cls) and words_role(cls.name) is not Role.EVAL:
+            yield from _sequence_len(ctx, cls)
+
+
+@register
+class GeneratorPartialBatch(Rule):
+    code = "LL206"
+    name = "generator-partial-batch"
+    severity = Severity.WARNING
+    triggers = ("yield", "Sequence", "PyDataset")
+    summary = "A hand-written training batch generator (or Keras Sequence) whose last batch of a pass is short."
+    why = (
+        "Slicing X[i:i + bs] up to len(X) yields a last slice of N % bs samples once per pass over the data. "
+        "This is the seed's case: ssd_keras's DataGenerator sliced [current:current + batch_size] and rewound "
+        "only after the short slice, its SSD loss was normalized per batch, and the loss spiked once per pass "
+        "(every 1390 steps, Stack Overflow 47824598) with SGD momentum 0.9 carrying the step on. A Keras "
+        "Sequence whose __len__ is math.ceil(len(x) / batch_size) does the same every epoch. When N is not known "
+        "statically the finding is INFO: unless N is a multiple of the batch size the last batch is short."
+    )
+    fix_doc = (
+        "Trims the range to full batches (range(0, len(X) - bs + 1, bs)), rewinds before a short slice (if current "
+        "+ batch_size > len(X): current = 0), or rounds __len__ down (len(x) // batch_size). Safe: every full batch "
+        "is the same as before; the leftover samples wait for the next shuffle."
+    )
+    references = (
+        "ssd_keras commit 3526a17 (\"Make loss independent of batch size\"); Stack Overflow 47824598",
+        "https://keras.io/api/utils/python_utils/#pydataset-class",
+    )
+    flagged = (
+        Flagged(
+            """
+            import numpy as np
+
+            def iterate_minibatches(inputs, targets, batch_size):
+                indices = np.random.permutation(len(inputs))
+                for start in range(0, len(inputs), batch_size):
+                    excerpt = indices[start:start + batch_size]
+                    yield inputs[excerpt], targets[excerpt]
+            """,
+            fixed="""
+            import numpy as np
+
+            def iterate_minibatches(inputs, targets, batch_size):
+                indices = np.random.permutation(len(inputs))
+                for start in range(0, len(inputs) - batch_size + 1, batch_size):
+                    excerpt = indices[start:start + batch_size]
+                    yield inputs[excerpt], targets[excerpt]
+            """,
+            message_contains=("not known statically",),
+        ),
+        Flagged(
+            """
+            import numpy as np
+
+            X = np.random.rand(1000, 10)
+            BATCH = 64
+
+            def train_batches():
+                for i in range(0, len(X), BATCH):
+                    yield X[i:i + BATCH]
+            """,
+            fixed="""
+            import numpy as np
+
+            X = np.random.rand(1000, 10)
+            BATCH = 64
+
+            def train_batches():
+                for i in range(0, len(X) - BATCH + 1, BATCH):
+                    yield X[i:i + BATCH]
+            """,
+            message_contains=("N=1000, B=64", "40 samples"),
+        ),
+        Flagged(
+            """
+            import sklearn.utils
+
+            class DataGenerator:
+                def generate(self, batch_size=32, shuffle=True):
+                    current = 0
+                    while True:
+                        if current >= len(self.filenames):
+                            current = 0
+                            if shuffle:
+                                self.filenames = sklearn.utils.shuffle(self.filenames)
+                        batch_filenames = self.filenames[current:current + batch_size]
+                        current += batch_size
+                        yield load(batch_filenames)
+            """,
+            fixed="""
+            import sklearn.utils
+
+            class DataGenerator:
+                def generate(self, batch_size=32, shuffle=True):
+                    current = 0
+                    while True:
+                        if current + batch_size > len(self.filenames):
+                            current = 0
+                            if shuffle:
+                                self.filenames = sklearn.utils.shuffle(self.filenames)
+                        batch_filenames = self.filenames[current:current + batch_size]
+                        current += batch_size
+                        yield load(batch_filenames)
+            """,
+            message_contains=("rewinds only at current >= len(self.filenames)",),
+        ),
+        Flagged(
+            """
+            import math
+            from tensorflow import keras
+
+            class CIFAR10PyDataset(keras.utils.PyDataset):
+                def __init__(self, x_set, y_set, batch_size, **kwargs):
+                    super().__init__(**kwargs)
+                    self.x, self.y = x_set, y_set
+                    self.batch_size = batch_size
+
+                def __len__(self):
+                    return math.ceil(len(self.x) / self.batch_size)
+
+                def __getitem__(self, idx):
+                    low = idx * self.batch_size
+                    high = min(low + self.batch_size, len(self.x))
+                    return self.x[low:high], self.y[low:high]
+            """,
+            fixed="""
+            import math
+            from tensorflow import keras
+
+            class CIFAR10PyDataset(keras.utils.PyDataset):
+                def __init__(self, x_set, y_set, batch_size, **kwargs):
+                    super().__init__(**kwargs)
+                    self.x, self.y = x_set, y_set
+                    self.batch_size = batch_size
+
+                def __len__(self):
+                    return len(self.x) // self.batch_size
+
+                def __getitem__(self, idx):
+                    low = idx * self.batch_size
+                    high = min(low + self.batch_size, len(self.x))
+                    return self.x[low:high], self.y[low:high]
+            """,
+            message_contains=("rounds up",),
+        ),
+        Flagged(
+            """
+            import numpy as np
+            from keras.utils import Sequence
+
+            class DataSequence(Sequence):
+                def __len__(self):
+                    return int(np.ceil(len(self.x) / float(self.batch_size)))
+            """,
+            fixed="""
+            import numpy as np
+            from keras.utils import Sequence
+
+            class DataSequence(Sequence):
+                def __len__(self):
+                    return len(self.x) // self.batch_size
+            """,
+        ),
+        Flagged(
+            """
+            import random
+
+            def batches(data, bs):
+                random.shuffle(data)
+                n_batches = (len(data) + bs - 1) // bs
+                for i in range(n_batches):
+                    yield data[i * bs:(i + 1) * bs]
+            """,
+            fixed="""
+            import random
+
+            def batches(data, bs):
+                random.shuffle(data)
+                n_batches = len(data) // bs
+                for i in range(n_batches):
+                    yield data[i * bs:(i + 1) * bs]
+            """,
+        ),
+    )
+    quiet = (
+        Quiet(
+            """
+            import numpy as np
+            def train_batches(X, bs):
+                np.random.shuffle(X)
+                for i in range(0, len(X) - bs + 1, bs):
+                    yield X[i:i + bs]
+            """,
+            why="only full batches",
+        ),
+        Quiet(
+            """
+            def train_generator(X, bs):
+                current = 0
+                while True:
+                    if current + bs > len(X):
+                        current = 0
+                    yield X[current:current + bs]
+                    current += bs
+            """,
+            why="rewinds before a short slice",
+        ),
+        Quiet(
+            """
+            def train_generator(X, bs):
+                i = 0
+                while True:
+                    idx = [(i + k) % len(X) for k in range(bs)]
+                    i += bs
+                    yield X[idx]
+            """,
+            why="wraps around with modulo indexing",
+        ),
+        Quiet(
+            """
+            import numpy as np
+            def eval_batches(X, bs):
+                for i in range(0, len(X), bs):
+                    yield X[i:i + bs]
+            def chunks(items, size):
+                for i in range(0, len(items), size):
+                    yield items[i:i + size]
+            """,
+            why="an evaluation generator, and a chunking utility with no sign of training",
+        ),
+        Quiet(
+            """
+            import numpy as np
+            X = np.zeros((1024, 4))
+            def train_batches():
+                np.random.shuffle(X)
+                for i in range(0, len(X), 64):
+                    yield X[i:i + 64]
+            """,
+            why="N % B == 0",
+        ),
+        Quiet(
+            """
+            import math
+            from tensorflow import keras
+            class TrainSequence(keras.utils.Sequence):
+                def __len__(self):
+                    return len(self.x) // self.batch_size
+            class ValSequence(keras.utils.Sequence):
+                def __len__(self):
+                    return math.ceil(len(self.x) / self.batch_size)
+            class Wrapping(keras.utils.Sequence):
+                def __len__(self):
+                    return math.ceil(len(self.x) / self.batch_size)
+                def __getitem__(self, i):
+                    idx = [(i * self.batch_size + k) % len(self.x) for k in range(self.batch_size)]
+                    return self.x[idx]
+            """,
+            why="floor __len__; a validation Sequence; a Sequence that wraps around",
+        ),
+        Quiet(
+            """
+            from typing import Sequence
+            import math
+            class Pages(Sequence):
+                def __len__(self):
+                    return math.ceil(len(self.items) / self.per_page)
+            """,
+            why="typing.Sequence is not a Keras Sequence",
+        ),
+    )
+
+    def check(self, ctx: FileContext) -> Iterable[Finding]:
+        seen: set[int] = set()
+        for short in short_last_batches(ctx):
+            if id(short.node) in seen:
+                continue
+            seen.add(id(short.node))
+            n, b = short.n, short.b
+            if n is not None and b is not None and b > 0:
+                message = f"{short.what}: {describe_last_batch(n, b)}"
+                yield ctx.finding(self, short.node, message, short.fix)
+            else:
+                size = f"N={n}" if n is not None else "the number of samples is not known statically"
+                batch = f"B={b}" if b is not None else "the batch size is not known statically"
+                message = f"{short.what}, unless N is a multiple of the batch size ({size}; {batch})"
+                yield ctx.finding(self, short.node, message, short.fix, severity=Severity.INFO)
