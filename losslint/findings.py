@@ -88,6 +88,9 @@ class Finding:
     # In a Jupyter notebook: the cell (1-based, every cell counted); the span's lines
     # are then lines of that cell (see losslint.notebooks).
     cell: int | None = None
+    # Dotted modules whose training this finding bears on besides its own file (a
+    # loss defined here and compiled in train.py): linkers treat it as on their path.
+    training_modules: tuple[str, ...] = ()
 
     @property
     def sort_key(self) -> tuple:
