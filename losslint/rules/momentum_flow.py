@@ -133,10 +133,36 @@ class Resolver:
                 for item in found:
                     item.accelerator = item.accelerator or call.func.value
             return found
+        if (
+            name == "optimizers"
+            and isinstance(call.func, ast.Attribute)
+            and isinstance(call.func.value, ast.Name)
+            and call.func.value.id == "self"
+        ):
+            return self.configured(ctx.enclosing(call, ast.ClassDef), path, depth)
         if name in _WRAPPERS and not path:
             target = argument(call, "optimizer", 0)
             return self.resolve(target, depth + 1) if target is not None else []
         return self._helper_call(call, name, depth, path)
+
+    def configured(self, cls: ast.ClassDef | None, path: tuple[int, ...] = (), depth: int = 0) -> list[Found]:
+        """What a LightningModule's ``configure_optimizers`` returns (``self.optimizers()``):
+        one optimizer, ``[opt_g, opt_d]``, ``([opts], [schedulers])``, ``{"optimizer": opt, ...}``;
+        ``path`` picks one of several."""
+        if cls is None:
+            return []
+        found: list[Found] = []
+        for function in cls.body:
+            if not (isinstance(function, ast.FunctionDef) and function.name == "configure_optimizers"):
+                continue
+            for ret in (n for n in ast.walk(function) if isinstance(n, ast.Return) and n.value is not None):
+                for value in _optimizer_entries(ret.value):
+                    found.extend(self.resolve(value, depth + 1))
+                if path:
+                    entries = _optimizer_entries(ret.value)
+                    if path[0] < len(entries):
+                        return self.resolve(entries[path[0]], depth + 1)
+        return found
 
     def _helper_call(self, call: ast.Call, name: str, depth: int, path: tuple[int, ...]) -> list[Found]:
         """A call to a function that returns an optimizer: in this file, or a builder
@@ -276,6 +302,23 @@ class Resolver:
                         origin = f"passed to {passed.callee}() from {module.replace('.', '/')}.py"
                         found.append(Found(passed.momentum.resolved(self.ctx.project), origin=origin))
         return found
+
+
+def _optimizer_entries(value: ast.expr) -> list[ast.expr]:
+    """The optimizers in a ``configure_optimizers`` return value, in order."""
+    if isinstance(value, ast.Dict):
+        for key, item in zip(value.keys, value.values):
+            if isinstance(key, ast.Constant) and key.value == "optimizer":
+                return [item]
+        return []
+    if isinstance(value, ast.Tuple) and value.elts and isinstance(value.elts[0], (ast.List, ast.Tuple)):
+        return _optimizer_entries(value.elts[0])  # ([optimizers], [schedulers])
+    if isinstance(value, (ast.List, ast.Tuple)):
+        entries: list[ast.expr] = []
+        for element in value.elts:
+            entries.extend(_optimizer_entries(element) if isinstance(element, ast.Dict) else [element])
+        return entries
+    return [value]
 
 
 def _is_parameter(function: ast.FunctionDef, name: str) -> bool:

@@ -1,0 +1,237 @@
+"""LL302 keras-momentum-without-clipping: a Keras optimizer with momentum (SGD or
+RMSprop with momentum > 0, Adam, AdamW, Nadam, Adamax, Lamb, Lion, ...) built
+with none of ``clipnorm``, ``clipvalue``, ``global_clipnorm``, including the
+string form ``model.compile(optimizer="adam")``.
+
+Keras clips inside the optimizer, so the fix is an argument: ``global_clipnorm``
+(every Keras since TF 2.4); ``clipnorm`` where the call uses the Keras 2 era's
+``lr=`` and may run on a Keras without the global variant. A string optimizer
+becomes a constructor call (``keras.optimizers.Adam(global_clipnorm=1.0)``),
+through the ``keras`` or ``tf`` name the file already has, else with
+``import keras`` added. A custom training loop that clips with
+``tf.clip_by_global_norm`` (or any clipping call) keeps the file quiet.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Iterable
+
+import libcst as cst
+
+from losslint.analysis.names import argument, keyword, last_part
+from losslint.context import FileContext
+from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity
+from losslint.fixes import set_keyword
+from losslint.rules.base import Flagged, Quiet, Rule, register
+from losslint.rules.momentum_common import KERAS_OPTIMIZERS, KERAS_STRINGS, Clip, Momentum, clip_of, coefficient, default_fix_edit, gate_of
+
+_KERAS_ROOTS = ("keras", "tensorflow.keras", "tf_keras", "tensorflow.python.keras")
+_CLIP_ARGS = ("global_clipnorm", "clipnorm", "clipvalue")
+
+
+def keras_optimizer(ctx: FileContext, call: ast.Call) -> Momentum | None:
+    qual = ctx.qualname(call.func) or ""
+    if ".optimizers." not in qual or not qual.startswith(_KERAS_ROOTS):
+        return None
+    spec = KERAS_OPTIMIZERS.get(last_part(qual))
+    if spec is None:
+        return None
+    return coefficient(ctx, call, spec, f"keras {last_part(qual)}")
+
+
+def _keras_prefix(ctx: FileContext) -> tuple[str, tuple[str, ...]]:
+    """How this file names ``keras.optimizers``, and the import that needs."""
+    aliases = ctx.imports.aliases
+    for name, target in aliases.items():
+        if target in ("keras", "tensorflow.keras", "tf_keras") and name == "keras":
+            return "keras.optimizers", ()
+    for name, target in aliases.items():
+        if target == "tensorflow":
+            return f"{name}.keras.optimizers", ()
+    for name, target in aliases.items():
+        if target in ("keras", "tensorflow.keras", "tf_keras"):
+            return f"{name}.optimizers", ()
+    return "keras.optimizers", ("import keras",)
+
+
+def _uses_keras(ctx: FileContext) -> bool:
+    return ctx.imports.imports_any("keras", "tensorflow", "tf_keras")
+
+
+def _manual_clip(ctx: FileContext) -> bool:
+    """A custom loop that clips the gradients itself (``tf.clip_by_global_norm``)."""
+    for call in ctx.nodes_of(ast.Call):
+        clip = clip_of(ctx, call)
+        if clip is not None and not any(kw.arg in _CLIP_ARGS for kw in call.keywords) and gate_of(ctx, clip) is None:
+            return True
+    return False
+
+
+@register
+class KerasMomentumWithoutClipping(Rule):
+    code = "LL302"
+    name = "keras-momentum-without-clipping"
+    severity = Severity.WARNING
+    triggers = ("optimizers", "compile(")
+    fix_applicability = Applicability.UNSAFE
+    summary = "A Keras optimizer with momentum (SGD(momentum>0), Adam, ...) without clipnorm, clipvalue or global_clipnorm."
+    why = (
+        "The optimizer's running average of gradients carries one bad batch (a short last batch, a loss averaged "
+        "twice) on for many steps: ~1/(1-μ) for SGD with momentum μ; for Adam the bounded step is followed by "
+        "~1/(1-β2) steps shrunk by the inflated second moment. This is the ssd_keras case: SGD with momentum 0.9 "
+        "and a loss spike once per epoch. Keras clips inside the optimizer when given clipnorm, clipvalue or "
+        "global_clipnorm."
+    )
+    fix_doc = (
+        "Adds global_clipnorm=1.0 to the optimizer (clipnorm=1.0 for Keras-2-era calls using lr=); a string "
+        "optimizer in compile() becomes the constructor call with the argument, importing keras when the file "
+        "has no keras or tf name. For clipnorm=args.clipnorm whose default is None, sets the default. The norm "
+        "is [tool.losslint] clip-max-norm. Unsafe: training changes."
+    )
+    references = (
+        "https://keras.io/api/optimizers/#base-optimizer-class",
+        "ssd_keras issue: loss spikes once per epoch (SGD momentum 0.9, no clipping)",
+    )
+    flagged = (
+        Flagged(
+            """
+            from tensorflow import keras
+
+            model = keras.Sequential([keras.layers.Dense(10)])
+            model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.01, momentum=0.9), loss="mse")
+            """,
+            fixed="""
+            from tensorflow import keras
+
+            model = keras.Sequential([keras.layers.Dense(10)])
+            model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.01, momentum=0.9, global_clipnorm=1.0), loss="mse")
+            """,
+            message_contains=("momentum 0.9", "~10 steps"),
+            unsafe=True,
+        ),
+        Flagged(
+            """
+            import tensorflow as tf
+
+            model = tf.keras.Sequential([tf.keras.layers.Dense(10)])
+            model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+            """,
+            fixed="""
+            import tensorflow as tf
+
+            model = tf.keras.Sequential([tf.keras.layers.Dense(10)])
+            model.compile(optimizer=tf.keras.optimizers.Adam(global_clipnorm=1.0), loss="sparse_categorical_crossentropy")
+            """,
+            message_contains=("Adam", "second moment"),
+            unsafe=True,
+        ),
+        Flagged(
+            """
+            from keras.optimizers import SGD
+
+            sgd = SGD(lr=1e-3, momentum=0.9, decay=0.0, nesterov=False)
+            """,
+            fixed="""
+            from keras.optimizers import SGD
+
+            sgd = SGD(lr=1e-3, momentum=0.9, decay=0.0, nesterov=False, clipnorm=1.0)
+            """,
+            unsafe=True,
+        ),
+    )
+    quiet = (
+        Quiet(
+            """
+            import keras
+            model.compile(optimizer=keras.optimizers.Adam(1e-3, global_clipnorm=1.0), loss="mse")
+            opt = keras.optimizers.SGD(0.1, momentum=0.9, clipnorm=5.0)
+            opt2 = keras.optimizers.AdamW(clipvalue=0.5)
+            """,
+            why="global_clipnorm, clipnorm and clipvalue",
+        ),
+        Quiet(
+            """
+            import keras
+            model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+            model.compile(optimizer="sgd", loss="mse")
+            model.compile(optimizer="rmsprop", loss="mse")
+            model.compile(optimizer="adagrad", loss="mse")
+            """,
+            why="SGD and RMSprop default to momentum 0; Adagrad has none",
+        ),
+        Quiet(
+            """
+            import tensorflow as tf
+            optimizer = tf.keras.optimizers.Adam(1e-3)
+            @tf.function
+            def train_step(x, y):
+                with tf.GradientTape() as tape:
+                    loss = loss_fn(y, model(x, training=True))
+                grads = tape.gradient(loss, model.trainable_variables)
+                grads, _ = tf.clip_by_global_norm(grads, 1.0)
+                optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            """,
+            why="a custom loop that clips with tf.clip_by_global_norm",
+        ),
+        Quiet(
+            """
+            model.compile(optimizer="adam", loss="mse")
+            """,
+            why="no Keras import: not known to be Keras",
+        ),
+    )
+
+    def check(self, ctx: FileContext) -> Iterable[Finding]:
+        if not _uses_keras(ctx) or _manual_clip(ctx):
+            return
+        max_norm = repr(float(ctx.settings.clip_max_norm))
+        for call in ctx.nodes_of(ast.Call):
+            momentum = keras_optimizer(ctx, call)
+            if momentum is not None:
+                momentum = momentum.resolved(ctx.project)
+                if momentum.is_momentum:
+                    finding = self._judge_constructor(ctx, call, momentum, max_norm)
+                    if finding is not None:
+                        yield finding
+                continue
+            if isinstance(call.func, ast.Attribute) and call.func.attr == "compile":
+                yield from self._judge_string(ctx, call, max_norm)
+
+    def _judge_constructor(self, ctx: FileContext, call: ast.Call, momentum: Momentum, max_norm: str) -> Finding | None:
+        if any(kw.arg is None for kw in call.keywords):
+            return None  # **kwargs may carry a clip
+        present = [keyword(call, name) for name in _CLIP_ARGS if keyword(call, name) is not None]
+        if present:
+            gates = [gate_of(ctx, Clip(call, kw.value)) for kw in present]
+            if any(g is None for g in gates):
+                return None
+            gate = next(g for g in gates if g is not None)
+            located = default_fix_edit(ctx, gate, ctx.settings.clip_max_norm)
+            node, fix = (located[0], Fix(f"default {ctx.text(gate.flag)} to {max_norm}", Applicability.UNSAFE, (located[1],))) if located else (call, None)
+            message = (
+                f"{momentum.optimizer} clips only when {ctx.text(gate.flag)} is set, and {gate.describe(ctx)}: with the "
+                f"defaults nothing is clipped. {momentum.describe()}"
+            )
+            return ctx.finding(self, node, message, fix, severity=momentum.severity)
+        argument_name = "clipnorm" if keyword(call, "lr") is not None else "global_clipnorm"
+        edit = NodeEdit(ctx.span(call), cst.Call, lambda node: set_keyword(node, argument_name, max_norm))
+        fix = Fix(f"add {argument_name}={max_norm}", Applicability.UNSAFE, (edit,))
+        message = f"{momentum.optimizer} without clipnorm/clipvalue/global_clipnorm: {momentum.describe()}"
+        return ctx.finding(self, call, message, fix, severity=momentum.severity)
+
+    def _judge_string(self, ctx: FileContext, call: ast.Call, max_norm: str) -> Iterable[Finding]:
+        node = argument(call, "optimizer", 0)
+        if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+            return
+        class_name = KERAS_STRINGS.get(node.value.lower())
+        spec = KERAS_OPTIMIZERS.get(class_name or "")
+        if spec is None or spec.default in (None, 0.0) or spec.kind == "plain":
+            return
+        momentum = Momentum(f'keras {class_name} (optimizer="{node.value}")', spec.kind, spec.default, spec.beta2)
+        prefix, imports = _keras_prefix(ctx)
+        replacement = f"{prefix}.{class_name}(global_clipnorm={max_norm})"
+        edit = NodeEdit(ctx.span(node), cst.BaseExpression, lambda _n: cst.parse_expression(replacement))
+        fix = Fix(f"use {replacement}", Applicability.UNSAFE, (edit,), imports)
+        message = f'compile(optimizer="{node.value}") builds {class_name} with its defaults and no clipping: {momentum.describe()}'
+        yield ctx.finding(self, node, message, fix, severity=momentum.severity)

@@ -1,0 +1,378 @@
+"""LL304 lightning-momentum-without-clipping: a LightningModule whose
+``configure_optimizers`` returns a momentum optimizer, trained by a ``Trainer``
+without ``gradient_clip_val``.
+
+Lightning clips for the user under automatic optimization, so the finding and
+its fix (``gradient_clip_val=1.0``) go on the ``Trainer(...)`` call, wherever that
+is: the module may live in ``model.py`` and the Trainer in ``train.py``; the
+``@collector`` below records every LightningModule's optimizers and whether it
+clips by itself (``configure_gradient_clipping``, ``on_before_optimizer_step``),
+and the Trainer's ``fit(model)`` names the class. Under manual optimization
+(``self.automatic_optimization = False``) Lightning refuses gradient_clip_val;
+there the clip goes in ``training_step``, before ``opt.step()``:
+``self.clip_gradients(opt, gradient_clip_val=1.0, gradient_clip_algorithm="norm")``.
+A Trainer built from a config or ``**kwargs`` (LightningCLI, ``Trainer(**cfg)``)
+is not judged.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import libcst as cst
+
+from losslint.analysis.names import argument, keyword, last_part
+from losslint.config import Settings
+from losslint.context import FileContext
+from losslint.findings import Applicability, Finding, Fix, InsertBefore, NodeEdit, Severity
+from losslint.fixes import set_keyword
+from losslint.project import ModuleFacts, ProjectFacts, collector
+from losslint.rules.base import Flagged, Quiet, Rule, register
+from losslint.rules.momentum_common import Clip, Momentum, clip_of, enclosing_statement, gate_of, is_lightning_module
+from losslint.rules.momentum_flow import Resolver
+from losslint.rules.momentum_torch import clips_reaching, gate_fix, step_sites
+
+FACTS_KEY = "momentum_lightning"
+_CLIP_HOOKS = ("configure_gradient_clipping", "on_before_optimizer_step", "on_after_backward")
+
+
+@dataclass
+class LightningModuleFacts:
+    momenta: list[Momentum] = field(default_factory=list)  # what configure_optimizers returns
+    manual: bool = False  # automatic_optimization = False
+    clips_itself: bool = False  # a hook clips
+
+
+def module_facts(ctx: FileContext, resolver: Resolver, cls: ast.ClassDef) -> LightningModuleFacts:
+    facts = LightningModuleFacts()
+    facts.momenta = [f.momentum for f in resolver.configured(cls)]
+    for node in ast.walk(cls):
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Attribute) and t.attr == "automatic_optimization" for t in node.targets
+        ):
+            facts.manual = isinstance(node.value, ast.Constant) and node.value.value is False
+        if isinstance(node, ast.FunctionDef) and node.name in _CLIP_HOOKS:
+            clips = [clip_of(ctx, c) for c in ast.walk(node) if isinstance(c, ast.Call)]
+            if any(c is not None and gate_of(ctx, c) is None for c in clips):
+                facts.clips_itself = True
+    return facts
+
+
+@collector
+def _collect_lightning(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
+    if "LightningModule" not in source:
+        return
+    ctx = FileContext(facts.module + ".py", facts.module, source, tree, ProjectFacts({facts.module: facts}), Settings())
+    resolver = Resolver(ctx, cross_file=False)
+    found = {cls.name: module_facts(ctx, resolver, cls) for cls in ctx.nodes_of(ast.ClassDef) if is_lightning_module(ctx, cls)}
+    if found:
+        facts.extra[FACTS_KEY] = found
+
+
+def _is_trainer(ctx: FileContext, call: ast.Call) -> bool:
+    qual = ctx.qualname(call.func) or ""
+    return last_part(qual) == "Trainer" and (qual.startswith(("lightning", "pytorch_lightning")) or qual in ("L.Trainer", "pl.Trainer"))
+
+
+def _trained_classes(ctx: FileContext, trainer: ast.Call) -> list[str]:
+    """Classes of the modules handed to ``trainer.fit(...)`` (the Trainer bound to a name)."""
+    parent = ctx.parents.get(trainer)
+    names = []
+    if isinstance(parent, ast.Assign):
+        names = [t.id for t in parent.targets if isinstance(t, ast.Name)]
+    classes = []
+    for call in ctx.nodes_of(ast.Call):
+        func = call.func
+        if not (isinstance(func, ast.Attribute) and func.attr in ("fit", "tune")):
+            continue
+        if not (isinstance(func.value, ast.Name) and func.value.id in names or func.value is trainer):
+            continue
+        model = argument(call, "model", 0)
+        if isinstance(model, ast.Name):
+            model = ctx.values.resolve_name(model) or model
+        if isinstance(model, ast.Call):
+            classes.append(last_part(ctx.qualname(model.func)))
+    return classes
+
+
+@register
+class LightningMomentumWithoutClipping(Rule):
+    code = "LL304"
+    name = "lightning-momentum-without-clipping"
+    severity = Severity.WARNING
+    triggers = ("Trainer", "automatic_optimization")
+    fix_applicability = Applicability.UNSAFE
+    summary = "A LightningModule with a momentum optimizer, trained by a Trainer without gradient_clip_val."
+    why = (
+        "configure_optimizers returns an optimizer that keeps a running average of gradients (SGD with momentum, "
+        "Adam, ...), so one bad batch moves the weights for many steps after it (~1/(1-μ) for SGD; for Adam "
+        "~1/(1-β2) steps of shrunk updates). Lightning clips only when the Trainer gets gradient_clip_val (or "
+        "the module clips in configure_gradient_clipping / under manual optimization)."
+    )
+    fix_doc = (
+        "Adds gradient_clip_val=1.0 to the Trainer (Lightning's algorithm defaults to 'norm'); under manual "
+        "optimization inserts self.clip_gradients(opt, gradient_clip_val=1.0, gradient_clip_algorithm=\"norm\") "
+        "before opt.step(). For gradient_clip_val=args.x whose default is None, sets the default. The value is "
+        "[tool.losslint] clip-max-norm. Unsafe: training changes."
+    )
+    references = (
+        "https://lightning.ai/docs/pytorch/stable/common/trainer.html#gradient-clip-val",
+        "https://lightning.ai/docs/pytorch/stable/model/manual_optimization.html#gradient-clipping",
+    )
+    flagged = (
+        Flagged(
+            """
+            import lightning as L
+            import torch
+
+            class Classifier(L.LightningModule):
+                def training_step(self, batch, batch_idx):
+                    x, y = batch
+                    return torch.nn.functional.cross_entropy(self(x), y)
+
+                def configure_optimizers(self):
+                    return torch.optim.SGD(self.parameters(), lr=0.1, momentum=0.9)
+
+            trainer = L.Trainer(max_epochs=10)
+            trainer.fit(Classifier(), train_loader)
+            """,
+            fixed="""
+            import lightning as L
+            import torch
+
+            class Classifier(L.LightningModule):
+                def training_step(self, batch, batch_idx):
+                    x, y = batch
+                    return torch.nn.functional.cross_entropy(self(x), y)
+
+                def configure_optimizers(self):
+                    return torch.optim.SGD(self.parameters(), lr=0.1, momentum=0.9)
+
+            trainer = L.Trainer(max_epochs=10, gradient_clip_val=1.0)
+            trainer.fit(Classifier(), train_loader)
+            """,
+            message_contains=("Classifier", "momentum 0.9"),
+            unsafe=True,
+        ),
+        Flagged(
+            """
+            import pytorch_lightning as pl
+            from model import LitModel
+
+            model = LitModel()
+            trainer = pl.Trainer(accelerator="gpu", devices=1)
+            trainer.fit(model)
+            """,
+            files=(
+                (
+                    "model.py",
+                    """
+                    import pytorch_lightning as pl
+                    import torch
+
+                    class LitModel(pl.LightningModule):
+                        def configure_optimizers(self):
+                            optimizer = torch.optim.AdamW(self.parameters(), lr=1e-3)
+                            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, 10)
+                            return [optimizer], [scheduler]
+                    """,
+                ),
+            ),
+            fixed="""
+            import pytorch_lightning as pl
+            from model import LitModel
+
+            model = LitModel()
+            trainer = pl.Trainer(accelerator="gpu", devices=1, gradient_clip_val=1.0)
+            trainer.fit(model)
+            """,
+            message_contains=("LitModel", "AdamW"),
+            unsafe=True,
+        ),
+        Flagged(
+            """
+            import lightning as L
+            import torch
+
+            class GAN(L.LightningModule):
+                def __init__(self):
+                    super().__init__()
+                    self.automatic_optimization = False
+
+                def training_step(self, batch, batch_idx):
+                    opt_g, opt_d = self.optimizers()
+                    loss_d = self.discriminator_loss(batch)
+                    opt_d.zero_grad()
+                    self.manual_backward(loss_d)
+                    opt_d.step()
+
+                def configure_optimizers(self):
+                    g = torch.optim.Adam(self.generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+                    d = torch.optim.Adam(self.discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+                    return [g, d], []
+            """,
+            fixed="""
+            import lightning as L
+            import torch
+
+            class GAN(L.LightningModule):
+                def __init__(self):
+                    super().__init__()
+                    self.automatic_optimization = False
+
+                def training_step(self, batch, batch_idx):
+                    opt_g, opt_d = self.optimizers()
+                    loss_d = self.discriminator_loss(batch)
+                    opt_d.zero_grad()
+                    self.manual_backward(loss_d)
+                    self.clip_gradients(opt_d, gradient_clip_val=1.0, gradient_clip_algorithm="norm")
+                    opt_d.step()
+
+                def configure_optimizers(self):
+                    g = torch.optim.Adam(self.generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+                    d = torch.optim.Adam(self.discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+                    return [g, d], []
+            """,
+            message_contains=("manual optimization", "β1=0.5"),
+            unsafe=True,
+        ),
+    )
+    quiet = (
+        Quiet(
+            """
+            import lightning as L
+            import torch
+            class M(L.LightningModule):
+                def configure_optimizers(self):
+                    return torch.optim.Adam(self.parameters())
+            trainer = L.Trainer(gradient_clip_val=0.5)
+            trainer.fit(M())
+            """,
+            why="gradient_clip_val on the Trainer",
+        ),
+        Quiet(
+            """
+            import lightning as L
+            import torch
+            class M(L.LightningModule):
+                def configure_optimizers(self):
+                    return torch.optim.SGD(self.parameters(), lr=0.1)
+            trainer = L.Trainer()
+            trainer.fit(M())
+            """,
+            why="plain SGD: momentum 0",
+        ),
+        Quiet(
+            """
+            import lightning as L
+            import torch
+            class M(L.LightningModule):
+                def configure_optimizers(self):
+                    return torch.optim.AdamW(self.parameters())
+                def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+                    self.clip_gradients(optimizer, gradient_clip_val=1.0, gradient_clip_algorithm="norm")
+            trainer = L.Trainer()
+            trainer.fit(M())
+            """,
+            why="the module clips in configure_gradient_clipping",
+        ),
+        Quiet(
+            """
+            import lightning as L
+            from somewhere import Model
+            trainer = L.Trainer(**config["trainer"])
+            trainer.fit(Model())
+            """,
+            why="a Trainer from a config: its arguments are not known",
+        ),
+        Quiet(
+            """
+            import lightning as L
+            import torch
+            class M(L.LightningModule):
+                def __init__(self):
+                    super().__init__()
+                    self.automatic_optimization = False
+                def training_step(self, batch, batch_idx):
+                    opt = self.optimizers()
+                    self.manual_backward(self.loss(batch))
+                    self.clip_gradients(opt, gradient_clip_val=0.5, gradient_clip_algorithm="norm")
+                    opt.step()
+                def configure_optimizers(self):
+                    return torch.optim.Adam(self.parameters())
+            """,
+            why="manual optimization that clips before opt.step()",
+        ),
+    )
+
+    def check(self, ctx: FileContext) -> Iterable[Finding]:
+        resolver = Resolver(ctx)
+        yield from self._manual_steps(ctx, resolver)
+        modules: dict[str, LightningModuleFacts] = {}
+        for _module, found in ctx.project.extra(FACTS_KEY):
+            modules.update(found)
+        here = [cls.name for cls in ctx.nodes_of(ast.ClassDef) if cls.name in modules and is_lightning_module(ctx, cls)]
+        for call in ctx.nodes_of(ast.Call):
+            if _is_trainer(ctx, call):
+                finding = self._judge_trainer(ctx, call, modules, here)
+                if finding is not None:
+                    yield finding
+
+    def _judge_trainer(self, ctx: FileContext, call: ast.Call, modules: dict, here: list[str]) -> Finding | None:
+        if any(kw.arg is None for kw in call.keywords) or call.args:
+            return None  # Trainer(**cfg): not known
+        classes = [c for c in _trained_classes(ctx, call) if c in modules] or here
+        trained = [modules[c] for c in classes if c in modules]
+        if not trained or any(m.manual or m.clips_itself for m in trained):
+            return None
+        momenta = [m.resolved(ctx.project) for facts in trained for m in facts.momenta]
+        if not momenta or not all(m.is_momentum for m in momenta):
+            return None
+        momentum = momenta[0]
+        max_norm = repr(float(ctx.settings.clip_max_norm))
+        clip = keyword(call, "gradient_clip_val")
+        subject = f"{', '.join(dict.fromkeys(classes))} ({momentum.optimizer} from configure_optimizers)"
+        if clip is not None:
+            gate = gate_of(ctx, Clip(call, clip.value))
+            if gate is None:
+                value = ctx.values.value(clip.value)
+                if not (value is None or value == 0):
+                    return None
+            else:
+                node, fix = gate_fix(ctx, gate, "the Trainer clips")
+                message = (
+                    f"{subject} is trained with gradient_clip_val={ctx.text(clip.value)}, and {gate.describe(ctx)}: with the "
+                    f"defaults nothing is clipped. {momentum.describe()}"
+                )
+                return ctx.finding(self, node or call, message, fix, severity=momentum.severity)
+        edit = NodeEdit(ctx.span(call), cst.Call, lambda node: set_keyword(node, "gradient_clip_val", max_norm))
+        fix = Fix(f"add gradient_clip_val={max_norm}", Applicability.UNSAFE, (edit,))
+        message = f"{subject} is trained by a Trainer without gradient_clip_val: {momentum.describe()}"
+        return ctx.finding(self, call, message, fix, severity=momentum.severity)
+
+    def _manual_steps(self, ctx: FileContext, resolver: Resolver) -> Iterable[Finding]:
+        max_norm = repr(float(ctx.settings.clip_max_norm))
+        for site in step_sites(ctx):
+            cls = ctx.enclosing(site.call, ast.ClassDef)
+            if not is_lightning_module(ctx, cls) or site.scaler is not None:
+                continue
+            found = resolver.resolve(site.optimizer)
+            if not found or not all(f.momentum.is_momentum for f in found):
+                continue
+            clips = clips_reaching(ctx, resolver, site.call)
+            if clips and any(gate_of(ctx, c) is None for c in clips):
+                continue
+            momentum = found[0].momentum
+            statement = enclosing_statement(ctx, site.call)
+            optimizer = ctx.text(site.optimizer)
+            fix = None
+            if isinstance(statement, ast.Expr):
+                code = f'self.clip_gradients({optimizer}, gradient_clip_val={max_norm}, gradient_clip_algorithm="norm")'
+                fix = Fix(f"clip with self.clip_gradients before {optimizer}.step()", Applicability.UNSAFE, (InsertBefore(ctx.span(statement), (code,)),))
+            message = (
+                f"{momentum.optimizer} steps under manual optimization with no self.clip_gradients before it "
+                f"(the Trainer's gradient_clip_val does not apply): {momentum.describe()}"
+            )
+            yield ctx.finding(self, site.call, message, fix, severity=momentum.severity)
