@@ -1,0 +1,1145 @@
+"""What the LL1xx (loss normalization) rules share: how a loss value scales with
+the batch size, read off the code.
+
+The question every LL1xx rule asks is "what does this expression's magnitude do
+when the batch gets smaller?". ``LossEvaluator`` answers it with a small abstract
+interpretation over ``ast`` expressions (SEMANTICS.md §1-§2):
+
+- ``Kind.MEAN``: a scalar independent of the batch size (a mean-reduced torch
+  loss, ``.mean()`` of a per-sample tensor, a sum divided by the actual batch
+  size or by a count taken over the whole batch such as ``num_pos``);
+- ``Kind.SUM``: a scalar proportional to the batch size (``reduction='sum'``,
+  ``.sum()`` of a per-sample tensor);
+- ``Kind.PER_SAMPLE``: a tensor of rank >= 1 whose entries do not depend on the
+  batch size (``reduction='none'``, ``y_pred`` in a Keras loss);
+- ``Kind.OVER_BATCH_COUNT``: a tensor of rank >= 1 already divided by a count over
+  the whole batch (ssd_keras's ``(class_loss + alpha * loc_loss) / n_positive``):
+  a framework that averages it over the batch again makes it ~ 1/b (LL102);
+- ``Kind.DOUBLE``: a scalar ~ 1/b, normalized twice (what LL101 reports);
+- ``Kind.NUMBER`` (a plain weight) and ``Kind.UNKNOWN``.
+
+Divisors are classified separately (``Divisor``): the actual batch size
+(``x.size(0)``, ``len(y)``, ``tf.shape(y_pred)[0]``), a nominal one
+(``args.batch_size``, ``BATCH_SIZE``), a count over the whole batch, a per-sample
+count, a constant. Unknown stays unknown: the rules report only what the code
+shows, since real double normalization is rare and a false alarm costs trust.
+
+Loss classes and functions defined anywhere in the project are summarized by a
+``@collector`` (``loss_facts``) so that ``criterion = FocalLoss()`` in train.py
+is understood when ``FocalLoss.forward`` returns ``.mean()`` in losses.py.
+"""
+
+from __future__ import annotations
+
+import ast
+import enum
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator
+
+from losslint.analysis.names import argument, dotted, has_star_kwargs, identifier_words, last_part
+from losslint.project import UNKNOWN, ModuleFacts, ProjectFacts, collector
+
+if TYPE_CHECKING:
+    from losslint.context import FileContext
+
+FACTS_KEY = "loss_normalization"
+
+
+class Kind(enum.Enum):
+    MEAN = "mean"
+    SUM = "sum"
+    PER_SAMPLE = "per-sample"
+    OVER_BATCH_COUNT = "over-batch-count"
+    DOUBLE = "double"
+    NUMBER = "number"
+    UNKNOWN = "unknown"
+
+
+class Divisor(enum.Enum):
+    ACTUAL_BATCH = "actual batch size"
+    NOMINAL_BATCH = "nominal batch size"
+    BATCH_COUNT = "count over the whole batch"  # mask.sum(), tf.reduce_sum(positives)
+    NAMED_COUNT = "count (by its name)"  # num_pos we cannot resolve: good enough to make a sum a mean
+    SAMPLE_COUNT = "per-sample count"  # mask.sum(dim=1): per-sample normalization
+    CONSTANT = "constant"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Loss:
+    kind: Kind
+    evidence: str = ""  # "mean-reduced CrossEntropyLoss"
+    detached: bool = False  # .item(), .detach(), float(): only logged, never trained on
+    parts: tuple["Loss", ...] = ()  # a tuple of losses returned together
+
+    def but(self, kind: Kind | None = None, evidence: str | None = None, detached: bool | None = None) -> "Loss":
+        return Loss(
+            kind if kind is not None else self.kind,
+            evidence if evidence is not None else self.evidence,
+            self.detached if detached is None else detached,
+            self.parts,
+        )
+
+
+NOTHING = Loss(Kind.UNKNOWN)
+
+
+@dataclass(frozen=True)
+class DivisorInfo:
+    kind: Divisor
+    text: str
+    node: ast.expr | None = None  # for the actual batch size: the batch tensor it measures
+
+
+# -- framework tables (SEMANTICS.md §1) ------------------------------------------
+
+# torch.nn loss classes: all default to reduction='mean'. Value: how many leading
+# positional arguments are not reduction-related (weight, margin, ...), so that a
+# legacy positional size_average is not mistaken for one.
+TORCH_LOSS_CLASSES: dict[str, int] = {
+    "L1Loss": 0, "MSELoss": 0, "CrossEntropyLoss": 1, "NLLLoss": 1, "NLLLoss2d": 1, "BCELoss": 1,
+    "BCEWithLogitsLoss": 1, "KLDivLoss": 0, "HuberLoss": 0, "SmoothL1Loss": 0, "SoftMarginLoss": 0,
+    "MultiLabelSoftMarginLoss": 1, "MultiLabelMarginLoss": 0, "MultiMarginLoss": 0, "CosineEmbeddingLoss": 1,
+    "HingeEmbeddingLoss": 1, "MarginRankingLoss": 1, "TripletMarginLoss": 0, "TripletMarginWithDistanceLoss": 0,
+    "PoissonNLLLoss": 0, "GaussianNLLLoss": 0, "CTCLoss": 1, "LinearCrossEntropyLoss": 0,
+}
+# torch.nn.functional losses: name -> number of tensor arguments before the options.
+TORCH_LOSS_FUNCTIONS: dict[str, int] = {
+    "l1_loss": 2, "mse_loss": 2, "cross_entropy": 2, "nll_loss": 2, "binary_cross_entropy": 2,
+    "binary_cross_entropy_with_logits": 2, "kl_div": 2, "huber_loss": 2, "smooth_l1_loss": 2,
+    "soft_margin_loss": 2, "multilabel_soft_margin_loss": 2, "multilabel_margin_loss": 2, "multi_margin_loss": 2,
+    "cosine_embedding_loss": 3, "hinge_embedding_loss": 2, "margin_ranking_loss": 3, "triplet_margin_loss": 3,
+    "triplet_margin_with_distance_loss": 3, "poisson_nll_loss": 2, "gaussian_nll_loss": 3, "ctc_loss": 4,
+    "linear_cross_entropy": 3,
+}
+# Losses elsewhere whose default reduction is not 'mean'.
+OTHER_LOSS_FUNCTIONS: dict[str, str] = {
+    "torchvision.ops.sigmoid_focal_loss": "none",
+    "torchvision.ops.focal_loss.sigmoid_focal_loss": "none",
+    "torchvision.ops.generalized_box_iou_loss": "none",
+    "torchvision.ops.complete_box_iou_loss": "none",
+    "torchvision.ops.distance_box_iou_loss": "none",
+}
+
+_TENSOR_LIBS = ("torch", "tensorflow", "tf", "keras", "numpy", "np", "jax", "jnp", "K", "ops", "F")
+_SUM_FUNCS = {"sum", "reduce_sum", "nansum"}
+_MEAN_FUNCS = {"mean", "reduce_mean", "nanmean"}
+_COUNT_FUNCS = {"count_nonzero", "numel", "nelement"}
+# Calls that pass their (non-constant) argument through for our purposes.
+_PASS_THROUGH = {
+    "float", "to_float", "cast", "type_as", "to", "type", "double", "half", "clone", "contiguous", "data",
+    "maximum", "clamp", "clamp_", "clamp_min", "clip", "clamp_min_", "max", "minimum", "squeeze", "stop_gradient",
+    "convert_to_tensor", "identity", "cuda", "cpu", "abs",
+}
+_DETACHING = {"item", "detach", "tolist", "numpy"}
+_LOGGING_CALLS = {
+    "print", "log", "log_dict", "info", "debug", "warning", "add_scalar", "add_scalars", "set_postfix",
+    "set_description", "write", "format", "append", "update", "log_metrics", "record", "summary", "scalar",
+}
+
+_LOADER_WORDS = {"loader", "dataloader", "dataset", "ds", "dl", "iterator", "iter", "generator", "epoch", "epochs", "batches", "steps"}
+_SPLIT_WORDS = {"train", "val", "valid", "test", "training", "validation", "all", "full"}
+
+
+def is_nominal_batch_name(text: str) -> bool:
+    words = identifier_words(text)
+    if not words:
+        return False
+    last = words[-3:]
+    return ("batch" in last and ("size" in last or "sz" in last)) or any(w in ("bs", "batchsize", "bsz") for w in last)
+
+
+def _scope_of(ctx: "FileContext", node: ast.AST) -> ast.AST:
+    return ctx.enclosing_scope(node)
+
+
+def _position(node: ast.AST) -> tuple[int, int]:
+    return (getattr(node, "lineno", 0), getattr(node, "col_offset", 0))
+
+
+def _walk_scope(body: list[ast.stmt]) -> Iterator[ast.AST]:
+    stack: list[ast.AST] = list(reversed(body))
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        stack.extend(reversed(list(ast.iter_child_nodes(node))))
+
+
+@dataclass(frozen=True)
+class Binding:
+    """How a local name got its value at some point: ``value`` (with ``path`` into a
+    tuple unpacking), a loop target, a parameter, or an augmented assignment."""
+
+    stmt: ast.AST
+    value: ast.expr | None
+    path: tuple[int, ...] = ()
+    how: str = "assign"  # assign | aug | loop | param | other
+
+
+def _target_paths(target: ast.expr, name: str, path: tuple[int, ...] = ()) -> Iterator[tuple[int, ...] | None]:
+    if isinstance(target, ast.Name):
+        if target.id == name:
+            yield path
+    elif isinstance(target, (ast.Tuple, ast.List)):
+        for index, element in enumerate(target.elts):
+            if isinstance(element, ast.Starred):
+                if any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(element)):
+                    yield None
+            else:
+                yield from _target_paths(element, name, (*path, index))
+
+
+class LossEvaluator:
+    """Abstract values of loss expressions in one file.
+
+    ``tensor_params``: parameters of functions are tensors of rank >= 1 (inside a
+    loss function or ``forward``, where ``y_pred``/``targets`` are batches)."""
+
+    def __init__(self, ctx: "FileContext", tensor_params: bool = True) -> None:
+        self.ctx = ctx
+        self.tensor_params = tensor_params
+        self._memo: dict[int, Loss] = {}
+        self._active: set[int] = set()
+        self._bindings: dict[tuple[int, str], list[Binding]] = {}
+
+    # -- bindings ----------------------------------------------------------------
+    def scope_bindings(self, scope: ast.AST, name: str) -> list[Binding]:
+        key = (id(scope), name)
+        if key in self._bindings:
+            return self._bindings[key]
+        found: list[Binding] = []
+        if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            args = scope.args
+            positional = [*args.posonlyargs, *args.args]
+            defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+            for arg, default in [*zip(positional, defaults), *zip(args.kwonlyargs, args.kw_defaults)]:
+                if arg.arg == name:
+                    found.append(Binding(scope, default, (), "param"))
+            for arg in (args.vararg, args.kwarg):
+                if arg is not None and arg.arg == name:
+                    found.append(Binding(scope, None, (), "other"))
+        body = scope.body if isinstance(scope, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef)) else []
+        for node in _walk_scope(body):
+            if isinstance(node, ast.Assign):
+                for target in node.targets:
+                    for path in _target_paths(target, name):
+                        found.append(Binding(node, node.value if path is not None else None, path or (), "assign"))
+            elif isinstance(node, ast.AnnAssign) and node.value is not None:
+                for path in _target_paths(node.target, name):
+                    found.append(Binding(node, node.value, path or (), "assign"))
+            elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name) and node.target.id == name:
+                found.append(Binding(node, node.value, (), "aug"))
+            elif isinstance(node, (ast.For, ast.AsyncFor)):
+                for path in _target_paths(node.target, name):
+                    found.append(Binding(node, node.iter, path or (), "loop"))
+            elif isinstance(node, ast.comprehension):
+                if any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node.target)):
+                    found.append(Binding(node, None, (), "other"))
+            elif isinstance(node, (ast.With, ast.AsyncWith)):
+                for item in node.items:
+                    if item.optional_vars is not None and any(
+                        isinstance(n, ast.Name) and n.id == name for n in ast.walk(item.optional_vars)
+                    ):
+                        found.append(Binding(node, None, (), "other"))
+            elif isinstance(node, ast.NamedExpr) and node.target.id == name:
+                found.append(Binding(node, node.value, (), "assign"))
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
+                found.append(Binding(node, None, (), "other"))
+            elif isinstance(node, (ast.Global, ast.Nonlocal)) and name in node.names:
+                found.append(Binding(node, None, (), "other"))
+        self._bindings[key] = found
+        return found
+
+    def reaching(self, name: str, at: ast.AST) -> list[Binding] | None:
+        """The bindings of ``name`` that may reach ``at`` (flow-sensitive enough for
+        straight-line training code: the last assignment before it, and the other
+        branches of the statement that assignment sits in). None: not bound in any
+        enclosing function (a global, an import, a builtin)."""
+        scope = _scope_of(self.ctx, at)
+        while True:
+            bindings = self.scope_bindings(scope, name)
+            if bindings:
+                break
+            if scope is self.ctx.tree:
+                return None
+            scope = _scope_of(self.ctx, scope)
+        if scope is not _scope_of(self.ctx, at):
+            return bindings  # a closure variable: any of them
+        params = [b for b in bindings if b.how in ("param", "other") and b.stmt is scope]
+        before = [b for b in bindings if b not in params and _position(b.stmt) < _position(at) and not self._contains(b.stmt, at)]
+        # A loop target binds before its body runs.
+        before += [b for b in bindings if b.how == "loop" and self._contains(b.stmt, at) and not self._contains(b.value, at)]
+        if not before:
+            return params or [b for b in bindings if b.how in ("loop", "other")] or bindings
+        before.sort(key=lambda b: _position(b.stmt))
+        last = before[-1]
+        reaching = [last]
+        outer = self._outermost_not_containing(last.stmt, at, scope)
+        if outer is not None and outer is not last.stmt:
+            # The binding sits in a branch/loop the use is not in: it may not have run.
+            reaching = [b for b in before if self._contains(outer, b.stmt)]
+            earlier = [b for b in before if _position(b.stmt) < _position(outer)]
+            if earlier:
+                reaching.append(earlier[-1])
+            elif params:
+                reaching.extend(params)
+        return reaching
+
+    def _contains(self, outer: ast.AST | None, inner: ast.AST) -> bool:
+        if outer is None:
+            return False
+        node: ast.AST | None = inner
+        while node is not None:
+            if node is outer:
+                return True
+            node = self.ctx.parents.get(node)
+        return False
+
+    def _outermost_not_containing(self, stmt: ast.AST, at: ast.AST, scope: ast.AST) -> ast.AST | None:
+        chosen = None
+        node: ast.AST | None = stmt
+        while node is not None and node is not scope:
+            if isinstance(node, ast.stmt) and not self._contains(node, at):
+                chosen = node
+            node = self.ctx.parents.get(node)
+        return chosen
+
+    def _accumulated(self, name: str, at: ast.AST) -> bool:
+        """``total += loss`` somewhere in the scope: a running total, not one batch's loss."""
+        scope = _scope_of(self.ctx, at)
+        return any(
+            b.how == "aug" and isinstance(b.stmt, ast.AugAssign) and isinstance(b.stmt.op, (ast.Add, ast.Sub))
+            for b in self.scope_bindings(scope, name)
+        )
+
+    # -- losses --------------------------------------------------------------------
+    def loss(self, node: ast.expr | None) -> Loss:
+        if node is None:
+            return NOTHING
+        key = id(node)
+        if key in self._memo:
+            return self._memo[key]
+        if key in self._active or len(self._active) > 60:
+            return NOTHING
+        self._active.add(key)
+        try:
+            result = self._loss(node)
+        finally:
+            self._active.discard(key)
+        self._memo[key] = result
+        return result
+
+    def _loss(self, node: ast.expr) -> Loss:
+        if isinstance(node, ast.Constant):
+            return Loss(Kind.NUMBER) if isinstance(node.value, (int, float)) and not isinstance(node.value, bool) else NOTHING
+        if isinstance(node, ast.UnaryOp):
+            return self.loss(node.operand)
+        if isinstance(node, ast.BinOp):
+            return self._binop(node)
+        if isinstance(node, ast.Compare):
+            sides = [self.loss(node.left), *(self.loss(c) for c in node.comparators)]
+            return Loss(Kind.PER_SAMPLE) if any(s.kind is Kind.PER_SAMPLE for s in sides) else NOTHING
+        if isinstance(node, ast.Name):
+            return self._name(node)
+        if isinstance(node, ast.Attribute):
+            if node.attr == "data":
+                return self.loss(node.value)
+            if node.attr == "loss" and self._is_model_output(node.value):
+                return Loss(Kind.MEAN, "the model's own loss (outputs.loss, a mean over its tokens or samples)")
+            if node.attr in ("T", "mT"):
+                return self.loss(node.value)
+            return NOTHING
+        if isinstance(node, ast.Subscript):
+            if isinstance(node.slice, ast.Constant) and node.slice.value == "loss" and self._is_model_output(node.value):
+                return Loss(Kind.MEAN, "the model's own loss (outputs['loss'])")
+            base = self.loss(node.value)
+            if base.parts and isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, int):
+                index = node.slice.value
+                return base.parts[index] if -len(base.parts) <= index < len(base.parts) else NOTHING
+            if base.kind in (Kind.PER_SAMPLE, Kind.OVER_BATCH_COUNT):
+                return base.but(evidence=base.evidence)
+            return NOTHING
+        if isinstance(node, ast.Call):
+            return self._call(node)
+        if isinstance(node, ast.Tuple):
+            return Loss(Kind.UNKNOWN, parts=tuple(self.loss(e) for e in node.elts))
+        if isinstance(node, ast.IfExp):
+            a, b = self.loss(node.body), self.loss(node.orelse)
+            return a if a.kind is b.kind else NOTHING
+        return NOTHING
+
+    def _is_model_output(self, node: ast.expr) -> bool:
+        """``outputs`` in ``outputs = model(**batch)``: a call of something named like a model."""
+        if isinstance(node, ast.Name):
+            bindings = self.reaching(node.id, node)
+            if bindings and len(bindings) == 1 and bindings[0].how == "assign" and not bindings[0].path:
+                node = bindings[0].value  # type: ignore[assignment]
+        if isinstance(node, ast.Call):
+            words = identifier_words(self.ctx.text(node.func))
+            return any(w.startswith("model") or w in ("net", "module") for w in words)
+        return False
+
+    def _name(self, node: ast.Name) -> Loss:
+        bindings = self.reaching(node.id, node)
+        if bindings is None:
+            return NOTHING
+        if self._accumulated(node.id, node) and not isinstance(self.ctx.parents.get(node), ast.AugAssign):
+            return NOTHING
+        results = [self._binding(b, node) for b in bindings]
+        first = results[0]
+        if all(r.kind is first.kind and r.parts == first.parts for r in results):
+            return first
+        return NOTHING
+
+    def _binding(self, binding: Binding, name: ast.Name) -> Loss:
+        if binding.how == "param":
+            if binding.value is not None:
+                return Loss(Kind.NUMBER) if isinstance(binding.value, ast.Constant) else NOTHING
+            if self.tensor_params and "loss" not in name.id.lower() and name.id not in ("self", "cls"):
+                return Loss(Kind.PER_SAMPLE, f"the batch tensor {name.id}")
+            return NOTHING
+        if binding.how == "loop":
+            if "loss" in name.id.lower():
+                return NOTHING
+            return Loss(Kind.PER_SAMPLE, f"the batch tensor {name.id}") if self._iterates_batches(binding.value) else NOTHING
+        if binding.how == "aug":
+            stmt = binding.stmt
+            assert isinstance(stmt, ast.AugAssign)
+            before = self.reaching(name.id, stmt)
+            if not before:
+                return NOTHING
+            old = [self._binding(b, name) for b in before]
+            if not all(o.kind is old[0].kind for o in old):
+                return NOTHING
+            return self._apply(stmt.op, old[0], stmt.value, stmt)
+        if binding.how != "assign" or binding.value is None:
+            return NOTHING
+        value = self.loss(binding.value)
+        for index in binding.path:
+            if value.parts and -len(value.parts) <= index < len(value.parts):
+                value = value.parts[index]
+            elif value.kind is Kind.PER_SAMPLE and not value.parts:
+                value = Loss(Kind.PER_SAMPLE, value.evidence)  # loc, conf = predictions
+            else:
+                return NOTHING
+        return value
+
+    def _iterates_batches(self, iterable: ast.expr | None) -> bool:
+        """A loop over a loader or a batch (not over range(), a list of losses, ...)."""
+        if iterable is None:
+            return False
+        while isinstance(iterable, ast.Call) and last_part(self.ctx.qualname(iterable.func)) in ("enumerate", "tqdm", "zip", "iter"):
+            if not iterable.args:
+                return False
+            iterable = iterable.args[0]
+        if isinstance(iterable, ast.Call) and last_part(self.ctx.qualname(iterable.func)) == "range":
+            return False
+        words = set(identifier_words(self.ctx.text(iterable)))
+        return bool(words & {"loader", "dataloader", "batch", "batches", "dataset", "ds", "dl", "data", "iterator", "generator", "gen"})
+
+    def _binop(self, node: ast.BinOp) -> Loss:
+        return self._apply(node.op, self.loss(node.left), node.right, node)
+
+    def _apply(self, op: ast.operator, left: Loss, right_node: ast.expr, at: ast.AST) -> Loss:
+        """``left <op> right``."""
+        if isinstance(op, ast.Div):
+            return self.divide(left, self.divisor(right_node))
+        if isinstance(op, ast.Mult):
+            factor = self.divisor(right_node)
+            if factor.kind is Divisor.ACTUAL_BATCH:
+                return self.multiply_by_batch(left)
+            if isinstance(at, ast.BinOp) and at.right is right_node:
+                left_factor = self.divisor(at.left)
+                if left_factor.kind is Divisor.ACTUAL_BATCH:
+                    return self.multiply_by_batch(self.loss(right_node))
+                reciprocal = self._reciprocal(right_node) or self._reciprocal(at.left)
+                if reciprocal is not None:
+                    other = left if reciprocal is not at.left else self.loss(right_node)
+                    return self.divide(other, self.divisor(reciprocal))
+            right = self.loss(right_node)
+            return _combine_product(left, right)
+        if isinstance(op, (ast.Add, ast.Sub)):
+            return _combine_sum(left, self.loss(right_node))
+        if isinstance(op, ast.Pow):
+            return left if left.kind is Kind.PER_SAMPLE else NOTHING
+        return NOTHING
+
+    def _reciprocal(self, node: ast.expr) -> ast.expr | None:
+        """``(1.0 / GLOBAL_BATCH_SIZE)`` -> GLOBAL_BATCH_SIZE."""
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) and isinstance(node.left, ast.Constant) and node.left.value == 1:
+            return node.right
+        return None
+
+    @staticmethod
+    def divide(left: Loss, divisor: DivisorInfo) -> Loss:
+        d = divisor.kind
+        k = left.kind
+        if d is Divisor.CONSTANT:
+            return left
+        if k is Kind.SUM and d in (Divisor.ACTUAL_BATCH, Divisor.BATCH_COUNT, Divisor.NAMED_COUNT, Divisor.NOMINAL_BATCH):
+            return left.but(Kind.MEAN, f"{left.evidence} / {divisor.text} (already a mean)")
+        if k is Kind.MEAN and d in (Divisor.ACTUAL_BATCH, Divisor.BATCH_COUNT):
+            return left.but(Kind.DOUBLE)
+        if k is Kind.MEAN and d is Divisor.NOMINAL_BATCH:
+            return left  # a constant learning-rate rescale
+        if k is Kind.PER_SAMPLE and d is Divisor.BATCH_COUNT:
+            return left.but(Kind.OVER_BATCH_COUNT, f"{left.evidence} divided by {divisor.text}")
+        if k is Kind.PER_SAMPLE and d in (Divisor.SAMPLE_COUNT,):
+            return left
+        return NOTHING.but(detached=left.detached)
+
+    @staticmethod
+    def multiply_by_batch(left: Loss) -> Loss:
+        if left.kind is Kind.OVER_BATCH_COUNT:
+            return left.but(Kind.PER_SAMPLE, f"{left.evidence} times the batch size")
+        if left.kind is Kind.DOUBLE:
+            return left.but(Kind.MEAN)
+        if left.kind is Kind.MEAN:
+            return left.but(Kind.SUM)
+        return NOTHING
+
+    def _call(self, node: ast.Call) -> Loss:
+        func = node.func
+        qual = self.ctx.qualname(func) or ""
+        name = last_part(qual) if qual else (func.attr if isinstance(func, ast.Attribute) else "")
+        receiver = func.value if isinstance(func, ast.Attribute) else None
+        receiver_is_module = receiver is not None and (dotted(receiver) or "").split(".")[0] in self.ctx.imports.aliases
+        # self.criterion(out, y) with self.criterion = nn.CrossEntropyLoss() in the class
+        if isinstance(receiver, ast.Name) and receiver.id == "self":
+            constructed = self._constructed(func)
+            if constructed is not None:
+                return self._instance_call(constructed, node)
+            callee = self._project_callable(func)
+            return callee if callee is not None else NOTHING
+        # Methods on a value: x.mean(), x.sum(dim=1), x.item(), x.float()
+        if receiver is not None and not receiver_is_module:
+            inner = self.loss(receiver)
+            if name in _DETACHING:
+                return inner.but(detached=True)
+            if name in _MEAN_FUNCS or name in _SUM_FUNCS:
+                has_axis = bool(node.args) or any(kw.arg in ("dim", "axis") for kw in node.keywords)
+                return self._reduce(inner, "mean" if name in _MEAN_FUNCS else "sum", has_axis, f"`{self.ctx.text(node)}`")
+            if name in ("numel", "nelement", "count_nonzero"):
+                return Loss(Kind.SUM, f".{name}()") if inner.kind is Kind.PER_SAMPLE else NOTHING
+            if name in _PASS_THROUGH or name in ("view", "reshape", "flatten", "pow", "exp", "log", "sqrt", "neg", "masked_select", "gather", "squeeze", "unsqueeze", "expand_as", "mul", "sigmoid"):
+                if inner.kind is Kind.PER_SAMPLE or name in _PASS_THROUGH:
+                    return inner
+                return NOTHING
+            callee = self._project_callable(func)
+            if callee is not None:
+                return callee
+            return NOTHING
+        # tf.nn.compute_average_loss: sum / global_batch_size (default: the batch dimension)
+        if name == "compute_average_loss":
+            given = argument(node, "global_batch_size", 2)
+            if given is None:
+                return Loss(Kind.MEAN, "tf.nn.compute_average_loss (divides by the actual batch)")
+            return self.divide(Loss(Kind.SUM, "tf.nn.compute_average_loss's sum"), self.divisor(given))
+        if qual in OTHER_LOSS_FUNCTIONS:
+            return self._torch_loss(node, f"{name}", OTHER_LOSS_FUNCTIONS[qual], 2, functional=True)
+        if qual.startswith("torch.nn.functional.") and name in TORCH_LOSS_FUNCTIONS:
+            return self._torch_loss(node, f"F.{name}", "mean", TORCH_LOSS_FUNCTIONS[name], functional=True)
+        module = qual.rpartition(".")[0].split(".")[0]
+        first = node.args[0] if node.args else None
+        if module in _TENSOR_LIBS or qual.startswith(("keras.", "tensorflow.", "torch.", "numpy.", "jax.")):
+            if name in _MEAN_FUNCS or name in _SUM_FUNCS:
+                has_axis = len(node.args) > 1 or any(kw.arg in ("dim", "axis") for kw in node.keywords)
+                return self._reduce(self.loss(first), "mean" if name in _MEAN_FUNCS else "sum", has_axis, f"`{self.ctx.text(node)}`")
+            if name in ("count_nonzero", "numel"):
+                has_axis = len(node.args) > 1 or any(kw.arg in ("dim", "axis") for kw in node.keywords)
+                return Loss(Kind.PER_SAMPLE if has_axis else Kind.SUM, f"{qual}()")
+            args = [self.loss(a) for a in node.args]
+            non_constant = [a for a, n in zip(args, node.args) if not isinstance(n, ast.Constant)]
+            if name in ("cast", "to_float", "convert_to_tensor") and args:
+                return args[0]
+            if name in _PASS_THROUGH and len(non_constant) == 1:
+                return non_constant[0]
+            if any(a.kind is Kind.PER_SAMPLE for a in args):
+                return Loss(Kind.PER_SAMPLE, next(a.evidence for a in args if a.kind is Kind.PER_SAMPLE))
+            return NOTHING
+        if name in ("max", "min", "float") and qual in ("max", "min", "float"):
+            args = [(self.loss(a), a) for a in node.args]
+            non_constant = [a for a, n in args if not isinstance(n, ast.Constant)]
+            return non_constant[0] if len(non_constant) == 1 else NOTHING
+        constructed = self._constructed(func)
+        if constructed is not None:
+            return self._instance_call(constructed, node)
+        callee = self._project_callable(func)
+        return callee if callee is not None else NOTHING
+
+    def _reduce(self, inner: Loss, how: str, has_axis: bool, text: str) -> Loss:
+        if has_axis:
+            if inner.kind in (Kind.PER_SAMPLE, Kind.UNKNOWN):
+                return Loss(Kind.PER_SAMPLE, inner.evidence or text)
+            return inner if inner.kind is Kind.OVER_BATCH_COUNT else NOTHING
+        if inner.kind in (Kind.MEAN, Kind.SUM, Kind.DOUBLE):
+            return inner  # reducing a scalar changes nothing
+        if inner.kind is Kind.PER_SAMPLE:
+            return inner.but(Kind.MEAN if how == "mean" else Kind.SUM, text)
+        if inner.kind is Kind.OVER_BATCH_COUNT:
+            return inner.but(Kind.DOUBLE if how == "mean" else Kind.MEAN)
+        return NOTHING
+
+    def _torch_loss(self, call: ast.Call, label: str, default: str, tensors: int, functional: bool) -> Loss:
+        if has_star_kwargs(call):
+            return NOTHING
+        if len(call.args) > tensors:
+            return NOTHING  # legacy positional options: not worth guessing
+        reduction = default
+        explicit = False
+        for kw in call.keywords:
+            if kw.arg == "reduction":
+                value = self.ctx.values.value(kw.value)
+                if not isinstance(value, str):
+                    return NOTHING
+                reduction, explicit = value, True
+            elif kw.arg == "size_average" and not explicit:
+                value = self.ctx.values.value(kw.value)
+                if value is False:
+                    reduction = "sum"
+                elif value is not True and value is not None:
+                    return NOTHING
+            elif kw.arg == "reduce" and not explicit:
+                value = self.ctx.values.value(kw.value)
+                if value is False:
+                    reduction = "none"
+                elif value is not True and value is not None:
+                    return NOTHING
+        if reduction in ("mean", "batchmean", "elementwise_mean"):
+            how = "reduction='mean' by default" if not explicit else f"reduction='{reduction}'"
+            return Loss(Kind.MEAN, f"mean-reduced {label} ({how})")
+        if reduction == "sum":
+            return Loss(Kind.SUM, f"{label} with reduction='sum'")
+        if reduction == "none":
+            return Loss(Kind.PER_SAMPLE, f"{label} with reduction='none'")
+        return NOTHING
+
+    def _constructed(self, func: ast.expr) -> ast.Call | None:
+        """The constructor call a loss object came from: ``criterion`` in
+        ``criterion = nn.CrossEntropyLoss()``, or ``self.crit`` set once in the class."""
+        if isinstance(func, ast.Call):
+            return func  # nn.MSELoss()(a, b)
+        if isinstance(func, ast.Name):
+            bindings = self.reaching(func.id, func)
+            if bindings is None:
+                return None
+            values = {id(b.value): b.value for b in bindings if b.how == "assign" and not b.path}
+            if len(values) == 1 and len(bindings) == 1:
+                value = next(iter(values.values()))
+                return value if isinstance(value, ast.Call) else None
+            return None
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self":
+            cls = self.ctx.enclosing(func, ast.ClassDef)
+            if cls is None:
+                return None
+            assigned = [
+                sub.value
+                for sub in ast.walk(cls)
+                if isinstance(sub, ast.Assign)
+                for target in sub.targets
+                if isinstance(target, ast.Attribute) and target.attr == func.attr and isinstance(target.value, ast.Name) and target.value.id == "self"
+            ]
+            if len(assigned) == 1 and isinstance(assigned[0], ast.Call):
+                return assigned[0]
+        return None
+
+    def _instance_call(self, constructor: ast.Call, call: ast.Call) -> Loss:
+        qual = self.ctx.qualname(constructor.func) or ""
+        name = last_part(qual)
+        if qual.startswith("torch.nn.") and name in TORCH_LOSS_CLASSES:
+            if len(constructor.args) > TORCH_LOSS_CLASSES[name]:
+                return NOTHING
+            return self._torch_loss(constructor, name, "mean", 99, functional=False)
+        facts = lookup_callable(self.ctx.project, self.ctx.module, qual)
+        if facts is not None:
+            return facts
+        return NOTHING
+
+    def _project_callable(self, func: ast.expr) -> Loss | None:
+        """A project loss function (here or imported), or a method of this class."""
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self":
+            cls = self.ctx.enclosing(func, ast.ClassDef)
+            if cls is not None:
+                for stmt in cls.body:
+                    if isinstance(stmt, ast.FunctionDef) and stmt.name == func.attr:
+                        return self.returns(stmt)
+            return None
+        qual = self.ctx.qualname(func)
+        if not qual:
+            return None
+        if isinstance(func, ast.Name):
+            local = [s for s in self.ctx.tree.body if isinstance(s, ast.FunctionDef) and s.name == func.id]
+            if len(local) == 1:
+                return self.returns(local[0])
+        return lookup_callable(self.ctx.project, self.ctx.module, qual)
+
+    def returns(self, function: ast.FunctionDef) -> Loss:
+        """What a function returns, when every return agrees."""
+        results = [self.loss(r.value) for r in _own_returns(function)]
+        if not results:
+            return NOTHING
+        first = results[0]
+        if all(r.kind is first.kind and [p.kind for p in r.parts] == [p.kind for p in first.parts] for r in results):
+            return first
+        return NOTHING
+
+    # -- divisors -----------------------------------------------------------------
+    def divisor(self, node: ast.expr, depth: int = 0) -> DivisorInfo:
+        text = self.ctx.text(node)
+        if depth > 12:
+            return DivisorInfo(Divisor.UNKNOWN, text)
+        if isinstance(node, ast.Constant):
+            return DivisorInfo(Divisor.CONSTANT if isinstance(node.value, (int, float)) else Divisor.UNKNOWN, text)
+        batch_tensor = self._batch_size_of(node)
+        if batch_tensor is not None:
+            return DivisorInfo(Divisor.ACTUAL_BATCH, text, batch_tensor)
+        if isinstance(node, ast.Call):
+            qual = self.ctx.qualname(node.func) or ""
+            name = last_part(qual) or (node.func.attr if isinstance(node.func, ast.Attribute) else "")
+            args = [a for a in node.args if not isinstance(a, ast.Constant)]
+            is_method = isinstance(node.func, ast.Attribute) and (dotted(node.func.value) or "").split(".")[0] not in self.ctx.imports.aliases
+            if name in _PASS_THROUGH or name in ("int", "float", "max", "clamp", "maximum"):
+                if is_method:
+                    inner = node.func.value  # type: ignore[union-attr]
+                elif name in ("cast", "to_float", "convert_to_tensor", "int", "float") and node.args:
+                    inner = node.args[0]
+                else:
+                    inner = args[0] if len(args) == 1 else None
+                if inner is not None:
+                    found = self.divisor(inner, depth + 1)
+                    return DivisorInfo(found.kind, text, found.node)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Add)):
+            left, right = self.divisor(node.left, depth + 1), self.divisor(node.right, depth + 1)
+            kinds = {left.kind, right.kind}
+            if Divisor.NOMINAL_BATCH in kinds and kinds <= {Divisor.NOMINAL_BATCH, Divisor.CONSTANT, Divisor.UNKNOWN} and isinstance(node.op, ast.Mult):
+                return DivisorInfo(Divisor.NOMINAL_BATCH, text)
+            if Divisor.ACTUAL_BATCH in kinds and kinds <= {Divisor.ACTUAL_BATCH, Divisor.CONSTANT}:
+                return DivisorInfo(Divisor.ACTUAL_BATCH, text, left.node or right.node)
+        if isinstance(node, ast.Name):
+            bindings = self.reaching(node.id, node)
+            if bindings:
+                found = {self._binding_divisor(b, node, depth) for b in bindings}
+                kinds = {f.kind for f in found}
+                if len(kinds) == 1:
+                    kind = kinds.pop()
+                    return DivisorInfo(kind, text, next(iter(found)).node)
+                return DivisorInfo(Divisor.UNKNOWN, text)
+        if isinstance(node, (ast.Name, ast.Attribute)) and is_nominal_batch_name(text):
+            return DivisorInfo(Divisor.NOMINAL_BATCH, text)
+        value = self.loss(node)
+        if value.kind is Kind.SUM:
+            return DivisorInfo(Divisor.BATCH_COUNT, text)
+        if value.kind is Kind.PER_SAMPLE and not isinstance(node, (ast.Name, ast.Attribute)):
+            return DivisorInfo(Divisor.SAMPLE_COUNT, text)
+        if isinstance(node, ast.Attribute) and node.attr in ("num_replicas_in_sync", "world_size"):
+            return DivisorInfo(Divisor.CONSTANT, text)
+        words = set(identifier_words(text))
+        if words & {"pos", "positive", "positives", "tokens", "items", "valid", "fg", "count", "npos"} and words & {"num", "n", "count", "total", "npos"}:
+            return DivisorInfo(Divisor.NAMED_COUNT, text)
+        return DivisorInfo(Divisor.UNKNOWN, text)
+
+    def _binding_divisor(self, binding: Binding, name: ast.Name, depth: int) -> DivisorInfo:
+        text = name.id
+        if binding.how == "param":
+            if binding.value is not None and isinstance(binding.value, ast.Constant) and not is_nominal_batch_name(text):
+                return DivisorInfo(Divisor.CONSTANT, text)
+            return DivisorInfo(Divisor.UNKNOWN, text)
+        if binding.how == "assign" and binding.value is not None and not binding.path:
+            found = self.divisor(binding.value, depth + 1)
+            if found.kind is Divisor.UNKNOWN and is_nominal_batch_name(text) and self.ctx.values.int_value(binding.value) is not None:
+                return DivisorInfo(Divisor.NOMINAL_BATCH, text)
+            if found.kind is Divisor.CONSTANT and is_nominal_batch_name(text):
+                return DivisorInfo(Divisor.NOMINAL_BATCH, text)
+            if found.kind is Divisor.UNKNOWN and is_nominal_batch_name(text) and isinstance(binding.value, ast.Attribute):
+                return DivisorInfo(Divisor.NOMINAL_BATCH, text)
+            return DivisorInfo(found.kind, text, found.node)
+        return DivisorInfo(Divisor.UNKNOWN, text)
+
+    def _batch_size_of(self, node: ast.expr) -> ast.expr | None:
+        """The batch tensor whose first dimension ``node`` measures: ``x.size(0)``,
+        ``x.size()[0]``, ``x.shape[0]``, ``len(x)``, ``tf.shape(x)[0]``."""
+        tensor: ast.expr | None = None
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "size":
+            if len(node.args) == 1 and isinstance(node.args[0], ast.Constant) and node.args[0].value == 0:
+                tensor = node.func.value
+        elif isinstance(node, ast.Call) and self.ctx.qualname(node.func) == "len" and len(node.args) == 1:
+            tensor = node.args[0]
+            if not self.is_batch_tensor(tensor, strict=True):
+                return None
+        elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) and node.slice.value == 0:
+            base = node.value
+            if isinstance(base, ast.Attribute) and base.attr == "shape":
+                tensor = base.value
+            elif isinstance(base, ast.Call) and isinstance(base.func, ast.Attribute) and base.func.attr == "size" and not base.args:
+                tensor = base.func.value
+            elif isinstance(base, ast.Call) and last_part(self.ctx.qualname(base.func)) in ("shape", "int_shape") and base.args:
+                tensor = base.args[0]
+        if tensor is None:
+            return None
+        return tensor if self.is_batch_tensor(tensor) else None
+
+    def is_batch_tensor(self, node: ast.expr, strict: bool = False) -> bool:
+        """Is this one batch (inputs, targets, outputs) rather than a dataset, a loader
+        or a list of losses? ``strict`` (for ``len()``): the evidence must be positive."""
+        text = self.ctx.text(node)
+        words = set(identifier_words(text))
+        if words & _LOADER_WORDS or "loss" in text.lower() or "losses" in words:
+            return False
+        if isinstance(node, ast.Subscript):
+            return self.is_batch_tensor(node.value, strict)
+        if isinstance(node, ast.Attribute) and node.attr in ("data",):
+            return self.is_batch_tensor(node.value, strict)
+        if isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Attribute) and node.func.attr in ("to", "cuda", "float", "long", "view", "reshape", "squeeze", "detach"):
+                return self.is_batch_tensor(node.func.value, strict)
+            return not strict and self._is_model_call(node)
+        if isinstance(node, ast.Name):
+            bindings = self.reaching(node.id, node)
+            if not bindings:
+                return False
+            for binding in bindings:
+                if binding.how == "loop":
+                    if not self._iterates_batches(binding.value):
+                        return False
+                elif binding.how == "param":
+                    if binding.value is not None or words & _SPLIT_WORDS or node.id in ("self", "cls"):
+                        return False
+                elif binding.how == "assign" and binding.value is not None:
+                    value = binding.value
+                    if isinstance(value, (ast.Tuple, ast.List)) and binding.path and binding.path[0] < len(value.elts):
+                        value = value.elts[binding.path[0]]
+                    if not (isinstance(value, ast.Name) and value.id != node.id and self.is_batch_tensor(value, strict)) and not (
+                        isinstance(value, (ast.Subscript, ast.Call)) and self.is_batch_tensor(value, strict)
+                    ):
+                        return False
+                else:
+                    return False
+            return True
+        return False
+
+    def _is_model_call(self, call: ast.Call) -> bool:
+        return any(isinstance(a, (ast.Name, ast.Subscript)) and self.is_batch_tensor(a, strict=True) for a in call.args)
+
+
+def _combine_sum(a: Loss, b: Loss) -> Loss:
+    if a.kind is Kind.NUMBER:
+        return b
+    if b.kind is Kind.NUMBER:
+        return a
+    if a.kind is b.kind and a.kind is not Kind.UNKNOWN:
+        evidence = a.evidence if a.evidence == b.evidence or not b.evidence else f"{a.evidence} + {b.evidence}"
+        return Loss(a.kind, evidence, a.detached and b.detached)
+    # A per-sample tensor plus something we cannot see is still per-sample (Keras).
+    for x, y in ((a, b), (b, a)):
+        if x.kind in (Kind.PER_SAMPLE, Kind.OVER_BATCH_COUNT) and y.kind is Kind.UNKNOWN and not y.parts:
+            return x
+    return NOTHING
+
+
+def _combine_product(a: Loss, b: Loss) -> Loss:
+    """A loss times a weight (``alpha * loc_loss``, ``loss * mask``) keeps its kind."""
+    for x, y in ((a, b), (b, a)):
+        if x.kind is not Kind.UNKNOWN and x.kind is not Kind.NUMBER and y.kind in (Kind.NUMBER, Kind.UNKNOWN) and not y.parts:
+            return x
+    if a.kind is Kind.PER_SAMPLE and b.kind is Kind.PER_SAMPLE:
+        return a
+    if Kind.PER_SAMPLE in (a.kind, b.kind) and Kind.OVER_BATCH_COUNT in (a.kind, b.kind):
+        return a if a.kind is Kind.OVER_BATCH_COUNT else b
+    if a.kind is Kind.NUMBER and b.kind is Kind.NUMBER:
+        return a
+    return NOTHING
+
+
+def _own_returns(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.Return]:
+    return [n for n in _walk_scope(function.body) if isinstance(n, ast.Return) and n.value is not None]
+
+
+# -- project-wide facts: loss callables defined in each module --------------------
+
+
+def encode(loss: Loss) -> dict:
+    return {"kind": loss.kind.value, "evidence": loss.evidence, "parts": [encode(p) for p in loss.parts]}
+
+
+def decode(data: dict) -> Loss:
+    return Loss(Kind(data["kind"]), data.get("evidence", ""), False, tuple(decode(p) for p in data.get("parts", ())))
+
+
+_LOSS_METHODS = ("forward", "call", "__call__")
+
+
+def _interesting(loss: Loss) -> bool:
+    return loss.kind in (Kind.MEAN, Kind.SUM, Kind.PER_SAMPLE, Kind.OVER_BATCH_COUNT, Kind.DOUBLE) or any(_interesting(p) for p in loss.parts)
+
+
+@collector
+def loss_facts(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
+    """Per module: what each loss class (its forward/call) and loss function
+    returns, and which callables are given to a Keras ``compile(loss=...)``."""
+    if "loss" not in source and "Loss" not in source:
+        return
+    from losslint.config import Settings
+    from losslint.context import FileContext
+
+    ctx = FileContext(facts.module, facts.module, source, tree, ProjectFacts(), Settings())
+    evaluator = LossEvaluator(ctx, tensor_params=True)
+    callables: dict[str, dict] = {}
+    for stmt in tree.body:
+        if isinstance(stmt, ast.FunctionDef) and "loss" in stmt.name.lower():
+            loss = evaluator.returns(stmt)
+            if _interesting(loss):
+                callables[stmt.name] = encode(loss)
+        elif isinstance(stmt, ast.ClassDef):
+            for method in stmt.body:
+                if not isinstance(method, ast.FunctionDef):
+                    continue
+                if method.name in _LOSS_METHODS or "loss" in method.name.lower():
+                    loss = evaluator.returns(method)
+                    if _interesting(loss):
+                        key = stmt.name if method.name in _LOSS_METHODS else f"{stmt.name}.{method.name}"
+                        callables.setdefault(key, encode(loss))
+    compiled = sorted(keras_compiled_losses(ctx))
+    if callables or compiled:
+        facts.extra[FACTS_KEY] = {"callables": callables, "compiled": compiled}
+
+
+def keras_compiled_losses(ctx: "FileContext") -> set[str]:
+    """Names of the callables given to ``model.compile(loss=...)`` in this file:
+    ``my_loss``, ``compute_loss`` (for ``ssd_loss.compute_loss``), as strings."""
+    names: set[str] = set()
+    if "compile" not in ctx.source:
+        return names
+    for call in ctx.nodes_of(ast.Call):
+        if not (isinstance(call.func, ast.Attribute) and call.func.attr == "compile"):
+            continue
+        loss = argument(call, "loss", 1)
+        if loss is None:
+            continue
+        items = loss.values if isinstance(loss, ast.Dict) else loss.elts if isinstance(loss, (ast.List, ast.Tuple)) else [loss]
+        for item in items:
+            if isinstance(item, ast.Name):
+                names.add(item.id)
+            elif isinstance(item, ast.Attribute):
+                names.add(item.attr)
+    return names
+
+
+def lookup_callable(project: ProjectFacts, module: str, qual: str) -> Loss | None:
+    """The summary of a project loss callable by its qualified name
+    (``losses.FocalLoss``), falling back to a unique match on the last name."""
+    module_part, _, name = qual.rpartition(".")
+    for candidate_module in (module_part, module):
+        facts = project.modules.get(candidate_module) if candidate_module else None
+        if facts is not None and FACTS_KEY in facts.extra and name in facts.extra[FACTS_KEY]["callables"]:
+            return _described(name, candidate_module, facts.extra[FACTS_KEY]["callables"][name])
+    matches = [(m, data["callables"][name]) for m, data in project.extra(FACTS_KEY) if name in data["callables"]]
+    if len(matches) == 1:
+        return _described(name, *matches[0])
+    return None
+
+
+def _described(name: str, module: str, data: dict) -> Loss:
+    loss = decode(data)
+    what = f"{name} ({module}.py returns {loss.evidence})" if loss.evidence else f"{name} ({module}.py)"
+    return loss.but(evidence=what)
+
+
+def compiled_loss_users(project: ProjectFacts, name: str) -> list[str]:
+    """Modules that give a callable called ``name`` to ``compile(loss=...)``."""
+    return sorted(m for m, data in project.extra(FACTS_KEY) if name in data["compiled"])
+
+
+# -- where the loss is computed: the training loop and its data -----------------
+
+
+def is_logged_only(ctx: "FileContext", node: ast.AST) -> bool:
+    """The value is built inside a logging call or an f-string: never trained on."""
+    current = ctx.parents.get(node)
+    while current is not None and not isinstance(current, ast.stmt):
+        if isinstance(current, ast.JoinedStr):
+            return True
+        if isinstance(current, ast.Call):
+            name = current.func.attr if isinstance(current.func, ast.Attribute) else getattr(current.func, "id", "")
+            if name in _LOGGING_CALLS:
+                return True
+        current = ctx.parents.get(current)
+    return False
+
+
+def enclosing_loops(ctx: "FileContext", node: ast.AST) -> list[ast.For]:
+    loops = []
+    current = ctx.parents.get(node)
+    while current is not None and not isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        if isinstance(current, ast.For):
+            loops.append(current)
+        current = ctx.parents.get(current)
+    return loops
+
+
+def loop_iterable(ctx: "FileContext", loop: ast.For) -> ast.expr:
+    """``enumerate(tqdm(loader), 1)`` -> ``loader``."""
+    iterable = loop.iter
+    while isinstance(iterable, ast.Call) and last_part(ctx.qualname(iterable.func)) in ("enumerate", "tqdm", "iter") and iterable.args:
+        iterable = iterable.args[0]
+    return iterable
+
+
+def batch_tensor_names(ctx: "FileContext", loop: ast.For) -> list[str]:
+    """Names the loop binds to parts of a batch, in order (``for i, (x, y) in
+    enumerate(loader)`` -> ["x", "y"])."""
+    target = loop.target
+    if isinstance(loop.iter, ast.Call) and last_part(ctx.qualname(loop.iter.func)) == "enumerate":
+        if isinstance(target, ast.Tuple) and len(target.elts) == 2:
+            target = target.elts[1]
+        else:
+            return []
+    return [n.id for n in ast.walk(target) if isinstance(n, ast.Name)]
+
+
+# -- the partial-batch facts (LL2xx) a loss rule cross-checks --------------------
+
+
+@dataclass
+class Batching:
+    """The training data pipeline a loss is computed on: its N, B and whether it
+    drops the last partial batch. Any field may be unknown (None)."""
+
+    call: ast.Call | None
+    n: int | None
+    b: int | None
+    drops: bool | None  # drop_last / drop_remainder: True, False, or unknown
+    batch_size_node: ast.expr | None = None
+    what: str = "DataLoader"
+
+    @property
+    def batches_per_epoch(self) -> int | None:
+        if self.n is None or self.b is None or self.b <= 0:
+            return None
+        return self.n // self.b if self.drops else -(-self.n // self.b)
+
+    @property
+    def last_batch(self) -> int | None:
+        """Size of the last batch when it is partial, 0 when every batch is full."""
+        if self.drops is True:
+            return 0
+        if self.n is None or self.b is None or self.b <= 0:
+            return None
+        return self.n % self.b
+
+    def numbers(self) -> str:
+        """"N=1000, B=64: the last batch of every epoch has 40 samples" or ""."""
+        last = self.last_batch
+        if not last or self.n is None or self.b is None:
+            return ""
+        return f"N={self.n}, B={self.b}: the last batch of every epoch has {last} sample{'s' if last != 1 else ''}"
+
+
+def _torch_batching(ctx: "FileContext", call: ast.Call) -> Batching:
+    # The DataLoader analysis of the partial-batch family (LL201/LL202), reused so
+    # that both families agree on N, B and drop_last.
+    from losslint.rules.partial_batch_torch import _DataLoaderAnalysis
+
+    analysis = _DataLoaderAnalysis(ctx, call)
+    n, b, _ = analysis.sizes()
+    if analysis.batch_size_node is None and not has_star_kwargs(call):
+        b = 1
+    drops = analysis.drop_last.value if analysis.drop_last.value in (True, False) else None
+    return Batching(call, n, b, drops, analysis.batch_size_node)
+
+
+def _tf_batching(ctx: "FileContext", call: ast.Call) -> Batching:
+    """``ds.batch(B, drop_remainder=...)``; N from the chain's ``from_tensor_slices``."""
+    from losslint.analysis.sizes import length
+    from losslint.rules.partial_batch_common import read_flag
+
+    b_node = argument(call, "batch_size", 0)
+    flag = read_flag(ctx, call, "drop_remainder", 1)
+    drops = flag.value if flag.value in (True, False) else None
+    n = None
+    receiver: ast.expr | None = call.func.value if isinstance(call.func, ast.Attribute) else None
+    while receiver is not None:
+        if isinstance(receiver, ast.Call) and isinstance(receiver.func, ast.Attribute):
+            if receiver.func.attr == "from_tensor_slices":
+                n = length(ctx, receiver)
+                break
+            if receiver.func.attr in ("repeat", "take", "skip", "filter", "batch", "unbatch"):
+                break  # these change the number of elements per pass
+            receiver = receiver.func.value
+        elif isinstance(receiver, ast.Name):
+            resolved = ctx.values.resolve_name(receiver)
+            receiver = resolved if resolved is not receiver else None
+        else:
+            break
+    return Batching(call, n, ctx.values.int_value(b_node), drops, b_node, what="tf.data batch()")
+
+
+def batching_calls(ctx: "FileContext") -> list[ast.Call]:
+    """The batch-forming calls of this file: torch DataLoaders and tf.data ``.batch()``."""
+    from losslint.rules.partial_batch_torch import DATALOADERS
+
+    calls = []
+    for call in ctx.nodes_of(ast.Call):
+        if ctx.qualname(call.func) in DATALOADERS:
+            calls.append(call)
+        elif isinstance(call.func, ast.Attribute) and call.func.attr in ("batch", "padded_batch") and (call.args or call.keywords):
+            calls.append(call)
+    return calls
+
+
+def batching_of(ctx: "FileContext", call: ast.Call) -> Batching:
+    if isinstance(call.func, ast.Attribute) and call.func.attr in ("batch", "padded_batch"):
+        return _tf_batching(ctx, call)
+    return _torch_batching(ctx, call)
+
+
+def _is_training_pipeline(ctx: "FileContext", call: ast.Call) -> bool:
+    from losslint.analysis.roles import Role, pipeline_role
+
+    dataset = argument(call, "dataset", 0) if not (isinstance(call.func, ast.Attribute) and call.func.attr in ("batch", "padded_batch")) else call.func.value
+    return pipeline_role(ctx, call, dataset) is not Role.EVAL
+
+
+def training_batching(ctx: "FileContext", at: ast.AST) -> Batching | None:
+    """The pipeline that feeds the loss computed at ``at``: the loader the enclosing
+    loop iterates when it is built in this file, else the only training pipeline
+    of the file. None when there is none to see."""
+    for loop in enclosing_loops(ctx, at):
+        iterable = loop_iterable(ctx, loop)
+        if isinstance(iterable, ast.Name):
+            value = ctx.values.resolve_name(iterable)
+            if isinstance(value, ast.Call) and value in set(batching_calls(ctx)):
+                return batching_of(ctx, value)
+    candidates = [c for c in batching_calls(ctx) if _is_training_pipeline(ctx, c)]
+    if len(candidates) == 1:
+        return batching_of(ctx, candidates[0])
+    return None
+
+
+@collector
+def batching_facts(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
+    """Per module: how many batch-forming calls drop the last partial batch
+    (``drop_last=True``/``drop_remainder=True``) and how many may not."""
+    if "DataLoader" not in source and ".batch(" not in source:
+        return
+    dropping = keeping = 0
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        name = last_part(dotted(node.func))
+        if name not in ("DataLoader", "batch", "padded_batch"):
+            continue
+        flag = "drop_last" if name == "DataLoader" else "drop_remainder"
+        value = next((kw.value for kw in node.keywords if kw.arg == flag), None)
+        if isinstance(value, ast.Constant) and value.value is True:
+            dropping += 1
+        else:
+            keeping += 1
+    facts.extra["batching"] = {"dropping": dropping, "keeping": keeping}
+
+
+def project_always_drops(project: ProjectFacts) -> bool:
+    """Every batch-forming call of the project drops the last partial batch."""
+    counts = [data for _, data in project.extra("batching")]
+    return bool(counts) and sum(c["dropping"] for c in counts) > 0 and sum(c["keeping"] for c in counts) == 0

@@ -1,0 +1,874 @@
+"""LL101, LL103, LL104: PyTorch-style losses whose magnitude depends on the size
+of the batch they were computed on.
+
+- LL101: a loss that is already a batch mean (a mean-reduced ``torch.nn`` loss,
+  ``.mean()``, a sum divided by ``num_pos``) divided again by the actual batch
+  size: it scales as 1/b, so the small last batch of every epoch spikes.
+- LL103: a summed loss divided by a constant nominal batch size: the last,
+  smaller batch is under-weighted (its loss is b/B of what it should be).
+- LL104: ``loss / accum_steps`` with the optimizer stepping every ``accum_steps``
+  micro-batches while the epoch does not split into whole windows: the last
+  window is partial (stepped at k/accum scale, or left in ``.grad`` to swell the
+  next epoch's first step).
+
+How a value scales is worked out by ``loss_common.LossEvaluator``; the numbers
+(N, B, the last batch) come from the partial-batch family's DataLoader analysis,
+so LL103/LL104 stay quiet where LL201 would (``drop_last=True``, N % B == 0).
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Iterable
+
+import libcst as cst
+
+from losslint.analysis.names import argument, keyword, last_part
+from losslint.context import FileContext
+from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity
+from losslint.fixes import set_keyword
+from losslint.rules.base import Flagged, Quiet, Rule, register
+from losslint.rules.loss_common import (
+    Batching,
+    Divisor,
+    DivisorInfo,
+    Kind,
+    Loss,
+    LossEvaluator,
+    batch_tensor_names,
+    enclosing_loops,
+    is_logged_only,
+    loop_iterable,
+    project_always_drops,
+    training_batching,
+)
+
+_TRIGGERS = ("loss", "Loss")
+
+
+def _divisions(ctx: FileContext) -> Iterable[tuple[ast.AST, ast.expr]]:
+    """Every ``a / b`` and ``a /= b``, with the divisor."""
+    for node in ctx.nodes_of(ast.BinOp, ast.AugAssign):
+        if isinstance(node.op, ast.Div):
+            yield node, (node.right if isinstance(node, ast.BinOp) else node.value)
+
+
+def _numerator(evaluator: LossEvaluator, node: ast.AST) -> Loss:
+    if isinstance(node, ast.BinOp):
+        return evaluator.loss(node.left)
+    assert isinstance(node, ast.AugAssign)
+    if isinstance(node.target, ast.Name):
+        return evaluator.loss(node.target)
+    return Loss(Kind.UNKNOWN)
+
+
+def _visible(ctx: FileContext, evaluator: LossEvaluator, expression: ast.expr, at: ast.AST) -> bool:
+    """Every name of ``expression`` can be read at ``at`` (the loader's batch_size
+    expression may name a variable of another function)."""
+    for name in (n for n in ast.walk(expression) if isinstance(n, ast.Name)):
+        if name.id in ctx.imports.aliases:
+            continue
+        if evaluator.reaching(name.id, at) is None and not ctx.values.bindings(name.id, ctx.tree):
+            return False
+    return True
+
+
+def _remove_division(ctx: FileContext, node: ast.AST) -> NodeEdit | None:
+    if isinstance(node, ast.BinOp):
+        return NodeEdit(ctx.span(node), cst.BinaryOperation, lambda n: n.left)
+    parent = ctx.parents.get(node)
+    siblings = getattr(parent, "body", None) if parent is not None else None
+    if isinstance(siblings, list) and node in siblings and len(siblings) == 1:
+        return None  # the only statement of its block: removing it would leave the block empty
+    return NodeEdit(ctx.span(node), cst.AugAssign, lambda n: cst.RemoveFromParent())
+
+
+def _replace(ctx: FileContext, node: ast.expr, text: str) -> NodeEdit:
+    new = cst.parse_expression(text)
+    if isinstance(new, (cst.BinaryOperation, cst.BooleanOperation, cst.IfExp)):
+        new = new.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    return NodeEdit(ctx.span(node), cst.BaseExpression, lambda _n: new)
+
+
+def _weight(batching: Batching | None) -> str:
+    """'; with N=1000, B=64 the last batch of 40 samples is weighted 1.6x'."""
+    if batching is None or not batching.last_batch or batching.b is None:
+        return ""
+    last = batching.last_batch
+    return f"; with N={batching.n}, B={batching.b} the last batch of {last} sample{'s' if last != 1 else ''} is weighted {batching.b / last:.1f}x"
+
+
+def _all_batches_full(batching: Batching | None) -> str:
+    """Why every batch is full, or ''."""
+    if batching is None:
+        return ""
+    if batching.drops is True:
+        return "drop_last=True" if batching.what == "DataLoader" else "drop_remainder=True"
+    if batching.last_batch == 0 and batching.n is not None:
+        return f"N={batching.n} is a multiple of B={batching.b}"
+    return ""
+
+
+@register
+class MeanLossDividedByBatchSize(Rule):
+    code = "LL101"
+    name = "mean-loss-divided-by-batch-size"
+    severity = Severity.WARNING
+    triggers = _TRIGGERS
+    fix_applicability = Applicability.SAFE
+    summary = "A loss that is already a batch mean divided again by the actual batch size (or by a count over the whole batch)."
+    why = (
+        "Every torch.nn loss and F.* loss defaults to reduction='mean', so its value does not depend on the batch "
+        "size; dividing it again by x.size(0) makes it scale as 1/b. Full batches only see a constant rescale, but "
+        "the smaller last batch of every epoch gets a loss and a gradient B/b times too large: a spike once per "
+        "pass over the data, which a momentum optimizer carries on for many steps (the ssd_keras failure, in "
+        "PyTorch)."
+    )
+    fix_doc = (
+        "Where the loader's nominal batch size is known, divides by it instead (safe: every full batch trains exactly "
+        "as before, and the last batch is no longer inflated). Otherwise removes the second division (unsafe: the "
+        "loss grows by a constant factor B, so retune the learning rate)."
+    )
+    references = (
+        "https://pytorch.org/docs/stable/generated/torch.nn.CrossEntropyLoss.html (reduction='mean')",
+        "ssd_keras commit 3526a17 (\"Make loss independent of batch size\"); Stack Overflow 47824598",
+    )
+    flagged = (
+        Flagged(
+            """
+            import torch
+            from torch import nn
+            from torch.utils.data import DataLoader, TensorDataset
+
+            train_ds = TensorDataset(torch.randn(1000, 20), torch.randint(0, 10, (1000,)))
+            train_loader = DataLoader(train_ds, batch_size=64, shuffle=True)
+            model = nn.Linear(20, 10)
+            criterion = nn.CrossEntropyLoss()
+            for images, labels in train_loader:
+                loss = criterion(model(images), labels) / images.size(0)
+                loss.backward()
+            """,
+            fixed="""
+            import torch
+            from torch import nn
+            from torch.utils.data import DataLoader, TensorDataset
+
+            train_ds = TensorDataset(torch.randn(1000, 20), torch.randint(0, 10, (1000,)))
+            train_loader = DataLoader(train_ds, batch_size=64, shuffle=True)
+            model = nn.Linear(20, 10)
+            criterion = nn.CrossEntropyLoss()
+            for images, labels in train_loader:
+                loss = criterion(model(images), labels) / 64
+                loss.backward()
+            """,
+            message_contains=("mean-reduced CrossEntropyLoss", "images.size(0)", "N=1000, B=64", "40 samples is weighted 1.6x"),
+        ),
+        Flagged(
+            """
+            import torch.nn.functional as F
+
+            def train(model, loader, opt):
+                for x, y in loader:
+                    loss = F.mse_loss(model(x), y)
+                    loss /= len(y)
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+            """,
+            fixed="""
+            import torch.nn.functional as F
+
+            def train(model, loader, opt):
+                for x, y in loader:
+                    loss = F.mse_loss(model(x), y)
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+            """,
+            unsafe=True,
+            message_contains=("F.mse_loss", "len(y)", "retune the learning rate"),
+        ),
+        Flagged(
+            """
+            def multibox(loc_p, loc_t, pos, images):
+                loss_l = (loc_p - loc_t).abs().sum() / pos.sum()
+                batch_size = images.shape[0]
+                return loss_l / batch_size
+            """,
+            fixed="""
+            def multibox(loc_p, loc_t, pos, images):
+                loss_l = (loc_p - loc_t).abs().sum() / pos.sum()
+                batch_size = images.shape[0]
+                return loss_l
+            """,
+            unsafe=True,
+            message_contains=("pos.sum()", "batch_size"),
+        ),
+        Flagged(
+            """
+            from losses import FocalLoss
+
+            def step(model, batch, optimizer):
+                images, targets = batch
+                criterion = FocalLoss(gamma=2.0)
+                loss = criterion(model(images), targets) / images.size(0)
+                loss.backward()
+                optimizer.step()
+            """,
+            files=(
+                (
+                    "losses.py",
+                    """
+                    import torch
+                    from torch import nn
+
+                    class FocalLoss(nn.Module):
+                        def __init__(self, gamma=2.0):
+                            super().__init__()
+                            self.gamma = gamma
+
+                        def forward(self, logits, targets):
+                            ce = nn.functional.cross_entropy(logits, targets, reduction="none")
+                            p = torch.exp(-ce)
+                            return ((1 - p) ** self.gamma * ce).mean()
+                    """,
+                ),
+            ),
+            fixed="""
+            from losses import FocalLoss
+
+            def step(model, batch, optimizer):
+                images, targets = batch
+                criterion = FocalLoss(gamma=2.0)
+                loss = criterion(model(images), targets)
+                loss.backward()
+                optimizer.step()
+            """,
+            unsafe=True,
+            message_contains=("FocalLoss",),
+        ),
+    )
+    quiet = (
+        Quiet(
+            """
+            from torch import nn
+            criterion = nn.CrossEntropyLoss(reduction="sum")
+            for x, y in train_loader:
+                loss = criterion(model(x), y) / x.size(0)
+                loss.backward()
+            """,
+            why="a summed loss divided by the actual batch size is the batch mean: correct",
+        ),
+        Quiet(
+            """
+            import torch.nn.functional as F
+            def forward(self, loc_p, loc_t, conf_p, conf_t, num_pos):
+                loss_l = F.smooth_l1_loss(loc_p, loc_t, reduction="sum")
+                loss_c = F.cross_entropy(conf_p, conf_t, reduction="sum")
+                N = num_pos.data.sum()
+                loss_l /= N
+                loss_c /= N
+                return loss_l, loss_c
+            """,
+            why="ssd.pytorch's MultiBoxLoss: a sum divided once by the number of positives",
+        ),
+        Quiet(
+            """
+            from torch import nn
+            criterion = nn.CrossEntropyLoss()
+            running_loss = 0.0
+            for x, y in train_loader:
+                loss = criterion(model(x), y)
+                loss.backward()
+                running_loss += loss.item()
+                print(f"loss {loss.item() / x.size(0):.3f}")
+            print(running_loss / len(train_loader))
+            """,
+            why="logged values are never trained on; running_loss / len(loader) is an average over batches",
+        ),
+        Quiet(
+            """
+            import torch.nn.functional as F
+            for x, y in train_loader:
+                per_sample = F.cross_entropy(model(x), y, reduction="none")
+                loss = per_sample.sum() / x.size(0)
+                loss.backward()
+            """,
+            why="per-sample losses summed and divided once by the batch size",
+        ),
+        Quiet(
+            """
+            for x, y in train_loader:
+                loss = model(x, y)
+                loss = loss.mean()  # average over DataParallel replicas
+                loss = loss / x.size(0)
+                loss.backward()
+            """,
+            why="the model's loss may be a sum: nothing shows it is already a mean",
+        ),
+        Quiet(
+            """
+            import torch
+            def total(losses):
+                return sum(losses) / len(losses)
+            """,
+            why="averaging a list of losses, not dividing by a batch size",
+        ),
+    )
+
+    def check(self, ctx: FileContext) -> Iterable[Finding]:
+        evaluator = LossEvaluator(ctx, tensor_params=True)
+        for node, divisor_node in _divisions(ctx):
+            divisor = evaluator.divisor(divisor_node)
+            if divisor.kind not in (Divisor.ACTUAL_BATCH, Divisor.BATCH_COUNT):
+                continue
+            numerator = _numerator(evaluator, node)
+            if numerator.kind is not Kind.MEAN or numerator.detached or is_logged_only(ctx, node):
+                continue
+            yield self._finding(ctx, evaluator, node, numerator, divisor)
+
+    def _finding(self, ctx: FileContext, evaluator: LossEvaluator, node: ast.AST, numerator: Loss, divisor: DivisorInfo) -> Finding:
+        batching = training_batching(ctx, node)
+        what = "the actual batch size" if divisor.kind is Divisor.ACTUAL_BATCH else "a count taken over the whole batch, which grows with the batch size"
+        message = f"{numerator.evidence} divided again by {divisor.text} ({what}): the loss scales as 1/batch size"
+        severity = None
+        full = _all_batches_full(batching)
+        if full:
+            severity = Severity.INFO
+            message += f"; every batch is full here ({full}), so today it is only a constant 1/B rescale, but any partial batch will spike"
+        elif batching is not None and batching.last_batch:
+            message += _weight(batching)
+        else:
+            message += "; a smaller last batch (N % B != 0 without drop_last) is weighted B/b times"
+        fix = None
+        nominal = batching.batch_size_node if batching is not None else None
+        if divisor.kind is Divisor.ACTUAL_BATCH and nominal is not None and _visible(ctx, evaluator, nominal, node):
+            divisor_node = node.right if isinstance(node, ast.BinOp) else node.value  # type: ignore[attr-defined]
+            text = ctx.text(nominal)
+            fix = Fix(f"divide by the nominal batch size {text}", Applicability.SAFE, (_replace(ctx, divisor_node, text),))
+        else:
+            edit = _remove_division(ctx, node)
+            if edit is not None:
+                fix = Fix(f"remove the division by {divisor.text}", Applicability.UNSAFE, (edit,))
+                message += "; removing the division makes the loss B times larger, so retune the learning rate"
+        return ctx.finding(self, node, message, fix, severity)
+
+
+@register
+class LossDividedByNominalBatchSize(Rule):
+    code = "LL103"
+    name = "loss-divided-by-nominal-batch-size"
+    severity = Severity.WARNING
+    triggers = _TRIGGERS
+    summary = "A summed loss divided by a constant nominal batch size while the last batch can be smaller."
+    why = (
+        "A sum over the batch grows with the number of samples in it. Dividing by the nominal batch size B instead "
+        "of the actual size b makes the loss of a partial last batch b/B of what its samples deserve: every epoch "
+        "ends with an under-weighted step. tf.nn.compute_average_loss(..., global_batch_size=GLOBAL_BATCH_SIZE) "
+        "does the same with a constant."
+    )
+    fix_doc = (
+        "Divides by the actual batch size (x.size(0)), or drops global_batch_size= so that compute_average_loss "
+        "divides by the batch it was given. Safe: full batches train exactly as before."
+    )
+    references = (
+        "https://www.tensorflow.org/api_docs/python/tf/nn/compute_average_loss",
+        "https://pytorch.org/docs/stable/data.html#torch.utils.data.DataLoader (drop_last)",
+    )
+    flagged = (
+        Flagged(
+            """
+            import argparse
+            import torch
+            import torch.nn.functional as F
+            from torch.utils.data import DataLoader, TensorDataset
+
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--batch-size", type=int, default=64)
+            args = parser.parse_args()
+            train_loader = DataLoader(TensorDataset(torch.randn(1000, 8), torch.randn(1000, 1)), batch_size=args.batch_size, shuffle=True)
+            for x, y in train_loader:
+                loss = F.mse_loss(model(x), y, reduction="sum") / args.batch_size
+                loss.backward()
+            """,
+            fixed="""
+            import argparse
+            import torch
+            import torch.nn.functional as F
+            from torch.utils.data import DataLoader, TensorDataset
+
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--batch-size", type=int, default=64)
+            args = parser.parse_args()
+            train_loader = DataLoader(TensorDataset(torch.randn(1000, 8), torch.randn(1000, 1)), batch_size=args.batch_size, shuffle=True)
+            for x, y in train_loader:
+                loss = F.mse_loss(model(x), y, reduction="sum") / x.size(0)
+                loss.backward()
+            """,
+            message_contains=("args.batch_size", "N=1000, B=64", "40 samples", "0.62x"),
+        ),
+        Flagged(
+            """
+            import tensorflow as tf
+
+            GLOBAL_BATCH_SIZE = 64
+            train_dataset = tf.data.Dataset.from_tensor_slices((tf.zeros([1000, 4]), tf.zeros([1000]))).shuffle(1000).batch(GLOBAL_BATCH_SIZE)
+
+            def compute_loss(labels, predictions):
+                per_example_loss = loss_object(labels, predictions)
+                return tf.nn.compute_average_loss(per_example_loss, global_batch_size=GLOBAL_BATCH_SIZE)
+            """,
+            fixed="""
+            import tensorflow as tf
+
+            GLOBAL_BATCH_SIZE = 64
+            train_dataset = tf.data.Dataset.from_tensor_slices((tf.zeros([1000, 4]), tf.zeros([1000]))).shuffle(1000).batch(GLOBAL_BATCH_SIZE)
+
+            def compute_loss(labels, predictions):
+                per_example_loss = loss_object(labels, predictions)
+                return tf.nn.compute_average_loss(per_example_loss)
+            """,
+            message_contains=("compute_average_loss", "GLOBAL_BATCH_SIZE", "N=1000, B=64"),
+        ),
+    )
+    quiet = (
+        Quiet(
+            """
+            import torch
+            import torch.nn.functional as F
+            from torch.utils.data import DataLoader, TensorDataset
+            BATCH_SIZE = 64
+            train_loader = DataLoader(TensorDataset(torch.randn(1000, 8)), batch_size=BATCH_SIZE, shuffle=True, drop_last=True)
+            for x, y in train_loader:
+                loss = F.mse_loss(model(x), y, reduction="sum") / BATCH_SIZE
+                loss.backward()
+            """,
+            why="drop_last=True: every batch has BATCH_SIZE samples",
+        ),
+        Quiet(
+            """
+            import torch
+            import torch.nn.functional as F
+            from torch.utils.data import DataLoader, TensorDataset
+            BATCH_SIZE = 50
+            train_loader = DataLoader(TensorDataset(torch.randn(1000, 8)), batch_size=BATCH_SIZE, shuffle=True)
+            for x, y in train_loader:
+                loss = F.mse_loss(model(x), y, reduction="sum") / BATCH_SIZE
+                loss.backward()
+            """,
+            why="N % B == 0: every batch is full",
+        ),
+        Quiet(
+            """
+            import torch.nn.functional as F
+            for x, y in train_loader:
+                loss = F.cross_entropy(model(x), y) / args.batch_size
+                loss.backward()
+            """,
+            why="a mean divided by a constant is only a learning-rate rescale",
+        ),
+        Quiet(
+            """
+            import tensorflow as tf
+            def compute_loss(labels, predictions):
+                per_example_loss = loss_object(labels, predictions)
+                return tf.nn.compute_average_loss(per_example_loss)
+            """,
+            why="compute_average_loss divides by the batch it gets",
+        ),
+    )
+
+    def check(self, ctx: FileContext) -> Iterable[Finding]:
+        evaluator = LossEvaluator(ctx, tensor_params=True)
+        for node, divisor_node in _divisions(ctx):
+            divisor = evaluator.divisor(divisor_node)
+            if divisor.kind is not Divisor.NOMINAL_BATCH:
+                continue
+            numerator = _numerator(evaluator, node)
+            if numerator.kind is not Kind.SUM or numerator.detached or is_logged_only(ctx, node):
+                continue
+            batching = self._partial(ctx, node)
+            if batching is False:
+                continue
+            fix = self._divide_by_actual(ctx, evaluator, node, divisor_node)
+            yield ctx.finding(self, node, self._message(f"{numerator.evidence} divided by {divisor.text}", batching), fix)
+        if "compute_average_loss" in ctx.source:
+            for call in ctx.nodes_of(ast.Call):
+                if last_part(ctx.qualname(call.func)) != "compute_average_loss":
+                    continue
+                given = argument(call, "global_batch_size", 2)
+                if given is None or evaluator.divisor(given).kind is not Divisor.NOMINAL_BATCH:
+                    continue
+                batching = self._partial(ctx, call)
+                if batching is False:
+                    continue
+                fix = None
+                if keyword(call, "global_batch_size") is not None:
+                    fix = Fix("let compute_average_loss divide by the actual batch", Applicability.SAFE, (
+                        NodeEdit(ctx.span(call), cst.Call, _drop_keyword("global_batch_size")),
+                    ))
+                evidence = f"tf.nn.compute_average_loss(..., global_batch_size={ctx.text(given)}) divides the sum by a constant"
+                yield ctx.finding(self, call, self._message(evidence, batching), fix)
+
+    def _partial(self, ctx: FileContext, node: ast.AST) -> Batching | None | bool:
+        """The pipeline when its last batch may be partial; False when every batch is full."""
+        batching = training_batching(ctx, node)
+        if batching is not None:
+            return False if _all_batches_full(batching) else batching
+        if project_always_drops(ctx.project):
+            return False
+        return None
+
+    @staticmethod
+    def _message(evidence: str, batching: Batching | None) -> str:
+        if batching is not None and batching.last_batch and batching.b:
+            last, b = batching.last_batch, batching.b
+            return (
+                f"{evidence}, not by the actual batch size: {batching.numbers()}, whose loss is only "
+                f"{last / b:.2f}x what its samples deserve (its samples weigh {last}/{b} of the others)"
+            )
+        return (
+            f"{evidence}, not by the actual batch size: unless N is a multiple of B or the last batch is dropped, "
+            "the last batch of every epoch is under-weighted by b/B"
+        )
+
+    def _divide_by_actual(self, ctx: FileContext, evaluator: LossEvaluator, node: ast.AST, divisor_node: ast.expr) -> Fix | None:
+        """``/ args.batch_size`` -> ``/ x.size(0)``, x the first tensor the training loop binds."""
+        for loop in enclosing_loops(ctx, node):
+            names = batch_tensor_names(ctx, loop)
+            if names and names[0] != "_":
+                return Fix(f"divide by the actual batch size {names[0]}.size(0)", Applicability.SAFE, (
+                    _replace(ctx, divisor_node, f"{names[0]}.size(0)"),
+                ))
+        return None
+
+
+def _drop_keyword(name: str):
+    def edit(call: cst.Call) -> cst.Call:
+        args = [a for a in call.args if not (a.keyword is not None and a.keyword.value == name)]
+        if args:
+            args[-1] = args[-1].with_changes(comma=call.args[-1].comma if call.args[-1].keyword is None or call.args[-1].keyword.value != name else cst.MaybeSentinel.DEFAULT)
+        return call.with_changes(args=args)
+
+    return edit
+
+
+class _Window:
+    """A gradient-accumulation loop: ``for i, b in enumerate(loader)`` whose body
+    steps the optimizer under ``if (i + 1) % accum == 0``."""
+
+    def __init__(self, ctx: FileContext, loop: ast.For, step_if: ast.If, modulo: ast.BinOp, start: int) -> None:
+        self.ctx, self.loop, self.step_if, self.modulo, self.start = ctx, loop, step_if, modulo, start
+        self.accum_node = modulo.right
+        assert isinstance(loop.iter, ast.Call)
+        self.iterable = loop.iter.args[0]
+        target = loop.target
+        assert isinstance(target, ast.Tuple) and isinstance(target.elts[0], ast.Name)
+        self.index = target.elts[0].id
+        left = modulo.left
+        # (i + 1) % accum from 0, or i % accum from 1: windows end on the accum-th micro-batch.
+        self.aligned = (self._is_index_plus_one(left) and start == 0) or (self._is_index(left) and start == 1)
+        self.misaligned = self._is_index(left) and start == 0
+        self.forced_last = any(
+            isinstance(n, ast.Call) and ctx.qualname(n.func) == "len" for n in ast.walk(step_if.test) if n is not modulo
+        )
+
+    def _is_index(self, node: ast.expr) -> bool:
+        return isinstance(node, ast.Name) and node.id == self.index
+
+    def _is_index_plus_one(self, node: ast.expr) -> bool:
+        return (
+            isinstance(node, ast.BinOp)
+            and isinstance(node.op, ast.Add)
+            and self._is_index(node.left)
+            and isinstance(node.right, ast.Constant)
+            and node.right.value == 1
+        )
+
+    def window_length(self) -> str:
+        """The length of the window micro-batch ``i`` belongs to, as code."""
+        accum = self.ctx.text(self.accum_node)
+        position = self.index if self.start == 0 else f"({self.index} - {self.start})"
+        return f"min({accum}, len({self.ctx.text(self.iterable)}) - {position} // {accum} * {accum})"
+
+    def zero_grad_before_epoch(self) -> bool:
+        """``zero_grad()`` in the enclosing epoch loop before this loop: leftovers are discarded."""
+        parent = self.ctx.parents.get(self.loop)
+        body = getattr(parent, "body", [])
+        for stmt in body:
+            if stmt is self.loop:
+                return False
+            if any(isinstance(n, ast.Attribute) and n.attr == "zero_grad" for n in ast.walk(stmt)):
+                return True
+        return False
+
+
+def _loop_body_nodes(loop: ast.For) -> Iterable[ast.AST]:
+    stack: list[ast.AST] = list(loop.body)
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, (ast.For, ast.While, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def _accumulation_windows(ctx: FileContext) -> Iterable[_Window]:
+    for loop in ctx.nodes_of(ast.For):
+        if not (isinstance(loop.iter, ast.Call) and ctx.qualname(loop.iter.func) == "enumerate" and loop.iter.args):
+            continue
+        if not (isinstance(loop.target, ast.Tuple) and len(loop.target.elts) == 2 and isinstance(loop.target.elts[0], ast.Name)):
+            continue
+        start_node = argument(loop.iter, "start", 1)
+        start = ctx.values.int_value(start_node) if start_node is not None else 0
+        if start not in (0, 1):
+            continue
+        for node in _loop_body_nodes(loop):
+            if not isinstance(node, ast.If):
+                continue
+            steps = any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "step" for s in node.body for n in ast.walk(s))
+            if not steps:
+                continue
+            modulo = next((n for n in ast.walk(node.test) if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Mod)), None)
+            if modulo is not None:
+                yield _Window(ctx, loop, node, modulo, start)
+
+
+@register
+class PartialAccumulationWindow(Rule):
+    code = "LL104"
+    name = "partial-accumulation-window"
+    severity = Severity.WARNING
+    triggers = ("%",)
+    summary = "Gradient accumulation (loss / accum, a step every accum micro-batches) whose last window of an epoch is partial, or whose windows are misaligned."
+    why = (
+        "Dividing each micro-batch's loss by accum and stepping on (i + 1) % accum == 0 gives a correct mean only for "
+        "whole windows. When the number of batches per epoch is not a multiple of accum, the last k micro-batches "
+        "either step at k/accum of the right scale (a forced step on the last batch), or stay in .grad and are added "
+        "to the next epoch's first window, whose step is then (accum + k)/accum too large. i % accum == 0 with i "
+        "counted from 0 steps after the very first micro-batch, at 1/accum scale, and shifts every window."
+    )
+    fix_doc = (
+        "Divides by the actual length of the window, min(accum, len(loader) - i // accum * accum), and steps on the "
+        "last batch of the epoch too; a misaligned test becomes (i + 1) % accum. Safe: every whole window trains "
+        "exactly as before."
+    )
+    references = (
+        "https://huggingface.co/blog/gradient_accumulation (Fixing Gradient Accumulation, 2024)",
+        "Lightning loops/optimization/automatic.py (divides by accumulate_grad_batches, steps on is_last_batch)",
+    )
+    flagged = (
+        Flagged(
+            """
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+
+            accum_steps = 4
+            train_loader = DataLoader(TensorDataset(torch.randn(1000, 8)), batch_size=100, shuffle=True)
+            for i, (x, y) in enumerate(train_loader):
+                loss = criterion(model(x), y) / accum_steps
+                loss.backward()
+                if (i + 1) % accum_steps == 0 or (i + 1) == len(train_loader):
+                    optimizer.step()
+                    optimizer.zero_grad()
+            """,
+            fixed="""
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+
+            accum_steps = 4
+            train_loader = DataLoader(TensorDataset(torch.randn(1000, 8)), batch_size=100, shuffle=True)
+            for i, (x, y) in enumerate(train_loader):
+                loss = criterion(model(x), y) / min(accum_steps, len(train_loader) - i // accum_steps * accum_steps)
+                loss.backward()
+                if (i + 1) % accum_steps == 0 or (i + 1) == len(train_loader):
+                    optimizer.step()
+                    optimizer.zero_grad()
+            """,
+            message_contains=("N=1000, B=100 gives 10 batches per epoch", "last window has 2 micro-batches", "0.50x"),
+        ),
+        Flagged(
+            """
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+
+            ACCUM = 4
+            train_loader = DataLoader(TensorDataset(torch.randn(1000, 8)), batch_size=100, shuffle=True)
+            for epoch in range(10):
+                for step, (x, y) in enumerate(train_loader):
+                    loss = criterion(model(x), y)
+                    loss = loss / ACCUM
+                    loss.backward()
+                    if (step + 1) % ACCUM == 0:
+                        optimizer.step()
+                        optimizer.zero_grad()
+            """,
+            fixed="""
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+
+            ACCUM = 4
+            train_loader = DataLoader(TensorDataset(torch.randn(1000, 8)), batch_size=100, shuffle=True)
+            for epoch in range(10):
+                for step, (x, y) in enumerate(train_loader):
+                    loss = criterion(model(x), y)
+                    loss = loss / min(ACCUM, len(train_loader) - step // ACCUM * ACCUM)
+                    loss.backward()
+                    if (step + 1) % ACCUM == 0 or step + 1 == len(train_loader):
+                        optimizer.step()
+                        optimizer.zero_grad()
+            """,
+            message_contains=("stay in .grad", "1.50x"),
+        ),
+        Flagged(
+            """
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+
+            accum = 5
+            train_loader = DataLoader(TensorDataset(torch.randn(1000, 8)), batch_size=100, shuffle=True)
+            for i, (x, y) in enumerate(train_loader):
+                loss = criterion(model(x), y) / accum
+                loss.backward()
+                if i % accum == 0:
+                    optimizer.step()
+                    optimizer.zero_grad()
+            """,
+            fixed="""
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+
+            accum = 5
+            train_loader = DataLoader(TensorDataset(torch.randn(1000, 8)), batch_size=100, shuffle=True)
+            for i, (x, y) in enumerate(train_loader):
+                loss = criterion(model(x), y) / accum
+                loss.backward()
+                if (i + 1) % accum == 0:
+                    optimizer.step()
+                    optimizer.zero_grad()
+            """,
+            message_contains=("i % accum == 0", "first micro-batch"),
+        ),
+    )
+    quiet = (
+        Quiet(
+            """
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+            accum_steps = 4
+            train_loader = DataLoader(TensorDataset(torch.randn(1600, 8)), batch_size=100, shuffle=True)
+            for i, (x, y) in enumerate(train_loader):
+                loss = criterion(model(x), y) / accum_steps
+                loss.backward()
+                if (i + 1) % accum_steps == 0:
+                    optimizer.step()
+                    optimizer.zero_grad()
+            """,
+            why="16 batches per epoch: every window is whole",
+        ),
+        Quiet(
+            """
+            for i, (x, y) in enumerate(train_loader):
+                loss = criterion(model(x), y) / args.gradient_accumulation_steps
+                loss.backward()
+                if (i + 1) % args.gradient_accumulation_steps == 0:
+                    optimizer.step()
+            """,
+            why="accumulation steps not known (or 1 by default): nothing to show",
+        ),
+        Quiet(
+            """
+            for i, (x, y) in enumerate(train_loader):
+                loss = criterion(model(x), y)
+                loss.backward()
+                optimizer.step()
+                if (i + 1) % 100 == 0:
+                    scheduler.step()
+            """,
+            why="no accumulation: the loss is not divided by the window",
+        ),
+    )
+
+    def check(self, ctx: FileContext) -> Iterable[Finding]:
+        evaluator = LossEvaluator(ctx, tensor_params=True)
+        for window in _accumulation_windows(ctx):
+            accum = ctx.values.int_value(window.accum_node)
+            if accum is None or accum <= 1:
+                continue
+            accum_dump = ast.dump(window.accum_node)
+            divisions = [
+                (node, d) for node, d in _divisions(ctx)
+                if ast.dump(d) == accum_dump and any(node is n for n in _loop_body_nodes(window.loop))
+            ]
+            if not divisions:
+                continue
+            node, divisor_node = divisions[0]
+            if _numerator(evaluator, node).detached or is_logged_only(ctx, node):
+                continue
+            finding = self._judge(ctx, window, accum, node, divisor_node)
+            if finding is not None:
+                yield finding
+
+    def _judge(self, ctx: FileContext, window: _Window, accum: int, node: ast.AST, divisor_node: ast.expr) -> Finding | None:
+        accum_text = ctx.text(window.accum_node)
+        test_text = ctx.text(window.step_if.test)
+        if window.misaligned:
+            fix = Fix(f"align the window: ({window.index} + 1) % {accum_text}", Applicability.SAFE, (
+                _replace(ctx, window.modulo.left, f"({window.index} + 1)"),
+            ))
+            message = (
+                f"the loss is divided by {accum_text}={accum} but the optimizer steps on `{test_text}` with {window.index} "
+                f"counted from 0: it steps after the first micro-batch of every epoch, at 1/{accum} of the scale of a "
+                "whole window, and every later window is shifted by one"
+            )
+            return ctx.finding(self, node, message, fix)
+        if not window.aligned:
+            return None
+        batching = training_batching(ctx, window.loop)
+        batches = batching.batches_per_epoch if batching is not None else None
+        if batches is not None and batches % accum == 0:
+            return None
+        loader_text = ctx.text(window.iterable)
+        divide = _replace(ctx, divisor_node, window.window_length())
+        if batches is not None:
+            last = batches % accum
+            counted = f"N={batching.n}, B={batching.b} gives {batches} batches per epoch" if batching else ""
+            numbers = f"{counted}; with {accum_text}={accum} the last window has {last} micro-batch{'es' if last != 1 else ''}"
+            severity = None
+        else:
+            last = None
+            numbers = f"unless the number of batches per epoch is a multiple of {accum_text}={accum}, the last window is partial"
+            severity = Severity.INFO
+        if window.forced_last:
+            scale = f" ({last}/{accum} = {last / accum:.2f}x the scale of a whole window)" if last else ""
+            message = (
+                f"the loss is divided by {accum_text} while the optimizer also steps on the last batch of the epoch: "
+                f"{numbers}, which is stepped divided by {accum} all the same{scale}"
+            )
+            return ctx.finding(self, node, message, Fix("divide by the actual window length", Applicability.SAFE, (divide,)), severity)
+        step_on_last = _replace_test(ctx, window.step_if.test, f"{window.index} + 1 == len({loader_text})")
+        fix = Fix("step on the last batch too, and divide by the actual window length", Applicability.SAFE, (divide, step_on_last))
+        if window.zero_grad_before_epoch():
+            message = (
+                f"the loss is divided by {accum_text} and the optimizer steps on `{test_text}`: {numbers}, whose gradients "
+                "are computed and then discarded by the zero_grad() at the start of the next epoch"
+            )
+            return ctx.finding(self, node, message, fix, Severity.INFO)
+        grown = f" ({accum + last}/{accum} = {(accum + last) / accum:.2f}x the scale of a whole window)" if last else ""
+        message = (
+            f"the loss is divided by {accum_text} and the optimizer steps on `{test_text}`: {numbers}; their gradients "
+            f"stay in .grad and are added to the next epoch's first window, whose step is too large{grown}"
+        )
+        return ctx.finding(self, node, message, fix, severity)
+
+
+def _replace_test(ctx: FileContext, test: ast.expr, extra: str) -> NodeEdit:
+    """``if <test>:`` -> ``if <test> or <extra>:``."""
+
+    def edit(node: cst.BaseExpression) -> cst.BaseExpression:
+        left = node
+        if isinstance(node, (cst.BooleanOperation, cst.IfExp, cst.Lambda, cst.NamedExpr)) and not node.lpar:
+            left = node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+        return cst.BooleanOperation(left=left, operator=cst.Or(), right=cst.parse_expression(extra))
+
+    return NodeEdit(ctx.span(test), cst.BaseExpression, edit)
