@@ -1,0 +1,126 @@
+"""A worker process that runs a batch of smoke trainings: ``python -m
+losslint.verify.worker JOBS.json``.
+
+Importing torch costs about 1.3 s and Keras 3 about 3 s here, more than a smoke
+training itself; so the worker imports them once and forks a child per run
+(the child inherits the imported modules). The parent never runs a tensor
+operation or touches CUDA before forking, which is what makes the fork safe;
+each child installs the probes, runs its program, writes its record, and is
+killed when it outlives its time limit. Where there is no fork (Windows), each
+run gets a process of its own instead.
+
+The worker prints one line per finished run, ``done ID STATUS SECONDS``, which
+the parent turns into progress.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+
+def _write(path: str, record: dict) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(record, handle)
+
+
+def _run_forked(job: dict, log_path: str) -> tuple[str, float]:
+    from losslint.verify import runtime
+
+    started = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:  # the child: the program's output goes to its log
+        code = 1
+        try:
+            fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.dup2(fd, 1)
+            os.dup2(fd, 2)
+            sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
+            sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+            record = runtime.run(job)
+            code = 0 if record["status"] == "ok" else 1
+        finally:
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            finally:
+                os._exit(code)
+    return _wait(pid, job, started, lambda: os.kill(pid, signal.SIGKILL))
+
+
+def _wait(pid: int, job: dict, started: float, kill) -> tuple[str, float]:
+    deadline = started + float(job.get("timeout", 60))
+    delay = 0.005
+    while True:
+        finished, status = os.waitpid(pid, os.WNOHANG)
+        if finished:
+            break
+        if time.perf_counter() > deadline:
+            kill()
+            os.waitpid(pid, 0)
+            _write(job["output"], {"status": "timeout", "error": f"no result after {job.get('timeout', 60)} s", "steps": []})
+            return "timeout", time.perf_counter() - started
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.05)
+    return _status(job, status), time.perf_counter() - started
+
+
+def _status(job: dict, wait_status: int) -> str:
+    try:
+        with open(job["output"], encoding="utf-8") as handle:
+            return json.load(handle)["status"]
+    except (OSError, ValueError, KeyError):
+        if os.WIFSIGNALED(wait_status):
+            reason = f"the training process was killed by signal {os.WTERMSIG(wait_status)}"
+        else:
+            reason = f"the training process exited with status {os.WEXITSTATUS(wait_status)} without a result"
+        _write(job["output"], {"status": "crash", "error": reason, "steps": []})
+        return "crash"
+
+
+def _run_spawned(job: dict, log_path: str) -> tuple[str, float]:
+    config_path = job["output"] + ".config.json"
+    _write(config_path, job)
+    started = time.perf_counter()
+    with open(log_path, "w", encoding="utf-8") as log:
+        process = subprocess.Popen([sys.executable, "-m", "losslint.verify.runtime", config_path], stdout=log, stderr=log)
+        try:
+            process.wait(timeout=float(job.get("timeout", 60)))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            _write(job["output"], {"status": "timeout", "error": f"no result after {job.get('timeout', 60)} s", "steps": []})
+            return "timeout", time.perf_counter() - started
+    status = _status(job, 0 if process.returncode == 0 else (process.returncode << 8) & 0xFFFF)
+    return status, time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    with open(argv[0], encoding="utf-8") as handle:
+        plan = json.load(handle)
+    can_fork = hasattr(os, "fork")
+    if can_fork:
+        # Import once here so that every forked child starts with them loaded.
+        # (Failures are left for the child to report with the program's context.)
+        for module in plan.get("preload", []):
+            try:
+                __import__(module)
+            except Exception:
+                pass
+    for job in plan["jobs"]:
+        log_path = job["output"] + ".log"
+        runner = _run_forked if can_fork else _run_spawned
+        status, seconds = runner(job, log_path)
+        print(f"done {job['id']} {status} {seconds:.2f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stdout.flush()
+    os._exit(code)  # skip the interpreter's teardown of torch/keras (seconds, for nothing)
