@@ -11,6 +11,7 @@ parallelism of the scale work fits.
 from __future__ import annotations
 
 import ast
+import gc
 import io
 import tokenize
 from dataclasses import dataclass, field
@@ -261,8 +262,19 @@ class Linter:
         progress: Callable[[int, int], None] | None = None,
     ) -> Report:
         targets = discover(paths, self.settings)
-        sources = [read_source(t, self.settings) for t in targets]
-        project = self.facts_for(sources)
+        # Parsing allocates millions of AST nodes and no reference cycles: the cyclic
+        # garbage collector would only rescan them again and again (5x the parse
+        # time on a 700k-line corpus). Off while parsing; the trees are then frozen
+        # out of its sight for the rest of the run.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            sources = [read_source(t, self.settings) for t in targets]
+            project = self.facts_for(sources)
+        finally:
+            gc.freeze()
+            if collecting:
+                gc.enable()
         results = []
         for index, source in enumerate(sources):
             if progress:
@@ -289,6 +301,7 @@ class Linter:
                 result.findings = self.check(source, project)
             results.append(result)
         self.link([f for r in results for f in r.findings])
+        gc.unfreeze()
         return Report(results, internal_error=self.internal_error)
 
     def link(self, findings: list[Finding]) -> None:
