@@ -445,7 +445,12 @@ class LossEvaluator:
     def _apply(self, op: ast.operator, left: Loss, right_node: ast.expr, at: ast.AST) -> Loss:
         """``left <op> right``."""
         if isinstance(op, ast.Div):
-            return self.divide(left, self.divisor(right_node))
+            divisor = self.divisor(right_node)
+            result = self.divide(left, divisor)
+            if result.kind is Kind.OVER_BATCH_COUNT and left.kind is Kind.PER_SAMPLE:
+                code = self.ctx.text(at) if isinstance(at, ast.BinOp) else f"{self.ctx.text(at.target)} / {divisor.text}"  # type: ignore[attr-defined]
+                result = result.but(evidence=f"`{code}`{self.count_note(right_node)}")
+            return result
         if isinstance(op, ast.Mult):
             factor = self.divisor(right_node)
             if factor.kind is Divisor.ACTUAL_BATCH:
@@ -465,6 +470,15 @@ class LossEvaluator:
         if isinstance(op, ast.Pow):
             return left if left.kind is Kind.PER_SAMPLE else NOTHING
         return NOTHING
+
+    def count_note(self, divisor: ast.expr) -> str:
+        """", with n_positive = `tf.reduce_sum(positives)`": where a count came from."""
+        for name in (n for n in ast.walk(divisor) if isinstance(n, ast.Name)):
+            bindings = self.reaching(name.id, divisor)
+            if bindings and len(bindings) == 1 and bindings[0].how == "assign" and bindings[0].value is not None and not bindings[0].path:
+                if self.loss(bindings[0].value).kind is Kind.SUM:
+                    return f", with {name.id} = `{self.ctx.text(bindings[0].value)}` over the whole batch"
+        return ""
 
     def _reciprocal(self, node: ast.expr) -> ast.expr | None:
         """``(1.0 / GLOBAL_BATCH_SIZE)`` -> GLOBAL_BATCH_SIZE."""

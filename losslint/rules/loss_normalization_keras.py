@@ -173,7 +173,7 @@ class KerasLossAveragedTwice(Rule):
                     return (ops.sum(per_token, axis=-1) / ops.sum(ops.ones_like(per_token))) * ops.cast(ops.shape(y_pred)[0], 'float32')
             """,
             unsafe=True,
-            message_contains=("TokenLoss.compute_loss", "compile(loss=...) in fit_model"),
+            message_contains=("TokenLoss.compute_loss", "compile(loss=...) in fit_model.py"),
         ),
     )
     quiet = (
@@ -234,7 +234,7 @@ class KerasLossAveragedTwice(Rule):
                 yield self._finding(ctx, function, display, users, ret.value, value.evidence)
 
     def _finding(self, ctx: FileContext, function: ast.FunctionDef, display: str, users: list[str], value: ast.expr, evidence: str) -> Finding:
-        where = f" (given to compile(loss=...) in {', '.join(users)})" if users else ""
+        where = f" (given to compile(loss=...) in {', '.join(u.replace('.', '/') + '.py' for u in users)})" if users else ""
         message = (
             f"Keras loss {display}{where} returns a per-sample tensor already divided by a count over the whole batch "
             f"({evidence}); Keras averages it over the batch again, so the loss scales as 1/batch size and the short "

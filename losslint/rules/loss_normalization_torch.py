@@ -90,6 +90,19 @@ def _replace(ctx: FileContext, node: ast.expr, text: str) -> NodeEdit:
     return NodeEdit(ctx.span(node), cst.BaseExpression, lambda _n: new)
 
 
+def _mean_over_batch_of(ctx: FileContext, call: ast.Call) -> ast.expr | None:
+    """``x.mean()`` / ``torch.mean(x)`` over every dimension: x, else None."""
+    if call.keywords or (isinstance(call.func, ast.Attribute) and call.func.attr != "mean"):
+        return None
+    if isinstance(call.func, ast.Attribute) and not call.args:
+        qual = ctx.qualname(call.func) or ""
+        if qual != "torch.mean":
+            return call.func.value
+    if ctx.qualname(call.func) == "torch.mean" and len(call.args) == 1:
+        return call.args[0]
+    return None
+
+
 def _weight(batching: Batching | None) -> str:
     """'; with N=1000, B=64 the last batch of 40 samples is weighted 1.6x'."""
     if batching is None or not batching.last_batch or batching.b is None:
@@ -247,6 +260,28 @@ class MeanLossDividedByBatchSize(Rule):
             unsafe=True,
             message_contains=("FocalLoss",),
         ),
+        Flagged(
+            """
+            import torch.nn.functional as F
+
+            def sequence_loss(logits, targets):
+                mask = (targets != 0).float()
+                per_token = F.cross_entropy(logits, targets, reduction="none")
+                per_sequence = (per_token * mask).sum(dim=1) / mask.sum()
+                return per_sequence.mean()
+            """,
+            fixed="""
+            import torch.nn.functional as F
+
+            def sequence_loss(logits, targets):
+                mask = (targets != 0).float()
+                per_token = F.cross_entropy(logits, targets, reduction="none")
+                per_sequence = (per_token * mask).sum(dim=1) / mask.sum()
+                return per_sequence.sum()
+            """,
+            unsafe=True,
+            message_contains=("mask.sum()", "per_sequence.mean()", "averages it over the batch again"),
+        ),
     )
     quiet = (
         Quiet(
@@ -326,6 +361,25 @@ class MeanLossDividedByBatchSize(Rule):
             if numerator.kind is not Kind.MEAN or numerator.detached or is_logged_only(ctx, node):
                 continue
             yield self._finding(ctx, evaluator, node, numerator, divisor)
+        # (per_sample / num_pos).mean(): the mean over the batch is the second division.
+        for call in ctx.nodes_of(ast.Call):
+            inner = _mean_over_batch_of(ctx, call)
+            if inner is None:
+                continue
+            value = evaluator.loss(inner)
+            if value.kind is not Kind.OVER_BATCH_COUNT or value.detached or is_logged_only(ctx, call):
+                continue
+            message = (
+                f"{value.evidence} is already divided by a count over the whole batch, and {ctx.text(call)} averages "
+                "it over the batch again: the loss scales as 1/batch size; a smaller last batch (N % B != 0 without "
+                "drop_last) is weighted B/b times"
+            )
+            fix = None
+            if isinstance(call.func, ast.Attribute) and not call.args and not call.keywords:
+                edit = NodeEdit(ctx.span(call.func), cst.Attribute, lambda n: n.with_changes(attr=cst.Name("sum")))
+                fix = Fix("sum instead of averaging again", Applicability.UNSAFE, (edit,))
+                message += "; summing instead makes the loss B times larger, so retune the learning rate"
+            yield ctx.finding(self, call, message, fix)
 
     def _finding(self, ctx: FileContext, evaluator: LossEvaluator, node: ast.AST, numerator: Loss, divisor: DivisorInfo) -> Finding:
         batching = training_batching(ctx, node)
@@ -802,14 +856,15 @@ class PartialAccumulationWindow(Rule):
             ]
             if not divisions:
                 continue
-            node, divisor_node = divisions[0]
-            if _numerator(evaluator, node).detached or is_logged_only(ctx, node):
+            divisions = [(n, d) for n, d in divisions if not (_numerator(evaluator, n).detached or is_logged_only(ctx, n))]
+            if not divisions:
                 continue
-            finding = self._judge(ctx, window, accum, node, divisor_node)
+            finding = self._judge(ctx, window, accum, divisions)
             if finding is not None:
                 yield finding
 
-    def _judge(self, ctx: FileContext, window: _Window, accum: int, node: ast.AST, divisor_node: ast.expr) -> Finding | None:
+    def _judge(self, ctx: FileContext, window: _Window, accum: int, divisions: list[tuple[ast.AST, ast.expr]]) -> Finding | None:
+        node = divisions[0][0]
         accum_text = ctx.text(window.accum_node)
         test_text = ctx.text(window.step_if.test)
         if window.misaligned:
@@ -829,7 +884,10 @@ class PartialAccumulationWindow(Rule):
         if batches is not None and batches % accum == 0:
             return None
         loader_text = ctx.text(window.iterable)
-        divide = _replace(ctx, divisor_node, window.window_length())
+        # len(loader) is only sure to exist for a DataLoader we can see (an iterable
+        # dataset's loader may have no __len__): otherwise the fix is for review.
+        applicability = Applicability.SAFE if batching is not None and batching.what == "DataLoader" else Applicability.UNSAFE
+        divides = tuple(_replace(ctx, d, window.window_length()) for _, d in divisions)
         if batches is not None:
             last = batches % accum
             counted = f"N={batching.n}, B={batching.b} gives {batches} batches per epoch" if batching else ""
@@ -837,26 +895,26 @@ class PartialAccumulationWindow(Rule):
             severity = None
         else:
             last = None
-            numbers = f"unless the number of batches per epoch is a multiple of {accum_text}={accum}, the last window is partial"
+            numbers = f"unless the number of batches per epoch is a multiple of {accum_text}={accum}, the last window of every epoch is partial"
             severity = Severity.INFO
         if window.forced_last:
             scale = f" ({last}/{accum} = {last / accum:.2f}x the scale of a whole window)" if last else ""
             message = (
                 f"the loss is divided by {accum_text} while the optimizer also steps on the last batch of the epoch: "
-                f"{numbers}, which is stepped divided by {accum} all the same{scale}"
+                f"{numbers}, and it is stepped divided by {accum} all the same{scale}"
             )
-            return ctx.finding(self, node, message, Fix("divide by the actual window length", Applicability.SAFE, (divide,)), severity)
+            return ctx.finding(self, node, message, Fix("divide by the actual window length", applicability, divides), severity)
         step_on_last = _replace_test(ctx, window.step_if.test, f"{window.index} + 1 == len({loader_text})")
-        fix = Fix("step on the last batch too, and divide by the actual window length", Applicability.SAFE, (divide, step_on_last))
+        fix = Fix("step on the last batch too, and divide by the actual window length", applicability, (*divides, step_on_last))
         if window.zero_grad_before_epoch():
             message = (
-                f"the loss is divided by {accum_text} and the optimizer steps on `{test_text}`: {numbers}, whose gradients "
-                "are computed and then discarded by the zero_grad() at the start of the next epoch"
+                f"the loss is divided by {accum_text} and the optimizer steps on `{test_text}`: {numbers}, and its "
+                "gradients are computed, never stepped, and discarded by the zero_grad() at the start of the next epoch"
             )
             return ctx.finding(self, node, message, fix, Severity.INFO)
         grown = f" ({accum + last}/{accum} = {(accum + last) / accum:.2f}x the scale of a whole window)" if last else ""
         message = (
-            f"the loss is divided by {accum_text} and the optimizer steps on `{test_text}`: {numbers}; their gradients "
+            f"the loss is divided by {accum_text} and the optimizer steps on `{test_text}`: {numbers}, and its gradients "
             f"stay in .grad and are added to the next epoch's first window, whose step is too large{grown}"
         )
         return ctx.finding(self, node, message, fix, severity)
