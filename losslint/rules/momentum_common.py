@@ -170,7 +170,7 @@ class Momentum:
             return Momentum(self.optimizer, self.kind, float(value), self.beta2, f" ({self.pending} defaults to {value:g})")
         if value is None and self.kind == SGD:
             return Momentum(self.optimizer, PLAIN, 0.0)
-        return Momentum(self.optimizer, self.kind, None, self.beta2, f" ({self.pending} is not known statically)")
+        return Momentum(self.optimizer, self.kind, None, self.beta2, self.note)
 
     def describe(self) -> str:
         """"SGD with momentum 0.9 carries ..." — what a k-fold gradient spike does."""
@@ -226,6 +226,8 @@ def coefficient(ctx: "FileContext", call: ast.Call, spec: Spec, label: str) -> M
                 return Momentum(label, spec.kind, float(value[0]), beta2)
             return Momentum(label, spec.kind, None, beta2, f" (betas={ctx.text(node)} not known statically)")
     value = ctx.values.value(value_node)
+    if value is UNKNOWN:
+        value = hparams_default(ctx, value_node)
     if value is None or value is False:
         return Momentum(label, PLAIN, 0.0)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -237,6 +239,30 @@ def coefficient(ctx: "FileContext", call: ast.Call, spec: Spec, label: str) -> M
         # args.momentum whose parser lives in a file we cannot see from here (yet)
         return Momentum(label, spec.kind, None, beta2, f" ({ctx.text(value_node)} not known statically)", pending=value_node.attr)
     return Momentum(label, spec.kind, None, beta2, f" ({spec.arg}={ctx.text(value_node)} not known statically)")
+
+
+def hparams_default(ctx: "FileContext", node: ast.expr) -> object:
+    """``self.hparams.momentum`` / ``self.hparams["momentum"]`` in a LightningModule that
+    called ``save_hyperparameters()``: the default of ``__init__``'s ``momentum``."""
+    key = None
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) and node.value.attr == "hparams":
+        key = node.attr
+    elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute) and node.value.attr == "hparams":
+        if isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str):
+            key = node.slice.value
+    cls = ctx.enclosing(node, ast.ClassDef)
+    if key is None or cls is None:
+        return UNKNOWN
+    for function in cls.body:
+        if isinstance(function, ast.FunctionDef) and function.name == "__init__":
+            args = function.args
+            positional = [*args.posonlyargs, *args.args]
+            defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+            pairs = list(zip(positional, defaults)) + list(zip(args.kwonlyargs, args.kw_defaults))
+            for arg, default in pairs:
+                if arg.arg == key and default is not None:
+                    return ctx.values.value(default)
+    return UNKNOWN
 
 
 def torch_optimizer(ctx: "FileContext", call: ast.Call) -> Momentum | None:
@@ -425,7 +451,9 @@ def _truth(ctx: "FileContext", node: ast.expr) -> tuple[object, ast.expr | None]
 def gate_of(ctx: "FileContext", clip: Clip, top: ast.AST | None = None) -> Gate | None:
     """The flag that keeps this clip off with the defaults, if one does: an
     enclosing ``if`` whose test is false, or a threshold of None/0 handed to a
-    helper that then skips clipping."""
+    helper that then skips clipping. Of several, the one named for clipping
+    (``args.clip_grad`` rather than ``loss_scaler is not None``)."""
+    gates: list[Gate] = []
     node: ast.AST = clip.call
     parent = ctx.parents.get(node)
     while parent is not None and parent is not top:
@@ -435,15 +463,22 @@ def gate_of(ctx: "FileContext", clip: Clip, top: ast.AST | None = None) -> Gate 
             if in_body or in_else:
                 value, flag = _truth(ctx, parent.test)
                 if value is not UNKNOWN and flag is not None and bool(value) != in_body:
-                    return Gate(flag, ctx.values.value(flag))
+                    gates.append(Gate(flag, ctx.values.value(flag)))
         if isinstance(parent, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             break
         node, parent = parent, ctx.parents.get(parent)
     if clip.threshold is not None and isinstance(clip.threshold, (ast.Name, ast.Attribute)):
         value = ctx.values.value(clip.threshold)
         if value is None or value is False or (isinstance(value, (int, float)) and value == 0):
-            return Gate(clip.threshold, value)
-    return None
+            gates.append(Gate(clip.threshold, value))
+    if not gates:
+        return None
+    return max(gates, key=lambda g: is_clip_flag(ctx.text(g.flag)))
+
+
+def is_clip_flag(text: str) -> bool:
+    lowered = text.lower()
+    return "clip" in lowered or "grad_norm" in lowered or "max_norm" in lowered
 
 
 def default_fix_edit(ctx: "FileContext", gate: Gate, max_norm: float):
@@ -452,6 +487,8 @@ def default_fix_edit(ctx: "FileContext", gate: Gate, max_norm: float):
     from losslint.findings import NodeEdit  # local: findings imports nothing from here
 
     flag = gate.flag
+    if not is_clip_flag(ctx.text(flag)):
+        return None  # `if loss_scaler is not None:` gates it, but that default is not ours to change
     new_value = "True" if isinstance(gate.default, bool) else repr(float(max_norm))
     if isinstance(flag, ast.Attribute) and not (isinstance(flag.value, ast.Name) and flag.value.id == "self"):
         for call in ctx.nodes_of(ast.Call):

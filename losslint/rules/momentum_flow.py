@@ -61,7 +61,8 @@ class PassFact:
     callee: str
     position: int | None
     keyword: str | None
-    momentum: Momentum
+    momentum: Momentum | None
+    builder: str = ""  # built by a helper of another module: its builder fact decides
 
 
 @dataclass
@@ -228,6 +229,8 @@ class Resolver:
                 continue
             if isinstance(binding.value, ast.Constant) and binding.value.value is None:
                 continue  # `optimizer = None` before the real assignment
+            if any(sub is node for sub in ast.walk(binding.value)):
+                continue  # `optimizer = wrap(optimizer)`: the name's earlier bindings answer
             value: ast.expr | None = binding.value
             path = binding.path
             while path and isinstance(value, (ast.Tuple, ast.List)):
@@ -260,9 +263,22 @@ class Resolver:
                         found.extend(self.resolve(sub.value, depth + 1))
                     elif isinstance(target, ast.Tuple) and sub.value is not None:
                         for index, element in enumerate(target.elts):
-                            if isinstance(element, ast.Attribute) and element.attr == node.attr and isinstance(sub.value, ast.Call):
+                            if not (isinstance(element, ast.Attribute) and element.attr == node.attr):
+                                continue
+                            if isinstance(sub.value, ast.Call):
                                 found.extend(self._call(sub.value, depth + 1, (index,)))
+                            elif isinstance(sub.value, ast.Tuple) and index < len(sub.value.elts):
+                                found.extend(self.resolve(sub.value.elts[index], depth + 1))
         return found
+
+    def _passed_momenta(self, passed: PassFact) -> list[Momentum]:
+        if passed.momentum is not None:
+            return [passed.momentum]
+        for _module, facts in self.ctx.project.extra(FACTS_KEY):
+            builder = facts.builders.get(passed.builder)
+            if builder is not None:
+                return builder.momenta
+        return []
 
     def _parameter(self, function: ast.FunctionDef, name: str, depth: int) -> list[Found]:
         """A function parameter: what the calls to the function pass for it."""
@@ -300,7 +316,8 @@ class Resolver:
                     position = index - (1 if method else 0) if index is not None else None
                     if passed.keyword == name or (passed.position is not None and passed.position == position):
                         origin = f"passed to {passed.callee}() from {module.replace('.', '/')}.py"
-                        found.append(Found(passed.momentum.resolved(self.ctx.project), origin=origin))
+                        for momentum in self._passed_momenta(passed):
+                            found.append(Found(momentum.resolved(self.ctx.project), origin=origin))
         return found
 
 
@@ -346,6 +363,17 @@ def _parameters_owner(arg: ast.expr) -> ast.expr | None:
     return None
 
 
+def _builder_call(ctx: FileContext, value: ast.expr) -> str | None:
+    """``optimizer = make_optimizer(model)`` with make_optimizer imported from another
+    module: the helper's name, for the rule to look up among the project's builders."""
+    if isinstance(value, ast.Name):
+        resolved = ctx.values.resolve_name(value)
+        value = resolved if resolved is not None else value
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in ctx.imports.aliases:
+        return last_part(ctx.imports.aliases[value.func.id])
+    return None
+
+
 # -- the project-wide facts ------------------------------------------------------------
 
 _TRIGGERS = ("optim", "Adam", "SGD", "Lion", "Lamb", "LAMB", "RMSprop", "Muon")
@@ -387,5 +415,8 @@ def _collect_momentum(tree: ast.Module, source: str, facts: ModuleFacts) -> None
             for found in resolver.resolve(value):
                 if found.call is not None or found.origin:
                     record.passes.append(PassFact(callee, position, kw_name, found.momentum))
+            builder = _builder_call(ctx, value)
+            if builder is not None:
+                record.passes.append(PassFact(callee, position, kw_name, None, builder))
     if record.builders or record.passes:
         facts.extra[FACTS_KEY] = record

@@ -228,7 +228,7 @@ class KerasMomentumWithoutClipping(Rule):
         spec = KERAS_OPTIMIZERS.get(class_name or "")
         if spec is None or spec.default in (None, 0.0) or spec.kind == "plain":
             return
-        momentum = Momentum(f'keras {class_name} (optimizer="{node.value}")', spec.kind, spec.default, spec.beta2)
+        momentum = Momentum(f"keras {class_name}", spec.kind, spec.default, spec.beta2)
         prefix, imports = _keras_prefix(ctx)
         replacement = f"{prefix}.{class_name}(global_clipnorm={max_norm})"
         edit = NodeEdit(ctx.span(node), cst.BaseExpression, lambda _n: cst.parse_expression(replacement))

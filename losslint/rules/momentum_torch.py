@@ -44,6 +44,7 @@ from losslint.rules.momentum_common import (
     default_fix_edit,
     enclosing_statement,
     gate_of,
+    is_clip_flag,
     is_lightning_module,
 )
 from losslint.rules.momentum_flow import Found, Resolver
@@ -231,7 +232,8 @@ def insert_clip_fix(ctx: FileContext, found: Found, site: StepSite) -> Fix | Non
     if found.accelerator is not None:
         accelerator = _text(ctx, found.accelerator)
         clip = f"{accelerator}.clip_grad_norm_({params}, max_norm={max_norm})"
-        if "accumulate(" in ctx.text(function) or "gradient_accumulation" in ctx.text(function):
+        function_text = ctx.source if function is ctx.tree else ctx.text(function)
+        if "accumulate(" in function_text or "gradient_accumulation" in function_text:
             clip = f"if {accelerator}.sync_gradients:\n    {clip}\n"
         statements.append(clip)
         description = f"clip gradients with {accelerator}.clip_grad_norm_(max_norm={max_norm}) {where}"
@@ -255,28 +257,54 @@ def gate_fix(ctx: FileContext, gate: Gate, rule_description: str) -> tuple[ast.A
     return node, Fix(f"default {ctx.text(gate.flag)} to {value} so that {rule_description}", Applicability.UNSAFE, (edit,))
 
 
-def judge_step(rule: Rule, ctx: FileContext, resolver: Resolver, site: StepSite, found: list[Found]) -> Finding | None:
+def clip_root(ctx: FileContext, clip: Clip) -> str | None:
+    """Whose parameters a clip clips: ``discriminator`` in
+    ``clip_grad_norm_(discriminator.parameters(), 1.0)``."""
+    target = argument(clip.call, "parameters", 0)
+    if isinstance(target, ast.Call) and isinstance(target.func, ast.Attribute) and target.func.attr == "parameters":
+        return dotted(target.func.value)
+    return dotted(target) if isinstance(target, (ast.Name, ast.Attribute)) else None
+
+
+def optimizer_root(found: list[Found]) -> str | None:
+    roots = {dotted(f.params_root) for f in found if f.params_root is not None}
+    return roots.pop() if len(roots) == 1 else None
+
+
+def judge_step(
+    rule: Rule, ctx: FileContext, resolver: Resolver, site: StepSite, found: list[Found], other_roots: frozenset[str] = frozenset()
+) -> Finding | None:
     """The finding (with its fix) for a momentum optimizer's step, or None when
-    clipping reaches it."""
+    clipping reaches it. ``other_roots``: the models of the other optimizers stepped
+    in the same function; a clip of one of those (a GAN's discriminator) does not
+    protect this optimizer."""
     if not found or any(f.managed or not f.momentum.is_momentum for f in found):
         return None
-    clips = clips_reaching(ctx, resolver, site.call)
+    own_root = optimizer_root(found)
+    clips = [
+        c for c in clips_reaching(ctx, resolver, site.call)
+        if (root := clip_root(ctx, c)) is None or root == own_root or root not in other_roots
+    ]
     gates = [gate_of(ctx, clip) for clip in clips]
     if clips and any(g is None for g in gates):
         return None  # clipping that runs with the defaults (or that we cannot rule out)
     first = found[0]
-    momentum = first.momentum
+    momentum = max((f.momentum for f in found), key=lambda m: m.severity.rank)
+    names = list(dict.fromkeys(f.momentum.optimizer for f in found))
     origin = f" ({first.origin})" if first.origin else ""
+    if len(names) > 1:
+        origin = f" (one of {' or '.join(names)}{', ' + first.origin if first.origin else ''})"
     if clips:
-        gate = next(g for g in gates if g is not None)
+        gate = max((g for g in gates if g is not None), key=lambda g: is_clip_flag(ctx.text(g.flag)))
         node, fix = gate_fix(ctx, gate, "the clip at line %d runs" % clips[0].call.lineno)
         message = (
-            f"{momentum.optimizer}{origin} steps with gradient clipping only when {ctx.text(gate.flag)} is set, and "
+            f"{'the optimizer' if len(names) > 1 else momentum.optimizer}{origin} steps with gradient clipping only when {ctx.text(gate.flag)} is set, and "
             f"{gate.describe(ctx)}: with the defaults nothing is clipped. {momentum.describe()}"
         )
         return ctx.finding(rule, node if node is not None else clips[0].call, message, fix, severity=momentum.severity)
-    fix = insert_clip_fix(ctx, first, site)
-    message = f"{momentum.optimizer}{origin} steps with no gradient clipping before it: {momentum.describe()}"
+    fix = insert_clip_fix(ctx, next((f for f in found if f.accelerator is not None), first), site)
+    subject = "the optimizer" if len(names) > 1 else momentum.optimizer
+    message = f"{subject}{origin} steps with no gradient clipping before it: {momentum.describe()}"
     return ctx.finding(rule, site.call, message, fix, severity=momentum.severity)
 
 
@@ -716,10 +744,19 @@ class MomentumWithoutClipping(Rule):
     def check(self, ctx: FileContext) -> Iterable[Finding]:
         resolver = Resolver(ctx)
         seen: set[tuple[int, int]] = set()
-        for site in step_sites(ctx):
-            if is_lightning_module(ctx, ctx.enclosing(site.call, ast.ClassDef)):
-                continue  # LL304 judges LightningModules
-            finding = judge_step(self, ctx, resolver, site, resolver.resolve(site.optimizer))
+        sites = [
+            (site, resolver.resolve(site.optimizer))
+            for site in step_sites(ctx)
+            if not is_lightning_module(ctx, ctx.enclosing(site.call, ast.ClassDef))  # LL304 judges LightningModules
+        ]
+        roots: dict[int, set[str]] = {}
+        for site, found in sites:
+            root = optimizer_root(found)
+            if root:
+                roots.setdefault(id(_function_of(ctx, site.call)), set()).add(root)
+        for site, found in sites:
+            others = frozenset(roots.get(id(_function_of(ctx, site.call)), set()) - {optimizer_root(found)})
+            finding = judge_step(self, ctx, resolver, site, found, others)
             if finding is not None and (finding.span.line, finding.span.column) not in seen:
                 seen.add((finding.span.line, finding.span.column))
                 yield finding
@@ -839,41 +876,65 @@ class ClipBeforeUnscale(Rule):
     )
 
     def check(self, ctx: FileContext) -> Iterable[Finding]:
+        resolver = Resolver(ctx)
+        by_function: dict[int, list[StepSite]] = {}
         for site in step_sites(ctx):
-            if site.scaler is None:
-                continue
-            function = _function_of(ctx, site.call)
-            scaler, optimizer = _text(ctx, site.scaler), _text(ctx, site.optimizer)
-            unscales = [
-                c for c in ast.walk(function)
-                if isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute) and c.func.attr == "unscale_"
-                and _text(ctx, c.func.value) == scaler and (not c.args or _text(ctx, c.args[0]) == optimizer)
-            ]
+            if site.scaler is not None:
+                by_function.setdefault(id(_function_of(ctx, site.call)), []).append(site)
+        for sites in by_function.values():
+            function = _function_of(ctx, sites[0].call)
             for call in ast.walk(function):
-                if not isinstance(call, ast.Call) or call.lineno > site.call.lineno:
+                if not isinstance(call, ast.Call):
                     continue
-                clip = clip_of(ctx, call)
                 name = call.func.attr if isinstance(call.func, ast.Attribute) else call.func.id if isinstance(call.func, ast.Name) else ""
-                if clip is None or name not in ("clip_grad_norm_", "clip_grad_value_", "clip_grad_norm", "clip_grads_with_norm_", "clip_grad_value"):
+                if name not in _TORCH_CLIPS or clip_of(ctx, call) is None:
                     continue
                 if isinstance(call.func, ast.Attribute) and "accelerator" in (_text(ctx, call.func.value) or "").lower():
-                    continue
-                before = [u for u in unscales if u.lineno < call.lineno]
-                if before:
-                    continue
-                statement = enclosing_statement(ctx, call)
-                if statement is None:
-                    continue
-                edits: list = [InsertBefore(ctx.span(statement), (f"{scaler}.unscale_({optimizer})",))]
-                later = ""
-                for unscale in unscales:
-                    later = f"; the unscale_ at line {unscale.lineno} comes after it"
-                    stmt = enclosing_statement(ctx, unscale)
-                    if isinstance(stmt, ast.Expr) and stmt.value is unscale:
-                        edits.append(NodeEdit(ctx.span(stmt), cst.Expr, lambda _n: cst.RemovalSentinel.REMOVE))
-                fix = Fix(f"call {scaler}.unscale_({optimizer}) before clipping", Applicability.UNSAFE, tuple(edits))
-                message = (
-                    f"gradient clipping under a GradScaler before scaler.unscale_({optimizer}){later}: the threshold is "
-                    "compared with gradients multiplied by the loss scale, so the clip does not do what it says"
-                )
-                yield ctx.finding(self, call, message, fix)
+                    continue  # accelerate unscales inside its clip
+                later_sites = [s for s in sites if s.call.lineno > call.lineno]
+                site = _clipped_site(ctx, resolver, call, later_sites)
+                if site is not None:
+                    finding = self._judge(ctx, function, call, site)
+                    if finding is not None:
+                        yield finding
+
+    def _judge(self, ctx: FileContext, function: ast.AST, call: ast.Call, site: StepSite) -> Finding | None:
+        scaler, optimizer = _text(ctx, site.scaler), _text(ctx, site.optimizer)
+        unscales = [
+            c for c in ast.walk(function)
+            if isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute) and c.func.attr == "unscale_"
+            and _text(ctx, c.func.value) == scaler and (not c.args or _text(ctx, c.args[0]) == optimizer)
+        ]
+        if any(u.lineno < call.lineno for u in unscales):
+            return None
+        statement = enclosing_statement(ctx, call)
+        if statement is None:
+            return None
+        edits: list = [InsertBefore(ctx.span(statement), (f"{scaler}.unscale_({optimizer})",))]
+        later = ""
+        for unscale in unscales:
+            later = f"; the unscale_ at line {unscale.lineno} comes after it"
+            stmt = enclosing_statement(ctx, unscale)
+            if isinstance(stmt, ast.Expr) and stmt.value is unscale:
+                edits.append(NodeEdit(ctx.span(stmt), cst.Expr, lambda _n: cst.RemovalSentinel.REMOVE))
+        fix = Fix(f"call {scaler}.unscale_({optimizer}) before clipping", Applicability.UNSAFE, tuple(edits))
+        message = (
+            f"gradient clipping under a GradScaler before scaler.unscale_({optimizer}){later}: the threshold is "
+            "compared with gradients multiplied by the loss scale, so the clip does not do what it says"
+        )
+        return ctx.finding(self, call, message, fix)
+
+
+_TORCH_CLIPS = ("clip_grad_norm_", "clip_grad_value_", "clip_grad_norm", "clip_grads_with_norm_", "clip_grad_value")
+
+
+def _clipped_site(ctx: FileContext, resolver: Resolver, call: ast.Call, sites: list[StepSite]) -> StepSite | None:
+    """The scaler step a clip prepares: the one whose optimizer holds the clipped
+    model's parameters, else the first step after the clip."""
+    if not sites:
+        return None
+    root = clip_root(ctx, Clip(call, None))
+    for site in sites:
+        if root is not None and optimizer_root(resolver.resolve(site.optimizer)) == root:
+            return site
+    return sites[0]
