@@ -1,0 +1,1 @@
+"""``losslint lsp``: the language server (needs the ``lsp`` extra, pygls)."""

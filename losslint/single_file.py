@@ -1,0 +1,124 @@
+"""Linting one file at a time inside its project: what the flake8 plugin and the
+language server share. Both are handed one file (by flake8, by the editor), while
+many findings need facts from the project's other files (a dataset's length in
+``data.py``, an argparse default in ``options.py``).
+
+So the first file of a project makes the process collect the project-wide facts
+of every Python file under the project root (the nearest directory upwards with a
+``pyproject.toml``, ``setup.cfg``, ``setup.py``, losslint config or ``.git``) and
+keeps them for the following files; the file being linted always contributes its
+own, current text (an editor's unsaved buffer, flake8's stdin). The cost is one
+``ast.parse`` of the project per process, as in one ``losslint check`` run; a
+language server drops the cache when a file is saved.
+
+Settings come from the file's nearest ``[tool.losslint]`` configuration, found as
+``losslint check`` finds it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from losslint.config import ConfigError, Settings, find_config, load_settings
+from losslint.discovery import Target, discover
+from losslint.engine import Linter, SourceFile, module_name, parse_source, read_source
+from losslint.findings import Finding
+from losslint.project import ProjectFacts, collect_module_facts
+
+_ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", "losslint.toml", ".losslint.toml", ".git")
+# Past this many files under the root, no facts are collected from other files (a
+# home directory or a monorepo is not one training project).
+MAX_PROJECT_FILES = 5000
+
+
+def project_root(path: Path) -> Path:
+    directory = path.resolve().parent
+    for candidate in (directory, *directory.parents):
+        if any((candidate / marker).exists() for marker in _ROOT_MARKERS):
+            return candidate
+    return directory
+
+
+@lru_cache(maxsize=16)
+def _load(config: Path | None) -> tuple[Settings, str | None]:
+    if config is None:
+        return Settings(), None
+    try:
+        return load_settings(config, []), None
+    except ConfigError as error:
+        return Settings(), str(error)
+
+
+def settings_for(path: Path) -> tuple[Settings, str | None]:
+    """The settings that apply to ``path``, and the configuration error if the
+    configuration could not be used (the defaults apply then)."""
+    start = path if path.exists() else (path.parent if path.parent.exists() else Path.cwd())
+    return _load(find_config(start))
+
+
+# Settings objects are not hashable: the caches are keyed on their identity (the
+# settings themselves come from the cache above, so they stay the same objects).
+_LINTERS: dict[int, tuple[Settings, Linter]] = {}
+_FACTS: dict[tuple[Path, int], ProjectFacts] = {}
+
+
+def linter_for(settings: Settings) -> Linter:
+    if id(settings) not in _LINTERS:
+        _LINTERS[id(settings)] = (settings, Linter(settings))
+    return _LINTERS[id(settings)][1]
+
+
+def project_facts(root: Path, settings: Settings) -> ProjectFacts:
+    key = (root, id(settings))
+    if key not in _FACTS:
+        targets = discover([root], settings)
+        linter = linter_for(settings)
+        if len(targets) > MAX_PROJECT_FILES:
+            _FACTS[key] = linter.facts_for([])
+        else:
+            _FACTS[key] = linter.facts_for(read_source(t, settings) for t in targets if t.path.suffix == ".py")
+    return _FACTS[key]
+
+
+def forget_project_facts() -> None:
+    """Files changed on disk: collect the facts again on the next lint."""
+    _FACTS.clear()
+
+
+@dataclass
+class PreparedFile:
+    linter: Linter
+    source: SourceFile
+    project: ProjectFacts
+
+    def findings(self) -> list[Finding]:
+        findings = self.linter.check(self.source, self.project)
+        self.linter.link(findings)
+        return findings
+
+    def fixed_text(self, unsafe: bool) -> str:
+        """The text with every applicable fix applied, to a fixed point."""
+        if self.source.text is None or self.source.tree is None:
+            return self.source.text or ""
+        text, _, _ = self.linter.fix_source(self.source, self.project, unsafe)
+        return text
+
+
+def prepare(path: Path, text: str, display: str | None = None, settings: Settings | None = None, on_disk: bool | None = None) -> PreparedFile:
+    """A file's current text, ready to lint with its project's facts."""
+    if settings is None:
+        settings, _ = settings_for(path)
+    linter = linter_for(settings)
+    source = parse_source(SourceFile(Target(path, display or path.as_posix()), module_name(path)), text.encode("utf-8"))
+    if on_disk is None:
+        on_disk = path.is_file()
+    if on_disk:
+        shared = project_facts(project_root(path), settings)
+        project = ProjectFacts(dict(shared.modules), dict(shared.configured_dataset_sizes))
+    else:
+        project = linter.facts_for([])
+    if source.tree is not None and source.text is not None:
+        project.add(collect_module_facts(source.tree, source.text, source.module))
+    return PreparedFile(linter, source, project)

@@ -1,0 +1,273 @@
+"""`losslint lsp` through a real client: a small JSON-RPC client speaking LSP over
+the server's stdin/stdout (initialize, didOpen, publishDiagnostics, codeAction,
+applying the returned edit, didChange, didSave)."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+
+pytest.importorskip("pygls", reason="the lsp extra (pygls) is part of the test extra")
+
+TRAIN = textwrap.dedent(
+    """\
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    train_ds = TensorDataset(torch.randn(1000, 20), torch.randint(0, 10, (1000,)))
+    train_loader = DataLoader(train_ds, batch_size=64, shuffle=True)
+    """
+)
+FIXED = TRAIN.replace("shuffle=True)", "shuffle=True, drop_last=True)")
+TIMEOUT = 30
+
+
+class Client:
+    """Just enough of an LSP client: framing, requests, notifications, and answers
+    to the server's own requests."""
+
+    def __init__(self, cwd: Path) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "losslint", "lsp"],
+            cwd=cwd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "XDG_CACHE_HOME": str(cwd / ".cache")},
+        )
+        self.messages: queue.Queue = queue.Queue()
+        self.pending: list[dict] = []  # messages read while waiting for another
+        self.next_id = 0
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        stream = self.process.stdout
+        assert stream is not None
+        while True:
+            headers = {}
+            while True:
+                line = stream.readline()
+                if not line:
+                    return
+                line = line.decode("ascii").strip()
+                if not line:
+                    break
+                name, _, value = line.partition(":")
+                headers[name.lower()] = value.strip()
+            self.messages.put(json.loads(stream.read(int(headers["content-length"]))))
+
+    def send(self, message: dict) -> None:
+        body = json.dumps({"jsonrpc": "2.0", **message}).encode("utf-8")
+        assert self.process.stdin is not None
+        self.process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        self.process.stdin.flush()
+
+    def notify(self, method: str, params: dict) -> None:
+        self.send({"method": method, "params": params})
+
+    def _next(self) -> dict:
+        try:
+            message = self.messages.get(timeout=TIMEOUT)
+        except queue.Empty:
+            raise AssertionError("no message from the server in time") from None
+        if "method" in message and "id" in message:  # a request from the server
+            self.send({"id": message["id"], "result": None})
+        return message
+
+    def request(self, method: str, params: dict) -> dict:
+        self.next_id += 1
+        self.send({"id": self.next_id, "method": method, "params": params})
+        while True:
+            message = self._next()
+            if message.get("id") == self.next_id and "method" not in message:
+                assert "error" not in message, message
+                return message["result"]
+            self.pending.append(message)
+
+    def notification(self, method: str) -> dict:
+        for index, message in enumerate(self.pending):
+            if message.get("method") == method:
+                return self.pending.pop(index)["params"]
+        while True:
+            message = self._next()
+            if message.get("method") == method:
+                return message["params"]
+            self.pending.append(message)
+
+    def close(self) -> None:
+        try:
+            self.request("shutdown", None)  # type: ignore[arg-type]
+            self.notify("exit", None)  # type: ignore[arg-type]
+            self.process.wait(timeout=10)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
+    (tmp_path / "train.py").write_text(TRAIN)
+    return tmp_path
+
+
+@pytest.fixture
+def client(workspace: Path):
+    client = Client(workspace)
+    result = client.request(
+        "initialize",
+        {
+            "processId": None,
+            "rootUri": workspace.as_uri(),
+            "workspaceFolders": [{"uri": workspace.as_uri(), "name": "demo"}],
+            "capabilities": {"textDocument": {"codeAction": {"codeActionLiteralSupport": {"codeActionKind": {"valueSet": ["quickfix", "source"]}}}}},
+        },
+    )
+    client.capabilities = result["capabilities"]
+    client.notify("initialized", {})
+    yield client
+    client.close()
+
+
+def open_document(client: Client, path: Path, text: str) -> dict:
+    client.notify("textDocument/didOpen", {"textDocument": {"uri": path.as_uri(), "languageId": "python", "version": 1, "text": text}})
+    return client.notification("textDocument/publishDiagnostics")
+
+
+def offset(text: str, position: dict) -> int:
+    """A UTF-16 LSP position as an offset into ``text``."""
+    lines = text.splitlines(keepends=True)
+    before = "".join(lines[: position["line"]])
+    line = lines[position["line"]] if position["line"] < len(lines) else ""
+    units, chars = 0, 0
+    while units < position["character"] and chars < len(line):
+        units += 2 if ord(line[chars]) > 0xFFFF else 1
+        chars += 1
+    return len(before) + chars
+
+
+def apply(text: str, edit: dict, uri: str) -> str:
+    if "documentChanges" in edit and edit["documentChanges"]:
+        [change] = edit["documentChanges"]
+        assert change["textDocument"]["uri"] == uri
+        edits = change["edits"]
+    else:
+        edits = edit["changes"][uri]
+    for e in sorted(edits, key=lambda e: (e["range"]["start"]["line"], e["range"]["start"]["character"]), reverse=True):
+        start, end = offset(text, e["range"]["start"]), offset(text, e["range"]["end"])
+        text = text[:start] + e["newText"] + text[end:]
+    return text
+
+
+def test_capabilities(client: Client):
+    kinds = client.capabilities["codeActionProvider"]["codeActionKinds"]
+    assert "quickfix" in kinds and "source.fixAll.losslint" in kinds
+    assert client.capabilities["textDocumentSync"]
+
+
+def test_diagnostics_quick_fix_and_fix_all(client: Client, workspace: Path):
+    uri = (workspace / "train.py").as_uri()
+    published = open_document(client, workspace / "train.py", TRAIN)
+    assert published["uri"] == uri
+    [diagnostic] = published["diagnostics"]
+    assert diagnostic["code"] == "LL201" and diagnostic["source"] == "losslint"
+    assert diagnostic["severity"] == 2  # warning
+    column = TRAIN.splitlines()[4].index("DataLoader")
+    assert diagnostic["range"]["start"] == {"line": 4, "character": column}
+    assert "N=1000, B=64" in diagnostic["message"]
+    doc = Path(unquote(urlparse(diagnostic["codeDescription"]["href"]).path))
+    assert doc.read_text().startswith("# LL201 partial-last-batch")
+
+    actions = client.request(
+        "textDocument/codeAction",
+        {"textDocument": {"uri": uri}, "range": diagnostic["range"], "context": {"diagnostics": [diagnostic]}},
+    )
+    titles = [a["title"] for a in actions]
+    assert titles == ["LL201: add drop_last=True", "losslint: fix all"]
+    quick_fix = actions[0]
+    assert quick_fix["kind"] == "quickfix" and quick_fix["isPreferred"] is True
+    assert apply(TRAIN, quick_fix["edit"], uri) == FIXED
+    assert apply(TRAIN, actions[1]["edit"], uri) == FIXED
+
+    # The editor applies the edit: the document changes, the diagnostic goes.
+    client.notify(
+        "textDocument/didChange",
+        {"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"text": apply(TRAIN, quick_fix["edit"], uri)}]},
+    )
+    assert client.notification("textDocument/publishDiagnostics")["diagnostics"] == []
+    assert client.request("textDocument/codeAction", {"textDocument": {"uri": uri}, "range": diagnostic["range"], "context": {"diagnostics": []}}) == []
+
+
+def test_fix_all_on_save_kind(client: Client, workspace: Path):
+    uri = (workspace / "train.py").as_uri()
+    open_document(client, workspace / "train.py", TRAIN)
+    everywhere = {"start": {"line": 0, "character": 0}, "end": {"line": 5, "character": 0}}
+    actions = client.request(
+        "textDocument/codeAction",
+        {"textDocument": {"uri": uri}, "range": everywhere, "context": {"diagnostics": [], "only": ["source.fixAll"]}},
+    )
+    [action] = actions
+    assert action["kind"] == "source.fixAll.losslint"
+    assert apply(TRAIN, action["edit"], uri) == FIXED
+
+
+def test_unsaved_text_and_utf16_columns(client: Client, workspace: Path):
+    # The buffer, not the file on disk, is linted; a character outside the BMP is two UTF-16 units.
+    text = TRAIN.replace("train_loader = ", 'note = "🔥"; train_loader = ')
+    [diagnostic] = open_document(client, workspace / "train.py", text)["diagnostics"]
+    line = text.splitlines()[4]
+    assert diagnostic["range"]["start"]["character"] == line.index("DataLoader") + 1
+
+
+def test_facts_from_other_files_and_refresh_on_save(client: Client, workspace: Path):
+    (workspace / "data.py").write_text(
+        "from torch.utils.data import Dataset\n\nclass Windows(Dataset):\n    def __len__(self):\n        return 1000\n"
+    )
+    text = "from torch.utils.data import DataLoader\nfrom data import Windows\n\nloader = DataLoader(Windows(), batch_size=64, shuffle=True)\n"
+    (workspace / "loop.py").write_text(text)
+    [diagnostic] = open_document(client, workspace / "loop.py", text)["diagnostics"]
+    assert "N=1000, B=64" in diagnostic["message"]
+    # data.py changes on disk and is saved: loop.py is linted again with the new length.
+    (workspace / "data.py").write_text((workspace / "data.py").read_text().replace("1000", "1024"))
+    client.notify("textDocument/didSave", {"textDocument": {"uri": (workspace / "data.py").as_uri()}})
+    for _ in range(3):
+        published = client.notification("textDocument/publishDiagnostics")
+        if published["uri"] == (workspace / "loop.py").as_uri():
+            break
+    assert published["diagnostics"] == []  # 1024 % 64 == 0
+
+
+def test_workspace_configuration_is_respected(tmp_path: Path):
+    (tmp_path / "pyproject.toml").write_text('[tool.losslint]\nignore = ["LL201"]\n')
+    (tmp_path / "train.py").write_text(TRAIN)
+    client = Client(tmp_path)
+    try:
+        client.request("initialize", {"processId": None, "rootUri": tmp_path.as_uri(), "capabilities": {}})
+        client.notify("initialized", {})
+        assert open_document(client, tmp_path / "train.py", TRAIN)["diagnostics"] == []
+    finally:
+        client.close()
+
+
+def test_close_clears_diagnostics(client: Client, workspace: Path):
+    uri = (workspace / "train.py").as_uri()
+    assert open_document(client, workspace / "train.py", TRAIN)["diagnostics"]
+    client.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+    assert client.notification("textDocument/publishDiagnostics") == {"uri": uri, "diagnostics": []}
+
+
+def test_the_command_and_check_without_pygls():
+    done = subprocess.run([sys.executable, "-m", "losslint", "lsp", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0 and "language server" in done.stdout
+    # `losslint check` must not need the lsp extra: pygls is imported only by `lsp`.
+    probe = "import sys, losslint.cli; print('pygls' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip() == "False"
