@@ -8,6 +8,7 @@ and the project-wide facts. Nothing here runs libcst: that is left to fixes.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Iterator, TypeVar
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from losslint.rules.base import Rule
 
 N = TypeVar("N", bound=ast.AST)
+_LINE_END = re.compile(r"[^\r\n]*(?:\r\n|\r|\n|$)")
 
 
 @dataclass
@@ -35,7 +37,17 @@ class FileContext:
 
     @cached_property
     def lines(self) -> list[str]:
-        return self.source.splitlines()
+        """Source lines as Python numbers them (\n, \r\n or \r; not str.splitlines,
+        which also splits at form feeds and other separators)."""
+        return [line.rstrip("\r\n") for line in self._lines_with_ends]
+
+    @cached_property
+    def _lines_with_ends(self) -> list[str]:
+        return _LINE_END.findall(self.source) if self.source else []
+
+    @cached_property
+    def _line_bytes(self) -> list[bytes]:
+        return [line.encode("utf-8") for line in self._lines_with_ends]
 
     @cached_property
     def imports(self) -> ImportTable:
@@ -80,7 +92,16 @@ class FileContext:
         return self.enclosing(node, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda) or self.tree
 
     def text(self, node: ast.AST) -> str:
-        return ast.get_source_segment(self.source, node) or ""
+        """The node's source text (like ast.get_source_segment, without re-splitting
+        the whole file on every call)."""
+        line, end_line = getattr(node, "lineno", None), getattr(node, "end_lineno", None)
+        col, end_col = getattr(node, "col_offset", None), getattr(node, "end_col_offset", None)
+        if line is None or end_line is None or col is None or end_col is None or end_line > len(self._line_bytes):
+            return ""
+        if line == end_line:
+            return self._line_bytes[line - 1][col:end_col].decode("utf-8", errors="replace")
+        parts = [self._line_bytes[line - 1][col:], *self._line_bytes[line:end_line - 1], self._line_bytes[end_line - 1][:end_col]]
+        return b"".join(parts).decode("utf-8", errors="replace")
 
     def span(self, node: ast.AST) -> Span:
         """The node's span with character (not UTF-8 byte) columns, as libcst counts."""

@@ -40,7 +40,7 @@ class Binding:
 class ValueResolver:
     def __init__(self, ctx: "FileContext") -> None:
         self.ctx = ctx
-        self._scope_bindings: dict[tuple[int, str], list[Binding]] = {}
+        self._scope_bindings: dict[int, dict[str, list[Binding]]] = {}  # scope -> name -> bindings
 
     # -- public API ------------------------------------------------------------
     def value(self, node: ast.expr | None, depth: int = 0) -> Literal:
@@ -235,50 +235,10 @@ class ValueResolver:
         ]
 
     def _bindings_in(self, scope: ast.AST, name: str) -> list[Binding]:
-        key = (id(scope), name)
-        if key not in self._scope_bindings:
-            self._scope_bindings[key] = list(self._collect_bindings(scope, name))
-        return self._scope_bindings[key]
-
-    def _collect_bindings(self, scope: ast.AST, name: str) -> Iterator[Binding]:
-        if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            args = scope.args
-            positional = [*args.posonlyargs, *args.args]
-            defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
-            for position, (arg, default) in enumerate(zip(positional, defaults)):
-                if arg.arg == name:
-                    yield Binding(default, (), scope, (position, name))
-            for arg, default in zip(args.kwonlyargs, args.kw_defaults):
-                if arg.arg == name:
-                    yield Binding(default, (), scope, (None, name))
-            for arg in (args.vararg, args.kwarg):
-                if arg is not None and arg.arg == name:
-                    yield Binding(None, (), scope)
-        body = scope.body if isinstance(scope, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef)) else []
-        for node in _walk_scope(body):
-            if isinstance(node, ast.Assign):
-                for target in node.targets:
-                    yield from _target_bindings(target, node.value, name, scope)
-            elif isinstance(node, ast.AnnAssign) and node.value is not None:
-                yield from _target_bindings(node.target, node.value, name, scope)
-            elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name) and node.target.id == name:
-                yield Binding(None, (), scope)
-            elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
-                if any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node.target)):
-                    yield Binding(None, (), scope)
-            elif isinstance(node, (ast.With, ast.AsyncWith)):
-                for item in node.items:
-                    if item.optional_vars is not None and any(
-                        isinstance(n, ast.Name) and n.id == name for n in ast.walk(item.optional_vars)
-                    ):
-                        yield Binding(None, (), scope)
-            elif isinstance(node, ast.NamedExpr) and node.target.id == name:
-                yield Binding(node.value, (), scope)
-            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
-                yield Binding(None, (), scope)
-            # Imports are not bindings here: the module's import table resolves them.
-            elif isinstance(node, (ast.Global, ast.Nonlocal)) and name in node.names:
-                yield Binding(None, (), scope)
+        index = self._scope_bindings.get(id(scope))
+        if index is None:
+            index = self._scope_bindings[id(scope)] = _index_bindings(scope)
+        return index.get(name, [])
 
     # -- attributes, subscripts, calls ----------------------------------------
     def _attribute_value(self, node: ast.Attribute, depth: int) -> Literal:
@@ -354,6 +314,65 @@ class ValueResolver:
             size = length(self.ctx, node.args[0], depth + 1)
             return size if size is not None else UNKNOWN
         return UNKNOWN
+
+
+def _index_bindings(scope: ast.AST) -> dict[str, list[Binding]]:
+    """Every binding of every name in one scope, in one walk of it."""
+    index: dict[str, list[Binding]] = {}
+
+    def add(name: str, binding: Binding) -> None:
+        index.setdefault(name, []).append(binding)
+
+    def opaque(target: ast.AST) -> None:  # bound by something we cannot follow
+        for n in ast.walk(target):
+            if isinstance(n, ast.Name):
+                add(n.id, Binding(None, (), scope))
+
+    def unpack(target: ast.expr, value: ast.expr, path: tuple[int, ...] = ()) -> None:
+        if isinstance(target, ast.Name):
+            add(target.id, Binding(value, path, scope))
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for position, element in enumerate(target.elts):
+                if isinstance(element, ast.Starred):
+                    opaque(element)
+                else:
+                    unpack(element, value, (*path, position))
+
+    if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        args = scope.args
+        positional = [*args.posonlyargs, *args.args]
+        defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+        for position, (arg, default) in enumerate(zip(positional, defaults)):
+            add(arg.arg, Binding(default, (), scope, (position, arg.arg)))
+        for arg, default in zip(args.kwonlyargs, args.kw_defaults):
+            add(arg.arg, Binding(default, (), scope, (None, arg.arg)))
+        for arg in (args.vararg, args.kwarg):
+            if arg is not None:
+                add(arg.arg, Binding(None, (), scope))
+    body = scope.body if isinstance(scope, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef)) else []
+    for node in _walk_scope(body):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                unpack(target, node.value)
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            unpack(node.target, node.value)
+        elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+            add(node.target.id, Binding(None, (), scope))
+        elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
+            opaque(node.target)
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                if item.optional_vars is not None:
+                    opaque(item.optional_vars)
+        elif isinstance(node, ast.NamedExpr):
+            add(node.target.id, Binding(node.value, (), scope))
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node is not scope:
+            add(node.name, Binding(None, (), scope))
+        # Imports are not bindings here: the module's import table resolves them.
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            for name in node.names:
+                add(name, Binding(None, (), scope))
+    return index
 
 
 def _walk_scope(body: list[ast.stmt]) -> Iterator[ast.AST]:
