@@ -13,7 +13,10 @@ Two symptoms:
   S > T, T = max(1.3, sqrt(B / b_last)): a mean over b samples is noisier than a
   mean over B by sqrt(B / b), which is what an honest last batch may show.
   Measured on tiny trainings: buggy runs score 18-75 with a last batch of 1-2;
-  fixed runs 0.16-1.11.
+  fixed runs 0.16-1.11. Its mirror image, a dip S < 1/T, is the symptom of a
+  last step that is under-weighted (a sum divided by a nominal batch size, LL103;
+  the partial window of gradient accumulation, LL104, where "batch" is the
+  samples of a whole window).
 - The outlier step (clipping). A clip cannot change the logged loss, so it is
   judged on what it is for: with an outlier batch injected at a known step (its
   gradient multiplied by a large factor), R = the largest parameter update of
@@ -198,38 +201,57 @@ def _fmt(value: float | None) -> str:
     return f"{value:.2f}" if abs(value) < 100 else f"{value:.0f}"
 
 
-def judge_spike(before_runs: Sequence[Steps], after_runs: Sequence[Steps], complete_last: Sequence[bool] | None = None) -> Judgement:
-    """Epoch-boundary spike, before and after a fix, over one or more seeds."""
-    complete_b = list(complete_last or [True] * len(before_runs))
-    complete_a = list(complete_last or [True] * len(after_runs))
-    scores_b = [spike_score(s, complete_b[i] if i < len(complete_b) else True) for i, s in enumerate(before_runs)]
-    scores_a = [spike_score(s, complete_a[i] if i < len(complete_a) else True) for i, s in enumerate(after_runs)]
+def judge_spike(
+    before_runs: Sequence[Steps],
+    after_runs: Sequence[Steps],
+    direction: str = "up",
+    complete_before: Sequence[bool] | None = None,
+    complete_after: Sequence[bool] | None = None,
+) -> Judgement:
+    """Epoch-boundary spike (``direction="up"``: S > T) or dip (``"down"``: S < 1/T,
+    the under-weighted last step of a sum divided by a nominal size, or of a partial
+    accumulation window), before and after a fix, over one or more seeds."""
+    flags_b, flags_a = list(complete_before or []), list(complete_after or [])
+    scores_b = [spike_score(s, flags_b[i] if i < len(flags_b) else True) for i, s in enumerate(before_runs)]
+    scores_a = [spike_score(s, flags_a[i] if i < len(flags_a) else True) for i, s in enumerate(after_runs)]
     s_before, s_after = _median(scores_b), _median(scores_a)
     first = before_runs[0]
     limit = threshold(nominal_batch(first), last_batch(first))
+    if direction == "down":
+        limit = 1.0 / limit
     p_before = _median([progress(s) for s in before_runs])
     p_after = _median([progress(s) for s in after_runs])
-    judgement = Judgement("spike", "", "", s_before, s_after, limit, p_before, p_after)
+    kind = "spike" if direction == "up" else "dip"
+    judgement = Judgement(kind, "", "", s_before, s_after, limit, p_before, p_after)
     judgement.details = {"scores_before": scores_b, "scores_after": scores_a}
-    judgement.decisive = not (_near(s_before, limit) or _near(s_after, limit))
+
+    def symptom(score: float) -> bool:
+        return score > limit if direction == "up" else score < limit
+
+    # More seeds only where they could change the verdict: a clear "no symptom
+    # before" is decided whatever the fixed run shows.
+    clear_no_symptom = s_before is not None and not symptom(s_before) and not _near(s_before, limit)
+    judgement.decisive = clear_no_symptom or not (_near(s_before, limit) or _near(s_after, limit))
+    relation = ">" if direction == "up" else "<"
+    word = "spike" if direction == "up" else "dip (an under-weighted last step)"
     if s_before is None:
         judgement.verdict, judgement.reason = "inconclusive", "the original run has no complete epoch to score"
-    elif s_before <= limit:
+    elif not symptom(s_before):
         judgement.verdict = "inconclusive"
-        judgement.reason = f"the original shows no epoch-boundary spike in the smoke run (S={_fmt(s_before)} <= T={_fmt(limit)})"
+        judgement.reason = f"the original shows no epoch-boundary {word} in the smoke run (S={_fmt(s_before)}, limit {_fmt(limit)})"
     elif s_after is None:
         judgement.verdict, judgement.reason = "failed", "the fixed run has no complete epoch to score"
-    elif s_after > limit:
+    elif symptom(s_after):
         judgement.verdict = "failed"
-        judgement.reason = f"the spike remains after the fix (S={_fmt(s_before)} -> {_fmt(s_after)} > T={_fmt(limit)})"
+        judgement.reason = f"the {word} remains after the fix (S={_fmt(s_before)} -> {_fmt(s_after)} {relation} {_fmt(limit)})"
     elif _worse(p_before, p_after):
         judgement.verdict = "failed"
         judgement.reason = (
-            f"the spike is gone but the fixed program trains worse (final/initial loss {_fmt(p_before)} -> {_fmt(p_after)})"
+            f"the {word} is gone but the fixed program trains worse (final/initial loss {_fmt(p_before)} -> {_fmt(p_after)})"
         )
     else:
         judgement.verdict = "validated"
-        judgement.reason = f"the spike is gone (S={_fmt(s_before)} -> {_fmt(s_after)} <= T={_fmt(limit)})"
+        judgement.reason = f"the {word} is gone (S={_fmt(s_before)} -> {_fmt(s_after)}, limit {_fmt(limit)})"
     return judgement
 
 
@@ -242,7 +264,8 @@ def judge_outlier(before_runs: Sequence[Steps], after_runs: Sequence[Steps], ste
     judgement = Judgement("outlier", "", "", r_before, r_after, OUTLIER_LIMIT, damage_before=d_before, damage_after=d_after)
     judgement.progress_before = _median([progress(s) for s in before_runs])
     judgement.progress_after = _median([progress(s) for s in after_runs])
-    judgement.decisive = not (_near(r_before, OUTLIER_LIMIT) or _near(r_after, OUTLIER_LIMIT))
+    clear_no_symptom = r_before is not None and r_before <= OUTLIER_LIMIT and not _near(r_before, OUTLIER_LIMIT)
+    judgement.decisive = clear_no_symptom or not (_near(r_before, OUTLIER_LIMIT) or _near(r_after, OUTLIER_LIMIT))
     clipped = any(s.get("clipped") for run in after_runs for s in run)
     if r_before is None:
         judgement.verdict, judgement.reason = "inconclusive", f"the original run did not reach the outlier at step {step}"

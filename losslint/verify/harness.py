@@ -51,6 +51,8 @@ class RunSpec:
     inject: bool = False
     seed_offset: int = 0
     cost: float = 1.0  # for balancing the workers
+    label: str = ""  # for progress: "torch-ssd-multitask: LL101 fix with an outlier"
+    full_batches: int | None = None  # overrides the options' (gradient accumulation needs longer epochs)
 
 
 @dataclass
@@ -121,7 +123,7 @@ def _job(spec: RunSpec, options: HarnessOptions, index: int) -> dict:
         "device": options.device,
         "epochs": options.epochs,
         "max_steps": options.max_steps,
-        "full_batches": options.full_batches,
+        "full_batches": max(spec.full_batches or 0, options.full_batches),
         "inject_step": options.inject_step if spec.inject else None,
         "inject_factor": options.inject_factor,
         "seed_offset": spec.seed_offset,

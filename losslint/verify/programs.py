@@ -18,18 +18,22 @@ the user's files are never run in place, written or byte-compiled:
 from __future__ import annotations
 
 import ast
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from losslint.config import Settings
 from losslint.discovery import Target
-from losslint.engine import Linter, SourceFile, read_source
+from losslint.engine import Linter, SourceFile, module_name, parse_source, read_source
 from losslint.findings import Applicability, Finding
 from losslint.fixes import FixError, apply_fixes
 
 MAX_PROJECT_FILES = 200
 CLIP_FAMILY = "LL3"  # momentum without clipping: its fix is a clip, judged on an outlier
+# Findings whose symptom is an under-weighted last step (a dip, not a spike).
+DIP_CODES = ("LL103", "LL104")
+# Gradient accumulation needs longer epochs to have several optimizer steps in each:
+# 41 micro-batches leave a last window of one micro-batch for accum 2, 4, 5, 8 and 10.
+ACCUMULATION_FULL_BATCHES = 41
 
 
 def _module_candidates(root: Path, module: str) -> list[Path]:
@@ -85,6 +89,7 @@ class Variant:
     files: dict[str, str]  # relative path -> text
     finding: Finding | None = None
     error: str | None = None  # the fix could not be applied
+    baseline: str = "original"  # the variant it is compared with
 
     def write(self, directory: Path, program: Program) -> Path:
         """Write the variant's files under ``directory``; return the script's path there."""
@@ -107,6 +112,11 @@ class Program:
     frameworks: tuple[str, ...] = ("torch",)
 
     @property
+    def full_batches(self) -> int | None:
+        """Micro-batches per epoch the program needs, when more than the default."""
+        return ACCUMULATION_FULL_BATCHES if any(f.code == "LL104" for f in self.findings) else None
+
+    @property
     def script_relative(self) -> str:
         return self.script.relative_to(self.root).as_posix()
 
@@ -119,6 +129,12 @@ class Program:
 
 def is_clip_fix(finding: Finding) -> bool:
     return finding.code.startswith(CLIP_FAMILY)
+
+
+def symptom_direction(findings: list[Finding]) -> str:
+    """'down' when every non-clip finding's symptom is a dip, else 'up'."""
+    relevant = [f for f in findings if not is_clip_fix(f)]
+    return "down" if relevant and all(f.code in DIP_CODES for f in relevant) else "up"
 
 
 def load_program(script: Path, settings: Settings) -> Program:
@@ -144,31 +160,77 @@ def load_program(script: Path, settings: Settings) -> Program:
     program.frameworks = ("torch", "keras") if "keras" in text else ("torch",)
 
     program.variants.append(Variant("original", dict(files)))
-    by_path = {s.target.display: s for s in sources}
-    for index, finding in enumerate(program.fixable()):
-        changed = dict(files)
-        error = None
-        try:
-            new_text = apply_fixes(files[finding.path], [finding.fix])  # type: ignore[list-item]
-            ast.parse(new_text)
-            changed[finding.path] = new_text
-        except (FixError, SyntaxError, KeyError) as exc:
-            error = f"the fix could not be applied: {exc}"
-        program.variants.append(Variant(f"fix-{index}", changed, finding, error))
-    if program.fixable():
-        changed = dict(files)
-        for path in {f.path for f in program.fixable()}:
-            source = by_path[path]
-            if source.text is not None and source.tree is not None:
-                new_text, _, _ = linter.fix_source(source, project, unsafe=True)
-                changed[path] = new_text
-        program.variants.append(Variant("all", changed))
+    fixable = program.fixable()
+    clips = [f for f in fixable if is_clip_fix(f)]
+    others = [f for f in fixable if not is_clip_fix(f)]
+    for index, finding in enumerate(fixable):
+        if not is_clip_fix(finding):
+            program.variants.append(_single_fix(f"fix-{index}", files, finding))
+    # A clip is judged in the program the user will have once the other fixes are in:
+    # on a loss still scaled by 1/B, a clip at max_norm=1.0 would never engage.
+    baseline = "original"
+    base_files = files
+    if clips and others:
+        base_settings = settings.with_overrides(ignore=[*settings.ignore, CLIP_FAMILY])
+        base_files = _fixed_files(files, others, base_settings, root)
+        program.variants.append(Variant("base", base_files))
+        baseline = "base"
+    for index, finding in enumerate(fixable):
+        if is_clip_fix(finding):
+            variant = _clip_on(f"fix-{index}", base_files, finding, settings, root) if baseline == "base" else _single_fix(
+                f"fix-{index}", files, finding
+            )
+            variant.baseline = baseline
+            program.variants.append(variant)
+    if fixable:
+        program.variants.append(Variant("all", _fixed_files(files, fixable, settings, root)))
+    program.variants.sort(key=lambda v: (v.key != "original", v.key))
     return program
 
 
-def copy_tree(source: Path, destination: Path) -> None:
-    """Copy a directory (used for scenario fixtures with data files)."""
-    shutil.copytree(source, destination, dirs_exist_ok=True)
+def _single_fix(key: str, files: dict[str, str], finding: Finding) -> Variant:
+    """The files with this one finding's fix applied."""
+    changed = dict(files)
+    try:
+        new_text = apply_fixes(files[finding.path], [finding.fix])  # type: ignore[list-item]
+        ast.parse(new_text)
+    except (FixError, SyntaxError, KeyError) as error:
+        return Variant(key, changed, finding, f"the fix could not be applied: {error}")
+    changed[finding.path] = new_text
+    return Variant(key, changed, finding)
+
+
+def _in_memory(files: dict[str, str], root: Path, settings: Settings) -> tuple[Linter, list[SourceFile]]:
+    linter = Linter(settings)
+    sources = [parse_source(SourceFile(Target(root / rel, rel), module_name(root / rel)), text.encode("utf-8")) for rel, text in files.items()]
+    return linter, sources
+
+
+def _fixed_files(files: dict[str, str], findings: list[Finding], settings: Settings, root: Path) -> dict[str, str]:
+    """Every fix the settings allow, applied to a fixed point by the engine, in the files that have one."""
+    linter, sources = _in_memory(files, root, settings)
+    project = linter.facts_for(sources)
+    changed = dict(files)
+    paths = {f.path for f in findings}
+    for source in sources:
+        if source.target.display in paths and source.text is not None and source.tree is not None:
+            changed[source.target.display], _, _ = linter.fix_source(source, project, unsafe=True)
+    return changed
+
+
+def _clip_on(key: str, base: dict[str, str], finding: Finding, settings: Settings, root: Path) -> Variant:
+    """The base files with this clip added: the finding is found again in the base (the other fixes
+    may have moved it) and its fix applied there."""
+    linter, sources = _in_memory(base, root, settings)
+    project = linter.facts_for(sources)
+    source = next((s for s in sources if s.target.display == finding.path), None)
+    again = [f for f in (linter.check(source, project) if source else []) if f.code == finding.code and f.fix]
+    if not again:
+        return Variant(key, dict(base), finding, f"{finding.code} is no longer reported once the other fixes are applied")
+    nearest = min(again, key=lambda f: abs(f.span.line - finding.span.line))
+    variant = _single_fix(key, base, nearest)
+    variant.finding = finding
+    return variant
 
 
 def applicability(finding: Finding) -> str:

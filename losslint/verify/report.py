@@ -18,7 +18,7 @@ from pathlib import Path
 from losslint.verify.harness import RunResult
 from losslint.verify.verifier import Row, Subject
 
-MEASURES = {"spike": "spike S", "outlier": "outlier R"}
+MEASURES = {"spike": "spike S", "dip": "dip S", "outlier": "outlier R"}
 
 
 def _number(value: float | None) -> str:
@@ -191,7 +191,7 @@ def plot(subjects: list[Subject], path: Path, device: str) -> int:
             ax.set_xlabel("step")
         loss_ax.set_ylabel("training loss")
         norm_ax.set_ylabel("update norm" if norm_key == "update_norm" else "grad norm (before clipping)")
-        measure = "S" if j.kind == "spike" else "R"
+        measure = "R" if j.kind == "outlier" else "S"
         loss_ax.set_title(
             f"{row.subject} {row.code}: {_shorten(row.fix, 40)}\n{measure} {_number(j.before)} -> {_number(j.after)} "
             f"(limit {_number(j.threshold)}): {j.verdict}",

@@ -5,8 +5,10 @@ For a program with findings, each fix is one row of the report:
 - a fix of the loss normalization or of the partial last batch (LL1xx, LL2xx) is
   judged on the epoch-boundary spike: the original against the program with that
   fix alone;
-- a clip (LL3xx) is judged on an injected outlier batch: the original and the
-  program with that clip alone, both with the same outlier;
+- a clip (LL3xx) is judged on an injected outlier batch, both runs with the same
+  outlier: the program with every other fix (the original when there is none)
+  against the same with the clip added; on a loss still scaled by 1/B a clip at
+  max_norm=1.0 would never engage, so it is judged where the user will use it;
 - when there are several fixes, or only clips, an ``all fixes`` row judges the
   program with every fix on the spike: a clip alone never removes the spike of a
   1/b loss (clipping does not change the logged loss), and this row says so.
@@ -26,7 +28,7 @@ from typing import Callable
 from losslint.findings import Finding
 from losslint.verify.decision import Judgement, judge_crash, judge_outlier, judge_spike
 from losslint.verify.harness import HarnessOptions, RunResult, RunSpec, run_many
-from losslint.verify.programs import Program, applicability, is_clip_fix
+from losslint.verify.programs import Program, applicability, is_clip_fix, symptom_direction
 
 EXTRA_SEEDS = (1, 2)
 
@@ -72,6 +74,7 @@ class _Plan:
     variant: str
     finding: Finding | None
     inject: bool
+    baseline: str = "original"  # the variant the fixed one is compared with
     seeds: tuple[int, ...] = (0,)
     fixed_judgement: Judgement | None = None  # decided without training
 
@@ -88,7 +91,7 @@ def _plans(subject: Subject) -> list[_Plan]:
     for variant in program.variants:
         if variant.finding is None:
             continue
-        plan = _Plan(subject, variant.key, variant.finding, inject=is_clip_fix(variant.finding))
+        plan = _Plan(subject, variant.key, variant.finding, inject=is_clip_fix(variant.finding), baseline=variant.baseline)
         if variant.error:
             plan.fixed_judgement = Judgement("outlier" if plan.inject else "spike", "failed", variant.error)
         plans.append(plan)
@@ -110,10 +113,12 @@ def _specs(plans: list[_Plan], seeds_for: Callable[[_Plan], tuple[int, ...]]) ->
         assert subject.program is not None and subject.workdir is not None
         cost = 3.0 if "keras" in subject.program.frameworks else 1.0
         for seed in seeds_for(plan):
-            for variant in ("original", plan.variant):
+            for variant in (plan.baseline, plan.variant):
                 key = _key(subject, variant, plan.inject, seed)
                 if key not in specs:
                     directory = subject.workdir / variant
+                    label = _variant_label(subject.program, variant) + (" with an outlier" if plan.inject else "")
+                    label += f", seed {seed}" if seed else ""
                     specs[key] = RunSpec(
                         key=key,
                         program=directory / subject.program.script_relative,
@@ -123,8 +128,19 @@ def _specs(plans: list[_Plan], seeds_for: Callable[[_Plan], tuple[int, ...]]) ->
                         inject=plan.inject,
                         seed_offset=seed * 1000,
                         cost=cost,
+                        label=f"{subject.name}: {label}",
+                        full_batches=subject.program.full_batches,
                     )
     return list(specs.values())
+
+
+def _variant_label(program: Program, key: str) -> str:
+    if key in ("original", "all"):
+        return {"original": "original", "all": "all fixes"}[key]
+    if key == "base":
+        return "non-clip fixes"
+    variant = program.variant(key)
+    return f"{variant.finding.code} fix" + (" on the other fixes" if variant.baseline == "base" else "") if variant.finding else key
 
 
 def _judge(plan: _Plan, results: dict[str, RunResult], options: HarnessOptions) -> Row:
@@ -143,7 +159,7 @@ def _judge(plan: _Plan, results: dict[str, RunResult], options: HarnessOptions) 
     if plan.fixed_judgement is not None:
         row.judgement = plan.fixed_judgement
         return row
-    row.before = [results[_key(subject, "original", plan.inject, s)] for s in plan.seeds]
+    row.before = [results[_key(subject, plan.baseline, plan.inject, s)] for s in plan.seeds]
     row.after = [results[_key(subject, plan.variant, plan.inject, s)] for s in plan.seeds]
     first_before, first_after = row.before[0], row.after[0]
     kind = "outlier" if plan.inject else "spike"
@@ -158,8 +174,14 @@ def _judge(plan: _Plan, results: dict[str, RunResult], options: HarnessOptions) 
     if plan.inject:
         row.judgement = judge_outlier(before, after, options.inject_step)
     else:
-        complete = [r.complete_last for r in row.before if r.ok]
-        row.judgement = judge_spike(before, after, complete)
+        findings = [plan.finding] if plan.finding else subject.program.fixable()
+        row.judgement = judge_spike(
+            before,
+            after,
+            symptom_direction(findings),
+            [r.complete_last for r in row.before if r.ok],
+            [r.complete_last for r in row.after if r.ok],
+        )
         if not plan.finding and row.judgement.verdict == "failed" and all(is_clip_fix(f) for f in subject.program.fixable()):
             row.judgement.reason += (
                 "; a clip does not change the loss a step computes, so it cannot remove a spike that comes from the "
@@ -205,7 +227,14 @@ def verify(
         for plan in undecided:
             rows[id(plan)] = _judge(plan, results, options)
     for plan in plans:
-        plan.subject.rows.append(rows[id(plan)])
+        row = rows[id(plan)]
+        program = plan.subject.program
+        clip_only = program is not None and all(is_clip_fix(f) for f in program.fixable())
+        if plan.variant == "all" and clip_only and row.judgement.verdict == "inconclusive":
+            # The row exists to show that a clip cannot remove a spike; without a spike it says nothing.
+            plan.subject.notes.append(f"no epoch-boundary spike to remove: {row.judgement.reason}")
+            continue
+        plan.subject.rows.append(row)
     for subject in subjects:
         original = [r for key, r in results.items() if key.startswith(f"{subject.name}|original|")]
         for result in original:
