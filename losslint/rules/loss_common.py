@@ -797,6 +797,8 @@ class LossEvaluator:
     def is_batch_tensor(self, node: ast.expr, strict: bool = False) -> bool:
         """Is this one batch (inputs, targets, outputs) rather than a dataset, a loader
         or a list of losses? ``strict`` (for ``len()``): the evidence must be positive."""
+        if isinstance(node, ast.Call) and (self.ctx.qualname(node.func) == "next" or last_part(self.ctx.qualname(node.func)) == "Variable"):
+            return True  # images, targets = next(batch_iterator); Variable(images.cuda())
         text = self.ctx.text(node)
         words = set(identifier_words(text))
         if words & _LOADER_WORDS or "loss" in text.lower() or "losses" in words:
@@ -956,7 +958,14 @@ def lookup_callable(project: ProjectFacts, module: str, qual: str) -> Loss | Non
 
 def _described(name: str, module: str, data: dict) -> Loss:
     loss = decode(data)
-    what = f"{name} ({module}.py returns {loss.evidence})" if loss.evidence else f"{name} ({module}.py)"
+    where = module.replace(".", "/") + ".py"
+    if loss.parts:
+        parts = tuple(
+            p.but(evidence=f"{name}'s output {i} ({where}: {p.evidence})" if p.evidence else f"{name}'s output {i} ({where})")
+            for i, p in enumerate(loss.parts)
+        )
+        return Loss(loss.kind, f"{name} ({where})", False, parts)
+    what = f"{name} ({where} returns {loss.evidence})" if loss.evidence else f"{name} ({where})"
     return loss.but(evidence=what)
 
 
