@@ -81,6 +81,9 @@ class _VerifyError(click.ClickException):
 )
 @click.option("--timeout", type=click.FloatRange(1, 3600), default=120.0, show_default=True, help="Seconds allowed per smoke run.")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None, help="Trainings run at once (default: CPU cores, at most 4; 1 on CUDA).")
+@click.option(
+    "--clip-max-norm", type=click.FloatRange(0, min_open=True), default=None, help="max_norm of the clips the fixes add (default: configuration, 1.0)."
+)
 @click.option("--select", multiple=True, help="Only these rules' fixes (codes, prefixes, names).")
 @click.option("--ignore", multiple=True, help="Not these rules' fixes.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False), help="Use this pyproject.toml or losslint.toml.")
@@ -100,6 +103,7 @@ def verify(
     full_batches: int,
     timeout: float,
     jobs: int | None,
+    clip_max_norm: float | None,
     select: tuple[str, ...],
     ignore: tuple[str, ...],
     config_path: Path | None,
@@ -143,7 +147,7 @@ def verify(
     except click.ClickException as error:
         raise _VerifyError(error.message) from None
 
-    subjects = _subjects(script, args, chosen, scenario_dir(), select, ignore, config_path)
+    subjects = _subjects(script, args, chosen, scenario_dir(), select, ignore, config_path, clip_max_norm)
     if any(s.program is not None and "keras" in s.program.frameworks and not s.problem for s in subjects):
         missing = _missing(["keras"])
         if missing:
@@ -194,7 +198,7 @@ def verify(
     sys.exit(exit_status(subjects))
 
 
-def _subjects(script, args, chosen, directory, select, ignore, config_path):
+def _subjects(script, args, chosen, directory, select, ignore, config_path, clip_max_norm=None):
     from losslint.config import ConfigError, load_settings
     from losslint.selection import enabled_rules
     from losslint.verify.programs import load_program
@@ -203,7 +207,9 @@ def _subjects(script, args, chosen, directory, select, ignore, config_path):
     subjects = []
     try:
         settings = load_settings(config_path, [script] if script is not None else [directory])
-        settings = settings.with_overrides(select=list(select) or None, ignore=[*settings.ignore, *ignore])
+        settings = settings.with_overrides(
+            select=list(select) or None, ignore=[*settings.ignore, *ignore], clip_max_norm=clip_max_norm
+        )
         if script is not None:
             program = load_program(script, settings)
             subject = Subject(str(script), "script", program, tuple(args))

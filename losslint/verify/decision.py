@@ -146,14 +146,14 @@ def outlier_scores(steps: Steps, step: int) -> tuple[float | None, float | None]
         return None, None
     before_updates = [_finite(s["update_norm"]) for s in steps[max(0, step - WINDOW) : step]]
     reference = _median([v for v in before_updates if v is not None])
-    at = [_finite(s["update_norm"]) for s in steps[step : step + 2]]
-    at = [v for v in at if v is not None]
+    raw = [s["update_norm"] for s in steps[step : step + 2]]
+    at = [v for v in (_finite(x) for x in raw) if v is not None]
     r = max(at) / reference if at and reference else None
+    if reference and any(x is not None and _finite(x) is None for x in raw):
+        r = math.inf  # the update was not finite: the outlier blew the weights up
     loss_before = _median([_finite(s["loss"]) for s in steps[max(0, step - WINDOW) : step]])
     loss_after = _median([_finite(s["loss"]) for s in steps[step + 1 : step + 1 + WINDOW]])
     d = loss_after / loss_before if loss_before and loss_after is not None else None
-    if r is None and any(v is None for v in before_updates):
-        r = math.inf  # the update itself was not finite: the outlier blew the weights up
     return r, d
 
 
@@ -255,8 +255,8 @@ def judge_spike(
     return judgement
 
 
-def judge_outlier(before_runs: Sequence[Steps], after_runs: Sequence[Steps], step: int) -> Judgement:
-    """An outlier batch at ``step``, without and with the clip."""
+def judge_outlier(before_runs: Sequence[Steps], after_runs: Sequence[Steps], step: int, outlier_factor: float = 50.0) -> Judgement:
+    """An outlier batch at ``step`` (its gradient multiplied by ``outlier_factor``), without and with the clip."""
     pairs_b = [outlier_scores(s, step) for s in before_runs]
     pairs_a = [outlier_scores(s, step) for s in after_runs]
     r_before, r_after = _median([p[0] for p in pairs_b]), _median([p[0] for p in pairs_a])
@@ -279,10 +279,20 @@ def judge_outlier(before_runs: Sequence[Steps], after_runs: Sequence[Steps], ste
         judgement.verdict, judgement.reason = "failed", f"the fixed run did not reach the outlier at step {step}"
     elif r_after > OUTLIER_LIMIT:
         judgement.verdict = "failed"
-        hint = "" if clipped else " (no clipping was seen in the fixed run)"
+        typical = _median([_median([_finite(s["grad_norm"]) for s in run[max(0, step - WINDOW) : step]]) for run in after_runs])
+        if not clipped:
+            hint = "no clipping was seen in the fixed run"
+        elif typical:
+            hint = (
+                f"the gradient norm is {_fmt(typical)} on a normal step and {_fmt(typical * outlier_factor)} on the outlier: "
+                "a max_norm above that never engages; choose one a few times the normal norm "
+                "(clip-max-norm in [tool.losslint], or --clip-max-norm)"
+            )
+        else:
+            hint = "a smaller max_norm may be needed"
         judgement.reason = (
             f"the outlier's update is still unbounded with the clip (ratio {_fmt(r_before)} -> {_fmt(r_after)} > "
-            f"{_fmt(OUTLIER_LIMIT)}){hint}; a smaller max_norm may be needed"
+            f"{_fmt(OUTLIER_LIMIT)}): {hint}"
         )
     elif _worse(judgement.progress_before, judgement.progress_after):
         judgement.verdict = "failed"

@@ -1,9 +1,10 @@
 """Running smoke trainings: the parent side.
 
-``run_many`` takes the runs to do (a program, its arguments, an optional injected
-outlier and seed offset), splits them over ``workers`` worker processes
+A ``WorkerPool`` takes the runs to do (a program, its arguments, an optional
+injected outlier and seed offset), splits them over ``workers`` worker processes
 (``losslint.verify.worker``, which import the frameworks once and fork a child
-per run), and returns each run's record. The environment of the workers decides
+per run) that stay up for every round of a verification, and returns each run's
+record. The environment of the workers decides
 the device (``CUDA_VISIBLE_DEVICES=""`` hides a GPU for ``--device cpu``), the
 Keras backend (torch) and that nothing is byte-compiled into the user's tree.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import subprocess
 import sys
 import threading
@@ -53,6 +55,7 @@ class RunSpec:
     cost: float = 1.0  # for balancing the workers
     label: str = ""  # for progress: "torch-ssd-multitask: LL101 fix with an outlier"
     full_batches: int | None = None  # overrides the options' (gradient accumulation needs longer epochs)
+    timeout: float | None = None  # overrides the options'
 
 
 @dataclass
@@ -127,19 +130,119 @@ def _job(spec: RunSpec, options: HarnessOptions, index: int) -> dict:
         "inject_step": options.inject_step if spec.inject else None,
         "inject_factor": options.inject_factor,
         "seed_offset": spec.seed_offset,
-        "timeout": options.timeout,
+        "timeout": spec.timeout or options.timeout,
         "output": str(options.workdir / "runs" / f"run-{index}.json"),
     }
 
 
-def _balance(jobs: list[tuple[dict, float]], workers: int) -> list[list[dict]]:
-    groups: list[list[dict]] = [[] for _ in range(max(1, workers))]
-    loads = [0.0] * len(groups)
-    for job, cost in sorted(jobs, key=lambda item: -item[1]):
-        target = loads.index(min(loads))
-        groups[target].append(job)
-        loads[target] += cost
-    return [g for g in groups if g]
+class WorkerPool:
+    """Worker processes that stay up for a whole verification: the frameworks are
+    imported once per worker, however many rounds of trainings (extra seeds) follow.
+    Jobs go to a worker's stdin as JSON lines; it answers ``done ID STATUS SECONDS``."""
+
+    def __init__(self, options: HarnessOptions) -> None:
+        self.options = options
+        self.processes: list[subprocess.Popen] = []
+        self.stderr_paths: list[Path] = []
+        self.answers: queue.Queue[tuple[int, str, float] | tuple[int, None, None]] = queue.Queue()
+        self.next_id = 0
+
+    def _start(self, count: int) -> None:
+        env = worker_environment(self.options.device)
+        runs = self.options.workdir / "runs"
+        runs.mkdir(parents=True, exist_ok=True)
+        while len(self.processes) < count:
+            number = len(self.processes)
+            stderr_path = runs / f"worker-{number}.stderr"
+            process = subprocess.Popen(
+                [sys.executable, "-m", "losslint.verify.worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr_path.open("w"),
+                text=True,
+                env=env,
+                cwd=str(self.options.workdir),
+            )
+            self.processes.append(process)
+            self.stderr_paths.append(stderr_path)
+            threading.Thread(target=self._follow, args=(number, process), daemon=True).start()
+
+    def _follow(self, number: int, process: subprocess.Popen) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            parts = line.split()
+            if len(parts) == 4 and parts[0] == "done":
+                self.answers.put((int(parts[1]), parts[2], float(parts[3])))
+        self.answers.put((-1 - number, None, None))  # this worker is gone
+
+    def run(self, specs: list[RunSpec], progress: Callable[[RunSpec, str, float], None] | None = None) -> dict[str, RunResult]:
+        if not specs:
+            return {}
+        jobs = []
+        for spec in specs:
+            jobs.append((_job(spec, self.options, self.next_id), spec))
+            self.next_id += 1
+        self._start(min(self.options.workers, max(len(jobs), len(self.processes))))
+        alive = [i for i, p in enumerate(self.processes) if p.poll() is None]
+        loads = {i: 0.0 for i in alive}
+        assigned: dict[int, int] = {}
+        for job, spec in sorted(jobs, key=lambda item: -item[1].cost):
+            worker = min(loads, key=loads.get) if loads else None
+            if worker is None:
+                break
+            loads[worker] += spec.cost
+            assigned[job["id"]] = worker
+            try:
+                stdin = self.processes[worker].stdin
+                assert stdin is not None
+                stdin.write(json.dumps(job) + "\n")
+                stdin.flush()
+            except (OSError, ValueError):
+                assigned.pop(job["id"])
+        by_id = {job["id"]: spec for job, spec in jobs}
+        pending = set(assigned)
+        limit = time.perf_counter() + sum((spec.timeout or self.options.timeout) + 5 for spec in specs) + 60
+        while pending:
+            try:
+                job_id, status, seconds = self.answers.get(timeout=max(0.1, limit - time.perf_counter()))
+            except queue.Empty:
+                break
+            if status is None:  # a worker died: its jobs will not come back
+                worker = -1 - job_id
+                pending -= {j for j in pending if assigned[j] == worker}
+                continue
+            if job_id in pending:
+                pending.discard(job_id)
+                if progress:
+                    progress(by_id[job_id], status, seconds or 0.0)
+        results: dict[str, RunResult] = {}
+        for job, spec in jobs:
+            worker = assigned.get(job["id"])
+            error = ""
+            if worker is not None and self.processes[worker].poll() not in (None, 0):
+                error = self.stderr_paths[worker].read_text(encoding="utf-8", errors="replace").strip()[-2000:]
+            results[spec.key] = _load(spec.key, Path(job["output"]), error)
+        return results
+
+    def close(self) -> None:
+        for process in self.processes:
+            try:
+                if process.stdin:
+                    process.stdin.close()
+            except OSError:
+                pass
+        for process in self.processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def __enter__(self) -> "WorkerPool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def run_many(
@@ -147,67 +250,10 @@ def run_many(
     options: HarnessOptions,
     progress: Callable[[RunSpec, str, float], None] | None = None,
 ) -> dict[str, RunResult]:
-    """Run every spec; return the records by key. Never raises for a program's failure."""
-    if not specs:
-        return {}
-    (options.workdir / "runs").mkdir(parents=True, exist_ok=True)
-    base = len(list((options.workdir / "runs").glob("run-*.json")))
-    jobs = [(_job(spec, options, base + i), spec.cost) for i, spec in enumerate(specs)]
-    by_id = {job["id"]: spec for (job, _), spec in zip(jobs, specs)}
-    groups = _balance(jobs, min(options.workers, len(jobs)))
-    env = worker_environment(options.device)
-    processes = []
-    for number, group in enumerate(groups):
-        # torch._dynamo is imported by the first optimizer a program builds (1.4 s here).
-        preload = ["torch", "torch._dynamo", "torch.utils.data"] + (["keras"] if any("keras" in j["frameworks"] for j in group) else [])
-        plan_path = options.workdir / "runs" / f"plan-{base}-{number}.json"
-        plan_path.write_text(json.dumps({"preload": preload, "jobs": group}), encoding="utf-8")
-        stderr_path = plan_path.with_suffix(".stderr")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "losslint.verify.worker", str(plan_path)],
-            stdout=subprocess.PIPE,
-            stderr=stderr_path.open("w"),
-            text=True,
-            env=env,
-            cwd=str(options.workdir),
-        )
-        processes.append((process, group, stderr_path))
-
-    lock = threading.Lock()
-
-    def follow(process: subprocess.Popen) -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            parts = line.split()
-            if len(parts) == 4 and parts[0] == "done" and progress:
-                with lock:
-                    progress(by_id[int(parts[1])], parts[2], float(parts[3]))
-
-    threads = [threading.Thread(target=follow, args=(p,), daemon=True) for p, _, _ in processes]
-    for thread in threads:
-        thread.start()
-    limit = sum(options.timeout + 5 for _ in specs) + 60
-    started = time.perf_counter()
-    worker_errors: dict[int, str] = {}
-    for process, group, stderr_path in processes:
-        remaining = max(1.0, limit - (time.perf_counter() - started))
-        try:
-            process.wait(timeout=remaining)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.returncode:
-            stderr = stderr_path.read_text(encoding="utf-8", errors="replace")
-            for job in group:
-                worker_errors[job["id"]] = stderr.strip()[-2000:]
-    for thread in threads:
-        thread.join(timeout=5)
-
-    results: dict[str, RunResult] = {}
-    for job, _ in jobs:
-        spec = by_id[job["id"]]
-        results[spec.key] = _load(spec.key, Path(job["output"]), worker_errors.get(job["id"], ""))
-    return results
+    """Run every spec in a pool of its own; return the records by key. Never raises
+    for a program's failure."""
+    with WorkerPool(options) as pool:
+        return pool.run(specs, progress)
 
 
 def _load(key: str, path: Path, worker_error: str) -> RunResult:

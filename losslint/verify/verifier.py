@@ -27,7 +27,7 @@ from typing import Callable
 
 from losslint.findings import Finding
 from losslint.verify.decision import Judgement, judge_crash, judge_outlier, judge_spike
-from losslint.verify.harness import HarnessOptions, RunResult, RunSpec, run_many
+from losslint.verify.harness import HarnessOptions, RunResult, RunSpec, WorkerPool
 from losslint.verify.programs import Program, applicability, is_clip_fix, symptom_direction
 
 EXTRA_SEEDS = (1, 2)
@@ -66,6 +66,7 @@ class Subject:
     notes: list[str] = field(default_factory=list)
     rows: list[Row] = field(default_factory=list)
     workdir: Path | None = None
+    timeout: float | None = None  # seconds per training, when not the options' own
 
 
 @dataclass
@@ -130,6 +131,7 @@ def _specs(plans: list[_Plan], seeds_for: Callable[[_Plan], tuple[int, ...]]) ->
                         cost=cost,
                         label=f"{subject.name}: {label}",
                         full_batches=subject.program.full_batches,
+                        timeout=subject.timeout,
                     )
     return list(specs.values())
 
@@ -172,7 +174,7 @@ def _judge(plan: _Plan, results: dict[str, RunResult], options: HarnessOptions) 
     before = [r.steps for r in row.before if r.ok]
     after = [r.steps for r in row.after if r.ok]
     if plan.inject:
-        row.judgement = judge_outlier(before, after, options.inject_step)
+        row.judgement = judge_outlier(before, after, options.inject_step, options.inject_factor)
     else:
         findings = [plan.finding] if plan.finding else subject.program.fixable()
         row.judgement = judge_spike(
@@ -206,26 +208,27 @@ def verify(
         plans.extend(_plans(subject))
 
     results: dict[str, RunResult] = {}
+    with WorkerPool(options) as pool:
 
-    def run(specs: list[RunSpec]) -> None:
-        done = [0]
+        def run(specs: list[RunSpec]) -> None:
+            done = [0]
 
-        def report(spec: RunSpec, status: str, seconds: float) -> None:
-            done[0] += 1
-            if progress:
-                progress(spec, status, seconds, done[0], len(specs))
+            def report(spec: RunSpec, status: str, seconds: float) -> None:
+                done[0] += 1
+                if progress:
+                    progress(spec, status, seconds, done[0], len(specs))
 
-        results.update(run_many(specs, options, report))
+            results.update(pool.run(specs, report))
 
-    run(_specs(plans, lambda plan: plan.seeds))
-    rows = {id(plan): _judge(plan, results, options) for plan in plans}
-    undecided = [plan for plan in plans if plan.fixed_judgement is None and not rows[id(plan)].judgement.decisive]
-    if undecided:
-        for plan in undecided:
-            plan.seeds = (0, *EXTRA_SEEDS)
-        run(_specs(undecided, lambda plan: EXTRA_SEEDS))
-        for plan in undecided:
-            rows[id(plan)] = _judge(plan, results, options)
+        run(_specs(plans, lambda plan: plan.seeds))
+        rows = {id(plan): _judge(plan, results, options) for plan in plans}
+        undecided = [plan for plan in plans if plan.fixed_judgement is None and not rows[id(plan)].judgement.decisive]
+        if undecided:
+            for plan in undecided:
+                plan.seeds = (0, *EXTRA_SEEDS)
+            run(_specs(undecided, lambda plan: EXTRA_SEEDS))
+            for plan in undecided:
+                rows[id(plan)] = _judge(plan, results, options)
     for plan in plans:
         row = rows[id(plan)]
         program = plan.subject.program

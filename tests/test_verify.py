@@ -1,0 +1,255 @@
+"""losslint verify without training: the decision on hand-made series, the
+variants a program gets, and the command's usage and error paths. Fast, and
+needs neither torch nor keras (tests/test_verify_training.py trains)."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from losslint.config import Settings
+from losslint.verify import command as verify_command
+from losslint.verify.decision import (
+    epoch_ratios,
+    judge_crash,
+    judge_outlier,
+    judge_spike,
+    outlier_scores,
+    progress,
+    spike_score,
+    threshold,
+)
+from losslint.verify.programs import load_program, local_files, symptom_direction
+from losslint.verify.runtime import shrunk_size
+
+ROOT = Path(__file__).resolve().parent.parent
+USER_PROJECT = ROOT / "fixtures" / "verify_user_project"
+
+
+# -- hand-made series ---------------------------------------------------------------
+
+
+def series(epochs=4, steps=11, batch=32, last=2, last_factor=1.0, seed=0, start=2.0, decay=0.97, noise=0.05):
+    """A decaying loss with noise; the last step of each epoch has ``last``
+    samples and its loss is multiplied by ``last_factor``."""
+    rng = random.Random(seed)
+    out, value = [], start
+    for epoch in range(epochs):
+        for i in range(steps):
+            value *= decay
+            is_last = i == steps - 1
+            loss = value * (1 + rng.uniform(-noise, noise)) * (last_factor if is_last else 1.0)
+            out.append(
+                {
+                    "loss": loss,
+                    "grad_norm": loss,
+                    "update_norm": 0.1 * (1 + rng.uniform(-noise, noise)),
+                    "batch": last if is_last else batch,
+                    "epoch": epoch,
+                }
+            )
+    return out
+
+
+def test_threshold_is_max_of_floor_and_sqrt_ratio():
+    assert threshold(32, 2) == pytest.approx(4.0)
+    assert threshold(64, 40) == pytest.approx(1.3)  # sqrt(1.6) = 1.26 < 1.3
+    assert threshold(None, 2) == pytest.approx(1.3)
+
+
+def test_spike_score_is_median_of_epoch_end_ratios():
+    steps = series(last_factor=16.0)
+    ratios = epoch_ratios(steps)
+    assert len(ratios) == 4
+    assert all(12 < r < 18 for r in ratios)  # 16x, less the decay over the window
+    assert spike_score(steps) == pytest.approx(sorted(ratios)[1] / 2 + sorted(ratios)[2] / 2)
+
+
+def test_an_incomplete_last_epoch_is_not_scored():
+    steps = series(last_factor=16.0)[:-3]  # cut by a step budget in the middle of epoch 3
+    assert len(epoch_ratios(steps, complete_last=False)) == 3
+
+
+def test_spike_judgement_both_sides():
+    buggy = series(last_factor=16.0)
+    fixed = series(last_factor=1.0, seed=1)
+    good = judge_spike([buggy], [fixed])
+    assert good.verdict == "validated" and good.before > good.threshold >= good.after
+    still = judge_spike([buggy], [series(last_factor=12.0, seed=2)])
+    assert still.verdict == "failed" and "remains" in still.reason
+    nothing = judge_spike([fixed], [fixed])
+    assert nothing.verdict == "inconclusive" and "no epoch-boundary spike" in nothing.reason
+
+
+def test_drop_last_fix_is_judged_against_the_originals_threshold():
+    buggy = series(last_factor=16.0)
+    dropped = [s for s in series(seed=3, steps=11) if s["batch"] == 32]  # no partial batch at all
+    for i, step in enumerate(dropped):
+        step["epoch"] = i // 10
+    judgement = judge_spike([buggy], [dropped])
+    assert judgement.threshold == pytest.approx(4.0)
+    assert judgement.verdict == "validated"
+
+
+def test_a_fix_that_makes_training_worse_fails():
+    buggy = series(last_factor=16.0, decay=0.95)
+    stalled = series(last_factor=1.0, decay=1.0)  # the spike is gone, but nothing is learnt
+    judgement = judge_spike([buggy], [stalled])
+    assert judgement.verdict == "failed" and "trains worse" in judgement.reason
+    assert progress(stalled) == pytest.approx(1.0, abs=0.1)
+
+
+def test_dip_judgement_both_sides():
+    # A partial accumulation window: the last step's loss is 1/4 of a whole window's.
+    batch, last = 64, 16
+    under = series(batch=batch, last=last, last_factor=0.25)
+    fixed = series(batch=batch, last=last, last_factor=1.0, seed=1)
+    good = judge_spike([under], [fixed], direction="down")
+    assert good.kind == "dip" and good.verdict == "validated"
+    assert good.threshold == pytest.approx(0.5) and good.before < 0.5 < good.after
+    bad = judge_spike([under], [series(batch=batch, last=last, last_factor=0.3, seed=2)], direction="down")
+    assert bad.verdict == "failed"
+    # The same dip is no spike.
+    assert judge_spike([under], [fixed]).verdict == "inconclusive"
+
+
+def test_direction_follows_the_findings():
+    class F:
+        def __init__(self, code):
+            self.code = code
+
+    assert symptom_direction([F("LL104")]) == "down"
+    assert symptom_direction([F("LL104"), F("LL301")]) == "down"
+    assert symptom_direction([F("LL104"), F("LL201")]) == "up"
+
+
+def outlier_run(step, update_factor, loss_factor=1.0, grad=0.5):
+    steps = series(last_factor=1.0, decay=1.0)
+    for i, s in enumerate(steps):
+        s["grad_norm"] = grad
+        if i == step:
+            s["update_norm"] *= update_factor
+        if i > step:
+            s["loss"] *= loss_factor
+    return steps
+
+
+def test_outlier_judgement_both_sides():
+    at = 16
+    unclipped = outlier_run(at, 12.0, loss_factor=3.0)
+    clipped = outlier_run(at, 1.5)
+    for s in clipped:
+        s["clipped"] = True
+    r, d = outlier_scores(unclipped, at)
+    assert r == pytest.approx(12.0, rel=0.15) and d == pytest.approx(3.0, rel=0.2)
+    good = judge_outlier([unclipped], [clipped], at)
+    assert good.verdict == "validated" and good.before > 3 >= good.after
+    loose = [dict(s, clipped=True) for s in outlier_run(at, 11.0, grad=0.02)]
+    bad = judge_outlier([unclipped], [loose], at)
+    assert bad.verdict == "failed"
+    assert "0.02 on a normal step" in bad.reason and "clip-max-norm" in bad.reason
+    adaptive = judge_outlier([outlier_run(at, 1.3)], [clipped], at)
+    assert adaptive.verdict == "inconclusive"
+
+
+def test_a_diverged_update_counts_as_unbounded():
+    steps = outlier_run(16, 1.0)
+    steps[16]["update_norm"] = math.inf
+    assert outlier_scores(steps, 16)[0] == math.inf
+
+
+def test_crash_judgements():
+    assert judge_crash("ok", "", "ok", "") is None
+    assert judge_crash("crash", "ValueError: Expected more than 1 value per channel", "ok", "").verdict == "validated"
+    assert judge_crash("ok", "", "crash", "boom").verdict == "failed"
+    assert judge_crash("timeout", "no result after 3 s", "timeout", "").verdict == "inconclusive"
+
+
+def test_shrink_keeps_the_character_of_the_last_batch():
+    assert shrunk_size(5000, 64, 10) == 642  # 5000 % 64 = 8: last batch of 2
+    assert shrunk_size(5057, 64, 10) == 641  # N % B == 1 stays 1 (BatchNorm crashes stay crashes)
+    assert shrunk_size(6400, 64, 10) == 640  # no partial batch stays none
+    assert shrunk_size(300, 64, 10) == 300  # already small
+
+
+# -- programs and their variants --------------------------------------------------------
+
+
+def test_local_files_follow_project_imports():
+    files = {p.relative_to(USER_PROJECT).as_posix() for p in local_files(USER_PROJECT / "train.py")}
+    assert files == {"train.py", "data.py", "models/__init__.py", "models/mlp.py"}
+
+
+def test_variants_of_the_user_project():
+    program = load_program(USER_PROJECT / "train.py", Settings())
+    codes = [f.code for f in program.fixable()]
+    assert sorted(codes) == ["LL101", "LL202", "LL301"]
+    keys = {v.key: v for v in program.variants}
+    assert set(keys) == {"original", "fix-0", "fix-1", "fix-2", "base", "all"}
+    original = program.files["train.py"]
+    by_code = {v.finding.code: v for v in program.variants if v.finding}
+    assert "drop_last=True" in by_code["LL202"].files["train.py"] and "drop_last" not in original
+    assert "/ features.size(0)" not in by_code["LL101"].files["train.py"]
+    assert "drop_last=True" not in by_code["LL101"].files["train.py"]  # one fix alone
+    # The clip is judged on top of the other fixes.
+    clip = by_code["LL301"]
+    assert clip.baseline == "base"
+    assert "clip_grad_norm_" in clip.files["train.py"] and "drop_last=True" in clip.files["train.py"]
+    assert "clip_grad_norm_" not in keys["base"].files["train.py"]
+    assert all(token in keys["all"].files["train.py"] for token in ("drop_last=True", "clip_grad_norm_", "/ args.batch_size"))
+    assert set(keys["all"].files) == set(program.files)  # the modules travel with the script
+
+
+def test_variants_are_written_to_the_sandbox_only(tmp_path):
+    program = load_program(USER_PROJECT / "train.py", Settings())
+    before = {p: p.read_bytes() for p in USER_PROJECT.rglob("*") if p.is_file()}
+    script = program.variant("all").write(tmp_path / "all", program)
+    assert script == tmp_path / "all" / "train.py" and (tmp_path / "all" / "models" / "mlp.py").is_file()
+    assert {p: p.read_bytes() for p in USER_PROJECT.rglob("*") if p.is_file()} == before
+
+
+def test_clip_only_selection_has_no_base():
+    program = load_program(USER_PROJECT / "train.py", Settings(select=["LL301"]))
+    assert [f.code for f in program.fixable()] == ["LL301"]
+    clip = next(v for v in program.variants if v.finding)
+    assert clip.baseline == "original"
+
+
+# -- the command without training ---------------------------------------------------
+
+
+def test_command_module_imports_no_framework():
+    code = "import sys, losslint.cli; assert not {'torch', 'keras', 'matplotlib'} & set(sys.modules), sorted(sys.modules)"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_usage_errors():
+    runner = CliRunner()
+    assert runner.invoke(verify_command.verify, []).exit_code == 2
+    assert runner.invoke(verify_command.verify, ["x.py", "--scenarios"]).exit_code == 2
+    assert runner.invoke(verify_command.verify, ["--scenario", "nope"]).exit_code == 2
+    listed = runner.invoke(verify_command.verify, ["--list-scenarios"])
+    assert listed.exit_code == 0 and "keras-ssd" in listed.output and "LL104" in listed.output
+
+
+def test_missing_extra_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(verify_command, "_missing", lambda modules: [m for m in modules if m == "torch"])
+    result = CliRunner().invoke(verify_command.verify, [str(USER_PROJECT / "train.py"), "--device", "cpu"])
+    assert result.exit_code == 2
+    assert "needs torch" in result.output and "losslint-static[verify]" in result.output
+
+
+def test_no_findings_is_a_clear_report(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text("import torch\nprint(torch.zeros(2))\n")
+    result = CliRunner().invoke(verify_command.verify, [str(script), "--device", "cpu", "-q", "--output-format", "json"])
+    assert result.exit_code == 0, result.output
+    [item] = json.loads(result.output)
+    assert item["script"] == str(script) and item["validated"] is False and "nothing to fix" in item["reason"]
