@@ -249,7 +249,7 @@ def _range_loops(ctx: FileContext, function: ast.FunctionDef) -> Iterable[ShortL
             n, b, first = _samples(ctx, stop), ctx.values.int_value(step), ctx.values.int_value(start)
             if n is not None and first is not None:
                 n -= first
-            if n is not None and b is not None and b > 0 and n % b == 0:
+            if n is not None and b is not None and b > 0 and (n % b == 0 or n < b):
                 continue
             code = f"{_parenthesized(ctx, stop)} - {_parenthesized(ctx, step)} + 1"
             fix = _replace_expression(ctx, stop, code, "stop the range at the last full batch")
@@ -287,7 +287,7 @@ def _counted_loop(ctx: FileContext, loop: ast.For, index: ast.Name, count: ast.e
         return
     numerator, denominator = division
     n, b = _samples(ctx, numerator), ctx.values.int_value(denominator)
-    if n is not None and b is not None and b > 0 and n % b == 0:
+    if n is not None and b is not None and b > 0 and (n % b == 0 or n < b):
         return
     fix = _replace_expression(ctx, expression, _floor_text(ctx, numerator, denominator), "count full batches only")
     what = (
@@ -375,7 +375,7 @@ def _sequence_len(ctx: FileContext, cls: ast.ClassDef) -> Iterable[ShortLastBatc
         return
     numerator, denominator = division
     n, b = _samples(ctx, numerator), ctx.values.int_value(denominator)
-    if n is not None and b is not None and b > 0 and n % b == 0:
+    if n is not None and b is not None and b > 0 and (n % b == 0 or n < b):
         return
     value = returns[0].value
     fix = _replace_expression(ctx, value, _floor_text(ctx, numerator, denominator), "count full batches only")

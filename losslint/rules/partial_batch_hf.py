@@ -232,6 +232,17 @@ class TrainerPartialLastBatch(Rule):
         ),
         Quiet(
             """
+            from transformers import TrainingArguments
+            class MyTrainer:
+                def __init__(self, model, args=None):
+                    if args is None:
+                        args = TrainingArguments(output_dir="tmp_trainer")
+                    self.args = args
+            """,
+            why="a library's fallback for a missing argument: the caller's arguments decide",
+        ),
+        Quiet(
+            """
             from trl import GRPOConfig
             config = GRPOConfig(output_dir="grpo", per_device_train_batch_size=4)
             """,
@@ -249,13 +260,13 @@ class TrainerPartialLastBatch(Rule):
                 continue  # True, or hidden in **kwargs / an unknown value
             if ctx.values.value(argument(call, "do_train")) is False:
                 continue
-            if self._for_evaluation(ctx, call):
+            if self._for_evaluation(ctx, call) or self._fallback_for_parameter(ctx, call):
                 continue
             node = argument(call, "per_device_train_batch_size")
             b = HF_DEFAULT_BATCH_SIZE if node is None else ctx.values.int_value(node)
             n = hf_dataset_length(ctx, _train_dataset(ctx, call))
-            if n is not None and b is not None and b > 0 and n % b == 0:
-                continue
+            if n is not None and b is not None and b > 0 and (n % b == 0 or n < b):
+                continue  # every batch is full, or each epoch is one batch of all N
             fix = set_flag_fix(ctx, call, flag, "dataloader_drop_last", _FIX)
             head = f"{cls} without dataloader_drop_last=True (the HF default is dataloader_drop_last=False){flag.note}"
             if node is None:
@@ -276,6 +287,17 @@ class TrainerPartialLastBatch(Rule):
                 "batch size, the last batch of every epoch on one process is smaller"
             )
             yield ctx.finding(self, call, message, fix)
+
+    @staticmethod
+    def _fallback_for_parameter(ctx: FileContext, call: ast.Call) -> bool:
+        """``if args is None: args = TrainingArguments("tmp_trainer")`` inside a
+        function taking ``args``: a library's fallback; the caller's arguments decide."""
+        function = ctx.enclosing(call, ast.FunctionDef, ast.AsyncFunctionDef)
+        if function is None:
+            return False
+        every = function.args
+        parameters = {a.arg for a in [*every.posonlyargs, *every.args, *every.kwonlyargs]}
+        return bool(_names_bound_to(ctx, call) & parameters)
 
     @staticmethod
     def _for_evaluation(ctx: FileContext, call: ast.Call) -> bool:

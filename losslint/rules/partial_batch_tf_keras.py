@@ -236,8 +236,8 @@ def _tf_batchings(ctx: FileContext) -> Iterable[_Batching]:
             continue
         b = ctx.values.int_value(argument(call, "batch_size", 0))
         n = pipeline_size(ctx, pipeline, len(pipeline.steps))
-        if n is not None and b is not None and b > 0 and n % b == 0:
-            continue
+        if n is not None and b is not None and b > 0 and (n % b == 0 or n < b):
+            continue  # every batch is full, or each epoch is one batch of all N
         yield _Batching(call, func.attr, pipeline, flag, b, n)
 
 
@@ -620,6 +620,16 @@ class KerasFitPartialBatch(Rule):
             """
             import numpy as np
             from tensorflow import keras
+            x = np.ones((8, 4))
+            model.compile(loss="mse")
+            model.fit(x, x, epochs=2)
+            """,
+            why="N < B: every epoch is a single batch of all N samples, none is partial",
+        ),
+        Quiet(
+            """
+            import numpy as np
+            from tensorflow import keras
             x = np.zeros((1000, 8))
             model.fit(x, x, epochs=3, steps_per_epoch=20)
             """,
@@ -679,8 +689,8 @@ class KerasFitPartialBatch(Rule):
                     continue  # the training part cannot be known
                 split = value
             n_train = training_samples(n, split)
-            if n_train <= 0 or n_train % b == 0:
-                continue
+            if n_train < b or n_train % b == 0:
+                continue  # every batch is full, or each epoch is one batch of all N
             m = trimmed_length(n, b, split)
             yield ctx.finding(self, call, self._message(ctx, x, n, n_train, b, default, split, m), self._fix(ctx, call, x, m))
 
