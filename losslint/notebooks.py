@@ -198,19 +198,40 @@ def _markers(notebook: NotebookSource, text: str) -> list[tuple[int, int]]:
 def locate(findings: list[Finding], notebook: NotebookSource, text: str) -> list[Finding]:
     """Findings at virtual lines -> findings at (cell, line in the cell)."""
     markers = _markers(notebook, text)
+
+    def where(line: int) -> tuple[int, int] | None:
+        before = [(marker, cell) for marker, cell in markers if marker < line]
+        return (before[-1][1], line - before[-1][0]) if before else None
+
+    def in_cells(words: str) -> str:
+        # Messages and links name other lines ("built at line 98"): the cell's, too.
+        def cell_line(match: re.Match) -> str:
+            found = where(int(match.group(1)))
+            return f"cell {found[0]}, line {found[1]}" if found else match.group(0)
+
+        return re.sub(r"\bline (\d+)\b", cell_line, words)
+
     located = []
     for finding in findings:
-        if finding.cell is not None:
+        found = where(finding.span.line)
+        if finding.cell is not None or found is None:
             located.append(finding)
             continue
-        before = [(line, cell) for line, cell in markers if line < finding.span.line]
-        if not before:
-            located.append(finding)
-            continue
-        marker_line, cell = before[-1]
+        cell, line = found
         span = finding.span
+        related = []
+        for link in finding.related:  # "LL201 nb.ipynb:57"
+            head, _, number = link.rpartition(":")
+            target = where(int(number)) if number.isdigit() and head.endswith(finding.path) else None
+            related.append(f"{head}:cell {target[0]}:{target[1]}" if target else link)
         located.append(
-            replace(finding, cell=cell, span=Span(span.line - marker_line, span.column, max(span.end_line - marker_line, 1), span.end_column))
+            replace(
+                finding,
+                cell=cell,
+                span=Span(line, span.column, max(span.end_line - (span.line - line), 1), span.end_column),
+                message=in_cells(finding.message),
+                related=related,
+            )
         )
     return located
 

@@ -158,3 +158,20 @@ def test_a_fix_that_loses_ipython_lines_or_cells_is_refused():
     without_marker = text.replace(f"{source.marker_prefix}3\n", "")
     with pytest.raises(notebooks.NotebookWriteError):
         notebooks.split_cells(source, without_marker)
+
+
+def test_lines_named_in_messages_and_links_are_located_too():
+    from losslint.findings import Finding, Severity, Span
+
+    source = notebooks.load((json.dumps(notebook(SETUP, DATA, LOOP)) + "\n").encode())
+    text = source.python
+    virtual = text.splitlines().index(LOADER_LINE.rstrip()) + 1  # cell 4, line 3
+    data_line = text.splitlines().index(DATA[0].rstrip()) + 1  # cell 3, line 1
+    finding = Finding(
+        "LL201", "partial-last-batch", f"dataset built at line {data_line}", Severity.WARNING, "nb.ipynb",
+        Span(virtual, 15, virtual, 40), related=[f"LL301 nb.ipynb:{data_line}", "LL101 other.py:7"],
+    )
+    [located] = notebooks.locate([finding], source, text)
+    assert (located.cell, located.span) == (4, Span(3, 15, 3, 40))
+    assert located.message == "dataset built at cell 3, line 1"
+    assert located.related == ["LL301 nb.ipynb:cell 3:1", "LL101 other.py:7"]
