@@ -21,7 +21,7 @@ from losslint.analysis.names import argument, last_part
 from losslint.config import Settings
 from losslint.context import FileContext
 from losslint.project import ModuleFacts, ProjectFacts, collector
-from losslint.rules.momentum_common import Momentum, is_lightning_module, torch_optimizer
+from losslint.rules.momentum_common import TIMM_FACTORIES, TORCH_OPTIMIZERS, Momentum, is_lightning_module, torch_optimizer
 
 FACTS_KEY = "momentum"
 _MAX_DEPTH = 6
@@ -131,8 +131,11 @@ class Resolver:
                 return []
             found = self.resolve(target, depth + 1)
             if name in ("prepare", "setup", "setup_optimizers"):
+                deepspeed = self._mentions_deepspeed()
                 for item in found:
                     item.accelerator = item.accelerator or call.func.value
+                    # accelerate under DeepSpeed hands clipping to the DeepSpeed config
+                    item.managed = item.managed or deepspeed
             return found
         if (
             name == "optimizers"
@@ -145,6 +148,9 @@ class Resolver:
             target = argument(call, "optimizer", 0)
             return self.resolve(target, depth + 1) if target is not None else []
         return self._helper_call(call, name, depth, path)
+
+    def _mentions_deepspeed(self) -> bool:
+        return self.ctx.imports.imports_any("deepspeed") or "DeepSpeedPlugin" in self.ctx.source or "deepspeed_plugin" in self.ctx.source
 
     def configured(self, cls: ast.ClassDef | None, path: tuple[int, ...] = (), depth: int = 0) -> list[Found]:
         """What a LightningModule's ``configure_optimizers`` returns (``self.optimizers()``):
@@ -363,6 +369,22 @@ def _parameters_owner(arg: ast.expr) -> ast.expr | None:
     return None
 
 
+def _optimizer_named(node: ast.expr) -> bool:
+    name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
+    return "opt" in name.lower()
+
+
+def _builds_optimizer(function: ast.FunctionDef) -> bool:
+    """Does the function call an optimizer constructor (by its name) anywhere?"""
+    for node in ast.walk(function):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            if name in TORCH_OPTIMIZERS or name in TIMM_FACTORIES:
+                return True
+    return False
+
+
 def _builder_call(ctx: FileContext, value: ast.expr) -> str | None:
     """``optimizer = make_optimizer(model)`` with make_optimizer imported from another
     module: the helper's name, for the rule to look up among the project's builders."""
@@ -387,6 +409,8 @@ def _collect_momentum(tree: ast.Module, source: str, facts: ModuleFacts) -> None
     resolver = Resolver(ctx, cross_file=False)
     record = ModuleMomentum()
     for function in ctx.nodes_of(ast.FunctionDef):
+        if not _builds_optimizer(function):
+            continue
         if ctx.enclosing(function, ast.ClassDef) is not None and function.name != "configure_optimizers":
             if is_lightning_module(ctx, ctx.enclosing(function, ast.ClassDef)):
                 continue
@@ -407,8 +431,12 @@ def _collect_momentum(tree: ast.Module, source: str, facts: ModuleFacts) -> None
         callee = call.func.id if isinstance(call.func, ast.Name) else call.func.attr if isinstance(call.func, ast.Attribute) else None
         if callee is None or callee in record.builders:
             continue
-        candidates = [(i, None, a) for i, a in enumerate(call.args) if isinstance(a, (ast.Name, ast.Attribute))]
-        candidates += [(None, kw.arg, kw.value) for kw in call.keywords if kw.arg and isinstance(kw.value, (ast.Name, ast.Attribute, ast.Call))]
+        # Optimizers travel under names that say so (optimizer, opt_g, optim); only those are followed.
+        candidates = [(i, None, a) for i, a in enumerate(call.args) if _optimizer_named(a)]
+        candidates += [
+            (None, kw.arg, kw.value) for kw in call.keywords
+            if kw.arg and (_optimizer_named(kw.value) or "opt" in kw.arg.lower() and isinstance(kw.value, (ast.Name, ast.Attribute, ast.Call)))
+        ]
         for position, kw_name, value in candidates:
             if isinstance(value, ast.Call) and torch_optimizer(ctx, value) is None:
                 continue

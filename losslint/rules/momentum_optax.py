@@ -21,7 +21,10 @@ from losslint.analysis.names import last_part
 from losslint.context import FileContext
 from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity
 from losslint.rules.base import Flagged, Quiet, Rule, register
-from losslint.rules.momentum_common import OPTAX_CLIPS, OPTAX_DEFAULT_B1, OPTAX_TRANSFORMS, Momentum, Spec, coefficient
+from losslint.rules.momentum_common import OPTAX_CLIPS, OPTAX_DEFAULT_B1, OPTAX_TRANSFORMS, Momentum, Spec, coefficient, is_test_file
+
+# What a file that trains with an optax transform shows: updates applied to parameters.
+_TRAINING_WORDS = ("apply_updates", "apply_gradients", "TrainState", "Optimizer(", "optimizer.update(")
 
 
 def optax_transform(ctx: FileContext, call: ast.Call) -> Momentum | None:
@@ -78,12 +81,16 @@ class OptaxMomentumWithoutClipping(Rule):
 
             tx = optax.adam(learning_rate=1e-3)
             opt_state = tx.init(params)
+            updates, opt_state = tx.update(grads, opt_state)
+            params = optax.apply_updates(params, updates)
             """,
             fixed="""
             import optax
 
             tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(learning_rate=1e-3))
             opt_state = tx.init(params)
+            updates, opt_state = tx.update(grads, opt_state)
+            params = optax.apply_updates(params, updates)
             """,
             message_contains=("optax.adam", "second moment"),
             unsafe=True,
@@ -96,6 +103,7 @@ class OptaxMomentumWithoutClipping(Rule):
                 optax.add_decayed_weights(1e-4),
                 optax.sgd(0.1, momentum=0.9, nesterov=True),
             )
+            state = train_state.TrainState.create(apply_fn=model.apply, params=params, tx=tx)
             """,
             fixed="""
             import optax
@@ -105,6 +113,7 @@ class OptaxMomentumWithoutClipping(Rule):
                 optax.add_decayed_weights(1e-4),
                 optax.sgd(0.1, momentum=0.9, nesterov=True),
             )
+            state = train_state.TrainState.create(apply_fn=model.apply, params=params, tx=tx)
             """,
             message_contains=("momentum 0.9",),
             unsafe=True,
@@ -160,9 +169,19 @@ class OptaxMomentumWithoutClipping(Rule):
             """,
             why="adaptive gradient clipping",
         ),
+        Quiet(
+            """
+            import optax
+            def my_optimizer(learning_rate, b1=0.9):
+                return optax.chain(optax.scale_by_adam(b1=b1), optax.scale_by_learning_rate(learning_rate))
+            """,
+            why="a library composing transforms: nothing in the file applies updates to parameters",
+        ),
     )
 
     def check(self, ctx: FileContext) -> Iterable[Finding]:
+        if is_test_file(ctx) or not any(word in ctx.source for word in _TRAINING_WORDS):
+            return  # a library composing transforms, or tests: nothing here trains
         calls = list(ctx.nodes_of(ast.Call))
         if any(last_part(ctx.qualname(c.func)) in OPTAX_CLIPS and (ctx.qualname(c.func) or "").startswith("optax") for c in calls):
             return

@@ -46,6 +46,7 @@ from losslint.rules.momentum_common import (
     gate_of,
     is_clip_flag,
     is_lightning_module,
+    is_test_file,
 )
 from losslint.rules.momentum_flow import Found, Resolver
 
@@ -123,9 +124,9 @@ def _callers(ctx: FileContext, function: ast.AST) -> list[ast.AST]:
     return callers
 
 
-def clips_reaching(ctx: FileContext, resolver: Resolver, site_node: ast.AST) -> list[Clip]:
-    """Clipping calls on the way to the step: in its function, in the functions that
-    function calls (two levels), in its callers; hooks anywhere in the file."""
+def scopes_reaching(ctx: FileContext, resolver: Resolver, site_node: ast.AST) -> list[ast.AST]:
+    """The code on the way to a step: its function, the functions that function
+    calls (two levels), its callers and what they call (one level)."""
     function = _function_of(ctx, site_node)
     functions = resolver.functions()
     scopes: list[ast.AST] = [function]
@@ -137,9 +138,14 @@ def clips_reaching(ctx: FileContext, resolver: Resolver, site_node: ast.AST) -> 
         if caller not in scopes:
             scopes.append(caller)
             scopes.extend(f for f in _called_functions(ctx, caller, functions) if f not in scopes)
+    return scopes
+
+
+def clips_reaching(ctx: FileContext, resolver: Resolver, site_node: ast.AST) -> list[Clip]:
+    """Clipping calls on the way to the step, and clamping hooks anywhere in the file."""
     clips: list[Clip] = []
     seen: set[int] = set()
-    for scope in scopes:
+    for scope in scopes_reaching(ctx, resolver, site_node):
         for call in ast.walk(scope):
             if isinstance(call, ast.Call) and id(call) not in seen:
                 seen.add(id(call))
@@ -150,6 +156,23 @@ def clips_reaching(ctx: FileContext, resolver: Resolver, site_node: ast.AST) -> 
         if clamping_hook(call):
             clips.append(Clip(call, None))
     return clips
+
+
+_BACKWARDS = ("backward", "manual_backward")
+
+
+def trains_on_data(ctx: FileContext, resolver: Resolver, site_node: ast.AST) -> bool:
+    """Is this step part of training: gradients from a ``backward()`` on the way to
+    it (not set by hand, as optimizer unit tests do), in a function that is not a
+    test?"""
+    function = _function_of(ctx, site_node)
+    if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) and function.name.startswith("test"):
+        return False
+    for scope in scopes_reaching(ctx, resolver, site_node):
+        for call in ast.walk(scope):
+            if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr in _BACKWARDS:
+                return True
+    return False
 
 
 # -- the fix ---------------------------------------------------------------------------
@@ -279,6 +302,8 @@ def judge_step(
     in the same function; a clip of one of those (a GAN's discriminator) does not
     protect this optimizer."""
     if not found or any(f.managed or not f.momentum.is_momentum for f in found):
+        return None
+    if not trains_on_data(ctx, resolver, site.call):
         return None
     own_root = optimizer_root(found)
     clips = [
@@ -739,9 +764,36 @@ class MomentumWithoutClipping(Rule):
             """,
             why="a helper called before step() clips",
         ),
+        Quiet(
+            """
+            import torch
+            def check_muon_step():
+                param = torch.nn.Parameter(torch.ones(4))
+                optimizer = torch.optim.SGD([param], lr=0.1, momentum=0.9)
+                for _ in range(2):
+                    param.grad = torch.ones_like(param)
+                    optimizer.step()
+            """,
+            why="gradients set by hand (an optimizer's unit test): no backward(), no training data",
+        ),
+        Quiet(
+            """
+            import torch
+            from accelerate import Accelerator, DeepSpeedPlugin
+            accelerator = Accelerator(deepspeed_plugin=DeepSpeedPlugin(hf_ds_config="ds.json"))
+            optimizer = torch.optim.AdamW(model.parameters())
+            model, optimizer = accelerator.prepare(model, optimizer)
+            for batch in loader:
+                accelerator.backward(model(**batch).loss)
+                optimizer.step()
+            """,
+            why="accelerate under DeepSpeed: the DeepSpeed config's gradient_clipping decides",
+        ),
     )
 
     def check(self, ctx: FileContext) -> Iterable[Finding]:
+        if is_test_file(ctx):
+            return
         resolver = Resolver(ctx)
         seen: set[tuple[int, int]] = set()
         sites = [
