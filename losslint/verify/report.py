@@ -173,7 +173,11 @@ def plot(subjects: list[Subject], path: Path, device: str) -> int:
     rows = [row for s in subjects for row in s.rows if row.before and row.after and row.before[0].steps]
     if not rows:
         return 0
-    figure, axes = plt.subplots(len(rows), 2, figsize=(10, 2.6 * len(rows)), squeeze=False)
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+
+    figure, axes = plt.subplots(len(rows), 2, figsize=(10, 1.0 + 2.8 * len(rows)), squeeze=False)
     for (loss_ax, norm_ax), row in zip(axes, rows):
         j = row.judgement
         norm_key = "update_norm" if j.kind == "outlier" else "grad_norm"
@@ -188,6 +192,9 @@ def plot(subjects: list[Subject], path: Path, device: str) -> int:
                 for x in injected:
                     ax.axvline(x, color="black", linestyle="--", linewidth=0.8)
             ax.set_yscale("log")
+            ax.yaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+            ax.yaxis.set_major_formatter(plain)
+            ax.yaxis.set_minor_formatter(plain)
             ax.set_xlabel("step")
         loss_ax.set_ylabel("training loss")
         norm_ax.set_ylabel("update norm" if norm_key == "update_norm" else "grad norm (before clipping)")
@@ -201,6 +208,6 @@ def plot(subjects: list[Subject], path: Path, device: str) -> int:
         loss_ax.legend(fontsize=8)
     figure.suptitle(f"losslint verify ({device})", fontsize=10)
     figure.tight_layout()
-    figure.savefig(path, dpi=80)
+    figure.savefig(path, dpi=72)
     plt.close(figure)
     return len(rows)

@@ -338,8 +338,13 @@ def _slice_arrays(data: Any, size: int, indices: list[int]) -> Any:
 def install_keras(rec: Recorder) -> None:
     import keras
     import numpy as np
-    from keras.src.backend.torch.trainer import TorchTrainer
-    from keras.src.optimizers.base_optimizer import BaseOptimizer
+
+    # Found by name in the MROs: the module paths moved between Keras 3 releases.
+    trainer_class = next((c for c in keras.Model.__mro__ if c.__name__ == "TorchTrainer"), None)
+    optimizer_class = next((c for c in keras.optimizers.Optimizer.__mro__ if c.__name__ == "BaseOptimizer"), None)
+    if trainer_class is None or optimizer_class is None:
+        rec.notes.append(f"Keras {keras.__version__} is not running on the torch backend (KERAS_BACKEND=torch): not instrumented")
+        return
 
     seed_offset = int(rec.config.get("seed_offset", 0))
     if seed_offset:
@@ -406,7 +411,7 @@ def install_keras(rec: Recorder) -> None:
 
         return train_step
 
-    _wrap(TorchTrainer, "train_step", make_train_step)
+    _wrap(trainer_class, "train_step", make_train_step)
 
     def make_apply(original: Callable) -> Callable:
         def apply(self, grads, trainable_variables=None):
@@ -424,7 +429,7 @@ def install_keras(rec: Recorder) -> None:
 
         return apply
 
-    _wrap(BaseOptimizer, "apply", make_apply)
+    _wrap(optimizer_class, "apply", make_apply)
 
 
 def _leaves(data: Any) -> list:
@@ -459,8 +464,9 @@ def run(config: dict) -> dict:
     outcome: dict[str, Any] = {"status": "ok"}
     try:
         if config.get("seed_offset"):
+            # Another seed for a second opinion: the program's own seeds, shifted.
             offset = int(config["seed_offset"])
-            _wrap(random, "seed", lambda f: lambda seed=None, *a, **k: f(None if seed is None else hash(seed) + offset, *a, **k))
+            _wrap(random, "seed", lambda f: lambda seed=None, *a, **k: f(seed + offset if isinstance(seed, int) else seed, *a, **k))
         if "torch" in config.get("frameworks", ["torch"]):
             install_torch(rec)
         if "keras" in config.get("frameworks", []):
