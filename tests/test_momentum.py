@@ -405,3 +405,22 @@ def test_keras_string_optimizer_without_keras_name_imports_keras():
     )
     assert fixed.startswith("from keras import layers, Sequential\nimport keras\n")
     assert 'model.compile(optimizer=keras.optimizers.Nadam(global_clipnorm=1.0), loss="mse")' in fixed
+
+
+def test_timm_optimizer_kwargs_from_args_and_unknown_kwargs():
+    code = """
+        import argparse
+        from timm.optim import create_optimizer_v2, optimizer_kwargs
+        parser = argparse.ArgumentParser()
+        parser.add_argument('--opt', default='adamw', type=str)
+        args = parser.parse_args()
+        optimizer = create_optimizer_v2(model, **optimizer_kwargs(cfg=args))
+        other = create_optimizer_v2(model, **settings)
+        for x in loader:
+            model(x).backward()
+            optimizer.step()
+            other.step()
+        """
+    findings = lint(code)
+    assert [(f.code, f.span.line) for f in findings] == [("LL301", 10)]
+    assert "opt='adamw'" in findings[0].message and "β1=0.9" in findings[0].message

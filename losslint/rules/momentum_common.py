@@ -294,7 +294,15 @@ def _defined_here(ctx: "FileContext", name: str) -> bool:
 def timm_optimizer(ctx: "FileContext", call: ast.Call, factory: str) -> Momentum | None:
     """timm's factories: the ``opt`` name picks the optimizer (default 'sgd', which
     is Nesterov SGD with ``momentum=0.9``)."""
-    if factory == "create_optimizer":  # create_optimizer(args, model): the args namespace carries opt/momentum
+    kwargs = [kw.value for kw in call.keywords if kw.arg is None]
+    from_args = any(
+        isinstance(k, ast.Call) and last_part(ctx.qualname(k.func)) == "optimizer_kwargs" for k in kwargs
+    )
+    if kwargs and not from_args:
+        return None  # **kwargs of unknown content may choose the optimizer
+    if factory == "create_optimizer" or from_args:
+        # create_optimizer(args, model) / create_optimizer_v2(model, **optimizer_kwargs(cfg=args)):
+        # the args namespace carries opt and momentum
         opt_value, momentum_value = ctx.project.argparse_default("opt"), ctx.project.argparse_default("momentum")
         momentum_note = f" (args.momentum defaults to {momentum_value})"
     else:
