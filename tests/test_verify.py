@@ -98,6 +98,12 @@ def test_drop_last_fix_is_judged_against_the_originals_threshold():
     assert judgement.verdict == "validated"
 
 
+def test_epochs_too_short_to_score_are_said_so():
+    short = series(steps=3, last_factor=16.0)
+    judgement = judge_spike([short], [short])
+    assert judgement.verdict == "inconclusive" and "3 optimizer steps per epoch" in judgement.reason
+
+
 def test_a_fix_that_makes_training_worse_fails():
     buggy = series(last_factor=16.0, decay=0.95)
     stalled = series(last_factor=1.0, decay=1.0)  # the spike is gone, but nothing is learnt

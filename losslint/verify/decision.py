@@ -113,6 +113,13 @@ def last_batch(steps: Steps, complete_last: bool = True) -> int | None:
     return int(statistics.median(sizes)) if sizes else None
 
 
+def _steps_per_epoch(steps: Steps) -> int:
+    counts: dict = {}
+    for s in steps:
+        counts[s["epoch"]] = counts.get(s["epoch"], 0) + 1
+    return max(counts.values()) if counts else 0
+
+
 def threshold(nominal: int | None, last: int | None) -> float:
     """T = max(1.3, sqrt(B / b_last))."""
     if not nominal or not last or last <= 0:
@@ -235,7 +242,12 @@ def judge_spike(
     relation = ">" if direction == "up" else "<"
     word = "spike" if direction == "up" else "dip (an under-weighted last step)"
     if s_before is None:
-        judgement.verdict, judgement.reason = "inconclusive", "the original run has no complete epoch to score"
+        per_epoch = _steps_per_epoch(first)
+        judgement.verdict = "inconclusive"
+        judgement.reason = (
+            f"the original run has no epoch to score: {per_epoch} optimizer steps per epoch, and an epoch's last step "
+            f"is compared with at least {MIN_WINDOW} steps before it (longer epochs: --full-batches)"
+        )
     elif not symptom(s_before):
         judgement.verdict = "inconclusive"
         judgement.reason = f"the original shows no epoch-boundary {word} in the smoke run (S={_fmt(s_before)}, limit {_fmt(limit)})"

@@ -105,7 +105,8 @@ PRELOAD = {"torch": ("torch", "torch._dynamo", "torch.utils.data"), "keras": ("k
 
 def main(argv: list[str] | None = None) -> int:
     """Read jobs, one JSON object a line, from stdin until it closes."""
-    can_fork = hasattr(os, "fork")
+    # LOSSLINT_VERIFY_NO_FORK=1: a process per run, as on Windows (slower; for debugging).
+    can_fork = hasattr(os, "fork") and not os.environ.get("LOSSLINT_VERIFY_NO_FORK")
     loaded: set[str] = set()
     for line in sys.stdin:
         if not line.strip():
