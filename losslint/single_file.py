@@ -62,6 +62,7 @@ def settings_for(path: Path) -> tuple[Settings, str | None]:
 # settings themselves come from the cache above, so they stay the same objects).
 _LINTERS: dict[int, tuple[Settings, Linter]] = {}
 _FACTS: dict[tuple[Path, int], ProjectFacts] = {}
+_TEXTS: dict[tuple[Path, int], dict[str, int]] = {}  # module -> hash of the text its facts came from
 
 
 def linter_for(settings: Settings) -> Linter:
@@ -75,16 +76,16 @@ def project_facts(root: Path, settings: Settings) -> ProjectFacts:
     if key not in _FACTS:
         targets = discover([root], settings)
         linter = linter_for(settings)
-        if len(targets) > MAX_PROJECT_FILES:
-            _FACTS[key] = linter.facts_for([])
-        else:
-            _FACTS[key] = linter.facts_for(read_source(t, settings) for t in targets if t.path.suffix == ".py")
+        sources = [] if len(targets) > MAX_PROJECT_FILES else [read_source(t, settings) for t in targets if t.path.suffix == ".py"]
+        _FACTS[key] = linter.facts_for(sources)
+        _TEXTS[key] = {s.module: hash(s.text) for s in sources if s.text is not None}
     return _FACTS[key]
 
 
 def forget_project_facts() -> None:
     """Files changed on disk: collect the facts again on the next lint."""
     _FACTS.clear()
+    _TEXTS.clear()
 
 
 @dataclass
@@ -102,7 +103,8 @@ class PreparedFile:
         """The text with every applicable fix applied, to a fixed point."""
         if self.source.text is None or self.source.tree is None:
             return self.source.text or ""
-        text, _, _ = self.linter.fix_source(self.source, self.project, unsafe)
+        project = ProjectFacts(dict(self.project.modules), dict(self.project.configured_dataset_sizes))  # fixing adds facts
+        text, _, _ = self.linter.fix_source(self.source, project, unsafe)
         return text
 
 
@@ -115,7 +117,10 @@ def prepare(path: Path, text: str, display: str | None = None, settings: Setting
     if on_disk is None:
         on_disk = path.is_file()
     if on_disk:
-        shared = project_facts(project_root(path), settings)
+        root = project_root(path)
+        shared = project_facts(root, settings)
+        if _TEXTS[(root, id(settings))].get(source.module) == hash(source.text):
+            return PreparedFile(linter, source, shared)  # the text the facts came from
         project = ProjectFacts(dict(shared.modules), dict(shared.configured_dataset_sizes))
     else:
         project = linter.facts_for([])
