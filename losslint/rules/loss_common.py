@@ -191,6 +191,59 @@ def _target_paths(target: ast.expr, name: str, path: tuple[int, ...] = ()) -> It
                 yield from _target_paths(element, name, (*path, index))
 
 
+def _names_in(target: ast.expr) -> Iterator[str]:
+    return (n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+
+
+def _scope_table(scope: ast.AST) -> dict[str, list[Binding]]:
+    """Every binding of every local name of a scope, in one walk."""
+    table: dict[str, list[Binding]] = {}
+
+    def add(name: str, binding: Binding) -> None:
+        table.setdefault(name, []).append(binding)
+
+    if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        args = scope.args
+        positional = [*args.posonlyargs, *args.args]
+        defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+        for arg, default in [*zip(positional, defaults), *zip(args.kwonlyargs, args.kw_defaults)]:
+            add(arg.arg, Binding(scope, default, (), "param"))
+        for arg in (args.vararg, args.kwarg):
+            if arg is not None:
+                add(arg.arg, Binding(scope, None, (), "other"))
+    body = scope.body if isinstance(scope, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef)) else []
+    for node in _walk_scope(body):
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            if node.value is None:
+                continue
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                for name in set(_names_in(target)):
+                    for path in _target_paths(target, name):
+                        add(name, Binding(node, node.value if path is not None else None, path or (), "assign"))
+        elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+            add(node.target.id, Binding(node, node.value, (), "aug"))
+        elif isinstance(node, (ast.For, ast.AsyncFor)):
+            for name in set(_names_in(node.target)):
+                for path in _target_paths(node.target, name):
+                    add(name, Binding(node, node.iter, path or (), "loop"))
+        elif isinstance(node, ast.comprehension):
+            for name in set(_names_in(node.target)):
+                add(name, Binding(node, None, (), "other"))
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                if item.optional_vars is not None:
+                    for name in set(_names_in(item.optional_vars)):
+                        add(name, Binding(node, None, (), "other"))
+        elif isinstance(node, ast.NamedExpr):
+            add(node.target.id, Binding(node, node.value, (), "assign"))
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            add(node.name, Binding(node, None, (), "other"))
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            for name in node.names:
+                add(name, Binding(node, None, (), "other"))
+    return table
+
+
 class LossEvaluator:
     """Abstract values of loss expressions in one file.
 
@@ -202,55 +255,15 @@ class LossEvaluator:
         self.tensor_params = tensor_params
         self._memo: dict[int, Loss] = {}
         self._active: set[int] = set()
-        self._bindings: dict[tuple[int, str], list[Binding]] = {}
+        self._bindings: dict[int, dict[str, list[Binding]]] = {}
+        self._project_index: dict[str, list[tuple[str, dict]]] | None = None
 
     # -- bindings ----------------------------------------------------------------
     def scope_bindings(self, scope: ast.AST, name: str) -> list[Binding]:
-        key = (id(scope), name)
-        if key in self._bindings:
-            return self._bindings[key]
-        found: list[Binding] = []
-        if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            args = scope.args
-            positional = [*args.posonlyargs, *args.args]
-            defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
-            for arg, default in [*zip(positional, defaults), *zip(args.kwonlyargs, args.kw_defaults)]:
-                if arg.arg == name:
-                    found.append(Binding(scope, default, (), "param"))
-            for arg in (args.vararg, args.kwarg):
-                if arg is not None and arg.arg == name:
-                    found.append(Binding(scope, None, (), "other"))
-        body = scope.body if isinstance(scope, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef)) else []
-        for node in _walk_scope(body):
-            if isinstance(node, ast.Assign):
-                for target in node.targets:
-                    for path in _target_paths(target, name):
-                        found.append(Binding(node, node.value if path is not None else None, path or (), "assign"))
-            elif isinstance(node, ast.AnnAssign) and node.value is not None:
-                for path in _target_paths(node.target, name):
-                    found.append(Binding(node, node.value, path or (), "assign"))
-            elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name) and node.target.id == name:
-                found.append(Binding(node, node.value, (), "aug"))
-            elif isinstance(node, (ast.For, ast.AsyncFor)):
-                for path in _target_paths(node.target, name):
-                    found.append(Binding(node, node.iter, path or (), "loop"))
-            elif isinstance(node, ast.comprehension):
-                if any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node.target)):
-                    found.append(Binding(node, None, (), "other"))
-            elif isinstance(node, (ast.With, ast.AsyncWith)):
-                for item in node.items:
-                    if item.optional_vars is not None and any(
-                        isinstance(n, ast.Name) and n.id == name for n in ast.walk(item.optional_vars)
-                    ):
-                        found.append(Binding(node, None, (), "other"))
-            elif isinstance(node, ast.NamedExpr) and node.target.id == name:
-                found.append(Binding(node, node.value, (), "assign"))
-            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
-                found.append(Binding(node, None, (), "other"))
-            elif isinstance(node, (ast.Global, ast.Nonlocal)) and name in node.names:
-                found.append(Binding(node, None, (), "other"))
-        self._bindings[key] = found
-        return found
+        table = self._bindings.get(id(scope))
+        if table is None:
+            table = self._bindings[id(scope)] = _scope_table(scope)
+        return table.get(name, [])
 
     def reaching(self, name: str, at: ast.AST) -> list[Binding] | None:
         """The bindings of ``name`` that may reach ``at`` (flow-sensitive enough for
@@ -666,7 +679,7 @@ class LossEvaluator:
             if len(constructor.args) > TORCH_LOSS_CLASSES[name]:
                 return NOTHING
             return self._torch_loss(constructor, name, "mean", 99, functional=False)
-        facts = lookup_callable(self.ctx.project, self.ctx.module, qual)
+        facts = self.project_callable(qual)
         if facts is not None:
             return facts
         return NOTHING
@@ -687,7 +700,24 @@ class LossEvaluator:
             local = [s for s in self.ctx.tree.body if isinstance(s, ast.FunctionDef) and s.name == func.id]
             if len(local) == 1:
                 return self.returns(local[0])
-        return lookup_callable(self.ctx.project, self.ctx.module, qual)
+        return self.project_callable(qual)
+
+    def project_callable(self, qual: str) -> Loss | None:
+        """A loss callable of the project by qualified name (indexed once per file)."""
+        if self._project_index is None:
+            self._project_index = {}
+            for module, data in self.ctx.project.extra(FACTS_KEY):
+                for name, value in data["callables"].items():
+                    self._project_index.setdefault(name, []).append((module, value))
+        module_part, _, name = qual.rpartition(".")
+        candidates = self._project_index.get(name, [])
+        for wanted in (module_part, self.ctx.module):
+            for module, value in candidates:
+                if module == wanted:
+                    return _described(name, module, value)
+        if len(candidates) == 1:
+            return _described(name, *candidates[0])
+        return None
 
     def returns(self, function: ast.FunctionDef) -> Loss:
         """What a function returns, when every return agrees."""
@@ -899,24 +929,32 @@ def loss_facts(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
     from losslint.config import Settings
     from losslint.context import FileContext
 
-    ctx = FileContext(facts.module, facts.module, source, tree, ProjectFacts(), Settings())
-    evaluator = LossEvaluator(ctx, tensor_params=True)
-    callables: dict[str, dict] = {}
+    # Loss functions, and the loss-computing methods of loss classes (FocalLoss.forward,
+    # SSDLoss.compute_loss): named so, as real code names them.
+    candidates: list[tuple[str, ast.FunctionDef]] = []
     for stmt in tree.body:
         if isinstance(stmt, ast.FunctionDef) and "loss" in stmt.name.lower():
-            loss = evaluator.returns(stmt)
-            if _interesting(loss):
-                callables[stmt.name] = encode(loss)
+            candidates.append((stmt.name, stmt))
         elif isinstance(stmt, ast.ClassDef):
+            loss_class = "loss" in stmt.name.lower() or any("Loss" in (dotted(b) or "") for b in stmt.bases)
             for method in stmt.body:
                 if not isinstance(method, ast.FunctionDef):
                     continue
-                if method.name in _LOSS_METHODS or "loss" in method.name.lower():
-                    loss = evaluator.returns(method)
-                    if _interesting(loss):
-                        key = stmt.name if method.name in _LOSS_METHODS else f"{stmt.name}.{method.name}"
-                        callables.setdefault(key, encode(loss))
-    compiled = sorted(keras_compiled_losses(ctx))
+                if method.name in _LOSS_METHODS and loss_class:
+                    candidates.append((stmt.name, method))
+                elif "loss" in method.name.lower() and method.name not in _LOSS_METHODS:
+                    candidates.append((f"{stmt.name}.{method.name}", method))
+    has_compile = "compile" in source
+    if not candidates and not has_compile:
+        return
+    ctx = FileContext(facts.module, facts.module, source, tree, ProjectFacts(), Settings())
+    evaluator = LossEvaluator(ctx, tensor_params=True)
+    callables: dict[str, dict] = {}
+    for key, function in candidates:
+        loss = evaluator.returns(function)
+        if _interesting(loss):
+            callables.setdefault(key, encode(loss))
+    compiled = sorted(keras_compiled_losses(ctx)) if has_compile else []
     if callables or compiled:
         facts.extra[FACTS_KEY] = {"callables": callables, "compiled": compiled}
 
@@ -942,20 +980,6 @@ def keras_compiled_losses(ctx: "FileContext") -> set[str]:
     return names
 
 
-def lookup_callable(project: ProjectFacts, module: str, qual: str) -> Loss | None:
-    """The summary of a project loss callable by its qualified name
-    (``losses.FocalLoss``), falling back to a unique match on the last name."""
-    module_part, _, name = qual.rpartition(".")
-    for candidate_module in (module_part, module):
-        facts = project.modules.get(candidate_module) if candidate_module else None
-        if facts is not None and FACTS_KEY in facts.extra and name in facts.extra[FACTS_KEY]["callables"]:
-            return _described(name, candidate_module, facts.extra[FACTS_KEY]["callables"][name])
-    matches = [(m, data["callables"][name]) for m, data in project.extra(FACTS_KEY) if name in data["callables"]]
-    if len(matches) == 1:
-        return _described(name, *matches[0])
-    return None
-
-
 def _described(name: str, module: str, data: dict) -> Loss:
     loss = decode(data)
     where = module.replace(".", "/") + ".py"
@@ -969,9 +993,13 @@ def _described(name: str, module: str, data: dict) -> Loss:
     return loss.but(evidence=what)
 
 
-def compiled_loss_users(project: ProjectFacts, name: str) -> list[str]:
-    """Modules that give a callable called ``name`` to ``compile(loss=...)``."""
-    return sorted(m for m, data in project.extra(FACTS_KEY) if name in data["compiled"])
+def compiled_loss_users(project: ProjectFacts) -> dict[str, list[str]]:
+    """Callable name -> the modules that give a callable of that name to ``compile(loss=...)``."""
+    users: dict[str, list[str]] = {}
+    for module, data in project.extra(FACTS_KEY):
+        for name in data["compiled"]:
+            users.setdefault(name, []).append(module)
+    return {name: sorted(modules) for name, modules in users.items()}
 
 
 # -- where the loss is computed: the training loop and its data -----------------

@@ -50,13 +50,14 @@ def _is_keras_loss_class(ctx: FileContext, cls: ast.ClassDef) -> bool:
 def keras_loss_functions(ctx: FileContext) -> Iterator[tuple[ast.FunctionDef, str, list[str]]]:
     """(function, display name, modules that compile with it) for every Keras loss here."""
     uses_keras = ctx.imports.imports_any(*_KERAS_PACKAGES)
+    compiled_users = compiled_loss_users(ctx.project)
+    compiled_here = _compiled_here(ctx) if "compile" in ctx.source else set()
 
     def judge(function: ast.FunctionDef, display: str, loss_class: bool) -> tuple[ast.FunctionDef, str, list[str]] | None:
-        users = [m for m in compiled_loss_users(ctx.project, function.name) if m != ctx.module]
-        compiled_here = function.name in _compiled_here(ctx)
+        users = [m for m in compiled_users.get(function.name, []) if m != ctx.module]
         params = _params(function)
         looks_like_loss = uses_keras and len(params) >= 2 and params[0] == "y_true" and params[1] == "y_pred"
-        if loss_class or looks_like_loss or compiled_here or users:
+        if loss_class or looks_like_loss or function.name in compiled_here or users:
             return function, display, users
         return None
 

@@ -844,6 +844,8 @@ class PartialAccumulationWindow(Rule):
     )
 
     def check(self, ctx: FileContext) -> Iterable[Finding]:
+        if "enumerate" not in ctx.source or "step(" not in ctx.source:
+            return
         evaluator = LossEvaluator(ctx, tensor_params=True)
         for window in _accumulation_windows(ctx):
             accum = ctx.values.int_value(window.accum_node)
