@@ -168,21 +168,22 @@ def _used_for_training(ctx: FileContext, name: str) -> bool:
     return False
 
 
-def generator_role(ctx: FileContext, scope: ast.FunctionDef | ast.ClassDef) -> Role:
-    """TRAIN: a train name (the function, its class), a shuffle inside, a ``shuffle``
-    parameter, or a use that trains. EVAL: an evaluation name."""
-    owner = ctx.enclosing(scope, ast.ClassDef) if isinstance(scope, ast.FunctionDef) else None
-    for name in (scope.name, owner.name if owner else ""):
+def generator_role(ctx: FileContext, function: ast.FunctionDef) -> Role:
+    """TRAIN: a train name (the function, or the class it is a method of), a shuffle
+    in the function itself, a ``shuffle`` parameter, or a use that trains. EVAL: an
+    evaluation name. The evidence is the generator's own: a chunking helper nested
+    in a class that shuffles elsewhere is not a training generator."""
+    owner = ctx.parents.get(function)
+    for name in (function.name, owner.name if isinstance(owner, ast.ClassDef) else ""):
         role = words_role(name)
         if role is not Role.UNKNOWN:
             return role
-    body = owner if owner is not None else scope
-    for node in ast.walk(body):
+    if any(a.arg == "shuffle" for a in [*function.args.args, *function.args.kwonlyargs]):
+        return Role.TRAIN
+    for node in _own_nodes(function):
         if isinstance(node, ast.Call) and last_part(ctx.qualname(node.func)) in _SHUFFLERS:
             return Role.TRAIN
-        if isinstance(node, ast.arg) and node.arg == "shuffle":
-            return Role.TRAIN
-    if _used_for_training(ctx, scope.name):
+    if _used_for_training(ctx, function.name):
         return Role.TRAIN
     return Role.UNKNOWN
 

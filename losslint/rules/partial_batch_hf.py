@@ -6,7 +6,11 @@ which defaults to False, and ``per_device_train_batch_size`` defaults to 8
 (SEMANTICS.md §3). On one process, a train set whose size N is not a multiple of
 the per-device batch size B ends every epoch with a batch of N % B samples; with
 several processes accelerate's ``even_batches=True`` fills that batch by wrapping
-around, so the partial batch is a single-process affair.
+around, so the partial batch is a single-process affair. A run bounded by
+``max_steps`` that ends within the first pass over the data (or whose data size is
+unknown: the usual ``max_steps=60`` fine-tuning demo) draws no partial batch and is
+left alone, as are a library's fallback arguments (``if args is None: args =
+TrainingArguments(...)``) and arguments for evaluation only.
 
 Severity: INFO, default on. The Trainer's own loss is a mean over tokens (or over
 ``num_items_in_batch`` with accumulation), so a small last batch is a noisier
@@ -195,6 +199,21 @@ class TrainerPartialLastBatch(Rule):
             """,
             message_contains=("SFTConfig", "per_device_train_batch_size=4"),
         ),
+        Flagged(
+            """
+            from transformers import Trainer, TrainingArguments
+            train_ds = dataset.select(range(500))
+            args = TrainingArguments("out", per_device_train_batch_size=16, max_steps=1000)
+            Trainer(model=model, args=args, train_dataset=train_ds).train()
+            """,
+            fixed="""
+            from transformers import Trainer, TrainingArguments
+            train_ds = dataset.select(range(500))
+            args = TrainingArguments("out", per_device_train_batch_size=16, max_steps=1000, dataloader_drop_last=True)
+            Trainer(model=model, args=args, train_dataset=train_ds).train()
+            """,
+            message_contains=("N=500, B=16", "4 samples"),
+        ),
     )
     quiet = (
         Quiet(
@@ -243,6 +262,13 @@ class TrainerPartialLastBatch(Rule):
         ),
         Quiet(
             """
+            from trl import SFTConfig
+            config = SFTConfig(output_dir="out", per_device_train_batch_size=2, gradient_accumulation_steps=4, max_steps=60)
+            """,
+            why="max_steps bounds the run by steps, not by passes over the data (60 x 4 x 2 samples)",
+        ),
+        Quiet(
+            """
             from trl import GRPOConfig
             config = GRPOConfig(output_dir="grpo", per_device_train_batch_size=4)
             """,
@@ -267,6 +293,8 @@ class TrainerPartialLastBatch(Rule):
             n = hf_dataset_length(ctx, _train_dataset(ctx, call))
             if n is not None and b is not None and b > 0 and (n % b == 0 or n < b):
                 continue  # every batch is full, or each epoch is one batch of all N
+            if self._stops_within_first_epoch(ctx, call, n, b):
+                continue
             fix = set_flag_fix(ctx, call, flag, "dataloader_drop_last", _FIX)
             head = f"{cls} without dataloader_drop_last=True (the HF default is dataloader_drop_last=False){flag.note}"
             if node is None:
@@ -287,6 +315,20 @@ class TrainerPartialLastBatch(Rule):
                 "batch size, the last batch of every epoch on one process is smaller"
             )
             yield ctx.finding(self, call, message, fix)
+
+    @staticmethod
+    def _stops_within_first_epoch(ctx: FileContext, call: ast.Call, n: int | None, b: int | None) -> bool:
+        """``max_steps`` ends training after max_steps x accumulation x B samples: when
+        that is less than N no epoch ends and no partial batch is drawn. With N unknown
+        (a max_steps=60 demo on a Hub dataset), not a finding either: the run is
+        bounded by steps, not passes over the data."""
+        max_steps = ctx.values.int_value(argument(call, "max_steps"))
+        if max_steps is None or max_steps <= 0:
+            return False
+        if n is None or b is None:
+            return True
+        accumulation = ctx.values.int_value(argument(call, "gradient_accumulation_steps")) or 1
+        return max_steps * accumulation * b < n
 
     @staticmethod
     def _fallback_for_parameter(ctx: FileContext, call: ast.Call) -> bool:
