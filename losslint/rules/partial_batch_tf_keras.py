@@ -28,7 +28,7 @@ import libcst as cst
 
 from losslint.analysis.names import argument, dotted, has_star_kwargs, last_part
 from losslint.analysis.roles import Role, bound_name, words_role
-from losslint.analysis.sizes import length, sample_count, tfds_split_length
+from losslint.analysis.sizes import TFDS_SIZES, length, sample_count, tfds_split_length
 from losslint.context import FileContext
 from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity, Span
 from losslint.project import UNKNOWN as NOT_A_PROJECT_DATASET
@@ -83,10 +83,14 @@ def pipeline_of(ctx: FileContext, expr: ast.expr) -> Pipeline:
             binding = ctx.values.binding_before(expr)
             if binding is None or binding.value is None:
                 break
-            if binding.path:
-                expr, pipeline.root_path = binding.value, binding.path
+            value, path = binding.value, binding.path
+            # train, test = datasets["train"], datasets["test"]: follow the element.
+            while path and isinstance(value, (ast.Tuple, ast.List)) and path[0] < len(value.elts):
+                value, path = value.elts[path[0]], path[1:]
+            if path:
+                expr, pipeline.root_path = value, path
                 break
-            expr = binding.value
+            expr = value
             continue
         if isinstance(expr, ast.Attribute):
             pipeline.names.append(expr.attr)
@@ -141,6 +145,8 @@ def pipeline_size(ctx: FileContext, pipeline: Pipeline, upto: int) -> int | None
             n = length(ctx, root)
         elif name == "load":
             n = tfds_split_length(ctx, root)
+    elif isinstance(root, ast.Subscript) and not pipeline.root_path:
+        n = _tfds_split_by_key(ctx, root)
     for step in pipeline.steps[:upto]:
         if n is None:
             return None
@@ -155,6 +161,27 @@ def pipeline_size(ctx: FileContext, pipeline: Pipeline, upto: int) -> int | None
         else:
             return None
     return n
+
+
+def _tfds_split_by_key(ctx: FileContext, node: ast.Subscript) -> int | None:
+    """``datasets["train"]`` where ``datasets, info = tfds.load("mnist", with_info=True)``
+    (or ``datasets = tfds.load("mnist")``): tfds.load without a split returns a dict
+    of all splits."""
+    key = ctx.values.value(node.slice)
+    if not isinstance(key, str) or not isinstance(node.value, ast.Name):
+        return None
+    binding = ctx.values.binding_before(node.value)
+    if binding is None or not isinstance(binding.value, ast.Call):
+        return None
+    call = binding.value
+    if not (ctx.qualname(call.func) or "").startswith("tensorflow_datasets") or argument(call, "split", 1) is not None:
+        return None
+    with_info = ctx.values.value(argument(call, "with_info")) is True
+    if binding.path != ((0,) if with_info else ()):
+        return None
+    name = ctx.values.value(argument(call, "name", 0))
+    sizes = TFDS_SIZES.get(name) if isinstance(name, str) else None
+    return sizes.get(key) if sizes else None
 
 
 def _outermost(ctx: FileContext, call: ast.Call) -> tuple[ast.expr, list[str]]:
@@ -340,6 +367,29 @@ class TfDataPartialBatch(Rule):
                 return ds.padded_batch(batch_size, padded_shapes=([None], []), drop_remainder=True)
             """,
             message_contains=("not known statically",),
+        ),
+        Flagged(
+            """
+            import tensorflow as tf
+            import tensorflow_datasets as tfds
+
+            datasets, info = tfds.load(name="mnist", with_info=True, as_supervised=True)
+            mnist_train, mnist_test = datasets["train"], datasets["test"]
+            BATCH_SIZE = 64
+            train_dataset = mnist_train.map(scale).cache().shuffle(10000).batch(BATCH_SIZE)
+            eval_dataset = mnist_test.map(scale).batch(BATCH_SIZE)
+            """,
+            fixed="""
+            import tensorflow as tf
+            import tensorflow_datasets as tfds
+
+            datasets, info = tfds.load(name="mnist", with_info=True, as_supervised=True)
+            mnist_train, mnist_test = datasets["train"], datasets["test"]
+            BATCH_SIZE = 64
+            train_dataset = mnist_train.map(scale).cache().shuffle(10000).batch(BATCH_SIZE, drop_remainder=True)
+            eval_dataset = mnist_test.map(scale).batch(BATCH_SIZE)
+            """,
+            message_contains=("N=60000, B=64", "32 samples"),
         ),
         Flagged(
             """
