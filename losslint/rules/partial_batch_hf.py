@@ -26,7 +26,7 @@ from __future__ import annotations
 import ast
 from typing import Iterable
 
-from losslint.analysis.names import argument, keyword, last_part
+from losslint.analysis.names import argument, has_star_kwargs, keyword, last_part
 from losslint.analysis.roles import Role, bound_name, words_role
 from losslint.analysis.sizes import length, sample_count
 from losslint.context import FileContext
@@ -71,21 +71,38 @@ def _names_bound_to(ctx: FileContext, call: ast.Call) -> set[str]:
     return set()
 
 
-def _train_dataset(ctx: FileContext, call: ast.Call) -> ast.expr | None:
-    """The ``train_dataset=`` of the Trainer in this file that gets these arguments."""
+def _trainers(ctx: FileContext, call: ast.Call) -> list[ast.Call]:
+    """The calls in this file that get these arguments as ``args=`` (a Trainer,
+    an SFTTrainer, ...)."""
     names = _names_bound_to(ctx, call)
+    found = []
     for other in ctx.nodes_of(ast.Call):
         args = keyword(other, _TRAINERS_ARGS_KEYWORD)
         if args is None:
             continue
         value = args.value
-        uses = value is call or (isinstance(value, ast.Name) and value.id in names) or (
+        if value is call or (isinstance(value, ast.Name) and value.id in names) or (
             isinstance(value, ast.Attribute) and value.attr in names
-        )
-        if uses:
-            dataset = keyword(other, "train_dataset")
-            return dataset.value if dataset is not None else None
+        ):
+            found.append(other)
+    return found
+
+
+def _train_dataset(ctx: FileContext, trainers: list[ast.Call]) -> ast.expr | None:
+    """The ``train_dataset=`` of the Trainer that gets these arguments."""
+    for trainer in trainers:
+        dataset = keyword(trainer, "train_dataset")
+        if dataset is not None:
+            return dataset.value
     return None
+
+
+def _evaluation_only(trainers: list[ast.Call]) -> bool:
+    """Every Trainer given these arguments has no train_dataset: it evaluates or
+    predicts only."""
+    return bool(trainers) and all(
+        keyword(t, "train_dataset") is None and not has_star_kwargs(t) and len(t.args) < 4 for t in trainers
+    )
 
 
 def hf_dataset_length(ctx: FileContext, node: ast.expr | None, depth: int = 0) -> int | None:
@@ -241,6 +258,15 @@ class TrainerPartialLastBatch(Rule):
         ),
         Quiet(
             """
+            from transformers import Trainer, TrainingArguments
+            args = TrainingArguments(output_dir="out", per_device_eval_batch_size=64)
+            trainer = Trainer(model=model, args=args, eval_dataset=test_ds, compute_metrics=metrics)
+            print(trainer.evaluate())
+            """,
+            why="the Trainer that gets these arguments has no train_dataset: it only evaluates",
+        ),
+        Quiet(
+            """
             import torch
             from transformers import Trainer, TrainingArguments
             train_ds = torch.utils.data.TensorDataset(torch.randn(1024, 8))
@@ -290,7 +316,10 @@ class TrainerPartialLastBatch(Rule):
                 continue
             node = argument(call, "per_device_train_batch_size")
             b = HF_DEFAULT_BATCH_SIZE if node is None else ctx.values.int_value(node)
-            n = hf_dataset_length(ctx, _train_dataset(ctx, call))
+            trainers = _trainers(ctx, call)
+            if _evaluation_only(trainers):
+                continue
+            n = hf_dataset_length(ctx, _train_dataset(ctx, trainers))
             if n is not None and b is not None and b > 0 and (n % b == 0 or n < b):
                 continue  # every batch is full, or each epoch is one batch of all N
             if self._stops_within_first_epoch(ctx, call, n, b):
