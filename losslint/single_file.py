@@ -17,6 +17,8 @@ Settings come from the file's nearest ``[tool.losslint]`` configuration, found a
 
 from __future__ import annotations
 
+import io
+import tokenize
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -108,12 +110,23 @@ class PreparedFile:
         return text
 
 
+def _encoded(text: str) -> bytes:
+    """Already decoded text as bytes in its declared encoding (a ``# -*- coding``
+    cookie), which is how parse_source will decode them."""
+    data = text.encode("utf-8")
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        return text.encode(encoding)
+    except (SyntaxError, LookupError, UnicodeEncodeError):
+        return data
+
+
 def prepare(path: Path, text: str, display: str | None = None, settings: Settings | None = None, on_disk: bool | None = None) -> PreparedFile:
     """A file's current text, ready to lint with its project's facts."""
     if settings is None:
         settings, _ = settings_for(path)
     linter = linter_for(settings)
-    source = parse_source(SourceFile(Target(path, display or path.as_posix()), module_name(path)), text.encode("utf-8"))
+    source = parse_source(SourceFile(Target(path, display or path.as_posix()), module_name(path)), _encoded(text))
     if on_disk is None:
         on_disk = path.is_file()
     if on_disk:

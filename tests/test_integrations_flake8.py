@@ -113,3 +113,12 @@ def test_clean_file(project: Path):
     (project / "train.py").write_text(TRAIN.replace("shuffle=True)", "shuffle=True, drop_last=True)"))
     done = flake8("--select", "LL", ".", cwd=project)
     assert (done.returncode, done.stdout) == (0, ""), done.stderr
+
+
+def test_declared_encoding_keeps_columns(project: Path):
+    # A latin-1 file with a non-ASCII character before the call: the column is in characters.
+    text = "# -*- coding: latin-1 -*-\n" + TRAIN.replace("x = 1", "x = 1").replace("loader = DataLoader", "é = 1; loader = DataLoader")
+    (project / "train.py").write_bytes(text.encode("latin-1"))
+    done = flake8("--select", "LL", "train.py", cwd=project)
+    line = text.splitlines()[7]
+    assert done.stdout.startswith(f"train.py:8:{line.index('DataLoader') + 1}: LL201 "), done.stdout + done.stderr
