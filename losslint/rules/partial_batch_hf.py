@@ -196,10 +196,12 @@ class TrainerPartialLastBatch(Rule):
             """
             import transformers
             training_args = transformers.Seq2SeqTrainingArguments("out", learning_rate=3e-5)
+            trainer = transformers.Seq2SeqTrainer(model=model, args=training_args, train_dataset=tokenized["train"])
             """,
             fixed="""
             import transformers
             training_args = transformers.Seq2SeqTrainingArguments("out", learning_rate=3e-5, dataloader_drop_last=True)
+            trainer = transformers.Seq2SeqTrainer(model=model, args=training_args, train_dataset=tokenized["train"])
             """,
             message_contains=("per_device_train_batch_size=8 (the default)", "not known statically"),
         ),
@@ -258,6 +260,15 @@ class TrainerPartialLastBatch(Rule):
         ),
         Quiet(
             """
+            from transformers import TrainingArguments
+            def test_deepspeed_config():
+                train_args = TrainingArguments(output_dir="./", deepspeed={"zero_optimization": {"stage": 3}})
+                assert train_args is not None
+            """,
+            why="built to be inspected, never handed to a Trainer",
+        ),
+        Quiet(
+            """
             from transformers import Trainer, TrainingArguments
             args = TrainingArguments(output_dir="out", per_device_eval_batch_size=64)
             trainer = Trainer(model=model, args=args, eval_dataset=test_ds, compute_metrics=metrics)
@@ -312,7 +323,7 @@ class TrainerPartialLastBatch(Rule):
                 continue  # True, or hidden in **kwargs / an unknown value
             if ctx.values.value(argument(call, "do_train")) is False:
                 continue
-            if self._for_evaluation(ctx, call) or self._fallback_for_parameter(ctx, call):
+            if self._for_evaluation(ctx, call) or self._fallback_for_parameter(ctx, call) or self._never_passed_on(ctx, call):
                 continue
             node = argument(call, "per_device_train_batch_size")
             b = HF_DEFAULT_BATCH_SIZE if node is None else ctx.values.int_value(node)
@@ -358,6 +369,22 @@ class TrainerPartialLastBatch(Rule):
             return True
         accumulation = ctx.values.int_value(argument(call, "gradient_accumulation_steps")) or 1
         return max_steps * accumulation * b < n
+
+    @staticmethod
+    def _never_passed_on(ctx: FileContext, call: ast.Call) -> bool:
+        """``args = TrainingArguments(...)`` whose name is never handed to anything
+        (a call, a return, a container): built to be inspected, not to train."""
+        parent = ctx.parents.get(call)
+        if not (isinstance(parent, ast.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0], ast.Name)):
+            return False
+        name = parent.targets[0].id
+        scope = ctx.enclosing_scope(call)
+        for node in ast.walk(scope):
+            if isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Load):
+                holder = ctx.parents.get(node)
+                if isinstance(holder, (ast.Call, ast.keyword, ast.Return, ast.Assign, ast.AnnAssign, ast.Tuple, ast.List, ast.Dict, ast.Yield)):
+                    return False
+        return True
 
     @staticmethod
     def _fallback_for_parameter(ctx: FileContext, call: ast.Call) -> bool:
