@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from losslint import __version__
+from losslint.cache import Cache, cache_directory
 from losslint.config import ConfigError, load_settings
 from losslint.engine import Linter, Report
 from losslint.findings import Finding
@@ -56,7 +57,10 @@ def main() -> None:
 @click.option("--statistics", is_flag=True, help="Print the number of findings per rule.")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False), help="Use this pyproject.toml or losslint.toml.")
-@click.option("--no-cache", is_flag=True, help="Do not read or write the result cache.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the result cache (.losslint_cache/ at the project root).")
+@click.option(
+    "--jobs", "-j", type=click.IntRange(min=1), default=None, help="Processes to lint with (default: every core)."
+)
 @click.option("--quiet", "-q", is_flag=True, help="Print findings only, no summary.")
 @click.option("--progress/--no-progress", default=None, help="A progress bar on stderr (default: when stderr is a terminal).")
 def check(
@@ -72,6 +76,7 @@ def check(
     exit_zero: bool,
     config_path: Path | None,
     no_cache: bool,
+    jobs: int | None,
     quiet: bool,
     progress: bool | None,
 ) -> None:
@@ -88,7 +93,7 @@ def check(
             fix=fix,
             unsafe_fixes=unsafe_fixes,
         )
-        linter = Linter(settings)
+        linter = Linter(settings, jobs=jobs, cache=None if no_cache else Cache(cache_directory(settings)))
     except ConfigError as error:
         click.echo(f"losslint: error: {error}", err=True)
         sys.exit(EXIT_ERROR)
@@ -96,7 +101,12 @@ def check(
         show_progress, close_progress = progress_bar(progress)
         try:
             report = linter.run(
-                path_list, fix=settings.fix and not diff, unsafe=settings.unsafe_fixes, diff=diff, progress=show_progress
+                path_list,
+                fix=settings.fix and not diff,
+                unsafe=settings.unsafe_fixes,
+                diff=diff,
+                progress=show_progress,
+                fix_edits=output_format in ("json", "sarif"),  # the other formats show a fix's description only
             )
         finally:
             close_progress()

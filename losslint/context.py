@@ -14,6 +14,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Iterator, TypeVar
 
 from losslint.analysis.names import ImportTable
+from losslint.analysis.walk import tree_index
 from losslint.findings import Finding, Fix, Span
 
 if TYPE_CHECKING:
@@ -23,6 +24,13 @@ if TYPE_CHECKING:
     from losslint.rules.base import Rule
 
 N = TypeVar("N", bound=ast.AST)
+# Node classes without subclasses (and not the deprecated aliases like ast.Num,
+# whose isinstance is special): isinstance() on them is a class lookup.
+_LEAF_NODE_TYPES = frozenset(
+    cls
+    for cls in vars(ast).values()
+    if isinstance(cls, type) and type(cls) is type and issubclass(cls, ast.AST) and not cls.__subclasses__()
+)
 _LINE_END = re.compile(r"[^\r\n]*(?:\r\n|\r|\n|$)")
 
 
@@ -55,11 +63,7 @@ class FileContext:
 
     @cached_property
     def parents(self) -> dict[ast.AST, ast.AST]:
-        parents: dict[ast.AST, ast.AST] = {}
-        for node in ast.walk(self.tree):
-            for child in ast.iter_child_nodes(node):
-                parents[child] = node
-        return parents
+        return tree_index(self.tree)[1]
 
     @cached_property
     def values(self) -> "ValueResolver":
@@ -70,10 +74,19 @@ class FileContext:
     @cached_property
     def nodes(self) -> list[ast.AST]:
         """Every node once, in ``ast.walk`` order; rules filter this list instead of
-        walking the tree again each."""
-        return list(ast.walk(self.tree))
+        walking the tree again each. (Shared with the fact collectors: do not modify.)"""
+        return tree_index(self.tree)[0]
+
+    @cached_property
+    def _by_type(self) -> dict[type, list[ast.AST]]:
+        by_type: dict[type, list[ast.AST]] = {}
+        for node in self.nodes:
+            by_type.setdefault(node.__class__, []).append(node)
+        return by_type
 
     def nodes_of(self, *types: type[N]) -> Iterator[N]:
+        if len(types) == 1 and types[0] in _LEAF_NODE_TYPES:  # the common case: one concrete node type
+            return iter(self._by_type.get(types[0], ()))  # type: ignore[arg-type]
         return (n for n in self.nodes if isinstance(n, types))  # type: ignore[misc]
 
     def qualname(self, node: ast.expr) -> str | None:

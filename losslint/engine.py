@@ -15,6 +15,7 @@ import gc
 import io
 import tokenize
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -22,12 +23,13 @@ from losslint import notebooks
 from losslint.config import Settings
 from losslint.context import FileContext
 from losslint.discovery import Target, discover
+from losslint.cache import Cache
 from losslint.findings import Applicability, Finding, Span
 from losslint.fixes import FixError, apply_fixes, unified_diff, write_atomic
 from losslint.noqa import is_suppressed
 from losslint.project import ProjectFacts, collect_module_facts
 from losslint.rules import io as io_rules
-from losslint.rules.base import Rule, all_linkers
+from losslint.rules.base import Rule, all_linkers, all_rules
 from losslint.selection import enabled_rules, selector_matches
 
 MAX_FIX_ROUNDS = 10
@@ -42,6 +44,7 @@ class SourceFile:
     encoding: str = "utf-8"
     problem: Finding | None = None  # LL0xx: why it could not be read or parsed
     notebook: notebooks.NotebookSource | None = None  # a .ipynb: its cells as one Python text
+    triggered: frozenset[str] | None = None  # triggered_codes(text), once computed
 
 
 @dataclass
@@ -80,15 +83,30 @@ def module_name(path: Path) -> str:
 
 
 def read_source(target: Target, settings: Settings) -> SourceFile:
+    source, data = read_bytes(target, settings)
+    if data is None:
+        return source
+    return source_from_bytes(source, data)
+
+
+def source_from_bytes(source: SourceFile, data: bytes) -> SourceFile:
+    """Decode and parse a file's bytes (a notebook: its code cells)."""
+    if notebooks.is_notebook(source.target.path):
+        return parse_notebook(source, data)
+    return parse_source(source, data)
+
+
+def read_bytes(target: Target, settings: Settings) -> tuple[SourceFile, bytes | None]:
+    """A file's bytes, or (with None) the SourceFile that says why they cannot be read."""
     display = target.display
     source = SourceFile(target, module_name(target.path))
     if target.missing:
         source.problem = _problem(io_rules.UnreadableFile, display, f"{display}: no such file or directory")
-        return source
+        return source, None
     try:
         if target.path.is_dir():
             source.problem = _problem(io_rules.UnreadableFile, display, f"{display} is a directory, not a Python file")
-            return source
+            return source, None
         size = target.path.stat().st_size
         if size > settings.max_file_size:
             source.problem = _problem(
@@ -96,19 +114,17 @@ def read_source(target: Target, settings: Settings) -> SourceFile:
                 display,
                 f"{display} is {size / 1e6:.1f} MB, over max-file-size ({settings.max_file_size / 1e6:.1f} MB): not linted",
             )
-            return source
+            return source, None
         data = target.path.read_bytes()
     except FileNotFoundError:
         kind = "a broken symbolic link" if target.path.is_symlink() else "gone (deleted while linting?)"
         source.problem = _problem(io_rules.UnreadableFile, display, f"{display} is {kind}")
-        return source
+        return source, None
     except OSError as error:
         reason = error.strerror or str(error)
         source.problem = _problem(io_rules.UnreadableFile, display, f"cannot read {display}: {reason}")
-        return source
-    if notebooks.is_notebook(target.path):
-        return parse_notebook(source, data)
-    return parse_source(source, data)
+        return source, None
+    return source, data
 
 
 def parse_notebook(source: SourceFile, data: bytes) -> SourceFile:
@@ -157,11 +173,17 @@ def parse_source(source: SourceFile, data: bytes) -> SourceFile:
 
 
 class Linter:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, jobs: int | None = None, cache: Cache | None = None) -> None:
+        """``jobs``: processes for a run (None: every core); ``cache``: where a
+        ``check`` run reads and writes per-file results (None: no cache)."""
         self.settings = settings
         self.rules: list[Rule] = [cls() for cls in enabled_rules(settings)]
         self.enabled_codes = {r.code for r in self.rules}
         self.internal_error = False
+        self.jobs = jobs
+        self.cache = cache
+        # Rules that read a file's content (the LL0xx codes are the engine's own).
+        self._content_codes = frozenset(r.code for r in self.rules if not r.code.startswith("LL0"))
 
     # -- per file ----------------------------------------------------------------
     def facts_for(self, sources: Iterable[SourceFile]) -> ProjectFacts:
@@ -177,8 +199,11 @@ class Linter:
             findings.append(source.problem)
         elif source.tree is not None and source.text is not None:
             ctx = FileContext(source.target.display, source.module, source.text, source.tree, project, self.settings)
+            if source.triggered is None:
+                source.triggered = triggered_codes(source.text)
+            triggered = source.triggered
             for rule in self.rules:
-                if rule.triggers and not any(t in source.text for t in rule.triggers):
+                if rule.triggers and rule.code not in triggered:
                     continue
                 try:
                     findings.extend(rule.check(ctx))
@@ -260,27 +285,31 @@ class Linter:
         unsafe: bool = False,
         diff: bool = False,
         progress: Callable[[int, int], None] | None = None,
+        fix_edits: bool = True,
     ) -> Report:
+        """Lint (and with ``fix``/``diff``, fix) the files under ``paths``.
+        ``fix_edits=False``: the findings' fixes may be detached (description and
+        applicability only, see losslint.cache.DetachedFix), which spares
+        re-checking files whose results came from the cache or another process."""
         targets = discover(paths, self.settings)
-        # Parsing allocates millions of AST nodes and no reference cycles: the cyclic
-        # garbage collector would only rescan them again and again (5x the parse
-        # time on a 700k-line corpus). Off while parsing; the trees are then frozen
-        # out of its sight for the rest of the run.
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            sources = [read_source(t, self.settings) for t in targets]
-            project = self.facts_for(sources)
-        finally:
-            gc.freeze()
-            if collecting:
-                gc.enable()
+        if fix or diff:
+            return self._run_fixing(targets, unsafe, diff, progress)
+        from losslint.parallel import check_run  # (it imports this module)
+
+        return check_run(self, targets, progress, fix_edits)
+
+    def _run_fixing(
+        self, targets: list[Target], unsafe: bool, diff: bool, progress: Callable[[int, int], None] | None
+    ) -> Report:
+        """--fix and --diff: in this process, with no cache, each file fixed against
+        the project's facts as they are now (a fix never reads a stale result)."""
+        sources, project = self.read_all(targets)
         results = []
         for index, source in enumerate(sources):
             if progress:
                 progress(index + 1, len(sources))
             result = FileResult(source.target.display)
-            if (fix or diff) and source.text is not None and source.tree is not None:
+            if source.text is not None and source.tree is not None:
                 original = source.text
                 new_text, remaining, fixed = self.fix_source(source, project, unsafe)
                 result.findings = remaining
@@ -304,12 +333,59 @@ class Linter:
         gc.unfreeze()
         return Report(results, internal_error=self.internal_error)
 
+    def read_all(self, targets: list[Target]) -> tuple[list[SourceFile], ProjectFacts]:
+        """Read and parse every file in this process, and collect the project's facts.
+        The trees stay alive (frozen out of the cyclic GC's sight until
+        ``gc.unfreeze()``)."""
+        # Parsing allocates millions of AST nodes and no reference cycles: the cyclic
+        # garbage collector would only rescan them again and again (5x the parse
+        # time on a 700k-line corpus). Off while parsing; the trees are then frozen
+        # out of its sight for the rest of the run.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            sources = [read_source(t, self.settings) for t in targets]
+            project = self.facts_for(sources)
+        finally:
+            gc.freeze()
+            if collecting:
+                gc.enable()
+        return sources, project
+
+    def needs_project(self, triggered: frozenset[str]) -> bool:
+        """Given a text's ``triggered_codes``: does an enabled rule look at it? If
+        none does, the file's findings cannot depend on the project's facts."""
+        return not triggered.isdisjoint(self._content_codes)
+
     def link(self, findings: list[Finding]) -> None:
         for link in all_linkers():
             try:
                 link(findings)
             except Exception:  # linking is a refinement; never lose the findings over it
                 self.internal_error = True
+
+
+def triggered_codes(text: str) -> frozenset[str]:
+    """Codes of every registered rule that would look at ``text`` (a trigger word of
+    its is in it), whatever the settings: part of a file's cacheable scan."""
+    always, by_trigger = _trigger_table()
+    codes = set(always)
+    for trigger, trigger_codes in by_trigger.items():
+        if trigger in text:
+            codes.update(trigger_codes)
+    return frozenset(codes)
+
+
+@lru_cache(maxsize=1)
+def _trigger_table() -> tuple[frozenset[str], dict[str, frozenset[str]]]:
+    """(codes of content rules without triggers, trigger word -> codes): each word
+    is looked for once, however many rules share it."""
+    rules = [r for r in all_rules() if not r.code.startswith("LL0")]
+    words = {t for r in rules for t in r.triggers}
+    return (
+        frozenset(r.code for r in rules if not r.triggers),
+        {w: frozenset(r.code for r in rules if w in r.triggers) for w in sorted(words)},
+    )
 
 
 def write_fixed(source: SourceFile, text: str) -> None:

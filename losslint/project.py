@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from losslint.analysis.names import dotted
+from losslint.analysis.walk import statements, tree_index
 
 # A literal we can carry between files: int, float, bool, str or None.
 Literal = Any
@@ -205,7 +206,7 @@ def argparse_dest(call: ast.Call) -> str | None:
 def _argparse_defaults(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
     if "add_argument" not in source:
         return
-    for node in ast.walk(tree):
+    for node in tree_index(tree)[0]:  # ast.walk's order, the walk shared with the other collectors
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "add_argument"):
             continue
         dest = argparse_dest(node)
@@ -231,7 +232,7 @@ _DATASET_BASES = {"Dataset", "TensorDataset", "IterableDataset", "Sequence", "Py
 
 @collector
 def _classes(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
-    for node in ast.walk(tree):
+    for node in statements(tree):  # classes are statements: ast.walk's order, expressions skipped
         if not isinstance(node, ast.ClassDef):
             continue
         # Config-style classes: `batch_size: int = 64` at class level.

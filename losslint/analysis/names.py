@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ast
 
+from losslint.analysis.walk import statements
+
 
 def dotted(node: ast.expr) -> str | None:
     """The dotted text of a Name/Attribute chain (``a.b.c``), else None."""
@@ -27,7 +29,7 @@ class ImportTable:
         self.aliases: dict[str, str] = {}
         self.star_modules: list[str] = []
         package = module_name.rpartition(".")[0]
-        for node in ast.walk(tree):
+        for node in statements(tree):  # imports are statements: ast.walk's order, expressions skipped
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.asname:

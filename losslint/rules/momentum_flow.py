@@ -18,6 +18,7 @@ import ast
 from dataclasses import dataclass, field
 
 from losslint.analysis.names import argument, last_part
+from losslint.analysis.walk import statements, walk
 from losslint.config import Settings
 from losslint.context import FileContext
 from losslint.project import ModuleFacts, ProjectFacts, collector
@@ -376,7 +377,7 @@ def _optimizer_named(node: ast.expr) -> bool:
 
 def _builds_optimizer(function: ast.FunctionDef) -> bool:
     """Does the function call an optimizer constructor (by its name) anywhere?"""
-    for node in ast.walk(function):
+    for node in walk(function):
         if isinstance(node, ast.Call):
             func = node.func
             name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
@@ -414,7 +415,7 @@ def _collect_momentum(tree: ast.Module, source: str, facts: ModuleFacts) -> None
         if ctx.enclosing(function, ast.ClassDef) is not None and function.name != "configure_optimizers":
             if is_lightning_module(ctx, ctx.enclosing(function, ast.ClassDef)):
                 continue
-        returns = [n.value for n in ast.walk(function) if isinstance(n, ast.Return) and n.value is not None]
+        returns = [n.value for n in statements(function) if isinstance(n, ast.Return) and n.value is not None]
         found = [f for value in returns for f in resolver.resolve(value)]
         if not found or any(f.managed for f in found):
             continue

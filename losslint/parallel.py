@@ -1,0 +1,442 @@
+"""A ``check`` run over many files: on every core, through the result cache.
+
+Two passes, as in ``Linter.read_all`` + ``Linter.check``, with the per-file work
+of each pass spread over processes:
+
+1. *scan* each file: read, parse, collect its project facts, note which rules'
+   trigger words it contains. A file no enabled rule looks at is finished here
+   (its findings cannot depend on other files).
+2. with the project's facts merged, *check* each remaining file (parsed again:
+   trees are not kept between the passes, so memory stays bounded by the files
+   in flight, not the project).
+
+Both passes first ask the cache (losslint.cache): a scan is keyed on the file's
+bytes; findings on the bytes, the settings and, for files a rule looks at, the
+digest of the whole project's facts. A warm run reads and hashes every file and
+loads two small entries per file; nothing is parsed.
+
+Processes: the work goes out largest files first, in batches of about equal
+size, so that one huge file starts at once and never waits behind the rest;
+results come back by file index, so the output order never depends on timing.
+Small runs (under ``PARALLEL_MIN_BYTES`` to parse) stay in this process: starting
+workers would cost more than it saves. Facts and findings cross the process
+boundary as plain pickled data; a finding's fix does not (rules build edits from
+closures): it travels as a DetachedFix, and the run re-checks the few files whose
+edits are asked for (``fix_edits``). A worker that dies (out of memory, a crash
+in C) costs nothing but time: its files are redone here, one by one, each
+failure an LL005 finding.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import os
+import sys
+import threading
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from losslint.cache import Cache, canonical, content_digest, digest, has_detached_fix, portable, settings_digest
+from losslint.discovery import Target
+from losslint.engine import FileResult, Linter, Report, SourceFile, _problem, read_bytes, source_from_bytes, triggered_codes
+from losslint.findings import Finding
+from losslint.project import ModuleFacts, ProjectFacts, collect_module_facts
+from losslint.rules import io as io_rules
+
+# Below this many bytes to parse, a pass runs in this process (forking two workers
+# and shipping the files costs about what parsing 400 kB does).
+PARALLEL_MIN_BYTES = 400_000
+PARALLEL_MIN_FILES = 8
+
+
+@dataclass
+class Scan:
+    """What the first pass learns about a file, cached on its bytes and module."""
+
+    facts: ModuleFacts | None  # None: the file did not parse
+    triggered: frozenset[str]  # triggered_codes() of its text
+    facts_digest: str  # canonical digest of ``facts``, for the project digest
+    crash: Finding | None = None  # a fact collector raised on it (never cached)
+
+
+@dataclass
+class _File:
+    index: int
+    target: Target
+    module: str
+    data: bytes | None = None  # dropped once the findings are known
+    digest: str = ""
+    scan: Scan | None = None
+    findings: list[Finding] | None = None
+    source: SourceFile | None = None  # parsed in this process and kept for pass 2
+    internal_error: bool = False
+
+
+@dataclass
+class _Keys:
+    settings: str
+    cache: Cache | None
+
+    def scan(self, f: _File) -> str:
+        return digest("scan", f.module, f.target.path.suffix, f.digest)
+
+    def result(self, f: _File, project_digest: str | None) -> str:
+        # project_digest None: no rule looks at the file, the project cannot matter.
+        return digest(
+            "result", self.settings, os.path.abspath(f.target.path), f.target.display, f.module, f.digest, project_digest or "-"
+        )
+
+
+def available_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+# -- the per-file work, the same in this process and in a worker ------------------------
+
+
+def scan_file(linter: Linter, target: Target, module: str, data: bytes) -> tuple[Scan, list[Finding] | None, SourceFile]:
+    """Pass 1 for one file: its scan, and its findings when no rule looks at it."""
+    source = source_from_bytes(SourceFile(target, module), data)
+    facts: ModuleFacts | None = None
+    crash = None
+    triggered: frozenset[str] = frozenset()
+    if source.tree is not None and source.text is not None:
+        triggered = source.triggered = triggered_codes(source.text)
+        try:
+            facts = collect_module_facts(source.tree, source.text, source.module)
+        except Exception as error:  # a collector's bug: the file's facts are missing, say so
+            linter.internal_error = True
+            crash = _problem(
+                io_rules.InternalError,
+                target.display,
+                f"collecting project facts crashed on this file ({type(error).__name__}: {error}); please report it with the file",
+            )
+    scan = Scan(facts, triggered, digest(canonical(facts)), crash)
+    findings = None
+    if not linter.needs_project(triggered):
+        findings = _with_crash(linter, linter.check(source, _empty_project(linter)), scan)
+    return scan, findings, source
+
+
+def check_file(linter: Linter, project: ProjectFacts, source: SourceFile, scan: Scan | None) -> list[Finding]:
+    """Pass 2 for one file: the rules, with the project's facts."""
+    return _with_crash(linter, linter.check(source, project), scan)
+
+
+def _with_crash(linter: Linter, findings: list[Finding], scan: Scan | None) -> list[Finding]:
+    if scan is not None and scan.crash is not None and scan.crash.code in linter.enabled_codes:
+        return sorted([*findings, scan.crash], key=lambda f: f.sort_key)
+    return findings
+
+
+def _empty_project(linter: Linter) -> ProjectFacts:
+    return ProjectFacts(configured_dataset_sizes=dict(linter.settings.dataset_sizes))
+
+
+def _crashed(target: Target, error: BaseException) -> list[Finding]:
+    return [
+        _problem(
+            io_rules.InternalError,
+            target.display,
+            f"losslint crashed on this file ({type(error).__name__}: {error}); please report it with the file",
+        )
+    ]
+
+
+# -- workers --------------------------------------------------------------------------
+
+_WORKER: dict = {}
+
+
+def _init_worker(settings, cache_directory: Path | None, project: ProjectFacts | None) -> None:
+    # Worker memory is the files in flight: no cyclic GC while a batch runs (the
+    # parse allocates millions of acyclic nodes), one collection after it.
+    gc.disable()
+    _WORKER["linter"] = Linter(settings, jobs=1, cache=Cache(cache_directory) if cache_directory else None)
+    _WORKER["project"] = project
+    gc.freeze()
+
+
+def _scan_batch(items: list[tuple]) -> list[tuple]:
+    linter: Linter = _WORKER["linter"]
+    out = []
+    for index, target, module, data, scan_key, result_key in items:
+        linter.internal_error = False
+        try:
+            scan, findings, _ = scan_file(linter, target, module, data)
+        except Exception as error:
+            out.append((index, None, _crashed(target, error), True))
+            continue
+        _store_scan(linter.cache, scan_key, scan)
+        if findings is not None:
+            findings = [portable(f) for f in findings]
+            if not linter.internal_error and linter.cache is not None:
+                linter.cache.put("result", result_key, findings)
+        out.append((index, scan, findings, linter.internal_error))
+    gc.collect()
+    return out
+
+
+def _check_batch(items: list[tuple]) -> list[tuple]:
+    linter: Linter = _WORKER["linter"]
+    project: ProjectFacts = _WORKER["project"]
+    out = []
+    for index, target, module, data, scan, result_key in items:
+        linter.internal_error = False
+        try:
+            source = source_from_bytes(SourceFile(target, module, triggered=scan.triggered if scan else None), data)
+            findings = [portable(f) for f in check_file(linter, project, source, scan)]
+        except Exception as error:
+            out.append((index, _crashed(target, error), True))
+            continue
+        if not linter.internal_error and linter.cache is not None:
+            linter.cache.put("result", result_key, findings)
+        out.append((index, findings, linter.internal_error))
+    gc.collect()
+    return out
+
+
+def _store_scan(cache: Cache | None, key: str, scan: Scan) -> None:
+    if cache is not None and scan.crash is None:
+        cache.put("scan", key, scan)
+
+
+def _context():
+    # fork: the workers start in milliseconds with every rule already imported. Not
+    # with threads running (a forked child may inherit a held lock), nor on macOS.
+    if sys.platform.startswith("linux") and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+def _batches(files: list[_File], jobs: int) -> list[list[_File]]:
+    """Largest files first, grouped into batches of about 1/(8 x jobs) of the bytes:
+    a huge file is a batch of its own and starts first."""
+    ordered = sorted(files, key=lambda f: -len(f.data or b""))
+    total = sum(len(f.data or b"") for f in ordered)
+    target = max(total // (8 * jobs), 32_000)
+    batches: list[list[_File]] = []
+    current: list[_File] = []
+    size = 0
+    for f in ordered:
+        current.append(f)
+        size += len(f.data or b"")
+        if size >= target or len(current) >= 64:
+            batches.append(current)
+            current, size = [], 0
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _in_parallel(jobs: int, files: list[_File], total_bytes: int) -> bool:
+    return jobs > 1 and len(files) >= PARALLEL_MIN_FILES and total_bytes >= PARALLEL_MIN_BYTES
+
+
+def _run_pool(
+    linter: Linter,
+    jobs: int,
+    project: ProjectFacts | None,
+    work: Callable[[list[tuple]], list[tuple]],
+    batches: list[list[tuple]],
+    on_result: Callable[[tuple], None],
+    fallback: Callable[[tuple], None],
+) -> None:
+    cache_directory = linter.cache.directory if linter.cache is not None and linter.cache.writable else None
+    leftover: list[list[tuple]] = []
+    with ProcessPoolExecutor(
+        max_workers=min(jobs, len(batches)),
+        mp_context=_context(),
+        initializer=_init_worker,
+        initargs=(linter.settings, cache_directory, project),
+    ) as pool:
+        futures = {pool.submit(work, batch): batch for batch in batches}
+        for future in as_completed(futures):
+            try:
+                results = future.result()
+            except Exception:  # BrokenProcessPool (a worker died), or a bug: redo its files here
+                leftover.append(futures[future])
+                continue
+            for result in results:
+                on_result(result)
+    for batch in leftover:
+        for item in batch:
+            fallback(item)
+
+
+# -- the run --------------------------------------------------------------------------
+
+
+def check_run(linter: Linter, targets: list[Target], progress: Callable[[int, int], None] | None, fix_edits: bool) -> Report:
+    settings = linter.settings
+    cache = linter.cache
+    jobs = linter.jobs or available_cores()
+    keys = _Keys(settings_digest(settings), cache)
+    total = len(targets)
+    done = 0
+
+    def finished(f: _File, findings: list[Finding], internal_error: bool = False) -> None:
+        nonlocal done
+        f.findings = findings
+        f.internal_error = f.internal_error or internal_error
+        f.data = None
+        done += 1
+        if progress:
+            progress(done, total)
+
+    collecting = gc.isenabled()
+    gc.disable()  # reading, unpickling and parsing make no garbage cycles (see read_all)
+    kept_trees = False
+    try:
+        # -- read every file; what the cache knows --------------------------------------
+        files: list[_File] = []
+        for index, target in enumerate(targets):
+            source, data = read_bytes(target, settings)
+            f = _File(index, target, source.module, data)
+            files.append(f)
+            if data is None:
+                finished(f, linter.check(source, _empty_project(linter)))  # unreadable: its LL001
+                continue
+            f.digest = content_digest(data)
+            if cache is not None:
+                f.scan = cache.get("scan", keys.scan(f))
+                if f.scan is not None and not linter.needs_project(f.scan.triggered):
+                    cached = cache.get("result", keys.result(f, None))
+                    if cached is not None:
+                        finished(f, cached)
+
+        # -- pass 1: scan what the cache did not know ---------------------------------
+        todo = [f for f in files if f.data is not None and f.scan is None]
+
+        def scanned(f: _File, scan: Scan | None, findings: list[Finding] | None, internal_error: bool) -> None:
+            f.scan = scan
+            f.internal_error = internal_error
+            if findings is not None:
+                finished(f, findings, internal_error)
+
+        def scan_here(f: _File) -> None:
+            linter.internal_error = False
+            try:
+                scan, findings, source = scan_file(linter, f.target, f.module, f.data or b"")
+            except Exception as error:
+                scanned(f, None, _crashed(f.target, error), True)
+                return
+            _store_scan(cache, keys.scan(f), scan)
+            if findings is not None and cache is not None and not linter.internal_error:
+                cache.put("result", keys.result(f, None), [portable(x) for x in findings])
+            if findings is None:
+                f.source = source  # checked in pass 2 without parsing again
+            scanned(f, scan, findings, linter.internal_error)
+
+        todo_bytes = sum(len(f.data or b"") for f in todo)
+        if _in_parallel(jobs, todo, todo_bytes):
+            by_index = {f.index: f for f in todo}
+            batches = [
+                [(f.index, f.target, f.module, f.data, keys.scan(f), keys.result(f, None)) for f in batch]
+                for batch in _batches(todo, jobs)
+            ]
+            _run_pool(
+                linter, jobs, None, _scan_batch, batches,
+                on_result=lambda r: scanned(by_index[r[0]], r[1], r[2], r[3]),
+                fallback=lambda item: scan_here(by_index[item[0]]),
+            )
+        else:
+            kept_trees = True
+            for f in todo:
+                scan_here(f)
+
+        # -- the project --------------------------------------------------------------
+        project = _empty_project(linter)
+        module_digests: dict[str, str] = {}
+        for f in files:
+            if f.scan is not None and f.scan.facts is not None:
+                project.add(f.scan.facts)
+                module_digests[f.scan.facts.module] = f.scan.facts_digest
+        project_digest = digest(
+            canonical(project.configured_dataset_sizes), *(f"{m}={module_digests[m]}" for m in project.modules)
+        )
+    finally:
+        if kept_trees:
+            gc.freeze()  # the trees kept for pass 2: out of the collector's sight
+        if collecting:
+            gc.enable()
+
+    # -- pass 2: check, with the project's facts -----------------------------------
+    def result_key(f: _File) -> str:
+        needs = f.scan is not None and linter.needs_project(f.scan.triggered)
+        return keys.result(f, project_digest if needs else None)
+
+    todo = []
+    for f in files:
+        if f.findings is not None:
+            continue
+        if cache is not None:
+            cached = cache.get("result", result_key(f))
+            if cached is not None:
+                finished(f, cached)
+                continue
+        todo.append(f)
+
+    def check_here(f: _File) -> None:
+        linter.internal_error = False
+        try:
+            triggered = f.scan.triggered if f.scan else None
+            source = f.source or source_from_bytes(SourceFile(f.target, f.module, triggered=triggered), f.data or b"")
+            findings = check_file(linter, project, source, f.scan)
+        except Exception as error:
+            finished(f, _crashed(f.target, error), True)
+            return
+        if cache is not None and not linter.internal_error:
+            cache.put("result", result_key(f), [portable(x) for x in findings])
+        finished(f, findings, linter.internal_error)
+
+    todo_bytes = sum(len(f.data or b"") for f in todo)
+    if _in_parallel(jobs, todo, todo_bytes) and not all(f.source is not None for f in todo):
+        by_index = {f.index: f for f in todo}
+        batches = [
+            [(f.index, f.target, f.module, f.data, f.scan, result_key(f)) for f in batch] for batch in _batches(todo, jobs)
+        ]
+        _run_pool(
+            linter, jobs, project, _check_batch, batches,
+            on_result=lambda r: finished(by_index[r[0]], r[1], r[2]),
+            fallback=lambda item: check_here(by_index[item[0]]),
+        )
+    else:
+        for f in todo:
+            check_here(f)
+
+    # -- fixes' edits, where the findings came from elsewhere ---------------------------
+    if fix_edits:
+        for f in files:
+            if f.findings and has_detached_fix(f.findings):
+                _reattach(linter, project, f)
+
+    results = [FileResult(f.target.display, f.findings or []) for f in files]
+    for f in files:
+        f.source = None
+    if kept_trees:
+        gc.unfreeze()
+    linter.link([x for r in results for x in r.findings])
+    linter.internal_error = linter.internal_error or any(f.internal_error for f in files)
+    return Report(results, internal_error=linter.internal_error)
+
+
+def _reattach(linter: Linter, project: ProjectFacts, f: _File) -> None:
+    """Check the file again here, for findings whose fixes carry their edits. Only if
+    it still has the bytes the findings came from; else the detached fixes stay."""
+    source, data = read_bytes(f.target, linter.settings)
+    if data is None or content_digest(data) != f.digest:
+        return
+    source = source_from_bytes(source, data)
+    try:
+        findings = check_file(linter, project, source, f.scan)
+    except Exception:
+        return
+    if [x.sort_key for x in findings] == [x.sort_key for x in f.findings or []]:
+        f.findings = findings

@@ -1,0 +1,97 @@
+"""Runs over several processes: the same findings, in the same order, as one
+process; the biggest files go out first and alone; a dying worker costs nothing
+but time; small runs start no process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import losslint.parallel as parallel
+from losslint.cache import Cache, DetachedFix
+from losslint.cli import main
+from losslint.config import Settings
+from losslint.engine import Linter
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def summary(report) -> list[tuple]:
+    return [(f.path, f.cell, f.span, f.code, f.message, f.severity, tuple(f.related)) for f in report.findings]
+
+
+@pytest.fixture
+def always_parallel(monkeypatch):
+    """The fixtures are small: lower the threshold so that they go to workers."""
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_FILES", 2)
+
+
+def test_processes_find_what_one_process_finds_in_the_same_order(always_parallel):
+    alone = Linter(Settings(), jobs=1).run([FIXTURES])
+    assert len(alone.findings) > 20
+    for _ in range(2):
+        together = Linter(Settings(), jobs=3).run([FIXTURES])
+        assert summary(together) == summary(alone)
+        assert [r.path for r in together.files] == [r.path for r in alone.files]
+    # Fixes come back with their edits (the files were checked again here).
+    assert all(f.fix is None or not isinstance(f.fix, DetachedFix) for f in together.findings)
+    assert any(f.fix is not None and f.fix.edits for f in together.findings)
+
+
+def test_processes_and_the_cache_together(always_parallel, tmp_path: Path):
+    alone = summary(Linter(Settings(), jobs=1).run([FIXTURES], fix_edits=False))
+    cache = tmp_path / "cache"
+    cold = Linter(Settings(), jobs=2, cache=Cache(cache)).run([FIXTURES], fix_edits=False)
+    warm = Linter(Settings(), jobs=2, cache=Cache(cache)).run([FIXTURES], fix_edits=False)
+    assert summary(cold) == alone == summary(warm)
+
+
+def test_largest_files_first_and_a_huge_file_alone():
+    files = [parallel._File(i, None, f"m{i}", data=b"x" * size) for i, size in enumerate([10, 5_000_000, 300, 40_000, 20])]
+    batches = parallel._batches(files, jobs=2)
+    assert [f.module for f in batches[0]] == ["m1"]  # the huge file, alone and first
+    assert sorted(f.module for b in batches for f in b) == sorted(f.module for f in files)
+    sizes = [len(f.data) for b in batches for f in b]
+    assert sizes == sorted(sizes, reverse=True)
+
+
+def test_a_worker_that_dies_costs_only_time(always_parallel, monkeypatch, tmp_path: Path):
+    project = tmp_path / "proj"
+    shutil.copytree(FIXTURES / "torch_project", project)
+    expected = summary(Linter(Settings(), jobs=1).run([project]))
+    parent = os.getpid()
+    original = parallel.scan_file
+
+    def dies_in_a_worker(linter, target, module, data):
+        if os.getpid() != parent:
+            os._exit(3)  # as if killed for memory
+        return original(linter, target, module, data)
+
+    monkeypatch.setattr(parallel, "scan_file", dies_in_a_worker)
+    report = Linter(Settings(), jobs=2).run([project])
+    assert summary(report) == expected
+    assert not report.internal_error
+
+
+def test_small_runs_start_no_process(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a pool was started for a small run")
+
+    monkeypatch.setattr(parallel, "ProcessPoolExecutor", refuse)
+    report = Linter(Settings(), jobs=4).run([FIXTURES / "torch_project"])
+    assert report.findings
+
+
+def test_cli_jobs_option(tmp_path: Path):
+    runner = CliRunner()
+    bad = runner.invoke(main, ["check", "--jobs", "0", str(FIXTURES / "torch_mnist_classifier.py")])
+    assert bad.exit_code == 2 and "--jobs" in bad.output
+    one = runner.invoke(main, ["check", "--no-cache", "-j", "1", "--output-format", "concise", str(FIXTURES)])
+    two = runner.invoke(main, ["check", "--no-cache", "-j", "2", "--output-format", "concise", str(FIXTURES)])
+    assert one.exit_code == two.exit_code == 1
+    assert one.output == two.output
