@@ -64,6 +64,16 @@ class PassFact:
     keyword: str | None
     momentum: Momentum | None
     builder: str = ""  # built by a helper of another module: its builder fact decides
+    # The callee as the passing module's imports resolve it (``engine.train``): only
+    # the module that defines it may take the pass (unrelated scripts share names).
+    callee_target: str = ""
+
+
+def _same_module(target: str, module: str) -> bool:
+    """Does the qualified name ``target`` (``pkg.engine.train``) name something
+    defined in ``module`` (``pkg.engine``, or a script imported as ``engine``)?"""
+    owner = target.rpartition(".")[0]
+    return bool(owner) and (owner == module or owner.rpartition(".")[2] == module.rpartition(".")[2])
 
 
 @dataclass
@@ -191,9 +201,10 @@ class Resolver:
                 if found:
                     return found
         if self.cross_file and not path:
+            target = self.ctx.qualname(call.func) or ""
             for module, facts in self.ctx.project.extra(FACTS_KEY):
                 builder = facts.builders.get(name)
-                if builder is None or module == self.ctx.module:
+                if builder is None or module == self.ctx.module or not _same_module(target, module):
                     continue
                 root = None
                 if builder.params_index is not None:
@@ -318,7 +329,7 @@ class Resolver:
                 if module == self.ctx.module:
                     continue
                 for passed in facts.passes:
-                    if passed.callee not in callee_names:
+                    if passed.callee not in callee_names or not _same_module(passed.callee_target, self.ctx.module):
                         continue
                     position = index - (1 if method else 0) if index is not None else None
                     if passed.keyword == name or (passed.position is not None and passed.position == position):
@@ -438,14 +449,15 @@ def _collect_momentum(tree: ast.Module, source: str, facts: ModuleFacts) -> None
             (None, kw.arg, kw.value) for kw in call.keywords
             if kw.arg and (_optimizer_named(kw.value) or "opt" in kw.arg.lower() and isinstance(kw.value, (ast.Name, ast.Attribute, ast.Call)))
         ]
+        target = ctx.qualname(call.func) or ""
         for position, kw_name, value in candidates:
             if isinstance(value, ast.Call) and torch_optimizer(ctx, value) is None:
                 continue
             for found in resolver.resolve(value):
                 if found.call is not None or found.origin:
-                    record.passes.append(PassFact(callee, position, kw_name, found.momentum))
+                    record.passes.append(PassFact(callee, position, kw_name, found.momentum, callee_target=target))
             builder = _builder_call(ctx, value)
             if builder is not None:
-                record.passes.append(PassFact(callee, position, kw_name, None, builder))
+                record.passes.append(PassFact(callee, position, kw_name, None, builder, callee_target=target))
     if record.builders or record.passes:
         facts.extra[FACTS_KEY] = record
