@@ -420,10 +420,17 @@ class LossEvaluator:
         if binding.how == "aug":
             stmt = binding.stmt
             assert isinstance(stmt, ast.AugAssign)
+            key = ("aug", id(stmt))  # `x /= n` reached again through a loop: no answer, not a recursion
+            if key in self._active:
+                return NOTHING
             before = self.reaching(name.id, stmt)
             if not before:
                 return NOTHING
-            old = [self._binding(b, name) for b in before]
+            self._active.add(key)
+            try:
+                old = [self._binding(b, name) for b in before]
+            finally:
+                self._active.discard(key)
             if not all(o.kind is old[0].kind for o in old):
                 return NOTHING
             return self._apply(stmt.op, old[0], stmt.value, stmt)
