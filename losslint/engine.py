@@ -14,6 +14,7 @@ import ast
 import gc
 import io
 import tokenize
+import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -161,7 +162,9 @@ def parse_source(source: SourceFile, data: bytes) -> SourceFile:
         text = text[1:]
     source.text = text
     try:
-        source.tree = ast.parse(text, filename=display)
+        with warnings.catch_warnings():  # invalid escape sequences and the like: not ours to print
+            warnings.simplefilter("ignore")
+            source.tree = ast.parse(text, filename=display)
     except SyntaxError as error:
         line = error.lineno or 1
         column = max((error.offset or 1) - 1, 0)
