@@ -483,6 +483,9 @@ class LossEvaluator:
                 if reciprocal is not None:
                     other = left if reciprocal is not at.left else self.loss(right_node)
                     return self.divide(other, self.divisor(reciprocal))
+            if _is_size_measure(right_node) or (isinstance(at, ast.BinOp) and _is_size_measure(at.left)):
+                # mean * len(chunk) is a sum over the chunk (cached/sub-batch weighting): no longer a mean.
+                return NOTHING
             right = self.loss(right_node)
             return _combine_product(left, right)
         if isinstance(op, (ast.Add, ast.Sub)):
@@ -580,7 +583,9 @@ class LossEvaluator:
         if module in _TENSOR_LIBS or qual.startswith(("keras.", "tensorflow.", "torch.", "numpy.", "jax.")):
             if name in _MEAN_FUNCS or name in _SUM_FUNCS:
                 has_axis = len(node.args) > 1 or any(kw.arg in ("dim", "axis") for kw in node.keywords)
-                return self._reduce(self.loss(first), "mean" if name in _MEAN_FUNCS else "sum", has_axis, f"`{self.ctx.text(node)}`")
+                reduced = self._reduce(self.loss(first), "mean" if name in _MEAN_FUNCS else "sum", has_axis, f"`{self.ctx.text(node)}`")
+                # NumPy has no gradients: a NumPy loss is only ever computed, never trained on.
+                return reduced.but(detached=True) if qual.startswith("numpy.") else reduced
             if name in ("count_nonzero", "numel"):
                 has_axis = len(node.args) > 1 or any(kw.arg in ("dim", "axis") for kw in node.keywords)
                 return Loss(Kind.PER_SAMPLE if has_axis else Kind.SUM, f"{qual}()")
@@ -650,15 +655,19 @@ class LossEvaluator:
             return Loss(Kind.PER_SAMPLE, f"{label} with reduction='none'")
         return NOTHING
 
-    def _constructed(self, func: ast.expr) -> ast.Call | None:
+    def _constructed(self, func: ast.expr, depth: int = 0) -> ast.Call | None:
         """The constructor call a loss object came from: ``criterion`` in
-        ``criterion = nn.CrossEntropyLoss()``, or ``self.crit`` set once in the class."""
+        ``criterion = nn.CrossEntropyLoss()``, ``self.crit`` set once in the class, or
+        a parameter that every call of its function in this file fills with one
+        (``train(loader, model, loss_fn, opt)`` with ``loss_fn = nn.CrossEntropyLoss()``)."""
         if isinstance(func, ast.Call):
             return func  # nn.MSELoss()(a, b)
         if isinstance(func, ast.Name):
             bindings = self.reaching(func.id, func)
             if bindings is None:
                 return None
+            if len(bindings) == 1 and bindings[0].how == "param" and bindings[0].value is None and depth == 0:
+                return self._argument_everywhere(bindings[0].stmt, func.id)
             values = {id(b.value): b.value for b in bindings if b.how == "assign" and not b.path}
             if len(values) == 1 and len(bindings) == 1:
                 value = next(iter(values.values()))
@@ -677,6 +686,28 @@ class LossEvaluator:
             ]
             if len(assigned) == 1 and isinstance(assigned[0], ast.Call):
                 return assigned[0]
+        return None
+
+    def _argument_everywhere(self, function: ast.AST, param: str) -> ast.Call | None:
+        """The loss constructor every call of ``function`` in this file passes as
+        ``param``; None when there is no call, or the calls disagree."""
+        if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) or isinstance(self.ctx.parents.get(function), ast.ClassDef):
+            return None  # methods are called through objects we do not follow
+        names = [a.arg for a in [*function.args.posonlyargs, *function.args.args]]
+        if param not in names:
+            return None
+        position = names.index(param)
+        found: list[ast.Call] = []
+        for call in self.ctx.nodes_of(ast.Call):
+            if not (isinstance(call.func, ast.Name) and call.func.id == function.name):
+                continue
+            given = argument(call, param, position)
+            constructor = self._constructed(given, depth=1) if isinstance(given, (ast.Name, ast.Call)) else None
+            if constructor is None:
+                return None
+            found.append(constructor)
+        if found and all(ast.dump(c) == ast.dump(found[0]) for c in found):
+            return found[0]
         return None
 
     def _instance_call(self, constructor: ast.Call, call: ast.Call) -> Loss:
@@ -786,6 +817,8 @@ class LossEvaluator:
             return DivisorInfo(Divisor.SAMPLE_COUNT, text)
         if isinstance(node, ast.Attribute) and node.attr in ("num_replicas_in_sync", "world_size"):
             return DivisorInfo(Divisor.CONSTANT, text)
+        if _is_size_measure(node) and isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("sum", "count_nonzero", "numel"):
+            return DivisorInfo(Divisor.NAMED_COUNT, text)  # mask.sum() of a mask we cannot see: some count
         words = set(identifier_words(text))
         if words & {"pos", "positive", "positives", "tokens", "items", "valid", "fg", "count", "npos"} and words & {"num", "n", "count", "total", "npos"}:
             return DivisorInfo(Divisor.NAMED_COUNT, text)
@@ -874,6 +907,23 @@ class LossEvaluator:
 
     def _is_model_call(self, call: ast.Call) -> bool:
         return any(isinstance(a, (ast.Name, ast.Subscript)) and self.is_batch_tensor(a, strict=True) for a in call.args)
+
+
+def _is_size_measure(node: ast.expr) -> bool:
+    """``len(x)``, ``x.size(0)``, ``x.shape[0]``, ``x.numel()``: a number of samples or elements."""
+    if isinstance(node, ast.Call):
+        if isinstance(node.func, ast.Name) and node.func.id == "len":
+            return True
+        if isinstance(node.func, ast.Attribute) and node.func.attr in ("size", "numel", "nelement", "count_nonzero"):
+            return True
+        if isinstance(node.func, ast.Attribute) and node.func.attr == "sum" and not node.args and not node.keywords:
+            return True  # mean * mask.sum(): a sum again
+    if isinstance(node, ast.Subscript):
+        base = node.value
+        return (isinstance(base, ast.Attribute) and base.attr == "shape") or (
+            isinstance(base, ast.Call) and isinstance(base.func, ast.Attribute) and base.func.attr == "size"
+        )
+    return False
 
 
 def _combine_sum(a: Loss, b: Loss) -> Loss:
@@ -1023,6 +1073,22 @@ def is_logged_only(ctx: "FileContext", node: ast.AST) -> bool:
             if name in _LOGGING_CALLS:
                 return True
         current = ctx.parents.get(current)
+    return False
+
+
+def in_evaluation(ctx: "FileContext", node: ast.AST) -> bool:
+    """Computed in an evaluation loop or function (``for x in val_loader``,
+    ``def validate``): it changes no weights."""
+    from losslint.analysis.roles import Role, words_role
+
+    for loop in enclosing_loops(ctx, node):
+        if words_role(ctx.text(loop_iterable(ctx, loop))) is Role.EVAL:
+            return True
+    function = ctx.enclosing(node, ast.FunctionDef, ast.AsyncFunctionDef)
+    while function is not None:
+        if words_role(function.name) is Role.EVAL:
+            return True
+        function = ctx.enclosing(function, ast.FunctionDef, ast.AsyncFunctionDef)
     return False
 
 

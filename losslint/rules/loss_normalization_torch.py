@@ -37,6 +37,7 @@ from losslint.rules.loss_common import (
     LossEvaluator,
     batch_tensor_names,
     enclosing_loops,
+    in_evaluation,
     is_logged_only,
     loop_iterable,
     project_always_drops,
@@ -74,13 +75,26 @@ def _visible(ctx: FileContext, evaluator: LossEvaluator, expression: ast.expr, a
 
 
 def _remove_division(ctx: FileContext, node: ast.AST) -> NodeEdit | None:
+    """``a / b`` -> ``a``; ``loss /= b`` and ``loss = loss / b`` -> nothing."""
     if isinstance(node, ast.BinOp):
-        return NodeEdit(ctx.span(node), cst.BinaryOperation, lambda n: n.left)
+        statement = ctx.parents.get(node)
+        self_assignment = (
+            isinstance(statement, ast.Assign)
+            and statement.value is node
+            and len(statement.targets) == 1
+            and isinstance(statement.targets[0], ast.Name)
+            and isinstance(node.left, ast.Name)
+            and node.left.id == statement.targets[0].id
+        )
+        if not self_assignment:
+            return NodeEdit(ctx.span(node), cst.BinaryOperation, lambda n: n.left)
+        node = statement
     parent = ctx.parents.get(node)
     siblings = getattr(parent, "body", None) if parent is not None else None
     if isinstance(siblings, list) and node in siblings and len(siblings) == 1:
         return None  # the only statement of its block: removing it would leave the block empty
-    return NodeEdit(ctx.span(node), cst.AugAssign, lambda n: cst.RemoveFromParent())
+    kind = cst.AugAssign if isinstance(node, ast.AugAssign) else cst.Assign
+    return NodeEdit(ctx.span(node), kind, lambda n: cst.RemoveFromParent())
 
 
 def _replace(ctx: FileContext, node: ast.expr, text: str) -> NodeEdit:
@@ -282,8 +296,65 @@ class MeanLossDividedByBatchSize(Rule):
             unsafe=True,
             message_contains=("mask.sum()", "per_sequence.mean()", "averages it over the batch again"),
         ),
+        Flagged(
+            """
+            from torch import nn
+
+            def train(dataloader, model, loss_fn, optimizer):
+                for X, y in dataloader:
+                    loss = loss_fn(model(X), y)
+                    loss = loss / X.size(0)
+                    loss.backward()
+                    optimizer.step()
+
+            loss_fn = nn.CrossEntropyLoss()
+            train(train_dataloader, model, loss_fn, optimizer)
+            """,
+            fixed="""
+            from torch import nn
+
+            def train(dataloader, model, loss_fn, optimizer):
+                for X, y in dataloader:
+                    loss = loss_fn(model(X), y)
+                    loss.backward()
+                    optimizer.step()
+
+            loss_fn = nn.CrossEntropyLoss()
+            train(train_dataloader, model, loss_fn, optimizer)
+            """,
+            unsafe=True,
+            message_contains=("mean-reduced CrossEntropyLoss", "X.size(0)"),
+        ),
     )
     quiet = (
+        Quiet(
+            """
+            def run(loader, heads, backbone, criterion, optimizer):
+                for x, y, group in loader:
+                    features = backbone(x)
+                    loss = 0.0
+                    for g in group.unique().tolist():
+                        mask = group == g
+                        loss = loss + criterion(heads[g](features[mask]), y[mask]) * mask.sum()
+                    loss = loss / x.size(0)
+                    loss.backward()
+            """,
+            why="a mean times its sample count is a sum again: divided once by the batch size",
+        ),
+        Quiet(
+            """
+            from torch import nn
+
+            def train(dataloader, model, loss_fn, optimizer):
+                for X, y in dataloader:
+                    loss = loss_fn(model(X), y) / X.size(0)
+                    loss.backward()
+
+            train(loader, model, nn.CrossEntropyLoss(reduction="sum"), opt)
+            train(loader, model, nn.CrossEntropyLoss(), opt)
+            """,
+            why="the callers pass different losses: nothing is claimed",
+        ),
         Quiet(
             """
             from torch import nn
@@ -349,6 +420,15 @@ class MeanLossDividedByBatchSize(Rule):
             """,
             why="averaging a list of losses, not dividing by a batch size",
         ),
+        Quiet(
+            """
+            import torch.nn.functional as F
+            def validate(model, val_loader):
+                for x, y in val_loader:
+                    per_sample_loss = F.cross_entropy(model(x), y) / x.size(0)
+            """,
+            why="an evaluation loop changes no weights",
+        ),
     )
 
     def check(self, ctx: FileContext) -> Iterable[Finding]:
@@ -358,7 +438,7 @@ class MeanLossDividedByBatchSize(Rule):
             if divisor.kind not in (Divisor.ACTUAL_BATCH, Divisor.BATCH_COUNT):
                 continue
             numerator = _numerator(evaluator, node)
-            if numerator.kind is not Kind.MEAN or numerator.detached or is_logged_only(ctx, node):
+            if numerator.kind is not Kind.MEAN or numerator.detached or is_logged_only(ctx, node) or in_evaluation(ctx, node):
                 continue
             yield self._finding(ctx, evaluator, node, numerator, divisor)
         # (per_sample / num_pos).mean(): the mean over the batch is the second division.
@@ -367,7 +447,7 @@ class MeanLossDividedByBatchSize(Rule):
             if inner is None:
                 continue
             value = evaluator.loss(inner)
-            if value.kind is not Kind.OVER_BATCH_COUNT or value.detached or is_logged_only(ctx, call):
+            if value.kind is not Kind.OVER_BATCH_COUNT or value.detached or is_logged_only(ctx, call) or in_evaluation(ctx, call):
                 continue
             message = (
                 f"{value.evidence} is already divided by a count over the whole batch, and {ctx.text(call)} averages "
@@ -530,6 +610,16 @@ class LossDividedByNominalBatchSize(Rule):
             """,
             why="compute_average_loss divides by the batch it gets",
         ),
+        Quiet(
+            """
+            import numpy as np
+            class LossTest:
+                def test_sum_over_batch_size(self):
+                    expected = np.sum(self.expected_losses) / self.batch_size
+                    self.assertAllClose(loss_fn(self.y_true, self.y_pred), expected)
+            """,
+            why="NumPy values have no gradient: an expected value in a test is never trained on",
+        ),
     )
 
     def check(self, ctx: FileContext) -> Iterable[Finding]:
@@ -539,7 +629,7 @@ class LossDividedByNominalBatchSize(Rule):
             if divisor.kind is not Divisor.NOMINAL_BATCH:
                 continue
             numerator = _numerator(evaluator, node)
-            if numerator.kind is not Kind.SUM or numerator.detached or is_logged_only(ctx, node):
+            if numerator.kind is not Kind.SUM or numerator.detached or is_logged_only(ctx, node) or in_evaluation(ctx, node):
                 continue
             batching = self._partial(ctx, node)
             if batching is False:
