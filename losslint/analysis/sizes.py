@@ -143,7 +143,11 @@ def _slice_length(ctx: "FileContext", node: ast.Subscript, depth: int) -> int | 
             key = key.elts[0]  # x[:800, :] -> rows
         else:
             return None
-    total = length(ctx, node.value, depth + 1)
+    return _sliced_length(ctx, key, length(ctx, node.value, depth + 1))
+
+
+def _sliced_length(ctx: "FileContext", key: ast.Slice, total: int | None) -> int | None:
+    """Length of ``x[lower:upper]`` for an ``x`` of ``total`` samples (None: unknown)."""
     lower = ctx.values.int_value(key.lower) if key.lower is not None else 0
     upper = ctx.values.int_value(key.upper) if key.upper is not None else total
     if lower is None or upper is None:
@@ -318,18 +322,7 @@ def _subscript_samples(ctx: "FileContext", node: ast.Subscript, depth: int) -> i
         return sample_count(ctx, node.value, depth + 1)  # x[..., None]
     if not isinstance(first, ast.Slice) or first.step is not None:
         return length(ctx, node, depth)
-    total = sample_count(ctx, node.value, depth + 1)
-    lower = ctx.values.int_value(first.lower) if first.lower is not None else 0
-    upper = ctx.values.int_value(first.upper) if first.upper is not None else total
-    if lower is None or upper is None:
-        return None
-    if lower < 0 or upper < 0:
-        if total is None:
-            return None
-        lower, upper = (lower + total if lower < 0 else lower), (upper + total if upper < 0 else upper)
-    if total is not None:
-        upper = min(upper, total)
-    return max(0, upper - lower)
+    return _sliced_length(ctx, first, sample_count(ctx, node.value, depth + 1))
 
 
 def _call_samples(ctx: "FileContext", call: ast.Call, depth: int) -> int | None:

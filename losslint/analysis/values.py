@@ -129,7 +129,7 @@ class ValueResolver:
         body = scope.body if isinstance(scope, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef)) else []
         where = (statement.lineno, statement.col_offset)
         best: tuple[tuple[int, int], ast.stmt, Binding] | None = None
-        for sub in _walk_scope(body):
+        for sub in walk_scope(body):
             if not isinstance(sub, ast.stmt) or (sub.lineno, sub.col_offset) >= where:
                 continue
             binding = _statement_binding(sub, name, scope)
@@ -350,7 +350,7 @@ def _index_bindings(scope: ast.AST) -> dict[str, list[Binding]]:
             if arg is not None:
                 add(arg.arg, Binding(None, (), scope))
     body = scope.body if isinstance(scope, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef)) else []
-    for node in _walk_scope(body):
+    for node in walk_scope(body):
         if isinstance(node, ast.Assign):
             for target in node.targets:
                 unpack(target, node.value)
@@ -375,7 +375,7 @@ def _index_bindings(scope: ast.AST) -> dict[str, list[Binding]]:
     return index
 
 
-def _walk_scope(body: list[ast.stmt]) -> Iterator[ast.AST]:
+def walk_scope(body: list[ast.stmt]) -> Iterator[ast.AST]:
     """Every node of a scope's body, not descending into nested functions, lambdas
     or classes (their names are their own), but yielding their definitions."""
     stack: list[ast.AST] = list(reversed(body))

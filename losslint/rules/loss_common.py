@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
 from losslint.analysis.names import argument, dotted, has_star_kwargs, identifier_words, last_part
+from losslint.analysis.values import walk_scope
 from losslint.project import UNKNOWN, ModuleFacts, ProjectFacts, collector
 
 if TYPE_CHECKING:
@@ -157,16 +158,6 @@ def _position(node: ast.AST) -> tuple[int, int]:
     return (getattr(node, "lineno", 0), getattr(node, "col_offset", 0))
 
 
-def _walk_scope(body: list[ast.stmt]) -> Iterator[ast.AST]:
-    stack: list[ast.AST] = list(reversed(body))
-    while stack:
-        node = stack.pop()
-        yield node
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-            continue
-        stack.extend(reversed(list(ast.iter_child_nodes(node))))
-
-
 @dataclass(frozen=True)
 class Binding:
     """How a local name got its value at some point: ``value`` (with ``path`` into a
@@ -212,7 +203,7 @@ def _scope_table(scope: ast.AST) -> dict[str, list[Binding]]:
             if arg is not None:
                 add(arg.arg, Binding(scope, None, (), "other"))
     body = scope.body if isinstance(scope, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef)) else []
-    for node in _walk_scope(body):
+    for node in walk_scope(body):
         if isinstance(node, (ast.Assign, ast.AnnAssign)):
             if node.value is None:
                 continue
@@ -956,7 +947,7 @@ def _combine_product(a: Loss, b: Loss) -> Loss:
 
 
 def _own_returns(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.Return]:
-    return [n for n in _walk_scope(function.body) if isinstance(n, ast.Return) and n.value is not None]
+    return [n for n in walk_scope(function.body) if isinstance(n, ast.Return) and n.value is not None]
 
 
 # -- project-wide facts: loss callables defined in each module --------------------
@@ -1163,9 +1154,9 @@ class Batching:
 def _torch_batching(ctx: "FileContext", call: ast.Call) -> Batching:
     # The DataLoader analysis of the partial-batch family (LL201/LL202), reused so
     # that both families agree on N, B and drop_last.
-    from losslint.rules.partial_batch_torch import _DataLoaderAnalysis
+    from losslint.rules.partial_batch_torch import DataLoaderAnalysis
 
-    analysis = _DataLoaderAnalysis(ctx, call)
+    analysis = DataLoaderAnalysis(ctx, call)
     n, b, _ = analysis.sizes()
     if analysis.batch_size_node is None and not has_star_kwargs(call):
         b = 1

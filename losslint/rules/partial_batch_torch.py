@@ -68,7 +68,7 @@ def _has_batchnorm1d(ctx: FileContext) -> str | None:
     return None
 
 
-class _DataLoaderAnalysis:
+class DataLoaderAnalysis:
     """Everything the three rules need to know about one DataLoader call."""
 
     def __init__(self, ctx: FileContext, call: ast.Call) -> None:
@@ -99,7 +99,7 @@ class _DataLoaderAnalysis:
         return n, b, note
 
 
-def _unknown_reason(ctx: FileContext, analysis: _DataLoaderAnalysis, n: int | None, b: int | None, note: str) -> str:
+def _unknown_reason(ctx: FileContext, analysis: DataLoaderAnalysis, n: int | None, b: int | None, note: str) -> str:
     parts = []
     if note:
         parts.append(note)
@@ -110,10 +110,10 @@ def _unknown_reason(ctx: FileContext, analysis: _DataLoaderAnalysis, n: int | No
     return "; ".join(parts)
 
 
-def _dataloaders(ctx: FileContext) -> Iterable[_DataLoaderAnalysis]:
+def _dataloaders(ctx: FileContext) -> Iterable[DataLoaderAnalysis]:
     for call in ctx.nodes_of(ast.Call):
         if ctx.qualname(call.func) in DATALOADERS:
-            analysis = _DataLoaderAnalysis(ctx, call)
+            analysis = DataLoaderAnalysis(ctx, call)
             if analysis.applies():
                 yield analysis
 
