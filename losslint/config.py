@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import sys
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -76,13 +78,25 @@ def matches_any(path: Path, patterns: Iterable[str], root: Path) -> bool:
         relative = Path(os.path.abspath(path)).relative_to(os.path.abspath(root)).as_posix()
     except ValueError:
         relative = path.as_posix()
+    whole, prefixes = _compiled(tuple(patterns))
+    return bool(whole.match(name) or whole.match(relative) or relative.startswith(prefixes))
+
+
+@lru_cache(maxsize=64)
+def _compiled(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], tuple[str, ...]]:
+    """The patterns as one regular expression (fnmatchcase of the name or the
+    relative path, and ``dir/*`` for patterns with a slash) and the directory
+    prefixes they cover: one match per path instead of two per pattern."""
+    alternatives: list[str] = []
+    prefixes: list[str] = []
     for pattern in patterns:
         pattern = pattern.rstrip("/")
-        if fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(relative, pattern):
-            return True
-        if "/" in pattern and (relative.startswith(pattern + "/") or fnmatch.fnmatchcase(relative, pattern + "/*")):
-            return True
-    return False
+        alternatives.append(fnmatch.translate(pattern))
+        if "/" in pattern:
+            alternatives.append(fnmatch.translate(pattern + "/*"))
+            prefixes.append(pattern + "/")
+    regex = "|".join(f"(?:{a})" for a in alternatives) or r"(?!)"
+    return re.compile(regex), tuple(prefixes)
 
 
 def find_config(start: Path) -> Path | None:

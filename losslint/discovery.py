@@ -37,6 +37,9 @@ class _GitIgnores:
 
     def __init__(self) -> None:
         self._specs: dict[Path, pathspec.GitIgnoreSpec | None] = {}
+        # directory -> the (directory, spec) pairs that apply to its entries, itself
+        # up to the repository root: computed once per directory, not per file.
+        self._chains: dict[str, list[tuple[Path, pathspec.GitIgnoreSpec]]] = {}
 
     def _spec(self, directory: Path) -> pathspec.GitIgnoreSpec | None:
         if directory not in self._specs:
@@ -53,16 +56,30 @@ class _GitIgnores:
             self._specs[directory] = pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
         return self._specs[directory]
 
+    def _chain(self, parent: str) -> list[tuple[Path, pathspec.GitIgnoreSpec]]:
+        chain = self._chains.get(parent)
+        if chain is None:
+            chain = []
+            start = Path(parent)
+            for directory in (start, *start.parents):
+                spec = self._spec(directory)
+                if spec is not None:
+                    chain.append((directory, spec))
+                if (directory / ".git").exists():
+                    break  # the repository root: parents' ignore files do not apply
+            self._chains[parent] = chain
+        return chain
+
     def ignored(self, path: Path, is_dir: bool) -> bool:
-        path = Path(os.path.abspath(path))
-        for directory in path.parents:
-            spec = self._spec(directory)
-            if spec is not None:
-                relative = path.relative_to(directory).as_posix() + ("/" if is_dir else "")
-                if spec.match_file(relative):
-                    return True
-            if (directory / ".git").exists():
-                break  # the repository root: parents' ignore files do not apply
+        absolute = os.path.abspath(path)
+        chain = self._chain(os.path.dirname(absolute))
+        if not chain:
+            return False
+        path = Path(absolute)
+        for directory, spec in chain:
+            relative = path.relative_to(directory).as_posix() + ("/" if is_dir else "")
+            if spec.match_file(relative):
+                return True
         return False
 
 

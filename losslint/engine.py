@@ -13,6 +13,8 @@ from __future__ import annotations
 import ast
 import gc
 import io
+import os
+import stat
 import tokenize
 import warnings
 from dataclasses import dataclass, field
@@ -28,12 +30,14 @@ from losslint.cache import Cache
 from losslint.findings import Applicability, Finding, Span
 from losslint.fixes import FixError, apply_fixes, unified_diff, write_atomic
 from losslint.noqa import is_suppressed
-from losslint.project import ProjectFacts, collect_module_facts
+from losslint.project import ModuleFacts, ProjectFacts, collect_module_facts
 from losslint.rules import io as io_rules
 from losslint.rules.base import Rule, all_linkers, all_rules
 from losslint.selection import enabled_rules, selector_matches
 
 MAX_FIX_ROUNDS = 10
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_O_BINARY = getattr(os, "O_BINARY", 0)  # Windows
 
 
 @dataclass
@@ -46,6 +50,7 @@ class SourceFile:
     problem: Finding | None = None  # LL0xx: why it could not be read or parsed
     notebook: notebooks.NotebookSource | None = None  # a .ipynb: its cells as one Python text
     triggered: frozenset[str] | None = None  # triggered_codes(text), once computed
+    facts_crash: Finding | None = None  # LL005: a fact collector crashed on this file
 
 
 @dataclass
@@ -71,16 +76,24 @@ def _problem(rule: type[Rule], path: str, message: str, line: int = 1, column: i
     return Finding(rule.code, rule.name, message, rule.severity, path, Span(line, column, line, column))
 
 
-def module_name(path: Path) -> str:
-    """Dotted module name, walking up through packages (directories with __init__.py)."""
+def module_name(path: Path, packages: dict[Path, list[str]] | None = None) -> str:
+    """Dotted module name, walking up through packages (directories with __init__.py).
+    ``packages``: a memo of directory -> its package parts, for a run over many files."""
     parts = [path.stem] if path.stem != "__init__" else []
-    directory = path.parent
-    while (directory / "__init__.py").is_file() and directory.name:
-        parts.insert(0, directory.name)
-        if directory.parent == directory:
-            break
-        directory = directory.parent
-    return ".".join(parts) or path.stem
+    return ".".join(_package_parts(path.parent, packages) + parts) or path.stem
+
+
+def _package_parts(directory: Path, packages: dict[Path, list[str]] | None) -> list[str]:
+    if packages is not None and directory in packages:
+        return packages[directory]
+    parts: list[str] = []
+    if (directory / "__init__.py").is_file() and directory.name:
+        parts = [directory.name]
+        if directory.parent != directory:
+            parts = _package_parts(directory.parent, packages) + parts
+    if packages is not None:
+        packages[directory] = parts
+    return parts
 
 
 def read_source(target: Target, settings: Settings) -> SourceFile:
@@ -97,34 +110,54 @@ def source_from_bytes(source: SourceFile, data: bytes) -> SourceFile:
     return parse_source(source, data)
 
 
-def read_bytes(target: Target, settings: Settings) -> tuple[SourceFile, bytes | None]:
-    """A file's bytes, or (with None) the SourceFile that says why they cannot be read."""
+def read_bytes(target: Target, settings: Settings, packages: dict[Path, list[str]] | None = None) -> tuple[SourceFile, bytes | None]:
+    """A file's bytes, or (with None) the SourceFile that says why they cannot be read.
+    ``packages``: see module_name."""
     display = target.display
-    source = SourceFile(target, module_name(target.path))
+    source = SourceFile(target, module_name(target.path, packages))
     if target.missing:
         source.problem = _problem(io_rules.UnreadableFile, display, f"{display}: no such file or directory")
         return source, None
     try:
-        if target.path.is_dir():
-            source.problem = _problem(io_rules.UnreadableFile, display, f"{display} is a directory, not a Python file")
-            return source, None
-        size = target.path.stat().st_size
-        if size > settings.max_file_size:
-            source.problem = _problem(
-                io_rules.UnreadableFile,
-                display,
-                f"{display} is {size / 1e6:.1f} MB, over max-file-size ({settings.max_file_size / 1e6:.1f} MB): not linted",
-            )
-            return source, None
-        data = target.path.read_bytes()
+        # One open and one fstat: a warm cached run reads every file, so syscalls count.
+        # O_NONBLOCK: a FIFO named *.py must not hang the run (it is reported below).
+        descriptor = os.open(target.path, os.O_RDONLY | _O_NONBLOCK | _O_BINARY)
     except FileNotFoundError:
         kind = "a broken symbolic link" if target.path.is_symlink() else "gone (deleted while linting?)"
         source.problem = _problem(io_rules.UnreadableFile, display, f"{display} is {kind}")
         return source, None
     except OSError as error:
+        if target.path.is_dir():  # (Windows cannot open a directory)
+            source.problem = _problem(io_rules.UnreadableFile, display, f"{display} is a directory, not a Python file")
+        else:
+            reason = error.strerror or str(error)
+            source.problem = _problem(io_rules.UnreadableFile, display, f"cannot read {display}: {reason}")
+        return source, None
+    try:
+        status = os.fstat(descriptor)
+        if stat.S_ISDIR(status.st_mode):
+            source.problem = _problem(io_rules.UnreadableFile, display, f"{display} is a directory, not a Python file")
+            return source, None
+        if not stat.S_ISREG(status.st_mode):
+            source.problem = _problem(
+                io_rules.UnreadableFile, display, f"{display} is not a regular file (a pipe, socket or device): not linted"
+            )
+            return source, None
+        if status.st_size > settings.max_file_size:
+            source.problem = _problem(
+                io_rules.UnreadableFile,
+                display,
+                f"{display} is {status.st_size / 1e6:.1f} MB, over max-file-size ({settings.max_file_size / 1e6:.1f} MB): not linted",
+            )
+            return source, None
+        with open(descriptor, "rb", closefd=False) as handle:
+            data = handle.read()
+    except OSError as error:
         reason = error.strerror or str(error)
         source.problem = _problem(io_rules.UnreadableFile, display, f"cannot read {display}: {reason}")
         return source, None
+    finally:
+        os.close(descriptor)
     return source, data
 
 
@@ -193,11 +226,28 @@ class Linter:
         project = ProjectFacts(configured_dataset_sizes=dict(self.settings.dataset_sizes))
         for source in sources:
             if source.tree is not None and source.text is not None:
-                project.add(collect_module_facts(source.tree, source.text, source.module))
+                facts = self.module_facts(source)
+                if facts is not None:
+                    project.add(facts)
         return project
 
+    def module_facts(self, source: SourceFile) -> ModuleFacts | None:
+        """The file's project facts; None (and an LL005 kept for its findings) if a
+        collector crashes: the run goes on without them."""
+        assert source.tree is not None and source.text is not None
+        try:
+            return collect_module_facts(source.tree, source.text, source.module)
+        except Exception as error:
+            self.internal_error = True
+            source.facts_crash = _problem(
+                io_rules.InternalError,
+                source.target.display,
+                f"collecting project facts crashed on this file ({type(error).__name__}: {error}); please report it with the file",
+            )
+            return None
+
     def check(self, source: SourceFile, project: ProjectFacts) -> list[Finding]:
-        findings: list[Finding] = []
+        findings: list[Finding] = [source.facts_crash] if source.facts_crash is not None else []
         if source.problem is not None:
             findings.append(source.problem)
         elif source.tree is not None and source.text is not None:

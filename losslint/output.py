@@ -127,7 +127,9 @@ def line_reader() -> Callable[[str], list[str] | None]:
     def read(path: str) -> list[str] | None:
         if path not in cache:
             try:
-                cache[path] = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+                # Regular files only: reading a FIFO named *.py would wait forever.
+                is_file = Path(path).is_file()
+                cache[path] = Path(path).read_text(encoding="utf-8", errors="replace").splitlines() if is_file else None
             except OSError:
                 cache[path] = None
         return cache[path]

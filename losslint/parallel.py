@@ -43,7 +43,7 @@ from losslint.cache import Cache, canonical, content_digest, digest, has_detache
 from losslint.discovery import Target
 from losslint.engine import FileResult, Linter, Report, SourceFile, _problem, read_bytes, source_from_bytes, triggered_codes
 from losslint.findings import Finding
-from losslint.project import ModuleFacts, ProjectFacts, collect_module_facts
+from losslint.project import ModuleFacts, ProjectFacts
 from losslint.rules import io as io_rules
 
 # Below this many bytes to parse, a pass runs in this process (forking two workers
@@ -83,6 +83,13 @@ class _Keys:
     def scan(self, f: _File) -> str:
         return digest("scan", f.module, f.target.path.suffix, f.digest)
 
+    def run(self, files: list[_File]) -> tuple[str, str]:
+        """(the run's paths and settings, the state of every file): the key of a
+        whole run's findings, which a run that changes nothing replays at once."""
+        paths = digest("run", self.settings, *(os.path.abspath(f.target.path) for f in files))
+        state = digest(*(f"{f.target.display}|{f.module}|{f.digest}" for f in files))
+        return paths, state
+
     def result(self, f: _File, project_digest: str | None) -> str:
         # project_digest None: no rule looks at the file, the project cannot matter.
         return digest(
@@ -104,35 +111,22 @@ def scan_file(linter: Linter, target: Target, module: str, data: bytes) -> tuple
     """Pass 1 for one file: its scan, and its findings when no rule looks at it."""
     source = source_from_bytes(SourceFile(target, module), data)
     facts: ModuleFacts | None = None
-    crash = None
     triggered: frozenset[str] = frozenset()
     if source.tree is not None and source.text is not None:
         triggered = source.triggered = triggered_codes(source.text)
-        try:
-            facts = collect_module_facts(source.tree, source.text, source.module)
-        except Exception as error:  # a collector's bug: the file's facts are missing, say so
-            linter.internal_error = True
-            crash = _problem(
-                io_rules.InternalError,
-                target.display,
-                f"collecting project facts crashed on this file ({type(error).__name__}: {error}); please report it with the file",
-            )
-    scan = Scan(facts, triggered, digest(canonical(facts)), crash)
+        facts = linter.module_facts(source)  # a collector's crash: source.facts_crash
+    scan = Scan(facts, triggered, digest(canonical(facts)), source.facts_crash)
     findings = None
     if not linter.needs_project(triggered):
-        findings = _with_crash(linter, linter.check(source, _empty_project(linter)), scan)
+        findings = linter.check(source, _empty_project(linter))
     return scan, findings, source
 
 
 def check_file(linter: Linter, project: ProjectFacts, source: SourceFile, scan: Scan | None) -> list[Finding]:
     """Pass 2 for one file: the rules, with the project's facts."""
-    return _with_crash(linter, linter.check(source, project), scan)
-
-
-def _with_crash(linter: Linter, findings: list[Finding], scan: Scan | None) -> list[Finding]:
-    if scan is not None and scan.crash is not None and scan.crash.code in linter.enabled_codes:
-        return sorted([*findings, scan.crash], key=lambda f: f.sort_key)
-    return findings
+    if scan is not None and scan.crash is not None:
+        source.facts_crash = scan.crash  # (scanned elsewhere: reported with the findings)
+    return linter.check(source, project)
 
 
 def _empty_project(linter: Linter) -> ProjectFacts:
@@ -296,15 +290,24 @@ def check_run(linter: Linter, targets: list[Target], progress: Callable[[int, in
     try:
         # -- read every file; what the cache knows --------------------------------------
         files: list[_File] = []
+        packages: dict[Path, list[str]] = {}
         for index, target in enumerate(targets):
-            source, data = read_bytes(target, settings)
+            source, data = read_bytes(target, settings, packages)
             f = _File(index, target, source.module, data)
             files.append(f)
             if data is None:
                 finished(f, linter.check(source, _empty_project(linter)))  # unreadable: its LL001
-                continue
-            f.digest = content_digest(data)
-            if cache is not None:
+            else:
+                f.digest = content_digest(data)
+        run_key = keys.run(files)
+        replay = _replay_run(cache, run_key, files) if cache is not None else None
+        if replay is not None:  # nothing changed since the last run over these paths
+            for f, findings in zip([f for f in files if f.digest], replay):
+                finished(f, findings)
+        if cache is not None:
+            for f in files:
+                if f.data is None:
+                    continue
                 f.scan = cache.get("scan", keys.scan(f))
                 if f.scan is not None and not linter.needs_project(f.scan.triggered):
                     cached = cache.get("result", keys.result(f, None))
@@ -411,11 +414,15 @@ def check_run(linter: Linter, targets: list[Target], progress: Callable[[int, in
         for f in todo:
             check_here(f)
 
+    if cache is not None and replay is None and not any(f.internal_error for f in files):
+        _record_run(cache, run_key, files)
+
     # -- fixes' edits, where the findings came from elsewhere ---------------------------
-    if fix_edits:
-        for f in files:
-            if f.findings and has_detached_fix(f.findings):
-                _reattach(linter, project, f)
+    detached = [f for f in files if f.findings and has_detached_fix(f.findings)] if fix_edits else []
+    if detached and replay is not None:
+        project = _replayed_project(linter, keys, files)  # a replayed run loaded no facts
+    for f in detached:
+        _reattach(linter, project, f)
 
     results = [FileResult(f.target.display, f.findings or []) for f in files]
     for f in files:
@@ -425,6 +432,39 @@ def check_run(linter: Linter, targets: list[Target], progress: Callable[[int, in
     linter.link([x for r in results for x in r.findings])
     linter.internal_error = linter.internal_error or any(f.internal_error for f in files)
     return Report(results, internal_error=linter.internal_error)
+
+
+def _replay_run(cache: Cache, run_key: tuple[str, str], files: list[_File]) -> list[list[Finding]] | None:
+    """The findings of the readable files from the last run over the same paths, if
+    every file is as it was then (one entry per set of paths, overwritten)."""
+    entry = cache.get("run", run_key[0])
+    if not (isinstance(entry, tuple) and len(entry) == 2 and entry[0] == run_key[1]):
+        return None
+    findings = entry[1]
+    return findings if len(findings) == sum(1 for f in files if f.digest) else None
+
+
+def _record_run(cache: Cache, run_key: tuple[str, str], files: list[_File]) -> None:
+    readable = [f for f in files if f.digest]
+    cache.put("run", run_key[0], (run_key[1], [[portable(x) for x in f.findings or []] for f in readable]))
+
+
+def _replayed_project(linter: Linter, keys: _Keys, files: list[_File]) -> ProjectFacts:
+    """The project's facts, from the cached scans (a file whose scan is gone is
+    read and scanned again)."""
+    project = _empty_project(linter)
+    for f in files:
+        if not f.digest:
+            continue
+        scan = linter.cache.get("scan", keys.scan(f)) if linter.cache is not None else None
+        if scan is None:
+            _, data = read_bytes(f.target, linter.settings)
+            if data is None or content_digest(data) != f.digest:
+                continue
+            scan, _, _ = scan_file(linter, f.target, f.module, data)
+        if scan.facts is not None:
+            project.add(scan.facts)
+    return project
 
 
 def _reattach(linter: Linter, project: ProjectFacts, f: _File) -> None:

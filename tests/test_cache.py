@@ -232,3 +232,30 @@ def test_concurrent_runs_sharing_the_cache_do_not_tear_it(project: Path, tmp_pat
     assert not [p for p in cache_dir.rglob(".tmp-*")]  # no temporary file left behind
     warm = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert warm.stdout == outputs[0][0]
+
+
+def test_json_edits_of_a_cross_file_finding_from_a_replayed_run(project: Path, tmp_path: Path):
+    cache_dir = tmp_path / "cache"
+    for _ in range(3):  # cold, replayed, replayed
+        findings = Linter(Settings(), jobs=1, cache=Cache(cache_dir)).run([project]).findings
+        (finding,) = findings  # LL201 needs data.py's facts (N=1000)
+        assert finding.code == "LL201" and not isinstance(finding.fix, DetachedFix) and finding.fix.edits
+
+
+def test_a_run_that_changes_nothing_replays_without_reading_entries_per_file(project: Path, tmp_path: Path, monkeypatch):
+    cache_dir = tmp_path / "cache"
+    cold = lint(project, cache_dir)
+    reads = []
+    original = Cache.get
+
+    def counting(self, kind, key):
+        reads.append(kind)
+        return original(self, kind, key)
+
+    monkeypatch.setattr(Cache, "get", counting)
+    assert lint(project, cache_dir) == cold
+    assert reads == ["run"]
+    (project / "util.py").write_text(UTIL + "\nHOME = 1\n")
+    reads.clear()
+    assert lint(project, cache_dir) == cold
+    assert reads.count("run") == 1 and "scan" in reads  # a change: per-file entries

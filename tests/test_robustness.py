@@ -78,6 +78,7 @@ def test_fuzz_generated_programs_never_crash(source: str):
     suppress_health_check=list(HealthCheck),
 )
 @given(source=hypothesmith.from_node())
+@pytest.mark.filterwarnings("ignore::SyntaxWarning")  # hypothesmith's own compile() of odd programs
 def test_fuzz_generated_syntax_trees_never_crash(source: str):
     assert_no_crash(source)
 
@@ -184,6 +185,8 @@ def bad_tree(tmp_path: Path) -> Path:
     (root / "broken.py").symlink_to(root / "nowhere.py")
     (root / "loop_a.py").symlink_to(root / "loop_b.py")
     (root / "loop_b.py").symlink_to(root / "loop_a.py")
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(root / "fifo.py")  # reading it would wait forever
     if os.geteuid() != 0:  # root reads files without permission
         (root / "secret.py").write_text(TRAIN)
         (root / "secret.py").chmod(0)
@@ -204,6 +207,7 @@ EXPECTED = {
     "loop_a.py": ("LL001", "symbolic links"),
     "loop_b.py": ("LL001", "symbolic links"),
     "missing.py": ("LL001", "no such file"),
+    "fifo.py": ("LL001", "not a regular file"),
     "secret.py": ("LL001", "Permission denied"),
     "train.py": ("LL201", "drop_last"),
 }
@@ -281,3 +285,47 @@ def test_check_never_imports_or_runs_the_linted_code(tmp_path: Path):
     # C extensions it cannot read) are ever imported by a check.
     assert imported.stdout.strip() == "[]"
     assert not marker.exists()
+
+
+# -- a bug of ours is an LL005 finding, never a crash of the run ----------------------------
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_crashing_collector_or_rule_is_an_ll005_and_the_rest_is_linted(tmp_path: Path, monkeypatch, jobs: int):
+    import losslint.parallel as parallel
+    from losslint import project as project_module
+    from losslint.engine import Linter
+    from losslint.rules.partial_batch_torch import PartialLastBatch
+
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_FILES", 2)
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "train.py").write_text(TRAIN)
+    (root / "collector_bug.py").write_text("import torch\nloss = torch.ones(3).mean()\n")
+    (root / "rule_bug.py").write_text(TRAIN.replace("train_ds", "rule_bug_ds"))
+
+    def crashing_collector(tree, source, facts):
+        if facts.module == "collector_bug":
+            raise KeyError("collector bug")
+
+    original_check = PartialLastBatch.check
+
+    def crashing_rule(self, ctx):
+        if ctx.module == "rule_bug":
+            raise ZeroDivisionError("rule bug")
+        return original_check(self, ctx)
+
+    monkeypatch.setattr(project_module, "_COLLECTORS", [*project_module._COLLECTORS, crashing_collector])
+    monkeypatch.setattr(PartialLastBatch, "check", crashing_rule)
+    report = Linter(Settings(), jobs=jobs).run([root])
+    found = {(Path(f.path).name, f.code) for f in report.findings}
+    assert ("train.py", "LL201") in found
+    assert ("collector_bug.py", "LL005") in found
+    assert ("rule_bug.py", "LL005") in found
+    assert report.internal_error
+    messages = [f.message for f in report.findings if f.code == "LL005"]
+    assert any("collecting project facts crashed" in m and "KeyError" in m for m in messages)
+    assert any("LL201 crashed" in m and "ZeroDivisionError" in m for m in messages)
+    # lint_text (the editors' and the flake8 plugin's path) survives it too.
+    assert "LL005" in [f.code for f in lint_text("import torch\n", path="collector_bug.py")]
