@@ -4,7 +4,7 @@ linted paths as ruff does, overridden by ``--config`` and command-line options.
 
 Keys (kebab-case; snake_case accepted): select, extend-select, ignore,
 per-file-ignores, exclude, extend-exclude, respect-gitignore, fix, unsafe-fixes,
-clip-max-norm, dataset-sizes, max-file-size.
+clip-max-norm, dataset-sizes, max-file-size, lint-test-files.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ class Settings:
     clip_max_norm: float = 1.0
     dataset_sizes: dict[str, int] = field(default_factory=dict)
     max_file_size: int = 10 * 1024 * 1024  # bytes; bigger files become LL001
+    lint_test_files: bool = False  # test_*.py, *_test.py, conftest.py: toy training, not judged
     config_path: Path | None = None  # where these settings came from
 
     @property
@@ -140,7 +141,7 @@ def load_settings(config: Path | None, paths: Iterable[Path]) -> Settings:
 _KEYS = {
     "select": list, "extend-select": list, "ignore": list, "per-file-ignores": dict, "exclude": list,
     "extend-exclude": list, "respect-gitignore": bool, "fix": bool, "unsafe-fixes": bool,
-    "clip-max-norm": (int, float), "dataset-sizes": dict, "max-file-size": int,
+    "clip-max-norm": (int, float), "dataset-sizes": dict, "max-file-size": int, "lint-test-files": bool,
 }
 
 

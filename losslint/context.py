@@ -89,6 +89,13 @@ class FileContext:
             return iter(self._by_type.get(types[0], ()))  # type: ignore[arg-type]
         return (n for n in self.nodes if isinstance(n, types))  # type: ignore[misc]
 
+    @cached_property
+    def is_test_file(self) -> bool:
+        """pytest/unittest files (``test_*.py``, ``*_test.py``, ``conftest.py``): they
+        train toy models on toy data to check code, not models anyone keeps."""
+        name = self.path.replace("\\", "/").rpartition("/")[2]
+        return name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
+
     def qualname(self, node: ast.expr) -> str | None:
         return self.imports.qualname(node)
 

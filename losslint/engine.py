@@ -255,8 +255,11 @@ class Linter:
             if source.triggered is None:
                 source.triggered = triggered_codes(source.text)
             triggered = source.triggered
+            skip_tests = ctx.is_test_file and not self.settings.lint_test_files
             for rule in self.rules:
                 if rule.triggers and rule.code not in triggered:
+                    continue
+                if skip_tests and rule.skips_test_files:
                     continue
                 try:
                     findings.extend(rule.check(ctx))

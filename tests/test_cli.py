@@ -287,3 +287,13 @@ def test_console_script_runs_as_a_new_user_would(project: Path):
     result = subprocess.run([sys.executable, "-m", "losslint", "check", "train.py"], cwd=project, capture_output=True, text=True)
     assert result.returncode == 1
     assert "LL201" in result.stdout and "Traceback" not in result.stderr
+
+
+def test_test_files_are_not_judged_unless_asked(project: Path):
+    (project / "test_training.py").write_text(TRAIN)
+    (project / "test_broken.py").write_text("def f(:\n")
+    code, out = run(["check", "test_training.py", "test_broken.py", "--output-format", "json"], project)
+    assert [(f["path"], f["code"]) for f in json.loads(out)] == [("test_broken.py", "LL003")]
+    (project / "pyproject.toml").write_text("[tool.losslint]\nlint-test-files = true\n")
+    code, out = run(["check", "test_training.py", "--output-format", "json"], project)
+    assert [f["code"] for f in json.loads(out)] == ["LL201"]

@@ -66,6 +66,9 @@ class Rule:
     default_enabled: ClassVar[bool] = True
     triggers: ClassVar[tuple[str, ...]] = ()
     fix_applicability: ClassVar[Applicability] = Applicability.SAFE
+    # Test files train toy models to check code; the training-dynamics rules leave
+    # them alone unless `lint-test-files = true`.
+    skips_test_files: ClassVar[bool] = True
 
     summary: ClassVar[str]  # one line: what it finds
     why: ClassVar[str]  # why it hurts training

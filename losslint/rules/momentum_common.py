@@ -535,13 +535,6 @@ def calls_in(node: ast.AST) -> Iterator[ast.Call]:
             yield sub
 
 
-def is_test_file(ctx: "FileContext") -> bool:
-    """pytest/unittest files (``test_*.py``, ``*_test.py``, ``conftest.py``): they
-    exercise optimizers on toy data, they do not train models anyone keeps."""
-    name = ctx.path.replace("\\", "/").rpartition("/")[2]
-    return name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
-
-
 def is_lightning_module(ctx: "FileContext", cls: ast.ClassDef | None) -> bool:
     if cls is None:
         return False

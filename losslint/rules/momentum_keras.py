@@ -24,7 +24,7 @@ from losslint.context import FileContext
 from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity
 from losslint.fixes import set_keyword
 from losslint.rules.base import Flagged, Quiet, Rule, register
-from losslint.rules.momentum_common import KERAS_OPTIMIZERS, KERAS_STRINGS, Clip, Momentum, clip_of, coefficient, default_fix_edit, gate_of, is_test_file
+from losslint.rules.momentum_common import KERAS_OPTIMIZERS, KERAS_STRINGS, Clip, Momentum, clip_of, coefficient, default_fix_edit, gate_of
 
 _KERAS_ROOTS = ("keras", "tensorflow.keras", "tf_keras", "tensorflow.python.keras")
 _CLIP_ARGS = ("global_clipnorm", "clipnorm", "clipvalue")
@@ -183,7 +183,7 @@ class KerasMomentumWithoutClipping(Rule):
     )
 
     def check(self, ctx: FileContext) -> Iterable[Finding]:
-        if not _uses_keras(ctx) or _manual_clip(ctx) or is_test_file(ctx):
+        if not _uses_keras(ctx) or _manual_clip(ctx):
             return
         max_norm = repr(float(ctx.settings.clip_max_norm))
         for call in ctx.nodes_of(ast.Call):

@@ -30,7 +30,7 @@ from losslint.findings import Applicability, Finding, Fix, InsertBefore, NodeEdi
 from losslint.fixes import set_keyword
 from losslint.project import ModuleFacts, ProjectFacts, collector
 from losslint.rules.base import Flagged, Quiet, Rule, register
-from losslint.rules.momentum_common import Clip, Momentum, clip_of, enclosing_statement, gate_of, is_lightning_module, is_test_file
+from losslint.rules.momentum_common import Clip, Momentum, clip_of, enclosing_statement, gate_of, is_lightning_module
 from losslint.rules.momentum_flow import Resolver
 from losslint.rules.momentum_torch import clips_reaching, gate_fix, step_sites
 
@@ -308,8 +308,6 @@ class LightningMomentumWithoutClipping(Rule):
     )
 
     def check(self, ctx: FileContext) -> Iterable[Finding]:
-        if is_test_file(ctx):
-            return
         resolver = Resolver(ctx)
         yield from self._manual_steps(ctx, resolver)
         modules: dict[str, LightningModuleFacts] = {}

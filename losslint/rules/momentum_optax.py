@@ -21,7 +21,7 @@ from losslint.analysis.names import last_part
 from losslint.context import FileContext
 from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity
 from losslint.rules.base import Flagged, Quiet, Rule, register
-from losslint.rules.momentum_common import OPTAX_CLIPS, OPTAX_DEFAULT_B1, OPTAX_TRANSFORMS, Momentum, Spec, coefficient, is_test_file
+from losslint.rules.momentum_common import OPTAX_CLIPS, OPTAX_DEFAULT_B1, OPTAX_TRANSFORMS, Momentum, Spec, coefficient
 
 # What a file that trains with an optax transform shows: updates applied to parameters.
 _TRAINING_WORDS = ("apply_updates", "apply_gradients", "TrainState", "Optimizer(", "optimizer.update(")
@@ -180,7 +180,7 @@ class OptaxMomentumWithoutClipping(Rule):
     )
 
     def check(self, ctx: FileContext) -> Iterable[Finding]:
-        if is_test_file(ctx) or not any(word in ctx.source for word in _TRAINING_WORDS):
+        if not any(word in ctx.source for word in _TRAINING_WORDS):
             return  # a library composing transforms, or tests: nothing here trains
         calls = list(ctx.nodes_of(ast.Call))
         if any(last_part(ctx.qualname(c.func)) in OPTAX_CLIPS and (ctx.qualname(c.func) or "").startswith("optax") for c in calls):

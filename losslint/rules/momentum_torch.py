@@ -46,7 +46,6 @@ from losslint.rules.momentum_common import (
     gate_of,
     is_clip_flag,
     is_lightning_module,
-    is_test_file,
 )
 from losslint.rules.momentum_flow import Found, Resolver
 
@@ -792,8 +791,6 @@ class MomentumWithoutClipping(Rule):
     )
 
     def check(self, ctx: FileContext) -> Iterable[Finding]:
-        if is_test_file(ctx):
-            return
         resolver = Resolver(ctx)
         seen: set[tuple[int, int]] = set()
         sites = [
