@@ -46,6 +46,7 @@ class ProjectFacts:
     def add(self, facts: ModuleFacts) -> None:
         self.modules[facts.module] = facts
         self._index = None
+        self._extras = None
 
     # -- lookups ---------------------------------------------------------------
     _index: dict | None = None
@@ -95,9 +96,15 @@ class ProjectFacts:
             return UNKNOWN
         return facts.constants.get(name, UNKNOWN)
 
+    _extras: dict[str, list[tuple[str, Any]]] | None = None
+
     def extra(self, key: str) -> list[tuple[str, Any]]:
         """Per-family facts from every module, as (module, value) pairs."""
-        return [(m, f.extra[key]) for m, f in self.modules.items() if key in f.extra]
+        if self._extras is None:  # (asked by every file's rules: gathered once per key)
+            self._extras = {}
+        if key not in self._extras:
+            self._extras[key] = [(m, f.extra[key]) for m, f in self.modules.items() if key in f.extra]
+        return list(self._extras[key])
 
 
 # -- collection ----------------------------------------------------------------

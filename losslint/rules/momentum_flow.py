@@ -108,6 +108,7 @@ class Resolver:
         self.ctx = ctx
         self.cross_file = cross_file
         self._functions: dict[str, list[ast.FunctionDef]] | None = None
+        self._class_assignments: dict[ast.ClassDef, dict[str, list[ast.stmt]]] = {}
 
     # -- entry point -----------------------------------------------------------------
     def resolve(self, expr: ast.expr, depth: int = 0) -> list[Found]:
@@ -267,7 +268,7 @@ class Resolver:
         if cls is None:
             return []
         found: list[Found] = []
-        for sub in ast.walk(cls):
+        for sub in self._assignments_to(cls, node.attr):
             if isinstance(sub, (ast.Assign, ast.AnnAssign)):
                 targets = sub.targets if isinstance(sub, ast.Assign) else [sub.target]
                 for target in targets:
@@ -288,6 +289,26 @@ class Resolver:
                             elif isinstance(sub.value, ast.Tuple) and index < len(sub.value.elts):
                                 found.extend(self.resolve(sub.value.elts[index], depth + 1))
         return found
+
+    def _assignments_to(self, cls: ast.ClassDef, attr: str) -> list[ast.stmt]:
+        """The class's assignments (in ast.walk order) with a target attribute named
+        ``attr``: indexed once per class, not walked again for every ``self.x``
+        (a long class resolved attribute by attribute was quadratic)."""
+        index = self._class_assignments.get(cls)
+        if index is None:
+            index = self._class_assignments[cls] = {}
+            for sub in statements(cls):
+                if not isinstance(sub, (ast.Assign, ast.AnnAssign)):
+                    continue
+                names: set[str] = set()
+                for target in sub.targets if isinstance(sub, ast.Assign) else [sub.target]:
+                    if isinstance(target, ast.Attribute):
+                        names.add(target.attr)
+                    elif isinstance(target, ast.Tuple):
+                        names.update(e.attr for e in target.elts if isinstance(e, ast.Attribute))
+                for name in names:
+                    index.setdefault(name, []).append(sub)
+        return index.get(attr, [])
 
     def _passed_momenta(self, passed: PassFact) -> list[Momentum]:
         if passed.momentum is not None:

@@ -388,8 +388,14 @@ def _sequence_len(ctx: FileContext, cls: ast.ClassDef) -> Iterable[ShortLastBatc
 
 
 def short_last_batches(ctx: FileContext) -> Iterable[ShortLastBatch]:
+    # The functions that yield (as _yields tells, found from the yields: one walk up
+    # from each yield instead of a walk down every function of the file).
+    generators = {
+        ctx.enclosing(node, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+        for node in (*ctx.nodes_of(ast.Yield), *ctx.nodes_of(ast.YieldFrom))
+    }
     for function in ctx.nodes_of(ast.FunctionDef):
-        if not _yields(function):
+        if function not in generators:
             continue
         candidates = [*_range_loops(ctx, function), *_while_loops(ctx, function)]
         if candidates and generator_role(ctx, function) is Role.TRAIN:
