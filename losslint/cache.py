@@ -1,25 +1,29 @@
 """The result cache: ``.losslint_cache/`` at the project root (the configuration's
 directory, else the working directory; ``LOSSLINT_CACHE_DIR`` moves it).
 
-Two kinds of entries, both keyed on content, never on timestamps:
+What is kept, for each set of paths linted (keyed on the paths and the settings),
+is the last run's state of every file, keyed on content, never on timestamps:
 
-- a file's *scan*: its project facts (``ModuleFacts``) and the rules whose
-  trigger words its text contains. Keyed on the file's bytes, its module name and
-  the code that computed it.
-- a file's *findings* (before cross-file linking, which is redone every run).
-  Keyed on the bytes, the path, the module, the settings, the code, and, when a
-  rule looks at the file at all, a digest of the whole project's facts: a rule may
-  read any module's facts, so a change of facts anywhere (a constant in
-  ``losses.py``) invalidates the findings of every file that runs a rule
-  (``train.py``). A file no rule looks at keeps its entry whatever the project.
+- its *scan*: its project facts (``ModuleFacts``) and the rules whose trigger
+  words its text contains, valid while its bytes and module name are the same;
+- its *findings* (before cross-file linking, which is redone every run), valid
+  while their key is the same: the bytes, the path, the module, the settings, and,
+  when a rule looks at the file at all, a digest of the whole project's facts. A
+  rule may read any module's facts, so a change of facts anywhere (a constant in
+  ``losses.py``) re-checks every file that runs a rule (``train.py``); a file no
+  rule looks at keeps its findings whatever the project;
+- and the run's findings as a whole, replayed at once when no file changed.
+
+(One entry per run, not one per file: creating thousands of small files cost more
+than the parsing it saved.) See losslint.parallel for how a run uses them.
 
 "The code" is the losslint version, the text of every losslint module (an
 editable install changes without a version bump) and the Python version (the
 ``ast`` differs between versions): a new losslint never reads an old entry.
 
 Entries are pickles, each written to a temporary file and renamed into place, so
-two runs sharing the cache never see a torn entry; each carries a checksum, and an
-entry that does not load is ignored (and overwritten). A cache that cannot be
+two runs sharing the cache never see a torn entry (the last to finish wins); each
+carries a checksum, and an entry that does not load is ignored (and overwritten). A cache that cannot be
 written (read-only checkout) is skipped silently: it only ever saves time.
 The cache trusts its directory as it trusts the project's source files.
 """

@@ -10,10 +10,13 @@ of each pass spread over processes:
    trees are not kept between the passes, so memory stays bounded by the files
    in flight, not the project).
 
-Both passes first ask the cache (losslint.cache): a scan is keyed on the file's
-bytes; findings on the bytes, the settings and, for files a rule looks at, the
-digest of the whole project's facts. A warm run reads and hashes every file and
-loads two small entries per file; nothing is parsed.
+Both passes first ask the cache (losslint.cache), which keeps, for each set of
+paths linted, the last run's state of every file: its bytes' digest, its scan, and
+its findings with the key they were computed under (the bytes, the settings and,
+for files a rule looks at, the digest of the whole project's facts). A run reuses
+what still matches: a warm run reads and hashes every file and loads one entry
+(two when something changed); nothing is parsed. One entry per run, not two per
+file: creating thousands of small files cost more than the analysis they saved.
 
 Processes: the work goes out largest files first, in batches of about equal
 size, so that one huge file starts at once and never waits behind the rest;
@@ -73,15 +76,12 @@ class _File:
     findings: list[Finding] | None = None
     source: SourceFile | None = None  # parsed in this process and kept for pass 2
     internal_error: bool = False
+    result_key: str = ""  # what its findings were computed under (see _Keys.result)
 
 
 @dataclass
 class _Keys:
     settings: str
-    cache: Cache | None
-
-    def scan(self, f: _File) -> str:
-        return digest("scan", f.module, f.target.path.suffix, f.digest)
 
     def run(self, files: list[_File]) -> tuple[str, str]:
         """(the run's paths and settings, the state of every file): the key of a
@@ -148,11 +148,11 @@ def _crashed(target: Target, error: BaseException) -> list[Finding]:
 _WORKER: dict = {}
 
 
-def _init_worker(settings, cache_directory: Path | None, project: ProjectFacts | None) -> None:
+def _init_worker(settings, project: ProjectFacts | None) -> None:
     # Worker memory is the files in flight: no cyclic GC while a batch runs (the
     # parse allocates millions of acyclic nodes), one collection after it.
     gc.disable()
-    _WORKER["linter"] = Linter(settings, jobs=1, cache=Cache(cache_directory) if cache_directory else None)
+    _WORKER["linter"] = Linter(settings, jobs=1)
     _WORKER["project"] = project
     gc.freeze()
 
@@ -160,18 +160,15 @@ def _init_worker(settings, cache_directory: Path | None, project: ProjectFacts |
 def _scan_batch(items: list[tuple]) -> list[tuple]:
     linter: Linter = _WORKER["linter"]
     out = []
-    for index, target, module, data, scan_key, result_key in items:
+    for index, target, module, data in items:
         linter.internal_error = False
         try:
             scan, findings, _ = scan_file(linter, target, module, data)
         except Exception as error:
             out.append((index, None, _crashed(target, error), True))
             continue
-        _store_scan(linter.cache, scan_key, scan)
         if findings is not None:
             findings = [portable(f) for f in findings]
-            if not linter.internal_error and linter.cache is not None:
-                linter.cache.put("result", result_key, findings)
         out.append((index, scan, findings, linter.internal_error))
     gc.collect()
     return out
@@ -181,7 +178,7 @@ def _check_batch(items: list[tuple]) -> list[tuple]:
     linter: Linter = _WORKER["linter"]
     project: ProjectFacts = _WORKER["project"]
     out = []
-    for index, target, module, data, scan, result_key in items:
+    for index, target, module, data, scan in items:
         linter.internal_error = False
         try:
             source = source_from_bytes(SourceFile(target, module, triggered=scan.triggered if scan else None), data)
@@ -189,16 +186,9 @@ def _check_batch(items: list[tuple]) -> list[tuple]:
         except Exception as error:
             out.append((index, _crashed(target, error), True))
             continue
-        if not linter.internal_error and linter.cache is not None:
-            linter.cache.put("result", result_key, findings)
         out.append((index, findings, linter.internal_error))
     gc.collect()
     return out
-
-
-def _store_scan(cache: Cache | None, key: str, scan: Scan) -> None:
-    if cache is not None and scan.crash is None:
-        cache.put("scan", key, scan)
 
 
 def _context():
@@ -242,13 +232,12 @@ def _run_pool(
     on_result: Callable[[tuple], None],
     fallback: Callable[[tuple], None],
 ) -> None:
-    cache_directory = linter.cache.directory if linter.cache is not None and linter.cache.writable else None
     leftover: list[list[tuple]] = []
     with ProcessPoolExecutor(
         max_workers=min(jobs, len(batches)),
         mp_context=_context(),
         initializer=_init_worker,
-        initargs=(linter.settings, cache_directory, project),
+        initargs=(linter.settings, project),
     ) as pool:
         futures = {pool.submit(work, batch): batch for batch in batches}
         for future in as_completed(futures):
@@ -267,11 +256,22 @@ def _run_pool(
 # -- the run --------------------------------------------------------------------------
 
 
+@dataclass
+class _Remembered:
+    """A file as the last run over the same paths left it."""
+
+    digest: str
+    module: str
+    scan: Scan
+    result_key: str
+    findings: list[Finding] | None
+
+
 def check_run(linter: Linter, targets: list[Target], progress: Callable[[int, int], None] | None, fix_edits: bool) -> Report:
     settings = linter.settings
     cache = linter.cache
     jobs = linter.jobs or available_cores()
-    keys = _Keys(settings_digest(settings), cache)
+    keys = _Keys(settings_digest(settings))
     total = len(targets)
     done = 0
 
@@ -287,6 +287,7 @@ def check_run(linter: Linter, targets: list[Target], progress: Callable[[int, in
     collecting = gc.isenabled()
     gc.disable()  # reading, unpickling and parsing make no garbage cycles (see read_all)
     kept_trees = False
+    remembered: dict[str, _Remembered] = {}
     try:
         # -- read every file; what the cache knows --------------------------------------
         files: list[_File] = []
@@ -304,15 +305,16 @@ def check_run(linter: Linter, targets: list[Target], progress: Callable[[int, in
         if replay is not None:  # nothing changed since the last run over these paths
             for f, findings in zip([f for f in files if f.digest], replay):
                 finished(f, findings)
-        if cache is not None:
+        elif cache is not None:
+            remembered = _remembered(cache, run_key)
             for f in files:
-                if f.data is None:
+                last = remembered.get(os.path.abspath(f.target.path))
+                if f.data is None or last is None or (last.digest, last.module) != (f.digest, f.module):
                     continue
-                f.scan = cache.get("scan", keys.scan(f))
-                if f.scan is not None and not linter.needs_project(f.scan.triggered):
-                    cached = cache.get("result", keys.result(f, None))
-                    if cached is not None:
-                        finished(f, cached)
+                f.scan = last.scan
+                if last.findings is not None and not linter.needs_project(f.scan.triggered) and last.result_key == keys.result(f, None):
+                    f.result_key = last.result_key
+                    finished(f, last.findings)
 
         # -- pass 1: scan what the cache did not know ---------------------------------
         todo = [f for f in files if f.data is not None and f.scan is None]
@@ -321,6 +323,7 @@ def check_run(linter: Linter, targets: list[Target], progress: Callable[[int, in
             f.scan = scan
             f.internal_error = internal_error
             if findings is not None:
+                f.result_key = keys.result(f, None)
                 finished(f, findings, internal_error)
 
         def scan_here(f: _File) -> None:
@@ -330,9 +333,6 @@ def check_run(linter: Linter, targets: list[Target], progress: Callable[[int, in
             except Exception as error:
                 scanned(f, None, _crashed(f.target, error), True)
                 return
-            _store_scan(cache, keys.scan(f), scan)
-            if findings is not None and cache is not None and not linter.internal_error:
-                cache.put("result", keys.result(f, None), [portable(x) for x in findings])
             if findings is None:
                 f.source = source  # checked in pass 2 without parsing again
             scanned(f, scan, findings, linter.internal_error)
@@ -340,10 +340,7 @@ def check_run(linter: Linter, targets: list[Target], progress: Callable[[int, in
         todo_bytes = sum(len(f.data or b"") for f in todo)
         if _in_parallel(jobs, todo, todo_bytes):
             by_index = {f.index: f for f in todo}
-            batches = [
-                [(f.index, f.target, f.module, f.data, keys.scan(f), keys.result(f, None)) for f in batch]
-                for batch in _batches(todo, jobs)
-            ]
+            batches = [[(f.index, f.target, f.module, f.data) for f in batch] for batch in _batches(todo, jobs)]
             _run_pool(
                 linter, jobs, None, _scan_batch, batches,
                 on_result=lambda r: scanned(by_index[r[0]], r[1], r[2], r[3]),
@@ -379,11 +376,11 @@ def check_run(linter: Linter, targets: list[Target], progress: Callable[[int, in
     for f in files:
         if f.findings is not None:
             continue
-        if cache is not None:
-            cached = cache.get("result", result_key(f))
-            if cached is not None:
-                finished(f, cached)
-                continue
+        f.result_key = result_key(f)
+        last = remembered.get(os.path.abspath(f.target.path))
+        if last is not None and last.findings is not None and last.result_key == f.result_key and last.digest == f.digest:
+            finished(f, last.findings)
+            continue
         todo.append(f)
 
     def check_here(f: _File) -> None:
@@ -395,16 +392,12 @@ def check_run(linter: Linter, targets: list[Target], progress: Callable[[int, in
         except Exception as error:
             finished(f, _crashed(f.target, error), True)
             return
-        if cache is not None and not linter.internal_error:
-            cache.put("result", result_key(f), [portable(x) for x in findings])
         finished(f, findings, linter.internal_error)
 
     todo_bytes = sum(len(f.data or b"") for f in todo)
     if _in_parallel(jobs, todo, todo_bytes) and not all(f.source is not None for f in todo):
         by_index = {f.index: f for f in todo}
-        batches = [
-            [(f.index, f.target, f.module, f.data, f.scan, result_key(f)) for f in batch] for batch in _batches(todo, jobs)
-        ]
+        batches = [[(f.index, f.target, f.module, f.data, f.scan) for f in batch] for batch in _batches(todo, jobs)]
         _run_pool(
             linter, jobs, project, _check_batch, batches,
             on_result=lambda r: finished(by_index[r[0]], r[1], r[2]),
@@ -414,13 +407,13 @@ def check_run(linter: Linter, targets: list[Target], progress: Callable[[int, in
         for f in todo:
             check_here(f)
 
-    if cache is not None and replay is None and not any(f.internal_error for f in files):
-        _record_run(cache, run_key, files)
+    if cache is not None and replay is None:
+        _remember(cache, run_key, files)
 
     # -- fixes' edits, where the findings came from elsewhere ---------------------------
     detached = [f for f in files if f.findings and has_detached_fix(f.findings)] if fix_edits else []
     if detached and replay is not None:
-        project = _replayed_project(linter, keys, files)  # a replayed run loaded no facts
+        project = _replayed_project(linter, run_key, files)  # a replayed run loaded no facts
     for f in detached:
         _reattach(linter, project, f)
 
@@ -436,7 +429,7 @@ def check_run(linter: Linter, targets: list[Target], progress: Callable[[int, in
 
 def _replay_run(cache: Cache, run_key: tuple[str, str], files: list[_File]) -> list[list[Finding]] | None:
     """The findings of the readable files from the last run over the same paths, if
-    every file is as it was then (one entry per set of paths, overwritten)."""
+    every file is as it was then (one small entry per set of paths, overwritten)."""
     entry = cache.get("run", run_key[0])
     if not (isinstance(entry, tuple) and len(entry) == 2 and entry[0] == run_key[1]):
         return None
@@ -444,19 +437,37 @@ def _replay_run(cache: Cache, run_key: tuple[str, str], files: list[_File]) -> l
     return findings if len(findings) == sum(1 for f in files if f.digest) else None
 
 
-def _record_run(cache: Cache, run_key: tuple[str, str], files: list[_File]) -> None:
-    readable = [f for f in files if f.digest]
-    cache.put("run", run_key[0], (run_key[1], [[portable(x) for x in f.findings or []] for f in readable]))
+def _remembered(cache: Cache, run_key: tuple[str, str]) -> dict[str, _Remembered]:
+    entry = cache.get("files", run_key[0])
+    return entry if isinstance(entry, dict) else {}
 
 
-def _replayed_project(linter: Linter, keys: _Keys, files: list[_File]) -> ProjectFacts:
-    """The project's facts, from the cached scans (a file whose scan is gone is
-    read and scanned again)."""
+def _remember(cache: Cache, run_key: tuple[str, str], files: list[_File]) -> None:
+    """This run's state for the next run over the same paths: every file's scan and
+    findings (a file on which losslint crashed is left out, to be tried again)."""
+    state = {
+        os.path.abspath(f.target.path): _Remembered(
+            f.digest, f.module, f.scan, f.result_key, [portable(x) for x in f.findings or []]
+        )
+        for f in files
+        if f.digest and f.scan is not None and f.scan.crash is None and not f.internal_error and f.result_key
+    }
+    cache.put("files", run_key[0], state)
+    if not any(f.internal_error for f in files):
+        readable = [f for f in files if f.digest]
+        cache.put("run", run_key[0], (run_key[1], [[portable(x) for x in f.findings or []] for f in readable]))
+
+
+def _replayed_project(linter: Linter, run_key: tuple[str, str], files: list[_File]) -> ProjectFacts:
+    """The project's facts, from the remembered scans (a file whose scan is not
+    there is read and scanned again)."""
+    remembered = _remembered(linter.cache, run_key) if linter.cache is not None else {}
     project = _empty_project(linter)
     for f in files:
         if not f.digest:
             continue
-        scan = linter.cache.get("scan", keys.scan(f)) if linter.cache is not None else None
+        last = remembered.get(os.path.abspath(f.target.path))
+        scan = last.scan if last is not None and (last.digest, last.module) == (f.digest, f.module) else None
         if scan is None:
             _, data = read_bytes(f.target, linter.settings)
             if data is None or content_digest(data) != f.digest:
