@@ -76,11 +76,24 @@ def matches_any(path: Path, patterns: Iterable[str], root: Path) -> bool:
     (``src/legacy/*.py``), as ruff's exclude does."""
     name = path.name
     try:  # abspath, not resolve: symlinks (even broken or looping ones) are not followed
-        relative = Path(os.path.abspath(path)).relative_to(os.path.abspath(root)).as_posix()
+        relative = relative_posix(os.path.abspath(path), os.path.abspath(root))
     except ValueError:
         relative = path.as_posix()
     whole, prefixes = _compiled(tuple(patterns))
     return bool(whole.match(name) or whole.match(relative) or relative.startswith(prefixes))
+
+
+def relative_posix(absolute: str, base: str) -> str:
+    """``Path(absolute).relative_to(base).as_posix()`` for two absolute, normalized
+    paths; with string operations on POSIX (discovery asks it for every file)."""
+    if os.sep != "/" or absolute.startswith("//") or base.startswith("//"):
+        return Path(absolute).relative_to(base).as_posix()
+    if absolute == base:
+        return "."
+    prefix = base if base.endswith("/") else base + "/"
+    if not absolute.startswith(prefix):
+        raise ValueError(f"{absolute!r} is not under {base!r}")
+    return absolute[len(prefix):]
 
 
 @lru_cache(maxsize=64)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pathspec
 
-from losslint.config import Settings
+from losslint.config import Settings, relative_posix
 
 PYTHON_SUFFIXES = (".py", ".pyi", ".ipynb")  # notebooks: see losslint.notebooks
 
@@ -24,9 +24,8 @@ class Target:
 
 
 def _relative_display(path: Path) -> str:
-    absolute = Path(os.path.abspath(path))
     try:
-        return absolute.relative_to(Path.cwd()).as_posix()
+        return relative_posix(os.path.abspath(path), os.getcwd())
     except ValueError:
         return path.as_posix()
 
