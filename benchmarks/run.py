@@ -16,11 +16,10 @@
      cache of the cold run just before; nothing changed), and the floor, a bare
      ``ast.parse`` of every file (one process, like a linter without rules);
    - on a sample of the same files (every k-th file, about 60k lines): the same
-     three, flake8 with TorchFix as its users run it (``--select TOR``; flake8
-     still runs pycodestyle and pyflakes, whatever it then reports) and plain
-     flake8 (its default checks, TorchFix not installed). They read about 2.5k
-     lines a second per core: the whole corpus would take them over five minutes a
-     repetition (``--full-peers`` runs them anyway).
+     three, flake8 with TorchFix as its users run it (``--select TOR``) and plain
+     flake8 (its default checks, in an environment without TorchFix). flake8 with
+     TorchFix reads about 2.3k lines per CPU-second: the whole corpus would take it
+     over six minutes a repetition on two cores (``--full-peers`` runs it anyway).
 
    Every tool gets every core it can use (losslint and flake8: their default).
 4. It prints files, lines, medians, ratios against the bars (TorchFix / losslint
