@@ -21,11 +21,19 @@ than the parsing it saved.) See losslint.parallel for how a run uses them.
 editable install changes without a version bump) and the Python version (the
 ``ast`` differs between versions): a new losslint never reads an old entry.
 
-Entries are pickles, each written to a temporary file and renamed into place, so
-two runs sharing the cache never see a torn entry (the last to finish wins); each
-carries a checksum, and an entry that does not load is ignored (and overwritten). A cache that cannot be
-written (read-only checkout) is skipped silently: it only ever saves time.
-The cache trusts its directory as it trusts the project's source files.
+Entries are data, never code: JSON in which the only objects rebuilt are the
+losslint types an entry needs (``ModuleFacts`` and the dataclasses of its
+``extra``, findings, spans, enums, sets and tuples), looked up by name in an
+explicit allow-list (``_allowed_types``) and checked field by field against
+their type annotations; nothing named in an entry is ever imported or called.
+An entry that does not match that schema, or whose checksum is wrong (torn,
+damaged, another build's, an old pickle, or crafted), is a miss: the run
+computes afresh and overwrites it. A forged entry can at worst misreport the
+findings of the run that reads it, as editing the source files could; it
+cannot run code. Each entry is written to a temporary file and renamed into
+place, so two runs sharing the cache never see a torn entry (the last to
+finish wins). A cache that cannot be written (read-only checkout) is skipped
+silently: it only ever saves time.
 """
 
 from __future__ import annotations
@@ -33,10 +41,12 @@ from __future__ import annotations
 import dataclasses
 import enum
 import hashlib
+import json
 import os
-import pickle
 import sys
 import tempfile
+import types
+import typing
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -46,7 +56,7 @@ from losslint.findings import Finding, Fix
 
 CACHE_DIR_NAME = ".losslint_cache"
 ENV_CACHE_DIR = "LOSSLINT_CACHE_DIR"
-_MAGIC = b"LLC1"
+_MAGIC = b"LLC2"  # LLC1 was a pickle: never read again
 _CHECKSUM_SIZE = 16
 
 
@@ -111,21 +121,27 @@ def settings_digest(settings: Any) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class DetachedFix(Fix):
-    """A fix whose edits stayed behind (rules build edits from closures, which do
-    not pickle): its description and applicability, for the report and the
-    summary. ``Linter.run`` re-checks a file when its edits are needed."""
+    """A fix whose libcst edits stayed behind (rules build them from closures,
+    which are not data): its description and applicability, for the report and
+    the summary, and its ``line_edits`` when they were computed with it."""
 
 
 def portable(finding: Finding) -> Finding:
-    """The finding with its fix reduced to a DetachedFix, so that it pickles."""
+    """The finding with its fix reduced to a DetachedFix: data only."""
     fix = finding.fix
     if fix is None or isinstance(fix, DetachedFix):
         return finding
-    return dataclasses.replace(finding, fix=DetachedFix(fix.description, fix.applicability, ()), related=list(finding.related))
+    detached = DetachedFix(fix.description, fix.applicability, (), line_edits=fix.line_edits)
+    return dataclasses.replace(finding, fix=detached, related=list(finding.related))
 
 
 def has_detached_fix(findings: list[Finding]) -> bool:
     return any(isinstance(f.fix, DetachedFix) for f in findings)
+
+
+def lacks_line_edits(findings: list[Finding]) -> bool:
+    """Is a fix among these without its line edits (computed by a run that did not want them)?"""
+    return any(f.fix is not None and f.fix.line_edits is None and f.cell is None for f in findings)
 
 
 # -- the store -------------------------------------------------------------------
@@ -143,7 +159,7 @@ class Cache:
         return self.root / kind / key[:2] / key
 
     def get(self, kind: str, key: str) -> Any | None:
-        """The entry, or None when missing, torn or corrupt."""
+        """The entry, or None when missing, torn, damaged or not losslint's data."""
         try:
             blob = self._path(kind, key).read_bytes()
         except OSError:
@@ -155,16 +171,16 @@ class Cache:
         if hashlib.blake2b(payload, digest_size=_CHECKSUM_SIZE).digest() != blob[len(_MAGIC):header]:
             return None
         try:
-            return pickle.loads(payload)
-        except Exception:  # an entry from an incompatible build: a miss
+            return decode(json.loads(payload))
+        except (ValueError, TypeError, KeyError, RecursionError):  # not our schema: a miss
             return None
 
     def put(self, kind: str, key: str, value: Any) -> None:
         if not self.writable:
             return
         try:
-            payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception:  # something unpicklable in the facts: no entry, still correct
+            payload = json.dumps(encode(value), separators=(",", ":")).encode("utf-8")
+        except (TypeError, ValueError, RecursionError):  # a value the schema does not know: no entry, still correct
             return
         blob = _MAGIC + hashlib.blake2b(payload, digest_size=_CHECKSUM_SIZE).digest() + payload
         path = self._path(kind, key)
@@ -207,6 +223,162 @@ class Cache:
                     shutil.rmtree(child, ignore_errors=True)
         except OSError:
             pass
+
+
+# -- the entries' format: JSON, objects rebuilt from an allow-list ------------------
+#
+# A JSON value stands for itself (None, bool, int, float, str, list); anything
+# else is an object {"~": tag, ...}: "t" a tuple, "s" a set, "f" a frozenset, "d"
+# a dict (its items as pairs), "e" an enum member ("n" type, "v" value), "o" a
+# dataclass ("n" type, "v" its fields, those equal to their default left out).
+
+
+def _allowed_types() -> dict[str, type]:
+    """Every class an entry may rebuild, by name. Rules that keep a dataclass in
+    ``ModuleFacts.extra`` must add it here (tests/test_cache.py checks the facts of
+    every fixture round-trip)."""
+    return dict(_allowed_type_table())
+
+
+@lru_cache(maxsize=1)
+def _allowed_type_table() -> tuple[tuple[str, type], ...]:
+    from losslint.findings import Applicability, LineEdit, Severity, Span
+    from losslint.parallel import Scan, _Remembered
+    from losslint.project import ModuleFacts
+    from losslint.rules.momentum_common import Momentum
+    from losslint.rules.momentum_flow import BuilderFact, ModuleMomentum, PassFact
+    from losslint.rules.momentum_lightning import LightningModuleFacts
+
+    allowed = (
+        Severity, Applicability, Span, LineEdit, DetachedFix, Finding, ModuleFacts, Scan, _Remembered,
+        Momentum, BuilderFact, PassFact, ModuleMomentum, LightningModuleFacts,
+    )
+    return tuple((f"{cls.__module__}.{cls.__qualname__}", cls) for cls in allowed)
+
+
+@lru_cache(maxsize=None)
+def _schema(cls: type) -> tuple[dict[str, Any], frozenset[str], dict[str, Any]]:
+    """A dataclass's (field -> type, required fields, field -> default value)."""
+    hints = typing.get_type_hints(cls)
+    fields = [f for f in dataclasses.fields(cls) if f.init]
+    required = frozenset(
+        f.name for f in fields if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    )
+    defaults = {
+        f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        for f in fields
+        if f.name not in required
+    }
+    return {f.name: hints[f.name] for f in fields}, required, defaults
+
+
+def encode(value: Any) -> Any:
+    """``value`` as JSON data; TypeError for anything the allow-list does not hold."""
+    kind = type(value)  # exact types: a str enum (Severity) is not a str here
+    if value is None or kind in (bool, int, float, str):
+        return value
+    if kind is list:
+        return [encode(v) for v in value]
+    if kind is tuple:
+        return {"~": "t", "v": [encode(v) for v in value]}
+    if kind in (set, frozenset):
+        return {"~": "f" if kind is frozenset else "s", "v": [encode(v) for v in value]}
+    if kind is dict:
+        return {"~": "d", "v": [[encode(k), encode(v)] for k, v in value.items()]}
+    name = f"{type(value).__module__}.{type(value).__qualname__}"
+    if _allowed_types().get(name) is not type(value):
+        raise TypeError(f"not a cacheable type: {name}")
+    if isinstance(value, enum.Enum):
+        return {"~": "e", "n": name, "v": value.value}
+    _, _, defaults = _schema(type(value))
+    fields = {}
+    for f in dataclasses.fields(value):
+        if not f.init:
+            continue
+        item = getattr(value, f.name)
+        if f.name in defaults and type(item) is type(defaults[f.name]) and item == defaults[f.name]:
+            continue
+        fields[f.name] = encode(item)
+    return {"~": "o", "n": name, "v": fields}
+
+
+def decode(data: Any) -> Any:
+    """The value ``encode`` made; ValueError (or TypeError, KeyError) for anything
+    else: an unknown tag or type name, a missing or unknown field, a field whose
+    value does not have its annotated type."""
+    if data is None or isinstance(data, (bool, int, float, str)):
+        return data
+    if isinstance(data, list):
+        return [decode(v) for v in data]
+    if not isinstance(data, dict):
+        raise ValueError("not cache data")
+    tag = data["~"]
+    if tag in ("t", "s", "f"):
+        items = [decode(v) for v in _list(data["v"])]
+        return tuple(items) if tag == "t" else set(items) if tag == "s" else frozenset(items)
+    if tag == "d":
+        return {decode(k): decode(v) for k, v in (_pair(p) for p in _list(data["v"]))}
+    cls = _allowed_types().get(data["n"]) if isinstance(data.get("n"), str) else None
+    if cls is None:
+        raise ValueError("not an allowed type")
+    if tag == "e" and issubclass(cls, enum.Enum):
+        return cls(data["v"])
+    if tag != "o" or issubclass(cls, enum.Enum) or not isinstance(data["v"], dict):
+        raise ValueError("malformed object")
+    hints, required, _ = _schema(cls)
+    fields = data["v"]
+    if not (required <= fields.keys() <= hints.keys()):
+        raise ValueError(f"fields of {cls.__qualname__} do not match")
+    values = {}
+    for name, raw in fields.items():
+        value = decode(raw)
+        if not _conforms(value, hints[name]):
+            raise ValueError(f"{cls.__qualname__}.{name} is not a {hints[name]}")
+        values[name] = value
+    return cls(**values)
+
+
+def _list(value: Any) -> list:
+    if not isinstance(value, list):
+        raise ValueError("malformed collection")
+    return value
+
+
+def _pair(value: Any) -> tuple[Any, Any]:
+    if not (isinstance(value, list) and len(value) == 2):
+        raise ValueError("malformed dict item")
+    return value[0], value[1]
+
+
+def _conforms(value: Any, hint: Any) -> bool:
+    """Does a decoded value have the annotated type (as far as the cache's types go)?"""
+    if hint is Any:
+        return True
+    if hint is None or hint is type(None):
+        return value is None
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_conforms(value, a) for a in args)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin is None:
+        return isinstance(value, hint) if isinstance(hint, type) else False
+    if not isinstance(value, origin):
+        return False
+    if origin in (list, set, frozenset):
+        return not args or all(_conforms(v, args[0]) for v in value)
+    if origin is tuple:
+        if not args:
+            return True
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_conforms(v, args[0]) for v in value)
+        return len(args) == len(value) and all(_conforms(v, a) for v, a in zip(value, args))
+    if origin is dict:
+        return not args or all(_conforms(k, args[0]) and _conforms(v, args[1]) for k, v in value.items())
+    return False
 
 
 def cache_directory(settings: Any) -> Path:

@@ -66,12 +66,32 @@ class InsertBefore:
 
 
 @dataclass(frozen=True)
+class LineEdit:
+    """A fix as the text it changes: replace lines [line, end_line) (1-based) with
+    ``content``. What the JSON and SARIF outputs show."""
+
+    line: int
+    end_line: int
+    content: str
+
+    def as_json(self) -> dict:
+        return {
+            "content": self.content,
+            "location": {"line": self.line, "column": 1},
+            "end_location": {"line": self.end_line, "column": 1},
+        }
+
+
+@dataclass(frozen=True)
 class Fix:
     description: str  # imperative: "add drop_last=True"
     applicability: Applicability
     edits: tuple[Union[NodeEdit, InsertBefore], ...]
     # Import statements the edits need, e.g. "import torch"; added once, only if missing.
     imports: tuple[str, ...] = ()
+    # The fix applied alone, as line edits of the file, where they were computed
+    # (``Linter.attach_line_edits``, for JSON/SARIF); None: not computed.
+    line_edits: tuple[LineEdit, ...] | None = None
 
 
 @dataclass

@@ -22,6 +22,7 @@ from losslint.cache import Cache, DetachedFix
 from losslint.cli import main
 from losslint.config import Settings
 from losslint.engine import Linter
+from losslint.findings import Span
 
 TRAIN = textwrap.dedent(
     """\
@@ -259,3 +260,100 @@ def test_a_run_reads_one_entry_or_two(project: Path, tmp_path: Path, monkeypatch
     reads.clear()
     assert lint(project, cache_dir) == cold
     assert reads == ["run", "files"]  # a change: the files' last state, one entry
+
+
+# -- entries are data: a crafted entry never runs code ------------------------------
+
+
+class _RunsCode:
+    """A pickle that, when loaded, creates ``marker`` (as a poisoned entry would run anything)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (f"open({str(self.marker)!r}, 'w').close()",))
+
+
+def _checksummed(magic: bytes, payload: bytes) -> bytes:
+    import hashlib
+
+    return magic + hashlib.blake2b(payload, digest_size=16).digest() + payload
+
+
+def _crafted_entries(marker: Path) -> dict[str, bytes]:
+    import pickle
+
+    code = pickle.dumps(_RunsCode(marker))
+    return {
+        "old format, pickle": _checksummed(b"LLC1", code),
+        "new magic, pickle": _checksummed(cache_module._MAGIC, code),
+        "a type off the allow-list": _checksummed(
+            cache_module._MAGIC,
+            json.dumps({"~": "o", "n": "os.system", "v": {"command": f"touch {marker}"}}).encode(),
+        ),
+        "a losslint module's function": _checksummed(
+            cache_module._MAGIC,
+            json.dumps({"~": "o", "n": "losslint.fixes.write_atomic", "v": {"path": str(marker), "text": ""}}).encode(),
+        ),
+        "an allowed type with a field of the wrong type": _checksummed(
+            cache_module._MAGIC,
+            json.dumps({"~": "t", "v": ["x", [[{"~": "o", "n": "losslint.findings.Span", "v": {"line": "1", "column": 0, "end_line": 1, "end_column": 0}}]]]}).encode(),
+        ),
+    }
+
+
+@pytest.mark.parametrize("kind", ["old format, pickle", "new magic, pickle", "a type off the allow-list", "a losslint module's function", "an allowed type with a field of the wrong type"])
+def test_a_crafted_entry_is_a_miss_and_runs_no_code(project: Path, tmp_path: Path, monkeypatch, kind: str):
+    monkeypatch.delenv(cache_module.ENV_CACHE_DIR, raising=False)
+    marker = tmp_path / "code-ran"
+    expected = run_cli(["check", "--no-cache", "--output-format", "json", "."], project)
+    run_cli(["check", "."], project)  # the entries' paths (computable offline from the paths and the settings)
+    entries = [p for p in (project / ".losslint_cache").rglob("*") if p.is_file() and p.name != ".gitignore"]
+    assert {p.parent.parent.name for p in entries} == {"run", "files"}
+    for entry in entries:
+        entry.write_bytes(_crafted_entries(marker)[kind])
+    assert run_cli(["check", "--output-format", "json", "."], project) == expected
+    assert not marker.exists()
+    # The poisoned entries were replaced by good ones.
+    assert all(Cache(project / ".losslint_cache").get(p.parent.parent.name, p.name) is not None for p in entries)
+
+
+def test_the_pickle_really_would_have_run_code(tmp_path: Path):
+    import pickle
+
+    marker = tmp_path / "code-ran"
+    pickle.loads(pickle.dumps(_RunsCode(marker)))  # what the old cache did with an entry
+    assert marker.exists()
+
+
+def test_every_fixtures_facts_and_findings_survive_the_cache(tmp_path: Path):
+    """Every type the rules keep in ModuleFacts.extra must be on the allow-list, or
+    its module's entry is silently never written."""
+    from losslint.discovery import Target
+    from losslint.parallel import scan_file
+
+    fixtures = Path(__file__).resolve().parent.parent / "fixtures"
+    linter = Linter(Settings(select=["ALL"]), jobs=1)
+    extras = set()
+    for path in sorted(fixtures.rglob("*.py")):
+        scan, _, _ = scan_file(linter, Target(path, str(path)), path.stem, path.read_bytes())
+        assert cache_module.decode(json.loads(json.dumps(cache_module.encode(scan)))) == scan, path
+        extras |= set(scan.facts.extra) if scan.facts else set()
+    assert {"momentum", "momentum_lightning", "batching"} <= extras  # the dataclass-valued facts were exercised
+    findings = Linter(Settings(select=["ALL"]), jobs=1).run([fixtures]).findings
+    portable = [cache_module.portable(f) for f in findings]
+    assert cache_module.decode(json.loads(json.dumps(cache_module.encode(portable)))) == portable
+
+
+def test_a_value_the_schema_does_not_know_is_not_written(tmp_path: Path):
+    cache = Cache(tmp_path / "cache")
+    cache.put("files", "ab" * 20, {"x": object()})
+    assert cache.get("files", "ab" * 20) is None
+    cache.put("files", "cd" * 20, {"x": ({1, 2}, frozenset({"a"}), (1.5, None), [True])})
+    assert cache.get("files", "cd" * 20) == {"x": ({1, 2}, frozenset({"a"}), (1.5, None), [True])}
+    span = {"~": "o", "n": "losslint.findings.Span", "v": {"line": 1, "column": 0, "end_line": 1, "end_column": 0}}
+    assert cache_module.decode(span) == Span(1, 0, 1, 0)
+    for bad in ({**span["v"], "line": "1"}, {**span["v"], "line": True}, {"line": 1}, {**span["v"], "extra": 1}):
+        with pytest.raises((ValueError, TypeError, KeyError)):
+            cache_module.decode({**span, "v": bad})
