@@ -589,6 +589,13 @@ class LossEvaluator:
             if any(a.kind is Kind.PER_SAMPLE for a in args):
                 return Loss(Kind.PER_SAMPLE, next(a.evidence for a in args if a.kind is Kind.PER_SAMPLE))
             return NOTHING
+        if qual == "sum" and len(node.args) == 1 and isinstance(node.args[0], (ast.ListComp, ast.GeneratorExp, ast.List, ast.Tuple)):
+            # sum([criterion(p, y) for p in outputs]): a sum of batch means is still one
+            items = node.args[0].elts if isinstance(node.args[0], (ast.List, ast.Tuple)) else [node.args[0].elt]
+            kinds = [self.loss(item) for item in items]
+            if kinds and all(k.kind is kinds[0].kind for k in kinds) and kinds[0].kind in (Kind.MEAN, Kind.SUM, Kind.DOUBLE):
+                return kinds[0].but(evidence=f"the sum of {kinds[0].evidence}" if kinds[0].evidence else "")
+            return NOTHING
         if name in ("max", "min", "float") and qual in ("max", "min", "float"):
             args = [(self.loss(a), a) for a in node.args]
             non_constant = [a for a, n in args if not isinstance(n, ast.Constant)]
@@ -597,7 +604,46 @@ class LossEvaluator:
         if constructed is not None:
             return self._instance_call(constructed, node)
         callee = self._project_callable(func)
+        if callee is None:
+            reference = self._function_reference(func)
+            callee = self._project_callable(reference) if reference is not None else None
         return callee if callee is not None else NOTHING
+
+    def _function_reference(self, func: ast.expr, depth: int = 0) -> ast.Name | None:
+        """The function a name stands for: ``criterion = weighted_bce`` or a parameter
+        that every call of its function in this file fills with the same function
+        (``train_one_epoch(..., criterion, ...)``)."""
+        if not isinstance(func, ast.Name) or depth > 3:
+            return None
+        bindings = self.reaching(func.id, func)
+        if bindings is None:
+            return func if depth > 0 else None  # an import or a module-level def
+        if len(bindings) == 1 and bindings[0].how == "other" and isinstance(bindings[0].stmt, ast.FunctionDef):
+            return func if depth > 0 else None
+        if len(bindings) != 1:
+            return None
+        binding = bindings[0]
+        if binding.how == "assign" and not binding.path and isinstance(binding.value, ast.Name):
+            return self._function_reference(binding.value, depth + 1)
+        if binding.how != "param" or binding.value is not None:
+            return None
+        function = binding.stmt
+        if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) or isinstance(self.ctx.parents.get(function), ast.ClassDef):
+            return None
+        names = [a.arg for a in [*function.args.posonlyargs, *function.args.args]]
+        if func.id not in names:
+            return None
+        found: list[ast.Name] = []
+        for call in self.ctx.nodes_of(ast.Call):
+            if isinstance(call.func, ast.Name) and call.func.id == function.name:
+                given = argument(call, func.id, names.index(func.id))
+                reference = self._function_reference(given, depth + 1) if isinstance(given, ast.Name) else None
+                if reference is None:
+                    return None
+                found.append(reference)
+        if found and all(self.ctx.qualname(r) == self.ctx.qualname(found[0]) for r in found):
+            return found[0]
+        return None
 
     def _reduce(self, inner: Loss, how: str, has_axis: bool, text: str) -> Loss:
         if has_axis:
@@ -619,6 +665,7 @@ class LossEvaluator:
             return NOTHING  # legacy positional options: not worth guessing
         reduction = default
         explicit = False
+        source = ""
         for kw in call.keywords:
             if kw.arg == "reduction":
                 value = self.ctx.values.value(kw.value)
@@ -631,6 +678,8 @@ class LossEvaluator:
                     reduction = "sum"
                 elif value is not True and value is not None:
                     return NOTHING
+                if value is True and not isinstance(kw.value, ast.Constant):
+                    source = f"size_average={self.ctx.text(kw.value)}, which is True"
             elif kw.arg == "reduce" and not explicit:
                 value = self.ctx.values.value(kw.value)
                 if value is False:
@@ -638,7 +687,7 @@ class LossEvaluator:
                 elif value is not True and value is not None:
                     return NOTHING
         if reduction in ("mean", "batchmean", "elementwise_mean"):
-            how = "reduction='mean' by default" if not explicit else f"reduction='{reduction}'"
+            how = source or ("reduction='mean' by default" if not explicit else f"reduction='{reduction}'")
             return Loss(Kind.MEAN, f"mean-reduced {label} ({how})")
         if reduction == "sum":
             return Loss(Kind.SUM, f"{label} with reduction='sum'")
@@ -659,6 +708,10 @@ class LossEvaluator:
                 return None
             if len(bindings) == 1 and bindings[0].how == "param" and bindings[0].value is None and depth == 0:
                 return self._argument_everywhere(bindings[0].stmt, func.id)
+            # criterion = criterion.cuda(): the same object, moved
+            bindings = [b for b in bindings if not _moves_itself(b, func.id)] or bindings
+            if len(bindings) == 1 and bindings[0].how == "assign" and not bindings[0].path and isinstance(bindings[0].value, ast.Name) and depth < 3:
+                return self._constructed(bindings[0].value, depth + 1)  # criterion = loss_fn
             values = {id(b.value): b.value for b in bindings if b.how == "assign" and not b.path}
             if len(values) == 1 and len(bindings) == 1:
                 value = next(iter(values.values()))
@@ -817,6 +870,12 @@ class LossEvaluator:
 
     def _binding_divisor(self, binding: Binding, name: ast.Name, depth: int) -> DivisorInfo:
         text = name.id
+        if binding.how == "assign" and binding.path and binding.value is not None:
+            # n, c, h, w = logit.size(): the first element of a batch tensor's shape
+            tensor = self._shape_of(binding.value) if binding.path == (0,) else None
+            if tensor is not None and self.is_batch_tensor(tensor):
+                return DivisorInfo(Divisor.ACTUAL_BATCH, text, tensor)
+            return DivisorInfo(Divisor.UNKNOWN, text)
         if binding.how == "param":
             if binding.value is not None and isinstance(binding.value, ast.Constant) and not is_nominal_batch_name(text):
                 return DivisorInfo(Divisor.CONSTANT, text)
@@ -827,10 +886,27 @@ class LossEvaluator:
                 return DivisorInfo(Divisor.NOMINAL_BATCH, text)
             if found.kind is Divisor.CONSTANT and is_nominal_batch_name(text):
                 return DivisorInfo(Divisor.NOMINAL_BATCH, text)
-            if found.kind is Divisor.UNKNOWN and is_nominal_batch_name(text) and isinstance(binding.value, ast.Attribute):
+            if found.kind is Divisor.UNKNOWN and is_nominal_batch_name(text) and (
+                isinstance(binding.value, ast.Attribute) or _is_constant_product(binding.value)
+            ):
+                # GLOBAL_BATCH_SIZE = BATCH_SIZE_PER_REPLICA * strategy.num_replicas_in_sync
                 return DivisorInfo(Divisor.NOMINAL_BATCH, text)
             return DivisorInfo(found.kind, text, found.node)
         return DivisorInfo(Divisor.UNKNOWN, text)
+
+    def _shape_of(self, node: ast.expr) -> ast.expr | None:
+        """The tensor whose whole shape ``node`` is: ``x.size()``, ``x.shape``,
+        ``tf.shape(x)``, ``K.int_shape(x)``, ``x.get_shape()``."""
+        if isinstance(node, ast.Attribute) and node.attr == "shape":
+            return node.value
+        if isinstance(node, ast.Call) and not node.keywords:
+            if isinstance(node.func, ast.Attribute) and node.func.attr in ("size", "get_shape") and not node.args:
+                qual = self.ctx.qualname(node.func) or ""
+                if not qual.startswith(("torch.", "tensorflow.", "numpy.")):
+                    return node.func.value
+            if last_part(self.ctx.qualname(node.func)) in ("shape", "int_shape") and len(node.args) == 1:
+                return node.args[0]
+        return None
 
     def _batch_size_of(self, node: ast.expr) -> ast.expr | None:
         """The batch tensor whose first dimension ``node`` measures: ``x.size(0)``,
@@ -868,6 +944,8 @@ class LossEvaluator:
             return self.is_batch_tensor(node.value, strict)
         if isinstance(node, ast.Attribute) and node.attr in ("data",):
             return self.is_batch_tensor(node.value, strict)
+        if isinstance(node, ast.Compare) and not strict:
+            return any(self.is_batch_tensor(side, strict) for side in (node.left, *node.comparators) if isinstance(side, ast.Name))
         if isinstance(node, ast.Call):
             if isinstance(node.func, ast.Attribute) and node.func.attr in ("to", "cuda", "float", "long", "view", "reshape", "squeeze", "detach"):
                 return self.is_batch_tensor(node.func.value, strict)
@@ -915,6 +993,28 @@ def _is_size_measure(node: ast.expr) -> bool:
             isinstance(base, ast.Call) and isinstance(base.func, ast.Attribute) and base.func.attr == "size"
         )
     return False
+
+
+def _moves_itself(binding: Binding, name: str) -> bool:
+    """``criterion = criterion.cuda()`` / ``.to(device)``: the object stays what it was."""
+    value = binding.value
+    return (
+        binding.how == "assign"
+        and not binding.path
+        and isinstance(value, ast.Call)
+        and isinstance(value.func, ast.Attribute)
+        and value.func.attr in ("cuda", "to", "cpu", "float", "double", "half", "train")
+        and isinstance(value.func.value, ast.Name)
+        and value.func.value.id == name
+    )
+
+
+def _is_constant_product(node: ast.expr) -> bool:
+    """Names, attributes and numbers multiplied together (no call, no subscript):
+    a configured constant such as ``BATCH_SIZE_PER_REPLICA * strategy.num_replicas_in_sync``."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        return _is_constant_product(node.left) and _is_constant_product(node.right)
+    return isinstance(node, (ast.Name, ast.Attribute, ast.Constant))
 
 
 def _combine_sum(a: Loss, b: Loss) -> Loss:
@@ -972,39 +1072,56 @@ def _interesting(loss: Loss) -> bool:
 def loss_facts(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
     """Per module: what each loss class (its forward/call) and loss function
     returns, and which callables are given to a Keras ``compile(loss=...)``."""
-    if "loss" not in source and "Loss" not in source:
+    if not any(word in source for word in ("loss", "Loss", "mean(", "sum(", "cross_entropy")):
         return
     from losslint.config import Settings
     from losslint.context import FileContext
 
     # Loss functions, and the loss-computing methods of loss classes (FocalLoss.forward,
-    # SSDLoss.compute_loss): named so, as real code names them.
-    candidates: list[tuple[str, ast.FunctionDef]] = []
+    # SSDLoss.compute_loss). A loss is what is trained on, whatever it is called
+    # (PositiveNormalizedBCE): any function or forward/call that reduces a loss or a
+    # tensor counts too, but only for what makes it a loss, a scalar (``named`` False).
+    candidates: list[tuple[str, ast.FunctionDef, bool]] = []
     for stmt in tree.body:
-        if isinstance(stmt, ast.FunctionDef) and "loss" in stmt.name.lower():
-            candidates.append((stmt.name, stmt))
+        if isinstance(stmt, ast.FunctionDef):
+            candidates.append((stmt.name, stmt, "loss" in stmt.name.lower()))
         elif isinstance(stmt, ast.ClassDef):
             loss_class = "loss" in stmt.name.lower() or any("Loss" in (dotted(b) or "") for b in stmt.bases)
             for method in stmt.body:
                 if not isinstance(method, ast.FunctionDef):
                     continue
-                if method.name in _LOSS_METHODS and loss_class:
-                    candidates.append((stmt.name, method))
-                elif "loss" in method.name.lower() and method.name not in _LOSS_METHODS:
-                    candidates.append((f"{stmt.name}.{method.name}", method))
+                if method.name in _LOSS_METHODS:
+                    candidates.append((stmt.name, method, loss_class))
+                elif "loss" in method.name.lower():
+                    candidates.append((f"{stmt.name}.{method.name}", method, True))
+    candidates = [(key, function, named) for key, function, named in candidates if named or _reduces(function)]
     has_compile = "compile" in source
     if not candidates and not has_compile:
         return
     ctx = FileContext(facts.module, facts.module, source, tree, ProjectFacts(), Settings())
     evaluator = LossEvaluator(ctx, tensor_params=True)
     callables: dict[str, dict] = {}
-    for key, function in candidates:
+    for key, function, named in candidates:
         loss = evaluator.returns(function)
-        if _interesting(loss):
+        if _interesting(loss) if named else loss.kind in (Kind.MEAN, Kind.SUM, Kind.DOUBLE):
             callables.setdefault(key, encode(loss))
     compiled = sorted(keras_compiled_losses(ctx)) if has_compile else []
     if callables or compiled:
         facts.extra[FACTS_KEY] = {"callables": callables, "compiled": compiled}
+
+
+_REDUCING_CALLS = _MEAN_FUNCS | _SUM_FUNCS | set(TORCH_LOSS_FUNCTIONS) | set(TORCH_LOSS_CLASSES) | {"compute_average_loss"}
+
+
+def _reduces(function: ast.FunctionDef) -> bool:
+    """The function calls a reduction or a torch loss (a cheap test before evaluating it)."""
+    for node in ast.walk(function):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            if name in _REDUCING_CALLS:
+                return True
+    return False
 
 
 def keras_compiled_losses(ctx: "FileContext") -> set[str]:
@@ -1064,6 +1181,24 @@ def is_logged_only(ctx: "FileContext", node: ast.AST) -> bool:
             if name in _LOGGING_CALLS:
                 return True
         current = ctx.parents.get(current)
+    return False
+
+
+def off_by_default(ctx: "FileContext", node: ast.AST) -> bool:
+    """Behind a flag that is off unless asked for: ``if self.batch_average:`` with
+    ``batch_average=False`` the constructor default (or the else branch of one that is on)."""
+    from losslint.project import UNKNOWN as _UNKNOWN
+
+    child: ast.AST = node
+    current = ctx.parents.get(node)
+    while current is not None and not isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Module)):
+        if isinstance(current, (ast.If, ast.IfExp)):
+            value = ctx.values.value(current.test)
+            if value is not _UNKNOWN and isinstance(value, (bool, int, type(None))):
+                in_body = child is current.body or (isinstance(current.body, list) and child in current.body)
+                if bool(value) != in_body and child is not current.test:
+                    return True
+        child, current = current, ctx.parents.get(current)
     return False
 
 

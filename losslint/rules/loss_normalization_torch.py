@@ -39,6 +39,7 @@ from losslint.rules.loss_common import (
     enclosing_loops,
     in_evaluation,
     is_logged_only,
+    off_by_default,
     loop_iterable,
     project_always_drops,
     training_batching,
@@ -440,6 +441,8 @@ class MeanLossDividedByBatchSize(Rule):
             numerator = _numerator(evaluator, node)
             if numerator.kind is not Kind.MEAN or numerator.detached or is_logged_only(ctx, node) or in_evaluation(ctx, node):
                 continue
+            if off_by_default(ctx, node):
+                continue
             yield self._finding(ctx, evaluator, node, numerator, divisor)
         # (per_sample / num_pos).mean(): the mean over the batch is the second division.
         for call in ctx.nodes_of(ast.Call):
@@ -630,6 +633,8 @@ class LossDividedByNominalBatchSize(Rule):
                 continue
             numerator = _numerator(evaluator, node)
             if numerator.kind is not Kind.SUM or numerator.detached or is_logged_only(ctx, node) or in_evaluation(ctx, node):
+                continue
+            if off_by_default(ctx, node):
                 continue
             batching = self._partial(ctx, node)
             if batching is False:
