@@ -64,6 +64,9 @@ class ValueResolver:
         if isinstance(node, ast.Subscript):
             key = node.slice
             if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                local = self._dict_literal_entry(node.value, key.value, depth)
+                if local is not None:
+                    return self.value(local, depth + 1) if isinstance(local, ast.expr) else UNKNOWN
                 return self.ctx.project.config_default(key.value)
             return UNKNOWN
         if isinstance(node, ast.Call):
@@ -224,6 +227,47 @@ class ValueResolver:
         if values:
             return next(iter(values))[1]
         return self.value(binding.value, depth + 1) if binding.value is not None else UNKNOWN
+
+    def _dict_literal_entry(self, base: ast.expr, key: str, depth: int) -> ast.expr | object | None:
+        """``config["batch_size"]`` where ``config`` is a dict literal of this file (also
+        a parameter every call in this file passes one): the entry's expression, or
+        UNKNOWN when the dict lacks the key or the calls disagree. None when ``base``
+        is no such dict (the project's config defaults decide then)."""
+        if depth > _MAX_DEPTH:
+            return None
+        if isinstance(base, ast.Dict):
+            for k, v in zip(base.keys, base.values):
+                if isinstance(k, ast.Constant) and k.value == key:
+                    return v
+            return UNKNOWN if all(k is not None for k in base.keys) else None
+        if not isinstance(base, ast.Name):
+            return None
+        bindings = self.bindings(base.id, base)
+        if not bindings or len(bindings) != 1 or bindings[0].path:
+            return None
+        binding = bindings[0]
+        if binding.parameter is None:
+            return self._dict_literal_entry(binding.value, key, depth + 1) if binding.value is not None else None
+        function = binding.scope
+        position, name = binding.parameter
+        if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) or isinstance(self.ctx.parents.get(function), ast.ClassDef):
+            return None
+        entries = []
+        for call in self._calls_of(function.name, False):
+            passed = next((kw.value for kw in call.keywords if kw.arg == name), None)
+            if passed is None and position is not None and position < len(call.args):
+                if any(isinstance(a, ast.Starred) for a in call.args[: position + 1]):
+                    return None
+                passed = call.args[position]
+            entry = self._dict_literal_entry(passed, key, depth + 1) if passed is not None else None
+            if entry is None:
+                return None
+            entries.append(entry)
+        if not entries:
+            return None
+        if any(e is UNKNOWN for e in entries) or len({ast.dump(e) for e in entries}) != 1:  # type: ignore[arg-type]
+            return UNKNOWN
+        return entries[0]
 
     def _calls_of(self, function_name: str, is_method: bool) -> list[ast.Call]:
         """Calls in this file: ``f(...)`` of a function, ``x.f(...)`` of a method."""

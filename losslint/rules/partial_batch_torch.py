@@ -13,13 +13,21 @@ from __future__ import annotations
 import ast
 from typing import Iterable
 
-from losslint.analysis.names import argument, has_star_kwargs, last_part
+from losslint.analysis.names import argument, dotted, last_part
 from losslint.analysis.roles import Role, pipeline_role
 from losslint.analysis.sizes import length
 from losslint.context import FileContext
 from losslint.findings import Finding, Severity
+from losslint.project import ModuleFacts, collector
 from losslint.rules.base import Flagged, Quiet, Rule, register
-from losslint.rules.partial_batch_common import describe_last_batch, read_flag, set_flag_fix
+from losslint.rules.partial_batch_common import (
+    CallArguments,
+    describe_last_batch,
+    is_partial,
+    known_sizes,
+    set_flag_fix,
+    unshuffled_note,
+)
 
 DATALOADERS = {
     "torch.utils.data.DataLoader",
@@ -33,12 +41,76 @@ DATALOADERS = {
 _BATCH_SIZE_POS, _SAMPLER_POS, _BATCH_SAMPLER_POS, _DROP_LAST_POS = 1, 3, 4, 8
 
 _FIX = "add drop_last=True"
+# An epoch of this many samples never ends in a real run (RandomSampler(replacement=True,
+# num_samples=int(1e10)): training stops by an iteration count long before).
+_ENDLESS_EPOCH = 10**9
+_RANDOM_SAMPLERS = {"RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler", "DistributedSampler"}
+_SUBCLASSES_KEY = "dataloader_subclasses"
+
+
+@collector
+def _dataloader_subclasses(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
+    """Project classes that extend a DataLoader (``class InfiniteDataLoader(DataLoader)``):
+    built like one, and batching like one."""
+    if "DataLoader" not in source:
+        return
+    names = [
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.ClassDef) and any(last_part(dotted(b)) == "DataLoader" for b in node.bases)
+    ]
+    if names:
+        facts.extra[_SUBCLASSES_KEY] = names
+
+
+def _dataloader_class(ctx: FileContext, func: ast.expr, depth: int = 0) -> bool:
+    qual = ctx.qualname(func)
+    if qual in DATALOADERS:
+        return True
+    if isinstance(func, (ast.Name, ast.Attribute)) and any(
+        last_part(qual) in names for _, names in ctx.project.extra(_SUBCLASSES_KEY)
+    ):
+        return True
+    if isinstance(func, ast.Name) and depth < 3:
+        # loader = DataLoader if image_weights else InfiniteDataLoader
+        value = ctx.values.resolve_name(func)
+        if isinstance(value, ast.IfExp):
+            return _dataloader_class(ctx, value.body, depth + 1) and _dataloader_class(ctx, value.orelse, depth + 1)
+        if isinstance(value, (ast.Name, ast.Attribute)):
+            return _dataloader_class(ctx, value, depth + 1)
+    return False
+
+
+def is_dataloader(ctx: FileContext, call: ast.Call) -> bool:
+    """A ``DataLoader(...)`` call: torch's (or a known re-export), a project subclass,
+    or a name that is one of them whichever branch chose it."""
+    return _dataloader_class(ctx, call.func)
+
+
+def _sampler_call(ctx: FileContext, sampler: ast.expr) -> ast.expr:
+    if isinstance(sampler, ast.Name):
+        return ctx.values.resolve_name(sampler) or sampler
+    return sampler
+
+
+def _sampler_shuffles(ctx: FileContext, sampler: ast.expr) -> bool | None:
+    """True for a random sampler (a DistributedSampler unless shuffle=False), False
+    for a sequential one, None when it cannot be told."""
+    sampler = _sampler_call(ctx, sampler)
+    if not isinstance(sampler, ast.Call):
+        return None
+    kind = last_part(ctx.qualname(sampler.func))
+    if kind in _RANDOM_SAMPLERS:
+        shuffle = argument(sampler, "shuffle", 3) if kind == "DistributedSampler" else None
+        return shuffle is None or ctx.values.value(shuffle) is not False
+    if kind == "SequentialSampler":
+        return False
+    return None
 
 
 def _sampler_size(ctx: FileContext, sampler: ast.expr) -> tuple[int | None, str]:
     """Samples a sampler yields per epoch, and a note when that cannot be known."""
-    if isinstance(sampler, ast.Name):
-        sampler = ctx.values.resolve_name(sampler) or sampler
+    sampler = _sampler_call(ctx, sampler)
     if not isinstance(sampler, ast.Call):
         return None, f"the sampler {ctx.text(sampler)} decides the number of samples"
     kind = last_part(ctx.qualname(sampler.func))
@@ -73,21 +145,41 @@ class DataLoaderAnalysis:
 
     def __init__(self, ctx: FileContext, call: ast.Call) -> None:
         self.ctx, self.call = ctx, call
-        self.dataset = argument(call, "dataset", 0)
-        self.batch_size_node = argument(call, "batch_size", _BATCH_SIZE_POS)
-        self.sampler = argument(call, "sampler", _SAMPLER_POS)
-        self.drop_last = read_flag(ctx, call, "drop_last", _DROP_LAST_POS)
+        # Arguments written in the call or handed over in a **dict it can read.
+        self.arguments = CallArguments(ctx, call)
+        self.dataset = self.arguments.single("dataset", 0)
+        self.batch_size_node = self.arguments.single("batch_size", _BATCH_SIZE_POS)
+        self.sampler = self.arguments.single("sampler", _SAMPLER_POS)
+        self.drop_last = self.arguments.flag("drop_last", _DROP_LAST_POS)
 
     def applies(self) -> bool:
-        if argument(self.call, "batch_sampler", _BATCH_SAMPLER_POS) is not None:
+        if self.arguments.candidates("batch_sampler", _BATCH_SAMPLER_POS):
             return False  # the batch sampler forms the batches; drop_last is not allowed
         if self.drop_last.value is not False:
             return False  # drop_last=True, or a value we cannot know
         if isinstance(self.batch_size_node, ast.Constant) and self.batch_size_node.value is None:
             return False  # batching disabled
-        if self.batch_size_node is None and not has_star_kwargs(self.call):
+        if not self.arguments.candidates("batch_size", _BATCH_SIZE_POS) and self.arguments.complete:
             return False  # batch_size=1: every batch is full
-        return pipeline_role(self.ctx, self.call, self.dataset) is Role.TRAIN
+        return self.role() is Role.TRAIN
+
+    def role(self) -> Role:
+        role = pipeline_role(self.ctx, self.call, self.dataset)
+        if role is Role.UNKNOWN and any(self.ctx.values.value(n) is True for n in self.arguments.candidates("shuffle", 2)):
+            return Role.TRAIN  # shuffle=True from a **dict
+        return role
+
+    def shuffled(self) -> bool | None:
+        """Whether each epoch sees the data in a new order: shuffle=True or a random
+        sampler. None when it cannot be told."""
+        if self.sampler is not None:
+            return _sampler_shuffles(self.ctx, self.sampler)
+        values = {self.ctx.values.value(n) for n in self.arguments.candidates("shuffle", 2)}
+        if values == {True}:
+            return True
+        if not values or values <= {False, None}:
+            return False if self.arguments.complete or values else None
+        return None
 
     def sizes(self) -> tuple[int | None, int | None, str]:
         b = self.ctx.values.int_value(self.batch_size_node)
@@ -96,7 +188,16 @@ class DataLoaderAnalysis:
             n, note = _sampler_size(self.ctx, self.sampler)
         else:
             n = length(self.ctx, self.dataset)
+        n, b = known_sizes(n, b)
         return n, b, note
+
+    def endless(self) -> bool:
+        """An epoch that never ends in practice (a sampler of a billion samples)."""
+        n, _, _ = self.sizes()
+        return n is not None and n >= _ENDLESS_EPOCH
+
+    def fix(self):
+        return set_flag_fix(self.ctx, self.call, self.drop_last, "drop_last", _FIX, self.shuffled())
 
 
 def _unknown_reason(ctx: FileContext, analysis: DataLoaderAnalysis, n: int | None, b: int | None, note: str) -> str:
@@ -112,9 +213,9 @@ def _unknown_reason(ctx: FileContext, analysis: DataLoaderAnalysis, n: int | Non
 
 def _dataloaders(ctx: FileContext) -> Iterable[DataLoaderAnalysis]:
     for call in ctx.nodes_of(ast.Call):
-        if ctx.qualname(call.func) in DATALOADERS:
+        if is_dataloader(ctx, call):
             analysis = DataLoaderAnalysis(ctx, call)
-            if analysis.applies():
+            if analysis.applies() and not analysis.endless():
                 yield analysis
 
 
@@ -194,7 +295,8 @@ class PartialLastBatch(Rule):
                 loss = model(x, y)
                 loss.backward()
             """,
-            message_contains=("N=50000, B=128", "80 samples", "args.drop_last defaults to False"),
+            unsafe=True,
+            message_contains=("N=50000, B=128", "80 samples", "args.drop_last defaults to False", "nothing shuffles"),
         ),
         Flagged(
             """
@@ -336,15 +438,18 @@ class PartialLastBatch(Rule):
         bn = None
         for analysis in _dataloaders(ctx):
             n, b, _ = analysis.sizes()
-            if n is None or b is None or b <= 0 or n % b == 0:
+            if not is_partial(n, b):
                 continue
+            assert n is not None and b is not None
             if n % b == 1:
                 bn = bn or _has_batchnorm1d(ctx)
                 if bn:
                     continue  # LL205 reports it, as an error
-            fix = set_flag_fix(ctx, analysis.call, analysis.drop_last, "drop_last", _FIX)
-            message = f"training DataLoader without drop_last=True{analysis.drop_last.note}: {describe_last_batch(n, b)}"
-            yield ctx.finding(self, analysis.call, message, fix)
+            message = (
+                f"training DataLoader without drop_last=True{analysis.drop_last.note}: {describe_last_batch(n, b)}"
+                f"{unshuffled_note(analysis.shuffled())}"
+            )
+            yield ctx.finding(self, analysis.call, message, analysis.fix())
 
 
 @register
@@ -406,14 +511,13 @@ class PossiblePartialLastBatch(Rule):
             n, b, note = analysis.sizes()
             if (n is not None and b is not None) or b == 1:
                 continue  # LL201 / LL205 decide; a batch of one is never partial
-            fix = set_flag_fix(ctx, analysis.call, analysis.drop_last, "drop_last", _FIX)
             batch = f"B={b}" if b is not None else "B unknown"
             message = (
                 f"training DataLoader without drop_last=True{analysis.drop_last.note} ({batch}): "
                 f"{_unknown_reason(ctx, analysis, n, b, note)}; unless N is a multiple of B the last batch "
-                "of every epoch is smaller"
+                f"of every epoch is smaller{unshuffled_note(analysis.shuffled())}"
             )
-            yield ctx.finding(self, analysis.call, message, fix)
+            yield ctx.finding(self, analysis.call, message, analysis.fix())
 
 
 @register
@@ -499,15 +603,16 @@ class BatchNormSingletonBatch(Rule):
         bn = None
         for analysis in _dataloaders(ctx):
             n, b, _ = analysis.sizes()
-            if n is None or b is None or b <= 1 or n % b != 1:
+            if not is_partial(n, b) or n % b != 1:  # type: ignore[operator]
                 continue
             bn = bn or _has_batchnorm1d(ctx)
             if not bn:
                 continue
-            fix = set_flag_fix(ctx, analysis.call, analysis.drop_last, "drop_last", _FIX)
+            fix = analysis.fix()
             message = (
                 f"training DataLoader without drop_last=True{analysis.drop_last.note}: N={n}, B={b} leaves a last "
                 f"batch of 1 sample, and the model has BatchNorm ({bn}): training raises \"Expected more than 1 "
                 "value per channel when training\" at the end of the first epoch"
+                f"{unshuffled_note(analysis.shuffled())}"
             )
             yield ctx.finding(self, analysis.call, message, fix)
