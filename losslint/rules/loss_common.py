@@ -761,9 +761,27 @@ class LossEvaluator:
             if len(constructor.args) > TORCH_LOSS_CLASSES[name]:
                 return NOTHING
             return self._torch_loss(constructor, name, "mean", 99, functional=False)
+        if qual.startswith(("tensorflow.", "keras.", "tf_keras.")) and "losses" in qual.split(".") and name[:1].isupper():
+            return self._keras_loss_object(constructor, name)
         facts = self.project_callable(qual)
         if facts is not None:
             return facts
+        return NOTHING
+
+    def _keras_loss_object(self, constructor: ast.Call, name: str) -> Loss:
+        """``tf.keras.losses.SparseCategoricalCrossentropy(reduction=...)`` called on a
+        batch: 'sum_over_batch_size' (the default) is a mean, 'none' per sample."""
+        given = next((kw.value for kw in constructor.keywords if kw.arg == "reduction"), None)
+        if given is None:
+            return Loss(Kind.MEAN, f"mean-reduced keras {name} (reduction='sum_over_batch_size' by default)") if not constructor.args else NOTHING
+        value = self.ctx.values.value(given)
+        word = value.lower() if isinstance(value, str) else given.attr.lower() if isinstance(given, ast.Attribute) else ""
+        if word in ("none",):
+            return Loss(Kind.PER_SAMPLE, f"keras {name} with reduction=NONE")
+        if word == "sum":
+            return Loss(Kind.SUM, f"keras {name} with reduction=SUM")
+        if word in ("sum_over_batch_size", "auto", "mean"):
+            return Loss(Kind.MEAN, f"mean-reduced keras {name}")
         return NOTHING
 
     def _project_callable(self, func: ast.expr) -> Loss | None:
@@ -1182,6 +1200,43 @@ def is_logged_only(ctx: "FileContext", node: ast.AST) -> bool:
                 return True
         current = ctx.parents.get(current)
     return False
+
+
+_GRADIENT_CALLS = {"backward", "manual_backward", "gradient", "minimize", "scale"}
+
+
+def reaches_backward(ctx: "FileContext", node: ast.AST, depth: int = 0) -> bool:
+    """Is the value of ``node`` (an expression, or the target of an augmented
+    assignment) trained on: handed to ``backward()`` (``loss.backward()``,
+    ``accelerator.backward(loss)``, ``scaler.scale(loss).backward()``,
+    ``tape.gradient(loss, ...)``), directly or through the names it is assigned to,
+    or returned to the caller? A division in a print is not loss scaling."""
+    current: ast.AST = node
+    parent = ctx.parents.get(current)
+    while isinstance(parent, ast.expr):
+        if isinstance(parent, ast.Call) and isinstance(parent.func, ast.Attribute) and parent.func.attr in _GRADIENT_CALLS:
+            return True
+        current, parent = parent, ctx.parents.get(parent)
+    if isinstance(parent, ast.Return):
+        return True
+    if isinstance(node, ast.AugAssign):
+        target = node.target
+    elif isinstance(parent, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and getattr(parent, "value", None) is current:
+        targets = parent.targets if isinstance(parent, ast.Assign) else [parent.target]
+        target = targets[0] if len(targets) == 1 else None
+        if isinstance(parent, ast.AugAssign):
+            return False  # total += loss / k: a running total
+    else:
+        return False
+    if not isinstance(target, ast.Name) or depth > 3:
+        return False
+    statement = parent if not isinstance(node, ast.AugAssign) else node
+    scope = ctx.enclosing_scope(statement)
+    later = [
+        n for n in walk_scope(scope.body if hasattr(scope, "body") and isinstance(scope.body, list) else [])
+        if isinstance(n, ast.Name) and n.id == target.id and isinstance(n.ctx, ast.Load) and _position(n) > _position(statement)
+    ]
+    return any(reaches_backward(ctx, use, depth + 1) for use in later)
 
 
 def off_by_default(ctx: "FileContext", node: ast.AST) -> bool:

@@ -40,6 +40,7 @@ from losslint.rules.loss_common import (
     in_evaluation,
     is_logged_only,
     off_by_default,
+    reaches_backward,
     loop_iterable,
     project_always_drops,
     training_batching,
@@ -48,16 +49,45 @@ from losslint.rules.loss_common import (
 _TRIGGERS = ("loss", "Loss")
 
 
+def _reciprocal_divisor(node: ast.expr) -> ast.expr | None:
+    """``(1.0 / b)`` -> b."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) and isinstance(node.left, ast.Constant) and node.left.value == 1:
+        return node.right
+    return None
+
+
 def _divisions(ctx: FileContext) -> Iterable[tuple[ast.AST, ast.expr]]:
-    """Every ``a / b`` and ``a /= b``, with the divisor."""
+    """Every ``a / b``, ``a /= b`` and ``a * (1. / b)``, with the divisor b."""
     for node in ctx.nodes_of(ast.BinOp, ast.AugAssign):
         if isinstance(node.op, ast.Div):
+            if isinstance(node, ast.BinOp) and _reciprocal_divisor(node) is not None and _multiplied(ctx, node):
+                continue  # the product it sits in is the division
             yield node, (node.right if isinstance(node, ast.BinOp) else node.value)
+        elif isinstance(node.op, ast.Mult):
+            factor = node.right if isinstance(node, ast.AugAssign) else node.right if _reciprocal_divisor(node.right) else node.left
+            divisor = _reciprocal_divisor(factor)
+            if divisor is not None:
+                yield node, divisor
+
+
+def _multiplied(ctx: FileContext, reciprocal: ast.BinOp) -> bool:
+    parent = ctx.parents.get(reciprocal)
+    return isinstance(parent, (ast.BinOp, ast.AugAssign)) and isinstance(parent.op, ast.Mult)
+
+
+def _numerator_node(node: ast.AST) -> ast.expr | None:
+    """What is divided: ``a`` in ``a / b`` and ``a * (1. / b)``; the target of ``a /= b``."""
+    if isinstance(node, ast.BinOp):
+        if isinstance(node.op, ast.Mult):
+            return node.left if _reciprocal_divisor(node.right) is not None else node.right
+        return node.left
+    assert isinstance(node, ast.AugAssign)
+    return node.target if isinstance(node.target, ast.Name) else None
 
 
 def _numerator(evaluator: LossEvaluator, node: ast.AST) -> Loss:
     if isinstance(node, ast.BinOp):
-        return evaluator.loss(node.left)
+        return evaluator.loss(_numerator_node(node))
     assert isinstance(node, ast.AugAssign)
     if isinstance(node.target, ast.Name):
         return evaluator.loss(node.target)
@@ -79,16 +109,18 @@ def _remove_division(ctx: FileContext, node: ast.AST) -> NodeEdit | None:
     """``a / b`` -> ``a``; ``loss /= b`` and ``loss = loss / b`` -> nothing."""
     if isinstance(node, ast.BinOp):
         statement = ctx.parents.get(node)
+        kept = _numerator_node(node)
         self_assignment = (
             isinstance(statement, ast.Assign)
             and statement.value is node
             and len(statement.targets) == 1
             and isinstance(statement.targets[0], ast.Name)
-            and isinstance(node.left, ast.Name)
-            and node.left.id == statement.targets[0].id
+            and isinstance(kept, ast.Name)
+            and kept.id == statement.targets[0].id
         )
         if not self_assignment:
-            return NodeEdit(ctx.span(node), cst.BinaryOperation, lambda n: n.left)
+            keep_left = kept is node.left
+            return NodeEdit(ctx.span(node), cst.BinaryOperation, lambda n: n.left if keep_left else n.right)
         node = statement
     parent = ctx.parents.get(node)
     siblings = getattr(parent, "body", None) if parent is not None else None
@@ -443,7 +475,7 @@ class MeanLossDividedByBatchSize(Rule):
                 continue
             if off_by_default(ctx, node):
                 continue
-            yield self._finding(ctx, evaluator, node, numerator, divisor)
+            yield self._finding(ctx, evaluator, node, divisor_node, numerator, divisor)
         # (per_sample / num_pos).mean(): the mean over the batch is the second division.
         for call in ctx.nodes_of(ast.Call):
             inner = _mean_over_batch_of(ctx, call)
@@ -464,7 +496,9 @@ class MeanLossDividedByBatchSize(Rule):
                 message += "; summing instead makes the loss B times larger, so retune the learning rate"
             yield ctx.finding(self, call, message, fix)
 
-    def _finding(self, ctx: FileContext, evaluator: LossEvaluator, node: ast.AST, numerator: Loss, divisor: DivisorInfo) -> Finding:
+    def _finding(
+        self, ctx: FileContext, evaluator: LossEvaluator, node: ast.AST, divisor_node: ast.expr, numerator: Loss, divisor: DivisorInfo
+    ) -> Finding:
         batching = training_batching(ctx, node)
         what = "the actual batch size" if divisor.kind is Divisor.ACTUAL_BATCH else "a count taken over the whole batch, which grows with the batch size"
         message = f"{numerator.evidence} divided again by {divisor.text} ({what}): the loss scales as 1/batch size"
@@ -480,7 +514,6 @@ class MeanLossDividedByBatchSize(Rule):
         fix = None
         nominal = batching.batch_size_node if batching is not None else None
         if divisor.kind is Divisor.ACTUAL_BATCH and nominal is not None and _visible(ctx, evaluator, nominal, node):
-            divisor_node = node.right if isinstance(node, ast.BinOp) else node.value  # type: ignore[attr-defined]
             text = ctx.text(nominal)
             fix = Fix(f"divide by the nominal batch size {text}", Applicability.SAFE, (_replace(ctx, divisor_node, text),))
         else:
@@ -682,7 +715,24 @@ class LossDividedByNominalBatchSize(Rule):
         )
 
     def _divide_by_actual(self, ctx: FileContext, evaluator: LossEvaluator, node: ast.AST, divisor_node: ast.expr) -> Fix | None:
-        """``/ args.batch_size`` -> ``/ x.size(0)``, x the first tensor the training loop binds."""
+        """``/ args.batch_size`` -> ``/ x.size(0)``, x the first tensor the training loop binds;
+        ``tf.reduce_sum(per_example) / GLOBAL_BATCH_SIZE`` -> ``tf.nn.compute_average_loss(per_example)``."""
+        summed = _numerator_node(node)
+        tf_alias = next((alias for alias, target in ctx.imports.aliases.items() if target == "tensorflow"), None)
+        if (
+            tf_alias is not None
+            and isinstance(node, ast.BinOp)
+            and isinstance(summed, ast.Call)
+            and ctx.qualname(summed.func) == "tensorflow.reduce_sum"
+            and len(summed.args) == 1
+            and not summed.keywords
+        ):
+            per_example = ctx.text(summed.args[0])
+            return Fix("let tf.nn.compute_average_loss divide by the actual (global) batch", Applicability.SAFE, (
+                _replace(ctx, node, f"{tf_alias}.nn.compute_average_loss({per_example})"),
+            ))
+        if not ctx.imports.imports_any("torch"):
+            return None  # x.size(0) is PyTorch's spelling
         for loop in enclosing_loops(ctx, node):
             names = batch_tensor_names(ctx, loop)
             if names and names[0] != "_":
@@ -788,7 +838,7 @@ class PartialAccumulationWindow(Rule):
     code = "LL104"
     name = "partial-accumulation-window"
     severity = Severity.WARNING
-    triggers = ("%",)
+    triggers = ("%", "accumulate(")
     summary = "Gradient accumulation (loss / accum, a step every accum micro-batches) whose last window of an epoch is partial, or whose windows are misaligned."
     why = (
         "Dividing each micro-batch's loss by accum and stepping on (i + 1) % accum == 0 gives a correct mean only for "
@@ -939,31 +989,90 @@ class PartialAccumulationWindow(Rule):
     )
 
     def check(self, ctx: FileContext) -> Iterable[Finding]:
+        if "accumulate(" in ctx.source:
+            yield from self._accelerate_windows(ctx)
         if "enumerate" not in ctx.source or "step(" not in ctx.source:
             return
         evaluator = LossEvaluator(ctx, tensor_params=True)
         for window in _accumulation_windows(ctx):
-            accum = ctx.values.int_value(window.accum_node)
-            if accum is None or accum <= 1:
+            accum, configurable = _accumulation_steps(ctx, window.accum_node)
+            if not configurable and (accum is None or accum <= 1):
                 continue
             accum_dump = ast.dump(window.accum_node)
             divisions = [
                 (node, d) for node, d in _divisions(ctx)
                 if ast.dump(d) == accum_dump and any(node is n for n in _loop_body_nodes(window.loop))
             ]
+            # Only a division whose result is trained on scales the loss (not a time-left print).
+            divisions = [
+                (n, d) for n, d in divisions
+                if not (_numerator(evaluator, n).detached or is_logged_only(ctx, n)) and reaches_backward(ctx, n)
+            ]
             if not divisions:
                 continue
-            divisions = [(n, d) for n, d in divisions if not (_numerator(evaluator, n).detached or is_logged_only(ctx, n))]
-            if not divisions:
-                continue
-            finding = self._judge(ctx, window, accum, divisions)
+            finding = self._judge(ctx, window, accum if accum is not None and accum > 1 else None, divisions)
             if finding is not None:
                 yield finding
 
-    def _judge(self, ctx: FileContext, window: _Window, accum: int, divisions: list[tuple[ast.AST, ast.expr]]) -> Finding | None:
+    def _accelerate_windows(self, ctx: FileContext) -> Iterable[Finding]:
+        """``with accelerator.accumulate(model):`` in a loop over a loader: accelerate
+        divides every loss by the configured steps k and forces a step at the end of
+        the dataloader, so a last window of fewer than k batches steps at a fraction."""
+        for with_node in ctx.nodes_of(ast.With):
+            call = next((
+                item.context_expr for item in with_node.items
+                if isinstance(item.context_expr, ast.Call) and isinstance(item.context_expr.func, ast.Attribute)
+                and item.context_expr.func.attr == "accumulate" and isinstance(item.context_expr.func.value, ast.Name)
+            ), None)
+            if call is None:
+                continue
+            steps = _accelerator_steps(ctx, call.func.value)  # type: ignore[union-attr]
+            if steps is None:
+                continue
+            accum, configurable = _accumulation_steps(ctx, steps)
+            if not configurable and (accum is None or accum <= 1):
+                continue
+            loops = enclosing_loops(ctx, with_node)
+            if not loops or in_evaluation(ctx, with_node):
+                continue
+            backward = next((
+                n for n in ast.walk(with_node)
+                if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "backward"
+            ), None)
+            if backward is None:
+                continue
+            batching = training_batching(ctx, loops[0])
+            batches = batching.batches_per_epoch if batching is not None else None
+            steps_text = ctx.text(steps)
+            if accum is not None and accum > 1 and batches is not None:
+                last = batches % accum
+                if last == 0:
+                    continue
+                numbers = (
+                    f"N={batching.n}, B={batching.b} gives {batches} batches per epoch; with {steps_text}={accum} the last "  # type: ignore[union-attr]
+                    f"window has {last} micro-batch{'es' if last != 1 else ''}, stepped at {last}/{accum} = {last / accum:.2f}x "
+                    "the scale of a whole window"
+                )
+                severity = None
+            else:
+                default = f" (now {accum})" if accum is not None else ""
+                numbers = (
+                    f"when {steps_text}{default} is above 1 and the number of batches per epoch is not a multiple of it, "
+                    "the last window of every epoch is stepped at a fraction of the scale of a whole window"
+                )
+                severity = Severity.INFO
+            message = (
+                f"gradient accumulation with accelerator.accumulate(): accelerate divides every loss by "
+                f"gradient_accumulation_steps={steps_text} and forces a step at the end of the dataloader: {numbers}"
+            )
+            yield ctx.finding(self, backward, message, None, severity)
+
+    def _judge(self, ctx: FileContext, window: _Window, accum: int | None, divisions: list[tuple[ast.AST, ast.expr]]) -> Finding | None:
         node = divisions[0][0]
         accum_text = ctx.text(window.accum_node)
         test_text = ctx.text(window.step_if.test)
+        if accum is None:
+            return self._judge_unknown(ctx, window, divisions)
         if window.misaligned:
             fix = Fix(f"align the window: ({window.index} + 1) % {accum_text}", Applicability.SAFE, (
                 _replace(ctx, window.modulo.left, f"({window.index} + 1)"),
@@ -1015,6 +1124,88 @@ class PartialAccumulationWindow(Rule):
             f"stay in .grad and are added to the next epoch's first window, whose step is too large{grown}"
         )
         return ctx.finding(self, node, message, fix, severity)
+
+    def _judge_unknown(self, ctx: FileContext, window: _Window, divisions: list[tuple[ast.AST, ast.expr]]) -> Finding | None:
+        """Accumulation steps that are an option (1 by default, or set only for large
+        batches): the window is wrong whenever the option is used."""
+        node = divisions[0][0]
+        accum_text = ctx.text(window.accum_node)
+        test_text = ctx.text(window.step_if.test)
+        if window.misaligned:
+            fix = Fix(f"align the window: ({window.index} + 1) % {accum_text}", Applicability.SAFE, (
+                _replace(ctx, window.modulo.left, f"({window.index} + 1)"),
+            ))
+            message = (
+                f"the loss is divided by {accum_text} but the optimizer steps on `{test_text}` with {window.index} counted "
+                f"from 0: whenever {accum_text} is above 1 it steps after the first micro-batch of every epoch, at "
+                f"1/{accum_text} of the scale of a whole window, every later window is shifted by one, and the last "
+                "micro-batches of the epoch are added to the next epoch's first window"
+            )
+            return ctx.finding(self, node, message, fix, Severity.INFO)
+        if not window.aligned or window.forced_last:
+            return None if not window.forced_last else self._forced_unknown(ctx, window, divisions)
+        batching = training_batching(ctx, window.loop)
+        applicability = Applicability.SAFE if batching is not None and batching.what == "DataLoader" else Applicability.UNSAFE
+        divides = tuple(_replace(ctx, d, window.window_length()) for _, d in divisions)
+        step_on_last = _replace_test(ctx, window.step_if.test, f"{window.index} + 1 == len({ctx.text(window.iterable)})")
+        message = (
+            f"the loss is divided by {accum_text} and the optimizer steps on `{test_text}`: whenever {accum_text} is above "
+            "1 and the number of batches per epoch is not a multiple of it, the last window of every epoch is partial and "
+            "its gradients stay in .grad, added to the next epoch's first window, whose step is too large"
+        )
+        fix = Fix("step on the last batch too, and divide by the actual window length", applicability, (*divides, step_on_last))
+        return ctx.finding(self, node, message, fix, Severity.INFO)
+
+    def _forced_unknown(self, ctx: FileContext, window: _Window, divisions: list[tuple[ast.AST, ast.expr]]) -> Finding:
+        accum_text = ctx.text(window.accum_node)
+        batching = training_batching(ctx, window.loop)
+        applicability = Applicability.SAFE if batching is not None and batching.what == "DataLoader" else Applicability.UNSAFE
+        divides = tuple(_replace(ctx, d, window.window_length()) for _, d in divisions)
+        message = (
+            f"the loss is divided by {accum_text} while the optimizer also steps on the last batch of the epoch: whenever "
+            f"{accum_text} is above 1 and the number of batches per epoch is not a multiple of it, that last window is "
+            f"stepped divided by the full {accum_text}, at a fraction of the scale of a whole window"
+        )
+        return ctx.finding(self, divisions[0][0], message, Fix("divide by the actual window length", applicability, divides), Severity.INFO)
+
+
+def _accumulation_steps(ctx: FileContext, node: ast.expr) -> tuple[int | None, bool]:
+    """The accumulation steps, and whether they may be above 1 whatever their value
+    now: a command-line or config option (``args.gradient_accumulation_steps``, default
+    1), or a name set to more than one value (``k = 1``, then ``k = batch_size // 16``
+    when the batch is too large)."""
+    value = ctx.values.int_value(node)
+    current: ast.expr | None = node
+    for _ in range(4):
+        while isinstance(current, ast.Call) and last_part(ctx.qualname(current.func)) in ("int", "float") and len(current.args) == 1:
+            current = current.args[0]  # int(args.gradient_accumulation_steps)
+        if isinstance(current, ast.Attribute):
+            attr = current.attr
+            option = any(attr in facts.argparse_defaults or attr in facts.config_defaults for facts in ctx.project.modules.values())
+            return value, option and not isinstance(current.value, ast.Call)
+        if not isinstance(current, ast.Name):
+            break
+        bindings = ctx.values.bindings(current.id, current)
+        if not bindings:
+            break
+        if len(bindings) > 1:
+            # a literal default, and a value computed for some runs: may be above 1
+            literals = [b.value.value if isinstance(b.value, ast.Constant) and not b.path else None for b in bindings]
+            return value, any(v is None or (isinstance(v, int) and v > 1) for v in literals) and not all(v is None for v in literals)
+        binding = bindings[0]
+        if binding.parameter is not None or binding.path or binding.value is None:
+            break
+        current = binding.value
+    return value, False
+
+
+def _accelerator_steps(ctx: FileContext, accelerator: ast.Name) -> ast.expr | None:
+    """``gradient_accumulation_steps=...`` of the ``Accelerator(...)`` a name was built from."""
+    value = ctx.values.resolve_name(accelerator)
+    if isinstance(value, ast.Call) and last_part(ctx.qualname(value.func)) == "Accelerator":
+        given = keyword(value, "gradient_accumulation_steps")
+        return given.value if given is not None else None
+    return None
 
 
 def _replace_test(ctx: FileContext, test: ast.expr, extra: str) -> NodeEdit:
