@@ -456,6 +456,26 @@ def _truth(ctx: "FileContext", node: ast.expr) -> tuple[object, ast.expr | None]
     return UNKNOWN, None
 
 
+def branch_state(ctx: "FileContext", node: ast.AST) -> tuple[object, ast.expr | None]:
+    """Does the code run with the defaults, as far as the ``if``s around ``node`` (up
+    to its function) tell: (False, the flag that turns it off), (True, None) when
+    every enclosing test is known to take its branch, else (UNKNOWN, None). Used for
+    an optimizer chosen by an option: ``if args.adam: Adam(...) else: RMSprop(...)``."""
+    state: object = True
+    child: ast.AST = node
+    parent = ctx.parents.get(node)
+    while parent is not None and not isinstance(parent, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+        if isinstance(parent, (ast.If, ast.IfExp)) and child is not parent.test:
+            in_body = child in parent.body if isinstance(parent.body, list) else child is parent.body
+            value, flag = _truth(ctx, parent.test)
+            if value is UNKNOWN:
+                state = UNKNOWN
+            elif bool(value) != in_body:
+                return False, flag if flag is not None else parent.test
+        child, parent = parent, ctx.parents.get(parent)
+    return state, None
+
+
 def gate_of(ctx: "FileContext", clip: Clip, top: ast.AST | None = None) -> Gate | None:
     """The flag that keeps this clip off with the defaults, if one does: an
     enclosing ``if`` whose test is false, or a threshold of None/0 handed to a

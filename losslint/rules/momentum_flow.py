@@ -17,7 +17,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
-from losslint.analysis.names import argument, last_part
+from losslint.analysis.names import argument, dotted, last_part
 from losslint.analysis.walk import statements, walk
 from losslint.config import Settings
 from losslint.context import FileContext
@@ -43,6 +43,8 @@ class Found:
     origin: str = ""  # "built at line 12", "built by make_optimizer() in optim.py"
     # params_root is a parameter name of the function that steps (matched through a call)
     params_in_callee: bool = False
+    # held by an object that steps it for us (``ScheduledOptim(Adam(...))``): no param_groups
+    wrapped: bool = False
 
 
 @dataclass
@@ -83,21 +85,42 @@ class ModuleMomentum:
 
 
 def params_root(call: ast.Call) -> ast.expr | None:
-    """The ``model`` of ``SGD(model.parameters())``, ``SGD(filter(f, model.parameters()))``,
-    ``SGD([{'params': model.parameters()}])``; a plain name passed as params."""
+    """The ``model`` of ``SGD(model.parameters())`` (see ``module_parameters``); a plain
+    name passed as params (a builder's parameter, a list built elsewhere)."""
     params = argument(call, "params", 0) or argument(call, "model_or_params", 0)
     if params is None:
         return None
-    for node in ast.walk(params):
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr in ("parameters", "named_parameters")
-            and isinstance(node.func.value, (ast.Name, ast.Attribute))
-        ):
-            return node.func.value if node.func.attr == "parameters" else None
+    owner = module_parameters(call)
+    if owner is not None:
+        return owner
     if isinstance(params, (ast.Name, ast.Attribute)):
         return params
+    return None
+
+
+def module_parameters(call: ast.Call) -> ast.expr | None:
+    """``model`` when the optimizer steps exactly ``model.parameters()``: passed as is,
+    through ``filter``/``list``, a comprehension over it, or as the ``params`` of every
+    param group. None for anything else (several modules chained, named lists)."""
+    params = argument(call, "params", 0) or argument(call, "model_or_params", 0)
+    if isinstance(params, (ast.List, ast.Tuple)) and params.elts and all(isinstance(e, ast.Dict) for e in params.elts):
+        owners = []
+        for group in params.elts:
+            value = next((v for k, v in zip(group.keys, group.values) if isinstance(k, ast.Constant) and k.value == "params"), None)
+            owners.append(_parameters_of(value) if value is not None else None)
+        texts = {dotted(o) for o in owners}
+        return owners[0] if None not in owners and len(texts) == 1 and None not in texts else None
+    return _parameters_of(params) if params is not None else None
+
+
+def _parameters_of(node: ast.expr) -> ast.expr | None:
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "parameters":
+        owner = node.func.value
+        return owner if isinstance(owner, (ast.Name, ast.Attribute)) else None
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("filter", "list", "tuple") and node.args:
+        return _parameters_of(node.args[-1])
+    if isinstance(node, (ast.ListComp, ast.GeneratorExp)) and len(node.generators) == 1:
+        return _parameters_of(node.generators[0].iter)
     return None
 
 
@@ -109,6 +132,24 @@ class Resolver:
         self.cross_file = cross_file
         self._functions: dict[str, list[ast.FunctionDef]] | None = None
         self._class_assignments: dict[ast.ClassDef, dict[str, list[ast.stmt]]] = {}
+        self._own_nodes: dict[int, list[ast.AST]] = {}
+
+    def own_nodes(self, scope: ast.AST) -> list[ast.AST]:
+        """The nodes of a function, or of a module's own statements: not the bodies of
+        the functions and classes it defines (a script that calls one helper from its
+        top level does not run every function of the file)."""
+        nodes = self._own_nodes.get(id(scope))
+        if nodes is None:
+            if isinstance(scope, ast.Module):
+                nodes = [scope]
+                for node in nodes:
+                    for child in ast.iter_child_nodes(node):
+                        if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                            nodes.append(child)
+            else:
+                nodes = walk(scope)
+            self._own_nodes[id(scope)] = nodes
+        return nodes
 
     # -- entry point -----------------------------------------------------------------
     def resolve(self, expr: ast.expr, depth: int = 0) -> list[Found]:
@@ -212,7 +253,7 @@ class Resolver:
                     arg = argument(call, builder.params_name or "", builder.params_index)
                     if arg is not None:
                         root = arg if builder.via_parameters else _parameters_owner(arg)
-                origin = f"built by {name}() in {module.replace('.', '/')}.py"
+                origin = f"built by {name}() in {module.replace('.', '/')}.py, called at line {call.lineno}"
                 return [Found(m.resolved(self.ctx.project), None, root, origin=origin) for m in builder.momenta]
         return []
 

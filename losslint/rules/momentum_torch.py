@@ -39,6 +39,7 @@ from losslint.rules.momentum_common import (
     Clip,
     Gate,
     Momentum,
+    branch_state,
     clamping_hook,
     clip_of,
     default_fix_edit,
@@ -47,7 +48,8 @@ from losslint.rules.momentum_common import (
     is_clip_flag,
     is_lightning_module,
 )
-from losslint.rules.momentum_flow import Found, Resolver
+from losslint.project import UNKNOWN
+from losslint.rules.momentum_flow import Found, Resolver, module_parameters
 
 _REFERENCES = (
     "https://pytorch.org/docs/stable/generated/torch.nn.utils.clip_grad_norm_.html",
@@ -101,12 +103,14 @@ def _function_of(ctx: FileContext, node: ast.AST) -> ast.AST:
     return ctx.enclosing(node, ast.FunctionDef, ast.AsyncFunctionDef) or ctx.tree
 
 
-def _called_functions(ctx: FileContext, scope: ast.AST, functions: dict[str, list]) -> list[ast.AST]:
+def _called_functions(ctx: FileContext, scope: ast.AST, functions: dict[str, list], resolver: Resolver) -> list[ast.AST]:
+    """The functions ``scope`` calls, or hands to a call (``optimizer.step(closure)``)."""
     called = []
-    for call in ast.walk(scope):
+    for call in resolver.own_nodes(scope):
         if isinstance(call, ast.Call):
             name = call.func.id if isinstance(call.func, ast.Name) else call.func.attr if isinstance(call.func, ast.Attribute) else None
-            called.extend(f for f in functions.get(name or "", []) if f is not scope)
+            names = [name, *(a.id for a in call.args if isinstance(a, ast.Name))]
+            called.extend(f for n in names for f in functions.get(n or "", []) if f is not scope)
     return called
 
 
@@ -131,12 +135,12 @@ def scopes_reaching(ctx: FileContext, resolver: Resolver, site_node: ast.AST) ->
     scopes: list[ast.AST] = [function]
     frontier = [function]
     for _ in range(2):
-        frontier = [f for scope in frontier for f in _called_functions(ctx, scope, functions) if f not in scopes]
+        frontier = [f for scope in frontier for f in _called_functions(ctx, scope, functions, resolver) if f not in scopes]
         scopes.extend(frontier)
     for caller in _callers(ctx, function):
         if caller not in scopes:
             scopes.append(caller)
-            scopes.extend(f for f in _called_functions(ctx, caller, functions) if f not in scopes)
+            scopes.extend(f for f in _called_functions(ctx, caller, functions, resolver) if f not in scopes)
     return scopes
 
 
@@ -145,7 +149,7 @@ def clips_reaching(ctx: FileContext, resolver: Resolver, site_node: ast.AST) -> 
     clips: list[Clip] = []
     seen: set[int] = set()
     for scope in scopes_reaching(ctx, resolver, site_node):
-        for call in ast.walk(scope):
+        for call in resolver.own_nodes(scope):
             if isinstance(call, ast.Call) and id(call) not in seen:
                 seen.add(id(call))
                 clip = clip_of(ctx, call)
@@ -168,7 +172,7 @@ def trains_on_data(ctx: FileContext, resolver: Resolver, site_node: ast.AST) -> 
     if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) and function.name.startswith("test"):
         return False
     for scope in scopes_reaching(ctx, resolver, site_node):
-        for call in ast.walk(scope):
+        for call in resolver.own_nodes(scope):
             if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr in _BACKWARDS:
                 return True
     return False
@@ -201,12 +205,25 @@ def _visible(ctx: FileContext, root: ast.expr, site: ast.AST, built_at: ast.AST 
     return bool(at_site) and bool(at_build) and at_site[0].scope is at_build[0].scope
 
 
-def clip_parameters(ctx: FileContext, found: Found, site: StepSite) -> str:
-    root = found.params_root
-    if root is not None and _visible(ctx, root, site.call, found.call, found.params_in_callee):
-        if isinstance(root, ast.Name) and found.call is not None and root is argument(found.call, "params", 0):
-            return root.id  # the optimizer was built from a list of parameters named here
-        return f"{_text(ctx, root)}.parameters()"
+def clip_parameters(ctx: FileContext, found: list[Found], site: StepSite) -> str | None:
+    """What the inserted clip clips: exactly what the optimizer steps. ``model.parameters()``
+    only where every optimizer the step may hold was built from that module's
+    ``.parameters()`` alone, nameable at the step; otherwise the optimizer's own
+    parameters (a list of param-group dicts, a consumed generator, a list deleted after
+    the build or several modules chained are not clip_grad_norm_'s to take). None when
+    neither can be named (a wrapper object that does the step for its optimizer)."""
+    texts = set()
+    for item in found:
+        root = item.params_root
+        plain = root is not None and (item.call is None or module_parameters(item.call) is not None)
+        if not plain or not _visible(ctx, root, site.call, item.call, item.params_in_callee):
+            texts = set()
+            break
+        texts.add(f"{_text(ctx, root)}.parameters()")
+    if len(texts) == 1:
+        return texts.pop()
+    if any(f.wrapped for f in found):
+        return None
     return f'[p for group in {_text(ctx, site.optimizer)}.param_groups for p in group["params"]]'
 
 
@@ -236,10 +253,24 @@ def _closure_return(ctx: FileContext, site: StepSite) -> ast.Return | None:
     return None
 
 
-def insert_clip_fix(ctx: FileContext, found: Found, site: StepSite) -> Fix | None:
+def _owns_its_lines(ctx: FileContext, statement: ast.stmt) -> bool:
+    """Nothing but this statement (and a comment) on its lines: ``loss.backward(); opt.step()``
+    or ``if ok: opt.step()`` leave no line to insert a clip before."""
+    lines = ctx.source.splitlines()
+    if statement.end_lineno is None or statement.end_col_offset is None or statement.end_lineno > len(lines):
+        return False
+    first, last = lines[statement.lineno - 1], lines[statement.end_lineno - 1]
+    before = first.encode("utf-8")[: statement.col_offset].decode("utf-8", "replace")
+    after = last.encode("utf-8")[statement.end_col_offset:].decode("utf-8", "replace").strip()
+    return not before.strip() and (not after or after.startswith("#"))
+
+
+def insert_clip_fix(ctx: FileContext, found: list[Found], site: StepSite) -> Fix | None:
     max_norm = repr(float(ctx.settings.clip_max_norm))
     function = _function_of(ctx, site.call)
     params = clip_parameters(ctx, found, site)
+    if params is None:
+        return None
     anchor: ast.stmt | None
     if site.closure is not None:
         anchor = _closure_return(ctx, site)
@@ -249,10 +280,13 @@ def insert_clip_fix(ctx: FileContext, found: Found, site: StepSite) -> Fix | Non
         where = "before step()"
     if anchor is None or isinstance(anchor, (ast.If, ast.For, ast.While, ast.With, ast.Try, ast.FunctionDef)):
         return None
+    if not _owns_its_lines(ctx, anchor):
+        return None
+    prepared = next((f for f in found if f.accelerator is not None), None)
     statements: list[str] = []
     imports: tuple[str, ...] = ()
-    if found.accelerator is not None:
-        accelerator = _text(ctx, found.accelerator)
+    if prepared is not None:
+        accelerator = _text(ctx, prepared.accelerator)
         clip = f"{accelerator}.clip_grad_norm_({params}, max_norm={max_norm})"
         function_text = ctx.source if function is ctx.tree else ctx.text(function)
         if "accumulate(" in function_text or "gradient_accumulation" in function_text:
@@ -300,7 +334,7 @@ def judge_step(
     clipping reaches it. ``other_roots``: the models of the other optimizers stepped
     in the same function; a clip of one of those (a GAN's discriminator) does not
     protect this optimizer."""
-    if not found or any(f.managed or not f.momentum.is_momentum for f in found):
+    if not found or any(f.managed for f in found) or not any(f.momentum.is_momentum for f in found):
         return None
     if not trains_on_data(ctx, resolver, site.call):
         return None
@@ -312,24 +346,62 @@ def judge_step(
     gates = [gate_of(ctx, clip) for clip in clips]
     if clips and any(g is None for g in gates):
         return None  # clipping that runs with the defaults (or that we cannot rule out)
-    first = found[0]
-    momentum = max((f.momentum for f in found), key=lambda m: m.severity.rank)
-    names = list(dict.fromkeys(f.momentum.optimizer for f in found))
-    origin = f" ({first.origin})" if first.origin else ""
-    if len(names) > 1:
-        origin = f" (one of {' or '.join(names)}{', ' + first.origin if first.origin else ''})"
+    choice = Choice(ctx, found)
+    momentum, subject, severity = choice.momentum, choice.subject(), choice.severity
     if clips:
         gate = max((g for g in gates if g is not None), key=lambda g: is_clip_flag(ctx.text(g.flag)))
         node, fix = gate_fix(ctx, gate, "the clip at line %d runs" % clips[0].call.lineno)
         message = (
-            f"{'the optimizer' if len(names) > 1 else momentum.optimizer}{origin} steps with gradient clipping only when {ctx.text(gate.flag)} is set, and "
+            f"{subject} steps with gradient clipping only when {ctx.text(gate.flag)} is set, and "
             f"{gate.describe(ctx)}: with the defaults nothing is clipped. {momentum.describe()}"
         )
-        return ctx.finding(rule, node if node is not None else clips[0].call, message, fix, severity=momentum.severity)
-    fix = insert_clip_fix(ctx, next((f for f in found if f.accelerator is not None), first), site)
-    subject = "the optimizer" if len(names) > 1 else momentum.optimizer
-    message = f"{subject}{origin} steps with no gradient clipping before it: {momentum.describe()}"
-    return ctx.finding(rule, site.call, message, fix, severity=momentum.severity)
+        return ctx.finding(rule, node if node is not None else clips[0].call, message, fix, severity=severity)
+    fix = insert_clip_fix(ctx, found, site)
+    message = f"{subject} steps with no gradient clipping before it: {momentum.describe()}"
+    return ctx.finding(rule, site.call, message, fix, severity=severity)
+
+
+class Choice:
+    """What one ``step()`` may step: every optimizer the expression can hold, which of
+    them the defaults select (``if args.adam: Adam(...) else: RMSprop(...)`` with
+    ``--adam`` off selects RMSprop), and how to name them all, each with the line
+    that builds it, in the message."""
+
+    def __init__(self, ctx: FileContext, found: list[Found]) -> None:
+        self.ctx = ctx
+        self.found = found
+        states = {id(f): branch_state(ctx, f.call) if f.call is not None else (UNKNOWN, None) for f in found}
+        self.states = states
+        by_default = [f for f in found if states[id(f)][0] is True]
+        self.default = by_default[0] if len(by_default) == 1 else None
+        momentous = [f for f in found if f.momentum.is_momentum]
+        chosen = self.default if self.default is not None and self.default.momentum.is_momentum else None
+        self.momentum = chosen.momentum if chosen else max((f.momentum for f in momentous), key=lambda m: m.severity.rank)
+        # a momentum optimizer only on a branch the defaults do not take, or beside
+        # optimizers without momentum: a risk for those who choose it, not a certainty
+        self.optional = chosen is None and len(momentous) < len(found)
+
+    @property
+    def severity(self) -> Severity:
+        return Severity.INFO if self.optional else self.momentum.severity
+
+    def _one(self, item: Found) -> str:
+        text = item.momentum.optimizer if item.momentum.is_momentum else f"{item.momentum.optimizer} (no momentum)"
+        if item.origin:
+            text += f" {item.origin}"
+        state, flag = self.states[id(item)]
+        if state is False and flag is not None:
+            text += f", not chosen with the default {self.ctx.text(flag)}={self.ctx.values.value(flag)!r}"
+        elif item is self.default and len(self.found) > 1:
+            text += ", the default"
+        return text
+
+    def subject(self) -> str:
+        items = list(dict.fromkeys(self._one(f) for f in self.found))
+        if len(items) == 1:
+            only = self.found[0]
+            return f"{only.momentum.optimizer} ({only.origin})" if only.origin else only.momentum.optimizer
+        return f"the optimizer (one of: {'; '.join(items)})"
 
 
 # -- Hugging Face Trainer -----------------------------------------------------------------
