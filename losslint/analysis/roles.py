@@ -110,7 +110,7 @@ def pipeline_role(ctx: "FileContext", call: ast.Call, dataset: ast.expr | None) 
         if role is not Role.UNKNOWN:
             return role
     shuffle = keyword(call, "shuffle")
-    if shuffle is not None:
+    if shuffle is not None and keyword(call, "sampler") is None:  # a sampler needs shuffle=False
         value = ctx.values.value(shuffle.value)
         if value is True:
             return Role.TRAIN

@@ -201,7 +201,8 @@ class ShortLastBatch:
 
 
 def _slice_at(loop: ast.AST, lower_ok, upper_ok) -> ast.Slice | None:
-    for node in _own_nodes(loop):
+    """The first such slice in the code (the one a reader meets first)."""
+    for node in sorted((n for n in _own_nodes(loop) if isinstance(n, ast.Subscript)), key=lambda n: (n.lineno, n.col_offset)):
         if isinstance(node, ast.Subscript):
             key = node.slice
             if isinstance(key, ast.Tuple) and key.elts:
@@ -328,7 +329,10 @@ def _guards_full_batch(ctx: FileContext, test: ast.expr, cursor: ast.expr, size:
 def _while_finding(ctx: FileContext, loop: ast.While, cursor: ast.Name, size: ast.expr, found: ast.Slice) -> ShortLastBatch:
     c, bs = cursor.id, _parenthesized(ctx, size)
     b = ctx.values.int_value(size)
-    what = f"training batch generator: yields slices [{ctx.text(found.lower)}:{ctx.text(found.upper)}] with {c} += {ctx.text(size)}"
+    what = (
+        f"training batch generator: yields slices [{ctx.text(found.lower)}:{ctx.text(found.upper)}] (line "
+        f"{found.lower.lineno}) with {c} += {ctx.text(size)}"
+    )
     # The rewind (or stop) test: `if c >= n:` -> `if c + bs > n:`; `while c < n:` -> `while c + bs <= n:`.
     for node in [n for n in _own_nodes(loop) if isinstance(n, ast.If)] + [loop]:
         test = node.test

@@ -14,7 +14,7 @@ import ast
 from typing import Iterable
 
 from losslint.analysis.names import argument, dotted, last_part
-from losslint.analysis.roles import Role, pipeline_role
+from losslint.analysis.roles import Role, bound_name, pipeline_role, words_role
 from losslint.analysis.sizes import length
 from losslint.context import FileContext
 from losslint.findings import Finding, Severity
@@ -23,6 +23,7 @@ from losslint.rules.base import Flagged, Quiet, Rule, register
 from losslint.rules.partial_batch_common import (
     CallArguments,
     describe_last_batch,
+    dict_entries,
     is_partial,
     known_sizes,
     set_flag_fix,
@@ -61,6 +62,69 @@ def _dataloader_subclasses(tree: ast.Module, source: str, facts: ModuleFacts) ->
     ]
     if names:
         facts.extra[_SUBCLASSES_KEY] = names
+
+
+_CALLERS_KEY = "loader_factory_calls"
+_UNREAD = "?"  # a value or a **dict the collector cannot read
+
+
+def _caller_record(call: ast.Call, function: ast.AST | None) -> dict[str, object] | None:
+    """What a call hands a function that may build a loader: its literal shuffle=,
+    drop_last= and the keys of its **dicts (when a literal of the calling function)."""
+    record: dict[str, object] = {}
+    for kw in call.keywords:
+        if kw.arg in ("shuffle", "drop_last", "batch_sampler"):
+            record[kw.arg] = kw.value.value if isinstance(kw.value, ast.Constant) else _UNREAD
+        elif kw.arg is None:
+            keys = _literal_dict_keys(kw.value, function)
+            record["**"] = _UNREAD if keys is None else sorted(set(keys) | set(record.get("**") or []))  # type: ignore[arg-type]
+    return record or None
+
+
+def _literal_dict_keys(node: ast.expr, function: ast.AST | None) -> list[str] | None:
+    if isinstance(node, ast.Dict):
+        if all(isinstance(k, ast.Constant) and isinstance(k.value, str) for k in node.keys):
+            return [k.value for k in node.keys]  # type: ignore[union-attr]
+        return None
+    if isinstance(node, ast.Name) and function is not None:
+        assigned = [
+            n.value for n in ast.walk(function)
+            if isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == node.id for t in n.targets)
+        ]
+        changed = any(
+            isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == node.id
+            and n.attr not in ("get", "items", "keys", "values")
+            for n in ast.walk(function)
+        )
+        if len(assigned) == 1 and not changed:
+            return _literal_dict_keys(assigned[0], None)
+    return None
+
+
+@collector
+def _loader_factory_calls(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
+    """Calls that hand shuffle=, drop_last= or a **dict to a function (a loader
+    factory in another module: ``create_dataloader(path, ..., shuffle=True)``)."""
+    if "shuffle" not in source and "**" not in source:
+        return
+    calls: dict[str, list[dict[str, object]]] = {}
+    stack: list[tuple[ast.AST, ast.AST | None]] = [(tree, None)]
+    while stack:
+        node, function = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            function = node
+        if isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute)):
+            record = _caller_record(node, function)
+            if record is not None:
+                name = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
+                calls.setdefault(name, []).append(record)
+        stack.extend((child, function) for child in ast.iter_child_nodes(node))
+    if calls:
+        facts.extra[_CALLERS_KEY] = calls
+
+
+def _project_calls(ctx: FileContext, function_name: str) -> list[dict[str, object]]:
+    return [record for _, calls in ctx.project.extra(_CALLERS_KEY) for record in calls.get(function_name, [])]
 
 
 def _dataloader_class(ctx: FileContext, func: ast.expr, depth: int = 0) -> bool:
@@ -150,7 +214,34 @@ class DataLoaderAnalysis:
         self.dataset = self.arguments.single("dataset", 0)
         self.batch_size_node = self.arguments.single("batch_size", _BATCH_SIZE_POS)
         self.sampler = self.arguments.single("sampler", _SAMPLER_POS)
+        self.forwarded: set[str] = set()  # keys callers hand over through this function's **kwargs
+        if not self.arguments.complete:
+            self._read_forwarded_kwargs()
         self.drop_last = self.arguments.flag("drop_last", _DROP_LAST_POS)
+        self.caller_roles: set[Role] = set()  # roles the callers of a loader factory give it
+
+    def _read_forwarded_kwargs(self) -> None:
+        """``def make_loader(args, **kwargs): DataLoader(ds, ..., **kwargs)``: the keys
+        every caller in the project hands over (none may carry drop_last)."""
+        function = self.ctx.enclosing(self.call, ast.FunctionDef, ast.AsyncFunctionDef)
+        kwarg = function.args.kwarg.arg if function is not None and function.args.kwarg else None
+        unread = [
+            kw.value for kw in self.call.keywords
+            if kw.arg is None and (dict_entries(self.ctx, kw.value) is None)
+        ]
+        if function is None or not unread or not all(isinstance(v, ast.Name) and v.id == kwarg for v in unread):
+            return
+        records = _project_calls(self.ctx, function.name)
+        keys: set[str] = set()
+        for record in records:
+            passed = record.get("**")
+            if passed == _UNREAD or "drop_last" in record or "batch_sampler" in record:
+                return
+            keys.update(passed or [])  # type: ignore[arg-type]
+        if not records or keys & {"drop_last", "batch_sampler", "sampler", "shuffle"}:
+            return
+        self.forwarded = keys
+        self.arguments.complete = True
 
     def applies(self) -> bool:
         if self.arguments.candidates("batch_sampler", _BATCH_SAMPLER_POS):
@@ -159,7 +250,9 @@ class DataLoaderAnalysis:
             return False  # drop_last=True, or a value we cannot know
         if isinstance(self.batch_size_node, ast.Constant) and self.batch_size_node.value is None:
             return False  # batching disabled
-        if not self.arguments.candidates("batch_size", _BATCH_SIZE_POS) and self.arguments.complete:
+        if not self.arguments.candidates("batch_size", _BATCH_SIZE_POS) and self.arguments.complete and (
+            "batch_size" not in self.forwarded
+        ):
             return False  # batch_size=1: every batch is full
         return self.role() is Role.TRAIN
 
@@ -167,7 +260,60 @@ class DataLoaderAnalysis:
         role = pipeline_role(self.ctx, self.call, self.dataset)
         if role is Role.UNKNOWN and any(self.ctx.values.value(n) is True for n in self.arguments.candidates("shuffle", 2)):
             return Role.TRAIN  # shuffle=True from a **dict
+        if role is Role.UNKNOWN:
+            self.caller_roles = self._roles_from_callers()
+            if Role.TRAIN in self.caller_roles:
+                return Role.TRAIN
         return role
+
+    def _roles_from_callers(self) -> set[Role]:
+        """A loader factory (``def get_loader(ds, batch_size, shuffle)``) is for
+        training when a caller says so: shuffle=True (in any module of the project),
+        or a dataset or a result named for training (in this file). Evaluation when
+        a caller says that."""
+        function = self.ctx.enclosing(self.call, ast.FunctionDef, ast.AsyncFunctionDef)
+        if function is None:
+            return set()
+        every = function.args
+        parameters = [a.arg for a in [*every.posonlyargs, *every.args, *every.kwonlyargs]]
+        is_method = isinstance(self.ctx.parents.get(function), ast.ClassDef)
+        if is_method and parameters:
+            parameters = parameters[1:]
+        roles: set[Role] = set()
+        shuffle = self.arguments.single("shuffle", 2)
+        shuffle_parameters = {n.id for n in ast.walk(shuffle) if isinstance(n, ast.Name)} & set(parameters) if shuffle else set()
+        if shuffle_parameters:
+            defaults = dict(zip([a.arg for a in [*every.posonlyargs, *every.args]][-len(every.defaults):], every.defaults)) if every.defaults else {}
+            defaults.update({a.arg: d for a, d in zip(every.kwonlyargs, every.kw_defaults) if d is not None})
+            if any(self.ctx.values.value(defaults.get(name)) is True for name in shuffle_parameters):
+                roles.add(Role.TRAIN)  # shuffles unless a caller says otherwise
+            for record in _project_calls(self.ctx, function.name):
+                if record.get("shuffle") is True:
+                    roles.add(Role.TRAIN)
+                elif record.get("shuffle") is False:
+                    roles.add(Role.EVAL)
+        dataset = self.dataset
+        if isinstance(dataset, ast.Name) and dataset.id in parameters:
+            position = parameters.index(dataset.id)
+            for call in self.ctx.nodes_of(ast.Call):
+                func = call.func
+                if not ((isinstance(func, ast.Name) and func.id == function.name and not is_method) or (
+                    isinstance(func, ast.Attribute) and func.attr == function.name and is_method
+                )):
+                    continue
+                passed = argument(call, dataset.id, position)
+                for text in (bound_name(self.ctx, call), self.ctx.text(passed) if passed is not None else None):
+                    role = words_role(text) if text else Role.UNKNOWN
+                    if role is not Role.UNKNOWN:
+                        roles.add(role)
+                        break
+        return roles
+
+    @property
+    def factory(self) -> bool:
+        """A loader factory whose callers decide that it trains: the fix belongs to
+        the caller's choice (the same factory may build evaluation loaders)."""
+        return bool(self.caller_roles)
 
     def shuffled(self) -> bool | None:
         """Whether each epoch sees the data in a new order: shuffle=True or a random
@@ -197,7 +343,23 @@ class DataLoaderAnalysis:
         return n is not None and n >= _ENDLESS_EPOCH
 
     def fix(self):
+        if self.factory:
+            return None  # drop_last=True would also cut the evaluation loaders it builds
         return set_flag_fix(self.ctx, self.call, self.drop_last, "drop_last", _FIX, self.shuffled())
+
+
+_TORCHTEXT_ITERATORS = {"BucketIterator", "Iterator"}
+
+
+def _fix_note(analysis: DataLoaderAnalysis) -> str:
+    if analysis.factory:
+        function = analysis.ctx.enclosing(analysis.call, ast.FunctionDef, ast.AsyncFunctionDef)
+        name = function.name if function is not None else "this function"
+        return (
+            f"; {name} builds loaders for its callers and a caller trains with this one: no fix here, where the "
+            "same code may build evaluation loaders (pass drop_last=True for the training loader only)"
+        )
+    return unshuffled_note(analysis.shuffled())
 
 
 def _unknown_reason(ctx: FileContext, analysis: DataLoaderAnalysis, n: int | None, b: int | None, note: str) -> str:
@@ -370,6 +532,27 @@ class PartialLastBatch(Rule):
             """,
             message_contains=("N=60000, B=64",),
         ),
+        Flagged(
+            """
+            import torch
+            from torchvision import datasets
+
+            train_kwargs = {"batch_size": 64}
+            if torch.cuda.is_available():
+                train_kwargs.update({"num_workers": 1, "shuffle": True})
+            train_loader = torch.utils.data.DataLoader(datasets.MNIST("data", train=True), **train_kwargs)
+            """,
+            fixed="""
+            import torch
+            from torchvision import datasets
+
+            train_kwargs = {"batch_size": 64}
+            if torch.cuda.is_available():
+                train_kwargs.update({"num_workers": 1, "shuffle": True})
+            train_loader = torch.utils.data.DataLoader(datasets.MNIST("data", train=True), **train_kwargs, drop_last=True)
+            """,
+            message_contains=("N=60000, B=64",),
+        ),
     )
     quiet = (
         Quiet(
@@ -432,6 +615,17 @@ class PartialLastBatch(Rule):
             """,
             why="drop_last is set from a value that cannot be known",
         ),
+        Quiet(
+            """
+            import torch
+            from torchvision import datasets
+            train_kwargs = {"batch_size": 64, "shuffle": True}
+            train_kwargs.update({"drop_last": True})
+            train_loader = torch.utils.data.DataLoader(datasets.MNIST("data", train=True), **train_kwargs)
+            other_loader = torch.utils.data.DataLoader(datasets.MNIST("data", train=True), shuffle=True, **cfg.loader_kwargs)
+            """,
+            why="drop_last=True handed over in the **dict; a **dict that cannot be read may carry it",
+        ),
     )
 
     def check(self, ctx: FileContext) -> Iterable[Finding]:
@@ -447,7 +641,7 @@ class PartialLastBatch(Rule):
                     continue  # LL205 reports it, as an error
             message = (
                 f"training DataLoader without drop_last=True{analysis.drop_last.note}: {describe_last_batch(n, b)}"
-                f"{unshuffled_note(analysis.shuffled())}"
+                f"{_fix_note(analysis)}"
             )
             yield ctx.finding(self, analysis.call, message, analysis.fix())
 
@@ -457,7 +651,7 @@ class PossiblePartialLastBatch(Rule):
     code = "LL202"
     name = "possible-partial-last-batch"
     severity = Severity.INFO
-    triggers = ("DataLoader",)
+    triggers = ("DataLoader", "BucketIterator", "Iterator(")
     summary = "A training DataLoader without drop_last=True where the dataset size or the batch size is not known statically."
     why = PartialLastBatch.why + " Here losslint cannot tell whether N % B != 0; for a random N it is, (B-1)/B of the time."
     fix_doc = PartialLastBatch.fix_doc
@@ -487,6 +681,87 @@ class PossiblePartialLastBatch(Rule):
             """,
             message_contains=("DistributedSampler",),
         ),
+        Flagged(
+            """
+            from torch.utils.data import DataLoader
+
+            class InfiniteDataLoader(DataLoader):
+                pass
+
+            def create_dataloader(dataset, batch_size, shuffle=False, quad=False):
+                loader = DataLoader if quad else InfiniteDataLoader
+                return loader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=quad)
+
+            train_loader = create_dataloader(train_set, 16, shuffle=True)
+            val_loader = create_dataloader(val_set, 32)
+            """,
+            fixed=None,
+            message_contains=("create_dataloader builds loaders for its callers", "no fix here"),
+        ),
+        Flagged(
+            """
+            from torch.utils.data import DataLoader
+
+            def make_data_loader(args, **kwargs):
+                train_loader = DataLoader(Folder(args.root), batch_size=args.batch_size, shuffle=True, **kwargs)
+                return train_loader
+
+            def main(args):
+                kwargs = {"num_workers": 4, "pin_memory": True}
+                loader = make_data_loader(args, **kwargs)
+            """,
+            fixed="""
+            from torch.utils.data import DataLoader
+
+            def make_data_loader(args, **kwargs):
+                train_loader = DataLoader(Folder(args.root), batch_size=args.batch_size, shuffle=True, **kwargs, drop_last=True)
+                return train_loader
+
+            def main(args):
+                kwargs = {"num_workers": 4, "pin_memory": True}
+                loader = make_data_loader(args, **kwargs)
+            """,
+            message_contains=("not known statically",),
+        ),
+        Flagged(
+            """
+            from torch.utils.data import DataLoader
+
+            def get_dataloaders(batch_size=16):
+                return DataLoader(load_data("train"), shuffle=True, batch_size=batch_size)
+
+            def training_function(config):
+                batch_size = int(config["batch_size"])
+                train_loader = get_dataloaders(batch_size)
+
+            config = {"lr": 2e-5, "batch_size": 16}
+            training_function(config)
+            """,
+            fixed="""
+            from torch.utils.data import DataLoader
+
+            def get_dataloaders(batch_size=16):
+                return DataLoader(load_data("train"), shuffle=True, batch_size=batch_size, drop_last=True)
+
+            def training_function(config):
+                batch_size = int(config["batch_size"])
+                train_loader = get_dataloaders(batch_size)
+
+            config = {"lr": 2e-5, "batch_size": 16}
+            training_function(config)
+            """,
+            files=(("library.py", '_DEFAULT_KWARGS = {"batch_size": 1}\n'),),
+            message_contains=("(B=16)",),
+        ),
+        Flagged(
+            """
+            from torchtext.data import BucketIterator
+            train_iterator = BucketIterator(train, batch_size=opt.batch_size, device=device, train=True)
+            val_iterator = BucketIterator(val, batch_size=opt.batch_size, device=device)
+            """,
+            fixed=None,
+            message_contains=("torchtext BucketIterator", "no drop-last option"),
+        ),
     )
     quiet = (
         Quiet(
@@ -504,6 +779,35 @@ class PossiblePartialLastBatch(Rule):
             """,
             why="nothing says it trains (no train name, no shuffle, no backward() over it)",
         ),
+        Quiet(
+            """
+            import torch
+            from torch.utils.data import DataLoader, RandomSampler
+            sampler = RandomSampler(train_dataset, replacement=True, num_samples=int(1e10))
+            train_loader = DataLoader(train_dataset, sampler=sampler, batch_size=config.batch_size)
+            """,
+            why="an epoch of 10^10 samples never ends: the run stops by an iteration count first",
+        ),
+        Quiet(
+            """
+            from torch.utils.data import DataLoader
+
+            def make_data_loader(args, **kwargs):
+                return DataLoader(Folder(args.root), batch_size=args.batch_size, shuffle=True, **kwargs)
+
+            def main(args):
+                loader = make_data_loader(args, drop_last=True)
+                other = make_data_loader(args, **load_options())
+            """,
+            why="a caller may hand drop_last over through **kwargs",
+        ),
+        Quiet(
+            """
+            from torchtext.data import BucketIterator
+            train_iterator = BucketIterator(train, batch_size=1, train=True)
+            """,
+            why="a batch of one is never partial",
+        ),
     )
 
     def check(self, ctx: FileContext) -> Iterable[Finding]:
@@ -515,9 +819,29 @@ class PossiblePartialLastBatch(Rule):
             message = (
                 f"training DataLoader without drop_last=True{analysis.drop_last.note} ({batch}): "
                 f"{_unknown_reason(ctx, analysis, n, b, note)}; unless N is a multiple of B the last batch "
-                f"of every epoch is smaller{unshuffled_note(analysis.shuffled())}"
+                f"of every epoch is smaller{_fix_note(analysis)}"
             )
             yield ctx.finding(self, analysis.call, message, analysis.fix())
+        yield from self._torchtext_iterators(ctx)
+
+    def _torchtext_iterators(self, ctx: FileContext) -> Iterable[Finding]:
+        """torchtext's (legacy) BucketIterator/Iterator for training: no drop-last option."""
+        for call in ctx.nodes_of(ast.Call):
+            qual = ctx.qualname(call.func) or ""
+            if not (qual.startswith("torchtext.") and last_part(qual) in _TORCHTEXT_ITERATORS):
+                continue
+            train = argument(call, "train")
+            role = Role.TRAIN if train is not None and ctx.values.value(train) is True else pipeline_role(ctx, call, argument(call, "dataset", 0))
+            b = ctx.values.int_value(argument(call, "batch_size", 1))
+            if role is not Role.TRAIN or b == 1 or argument(call, "repeat") is not None and ctx.values.value(argument(call, "repeat")) is not False:
+                continue
+            batch = f"B={b}" if b is not None else "B unknown"
+            message = (
+                f"training torchtext {last_part(qual)} ({batch}) keeps the last, short batch of every epoch and has no "
+                "drop-last option; unless N is a multiple of B the last batch of every epoch is smaller (no fix: "
+                "filter it out in the training loop, or move to a DataLoader with drop_last=True)"
+            )
+            yield ctx.finding(self, call, message)
 
 
 @register
@@ -613,6 +937,6 @@ class BatchNormSingletonBatch(Rule):
                 f"training DataLoader without drop_last=True{analysis.drop_last.note}: N={n}, B={b} leaves a last "
                 f"batch of 1 sample, and the model has BatchNorm ({bn}): training raises \"Expected more than 1 "
                 "value per channel when training\" at the end of the first epoch"
-                f"{unshuffled_note(analysis.shuffled())}"
+                f"{_fix_note(analysis)}"
             )
             yield ctx.finding(self, analysis.call, message, fix)
