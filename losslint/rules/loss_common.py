@@ -709,7 +709,10 @@ class LossEvaluator:
             if len(bindings) == 1 and bindings[0].how == "param" and bindings[0].value is None and depth == 0:
                 return self._argument_everywhere(bindings[0].stmt, func.id)
             # criterion = criterion.cuda(): the same object, moved
-            bindings = [b for b in bindings if not _moves_itself(b, func.id)] or bindings
+            moved = [b for b in bindings if _moves_itself(b, func.id)]
+            if moved and len(moved) == len(bindings) and depth < 3:
+                return self._constructed(moved[0].value.func.value, depth + 1)  # type: ignore[union-attr]
+            bindings = [b for b in bindings if b not in moved] or bindings
             if len(bindings) == 1 and bindings[0].how == "assign" and not bindings[0].path and isinstance(bindings[0].value, ast.Name) and depth < 3:
                 return self._constructed(bindings[0].value, depth + 1)  # criterion = loss_fn
             values = {id(b.value): b.value for b in bindings if b.how == "assign" and not b.path}

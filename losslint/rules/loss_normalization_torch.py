@@ -358,8 +358,163 @@ class MeanLossDividedByBatchSize(Rule):
             unsafe=True,
             message_contains=("mean-reduced CrossEntropyLoss", "X.size(0)"),
         ),
+        Flagged(
+            """
+            import torch.nn as nn
+
+
+            class SegmentationLosses(object):
+                def __init__(self, weight=None, size_average=True, batch_average=True):
+                    self.weight = weight
+                    self.size_average = size_average
+                    self.batch_average = batch_average
+
+                def cross_entropy(self, logit, target):
+                    n, c, h, w = logit.size()
+                    criterion = nn.CrossEntropyLoss(weight=self.weight, size_average=self.size_average)
+                    criterion = criterion.cuda()
+                    loss = criterion(logit, target.long())
+                    if self.batch_average:
+                        loss /= n
+                    return loss
+            """,
+            fixed=None,
+            message_contains=("size_average=self.size_average, which is True", "divided again by n"),
+        ),
+        Flagged(
+            """
+            from losses import weighted_bce
+
+
+            def train_one_epoch(dataloader, model, criterion, optimizer):
+                for batch in dataloader:
+                    images = batch["images"]
+                    outputs = model(images)
+                    loss = sum([criterion(out, batch["labels"]) for out in outputs])
+                    loss /= images.shape[0]
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+
+
+            criterion = weighted_bce
+            train_one_epoch(train_loader, model, criterion, optimizer)
+            """,
+            files=(
+                (
+                    "losses.py",
+                    """
+                    import torch
+                    import torch.nn.functional as F
+
+
+                    def weighted_bce(preds, edges):
+                        mask = (edges > 0.5).float()
+                        b, c, h, w = mask.shape
+                        losses = F.binary_cross_entropy_with_logits(preds, edges, weight=mask + 0.1, reduction="none")
+                        return torch.sum(losses) / b
+                    """,
+                ),
+            ),
+            fixed="""
+            from losses import weighted_bce
+
+
+            def train_one_epoch(dataloader, model, criterion, optimizer):
+                for batch in dataloader:
+                    images = batch["images"]
+                    outputs = model(images)
+                    loss = sum([criterion(out, batch["labels"]) for out in outputs])
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+
+
+            criterion = weighted_bce
+            train_one_epoch(train_loader, model, criterion, optimizer)
+            """,
+            unsafe=True,
+            message_contains=("weighted_bce (losses.py", "images.shape[0]"),
+        ),
+        Flagged(
+            """
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+            from bce import PositiveNormalizedBCE
+
+            loader = DataLoader(TensorDataset(torch.randn(1000, 8), torch.rand(1000, 4)), batch_size=64, shuffle=True)
+            criterion = PositiveNormalizedBCE()
+            for x, y in loader:
+                loss = criterion(model(x), y) * (1.0 / x.size(0))
+                loss.backward()
+            """,
+            files=(
+                (
+                    "bce.py",
+                    """
+                    import torch.nn.functional as F
+                    from torch import nn
+
+
+                    class PositiveNormalizedBCE(nn.Module):
+                        def forward(self, logits, targets):
+                            per_element = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+                            return per_element.sum() / targets.sum().clamp(min=1)
+                    """,
+                ),
+            ),
+            fixed="""
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+            from bce import PositiveNormalizedBCE
+
+            loader = DataLoader(TensorDataset(torch.randn(1000, 8), torch.rand(1000, 4)), batch_size=64, shuffle=True)
+            criterion = PositiveNormalizedBCE()
+            for x, y in loader:
+                loss = criterion(model(x), y) * (1.0 / 64)
+                loss.backward()
+            """,
+            message_contains=("PositiveNormalizedBCE (bce.py", "x.size(0)", "N=1000, B=64"),
+        ),
     )
     quiet = (
+        Quiet(
+            """
+            import torch.nn as nn
+
+
+            class SegmentationLosses(object):
+                def __init__(self, size_average=True, batch_average=False):
+                    self.size_average = size_average
+                    self.batch_average = batch_average
+
+                def cross_entropy(self, logit, target):
+                    n, c, h, w = logit.size()
+                    loss = nn.CrossEntropyLoss(size_average=self.size_average)(logit, target.long())
+                    if self.batch_average:
+                        loss /= n
+                    return loss
+            """,
+            why="the second division sits behind a flag that is off by default",
+        ),
+        Quiet(
+            """
+            import torch.nn.functional as F
+            from torch import nn
+
+
+            class PositiveSumBCE(nn.Module):
+                def forward(self, logits, targets):
+                    return F.binary_cross_entropy_with_logits(logits, targets, reduction="sum")
+
+
+            criterion = PositiveSumBCE()
+            for x, y in train_loader:
+                loss = criterion(model(x), y) / x.size(0)
+                loss.backward()
+            """,
+            why="a project loss (whatever its name) that sums: divided once by the batch size is the mean",
+        ),
         Quiet(
             """
             def run(loader, heads, backbone, criterion, optimizer):
@@ -539,7 +694,8 @@ class LossDividedByNominalBatchSize(Rule):
     )
     fix_doc = (
         "Divides by the actual batch size (x.size(0)), or drops global_batch_size= so that compute_average_loss "
-        "divides by the batch it was given. Safe: full batches train exactly as before."
+        "divides by the batch it was given (tf.reduce_sum(x) / GLOBAL_BATCH_SIZE, or * (1. / GLOBAL_BATCH_SIZE), "
+        "becomes tf.nn.compute_average_loss(x)). Safe: full batches train exactly as before."
     )
     references = (
         "https://www.tensorflow.org/api_docs/python/tf/nn/compute_average_loss",
@@ -600,8 +756,54 @@ class LossDividedByNominalBatchSize(Rule):
             """,
             message_contains=("compute_average_loss", "GLOBAL_BATCH_SIZE", "N=1000, B=64"),
         ),
+        Flagged(
+            """
+            import tensorflow as tf
+
+            strategy = tf.distribute.MirroredStrategy()
+            BATCH_SIZE_PER_REPLICA = 64
+            GLOBAL_BATCH_SIZE = BATCH_SIZE_PER_REPLICA * strategy.num_replicas_in_sync
+            train_dataset = tf.data.Dataset.from_tensor_slices((tf.zeros([1000, 4]), tf.zeros([1000]))).batch(GLOBAL_BATCH_SIZE)
+            loss_object = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=tf.keras.losses.Reduction.NONE)
+
+
+            def compute_loss(labels, predictions):
+                per_example_loss = loss_object(labels, predictions)
+                return tf.reduce_sum(per_example_loss) * (1. / GLOBAL_BATCH_SIZE)
+            """,
+            fixed="""
+            import tensorflow as tf
+
+            strategy = tf.distribute.MirroredStrategy()
+            BATCH_SIZE_PER_REPLICA = 64
+            GLOBAL_BATCH_SIZE = BATCH_SIZE_PER_REPLICA * strategy.num_replicas_in_sync
+            train_dataset = tf.data.Dataset.from_tensor_slices((tf.zeros([1000, 4]), tf.zeros([1000]))).batch(GLOBAL_BATCH_SIZE)
+            loss_object = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=tf.keras.losses.Reduction.NONE)
+
+
+            def compute_loss(labels, predictions):
+                per_example_loss = loss_object(labels, predictions)
+                return tf.nn.compute_average_loss(per_example_loss)
+            """,
+            message_contains=("tf.reduce_sum(per_example_loss)", "GLOBAL_BATCH_SIZE", "under-weighted"),
+        ),
     )
     quiet = (
+        Quiet(
+            """
+            import tensorflow as tf
+
+            strategy = tf.distribute.MirroredStrategy()
+            GLOBAL_BATCH_SIZE = 64 * strategy.num_replicas_in_sync
+            train_dataset = tf.data.Dataset.from_tensor_slices((tf.zeros([1000, 4]), tf.zeros([1000]))).batch(GLOBAL_BATCH_SIZE, drop_remainder=True)
+            loss_object = tf.keras.losses.SparseCategoricalCrossentropy(reduction=tf.keras.losses.Reduction.NONE)
+
+
+            def compute_loss(labels, predictions):
+                return tf.reduce_sum(loss_object(labels, predictions)) * (1. / GLOBAL_BATCH_SIZE)
+            """,
+            why="drop_remainder=True: every global batch is full",
+        ),
         Quiet(
             """
             import torch
@@ -850,7 +1052,9 @@ class PartialAccumulationWindow(Rule):
     fix_doc = (
         "Divides by the actual length of the window, min(accum, len(loader) - i // accum * accum), and steps on the "
         "last batch of the epoch too; a misaligned test becomes (i + 1) % accum. Safe: every whole window trains "
-        "exactly as before."
+        "exactly as before. Accumulation steps that are an option (1 by default) are reported as info. accelerate's "
+        "accumulate() (which divides by the configured steps and forces a step at the end of the dataloader) is "
+        "reported without a fix. Only a division whose result reaches backward() is taken for loss scaling."
     )
     references = (
         "https://huggingface.co/blog/gradient_accumulation (Fixing Gradient Accumulation, 2024)",
@@ -948,8 +1152,92 @@ class PartialAccumulationWindow(Rule):
             """,
             message_contains=("i % accum == 0", "first micro-batch"),
         ),
+        Flagged(
+            """
+            def train(model, train_dataloader, optimizer, batch_size):
+                gradient_accumulation_steps = 1
+                if batch_size > 16:
+                    gradient_accumulation_steps = batch_size // 16
+                for step, batch in enumerate(train_dataloader):
+                    loss = model(**batch).loss
+                    loss = loss / gradient_accumulation_steps
+                    loss.backward()
+                    if step % gradient_accumulation_steps == 0:
+                        optimizer.step()
+                        optimizer.zero_grad()
+            """,
+            fixed="""
+            def train(model, train_dataloader, optimizer, batch_size):
+                gradient_accumulation_steps = 1
+                if batch_size > 16:
+                    gradient_accumulation_steps = batch_size // 16
+                for step, batch in enumerate(train_dataloader):
+                    loss = model(**batch).loss
+                    loss = loss / min(gradient_accumulation_steps, len(train_dataloader) - step // gradient_accumulation_steps * gradient_accumulation_steps)
+                    loss.backward()
+                    if (step + 1) % gradient_accumulation_steps == 0 or step + 1 == len(train_dataloader):
+                        optimizer.step()
+                        optimizer.zero_grad()
+            """,
+            unsafe=True,
+            message_contains=("whenever gradient_accumulation_steps is above 1", "first micro-batch"),
+        ),
+        Flagged(
+            """
+            import argparse
+            from accelerate import Accelerator
+
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--gradient_accumulation_steps", type=int, default=1)
+            args = parser.parse_args()
+            accelerator = Accelerator(gradient_accumulation_steps=args.gradient_accumulation_steps)
+            for epoch in range(3):
+                for batch in train_dataloader:
+                    with accelerator.accumulate(model):
+                        loss = model(**batch).loss
+                        accelerator.backward(loss)
+                        optimizer.step()
+                        optimizer.zero_grad()
+            """,
+            fixed=None,
+            message_contains=("accelerator.accumulate()", "args.gradient_accumulation_steps (now 1) is above 1"),
+        ),
     )
     quiet = (
+        Quiet(
+            """
+            import argparse
+            import datetime
+            import time
+
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--n_critic", type=int, default=5)
+            opt = parser.parse_args()
+            for epoch in range(opt.n_epochs):
+                for i, (imgs, _) in enumerate(dataloader):
+                    loss_D = -critic(imgs).mean() + critic(generator(z)).mean()
+                    loss_D.backward()
+                    optimizer_D.step()
+                    if i % opt.n_critic == 0:
+                        loss_G = -critic(generator(z)).mean()
+                        loss_G.backward()
+                        optimizer_G.step()
+                        time_left = datetime.timedelta(seconds=batches_left * (time.time() - prev_time) / opt.n_critic)
+                        print(time_left)
+            """,
+            why="a GAN's critic schedule: the division by n_critic is a time estimate, never trained on",
+        ),
+        Quiet(
+            """
+            from accelerate import Accelerator
+            accelerator = Accelerator(gradient_accumulation_steps=1)
+            for batch in train_dataloader:
+                with accelerator.accumulate(model):
+                    accelerator.backward(model(**batch).loss)
+                    optimizer.step()
+            """,
+            why="one micro-batch per window: no accumulation",
+        ),
         Quiet(
             """
             import torch
@@ -973,7 +1261,7 @@ class PartialAccumulationWindow(Rule):
                 if (i + 1) % args.gradient_accumulation_steps == 0:
                     optimizer.step()
             """,
-            why="accumulation steps not known (or 1 by default): nothing to show",
+            why="accumulation steps not known, and neither an option nor set for some runs only: nothing to show",
         ),
         Quiet(
             """
@@ -1132,9 +1420,16 @@ class PartialAccumulationWindow(Rule):
         accum_text = ctx.text(window.accum_node)
         test_text = ctx.text(window.step_if.test)
         if window.misaligned:
-            fix = Fix(f"align the window: ({window.index} + 1) % {accum_text}", Applicability.SAFE, (
-                _replace(ctx, window.modulo.left, f"({window.index} + 1)"),
-            ))
+            fix = None
+            if isinstance(window.step_if.test, ast.Compare) and window.step_if.test.left is window.modulo:
+                # align the window, step on the last batch too, divide by the actual window length
+                batching = training_batching(ctx, window.loop)
+                applicability = Applicability.SAFE if batching is not None and batching.what == "DataLoader" else Applicability.UNSAFE
+                aligned = f"({window.index} + 1) % {accum_text} == 0 or {window.index} + 1 == len({ctx.text(window.iterable)})"
+                fix = Fix("align the window, step on the last batch, divide by the actual window length", applicability, (
+                    *(_replace(ctx, d, window.window_length()) for _, d in divisions),
+                    NodeEdit(ctx.span(window.step_if.test), cst.BaseExpression, lambda _n: cst.parse_expression(aligned)),
+                ))
             message = (
                 f"the loss is divided by {accum_text} but the optimizer steps on `{test_text}` with {window.index} counted "
                 f"from 0: whenever {accum_text} is above 1 it steps after the first micro-batch of every epoch, at "
