@@ -43,11 +43,18 @@ class LightningModuleFacts:
     momenta: list[Momentum] = field(default_factory=list)  # what configure_optimizers returns
     manual: bool = False  # automatic_optimization = False
     clips_itself: bool = False  # a hook clips
+    lines: list[int] = field(default_factory=list)  # where those optimizers are built
+    module: str = ""  # the module that defines it
+    bases: list[str] = field(default_factory=list)  # its base classes' names
+    lightning: bool = False  # derives from LightningModule itself
 
 
 def module_facts(ctx: FileContext, resolver: Resolver, cls: ast.ClassDef) -> LightningModuleFacts:
-    facts = LightningModuleFacts()
-    facts.momenta = [f.momentum for f in resolver.configured(cls)]
+    facts = LightningModuleFacts(module=ctx.module, lightning=is_lightning_module(ctx, cls))
+    facts.bases = [last_part(ctx.qualname(b) or "") for b in cls.bases]
+    found = resolver.configured(cls)
+    facts.momenta = [f.momentum for f in found]
+    facts.lines = [f.call.lineno for f in found if f.call is not None]
     for node in ast.walk(cls):
         if isinstance(node, ast.Assign) and any(
             isinstance(t, ast.Attribute) and t.attr == "automatic_optimization" for t in node.targets
@@ -62,13 +69,66 @@ def module_facts(ctx: FileContext, resolver: Resolver, cls: ast.ClassDef) -> Lig
 
 @collector
 def _collect_lightning(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
-    if "LightningModule" not in source:
+    # LightningModules, and classes that may derive from one defined in another file
+    # (``class UNet(PrecipRegressionBase)``, whose file need not say "Lightning")
+    if "ightning" not in source and "configure_optimizers" not in source:
         return
-    ctx = FileContext(facts.module + ".py", facts.module, source, tree, ProjectFacts({facts.module: facts}), Settings())
+    ctx = FileContext(facts.module.replace(".", "/") + ".py", facts.module, source, tree, ProjectFacts({facts.module: facts}), Settings())
     resolver = Resolver(ctx, cross_file=False)
-    found = {cls.name: module_facts(ctx, resolver, cls) for cls in ctx.nodes_of(ast.ClassDef) if is_lightning_module(ctx, cls)}
+    found = {cls.name: module_facts(ctx, resolver, cls) for cls in ctx.nodes_of(ast.ClassDef) if cls.bases}
     if found:
         facts.extra[FACTS_KEY] = found
+
+
+class Modules:
+    """The project's LightningModules by class name, through inheritance: a subclass
+    trains with what its nearest ancestor's ``configure_optimizers`` returns, and
+    clips if any class on the way does."""
+
+    _DEPTH = 8
+
+    def __init__(self, ctx: FileContext) -> None:
+        self.here = ctx.module
+        self.classes: dict[str, list[LightningModuleFacts]] = {}
+        for _module, found in ctx.project.extra(FACTS_KEY):
+            for name, facts in found.items():
+                self.classes.setdefault(name, []).append(facts)
+
+    def _lookup(self, name: str, near: str) -> LightningModuleFacts | None:
+        """The class of that name: defined in ``near`` (the module using the name) or
+        here if so, else the only one, else the first (unrelated scripts reuse names)."""
+        candidates = self.classes.get(name, [])
+        for module in (near, self.here):
+            for facts in candidates:
+                if facts.module == module:
+                    return facts
+        return candidates[0] if candidates else None
+
+    def chain(self, name: str) -> list[LightningModuleFacts]:
+        """The class and its ancestors known to the project, nearest first; empty when
+        it does not derive from LightningModule."""
+        chain: list[LightningModuleFacts] = []
+        current = self._lookup(name, self.here)
+        while current is not None and len(chain) < self._DEPTH and current not in chain:
+            chain.append(current)
+            if current.lightning:
+                return chain
+            near = current.module
+            current = next((found for b in current.bases if (found := self._lookup(b, near)) is not None), None)
+        return []
+
+    def resolved(self, name: str) -> LightningModuleFacts | None:
+        chain = self.chain(name)
+        if not chain:
+            return None
+        configured = next((c for c in chain if c.momenta), chain[0])
+        return LightningModuleFacts(
+            configured.momenta,
+            any(c.manual for c in chain),
+            any(c.clips_itself for c in chain),
+            configured.lines,
+            configured.module,
+        )
 
 
 def _is_trainer(ctx: FileContext, call: ast.Call) -> bool:
@@ -76,25 +136,41 @@ def _is_trainer(ctx: FileContext, call: ast.Call) -> bool:
     return last_part(qual) == "Trainer" and (qual.startswith(("lightning", "pytorch_lightning")) or qual in ("L.Trainer", "pl.Trainer"))
 
 
+def _bound_value(ctx: FileContext, node: ast.expr) -> list[ast.expr]:
+    """What a name holds where it is used: its last binding before that line when
+    straight-line order tells, else every binding (``if ...: net = A() else: net = B()``)."""
+    if not isinstance(node, ast.Name):
+        return [node]
+    binding = ctx.values.binding_before(node)
+    if binding is not None:
+        return [binding.value] if binding.value is not None and not binding.path else []
+    return [b.value for b in ctx.values.bindings(node.id, node) or [] if b.value is not None and not b.path]
+
+
 def _trained_classes(ctx: FileContext, trainer: ast.Call) -> list[str]:
-    """Classes of the modules handed to ``trainer.fit(...)`` (the Trainer bound to a name)."""
-    parent = ctx.parents.get(trainer)
-    names = []
-    if isinstance(parent, ast.Assign):
-        names = [t.id for t in parent.targets if isinstance(t, ast.Name)]
+    """Classes of the modules handed to this Trainer's ``fit(...)``: the fit calls whose
+    receiver is this very Trainer (a notebook builds several under one name)."""
     classes = []
     for call in ctx.nodes_of(ast.Call):
         func = call.func
         if not (isinstance(func, ast.Attribute) and func.attr in ("fit", "tune")):
             continue
-        if not (isinstance(func.value, ast.Name) and func.value.id in names or func.value is trainer):
+        if func.value is not trainer and not any(v is trainer for v in _bound_value(ctx, func.value)):
             continue
-        model = argument(call, "model", 0)
-        if isinstance(model, ast.Name):
-            model = ctx.values.resolve_name(model) or model
-        if isinstance(model, ast.Call):
-            classes.append(last_part(ctx.qualname(model.func)))
+        for model in _bound_value(ctx, argument(call, "model", 0)):
+            if isinstance(model, ast.Call):
+                classes.append(last_part(ctx.qualname(model.func)))
     return classes
+
+
+def _built_where(ctx: FileContext, trained: list[LightningModuleFacts]) -> str:
+    """``built at line 153 in configure_optimizers``, or ``model.py:48`` in another file."""
+    places = []
+    for facts in trained:
+        for line in facts.lines:
+            places.append(f"line {line}" if facts.module == ctx.module else f"{facts.module.replace('.', '/')}.py:{line}")
+    places = list(dict.fromkeys(places))
+    return f"built at {', '.join(places)} in configure_optimizers" if places else "from configure_optimizers"
 
 
 @register
@@ -310,21 +386,19 @@ class LightningMomentumWithoutClipping(Rule):
     def check(self, ctx: FileContext) -> Iterable[Finding]:
         resolver = Resolver(ctx)
         yield from self._manual_steps(ctx, resolver)
-        modules: dict[str, LightningModuleFacts] = {}
-        for _module, found in ctx.project.extra(FACTS_KEY):
-            modules.update(found)
-        here = [cls.name for cls in ctx.nodes_of(ast.ClassDef) if cls.name in modules and is_lightning_module(ctx, cls)]
+        modules = Modules(ctx)
+        here = [cls.name for cls in ctx.nodes_of(ast.ClassDef) if modules.chain(cls.name)]
         for call in ctx.nodes_of(ast.Call):
             if _is_trainer(ctx, call):
                 finding = self._judge_trainer(ctx, call, modules, here)
                 if finding is not None:
                     yield finding
 
-    def _judge_trainer(self, ctx: FileContext, call: ast.Call, modules: dict, here: list[str]) -> Finding | None:
+    def _judge_trainer(self, ctx: FileContext, call: ast.Call, modules: Modules, here: list[str]) -> Finding | None:
         if any(kw.arg is None for kw in call.keywords) or call.args:
             return None  # Trainer(**cfg): not known
-        classes = [c for c in _trained_classes(ctx, call) if c in modules] or here
-        trained = [modules[c] for c in classes if c in modules]
+        classes = [c for c in _trained_classes(ctx, call) if modules.chain(c)] or here
+        trained = [facts for c in classes if (facts := modules.resolved(c)) is not None]
         if not trained or any(m.manual or m.clips_itself for m in trained):
             return None
         momenta = [m.resolved(ctx.project) for facts in trained for m in facts.momenta]
@@ -333,7 +407,7 @@ class LightningMomentumWithoutClipping(Rule):
         momentum = momenta[0]
         max_norm = repr(float(ctx.settings.clip_max_norm))
         clip = keyword(call, "gradient_clip_val")
-        subject = f"{', '.join(dict.fromkeys(classes))} ({momentum.optimizer} from configure_optimizers)"
+        subject = f"{', '.join(dict.fromkeys(classes))} ({momentum.optimizer} {_built_where(ctx, trained)})"
         if clip is not None:
             gate = gate_of(ctx, Clip(call, clip.value))
             if gate is None:
