@@ -32,7 +32,7 @@ from losslint.analysis.sizes import length, sample_count
 from losslint.context import FileContext
 from losslint.findings import Finding, Severity
 from losslint.rules.base import Flagged, Quiet, Rule, register
-from losslint.rules.partial_batch_common import describe_last_batch, read_flag, set_flag_fix
+from losslint.rules.partial_batch_common import describe_last_batch, is_partial, known_sizes, read_flag, set_flag_fix
 
 # transformers' own argument classes, and TRL's configs for supervised and
 # preference training (they inherit TrainingArguments without overriding the two
@@ -311,6 +311,14 @@ class TrainerPartialLastBatch(Rule):
             """,
             why="on-policy trainers batch their generations, not the train set",
         ),
+        Quiet(
+            """
+            from transformers import Trainer, TrainingArguments
+            args = TrainingArguments(output_dir="out", per_device_train_batch_size=1, gradient_accumulation_steps=8)
+            trainer = Trainer(model=model, args=args, train_dataset=train_ds)
+            """,
+            why="a batch of one is never partial",
+        ),
     )
 
     def check(self, ctx: FileContext) -> Iterable[Finding]:
@@ -330,8 +338,10 @@ class TrainerPartialLastBatch(Rule):
             trainers = _trainers(ctx, call)
             if _evaluation_only(trainers):
                 continue
-            n = hf_dataset_length(ctx, _train_dataset(ctx, trainers))
-            if n is not None and b is not None and b > 0 and (n % b == 0 or n < b):
+            n, b = known_sizes(hf_dataset_length(ctx, _train_dataset(ctx, trainers)), b)
+            if b == 1:
+                continue  # a batch of one is never partial
+            if n is not None and b is not None and not is_partial(n, b):
                 continue  # every batch is full, or each epoch is one batch of all N
             if self._stops_within_first_epoch(ctx, call, n, b):
                 continue
@@ -343,7 +353,7 @@ class TrainerPartialLastBatch(Rule):
                 batch = f"per_device_train_batch_size={ctx.text(node)} (not known statically)"
             else:
                 batch = f"per_device_train_batch_size={b}"
-            if n is not None and b is not None and b > 0:
+            if n is not None and b is not None:
                 message = (
                     f"{head}, {batch}: {describe_last_batch(n, b)}; on one process (with several, accelerate fills "
                     "the last batch by wrapping around)"

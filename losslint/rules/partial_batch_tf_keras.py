@@ -33,7 +33,14 @@ from losslint.context import FileContext
 from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity, Span
 from losslint.project import UNKNOWN as NOT_A_PROJECT_DATASET
 from losslint.rules.base import Flagged, Quiet, Rule, register
-from losslint.rules.partial_batch_common import describe_last_batch, read_flag, set_flag_fix
+from losslint.rules.partial_batch_common import (
+    describe_last_batch,
+    is_partial,
+    known_sizes,
+    read_flag,
+    set_flag_fix,
+    unshuffled_note,
+)
 
 TF_PACKAGES = ("tensorflow", "tensorflow_datasets", "keras", "tf_keras")
 
@@ -261,9 +268,10 @@ def _tf_batchings(ctx: FileContext) -> Iterable[_Batching]:
             continue  # batches span epochs: no partial batch at an epoch boundary
         if tf_pipeline_role(ctx, call, pipeline) is not Role.TRAIN:
             continue
-        b = ctx.values.int_value(argument(call, "batch_size", 0))
-        n = pipeline_size(ctx, pipeline, len(pipeline.steps))
-        if n is not None and b is not None and b > 0 and (n % b == 0 or n < b):
+        n, b = known_sizes(pipeline_size(ctx, pipeline, len(pipeline.steps)), ctx.values.int_value(argument(call, "batch_size", 0)))
+        if b == 1:
+            continue  # a batch of one is never partial
+        if n is not None and b is not None and not is_partial(n, b):
             continue  # every batch is full, or each epoch is one batch of all N
         yield _Batching(call, func.attr, pipeline, flag, b, n)
 
@@ -290,10 +298,10 @@ class TfDataPartialBatch(Rule):
         "statically the finding is INFO: unless N is a multiple of B the last batch is short."
     )
     fix_doc = (
-        "Adds drop_remainder=True to the .batch()/.padded_batch() call (or sets it where it is False). Safe: every "
-        "full batch trains exactly as before; the N % B leftover elements are dropped from that epoch only (a "
-        "shuffle before the batch puts them in other batches in later epochs). It also gives the batches a static "
-        "batch dimension."
+        "Adds drop_remainder=True to the .batch()/.padded_batch() call (or sets it where it is False). Safe when the "
+        "pipeline shuffles before the batch: every full batch trains exactly as before, and the N % B leftover "
+        "elements differ from epoch to epoch. Unsafe without a shuffle: the same last elements are left out of every "
+        "epoch (the message says which case applies). It also gives the batches a static batch dimension."
     )
     references = (
         "https://www.tensorflow.org/api_docs/python/tf/data/Dataset#batch",
@@ -366,7 +374,8 @@ class TfDataPartialBatch(Rule):
                 ds = tf.data.TFRecordDataset(files).map(parse_example)
                 return ds.padded_batch(batch_size, padded_shapes=([None], []), drop_remainder=True)
             """,
-            message_contains=("not known statically",),
+            unsafe=True,
+            message_contains=("not known statically", "nothing shuffles this data"),
         ),
         Flagged(
             """
@@ -410,6 +419,13 @@ class TfDataPartialBatch(Rule):
             train_ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(1000).batch(64, drop_remainder=True)
             """,
             why="drop_remainder=True already",
+        ),
+        Quiet(
+            """
+            import tensorflow as tf
+            train_ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(1000).batch(1)
+            """,
+            why="a batch of one is never partial",
         ),
         Quiet(
             """
@@ -458,14 +474,18 @@ class TfDataPartialBatch(Rule):
     def check(self, ctx: FileContext) -> Iterable[Finding]:
         for batching in _tf_batchings(ctx):
             call, n, b, flag = batching.call, batching.n, batching.b, batching.flag
-            fix = set_flag_fix(ctx, call, flag, "drop_remainder", "add drop_remainder=True")  # type: ignore[arg-type]
+            shuffled = "shuffle" in batching.pipeline.methods()
+            fix = set_flag_fix(ctx, call, flag, "drop_remainder", "add drop_remainder=True", shuffled)  # type: ignore[arg-type]
             head = f"training tf.data pipeline: .{batching.method}() without drop_remainder=True{flag.note}"  # type: ignore[attr-defined]
-            if n is not None and b is not None and b > 0:
-                finding = ctx.finding(self, call, f"{head}: {describe_last_batch(n, b)}", fix)
+            if n is not None and b is not None:
+                finding = ctx.finding(self, call, f"{head}: {describe_last_batch(n, b)}{unshuffled_note(shuffled)}", fix)
             else:
                 size = "the dataset size is not known statically" if n is None else f"N={n}"
                 batch = f"B={b}" if b is not None else f"the batch size {ctx.text(argument(call, 'batch_size', 0) or call)} is not known statically"
-                message = f"{head} ({batch}): {size}; unless N is a multiple of B the last batch of every epoch is smaller"
+                message = (
+                    f"{head} ({batch}): {size}; unless N is a multiple of B the last batch of every epoch is smaller"
+                    f"{unshuffled_note(shuffled)}"
+                )
                 finding = ctx.finding(self, call, message, fix, severity=Severity.INFO)
             finding.span = _at_method_name(ctx, call)
             yield finding

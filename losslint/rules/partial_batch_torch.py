@@ -394,8 +394,12 @@ class PartialLastBatch(Rule):
         "normalized per batch (LL101, LL102) is B/b times too large there and spikes once per epoch, and a "
         "momentum optimizer carries the bad step on (LL301)."
     )
-    fix_doc = "Adds drop_last=True. Safe: every full batch trains exactly as before; the N % B leftover samples are "
-    fix_doc += "dropped from that epoch only (they are shuffled into other batches in later epochs)."
+    fix_doc = (
+        "Adds drop_last=True. Safe when the loader shuffles (shuffle=True or a random sampler): every full batch "
+        "trains exactly as before and the N % B leftover samples differ from epoch to epoch. Unsafe when nothing "
+        "shuffles: the same last samples are left out of every epoch (the message says which case applies). A "
+        "loader factory whose callers decide that it trains gets no fix: it may also build evaluation loaders."
+    )
     references = (
         "https://pytorch.org/docs/stable/data.html#torch.utils.data.DataLoader",
         "ssd_keras commit 3526a17 (\"Make loss independent of batch size\"); Stack Overflow 47824598",
