@@ -49,7 +49,7 @@ import types
 import typing
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import losslint
 from losslint.findings import Finding, Fix
@@ -228,20 +228,16 @@ class Cache:
 # -- the entries' format: JSON, objects rebuilt from an allow-list ------------------
 #
 # A JSON value stands for itself (None, bool, int, float, str, list); anything
-# else is an object {"~": tag, ...}: "t" a tuple, "s" a set, "f" a frozenset, "d"
-# a dict (its items as pairs), "e" an enum member ("n" type, "v" value), "o" a
+# else is an object {"~": tag, ...}: "t" a tuple, "s" a set, "f" a frozenset, "m"
+# a dict with str keys, "d" another dict (its items as pairs), "e" an enum member ("n" type, "v" value), "o" a
 # dataclass ("n" type, "v" its fields, those equal to their default left out).
 
 
+@lru_cache(maxsize=1)
 def _allowed_types() -> dict[str, type]:
     """Every class an entry may rebuild, by name. Rules that keep a dataclass in
     ``ModuleFacts.extra`` must add it here (tests/test_cache.py checks the facts of
-    every fixture round-trip)."""
-    return dict(_allowed_type_table())
-
-
-@lru_cache(maxsize=1)
-def _allowed_type_table() -> tuple[tuple[str, type], ...]:
+    every fixture round-trip). (Cached: callers never modify it.)"""
     from losslint.findings import Applicability, LineEdit, Severity, Span
     from losslint.parallel import Scan, _Remembered
     from losslint.project import ModuleFacts
@@ -253,12 +249,12 @@ def _allowed_type_table() -> tuple[tuple[str, type], ...]:
         Severity, Applicability, Span, LineEdit, DetachedFix, Finding, ModuleFacts, Scan, _Remembered,
         Momentum, BuilderFact, PassFact, ModuleMomentum, LightningModuleFacts,
     )
-    return tuple((f"{cls.__module__}.{cls.__qualname__}", cls) for cls in allowed)
+    return {f"{cls.__module__}.{cls.__qualname__}": cls for cls in allowed}
 
 
 @lru_cache(maxsize=None)
-def _schema(cls: type) -> tuple[dict[str, Any], frozenset[str], dict[str, Any]]:
-    """A dataclass's (field -> type, required fields, field -> default value)."""
+def _schema(cls: type) -> tuple[dict[str, Callable[[Any], bool]], frozenset[str], dict[str, Any]]:
+    """A dataclass's (field -> a check of its type, required fields, field -> default value)."""
     hints = typing.get_type_hints(cls)
     fields = [f for f in dataclasses.fields(cls) if f.init]
     required = frozenset(
@@ -269,7 +265,7 @@ def _schema(cls: type) -> tuple[dict[str, Any], frozenset[str], dict[str, Any]]:
         for f in fields
         if f.name not in required
     }
-    return {f.name: hints[f.name] for f in fields}, required, defaults
+    return {f.name: _checker(hints[f.name]) for f in fields}, required, defaults
 
 
 def encode(value: Any) -> Any:
@@ -284,6 +280,8 @@ def encode(value: Any) -> Any:
     if kind in (set, frozenset):
         return {"~": "f" if kind is frozenset else "s", "v": [encode(v) for v in value]}
     if kind is dict:
+        if all(type(k) is str for k in value):
+            return {"~": "m", "v": {k: encode(v) for k, v in value.items()}}
         return {"~": "d", "v": [[encode(k), encode(v)] for k, v in value.items()]}
     name = f"{type(value).__module__}.{type(value).__qualname__}"
     if _allowed_types().get(name) is not type(value):
@@ -302,20 +300,28 @@ def encode(value: Any) -> Any:
     return {"~": "o", "n": name, "v": fields}
 
 
+_SCALARS = frozenset({type(None), bool, int, float, str})
+
+
 def decode(data: Any) -> Any:
     """The value ``encode`` made; ValueError (or TypeError, KeyError) for anything
     else: an unknown tag or type name, a missing or unknown field, a field whose
     value does not have its annotated type."""
-    if data is None or isinstance(data, (bool, int, float, str)):
+    kind = type(data)
+    if kind in _SCALARS:
         return data
-    if isinstance(data, list):
-        return [decode(v) for v in data]
-    if not isinstance(data, dict):
+    if kind is list:
+        return [v if type(v) in _SCALARS else decode(v) for v in data]
+    if kind is not dict:
         raise ValueError("not cache data")
     tag = data["~"]
     if tag in ("t", "s", "f"):
-        items = [decode(v) for v in _list(data["v"])]
+        items = [v if type(v) in _SCALARS else decode(v) for v in _list(data["v"])]
         return tuple(items) if tag == "t" else set(items) if tag == "s" else frozenset(items)
+    if tag == "m":
+        if type(data["v"]) is not dict:
+            raise ValueError("malformed mapping")
+        return {k: v if type(v) in _SCALARS else decode(v) for k, v in data["v"].items()}
     if tag == "d":
         return {decode(k): decode(v) for k, v in (_pair(p) for p in _list(data["v"]))}
     cls = _allowed_types().get(data["n"]) if isinstance(data.get("n"), str) else None
@@ -325,15 +331,15 @@ def decode(data: Any) -> Any:
         return cls(data["v"])
     if tag != "o" or issubclass(cls, enum.Enum) or not isinstance(data["v"], dict):
         raise ValueError("malformed object")
-    hints, required, _ = _schema(cls)
+    checks, required, _ = _schema(cls)
     fields = data["v"]
-    if not (required <= fields.keys() <= hints.keys()):
+    if not (required <= fields.keys() <= checks.keys()):
         raise ValueError(f"fields of {cls.__qualname__} do not match")
     values = {}
     for name, raw in fields.items():
         value = decode(raw)
-        if not _conforms(value, hints[name]):
-            raise ValueError(f"{cls.__qualname__}.{name} is not a {hints[name]}")
+        if not checks[name](value):
+            raise ValueError(f"{cls.__qualname__}.{name} does not have its annotated type")
         values[name] = value
     return cls(**values)
 
@@ -350,36 +356,36 @@ def _pair(value: Any) -> tuple[Any, Any]:
     return value[0], value[1]
 
 
-def _conforms(value: Any, hint: Any) -> bool:
-    """Does a decoded value have the annotated type (as far as the cache's types go)?"""
+@lru_cache(maxsize=None)
+def _checker(hint: Any) -> Callable[[Any], bool]:
+    """A check that a decoded value has the annotated type ``hint`` (the typing
+    forms the cache's dataclasses use), built once per annotation."""
     if hint is Any:
-        return True
+        return lambda value: True
     if hint is None or hint is type(None):
-        return value is None
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_conforms(value, a) for a in args)
+        return lambda value: value is None
     if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
+        return lambda value: type(value) in (int, float)
+    if hint in (int, str, bool):
+        return lambda value: type(value) is hint
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [_checker(a) for a in args]
+        return lambda value: any(check(value) for check in options)
     if origin is None:
-        return isinstance(value, hint) if isinstance(hint, type) else False
-    if not isinstance(value, origin):
-        return False
-    if origin in (list, set, frozenset):
-        return not args or all(_conforms(v, args[0]) for v in value)
+        if not isinstance(hint, type):
+            raise TypeError(f"an annotation the cache cannot check: {hint!r}")
+        return lambda value: isinstance(value, hint)
+    if origin in (list, set, frozenset) or origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        item = _checker(args[0]) if args else _checker(Any)
+        return lambda value: isinstance(value, origin) and all(item(v) for v in value)
     if origin is tuple:
-        if not args:
-            return True
-        if len(args) == 2 and args[1] is Ellipsis:
-            return all(_conforms(v, args[0]) for v in value)
-        return len(args) == len(value) and all(_conforms(v, a) for v, a in zip(value, args))
+        items = [_checker(a) for a in args]
+        return lambda value: isinstance(value, tuple) and len(value) == len(items) and all(c(v) for c, v in zip(items, value))
     if origin is dict:
-        return not args or all(_conforms(k, args[0]) and _conforms(v, args[1]) for k, v in value.items())
-    return False
-
+        key, val = (_checker(args[0]), _checker(args[1])) if args else (_checker(Any), _checker(Any))
+        return lambda value: isinstance(value, dict) and all(key(k) and val(v) for k, v in value.items())
+    raise TypeError(f"an annotation the cache cannot check: {hint!r}")
 
 def cache_directory(settings: Any) -> Path:
     configured = os.environ.get(ENV_CACHE_DIR)
