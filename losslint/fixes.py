@@ -180,34 +180,62 @@ def write_atomic(path: Path, text: str, encoding: str = "utf-8") -> None:
 
 
 def set_keyword(call: cst.Call, name: str, value_code: str) -> cst.Call:
-    """``f(a, x=False)`` -> ``f(a, x=True)``; ``f(a)`` -> ``f(a, x=True)``. Keeps the
-    call's own layout: a trailing comma and one-argument-per-line stay as they were."""
+    """``f(a, x=False)`` -> ``f(a, x=True)``; ``f(a)`` -> ``f(a, x=True)``, in the
+    call's own layout: a call with one argument per line gets the new one on a line
+    of its own, indented like the others; a trailing comma stays; a comment stays
+    with its argument; the closing parenthesis stays where it was. A call with
+    several arguments on a line (hanging indent) gets it after the last one."""
     value = cst.parse_expression(value_code)
     args = list(call.args)
     for index, arg in enumerate(args):
         if arg.keyword is not None and arg.keyword.value == name:
             args[index] = arg.with_changes(value=value)
             return call.with_changes(args=args)
-    new_arg = cst.Arg(
-        keyword=cst.Name(name),
-        value=value,
-        equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")),
+    keywords = [a for a in args if a.keyword is not None and isinstance(a.equal, cst.AssignEqual)]
+    equal = keywords[-1].equal if keywords else cst.AssignEqual(
+        whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")
     )
+    new_arg = cst.Arg(keyword=cst.Name(name), value=value, equal=equal)
     if not args:
         return call.with_changes(args=[new_arg])
     last = args[-1]
-    trailing_comma = last.comma if isinstance(last.comma, cst.Comma) else None
-    if trailing_comma is not None:
-        # Multi-line call with a trailing comma: the new argument goes on its own
-        # line, indented like the others, and keeps the trailing comma.
-        new_arg = new_arg.with_changes(comma=trailing_comma)
-        if len(args) > 1 and isinstance(args[-2].comma, cst.Comma):
-            previous_comma = args[-2].comma
-        else:  # the only argument: indent like it, from the whitespace after "("
-            previous_comma = cst.Comma(whitespace_after=call.whitespace_before_args)
-        args[-1] = last.with_changes(comma=previous_comma)
+    # What follows the last argument up to ")": its comma (with a trailing comma,
+    # the line break and any comment are the comma's), else the whitespace after it.
+    closing = last.comma.whitespace_after if isinstance(last.comma, cst.Comma) else last.whitespace_after_arg
+    line_break = _argument_line_break(call, args)
+    if line_break is None:  # on one line, or several to a line: after the last one, on its line
+        separator = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+        if isinstance(last.comma, cst.Comma):  # f(a, b,): the trailing comma stays last
+            new_arg = new_arg.with_changes(comma=last.comma.with_changes(whitespace_after=closing))
+            args[-1] = last.with_changes(comma=separator)
+        else:
+            new_arg = new_arg.with_changes(whitespace_after_arg=closing)
+            args[-1] = last.with_changes(comma=separator, whitespace_after_arg=cst.SimpleWhitespace(""))
+        return call.with_changes(args=[*args, new_arg])
+    # One argument per line: the last argument keeps its own comment on its line;
+    # the new one goes on the next line with the others' indent, then ")" as before.
+    comment_line = closing.first_line if isinstance(closing, cst.ParenthesizedWhitespace) else cst.TrailingWhitespace()
+    separator = cst.Comma(whitespace_after=line_break.with_changes(first_line=comment_line))
+    if isinstance(closing, cst.ParenthesizedWhitespace):
+        after_new = closing.with_changes(first_line=cst.TrailingWhitespace())
+    else:  # f(\n    a,\n    b): ")" right after the last argument
+        after_new = closing
+    if isinstance(last.comma, cst.Comma):
+        new_arg = new_arg.with_changes(comma=last.comma.with_changes(whitespace_after=after_new))
     else:
-        args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
-    args.append(new_arg)
-    return call.with_changes(args=args)
+        new_arg = new_arg.with_changes(whitespace_after_arg=after_new)
+    args[-1] = last.with_changes(comma=separator, whitespace_after_arg=cst.SimpleWhitespace(""))
+    return call.with_changes(args=[*args, new_arg])
 
+
+def _argument_line_break(call: cst.Call, args: list[cst.Arg]) -> cst.ParenthesizedWhitespace | None:
+    """The line break (and indent) between arguments when every argument of the
+    call starts a line of its own; None when the call has arguments sharing a line."""
+    breaks = [a.comma.whitespace_after for a in args[:-1] if isinstance(a.comma, cst.Comma)]
+    if len(args) == 1:
+        breaks = [call.whitespace_before_args]
+    if not breaks or not all(isinstance(b, cst.ParenthesizedWhitespace) for b in breaks):
+        return None
+    line_break = breaks[-1]
+    assert isinstance(line_break, cst.ParenthesizedWhitespace)
+    return line_break.with_changes(first_line=cst.TrailingWhitespace(), empty_lines=[])
