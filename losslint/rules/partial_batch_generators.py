@@ -34,7 +34,13 @@ from losslint.analysis.sizes import sample_count
 from losslint.context import FileContext
 from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity
 from losslint.rules.base import Flagged, Quiet, Rule, register
-from losslint.rules.partial_batch_common import describe_last_batch
+from losslint.rules.partial_batch_common import (
+    UNSHUFFLED_NOTE,
+    describe_last_batch,
+    is_partial,
+    known_sizes,
+    unshuffled_note,
+)
 
 _SHUFFLERS = {"shuffle", "permutation", "randperm", "permuted", "sample"}
 _TRAINING_CALLS = {"fit", "fit_generator", "train_on_batch", "backward", "apply_gradients", "step"}
@@ -198,6 +204,7 @@ class ShortLastBatch:
     n: int | None
     b: int | None
     fix: Fix | None
+    shuffled: bool = True  # the data is reshuffled between passes: the samples left out differ
 
 
 def _slice_at(loop: ast.AST, lower_ok, upper_ok) -> ast.Slice | None:
@@ -403,10 +410,33 @@ def short_last_batches(ctx: FileContext) -> Iterable[ShortLastBatch]:
             continue
         candidates = [*_range_loops(ctx, function), *_while_loops(ctx, function)]
         if candidates and generator_role(ctx, function) is Role.TRAIN:
-            yield from candidates
+            shuffled = _shuffles(ctx, function)
+            for candidate in candidates:
+                candidate.shuffled = shuffled
+                yield candidate
     for cls in ctx.nodes_of(ast.ClassDef):
         if _keras_sequence(ctx, cls) and words_role(cls.name) is not Role.EVAL:
-            yield from _sequence_len(ctx, cls)
+            shuffled = any(
+                isinstance(n, ast.Call) and last_part(ctx.qualname(n.func)) in _SHUFFLERS for n in ast.walk(cls)
+            )
+            for short in _sequence_len(ctx, cls):
+                if not shuffled and words_role(cls.name) is not Role.TRAIN:
+                    # Nothing says it only trains: the same Sequence may serve predict() and
+                    # evaluate(), which need every sample. A finding, no fix.
+                    short.fix = None
+                short.shuffled = shuffled
+                yield short
+
+
+def _shuffles(ctx: FileContext, function: ast.FunctionDef) -> bool:
+    """A shuffle in the generator, or a shuffle parameter that defaults to True."""
+    if any(isinstance(n, ast.Call) and last_part(ctx.qualname(n.func)) in _SHUFFLERS for n in _own_nodes(function)):
+        return True
+    every = function.args
+    positional = [*every.posonlyargs, *every.args]
+    defaults = dict(zip([a.arg for a in positional][len(positional) - len(every.defaults):], every.defaults))
+    defaults.update({a.arg: d for a, d in zip(every.kwonlyargs, every.kw_defaults) if d is not None})
+    return "shuffle" in defaults and ctx.values.value(defaults["shuffle"]) is True
 
 
 @register
@@ -426,8 +456,11 @@ class GeneratorPartialBatch(Rule):
     )
     fix_doc = (
         "Trims the range to full batches (range(0, len(X) - bs + 1, bs)), rewinds before a short slice (if current "
-        "+ batch_size > len(X): current = 0), or rounds __len__ down (len(x) // batch_size). Safe: every full batch "
-        "is the same as before; the leftover samples wait for the next shuffle."
+        "+ batch_size > len(X): current = 0), or rounds __len__ down (len(x) // batch_size). Safe when the generator "
+        "shuffles: every full batch is the same as before and the leftover samples wait for the next shuffle. "
+        "Unsafe when nothing shuffles: the same last samples are left out of every pass (the message says so). A "
+        "Sequence that neither shuffles nor has a training name gets no fix: it may also serve predict() and "
+        "evaluate(), which need every sample."
     )
     references = (
         "ssd_keras commit 3526a17 (\"Make loss independent of batch size\"); Stack Overflow 47824598",
@@ -476,7 +509,8 @@ class GeneratorPartialBatch(Rule):
                 for i in range(0, len(X) - BATCH + 1, BATCH):
                     yield X[i:i + BATCH]
             """,
-            message_contains=("N=1000, B=64", "40 samples"),
+            unsafe=True,
+            message_contains=("N=1000, B=64", "40 samples", "nothing shuffles this data"),
         ),
         Flagged(
             """
@@ -530,24 +564,7 @@ class GeneratorPartialBatch(Rule):
                     high = min(low + self.batch_size, len(self.x))
                     return self.x[low:high], self.y[low:high]
             """,
-            fixed="""
-            import math
-            from tensorflow import keras
-
-            class CIFAR10PyDataset(keras.utils.PyDataset):
-                def __init__(self, x_set, y_set, batch_size, **kwargs):
-                    super().__init__(**kwargs)
-                    self.x, self.y = x_set, y_set
-                    self.batch_size = batch_size
-
-                def __len__(self):
-                    return len(self.x) // self.batch_size
-
-                def __getitem__(self, idx):
-                    low = idx * self.batch_size
-                    high = min(low + self.batch_size, len(self.x))
-                    return self.x[low:high], self.y[low:high]
-            """,
+            fixed=None,
             message_contains=("rounds up",),
         ),
         Flagged(
@@ -558,6 +575,9 @@ class GeneratorPartialBatch(Rule):
             class DataSequence(Sequence):
                 def __len__(self):
                     return int(np.ceil(len(self.x) / float(self.batch_size)))
+
+                def on_epoch_end(self):
+                    np.random.shuffle(self.x)
             """,
             fixed="""
             import numpy as np
@@ -566,6 +586,9 @@ class GeneratorPartialBatch(Rule):
             class DataSequence(Sequence):
                 def __len__(self):
                     return len(self.x) // self.batch_size
+
+                def on_epoch_end(self):
+                    np.random.shuffle(self.x)
             """,
         ),
         Flagged(
@@ -683,12 +706,18 @@ class GeneratorPartialBatch(Rule):
             if id(short.node) in seen:
                 continue
             seen.add(id(short.node))
-            n, b = short.n, short.b
-            if n is not None and b is not None and b > 0:
-                message = f"{short.what}: {describe_last_batch(n, b)}"
-                yield ctx.finding(self, short.node, message, short.fix)
+            n, b = known_sizes(short.n, short.b)
+            if b == 1 or (n is not None and b is not None and not is_partial(n, b)):
+                continue  # a batch of one, or every batch full
+            fix = short.fix
+            if fix is not None and not short.shuffled:
+                fix = Fix(f"{fix.description} ({UNSHUFFLED_NOTE})", Applicability.UNSAFE, fix.edits)
+            note = unshuffled_note(short.shuffled) if fix is not None else ""
+            if n is not None and b is not None:
+                message = f"{short.what}: {describe_last_batch(n, b)}{note}"
+                yield ctx.finding(self, short.node, message, fix)
             else:
                 size = f"N={n}" if n is not None else "the number of samples is not known statically"
                 batch = f"B={b}" if b is not None else "the batch size is not known statically"
-                message = f"{short.what}, unless N is a multiple of the batch size ({size}; {batch})"
-                yield ctx.finding(self, short.node, message, short.fix, severity=Severity.INFO)
+                message = f"{short.what}, unless N is a multiple of the batch size ({size}; {batch}){note}"
+                yield ctx.finding(self, short.node, message, fix, severity=Severity.INFO)
