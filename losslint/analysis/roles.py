@@ -93,8 +93,53 @@ def used_for_training(ctx: "FileContext", names: list[str]) -> bool:
     return False
 
 
+def _without_grad(ctx: "FileContext", node: ast.AST) -> bool:
+    """Inside ``with torch.no_grad():`` / ``torch.inference_mode()``, or a function
+    decorated with one of them."""
+    current = ctx.parents.get(node)
+    while current is not None:
+        if isinstance(current, (ast.With, ast.AsyncWith)):
+            for item in current.items:
+                expr = item.context_expr
+                func = expr.func if isinstance(expr, ast.Call) else expr
+                if isinstance(func, (ast.Name, ast.Attribute)) and (func.id if isinstance(func, ast.Name) else func.attr) in ("no_grad", "inference_mode"):
+                    return True
+        if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for decorator in current.decorator_list:
+                func = decorator.func if isinstance(decorator, ast.Call) else decorator
+                if isinstance(func, (ast.Name, ast.Attribute)) and (func.id if isinstance(func, ast.Name) else func.attr) in ("no_grad", "inference_mode"):
+                    return True
+        current = ctx.parents.get(current)
+    return False
+
+
+def used_without_training(ctx: "FileContext", names: list[str]) -> bool:
+    """Every loop over one of ``names`` runs without gradients (feature extraction,
+    a label scan) and none calls backward() or step(): the loader trains nothing,
+    whatever its name says."""
+    loops = []
+    for loop in ctx.nodes_of(ast.For, ast.AsyncFor):
+        iterated = {n.id for n in ast.walk(loop.iter) if isinstance(n, ast.Name)} | {
+            n.attr for n in ast.walk(loop.iter) if isinstance(n, ast.Attribute)
+        }
+        if iterated.intersection(names):
+            loops.append(loop)
+    if not loops:
+        return False
+    for loop in loops:
+        if not _without_grad(ctx, loop):
+            return False
+        if any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ("backward", "step") for n in ast.walk(loop)):
+            return False
+    return True
+
+
 def pipeline_role(ctx: "FileContext", call: ast.Call, dataset: ast.expr | None) -> Role:
-    """Role of the pipeline built by ``call`` (a DataLoader, a tf.data chain, ...)."""
+    """Role of the pipeline built by ``call`` (a DataLoader, a tf.data chain, ...).
+    How the file uses it decides first: a loader iterated only without gradients
+    is not for training, whatever its name."""
+    if used_without_training(ctx, _assigned_names(ctx, call)):
+        return Role.EVAL
     name = bound_name(ctx, call)
     if name:
         role = words_role(name)

@@ -600,6 +600,19 @@ class PartialLastBatch(Rule):
         ),
         Quiet(
             """
+            import torch
+            from torch.utils.data import DataLoader
+            from torchvision import datasets
+            train_loader = DataLoader(datasets.CIFAR10("data", train=True), batch_size=256, drop_last=False)
+            features = []
+            with torch.no_grad():
+                for images, _ in train_loader:
+                    features.append(backbone(images))
+            """,
+            why="named train_*, but iterated only under no_grad (a feature bank): dropping samples would leave rows out",
+        ),
+        Quiet(
+            """
             from torch.utils.data import DataLoader, BatchSampler, RandomSampler
             train_loader = DataLoader(train_ds, batch_sampler=BatchSampler(RandomSampler(train_ds), 64, True))
             """,
