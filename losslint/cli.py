@@ -166,12 +166,14 @@ def _edits_for(linter: Linter):
     read = line_reader()
 
     def edits(finding: Finding) -> list[dict] | None:
+        if finding.fix is not None and finding.fix.line_edits is not None and finding.cell is None:
+            return [edit.as_json() for edit in finding.fix.line_edits]  # computed with the finding
         lines = read(finding.path)
         if lines is None or finding.fix is None or finding.cell is not None:  # notebook edits: not line edits of the file
             return None
         text = "\n".join(lines) + "\n"
         try:
-            return text_edits(text, apply_fixes(text, [finding.fix]))
+            return [edit.as_json() for edit in text_edits(text, apply_fixes(text, [finding.fix]))]
         except Exception:
             return []
 
@@ -224,7 +226,7 @@ def rules_table() -> None:
 
 # Subcommands that live in their own packages (and may need optional extras) are
 # added here, so that `losslint check` never imports them.
-_OPTIONAL_COMMANDS = (("losslint.verify.command", "verify"), ("losslint.lsp.command", "lsp"))
+_OPTIONAL_COMMANDS = (("losslint.verify.command", "verify"), ("losslint.lsp.command", "lsp"), ("losslint.explain.command", "explain"))
 
 
 def _add_optional_commands() -> None:
