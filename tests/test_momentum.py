@@ -404,7 +404,28 @@ def test_keras_string_optimizer_without_keras_name_imports_keras():
         """
     )
     assert fixed.startswith("from keras import layers, Sequential\nimport keras\n")
-    assert 'model.compile(optimizer=keras.optimizers.Nadam(global_clipnorm=1.0), loss="mse")' in fixed
+    # standalone keras may be a Keras before 2.4, which has no global_clipnorm
+    assert 'model.compile(optimizer=keras.optimizers.Nadam(clipnorm=1.0), loss="mse")' in fixed
+
+
+def test_keras_clip_argument_follows_the_keras_the_code_runs_on():
+    standalone = fix(
+        """
+        from keras.models import Sequential
+        from keras.optimizers import Adam
+        model = Sequential()
+        model.compile(optimizer=Adam(), loss="mse")
+        """
+    )
+    assert "Adam(clipnorm=1.0)" in standalone
+    tf_keras = fix(
+        """
+        import tensorflow as tf
+        model = tf.keras.Sequential()
+        model.compile(optimizer=tf.keras.optimizers.Adam(), loss="mse")
+        """
+    )
+    assert "Adam(global_clipnorm=1.0)" in tf_keras
 
 
 def test_timm_optimizer_kwargs_from_args_and_unknown_kwargs():

@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
@@ -509,9 +510,35 @@ def is_clip_flag(text: str) -> bool:
     return "clip" in lowered or "grad_norm" in lowered or "max_norm" in lowered
 
 
+_HELP_DEFAULT = re.compile(r"default(\s*(is|:|=)?\s*)(None|0\.0|0|False)(?!\w|\.\d)", re.IGNORECASE)
+
+
+def _help_edits(ctx: "FileContext", call: ast.Call, new_value: str) -> tuple | None:
+    """The edit that keeps an argparse help text true once the default changes
+    (``help="max norm (default: None)"``): () when it does not state the default,
+    None when it does in a form we cannot rewrite (the fix is then not offered)."""
+    from losslint.findings import NodeEdit
+
+    help_kw = keyword(call, "help")
+    if help_kw is None:
+        return ()
+    literal = ctx.text(help_kw.value)
+    if not _HELP_DEFAULT.search(literal):
+        return ()
+    if not (isinstance(help_kw.value, ast.Constant) and isinstance(help_kw.value.value, str)):
+        return None
+    updated = _HELP_DEFAULT.sub(lambda m: f"default{m.group(1)}{new_value}", literal)
+    try:
+        cst.parse_expression(updated)
+    except cst.ParserSyntaxError:
+        return None
+    return (NodeEdit(ctx.span(help_kw.value), cst.BaseExpression, lambda _n: cst.parse_expression(updated)),)
+
+
 def default_fix_edit(ctx: "FileContext", gate: Gate, max_norm: float):
-    """Where the gate's flag gets its default in this file, and the edit that sets it
-    on: (the node to point at, a NodeEdit) or None when the default is elsewhere."""
+    """Where the gate's flag gets its default in this file, and the edits that set it
+    on: (the node to point at, a tuple of NodeEdits) or None when the default is
+    elsewhere (or its help text says the old default in a form we cannot update)."""
     from losslint.findings import NodeEdit  # local: findings imports nothing from here
 
     flag = gate.flag
@@ -521,21 +548,27 @@ def default_fix_edit(ctx: "FileContext", gate: Gate, max_norm: float):
     if isinstance(flag, ast.Attribute) and not (isinstance(flag.value, ast.Name) and flag.value.id == "self"):
         for call in ctx.nodes_of(ast.Call):
             if isinstance(call.func, ast.Attribute) and call.func.attr == "add_argument" and argparse_dest(call) == flag.attr:
+                help_edits = _help_edits(ctx, call, new_value)
+                if help_edits is None:
+                    return None
                 default = keyword(call, "default")
                 if default is not None:
-                    return call, NodeEdit(ctx.span(default.value), cst.BaseExpression, lambda _n: cst.parse_expression(new_value))
-                return call, NodeEdit(ctx.span(call), cst.Call, lambda node: set_keyword(node, "default", new_value))
+                    edit = NodeEdit(ctx.span(default.value), cst.BaseExpression, lambda _n: cst.parse_expression(new_value))
+                    return call, (edit, *help_edits)
+                if help_edits:
+                    return None  # one edit per node: the help and the new keyword would both rewrite the call
+                return call, (NodeEdit(ctx.span(call), cst.Call, lambda node: set_keyword(node, "default", new_value)),)
         for cls in ctx.nodes_of(ast.ClassDef):
             for stmt in cls.body:
                 target = stmt.target if isinstance(stmt, ast.AnnAssign) else stmt.targets[0] if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 else None
                 if isinstance(target, ast.Name) and target.id == flag.attr and stmt.value is not None:
-                    return stmt, NodeEdit(ctx.span(stmt.value), cst.BaseExpression, lambda _n: cst.parse_expression(new_value))
+                    return stmt, (NodeEdit(ctx.span(stmt.value), cst.BaseExpression, lambda _n: cst.parse_expression(new_value)),)
         return None
     if isinstance(flag, ast.Name):
         bindings = ctx.values.bindings(flag.id, flag)
         if bindings and len(bindings) == 1 and bindings[0].value is not None and not bindings[0].path:
             value = bindings[0].value
-            return value, NodeEdit(ctx.span(value), cst.BaseExpression, lambda _n: cst.parse_expression(new_value))
+            return value, (NodeEdit(ctx.span(value), cst.BaseExpression, lambda _n: cst.parse_expression(new_value)),)
     return None
 
 

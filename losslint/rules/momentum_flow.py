@@ -15,6 +15,7 @@ function or class defined elsewhere (``train_one_epoch(model, optimizer)``,
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 
 from losslint.analysis.names import argument, dotted, last_part
@@ -28,6 +29,8 @@ FACTS_KEY = "momentum"
 _MAX_DEPTH = 6
 # Calls that hand back the optimizer they were given (argument name, or position).
 _WRAPPERS = {"DistributedOptimizer", "Lookahead", "LARC", "OSS", "SWA", "LookaheadOptimizer", "ShardedOptimizer"}
+# A class of the project that wraps an optimizer is named for it: ScheduledOptim, NoamOpt, ...
+_WRAPPER_NAME = re.compile(r"(Opt|Optim|Optimizer|OptimizerWrapper)$")
 _PREPARERS = {"prepare", "initialize", "prepare_optimizer", "setup", "setup_optimizers"}
 
 
@@ -200,7 +203,23 @@ class Resolver:
         if name in _WRAPPERS and not path:
             target = argument(call, "optimizer", 0)
             return self.resolve(target, depth + 1) if target is not None else []
+        if not path and _WRAPPER_NAME.search(name) and name not in TORCH_OPTIMIZERS:
+            wrapped = self._wrapped(call, depth)
+            if wrapped:
+                return wrapped
         return self._helper_call(call, name, depth, path)
+
+    def _wrapped(self, call: ast.Call, depth: int) -> list[Found]:
+        """``ScheduledOptim(Adam(...), lr_mul, ...)``, ``NoamOpt(size, factor, warmup, optimizer)``:
+        a project's object that holds an optimizer and steps it in a method of its own."""
+        keyword_target = argument(call, "optimizer", None)
+        for target in [keyword_target] if keyword_target is not None else call.args:
+            found = [f for f in self.resolve(target, depth + 1) if f.call is not None or f.origin]
+            if found:
+                for item in found:
+                    item.wrapped = True
+                return found
+        return []
 
     def _mentions_deepspeed(self) -> bool:
         return self.ctx.imports.imports_any("deepspeed") or "DeepSpeedPlugin" in self.ctx.source or "deepspeed_plugin" in self.ctx.source
@@ -399,6 +418,12 @@ class Resolver:
                         for momentum in self._passed_momenta(passed):
                             found.append(Found(momentum.resolved(self.ctx.project), origin=origin))
         return found
+
+
+def is_wrapper_class(cls: ast.ClassDef | None) -> bool:
+    """``class ScheduledOptim:``: its own ``self._optimizer.step()`` is judged where the
+    training code calls the wrapper's step method, not inside it."""
+    return cls is not None and bool(_WRAPPER_NAME.search(cls.name))
 
 
 def _optimizer_entries(value: ast.expr) -> list[ast.expr]:

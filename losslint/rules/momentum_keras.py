@@ -4,8 +4,9 @@ with none of ``clipnorm``, ``clipvalue``, ``global_clipnorm``, including the
 string form ``model.compile(optimizer="adam")``.
 
 Keras clips inside the optimizer, so the fix is an argument: ``global_clipnorm``
-(every Keras since TF 2.4); ``clipnorm`` where the call uses the Keras 2 era's
-``lr=`` and may run on a Keras without the global variant. A string optimizer
+for tf.keras (TF 2.4 on); ``clipnorm``, which every Keras accepts, for standalone
+``keras`` code (Keras before 2.4 has no global variant) and calls that use the
+Keras 2 era's ``lr=``. A string optimizer
 becomes a constructor call (``keras.optimizers.Adam(global_clipnorm=1.0)``),
 through the ``keras`` or ``tf`` name the file already has, else with
 ``import keras`` added. A custom training loop that clips with
@@ -55,6 +56,17 @@ def _keras_prefix(ctx: FileContext) -> tuple[str, tuple[str, ...]]:
     return "keras.optimizers", ("import keras",)
 
 
+def _clip_argument(ctx: FileContext, call: ast.Call | None) -> str:
+    """The clipping argument every Keras this code may run on accepts: global_clipnorm
+    exists only from TF/Keras 2.4, so standalone ``keras`` code (Keras 1 and 2 before
+    2.4 are standalone) and Keras-2-era calls (``lr=``) get clipnorm, which every
+    Keras has; tf.keras code gets global_clipnorm."""
+    if call is not None and keyword(call, "lr") is not None:
+        return "clipnorm"
+    standalone = any(target == "keras" or target.startswith("keras.") for target in ctx.imports.aliases.values())
+    return "clipnorm" if standalone and not ctx.imports.imports_any("tensorflow") else "global_clipnorm"
+
+
 def _uses_keras(ctx: FileContext) -> bool:
     return ctx.imports.imports_any("keras", "tensorflow", "tf_keras")
 
@@ -84,7 +96,8 @@ class KerasMomentumWithoutClipping(Rule):
         "global_clipnorm."
     )
     fix_doc = (
-        "Adds global_clipnorm=1.0 to the optimizer (clipnorm=1.0 for Keras-2-era calls using lr=); a string "
+        "Adds global_clipnorm=1.0 to a tf.keras optimizer (clipnorm=1.0, which every Keras accepts, for standalone "
+        "keras code, which may be a Keras before 2.4 without global_clipnorm, and for calls using lr=); a string "
         "optimizer in compile() becomes the constructor call with the argument, importing keras when the file "
         "has no keras or tf name. For clipnorm=args.clipnorm whose default is None, sets the default. The norm "
         "is [tool.losslint] clip-max-norm. Unsafe: training changes."
@@ -208,13 +221,13 @@ class KerasMomentumWithoutClipping(Rule):
                 return None
             gate = next(g for g in gates if g is not None)
             located = default_fix_edit(ctx, gate, ctx.settings.clip_max_norm)
-            node, fix = (located[0], Fix(f"default {ctx.text(gate.flag)} to {max_norm}", Applicability.UNSAFE, (located[1],))) if located else (call, None)
+            node, fix = (located[0], Fix(f"default {ctx.text(gate.flag)} to {max_norm}", Applicability.UNSAFE, located[1])) if located else (call, None)
             message = (
                 f"{momentum.optimizer} clips only when {ctx.text(gate.flag)} is set, and {gate.describe(ctx)}: with the "
                 f"defaults nothing is clipped. {momentum.describe()}"
             )
             return ctx.finding(self, node, message, fix, severity=momentum.severity)
-        argument_name = "clipnorm" if keyword(call, "lr") is not None else "global_clipnorm"
+        argument_name = _clip_argument(ctx, call)
         edit = NodeEdit(ctx.span(call), cst.Call, lambda node: set_keyword(node, argument_name, max_norm))
         fix = Fix(f"add {argument_name}={max_norm}", Applicability.UNSAFE, (edit,))
         message = f"{momentum.optimizer} without clipnorm/clipvalue/global_clipnorm: {momentum.describe()}"
@@ -230,7 +243,7 @@ class KerasMomentumWithoutClipping(Rule):
             return
         momentum = Momentum(f"keras {class_name}", spec.kind, spec.default, spec.beta2)
         prefix, imports = _keras_prefix(ctx)
-        replacement = f"{prefix}.{class_name}(global_clipnorm={max_norm})"
+        replacement = f"{prefix}.{class_name}({_clip_argument(ctx, None)}={max_norm})"
         edit = NodeEdit(ctx.span(node), cst.BaseExpression, lambda _n: cst.parse_expression(replacement))
         fix = Fix(f"use {replacement}", Applicability.UNSAFE, (edit,), imports)
         message = f'compile(optimizer="{node.value}") builds {class_name} with its defaults and no clipping: {momentum.describe()}'

@@ -7,7 +7,8 @@ its fix (``gradient_clip_val=1.0``) go on the ``Trainer(...)`` call, wherever th
 is: the module may live in ``model.py`` and the Trainer in ``train.py``; the
 ``@collector`` below records every LightningModule's optimizers and whether it
 clips by itself (``configure_gradient_clipping``, ``on_before_optimizer_step``),
-and the Trainer's ``fit(model)`` names the class. Under manual optimization
+and every class's bases, so that ``class UNet(UNetBase)`` in a third file is known
+to train with UNetBase's optimizer; the Trainer's own ``fit(model)`` names the class. Under manual optimization
 (``self.automatic_optimization = False``) Lightning refuses gradient_clip_val;
 there the clip goes in ``training_step``, before ``opt.step()``:
 ``self.clip_gradients(opt, gradient_clip_val=1.0, gradient_clip_algorithm="norm")``.
@@ -23,7 +24,8 @@ from typing import Iterable
 
 import libcst as cst
 
-from losslint.analysis.names import argument, keyword, last_part
+from losslint.analysis.names import argument, dotted, keyword, last_part
+from losslint.analysis.walk import statements
 from losslint.config import Settings
 from losslint.context import FileContext
 from losslint.findings import Applicability, Finding, Fix, InsertBefore, NodeEdit, Severity
@@ -72,6 +74,13 @@ def _collect_lightning(tree: ast.Module, source: str, facts: ModuleFacts) -> Non
     # LightningModules, and classes that may derive from one defined in another file
     # (``class UNet(PrecipRegressionBase)``, whose file need not say "Lightning")
     if "ightning" not in source and "configure_optimizers" not in source:
+        subclasses = {
+            node.name: LightningModuleFacts(module=facts.module, bases=[(dotted(b) or "").rpartition(".")[2] for b in node.bases])
+            for node in statements(tree)
+            if isinstance(node, ast.ClassDef) and node.bases
+        }
+        if subclasses:
+            facts.extra[FACTS_KEY] = subclasses
         return
     ctx = FileContext(facts.module.replace(".", "/") + ".py", facts.module, source, tree, ProjectFacts({facts.module: facts}), Settings())
     resolver = Resolver(ctx, cross_file=False)
@@ -314,8 +323,85 @@ class LightningMomentumWithoutClipping(Rule):
             message_contains=("manual optimization", "β1=0.5"),
             unsafe=True,
         ),
+        Flagged(
+            """
+            import lightning.pytorch as pl
+            from models import unet
+
+            if hparams.model == "UNetDS":
+                net = unet.UNetDS(hparams=hparams)
+            else:
+                net = unet.UNet(hparams=hparams)
+            trainer = pl.Trainer(max_epochs=hparams.epochs)
+            trainer.fit(model=net)
+            """,
+            files=(
+                (
+                    "models/base.py",
+                    """
+                    import lightning.pytorch as pl
+                    from torch import optim
+
+                    class UNetBase(pl.LightningModule):
+                        def configure_optimizers(self):
+                            return optim.Adam(self.parameters(), lr=self.hparams.learning_rate)
+                    """,
+                ),
+                (
+                    "models/unet.py",
+                    """
+                    from models.base import UNetBase
+
+                    class UNet(UNetBase):
+                        pass
+
+                    class UNetDS(UNetBase):
+                        pass
+                    """,
+                ),
+            ),
+            fixed="""
+            import lightning.pytorch as pl
+            from models import unet
+
+            if hparams.model == "UNetDS":
+                net = unet.UNetDS(hparams=hparams)
+            else:
+                net = unet.UNet(hparams=hparams)
+            trainer = pl.Trainer(max_epochs=hparams.epochs, gradient_clip_val=1.0)
+            trainer.fit(model=net)
+            """,
+            message_contains=("UNetDS, UNet (Adam built at models/base.py:6 in configure_optimizers)",),
+            unsafe=True,
+        ),
     )
     quiet = (
+        Quiet(
+            """
+            import lightning.pytorch as pl
+            from models.unet import UNet
+            trainer = pl.Trainer(max_epochs=10)
+            trainer.fit(UNet())
+            """,
+            files=(
+                (
+                    "models/base.py",
+                    """
+                    import lightning.pytorch as pl
+                    import torch
+
+                    class UNetBase(pl.LightningModule):
+                        def configure_optimizers(self):
+                            return torch.optim.Adam(self.parameters())
+
+                        def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+                            self.clip_gradients(optimizer, gradient_clip_val=1.0, gradient_clip_algorithm="norm")
+                    """,
+                ),
+                ("models/unet.py", "from models.base import UNetBase\n\nclass UNet(UNetBase):\n    pass\n"),
+            ),
+            why="a subclass whose base class (in another file) clips in configure_gradient_clipping",
+        ),
         Quiet(
             """
             import lightning as L
@@ -432,7 +518,7 @@ class LightningMomentumWithoutClipping(Rule):
             cls = ctx.enclosing(site.call, ast.ClassDef)
             if not is_lightning_module(ctx, cls) or site.scaler is not None:
                 continue
-            found = resolver.resolve(site.optimizer)
+            found = site.holds(resolver.resolve(site.optimizer))
             if not found or not all(f.momentum.is_momentum for f in found):
                 continue
             clips = clips_reaching(ctx, resolver, site.call)

@@ -49,7 +49,7 @@ from losslint.rules.momentum_common import (
     is_lightning_module,
 )
 from losslint.project import UNKNOWN
-from losslint.rules.momentum_flow import Found, Resolver, module_parameters
+from losslint.rules.momentum_flow import Found, Resolver, is_wrapper_class, module_parameters
 
 _REFERENCES = (
     "https://pytorch.org/docs/stable/generated/torch.nn.utils.clip_grad_norm_.html",
@@ -66,8 +66,16 @@ class StepSite:
     """One ``step()`` of an optimizer: the call, the optimizer expression, the
     GradScaler that steps it (if any) and the closure handed to it (if any)."""
 
-    def __init__(self, call: ast.Call, optimizer: ast.expr, scaler: ast.expr | None, closure: ast.expr | None) -> None:
+    def __init__(
+        self, call: ast.Call, optimizer: ast.expr, scaler: ast.expr | None, closure: ast.expr | None, wrapper_method: bool = False
+    ) -> None:
         self.call, self.optimizer, self.scaler, self.closure = call, optimizer, scaler, closure
+        # ``optimizer.step_and_update_lr()``: a step only when an object wrapping an optimizer does it
+        self.wrapper_method = wrapper_method
+
+    def holds(self, found: list[Found]) -> list[Found]:
+        """What this site steps, of what its receiver may hold."""
+        return found if not self.wrapper_method or (found and all(f.wrapped for f in found)) else []
 
 
 def _is_scaler(ctx: FileContext, node: ast.expr) -> bool:
@@ -94,6 +102,8 @@ def step_sites(ctx: FileContext) -> Iterable[StepSite]:
                 yield StepSite(call, func.value, None, closure)
         elif func.attr == "optimizer_step" and call.args and isinstance(call.args[0], (ast.Name, ast.Attribute)):
             yield StepSite(call, call.args[0], None, None)  # torch_xla's xm.optimizer_step(optimizer)
+        elif func.attr.startswith("step_") and isinstance(func.value, (ast.Name, ast.Attribute)):
+            yield StepSite(call, func.value, None, None, wrapper_method=True)
 
 
 # -- clipping that reaches a step -------------------------------------------------------
@@ -308,9 +318,9 @@ def gate_fix(ctx: FileContext, gate: Gate, rule_description: str) -> tuple[ast.A
     located = default_fix_edit(ctx, gate, ctx.settings.clip_max_norm)
     if located is None:
         return None, None
-    node, edit = located
+    node, edits = located
     value = "True" if isinstance(gate.default, bool) else repr(float(ctx.settings.clip_max_norm))
-    return node, Fix(f"default {ctx.text(gate.flag)} to {value} so that {rule_description}", Applicability.UNSAFE, (edit,))
+    return node, Fix(f"default {ctx.text(gate.flag)} to {value} so that {rule_description}", Applicability.UNSAFE, edits)
 
 
 def clip_root(ctx: FileContext, clip: Clip) -> str | None:
@@ -458,7 +468,7 @@ class MomentumWithoutClipping(Rule):
     code = "LL301"
     name = "momentum-without-clipping"
     severity = Severity.WARNING
-    triggers = ("step(", "optimizer_step(", "TrainingArguments")
+    triggers = ("step(", "optimizer_step(", ".step_", "TrainingArguments")
     fix_applicability = Applicability.UNSAFE
     summary = "A PyTorch momentum optimizer (SGD with momentum, the Adam family, Lion, ...) steps with no gradient clipping on the way."
     why = (
@@ -468,14 +478,17 @@ class MomentumWithoutClipping(Rule):
         "inflated second moment shrinks the updates for ~1/(1-β2) steps. Clipping the gradient norm before "
         "step() caps what one batch can do. Clipping behind a flag whose default is off protects nobody who "
         "runs with the defaults. Severity: warning for SGD with momentum, info for Adam-type and Lion-type "
-        "optimizers (bounded steps)."
+        "optimizers (bounded steps), and info where momentum is only one choice of an option (the message names "
+        "each optimizer the step may hold, with its line, and the one the defaults choose)."
     )
     fix_doc = (
         "Inserts torch.nn.utils.clip_grad_norm_(<the optimizer's parameters>, max_norm=1.0) after backward() and "
-        "right before step(): under AMP after scaler.unscale_(optimizer) (added once when missing), under "
+        "right before step(); the parameters are model.parameters() only where the optimizer was built from "
+        "exactly that, else the optimizer's own (its param_groups); no fix where step() shares its line with "
+        "other code. Under AMP after scaler.unscale_(optimizer) (added once when missing), under "
         "gradient accumulation inside the `if` that steps, inside the closure for step(closure), through "
         "accelerator.clip_grad_norm_ when accelerate prepared the optimizer. For a clip behind a flag, sets the "
-        "flag's default (add_argument(default=1.0)). For HF TrainingArguments(max_grad_norm=0), sets 1.0. The max "
+        "flag's default (add_argument(default=1.0), and a help text that states the old default). For HF TrainingArguments(max_grad_norm=0), sets 1.0. The max "
         "norm is [tool.losslint] clip-max-norm. Unsafe: it changes training (the clip is rarely active in a "
         "healthy run, but it is a new hyperparameter)."
     )
@@ -670,8 +683,172 @@ class MomentumWithoutClipping(Rule):
             message_contains=("turns off the Trainer's gradient clipping",),
             unsafe=True,
         ),
+        Flagged(
+            """
+            import argparse
+            import torch
+
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--adam", action="store_true")
+            args = parser.parse_args()
+            if args.adam:
+                optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.5, 0.999))
+            else:
+                optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-3)
+            for x, y in loader:
+                optimizer.zero_grad()
+                loss_fn(model(x), y).backward()
+                optimizer.step()
+            """,
+            fixed="""
+            import argparse
+            import torch
+
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--adam", action="store_true")
+            args = parser.parse_args()
+            if args.adam:
+                optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.5, 0.999))
+            else:
+                optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-3)
+            for x, y in loader:
+                optimizer.zero_grad()
+                loss_fn(model(x), y).backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+                optimizer.step()
+            """,
+            message_contains=(
+                "Adam built at line 8, not chosen with the default args.adam=False",
+                "RMSprop (no momentum) built at line 10, the default",
+                "β1=0.5",
+            ),
+            unsafe=True,
+        ),
+        Flagged(
+            """
+            import torch
+            from optim import ScheduledOptim
+
+            def train_epoch(model, loader, optimizer):
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    loss_fn(model(x), y).backward()
+                    optimizer.step_and_update_lr()
+
+            optimizer = ScheduledOptim(torch.optim.Adam(net.parameters(), betas=(0.9, 0.98)), 2.0, 512, 4000)
+            train_epoch(net, loader, optimizer)
+            """,
+            files=(
+                (
+                    "optim.py",
+                    """
+                    class ScheduledOptim:
+                        def __init__(self, optimizer, lr_mul, d_model, n_warmup_steps):
+                            self._optimizer = optimizer
+
+                        def step_and_update_lr(self):
+                            self._optimizer.step()
+                    """,
+                ),
+            ),
+            fixed="""
+            import torch
+            from optim import ScheduledOptim
+
+            def train_epoch(model, loader, optimizer):
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    loss_fn(model(x), y).backward()
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+                    optimizer.step_and_update_lr()
+
+            optimizer = ScheduledOptim(torch.optim.Adam(net.parameters(), betas=(0.9, 0.98)), 2.0, 512, 4000)
+            train_epoch(net, loader, optimizer)
+            """,
+            message_contains=("Adam (built at line 10)", "β2=0.98", "~50 steps"),
+            unsafe=True,
+        ),
+        Flagged(
+            """
+            import torch
+            groups = [{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}]
+            optimizer = torch.optim.AdamW(groups, lr=1e-4)
+            for batch in loader:
+                model(**batch).loss.backward()
+                optimizer.step()
+            """,
+            fixed="""
+            import torch
+            groups = [{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}]
+            optimizer = torch.optim.AdamW(groups, lr=1e-4)
+            for batch in loader:
+                model(**batch).loss.backward()
+                torch.nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], max_norm=1.0)
+                optimizer.step()
+            """,
+            unsafe=True,
+        ),
+        Flagged(
+            """
+            import itertools
+            import torch
+            optimizer = torch.optim.Adam(itertools.chain(encoder.parameters(), decoder.parameters()), lr=1e-3)
+            for x in loader:
+                decoder(encoder(x)).mean().backward(); optimizer.step()
+            """,
+            fixed=None,
+            message_contains=("Adam (built at line 3)",),
+        ),
+        Flagged(
+            """
+            import argparse
+            import torch
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--clip-grad", type=float, default=None, help="max gradient norm (default: None)")
+            args = parser.parse_args()
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+            for x, y in loader:
+                loss_fn(model(x), y).backward()
+                if args.clip_grad:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip_grad)
+                optimizer.step()
+            """,
+            fixed="""
+            import argparse
+            import torch
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--clip-grad", type=float, default=1.0, help="max gradient norm (default: 1.0)")
+            args = parser.parse_args()
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+            for x, y in loader:
+                loss_fn(model(x), y).backward()
+                if args.clip_grad:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip_grad)
+                optimizer.step()
+            """,
+            message_contains=("only when args.clip_grad is set",),
+            unsafe=True,
+        ),
     )
     quiet = (
+        Quiet(
+            """
+            import torch
+
+            def plot_schedule():
+                optimizer = torch.optim.Adam(dummy.parameters(), lr=1.0)
+                for _ in range(100):
+                    optimizer.step()
+
+            def train(model, loader, optimizer):
+                for x, y in loader:
+                    loss_fn(model(x), y).backward()
+                    optimizer.step()
+
+            plot_schedule()
+            """,
+            why="a learning-rate schedule traced with step() and no backward(): a script's top level does not run every function of its file",
+        ),
         Quiet(
             """
             import torch
@@ -866,9 +1043,10 @@ class MomentumWithoutClipping(Rule):
         resolver = Resolver(ctx)
         seen: set[tuple[int, int]] = set()
         sites = [
-            (site, resolver.resolve(site.optimizer))
+            (site, site.holds(resolver.resolve(site.optimizer)))
             for site in step_sites(ctx)
-            if not is_lightning_module(ctx, ctx.enclosing(site.call, ast.ClassDef))  # LL304 judges LightningModules
+            # LL304 judges LightningModules; a wrapper's own step is judged where it is called
+            if not is_lightning_module(ctx, cls := ctx.enclosing(site.call, ast.ClassDef)) and not is_wrapper_class(cls)
         ]
         roots: dict[int, set[str]] = {}
         for site, found in sites:
