@@ -152,12 +152,12 @@ def test_outlier_judgement_both_sides():
     unclipped = outlier_run(at, 12.0, loss_factor=3.0)
     clipped = outlier_run(at, 1.5)
     for s in clipped:
-        s["clipped"] = True
+        s["clip"], s["clipped"] = 1.0, False
     r, d = outlier_scores(unclipped, at)
     assert r == pytest.approx(12.0, rel=0.15) and d == pytest.approx(3.0, rel=0.2)
     good = judge_outlier([unclipped], [clipped], at)
     assert good.verdict == "validated" and good.before > 3 >= good.after
-    loose = [dict(s, clipped=True) for s in outlier_run(at, 11.0, grad=0.02)]
+    loose = [dict(s, clip=1.0, clipped=False) for s in outlier_run(at, 11.0, grad=0.02)]
     bad = judge_outlier([unclipped], [loose], at)
     assert bad.verdict == "failed"
     assert "0.02 on a normal step" in bad.reason and "clip-max-norm" in bad.reason
@@ -252,10 +252,14 @@ def test_missing_extra_is_a_clear_error(monkeypatch):
     assert "needs torch" in result.output and "losslint-static[verify]" in result.output
 
 
-def test_no_findings_is_a_clear_report(tmp_path):
+def test_a_clean_script_without_training_is_a_clear_report(tmp_path):
+    """A lint-clean script is trained as a negative control; one that never steps an
+    optimizer cannot be, and says so (exit 2), after one training (fail-fast)."""
     script = tmp_path / "train.py"
     script.write_text("import torch\nprint(torch.zeros(2))\n")
     result = CliRunner().invoke(verify_command.verify, [str(script), "--device", "cpu", "-q", "--output-format", "json"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 2, result.output
     [item] = json.loads(result.output)
-    assert item["script"] == str(script) and item["validated"] is False and "nothing to fix" in item["reason"]
+    assert item["script"] == str(script) and item["validated"] is False
+    assert "the original cannot be run" in item["reason"] and "optimizer step" in item["reason"]
+    assert "tensor([0., 0.])" in item["stderr_tail"]  # the program's own output

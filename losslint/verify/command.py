@@ -8,9 +8,11 @@ only click and losslint at the top; torch, keras and matplotlib (the ``verify``
 extra) are needed only once a verification starts, and their absence is a clear
 message with exit status 2.
 
-Exit status: 0 every fix that could be judged was validated (or nothing to
-verify), 1 a fix failed validation (or a scenario's rule stayed silent), 2 usage
-error, a missing extra or GPU, or a script that could not be trained at all.
+Exit status: 0 every fix that could be judged was validated (or a clean
+program trained clean), 1 a fix failed validation, a clean program shows a
+boundary effect, or a scenario's rule stayed silent, 2 usage error, a missing
+extra or GPU, a plot that could not be drawn, or a script that could not be
+trained at all.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -80,6 +83,9 @@ class _VerifyError(click.ClickException):
     help="Full batches per epoch after shrinking each training dataset.",
 )
 @click.option("--timeout", type=click.FloatRange(1, 3600), default=120.0, show_default=True, help="Seconds allowed per smoke run.")
+@click.option(
+    "--seeds", type=click.IntRange(3, 100), default=3, show_default=True, help="Seeds per program (the same for before and after)."
+)
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None, help="Trainings run at once (default: CPU cores, at most 4; 1 on CUDA).")
 @click.option(
     "--clip-max-norm", type=click.FloatRange(0, min_open=True), default=None, help="max_norm of the clips the fixes add (default: configuration, 1.0)."
@@ -102,6 +108,7 @@ def verify(
     max_steps: int,
     full_batches: int,
     timeout: float,
+    seeds: int,
     jobs: int | None,
     clip_max_norm: float | None,
     select: tuple[str, ...],
@@ -148,6 +155,9 @@ def verify(
         raise _VerifyError(error.message) from None
 
     subjects = _subjects(script, args, chosen, scenario_dir(), select, ignore, config_path, clip_max_norm)
+    for subject in subjects:
+        if subject.needs_cuda and resolved != "cuda" and not subject.problem:
+            subject.problem = "trains on CUDA with AMP: skipped without a GPU (--device cuda on a machine with one)"
     if any(s.program is not None and "keras" in s.program.frameworks and not s.problem for s in subjects):
         missing = _missing(["keras"])
         if missing:
@@ -179,23 +189,54 @@ def verify(
 
     if show_progress:
         count = sum(1 for s in subjects if not s.problem)
-        click.echo(f"losslint verify: training {count} program{'s' if count != 1 else ''} on {resolved} ({workers} at a time)…", err=True)
+        click.echo(
+            f"losslint verify: training {count} program{'s' if count != 1 else ''} on {resolved} "
+            f"({seeds} seeds, {workers} at a time)…",
+            err=True,
+        )
+    plot_error = None
+    previous = _stop_on_signals()
     try:
-        run_verification(subjects, options, progress)
+        run_verification(subjects, options, progress, seeds=seeds)
         if output_format == "json":
             click.echo(to_json(subjects, resolved))
         else:
             click.echo(format_table(subjects, resolved))
             click.echo(f"({time.perf_counter() - started:.1f} s in all)")
         if plot_path is not None:
-            panels = plot(subjects, plot_path, resolved)
-            if show_progress:
+            panels, plot_error = plot(subjects, plot_path, resolved)
+            if plot_error is None and show_progress:
                 click.echo(f"plot: {plot_path} ({panels} panel{'s' if panels != 1 else ''})", err=True)
+    except KeyboardInterrupt:
+        click.echo("losslint verify: interrupted; the trainings were stopped", err=True)
+        sys.exit(130)
     finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
         if keep_dir is not None:
             shutil.copytree(workdir, keep_dir, dirs_exist_ok=True)
         shutil.rmtree(workdir, ignore_errors=True)
+    if plot_error is not None:
+        click.echo(f"losslint verify: --plot {plot_path}: no plot written: {plot_error}", err=True)
+        sys.exit(EXIT_ERROR)
     sys.exit(exit_status(subjects))
+
+
+def _stop_on_signals() -> dict[int, object]:
+    """SIGTERM ends a verification as Ctrl-C does: the exception unwinds through the
+    worker pool, which kills every training's process group, and the temporary
+    directory is removed. Returns the handlers it replaced."""
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = {}
+    for number in (signal.SIGTERM, signal.SIGINT):
+        try:
+            previous[number] = signal.signal(number, stop)
+        except ValueError:  # not the main thread (an embedding program): leave its handlers alone
+            pass
+    return previous
 
 
 def _subjects(script, args, chosen, directory, select, ignore, config_path, clip_max_norm=None):
@@ -216,7 +257,7 @@ def _subjects(script, args, chosen, directory, select, ignore, config_path, clip
             if program.problems:
                 subject.problem = "; ".join(f.message for f in program.problems)
             elif not program.findings:
-                subject.problem = "losslint finds nothing to fix in this program: nothing to verify"
+                subject.control = True  # trained as a negative control
             elif not program.fixable():
                 subject.problem = "losslint's findings here have no automatic fix: nothing to verify"
             subjects.append(subject)
@@ -226,7 +267,7 @@ def _subjects(script, args, chosen, directory, select, ignore, config_path, clip
                 subjects.append(Subject(scenario.name, "scenario", None, problem=f"{path} is missing (a source checkout is needed)"))
                 continue
             program = load_program(path, settings)
-            subject = Subject(scenario.name, "scenario", program)
+            subject = Subject(scenario.name, "scenario", program, needs_cuda=scenario.needs_cuda)
             found = {f.code for f in program.findings}
             enabled = {rule.code for rule in enabled_rules(settings)}
             # "LL201|LL202": either will do (how much the analysis can infer may grow)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -56,6 +57,7 @@ class RunSpec:
     label: str = ""  # for progress: "torch-ssd-multitask: LL101 fix with an outlier"
     full_batches: int | None = None  # overrides the options' (gradient accumulation needs longer epochs)
     timeout: float | None = None  # overrides the options'
+    remainder: str = "smoke"  # "smoke": the last batch shrunk to 1 or 2 samples; "real": N % B
 
 
 @dataclass
@@ -70,6 +72,7 @@ class RunResult:
     stopped: str = "finished"
     seconds: float = 0.0
     log_tail: str = ""
+    param_device: str | None = None  # where the recorded optimizer's parameters were
 
     @property
     def ok(self) -> bool:
@@ -79,6 +82,11 @@ class RunResult:
     def complete_last(self) -> bool:
         """Whether the last recorded epoch is complete (not cut by the step budget)."""
         return self.stopped != "steps"
+
+    def tail(self, lines: int = 15) -> str:
+        """The last lines the program printed (its stderr included: argparse's usage, a traceback)."""
+        kept = [line for line in self.log_tail.splitlines() if line.strip()]
+        return "\n".join(kept[-lines:])
 
     def describe_problem(self) -> str:
         if self.status == "timeout":
@@ -131,6 +139,7 @@ def _job(spec: RunSpec, options: HarnessOptions, index: int) -> dict:
         "inject_factor": options.inject_factor,
         "seed_offset": spec.seed_offset,
         "timeout": spec.timeout or options.timeout,
+        "remainder": spec.remainder,
         "output": str(options.workdir / "runs" / f"run-{index}.json"),
     }
 
@@ -138,7 +147,9 @@ def _job(spec: RunSpec, options: HarnessOptions, index: int) -> dict:
 class WorkerPool:
     """Worker processes that stay up for a whole verification: the frameworks are
     imported once per worker, however many rounds of trainings (extra seeds) follow.
-    Jobs go to a worker's stdin as JSON lines; it answers ``done ID STATUS SECONDS``."""
+    Jobs go to a worker's stdin as JSON lines; it answers ``started ID PID`` when a
+    training starts (its process group, which ``close(kill=True)`` kills: helpers
+    and DataLoader workers of the program included) and ``done ID STATUS SECONDS``."""
 
     def __init__(self, options: HarnessOptions) -> None:
         self.options = options
@@ -146,6 +157,7 @@ class WorkerPool:
         self.stderr_paths: list[Path] = []
         self.answers: queue.Queue[tuple[int, str, float] | tuple[int, None, None]] = queue.Queue()
         self.next_id = 0
+        self.trainings: dict[int, int] = {}  # job id -> process group of its training, while it runs
 
     def _start(self, count: int) -> None:
         env = worker_environment(self.options.device)
@@ -162,6 +174,7 @@ class WorkerPool:
                 text=True,
                 env=env,
                 cwd=str(self.options.workdir),
+                start_new_session=True,  # Ctrl-C reaches losslint, which ends the workers itself
             )
             self.processes.append(process)
             self.stderr_paths.append(stderr_path)
@@ -171,7 +184,10 @@ class WorkerPool:
         assert process.stdout is not None
         for line in process.stdout:
             parts = line.split()
-            if len(parts) == 4 and parts[0] == "done":
+            if len(parts) == 3 and parts[0] == "started":
+                self.trainings[int(parts[1])] = int(parts[2])
+            elif len(parts) == 4 and parts[0] == "done":
+                self.trainings.pop(int(parts[1]), None)
                 self.answers.put((int(parts[1]), parts[2], float(parts[3])))
         self.answers.put((-1 - number, None, None))  # this worker is gone
 
@@ -224,7 +240,14 @@ class WorkerPool:
             results[spec.key] = _load(spec.key, Path(job["output"]), error)
         return results
 
-    def close(self) -> None:
+    def close(self, kill: bool = False) -> None:
+        """End the workers: at the end of their input, or (``kill``: an error, Ctrl-C,
+        SIGTERM) at once, with every training's process group."""
+        if kill:
+            for group in list(self.trainings.values()):
+                _kill_group(group)
+            for process in self.processes:
+                _kill_group(process.pid, signal.SIGTERM)
         for process in self.processes:
             try:
                 if process.stdin:
@@ -233,16 +256,25 @@ class WorkerPool:
                 pass
         for process in self.processes:
             try:
-                process.wait(timeout=30)
+                process.wait(timeout=2 if kill else 30)
             except subprocess.TimeoutExpired:
-                process.kill()
+                _kill_group(process.pid)
                 process.wait()
+        for group in list(self.trainings.values()):
+            _kill_group(group)
 
     def __enter__(self) -> "WorkerPool":
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc: object) -> None:
+        self.close(kill=exc_type is not None)
+
+
+def _kill_group(group: int, sig: int = signal.SIGKILL) -> None:
+    try:
+        os.killpg(group, sig)
+    except (ProcessLookupError, PermissionError, OSError):
+        pass
 
 
 def run_many(
@@ -257,14 +289,16 @@ def run_many(
 
 
 def _load(key: str, path: Path, worker_error: str) -> RunResult:
-    try:
-        record = _from_json(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError):
-        return RunResult(key, "harness-error", error=f"no result from the worker{': ' + worker_error if worker_error else ''}")
     log_tail = ""
     log = Path(str(path) + ".log")
     if log.is_file():
-        log_tail = log.read_text(encoding="utf-8", errors="replace")[-2000:]
+        log_tail = log.read_text(encoding="utf-8", errors="replace")[-4000:]
+    try:
+        record = _from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return RunResult(
+            key, "harness-error", error=f"no result from the worker{': ' + worker_error if worker_error else ''}", log_tail=log_tail
+        )
     return RunResult(
         key=key,
         status=record.get("status", "crash"),
@@ -276,4 +310,5 @@ def _load(key: str, path: Path, worker_error: str) -> RunResult:
         stopped=record.get("stopped", "finished"),
         seconds=float(record.get("seconds", 0.0)),
         log_tail=log_tail,
+        param_device=record.get("param_device"),
     )

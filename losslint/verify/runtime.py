@@ -16,14 +16,28 @@ What is recorded, one entry per optimizer step:
   gradients handed to ``optimizer.apply``, which clips inside).
 - ``update_norm``: the L2 norm of the parameter change the step made.
 - ``batch``: samples consumed by the step (sum over an accumulation window).
-- ``epoch``: passes over the training data so far (0-based).
+- ``epoch``: passes over the training data so far (0-based). Loaders are told
+  apart by where the program builds them (file and line of the ``DataLoader(...)``
+  call), so a loader rebuilt every epoch is one training stream.
+- ``per_sample``: the per-sample losses of the step's batch (the first loss of the
+  common ``torch.nn.functional`` losses, or of a Keras ``Loss``, computed again
+  with ``reduction="none"`` and averaged per sample), from which the decision
+  re-samples its null; ``grad_null`` on a few full steps: the gradient norm of a
+  ``b``-sample subset of the batch over that of the whole batch (``b`` = the last
+  batch of the run), computed with ``torch.autograd.grad`` before the program's
+  own ``backward()``.
+- ``clip`` and ``clipped``: the clip's threshold when the step clipped (torch's
+  ``clip_grad_norm_``/``clip_grad_value_``, or a Keras optimizer's
+  ``global_clipnorm``/``clipnorm``/``clipvalue``) and whether it fired.
+- Under AMP, the loss ``backward()`` saw divided by the ``GradScaler``'s scale:
+  the unscaled loss.
 
 How the program is made short, without editing it:
 - PyTorch: every map-style ``DataLoader`` with a ``batch_size`` and no custom
   sampler gets a fixed random ``Subset`` of ``k * B + r`` samples (``r`` = 1 when
   the real N % B is 1, 2 when it is any other non-zero value, 0 when it is 0):
   epochs of ``k + 1`` steps whose last batch is as small as it can be in the real
-  run. The training loader is the one whose batches reach an optimizer step; when
+  run. With ``remainder="real"``, ``r`` is the real N % B instead. The training loader is the one whose batches reach an optimizer step; when
   it starts its ``epochs + 1``-th pass, or after ``max_steps`` steps, the run stops.
 - Keras 3 (torch backend): ``Model.fit`` on arrays is given the same subset of
   its arrays, at most ``epochs`` epochs, and a recording callback.
@@ -37,6 +51,7 @@ This module imports torch and keras only inside the functions that patch them.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -53,12 +68,21 @@ class StopTraining(BaseException):
     program's ``except Exception`` does not swallow it)."""
 
 
-def shrunk_size(n: int, batch: int, full_batches: int) -> int:
+def shrunk_size(n: int, batch: int, full_batches: int, real: bool = False) -> int:
     """Dataset size for the smoke run: ``full_batches`` full batches and a last
-    batch as small as the real one can be (see the module docstring)."""
+    batch as small as the real one can be, or (``real``) the real last batch."""
     remainder = n % batch
-    small = 0 if remainder == 0 else (1 if remainder == 1 else 2)
+    small = remainder if real else (0 if remainder == 0 else (1 if remainder == 1 else 2))
     return min(n, full_batches * batch + small)
+
+
+# The torch.nn.functional losses whose per-sample values are recorded (nn.*Loss modules call them).
+PER_SAMPLE_LOSSES = (
+    "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits",
+)
+PROBE_EVERY = 3  # a gradient-null probe on every 3rd full step
+PROBE_DRAWS = 8  # b-sample subsets per probe
 
 
 def _leading_size(batch: Any) -> int | None:
@@ -84,20 +108,29 @@ class Recorder:
         self.epochs = int(config.get("epochs", 4))
         self.max_steps = int(config.get("max_steps", 400))
         self.full_batches = int(config.get("full_batches", 10))
+        self.real_remainder = config.get("remainder") == "real"
         self.inject_step = config.get("inject_step")
         self.inject_factor = float(config.get("inject_factor", 50.0))
         self.steps: list[dict] = []
         self.notes: list[str] = []
         self.shrunk: list[dict] = []
         self.pending_losses: list[float] = []
-        self.pending_batches: list[tuple[int, int]] = []  # (loader id, samples)
+        self.pending_batches: list[tuple[str, int]] = []  # (loader tag, samples)
+        self.pending_per_sample: list[list[float]] = []  # per micro-batch: its per-sample losses
+        self.captured_batch = False  # the current micro-batch's per-sample losses are taken
+        self.pending_grad_null: list[float] = []
         self.pending_clip_norm: float | None = None
+        self.clip_limit: float | None = None
         self.clipped = False
-        self.loader_passes: dict[int, int] = {}
-        self.train_loader: int | None = None
+        self.loader_passes: dict[str, int] = {}
+        self.small_batch: dict[str, int] = {}  # loader tag -> its last batch in this run
+        self.train_loader: str | None = None
         self.optimizer: int | None = None
+        self.params: list = []
+        self.param_device: str | None = None
         self.in_keras_fit = False
         self.keras_epoch = 0
+        self.keras_small_batch = 0
         self.stopped = "finished"  # or "epochs", "steps"
         self.snapshot: list | None = None
         self.grad_norm: float | None = None
@@ -110,11 +143,31 @@ class Recorder:
     def on_backward(self, loss_value: float) -> None:
         self.pending_losses.append(loss_value)
 
-    def on_batch(self, loader: int, samples: int | None) -> None:
+    def on_batch(self, loader: str, samples: int | None) -> None:
         if samples is not None:
             self.pending_batches.append((loader, samples))
+        self.captured_batch = False
 
-    def on_loader_pass(self, loader: int) -> None:
+    def current_samples(self) -> int | None:
+        return self.pending_batches[-1][1] if self.pending_batches else None
+
+    def null_batch(self) -> int:
+        """b: the run's small last batch, whose null is measured (0: there is none)."""
+        if self.in_keras_fit:
+            return self.keras_small_batch
+        return self.small_batch.get(self.train_loader or "", 0)
+
+    def probe_due(self, samples: int) -> bool:
+        """A gradient-null probe on this micro-batch: a full batch, every few steps."""
+        b = self.null_batch()
+        return bool(self.params) and 0 < b < samples and len(self.steps) % PROBE_EVERY == 1 and not self.pending_grad_null
+
+    def on_per_sample(self, values: list[float]) -> None:
+        if not self.captured_batch:
+            self.pending_per_sample.append(values)
+            self.captured_batch = True
+
+    def on_loader_pass(self, loader: str) -> None:
         passes = self.loader_passes.get(loader, 0)
         if loader == self.train_loader and passes >= self.epochs:
             self.stopped = "epochs"
@@ -136,25 +189,36 @@ class Recorder:
         if epoch is None:
             epoch = max(self.loader_passes.get(self.train_loader, 1) - 1, 0) if self.train_loader is not None else 0
         loss = sum(self.pending_losses) if self.pending_losses else None
-        self.steps.append(
-            {
-                "loss": loss,
-                "grad_norm": self.grad_norm,
-                "update_norm": update_norm,
-                "batch": batch,
-                "epoch": epoch,
-                "clipped": self.clipped,
-                "injected": self.inject_step is not None and len(self.steps) == int(self.inject_step),
-            }
-        )
-        self.pending_losses, self.pending_batches = [], []
-        self.pending_clip_norm, self.clipped, self.snapshot, self.grad_norm = None, False, None, None
+        step = {
+            "loss": loss,
+            "grad_norm": self.grad_norm,
+            "update_norm": update_norm,
+            "batch": batch,
+            "epoch": epoch,
+            "clip": self.clip_limit,
+            "clipped": self.clipped,
+            "injected": self.inject_step is not None and len(self.steps) == int(self.inject_step),
+        }
+        per_sample = [v for values in self.pending_per_sample for v in values]
+        if per_sample and batch and len(per_sample) == batch:
+            step["per_sample"] = [float(f"{v:.6g}") for v in per_sample]
+        if self.pending_grad_null:
+            step["grad_null"] = [round(v, 5) for v in self.pending_grad_null]
+        self.steps.append(step)
+        self.pending_losses, self.pending_batches, self.pending_per_sample, self.pending_grad_null = [], [], [], []
+        self.pending_clip_norm, self.clip_limit, self.clipped, self.snapshot, self.grad_norm = None, None, False, None, None
         if len(self.steps) >= self.max_steps:
             self.stopped = "steps"
             raise StopTraining
 
     def result(self) -> dict:
-        return {"steps": self.steps, "notes": self.notes, "shrunk": self.shrunk, "stopped": self.stopped}
+        return {
+            "steps": self.steps,
+            "notes": self.notes,
+            "shrunk": self.shrunk,
+            "stopped": self.stopped,
+            "param_device": self.param_device,
+        }
 
 
 def _norm(tensors: list) -> float | None:
@@ -169,12 +233,73 @@ def _norm(tensors: list) -> float | None:
     return float(total.sqrt())
 
 
+def _record_per_sample(rec: Recorder, per: Any, samples: int) -> None:
+    """Record a micro-batch's per-sample losses from a per-element loss tensor (its
+    leading dimension a multiple of the samples: (B, ...) or a flattened (B*A, ...)),
+    and probe the gradient null on it when one is due."""
+    if per.dim() == 0 or per.shape[0] % samples:
+        return
+    rows = per.reshape(samples, -1).float().mean(1)
+    if rows.requires_grad and rec.probe_due(samples):
+        _probe(rec, rows, samples)
+    rec.on_per_sample(rows.detach().cpu().tolist())
+
+
+_probe_generator: Any = None
+
+
+def _probe(rec: Recorder, rows: Any, samples: int) -> None:
+    """The gradient norm of ``PROBE_DRAWS`` random b-sample subsets' mean loss over
+    that of the whole batch's mean loss (``torch.autograd.grad``, the graph kept for
+    the program's own ``backward()``; nothing is written to ``.grad``)."""
+    import torch
+
+    global _probe_generator
+    if _probe_generator is None:
+        _probe_generator = torch.Generator().manual_seed(1234)
+    b = rec.null_batch()
+    params = [p for p in rec.params if getattr(p, "requires_grad", False)]
+
+    def norm_of(value: Any) -> float | None:
+        grads = torch.autograd.grad(value, params, retain_graph=True, allow_unused=True)
+        return _norm(list(grads))
+
+    whole = norm_of(rows.mean())
+    if not whole:
+        return
+    for _ in range(PROBE_DRAWS):
+        chosen = torch.randperm(samples, generator=_probe_generator)[:b].to(rows.device)
+        part = norm_of(rows[chosen].mean())
+        if part is not None:
+            rec.pending_grad_null.append(part / whole)
+
+
 def _wrap(owner: Any, name: str, make: Callable[[Callable], Callable]) -> None:
     original = getattr(owner, name)
     setattr(owner, name, make(original))
 
 
 # -- PyTorch ------------------------------------------------------------------
+
+_untagged = itertools.count()
+_OWN_DIRECTORY = os.path.dirname(os.path.abspath(__file__))
+
+
+def _call_site(loader: Any) -> str:
+    """Where the program builds a DataLoader: the first frame outside torch, losslint
+    and the loader's own ``__init__`` chain (a subclass calling ``super().__init__``).
+    A loader rebuilt every epoch at the same line is the same training stream."""
+    import torch
+
+    torch_directory = os.path.dirname(os.path.abspath(torch.__file__))
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = os.path.abspath(frame.f_code.co_filename)
+        inside = filename.startswith(torch_directory) or filename.startswith(_OWN_DIRECTORY)
+        if not inside and frame.f_locals.get("self") is not loader:
+            return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+        frame = frame.f_back
+    return f"loader-{next(_untagged)}"
 
 
 def install_torch(rec: Recorder) -> None:
@@ -192,7 +317,8 @@ def install_torch(rec: Recorder) -> None:
     def make_backward(original: Callable) -> Callable:
         def backward(self, *args, **kwargs):
             if self.numel() == 1 and self.requires_grad:
-                value = float(self.detach().reshape(()).cpu())
+                # Under AMP, GradScaler.scale tagged the tensor with its scale: record the loss itself.
+                value = float(self.detach().reshape(()).float().cpu()) / getattr(self, "_losslint_scale", 1.0)
                 rec.on_backward(value)
                 if rec.injecting:
                     return original(self * rec.inject_factor, *args, **kwargs)
@@ -208,7 +334,10 @@ def install_torch(rec: Recorder) -> None:
             parameters = list(parameters) if not isinstance(parameters, torch.Tensor) else [parameters]
             total = original(parameters, *args, **kwargs)
             rec.pending_clip_norm = float(total)
-            rec.clipped = True
+            limit = args[0] if args else kwargs.get("max_norm")
+            if isinstance(limit, (int, float)):
+                rec.clip_limit = float(limit)
+                rec.clipped = rec.clipped or float(total) > float(limit)
             return total
 
         return clip_grad_norm_
@@ -216,11 +345,63 @@ def install_torch(rec: Recorder) -> None:
     def make_clip_value(original: Callable) -> Callable:
         def clip_grad_value_(parameters, *args, **kwargs):
             parameters = list(parameters) if not isinstance(parameters, torch.Tensor) else [parameters]
-            rec.pending_clip_norm = _norm([p.grad for p in parameters])
-            rec.clipped = True
+            grads = [p.grad for p in parameters if p.grad is not None]
+            rec.pending_clip_norm = _norm(grads)
+            limit = args[0] if args else kwargs.get("clip_value")
+            if isinstance(limit, (int, float)):
+                rec.clip_limit = float(limit)
+                rec.clipped = rec.clipped or any(bool((g.detach().abs() > limit).any()) for g in grads)
             return original(parameters, *args, **kwargs)
 
         return clip_grad_value_
+
+    # AMP: a tensor GradScaler.scale returns carries its scale, which backward() divides out.
+    def make_scale(original: Callable) -> Callable:
+        def scale(self, outputs):
+            result = original(self, outputs)
+            if isinstance(result, torch.Tensor) and result is not outputs:
+                try:
+                    result._losslint_scale = float(self.get_scale()) or 1.0
+                except Exception:
+                    pass
+            return result
+
+        return scale
+
+    grad_scaler = getattr(getattr(torch, "amp", None), "GradScaler", None)
+    if grad_scaler is not None:
+        _wrap(grad_scaler, "scale", make_scale)
+
+    # Per-sample losses (the null is re-sampled from them) and, on a few full steps, the
+    # gradient norm of b-sample subsets of the batch over that of the whole batch.
+    def make_loss(original: Callable) -> Callable:
+        def loss_function(*args, **kwargs):
+            result = original(*args, **kwargs)
+            samples = rec.current_samples()
+            if rec.in_keras_fit or rec.captured_batch or not samples or not torch.is_grad_enabled():
+                return result
+            if not isinstance(result, torch.Tensor) or not result.requires_grad:
+                return result
+            try:
+                reduction = kwargs.get("reduction", "mean")
+                if reduction == "none":
+                    per = result
+                elif reduction in ("mean", "sum") and len(args) <= 2:
+                    per = original(*args, **{**kwargs, "reduction": "none"})
+                else:
+                    return result
+                _record_per_sample(rec, per, samples)
+            except Exception:  # the record is best effort; the program's loss is untouched
+                pass
+            return result
+
+        return loss_function
+
+    import torch.nn.functional as functional
+
+    for name in PER_SAMPLE_LOSSES:
+        if hasattr(functional, name):
+            _wrap(functional, name, make_loss)
 
     import torch.nn.utils as nn_utils
     import torch.nn.utils.clip_grad as clip_module
@@ -243,6 +424,9 @@ def install_torch(rec: Recorder) -> None:
         if id(optimizer) != rec.optimizer:
             return None
         params = params_of(optimizer)
+        if not rec.params:
+            rec.params = [p for group in optimizer.param_groups for p in group["params"]]
+            rec.param_device = str(rec.params[0].device) if rec.params else None
         rec.begin_step(_norm([p.grad for p in params]), [(p, p.detach().clone()) for p in params])
         return None
 
@@ -266,6 +450,7 @@ def install_torch(rec: Recorder) -> None:
     def make_init(original: Callable) -> Callable:
         def __init__(self, *args, **kwargs):
             self._losslint_internal = rec.in_keras_fit
+            self._losslint_tag = _call_site(self)
             try:
                 bound = signature.bind(self, *args, **kwargs)
             except TypeError:
@@ -286,14 +471,17 @@ def install_torch(rec: Recorder) -> None:
                 except TypeError:
                     n = None
                 if n is not None:
-                    small = shrunk_size(n, batch_size, rec.full_batches)
+                    small = shrunk_size(n, batch_size, rec.full_batches, rec.real_remainder)
                     if small < n:
                         generator = torch.Generator().manual_seed(0)
                         indices = torch.randperm(n, generator=generator)[:small].tolist()
                         params["dataset"] = tud.Subset(dataset, indices)
-                        rec.shrunk.append({"n": n, "batch_size": batch_size, "shrunk_to": small})
-                    else:
-                        rec.shrunk.append({"n": n, "batch_size": batch_size, "shrunk_to": n})
+                    drop_last = bool(params.get("drop_last", False))
+                    rec.small_batch[self._losslint_tag] = 0 if drop_last else small % batch_size
+                    entry = {"n": n, "batch_size": batch_size, "shrunk_to": small, "loader": self._losslint_tag}
+                    entry.update(real_last=0 if drop_last else n % batch_size, smoke_last=0 if drop_last else small % batch_size)
+                    if entry not in rec.shrunk:
+                        rec.shrunk.append(entry)
             elif not self._losslint_internal and custom_sampler:
                 rec.notes.append("a DataLoader with a custom sampler was not shrunk")
             return original(*bound.args, **bound.kwargs)
@@ -306,7 +494,9 @@ def install_torch(rec: Recorder) -> None:
         def __iter__(self):
             if getattr(self, "_losslint_internal", False):
                 return original(self)
-            loader = id(self)
+            if getattr(self, "_losslint_tag", None) is None:
+                self._losslint_tag = f"loader-{next(_untagged)}"
+            loader = self._losslint_tag
             rec.on_loader_pass(loader)
             inner = original(self)
 
@@ -382,19 +572,23 @@ def install_keras(rec: Recorder) -> None:
             if len(sizes) == 1 and not kwargs.get("steps_per_epoch"):
                 n = sizes.pop()
                 b = batch_size or 32
-                small = shrunk_size(n, b, rec.full_batches)
+                small = shrunk_size(n, b, rec.full_batches, rec.real_remainder)
+                rec.keras_small_batch = small % b
                 if small < n:
                     indices = np.random.default_rng(0).permutation(n)[:small]
                     indices.sort()
                     x, y = _slice_arrays(x, n, indices), _slice_arrays(y, n, indices)
                     if sample_weight is not None:
                         kwargs["sample_weight"] = _slice_arrays(sample_weight, n, indices)
-                rec.shrunk.append({"n": n, "batch_size": b, "shrunk_to": small})
+                rec.shrunk.append(
+                    {"n": n, "batch_size": b, "shrunk_to": small, "loader": "Model.fit", "real_last": n % b, "smoke_last": small % b}
+                )
             else:
                 rec.notes.append("Model.fit input was not a set of arrays: not shrunk")
             if epochs > rec.epochs:
                 rec.stopped = "epochs"
             rec.in_keras_fit = True
+            rec.params = []  # the model's variables are built by the first step: taken in apply()
             try:
                 return original(self, x, y, batch_size, min(epochs, rec.epochs), *args, callbacks=[*callbacks, StepRecorder()], **kwargs)
             finally:
@@ -406,7 +600,7 @@ def install_keras(rec: Recorder) -> None:
 
     def make_train_step(original: Callable) -> Callable:
         def train_step(self, data):
-            rec.on_batch(-1, _leading_size(data[0] if isinstance(data, tuple) else data))
+            rec.on_batch("Model.fit", _leading_size(data[0] if isinstance(data, tuple) else data))
             return original(self, data)
 
         return train_step
@@ -419,6 +613,22 @@ def install_keras(rec: Recorder) -> None:
                 return original(self, grads, trainable_variables)
             variables = trainable_variables if trainable_variables is not None else self._trainable_variables
             values = [getattr(v, "value", v) for v in variables]
+            if not rec.params:
+                rec.params = values
+                rec.param_device = str(values[0].device) if values else None
+            grad_list = [g for g in grads if g is not None]
+            # Keras clips inside apply(): record its threshold and whether it fires.
+            for attribute in ("global_clipnorm", "clipnorm", "clipvalue"):
+                limit = getattr(self, attribute, None)
+                if limit:
+                    rec.clip_limit = float(limit)
+                    if attribute == "global_clipnorm":
+                        rec.clipped = (_norm(grad_list) or 0.0) > limit
+                    elif attribute == "clipnorm":
+                        rec.clipped = any((_norm([g]) or 0.0) > limit for g in grad_list)
+                    else:
+                        rec.clipped = any(bool((g.detach().abs() > limit).any()) for g in grad_list)
+                    break
             rec.begin_step(_norm(list(grads)), [(v, v.detach().clone()) for v in values])
             result = original(self, grads, trainable_variables)
             update = _norm([v.detach() - old for v, old in rec.snapshot or []])
@@ -430,6 +640,24 @@ def install_keras(rec: Recorder) -> None:
         return apply
 
     _wrap(optimizer_class, "apply", make_apply)
+
+    # Per-sample losses: what a Keras Loss computes before it reduces them.
+    loss_module = sys.modules.get("keras.src.losses.loss")
+    if loss_module is not None and hasattr(loss_module, "reduce_weighted_values"):
+
+        def make_reduce(original: Callable) -> Callable:
+            def reduce_weighted_values(losses, *args, **kwargs):
+                samples = rec.current_samples()
+                if rec.in_keras_fit and samples and not rec.captured_batch and hasattr(losses, "dim"):
+                    try:
+                        _record_per_sample(rec, losses, samples)
+                    except Exception:  # best effort: the program's loss is untouched
+                        pass
+                return original(losses, *args, **kwargs)
+
+            return reduce_weighted_values
+
+        _wrap(loss_module, "reduce_weighted_values", make_reduce)
 
 
 def _leaves(data: Any) -> list:
@@ -450,10 +678,15 @@ _GPU_MARKERS = (
     "Attempting to deserialize object on a CUDA device",
     "no CUDA-capable device",
 )
+# The harness's own fault, not the program's: CUDA was touched before the fork.
+_FORK_MARKERS = ("Cannot re-initialize CUDA in forked subprocess",)
 
 
 def classify_error(text: str) -> str:
-    """A short name for why a program stopped: 'needs-gpu' or 'crash'."""
+    """A short name for why a program stopped: 'harness-error' (CUDA in a forked
+    child), 'needs-gpu' or 'crash'."""
+    if any(marker in text for marker in _FORK_MARKERS):
+        return "harness-error"
     return "needs-gpu" if any(marker in text for marker in _GPU_MARKERS) else "crash"
 
 

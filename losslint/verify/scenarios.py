@@ -20,6 +20,7 @@ class Scenario:
     program: str  # file name under fixtures/scenarios/
     summary: str
     expects: tuple[str, ...]  # codes losslint must report; "LL201|LL202" accepts either
+    needs_cuda: bool = False  # trained only with --device cuda (auto on a machine with a GPU)
 
 
 SCENARIOS = (
@@ -54,6 +55,14 @@ SCENARIOS = (
         "torch_momentum_outlier.py",
         "Regression with SGD momentum 0.9 and no clip; an outlier batch (gradient x50) is injected half-way through epoch 2",
         ("LL301",),
+    ),
+    Scenario(
+        "torch-cuda-amp",
+        "torch_cuda_amp.py",
+        "PyTorch on CUDA with autocast and a GradScaler: a mean loss divided again by the batch size, N % B == 2 "
+        "without drop_last (the recorded loss is the unscaled one); needs a GPU",
+        ("LL101", "LL201"),
+        needs_cuda=True,
     ),
 )
 

@@ -13,9 +13,13 @@ For a program with findings, each fix is one row of the report:
   program with every fix on the spike: a clip alone never removes the spike of a
   1/b loss (clipping does not change the logged loss), and this row says so.
 
-Every training of every program goes through one ``run_many`` call (the workers
-stay busy); a row whose score is close to its threshold is run again with two
-more seeds and judged on the medians.
+A program losslint finds clean is trained as a negative control: a boundary
+effect beyond its null is a finding of its own.
+
+Every training goes through one pool of workers, in two rounds: the originals
+first (fail-fast: a program that cannot be trained stops there), then every
+variant with every seed (3 by default, the same seeds for before and after),
+and the original at its real last batch when the smoke run shrank it.
 """
 
 from __future__ import annotations
@@ -26,17 +30,17 @@ from pathlib import Path
 from typing import Callable
 
 from losslint.findings import Finding
-from losslint.verify.decision import Judgement, judge_crash, judge_outlier, judge_spike
+from losslint.verify.decision import Judgement, judge_control, judge_crash, judge_outlier, judge_spike
 from losslint.verify.harness import HarnessOptions, RunResult, RunSpec, WorkerPool
 from losslint.verify.programs import Program, applicability, is_clip_fix, symptom_direction
 
-EXTRA_SEEDS = (1, 2)
+DEFAULT_SEEDS = 3
 
 
 @dataclass
 class Row:
     subject: str
-    finding: Finding | None  # None: the "all fixes" row
+    finding: Finding | None  # None: the "all fixes" row, or the negative control
     fix: str
     applicability: str
     judgement: Judgement
@@ -47,11 +51,24 @@ class Row:
 
     @property
     def code(self) -> str:
-        return self.finding.code if self.finding else "all"
+        if self.finding:
+            return self.finding.code
+        return "control" if self.variant == "control" else "all"
 
     @property
     def seconds(self) -> float:
         return sum(r.seconds for r in self.before + self.after)
+
+
+@dataclass
+class RealSize:
+    """S of the original at its real last batch (k*B + N % B samples), beside the smoke size."""
+
+    real_last: int
+    smoke_last: int
+    judgement: Judgement | None = None
+    runs: list[RunResult] = field(default_factory=list)
+    problem: str = ""
 
 
 @dataclass
@@ -67,6 +84,10 @@ class Subject:
     rows: list[Row] = field(default_factory=list)
     workdir: Path | None = None
     timeout: float | None = None  # seconds per training, when not the options' own
+    control: bool = False  # no finding: trained as a negative control
+    real: RealSize | None = None
+    log_tail: str = ""  # the program's own output when it could not be trained
+    needs_cuda: bool = False
 
 
 @dataclass
@@ -76,7 +97,6 @@ class _Plan:
     finding: Finding | None
     inject: bool
     baseline: str = "original"  # the variant the fixed one is compared with
-    seeds: tuple[int, ...] = (0,)
     fixed_judgement: Judgement | None = None  # decided without training
 
 
@@ -87,6 +107,8 @@ def _slug(text: str) -> str:
 def _plans(subject: Subject) -> list[_Plan]:
     program = subject.program
     assert program is not None
+    if subject.control:
+        return [_Plan(subject, "control", None, inject=False, baseline="original")]
     plans = []
     fixable = program.fixable()
     for variant in program.variants:
@@ -101,38 +123,43 @@ def _plans(subject: Subject) -> list[_Plan]:
     return plans
 
 
-def _key(subject: Subject, variant: str, inject: bool, seed: int) -> str:
-    return f"{subject.name}|{variant}|{'outlier' if inject else 'plain'}|{seed}"
+def _key(subject: Subject, variant: str, inject: bool, seed: int, remainder: str = "smoke") -> str:
+    return f"{subject.name}|{variant}|{'outlier' if inject else 'plain'}|{seed}" + ("|real" if remainder == "real" else "")
 
 
-def _specs(plans: list[_Plan], seeds_for: Callable[[_Plan], tuple[int, ...]]) -> list[RunSpec]:
+def _spec(subject: Subject, variant: str, inject: bool, seed: int, remainder: str = "smoke") -> RunSpec:
+    program = subject.program
+    assert program is not None and subject.workdir is not None
+    directory = subject.workdir / variant
+    label = _variant_label(program, variant) + (" with an outlier" if inject else "")
+    label += f", seed {seed}" if seed else ""
+    label += ", real last batch" if remainder == "real" else ""
+    return RunSpec(
+        key=_key(subject, variant, inject, seed, remainder),
+        program=directory / program.script_relative,
+        frameworks=program.frameworks,
+        argv=subject.argv,
+        cwd=directory,
+        inject=inject,
+        seed_offset=seed * 1000,
+        cost=3.0 if "keras" in program.frameworks else 1.0,
+        label=f"{subject.name}: {label}",
+        full_batches=program.full_batches,
+        timeout=subject.timeout,
+        remainder=remainder,
+    )
+
+
+def _specs(plans: list[_Plan], seeds: tuple[int, ...]) -> list[RunSpec]:
     specs: dict[str, RunSpec] = {}
     for plan in plans:
         if plan.fixed_judgement is not None:
             continue
-        subject = plan.subject
-        assert subject.program is not None and subject.workdir is not None
-        cost = 3.0 if "keras" in subject.program.frameworks else 1.0
-        for seed in seeds_for(plan):
-            for variant in (plan.baseline, plan.variant):
-                key = _key(subject, variant, plan.inject, seed)
-                if key not in specs:
-                    directory = subject.workdir / variant
-                    label = _variant_label(subject.program, variant) + (" with an outlier" if plan.inject else "")
-                    label += f", seed {seed}" if seed else ""
-                    specs[key] = RunSpec(
-                        key=key,
-                        program=directory / subject.program.script_relative,
-                        frameworks=subject.program.frameworks,
-                        argv=subject.argv,
-                        cwd=directory,
-                        inject=plan.inject,
-                        seed_offset=seed * 1000,
-                        cost=cost,
-                        label=f"{subject.name}: {label}",
-                        full_batches=subject.program.full_batches,
-                        timeout=subject.timeout,
-                    )
+        variants = (plan.baseline,) if plan.variant == "control" else (plan.baseline, plan.variant)
+        for seed in seeds:
+            for variant in variants:
+                spec = _spec(plan.subject, variant, plan.inject, seed)
+                specs.setdefault(spec.key, spec)
     return list(specs.values())
 
 
@@ -145,10 +172,13 @@ def _variant_label(program: Program, key: str) -> str:
     return f"{variant.finding.code} fix" + (" on the other fixes" if variant.baseline == "base" else "") if variant.finding else key
 
 
-def _judge(plan: _Plan, results: dict[str, RunResult], options: HarnessOptions) -> Row:
+def _judge(plan: _Plan, results: dict[str, RunResult], options: HarnessOptions, seeds: tuple[int, ...]) -> Row:
     subject = plan.subject
     finding = plan.finding
-    fix = finding.fix.description if finding and finding.fix else "every fix above together"
+    if plan.variant == "control":
+        fix = "none: losslint finds nothing (negative control)"
+    else:
+        fix = finding.fix.description if finding and finding.fix else "every fix above together"
     row = Row(
         subject.name,
         finding,
@@ -161,29 +191,33 @@ def _judge(plan: _Plan, results: dict[str, RunResult], options: HarnessOptions) 
     if plan.fixed_judgement is not None:
         row.judgement = plan.fixed_judgement
         return row
-    row.before = [results[_key(subject, plan.baseline, plan.inject, s)] for s in plan.seeds]
-    row.after = [results[_key(subject, plan.variant, plan.inject, s)] for s in plan.seeds]
-    first_before, first_after = row.before[0], row.after[0]
+    row.before = [results[_key(subject, plan.baseline, plan.inject, s)] for s in seeds]
+    if plan.variant == "control":
+        runs = [r for r in row.before if r.ok]
+        if not runs:
+            row.judgement = Judgement("spike", "inconclusive", f"the program cannot be run ({row.before[0].describe_problem()})")
+            return row
+        row.judgement = judge_control([r.steps for r in runs], [r.complete_last for r in runs])
+        return row
+    row.after = [results[_key(subject, plan.variant, plan.inject, s)] for s in seeds]
     kind = "outlier" if plan.inject else "spike"
+    first_before = next((r for r in row.before if not r.ok), row.before[0])
+    first_after = next((r for r in row.after if not r.ok), row.after[0])
     crash = judge_crash(
         first_before.status, first_before.describe_problem(), first_after.status, first_after.describe_problem(), kind
     )
     if crash is not None:
         row.judgement = crash
         return row
-    before = [r.steps for r in row.before if r.ok]
-    after = [r.steps for r in row.after if r.ok]
+    before = [r.steps for r in row.before]
+    after = [r.steps for r in row.after]
+    flags_b = [r.complete_last for r in row.before]
+    flags_a = [r.complete_last for r in row.after]
     if plan.inject:
-        row.judgement = judge_outlier(before, after, options.inject_step, options.inject_factor)
+        row.judgement = judge_outlier(before, after, options.inject_step, options.inject_factor, flags_b, flags_a)
     else:
         findings = [plan.finding] if plan.finding else subject.program.fixable()
-        row.judgement = judge_spike(
-            before,
-            after,
-            symptom_direction(findings),
-            [r.complete_last for r in row.before if r.ok],
-            [r.complete_last for r in row.after if r.ok],
-        )
+        row.judgement = judge_spike(before, after, symptom_direction(findings), flags_b, flags_a)
         if not plan.finding and row.judgement.verdict == "failed" and all(is_clip_fix(f) for f in subject.program.fixable()):
             row.judgement.reason += (
                 "; a clip does not change the loss a step computes, so it cannot remove a spike that comes from the "
@@ -192,12 +226,27 @@ def _judge(plan: _Plan, results: dict[str, RunResult], options: HarnessOptions) 
     return row
 
 
+def _real_size(subject: Subject, first: RunResult) -> RealSize | None:
+    """When the real last batch differs from the smoke run's, the original is run at it as well."""
+    for entry in first.shrunk:
+        real, smoke = entry.get("real_last"), entry.get("smoke_last")
+        if entry.get("shrunk_to") != entry.get("n") and real is not None and smoke is not None and real != smoke:
+            return RealSize(int(real), int(smoke))
+    return None
+
+
 def verify(
     subjects: list[Subject],
     options: HarnessOptions,
     progress: Callable[[RunSpec, str, float, int, int], None] | None = None,
+    seeds: int = DEFAULT_SEEDS,
 ) -> list[Subject]:
-    """Train and judge every subject's fixes; fills ``subject.rows``."""
+    """Train and judge every subject's fixes; fills ``subject.rows``.
+
+    The originals are trained first (seed 0): a program that crashes, hangs, needs
+    arguments or a GPU stops there, with its own output; nothing else of it runs.
+    Then every variant with every seed, and the original at its real last batch."""
+    seed_list = tuple(range(max(1, seeds)))
     plans: list[_Plan] = []
     for subject in subjects:
         if subject.program is None or subject.problem:
@@ -220,19 +269,36 @@ def verify(
 
             results.update(pool.run(specs, report))
 
-        run(_specs(plans, lambda plan: plan.seeds))
-        rows = {id(plan): _judge(plan, results, options) for plan in plans}
-        undecided = [plan for plan in plans if plan.fixed_judgement is None and not rows[id(plan)].judgement.decisive]
-        if undecided:
-            for plan in undecided:
-                plan.seeds = (0, *EXTRA_SEEDS)
-            run(_specs(undecided, lambda plan: EXTRA_SEEDS))
-            for plan in undecided:
-                rows[id(plan)] = _judge(plan, results, options)
+        trained = [s for s in subjects if s.workdir is not None and not s.problem]
+        run([_spec(subject, "original", False, seed_list[0]) for subject in trained])
+        for subject in trained:
+            first = results[_key(subject, "original", False, seed_list[0])]
+            if not first.ok:
+                subject.problem = f"the original cannot be run: {first.describe_problem()}"
+                subject.log_tail = first.log_tail
+            else:
+                subject.real = _real_size(subject, first)
+        plans = [plan for plan in plans if not plan.subject.problem]
+        specs = _specs(plans, seed_list)
+        for subject in trained:
+            if subject.real is not None and not subject.problem:
+                specs.extend(_spec(subject, "original", False, seed, "real") for seed in seed_list)
+        run([spec for spec in specs if spec.key not in results])
+        rows = {id(plan): _judge(plan, results, options, seed_list) for plan in plans}
+    for subject in trained:
+        if subject.real is None or subject.problem:
+            continue
+        real_runs = [results[_key(subject, "original", False, seed, "real")] for seed in seed_list]
+        subject.real.runs = real_runs
+        ok = [r for r in real_runs if r.ok]
+        if ok:
+            subject.real.judgement = judge_control([r.steps for r in ok], [r.complete_last for r in ok])
+        else:
+            subject.real.problem = real_runs[0].describe_problem()
     for plan in plans:
         row = rows[id(plan)]
         program = plan.subject.program
-        clip_only = program is not None and all(is_clip_fix(f) for f in program.fixable())
+        clip_only = program is not None and not plan.subject.control and all(is_clip_fix(f) for f in program.fixable())
         if plan.variant == "all" and clip_only and row.judgement.verdict == "inconclusive":
             # The row exists to show that a clip cannot remove a spike; without a spike it says nothing.
             plan.subject.notes.append(f"no epoch-boundary spike to remove: {row.judgement.reason}")
