@@ -79,23 +79,26 @@ def read_flag(ctx: "FileContext", call: ast.Call, name: str, position: int | Non
 UNSHUFFLED_NOTE = "nothing shuffles this data, so dropping the remainder leaves the same last samples out of every epoch"
 
 
-def set_flag_fix(
-    ctx: "FileContext", call: ast.Call, flag: Flag, name: str, description: str, shuffled: bool | None = True
-) -> Fix:
+def set_flag_fix(ctx: "FileContext", call: ast.Call, flag: Flag, name: str, description: str) -> Fix | None:
     """Set ``name=True`` on the call: replace the value where the option is given
     (``drop_last=False``, ``drop_last=args.drop_last``, ``{"drop_last": False}``),
-    else add the keyword. None when no one edit sets it. Safe only when the data is shuffled (``shuffled``): dropping the remainder of
-    an unshuffled pass drops the same samples every epoch, so that fix is unsafe
-    (and says so)."""
+    else add the keyword. None when no one edit sets it."""
     if not flag.fixable:
         return None
     if flag.node is not None:
         edit = NodeEdit(ctx.span(flag.node), cst.BaseExpression, lambda _node: cst.Name("True"))
     else:
         edit = NodeEdit(ctx.span(call), cst.Call, lambda node: set_keyword(node, name, "True"))
-    if shuffled:
-        return Fix(description, Applicability.SAFE, (edit,))
-    return Fix(f"{description} ({UNSHUFFLED_NOTE})", Applicability.UNSAFE, (edit,))
+    return Fix(description, Applicability.SAFE, (edit,))
+
+
+def unless_shuffled(fix: Fix | None, shuffled: bool | None) -> Fix | None:
+    """Dropping the remainder is safe only when the data is shuffled: without a
+    shuffle it leaves the same samples out of every epoch, so the fix is unsafe
+    (and its description says why)."""
+    if fix is None or shuffled:
+        return fix
+    return Fix(f"{fix.description} ({UNSHUFFLED_NOTE})", Applicability.UNSAFE, fix.edits, fix.imports)
 
 
 def unshuffled_note(shuffled: bool | None) -> str:

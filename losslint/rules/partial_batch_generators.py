@@ -35,10 +35,10 @@ from losslint.context import FileContext
 from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity
 from losslint.rules.base import Flagged, Quiet, Rule, register
 from losslint.rules.partial_batch_common import (
-    UNSHUFFLED_NOTE,
     describe_last_batch,
     is_partial,
     known_sizes,
+    unless_shuffled,
     unshuffled_note,
 )
 
@@ -709,9 +709,7 @@ class GeneratorPartialBatch(Rule):
             n, b = known_sizes(short.n, short.b)
             if b == 1 or (n is not None and b is not None and not is_partial(n, b)):
                 continue  # a batch of one, or every batch full
-            fix = short.fix
-            if fix is not None and not short.shuffled:
-                fix = Fix(f"{fix.description} ({UNSHUFFLED_NOTE})", Applicability.UNSAFE, fix.edits)
+            fix = unless_shuffled(short.fix, short.shuffled)
             note = unshuffled_note(short.shuffled) if fix is not None else ""
             if n is not None and b is not None:
                 message = f"{short.what}: {describe_last_batch(n, b)}{note}"

@@ -39,6 +39,7 @@ from losslint.rules.partial_batch_common import (
     known_sizes,
     read_flag,
     set_flag_fix,
+    unless_shuffled,
     unshuffled_note,
 )
 
@@ -475,7 +476,7 @@ class TfDataPartialBatch(Rule):
         for batching in _tf_batchings(ctx):
             call, n, b, flag = batching.call, batching.n, batching.b, batching.flag
             shuffled = "shuffle" in batching.pipeline.methods()
-            fix = set_flag_fix(ctx, call, flag, "drop_remainder", "add drop_remainder=True", shuffled)  # type: ignore[arg-type]
+            fix = unless_shuffled(set_flag_fix(ctx, call, flag, "drop_remainder", "add drop_remainder=True"), shuffled)  # type: ignore[arg-type]
             head = f"training tf.data pipeline: .{batching.method}() without drop_remainder=True{flag.note}"  # type: ignore[attr-defined]
             if n is not None and b is not None:
                 finding = ctx.finding(self, call, f"{head}: {describe_last_batch(n, b)}{unshuffled_note(shuffled)}", fix)

@@ -27,6 +27,7 @@ from losslint.rules.partial_batch_common import (
     is_partial,
     known_sizes,
     set_flag_fix,
+    unless_shuffled,
     unshuffled_note,
 )
 
@@ -345,7 +346,7 @@ class DataLoaderAnalysis:
     def fix(self):
         if self.factory:
             return None  # drop_last=True would also cut the evaluation loaders it builds
-        return set_flag_fix(self.ctx, self.call, self.drop_last, "drop_last", _FIX, self.shuffled())
+        return unless_shuffled(set_flag_fix(self.ctx, self.call, self.drop_last, "drop_last", _FIX), self.shuffled())
 
 
 _TORCHTEXT_ITERATORS = {"BucketIterator", "Iterator"}
