@@ -512,6 +512,8 @@ def read_log(path: str | os.PathLike, options: ReadOptions = ReadOptions()) -> L
         errors = []
         for file in files:
             try:
+                if os.path.isdir(file):  # a folder of TensorBoard event files
+                    return read_tensorboard(file, options)
                 return read_log(file, options)
             except LogError as error:
                 errors.append(str(error))
