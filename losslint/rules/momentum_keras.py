@@ -16,6 +16,7 @@ through the ``keras`` or ``tf`` name the file already has, else with
 from __future__ import annotations
 
 import ast
+import re
 from typing import Iterable
 
 import libcst as cst
@@ -32,7 +33,8 @@ _CLIP_ARGS = ("global_clipnorm", "clipnorm", "clipvalue")
 
 
 def keras_optimizer(ctx: FileContext, call: ast.Call) -> Momentum | None:
-    qual = ctx.qualname(call.func) or ""
+    # tf.compat.v1 / tf.compat.v2 spell the same Keras (``import tensorflow.compat.v2 as tf``)
+    qual = re.sub(r"^tensorflow\.compat\.v[12]\.", "tensorflow.", ctx.qualname(call.func) or "")
     if ".optimizers." not in qual or not qual.startswith(_KERAS_ROOTS):
         return None
     spec = KERAS_OPTIMIZERS.get(last_part(qual))
@@ -152,8 +154,30 @@ class KerasMomentumWithoutClipping(Rule):
             """,
             unsafe=True,
         ),
+        Flagged(
+            """
+            import tensorflow.compat.v2 as tf
+
+            optimizer = tf.keras.optimizers.Adam(learning_rate=1e-3, clipnorm=None, clipvalue=None)
+            """,
+            fixed="""
+            import tensorflow.compat.v2 as tf
+
+            optimizer = tf.keras.optimizers.Adam(learning_rate=1e-3, clipnorm=None, clipvalue=None, global_clipnorm=1.0)
+            """,
+            message_contains=("keras Adam",),
+            unsafe=True,
+        ),
     )
     quiet = (
+        Quiet(
+            """
+            import tensorflow.compat.v2 as tf
+            optimizer = tf.keras.optimizers.SGD(0.01, clipnorm=None)
+            adam = tf.keras.optimizers.Adam(1e-3, clipnorm=None, global_clipnorm=1.0)
+            """,
+            why="compat.v2 spelling: SGD without momentum, and an Adam clipped by global_clipnorm beside clipnorm=None",
+        ),
         Quiet(
             """
             import keras
@@ -214,7 +238,11 @@ class KerasMomentumWithoutClipping(Rule):
     def _judge_constructor(self, ctx: FileContext, call: ast.Call, momentum: Momentum, max_norm: str) -> Finding | None:
         if any(kw.arg is None for kw in call.keywords):
             return None  # **kwargs may carry a clip
-        present = [keyword(call, name) for name in _CLIP_ARGS if keyword(call, name) is not None]
+        # clipnorm=None is Keras' own default: no clipping
+        present = [
+            kw for name in _CLIP_ARGS
+            if (kw := keyword(call, name)) is not None and not (isinstance(kw.value, ast.Constant) and kw.value.value is None)
+        ]
         if present:
             gates = [gate_of(ctx, Clip(call, kw.value)) for kw in present]
             if any(g is None for g in gates):
