@@ -64,7 +64,10 @@ def _divisions(ctx: FileContext) -> Iterable[tuple[ast.AST, ast.expr]]:
                 continue  # the product it sits in is the division
             yield node, (node.right if isinstance(node, ast.BinOp) else node.value)
         elif isinstance(node.op, ast.Mult):
-            factor = node.right if isinstance(node, ast.AugAssign) else node.right if _reciprocal_divisor(node.right) else node.left
+            if isinstance(node, ast.AugAssign):
+                factor = node.value
+            else:
+                factor = node.right if _reciprocal_divisor(node.right) is not None else node.left
             divisor = _reciprocal_divisor(factor)
             if divisor is not None:
                 yield node, divisor
@@ -475,6 +478,29 @@ class MeanLossDividedByBatchSize(Rule):
                 loss.backward()
             """,
             message_contains=("PositiveNormalizedBCE (bce.py", "x.size(0)", "N=1000, B=64"),
+        ),
+        Flagged(
+            """
+            import torch.nn.functional as F
+
+            def train(model, loader, opt):
+                for x, y in loader:
+                    loss = F.mse_loss(model(x), y)
+                    loss *= (1.0 / x.size(0))
+                    loss *= 2
+                    loss.backward()
+            """,
+            fixed="""
+            import torch.nn.functional as F
+
+            def train(model, loader, opt):
+                for x, y in loader:
+                    loss = F.mse_loss(model(x), y)
+                    loss *= 2
+                    loss.backward()
+            """,
+            unsafe=True,
+            message_contains=("F.mse_loss", "x.size(0)"),
         ),
     )
     quiet = (
