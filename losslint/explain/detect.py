@@ -3,7 +3,7 @@
 1. Spikes: the loss (its logarithm, when every value is positive: a loss scaled
    16x is a jump of log 16 however small the loss has become) minus a robust
    local baseline, the median of the 15 points around it, divided by a robust
-   local scale, the median absolute residual of the 101 points around it. A point
+   local scale, the median absolute residual of its block of 101 points. A point
    more than ``Z_SPIKE`` scales and ``MIN_RATIO`` times above its baseline is a
    spike point; neighbouring spike points are one spike, at its highest point.
 2. Period: every spacing between nearby spikes is a candidate P; a candidate is
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from losslint.explain.readers import Log
 
 BASELINE_HALF = 7  # the baseline is the median of 2*7+1 points
-SCALE_HALF = 50  # the scale is the median |residual| of 2*50+1 points
+SCALE_HALF = 50  # the scale is the median |residual| of blocks of 2*50+1 points
 Z_SPIKE = 6.0
 MIN_RATIO = 1.5  # a spike is at least 1.5x its baseline (when the loss is positive)
 Z_EXCESS = 3.0  # the autocorrelation is taken over the excess above 3 scales
@@ -103,9 +103,11 @@ def _rolling_median(values: list[float], half: int) -> list[float]:
         array = np.asarray(values, dtype=float)
         width = 2 * half + 1
         windows = np.lib.stride_tricks.sliding_window_view(array, width)
-        middle = np.partition(windows, half, axis=1)[:, half]
         out = [0.0] * n
-        out[half : n - half] = middle.tolist()
+        chunk = 65536  # np.partition copies its input: bound the memory
+        for start in range(0, len(windows), chunk):
+            middle = np.partition(windows[start : start + chunk], half, axis=1)[:, half]
+            out[half + start : half + start + len(middle)] = middle.tolist()
         for i in list(range(half)) + list(range(n - half, n)):
             window = sorted(values[max(0, i - half) : i + half + 1])
             out[i] = window[len(window) // 2]
@@ -119,6 +121,21 @@ def _rolling_median(values: list[float], half: int) -> list[float]:
             bisect.insort(window, values[entering])
         if leaving >= 0:
             del window[bisect.bisect_left(window, values[leaving])]
+    return out
+
+
+def _block_median(values: list[float], width: int) -> list[float]:
+    """The median of each block of ``width`` points, for every point of the block
+    (the last block joins the one before when short): a local scale in linear time."""
+    n = len(values)
+    starts = list(range(0, n, width))
+    if len(starts) > 1 and n - starts[-1] < width // 2:
+        starts.pop()
+    out: list[float] = []
+    for i, start in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else n
+        block = sorted(values[start:end])
+        out += [block[len(block) // 2]] * (end - start)
     return out
 
 
@@ -137,7 +154,7 @@ def find_spikes(steps: list[float], losses: list[float]) -> tuple[list[Spike], l
     y = [math.log(v) for v in losses] if log_scale else list(losses)
     baseline = _rolling_median(y, BASELINE_HALF)
     residual = [a - b for a, b in zip(y, baseline)]
-    scale = _rolling_median([abs(r) for r in residual], SCALE_HALF)
+    scale = _block_median([abs(r) for r in residual], 2 * SCALE_HALF + 1)
     overall = _median([abs(r) for r in residual]) or 1e-12
     floor = max(overall * 0.2, 1e-12)
     z = [r / max(1.4826 * s, floor) for r, s in zip(residual, scale)]
@@ -261,10 +278,15 @@ def find_period(spikes: list[Spike], excess: dict[float, float], interval: float
 
 
 def find_passes(steps: list[float], epochs: list[float]) -> Passes | None:
-    pairs = [(s, e) for s, e in zip(steps, epochs) if not math.isnan(e)]
-    if len(pairs) < 2 or pairs[-1][1] - pairs[0][1] < 1 - 1e-9 and not _integer(pairs):
+    pairs = list(zip(steps, epochs))
+    if any(map(math.isnan, epochs)):  # rows without an epoch
+        pairs = [(s, e) for s, e in pairs if e == e]
+    if len(pairs) < 2:
         return None
-    if _integer(pairs):
+    integer = _integer(pairs)
+    if pairs[-1][1] - pairs[0][1] < 1 - 1e-9 and not integer:
+        return None
+    if integer:
         ends = [a[0] for a, b in zip(pairs, pairs[1:]) if b[1] > a[1]]
         if not ends:
             return None
@@ -285,7 +307,7 @@ def find_passes(steps: list[float], epochs: list[float]) -> Passes | None:
 
 
 def _integer(pairs: list[tuple[float, float]]) -> bool:
-    return all(float(e).is_integer() for _, e in pairs)
+    return all(map(float.is_integer, (float(e) for _, e in pairs)))
 
 
 def _where(offsets: list[float], interval: float, tolerance: float) -> tuple[str, float] | None:
@@ -306,10 +328,14 @@ def _where(offsets: list[float], interval: float, tolerance: float) -> tuple[str
 
 def analyse(log: Log) -> Analysis:
     series = log.series
-    keep = [i for i, v in enumerate(series.losses) if math.isfinite(v)]
-    steps = [series.steps[i] for i in keep]
-    losses = [series.losses[i] for i in keep]
-    dropped = len(series.losses) - len(keep)
+    if all(map(math.isfinite, series.losses)):
+        keep = None
+        steps, losses = series.steps, series.losses
+    else:
+        keep = [i for i, v in enumerate(series.losses) if math.isfinite(v)]
+        steps = [series.steps[i] for i in keep]
+        losses = [series.losses[i] for i in keep]
+    dropped = len(series.losses) - len(steps)
     gaps = [b - a for a, b in zip(steps, steps[1:])]
     interval = max(1.0, _median(gaps)) if gaps else 1.0
     tolerance = interval
@@ -322,12 +348,13 @@ def analyse(log: Log) -> Analysis:
     isolated = [s for s in spikes if id(s) not in on_period]
     passes = None
     if series.epochs:
-        epochs = [series.epochs[i] for i in keep]
+        epochs = series.epochs if keep is None else [series.epochs[i] for i in keep]
         passes = find_passes(steps, epochs)
     where, median_offset = None, None
     if period and passes and passes.pass_ends:
         for spike in period.spikes:
-            nearest = min(passes.pass_ends, key=lambda end: abs(end - spike.step))
+            at = bisect.bisect_left(passes.pass_ends, spike.step)
+            nearest = min(passes.pass_ends[max(0, at - 1) : at + 1], key=lambda end: abs(end - spike.step))
             offset = spike.step - nearest
             passes.offsets.append(offset)
             passes.aligned += abs(offset) <= tolerance

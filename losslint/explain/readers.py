@@ -182,7 +182,27 @@ def _from_rows(
     log = Log(path, fmt, series)
     steps, losses, epochs, lrs = series.steps, series.losses, series.epochs, series.lrs
     eval_steps = log.eval_steps
-    count = 0
+    if get is None and si is not None:
+        # the hot path of a long CSV: float() straight on the cells, the general
+        # loop below only for a row where that fails (an empty or short row)
+        rows = iter(rows)
+        pending = None
+        for row in rows:
+            try:
+                value, where = float(row[li]), float(row[si])
+                epoch = float(row[ei]) if ei is not None else None
+                rate = float(row[ri]) if ri is not None else None
+            except (ValueError, IndexError):
+                pending = row
+                break
+            steps.append(where)
+            losses.append(value)
+            if ei is not None:
+                epochs.append(epoch)
+            if ri is not None:
+                lrs.append(rate)
+        rows = [pending, *rows] if pending is not None else []
+    count = len(steps)
     for row in rows:
         count += 1
         value = _number(read(row, li))
