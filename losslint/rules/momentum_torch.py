@@ -396,9 +396,10 @@ class Choice:
         return Severity.INFO if self.optional else self.momentum.severity
 
     def _one(self, item: Found) -> str:
-        text = item.momentum.optimizer if item.momentum.is_momentum else f"{item.momentum.optimizer} (no momentum)"
-        if item.origin:
-            text += f" {item.origin}"
+        if item.momentum.is_momentum:
+            text = f"{item.momentum.optimizer} {item.origin}" if item.origin else item.momentum.optimizer
+        else:
+            text = f"{item.momentum.optimizer} (no momentum)"  # its line is not a finding's place
         state, flag = self.states[id(item)]
         if state is False and flag is not None:
             text += f", not chosen with the default {self.ctx.text(flag)}={self.ctx.values.value(flag)!r}"
@@ -719,7 +720,7 @@ class MomentumWithoutClipping(Rule):
             """,
             message_contains=(
                 "Adam built at line 8, not chosen with the default args.adam=False",
-                "RMSprop (no momentum) built at line 10, the default",
+                "RMSprop (no momentum), the default",
                 "β1=0.5",
             ),
             unsafe=True,
