@@ -229,8 +229,10 @@ def _loss_null_sampler(steps: Steps, b: int, complete_last: bool):
     full = nominal_batch(steps)
     if not full:
         return None
-    b = min(b, full)  # no partial batch (drop_last): the null of a full batch at the boundary
-    nearest = NEAREST if b < full else WINDOW
+    # No partial batch (drop_last): the boundary step is a full batch; its null re-samples
+    # full batches with replacement (a bootstrap), as a subset of b < B samples does without.
+    bootstrap = b >= full
+    b = min(b, full)
     epochs = []
     for end in epoch_end_indices(steps, complete_last):
         window = [i for i in _window(steps, end) if len(steps[i].get("per_sample") or ()) == full]
@@ -248,8 +250,9 @@ def _loss_null_sampler(steps: Steps, b: int, complete_last: bool):
         for batches, reference in epochs:
             # from the full batches nearest the boundary: the loss's own trend over the
             # window is then in the null as it is in S
-            values = batches[len(batches) - 1 - rng.randrange(min(nearest, len(batches)))]
-            ratios.append(statistics.fmean(rng.sample(values, b)) / reference)
+            values = batches[len(batches) - 1 - rng.randrange(min(NEAREST, len(batches)))]
+            chosen = rng.choices(values, k=b) if bootstrap else rng.sample(values, b)
+            ratios.append(statistics.fmean(chosen) / reference)
         return statistics.median(ratios)
 
     return draw

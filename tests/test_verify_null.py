@@ -1,0 +1,61 @@
+"""The negative control of losslint verify's null: correct programs (a mean loss,
+a partial last batch or none, skewed per-sample losses, momentum) trained with 24
+seeds each. No seed may score as a spike or a dip, judged alone against its own
+null or three at a time as verify judges (median of 3 seeds). The false-alarm
+counts are printed (docs/verify.md quotes them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+from losslint.verify.decision import judge_control  # noqa: E402
+from losslint.verify.harness import HarnessOptions, RunSpec, run_many  # noqa: E402
+
+pytestmark = pytest.mark.slow  # about 30-60 s on 2 cores; CI runs it
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGRAMS = {
+    "skewed-partial": ROOT / "fixtures" / "verify_control" / "skewed_partial.py",
+    "momentum-partial": ROOT / "fixtures" / "verify_control" / "momentum_partial.py",
+    "drop-last": ROOT / "fixtures" / "verify_correct" / "train.py",
+}
+SEEDS = 24
+
+
+@pytest.fixture(scope="module")
+def control_runs(tmp_path_factory):
+    specs = [
+        RunSpec(key=f"{name}|{seed}", program=path, seed_offset=seed * 1000, cwd=tmp_path_factory.mktemp(f"{name}-{seed}"))
+        for name, path in PROGRAMS.items()
+        for seed in range(SEEDS)
+    ]
+    results = run_many(specs, HarnessOptions(workdir=tmp_path_factory.mktemp("work"), device="cpu", workers=2, timeout=120))
+    return {name: [results[f"{name}|{seed}"] for seed in range(SEEDS)] for name in PROGRAMS}
+
+
+def _alarms(judgements):
+    spikes = sum("a spike" in j.reason for j in judgements)
+    dips = sum("a dip" in j.reason for j in judgements)
+    others = sum(j.verdict == "failed" for j in judgements) - spikes - dips
+    return spikes, dips, others
+
+
+@pytest.mark.parametrize("name", list(PROGRAMS))
+def test_no_false_spike_or_dip_in_correct_programs(control_runs, name):
+    runs = control_runs[name]
+    assert all(r.ok for r in runs), [r.describe_problem() for r in runs if not r.ok]
+    alone = [judge_control([r.steps], [r.complete_last]) for r in runs]
+    grouped = [judge_control([r.steps for r in runs[i : i + 3]], [r.complete_last for r in runs[i : i + 3]]) for i in range(0, SEEDS, 3)]
+    scores = [j.before for j in alone]
+    print(
+        f"\n{name}: {SEEDS} seeds, S {min(scores):.2f}-{max(scores):.2f}; false alarms (spike, dip, U/F) "
+        f"alone {_alarms(alone)} of {SEEDS}, by 3 seeds {_alarms(grouped)} of {len(grouped)}; "
+        f"null of one seed {alone[0].scores['S']['before'].null}"
+    )
+    print([j.reason for j in alone + grouped if j.verdict == "failed"])
+    assert _alarms(alone)[:2] == (0, 0), [j.reason for j in alone if j.verdict == "failed"]
+    assert _alarms(grouped)[:2] == (0, 0), [j.reason for j in grouped if j.verdict == "failed"]
