@@ -63,6 +63,12 @@ def main() -> None:
 )
 @click.option("--quiet", "-q", is_flag=True, help="Print findings only, no summary.")
 @click.option("--progress/--no-progress", default=None, help="A progress bar on stderr (default: when stderr is a terminal).")
+@click.option(
+    "--clip-max-norm",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    help="max_norm of the clips the LL3xx fixes insert (default: clip-max-norm in the configuration, 1.0).",
+)
 def check(
     paths: tuple[Path, ...],
     select: tuple[str, ...],
@@ -79,6 +85,7 @@ def check(
     jobs: int | None,
     quiet: bool,
     progress: bool | None,
+    clip_max_norm: float | None,
 ) -> None:
     """Lint PATHS (default: the current directory)."""
     path_list = list(paths) or [Path(".")]
@@ -92,6 +99,7 @@ def check(
             ignore=settings.ignore + _split(ignore),
             fix=fix,
             unsafe_fixes=unsafe_fixes,
+            clip_max_norm=clip_max_norm,
         )
         linter = Linter(settings, jobs=jobs, cache=None if no_cache else Cache(cache_directory(settings)))
     except ConfigError as error:

@@ -17,7 +17,7 @@ import os
 import stat
 import tokenize
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable
@@ -28,7 +28,7 @@ from losslint.context import FileContext
 from losslint.discovery import Target, discover
 from losslint.cache import Cache
 from losslint.findings import Applicability, Finding, Span
-from losslint.fixes import FixError, apply_fixes, unified_diff, write_atomic
+from losslint.fixes import FixError, apply_fixes, line_edits_of, unified_diff, write_atomic
 from losslint.noqa import is_suppressed
 from losslint.project import ModuleFacts, ProjectFacts, collect_module_facts
 from losslint.rules import io as io_rules
@@ -292,6 +292,20 @@ class Linter:
             kept.append(finding)
         return sorted(kept, key=lambda f: f.sort_key)
 
+    def attach_line_edits(self, source: SourceFile, findings: list[Finding]) -> list[Finding]:
+        """The findings with each fix's line edits (``Fix.line_edits``), computed
+        here from the text they were found in (for JSON and SARIF, where the
+        findings are found: in a worker, and then in the cache). A notebook's
+        fixes are not line edits of its file: left without."""
+        fixable = [f for f in findings if f.fix is not None and f.fix.line_edits is None]
+        if not fixable or source.text is None or source.notebook is not None:
+            return findings
+        edits = iter(line_edits_of(source.text, [f.fix for f in fixable if f.fix is not None]))
+        return [
+            replace(f, fix=replace(f.fix, line_edits=next(edits))) if f.fix is not None and f.fix.line_edits is None else f
+            for f in findings
+        ]
+
     # -- fixing ------------------------------------------------------------------
     def fixable(self, finding: Finding, unsafe: bool) -> bool:
         return finding.fix is not None and (unsafe or finding.fix.applicability is Applicability.SAFE)
@@ -301,6 +315,9 @@ class Linter:
         The text only ever moves to a version that parses; a failed fix is reported as LL004."""
         assert source.text is not None
         original_text = source.text
+        # The file's own facts change as it is fixed; the caller's project does not
+        # (each file of a run is fixed against the facts the run found).
+        project = ProjectFacts(dict(project.modules), dict(project.configured_dataset_sizes))
         fixed: list[Finding] = []
         findings = self.check(source, project)
         failure: Finding | None = None
@@ -344,50 +361,46 @@ class Linter:
         fix_edits: bool = True,
     ) -> Report:
         """Lint (and with ``fix``/``diff``, fix) the files under ``paths``.
-        ``fix_edits=False``: the findings' fixes may be detached (description and
-        applicability only, see losslint.cache.DetachedFix), which spares
-        re-checking files whose results came from the cache or another process."""
+        A finding's fix may come back detached (losslint.cache.DetachedFix: from
+        the cache or another process, without its libcst edits); ``fix_edits``:
+        every fix carries its ``line_edits`` (what JSON and SARIF show), computed
+        where the finding was found. Without, no libcst parse is spent on them."""
         targets = discover(paths, self.settings)
-        if fix or diff:
-            return self._run_fixing(targets, unsafe, diff, progress)
-        from losslint.parallel import check_run  # (it imports this module)
+        from losslint.parallel import check_run, fix_run  # (they import this module)
 
+        if fix or diff:
+            return fix_run(self, targets, progress, unsafe, diff, fix_edits)
         return check_run(self, targets, progress, fix_edits)
 
-    def _run_fixing(
-        self, targets: list[Target], unsafe: bool, diff: bool, progress: Callable[[int, int], None] | None
-    ) -> Report:
-        """--fix and --diff: in this process, with no cache, each file fixed against
-        the project's facts as they are now (a fix never reads a stale result)."""
-        sources, project = self.read_all(targets)
-        results = []
-        for index, source in enumerate(sources):
-            if progress:
-                progress(index + 1, len(sources))
-            result = FileResult(source.target.display)
-            if source.text is not None and source.tree is not None:
-                original = source.text
-                new_text, remaining, fixed = self.fix_source(source, project, unsafe)
-                result.findings = remaining
-                if new_text != original:
-                    if diff:
-                        result.diff = fix_diff(source, original, new_text)
-                        result.findings = self.check(source, project)  # nothing written: report what is there
-                    else:
-                        try:
-                            write_fixed(source, new_text)
-                            result.fixed = len(fixed)
-                            result.fixed_codes = [f.code for f in fixed]
-                        except OSError as error:
-                            result.findings = self.check(source, project) + [
-                                _problem(io_rules.FixFailed, source.target.display, f"cannot write the fixed file: {error.strerror or error}")
-                            ]
+    def fix_file(self, source: SourceFile, project: ProjectFacts, unsafe: bool, diff: bool, line_edits: bool = False) -> FileResult:
+        """--fix (write the fixed file) or --diff (show it) for one read file;
+        the findings left. ``line_edits``: theirs computed (see attach_line_edits)."""
+        result = FileResult(source.target.display)
+        if source.text is None or source.tree is None:
+            result.findings = self.check(source, project)
+            return result
+        original = source.text
+        new_text, remaining, fixed = self.fix_source(source, project, unsafe)
+        result.findings = remaining
+        found_in = new_text  # the text the findings left were found in
+        if new_text != original:
+            found_in = original
+            if diff:
+                result.diff = fix_diff(source, original, new_text)
+                result.findings = self.check(source, project)  # nothing written: report what is there
             else:
-                result.findings = self.check(source, project)
-            results.append(result)
-        self.link([f for r in results for f in r.findings])
-        gc.unfreeze()
-        return Report(results, internal_error=self.internal_error)
+                try:
+                    write_fixed(source, new_text)
+                    result.fixed = len(fixed)
+                    result.fixed_codes = [f.code for f in fixed]
+                    found_in = new_text
+                except OSError as error:
+                    result.findings = self.check(source, project) + [
+                        _problem(io_rules.FixFailed, source.target.display, f"cannot write the fixed file: {error.strerror or error}")
+                    ]
+        if line_edits:
+            result.findings = self.attach_line_edits(SourceFile(source.target, source.module, found_in, notebook=source.notebook), result.findings)
+        return result
 
     def read_all(self, targets: list[Target]) -> tuple[list[SourceFile], ProjectFacts]:
         """Read and parse every file in this process, and collect the project's facts.

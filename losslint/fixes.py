@@ -13,15 +13,18 @@ from __future__ import annotations
 import ast
 import difflib
 import os
+import signal
 import stat
 import tempfile
+import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from losslint.findings import Fix, InsertBefore, NodeEdit
+from losslint.findings import Fix, InsertBefore, LineEdit, NodeEdit
 
 
 class FixError(Exception):
@@ -69,15 +72,24 @@ class _EditApplier(cst.CSTTransformer):
 
 def apply_fixes(source: str, fixes: Iterable[Fix]) -> str:
     """Apply the fixes' edits in one libcst pass; raises FixError if one cannot be."""
-    fixes = list(fixes)
-    edits = [edit for fix in fixes for edit in fix.edits]
+    return _apply(_wrapped(source), list(fixes))
+
+
+def _wrapped(source: str) -> MetadataWrapper:
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as error:
         raise FixError(f"libcst cannot parse the file: {error.message}") from error
+    # The wrapper computes positions once, however many fixes are applied to it.
+    return MetadataWrapper(module, unsafe_skip_copy=True)
+
+
+def _apply(wrapper: MetadataWrapper, fixes: list[Fix]) -> str:
+    module = wrapper.module
+    edits = [edit for fix in fixes for edit in fix.edits]
     if edits:
         applier = _EditApplier(edits)
-        module = MetadataWrapper(module).visit(applier)
+        module = wrapper.visit(applier)
         missing = [e for e in edits if isinstance(e, NodeEdit) and id(e) not in applier.applied]
         if missing or applier.inserts:
             raise FixError("the code to fix was not found where the finding points")
@@ -85,6 +97,22 @@ def apply_fixes(source: str, fixes: Iterable[Fix]) -> str:
     if imports:
         module = add_imports(module, imports)
     return module.code
+
+
+def line_edits_of(source: str, fixes: Sequence[Fix]) -> list[tuple[LineEdit, ...]]:
+    """Each fix applied alone to ``source``, as line edits (one libcst parse for
+    all of them). A fix that cannot be applied has none."""
+    try:
+        wrapper = _wrapped(source)
+    except Exception:  # (the file's LL004 says why when it is fixed)
+        return [() for _ in fixes]
+    result = []
+    for fix in fixes:
+        try:
+            result.append(tuple(text_edits(source, _apply(wrapper, [fix]))))
+        except Exception:
+            result.append(())
+    return result
 
 
 def _bound_names(statement: ast.stmt) -> set[str]:
@@ -141,39 +169,62 @@ def unified_diff(path: str, before: str, after: str) -> str:
     )
 
 
-def text_edits(before: str, after: str) -> list[dict]:
-    """The change as line-range edits (for JSON): replace lines [line, end_line)
-    with ``content``. Lines are 1-based; columns are 1 (whole lines)."""
+def text_edits(before: str, after: str) -> list[LineEdit]:
+    """The change as line-range edits: replace lines [line, end_line) with ``content``."""
     a, b = before.splitlines(keepends=True), after.splitlines(keepends=True)
-    edits = []
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
-        if tag != "equal":
-            edits.append(
-                {
-                    "content": "".join(b[j1:j2]),
-                    "location": {"line": i1 + 1, "column": 1},
-                    "end_location": {"line": i2 + 1, "column": 1},
-                }
-            )
-    return edits
+    return [
+        LineEdit(i1 + 1, i2 + 1, "".join(b[j1:j2]))
+        for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes()
+        if tag != "equal"
+    ]
 
 
 def write_atomic(path: Path, text: str, encoding: str = "utf-8") -> None:
-    """Replace ``path``'s content all at once, keeping its permissions."""
+    """Replace ``path``'s content all at once, keeping its permissions. Stopped by
+    Ctrl-C or SIGTERM before the rename, it leaves the file as it was and no
+    temporary file behind."""
     target = Path(os.path.realpath(path))
     mode = stat.S_IMODE(target.stat().st_mode)
-    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".losslint-tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding=encoding, newline="") as handle:
-            handle.write(text)
-        os.chmod(temporary, mode)
-        os.replace(temporary, target)
-    except BaseException:
+    with _terminated_like_interrupted():
+        fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".losslint-tmp", dir=target.parent)
         try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
+            with os.fdopen(fd, "w", encoding=encoding, newline="") as handle:
+                handle.write(text)
+            os.chmod(temporary, mode)
+            os.replace(temporary, target)
+        except BaseException:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
+            raise
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived: unwind (cleaning up on the way) and then end as asked."""
+
+
+@contextmanager
+def _terminated_like_interrupted() -> Iterator[None]:
+    """Within: a SIGTERM raises, so that the ``except BaseException`` clean-ups run as
+    for Ctrl-C; on the way out it is delivered again to whatever handled it
+    before (by default: the process ends, killed by SIGTERM, as it would have)."""
+    if not hasattr(signal, "SIGTERM") or threading.current_thread() is not threading.main_thread():
+        yield  # (signal handlers can only be set in the main thread)
+        return
+    received = []
+
+    def on_term(signum, frame):
+        received.append(signum)
+        raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+        if received:
+            signal.raise_signal(signal.SIGTERM)
 
 
 # -- helpers for rules building fixes -----------------------------------------

@@ -23,9 +23,12 @@ size, so that one huge file starts at once and never waits behind the rest;
 results come back by file index, so the output order never depends on timing.
 Small runs (under ``PARALLEL_MIN_BYTES`` to parse) stay in this process: starting
 workers would cost more than it saves. Facts and findings cross the process
-boundary as plain pickled data; a finding's fix does not (rules build edits from
-closures): it travels as a DetachedFix, and the run re-checks the few files whose
-edits are asked for (``fix_edits``). A worker that dies (out of memory, a crash
+boundary as plain data; a finding's fix does not (rules build its libcst edits
+from closures): it travels as a DetachedFix with its description, applicability
+and, when the run wants them (``fix_edits``: JSON, SARIF), its line edits,
+computed in the worker while the file's text is at hand, and cached with the
+findings. (Findings a run without ``fix_edits`` cached lack them: a run that
+wants them checks those files again.) A worker that dies (out of memory, a crash
 in C) costs nothing but time: its files are redone here, one by one, each
 failure an LL005 finding.
 """
@@ -42,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from losslint.cache import Cache, canonical, content_digest, digest, has_detached_fix, portable, settings_digest
+from losslint.cache import Cache, canonical, content_digest, digest, lacks_line_edits, portable, settings_digest
 from losslint.discovery import Target
 from losslint.engine import FileResult, Linter, Report, SourceFile, _problem, read_bytes, source_from_bytes, triggered_codes
 from losslint.findings import Finding
@@ -77,6 +80,11 @@ class _File:
     source: SourceFile | None = None  # parsed in this process and kept for pass 2
     internal_error: bool = False
     result_key: str = ""  # what its findings were computed under (see _Keys.result)
+    bytes_on_disk: int = 0  # (--fix: its bytes stay on disk, read where it is fixed)
+
+    @property
+    def size(self) -> int:
+        return len(self.data) if self.data is not None else self.bytes_on_disk
 
 
 @dataclass
@@ -107,8 +115,11 @@ def available_cores() -> int:
 # -- the per-file work, the same in this process and in a worker ------------------------
 
 
-def scan_file(linter: Linter, target: Target, module: str, data: bytes) -> tuple[Scan, list[Finding] | None, SourceFile]:
-    """Pass 1 for one file: its scan, and its findings when no rule looks at it."""
+def scan_file(
+    linter: Linter, target: Target, module: str, data: bytes, line_edits: bool = False
+) -> tuple[Scan, list[Finding] | None, SourceFile]:
+    """Pass 1 for one file: its scan, and its findings when no rule looks at it
+    (``line_edits``: their fixes' line edits too)."""
     source = source_from_bytes(SourceFile(target, module), data)
     facts: ModuleFacts | None = None
     triggered: frozenset[str] = frozenset()
@@ -119,14 +130,20 @@ def scan_file(linter: Linter, target: Target, module: str, data: bytes) -> tuple
     findings = None
     if not linter.needs_project(triggered):
         findings = linter.check(source, _empty_project(linter))
+        if line_edits:
+            findings = linter.attach_line_edits(source, findings)
     return scan, findings, source
 
 
-def check_file(linter: Linter, project: ProjectFacts, source: SourceFile, scan: Scan | None) -> list[Finding]:
-    """Pass 2 for one file: the rules, with the project's facts."""
+def check_file(
+    linter: Linter, project: ProjectFacts, source: SourceFile, scan: Scan | None, line_edits: bool = False
+) -> list[Finding]:
+    """Pass 2 for one file: the rules, with the project's facts (``line_edits``:
+    and their fixes' line edits, computed while the text is at hand)."""
     if scan is not None and scan.crash is not None:
         source.facts_crash = scan.crash  # (scanned elsewhere: reported with the findings)
-    return linter.check(source, project)
+    findings = linter.check(source, project)
+    return linter.attach_line_edits(source, findings) if line_edits else findings
 
 
 def _empty_project(linter: Linter) -> ProjectFacts:
@@ -148,12 +165,13 @@ def _crashed(target: Target, error: BaseException) -> list[Finding]:
 _WORKER: dict = {}
 
 
-def _init_worker(settings, project: ProjectFacts | None) -> None:
+def _init_worker(settings, project: ProjectFacts | None, options: dict) -> None:
     # Worker memory is the files in flight: no cyclic GC while a batch runs (the
     # parse allocates millions of acyclic nodes), one collection after it.
     gc.disable()
     _WORKER["linter"] = Linter(settings, jobs=1)
     _WORKER["project"] = project
+    _WORKER.update(options)  # line_edits; and for --fix/--diff: unsafe, diff
     gc.freeze()
 
 
@@ -163,7 +181,7 @@ def _scan_batch(items: list[tuple]) -> list[tuple]:
     for index, target, module, data in items:
         linter.internal_error = False
         try:
-            scan, findings, _ = scan_file(linter, target, module, data)
+            scan, findings, _ = scan_file(linter, target, module, data, _WORKER["line_edits"])
         except Exception as error:
             out.append((index, None, _crashed(target, error), True))
             continue
@@ -182,7 +200,7 @@ def _check_batch(items: list[tuple]) -> list[tuple]:
         linter.internal_error = False
         try:
             source = source_from_bytes(SourceFile(target, module, triggered=scan.triggered if scan else None), data)
-            findings = [portable(f) for f in check_file(linter, project, source, scan)]
+            findings = [portable(f) for f in check_file(linter, project, source, scan, _WORKER["line_edits"])]
         except Exception as error:
             out.append((index, _crashed(target, error), True))
             continue
@@ -202,15 +220,15 @@ def _context():
 def _batches(files: list[_File], jobs: int) -> list[list[_File]]:
     """Largest files first, grouped into batches of about 1/(8 x jobs) of the bytes:
     a huge file is a batch of its own and starts first."""
-    ordered = sorted(files, key=lambda f: -len(f.data or b""))
-    total = sum(len(f.data or b"") for f in ordered)
+    ordered = sorted(files, key=lambda f: -f.size)
+    total = sum(f.size for f in ordered)
     target = max(total // (8 * jobs), 32_000)
     batches: list[list[_File]] = []
     current: list[_File] = []
     size = 0
     for f in ordered:
         current.append(f)
-        size += len(f.data or b"")
+        size += f.size
         if size >= target or len(current) >= 64:
             batches.append(current)
             current, size = [], 0
@@ -227,6 +245,7 @@ def _run_pool(
     linter: Linter,
     jobs: int,
     project: ProjectFacts | None,
+    options: dict,
     work: Callable[[list[tuple]], list[tuple]],
     batches: list[list[tuple]],
     on_result: Callable[[tuple], None],
@@ -237,7 +256,7 @@ def _run_pool(
         max_workers=min(jobs, len(batches)),
         mp_context=_context(),
         initializer=_init_worker,
-        initargs=(linter.settings, project),
+        initargs=(linter.settings, project, options),
     ) as pool:
         futures = {pool.submit(work, batch): batch for batch in batches}
         for future in as_completed(futures):
@@ -301,7 +320,7 @@ def check_run(linter: Linter, targets: list[Target], progress: Callable[[int, in
             else:
                 f.digest = content_digest(data)
         run_key = keys.run(files)
-        replay = _replay_run(cache, run_key, files) if cache is not None else None
+        replay = _replay_run(cache, run_key, files, fix_edits) if cache is not None else None
         if replay is not None:  # nothing changed since the last run over these paths
             for f, findings in zip([f for f in files if f.digest], replay):
                 finished(f, findings)
@@ -312,7 +331,12 @@ def check_run(linter: Linter, targets: list[Target], progress: Callable[[int, in
                 if f.data is None or last is None or (last.digest, last.module) != (f.digest, f.module):
                     continue
                 f.scan = last.scan
-                if last.findings is not None and not linter.needs_project(f.scan.triggered) and last.result_key == keys.result(f, None):
+                if (
+                    last.findings is not None
+                    and not (fix_edits and lacks_line_edits(last.findings))
+                    and not linter.needs_project(f.scan.triggered)
+                    and last.result_key == keys.result(f, None)
+                ):
                     f.result_key = last.result_key
                     finished(f, last.findings)
 
@@ -329,7 +353,7 @@ def check_run(linter: Linter, targets: list[Target], progress: Callable[[int, in
         def scan_here(f: _File) -> None:
             linter.internal_error = False
             try:
-                scan, findings, source = scan_file(linter, f.target, f.module, f.data or b"")
+                scan, findings, source = scan_file(linter, f.target, f.module, f.data or b"", fix_edits)
             except Exception as error:
                 scanned(f, None, _crashed(f.target, error), True)
                 return
@@ -337,12 +361,12 @@ def check_run(linter: Linter, targets: list[Target], progress: Callable[[int, in
                 f.source = source  # checked in pass 2 without parsing again
             scanned(f, scan, findings, linter.internal_error)
 
-        todo_bytes = sum(len(f.data or b"") for f in todo)
+        todo_bytes = sum(f.size for f in todo)
         if _in_parallel(jobs, todo, todo_bytes):
             by_index = {f.index: f for f in todo}
             batches = [[(f.index, f.target, f.module, f.data) for f in batch] for batch in _batches(todo, jobs)]
             _run_pool(
-                linter, jobs, None, _scan_batch, batches,
+                linter, jobs, None, {"line_edits": fix_edits}, _scan_batch, batches,
                 on_result=lambda r: scanned(by_index[r[0]], r[1], r[2], r[3]),
                 fallback=lambda item: scan_here(by_index[item[0]]),
             )
@@ -378,7 +402,13 @@ def check_run(linter: Linter, targets: list[Target], progress: Callable[[int, in
             continue
         f.result_key = result_key(f)
         last = remembered.get(os.path.abspath(f.target.path))
-        if last is not None and last.findings is not None and last.result_key == f.result_key and last.digest == f.digest:
+        if (
+            last is not None
+            and last.findings is not None
+            and last.result_key == f.result_key
+            and last.digest == f.digest
+            and not (fix_edits and lacks_line_edits(last.findings))
+        ):
             finished(f, last.findings)
             continue
         todo.append(f)
@@ -388,18 +418,18 @@ def check_run(linter: Linter, targets: list[Target], progress: Callable[[int, in
         try:
             triggered = f.scan.triggered if f.scan else None
             source = f.source or source_from_bytes(SourceFile(f.target, f.module, triggered=triggered), f.data or b"")
-            findings = check_file(linter, project, source, f.scan)
+            findings = check_file(linter, project, source, f.scan, fix_edits)
         except Exception as error:
             finished(f, _crashed(f.target, error), True)
             return
         finished(f, findings, linter.internal_error)
 
-    todo_bytes = sum(len(f.data or b"") for f in todo)
+    todo_bytes = sum(f.size for f in todo)
     if _in_parallel(jobs, todo, todo_bytes) and not all(f.source is not None for f in todo):
         by_index = {f.index: f for f in todo}
         batches = [[(f.index, f.target, f.module, f.data, f.scan) for f in batch] for batch in _batches(todo, jobs)]
         _run_pool(
-            linter, jobs, project, _check_batch, batches,
+            linter, jobs, project, {"line_edits": fix_edits}, _check_batch, batches,
             on_result=lambda r: finished(by_index[r[0]], r[1], r[2]),
             fallback=lambda item: check_here(by_index[item[0]]),
         )
@@ -409,13 +439,6 @@ def check_run(linter: Linter, targets: list[Target], progress: Callable[[int, in
 
     if cache is not None and replay is None:
         _remember(cache, run_key, files)
-
-    # -- fixes' edits, where the findings came from elsewhere ---------------------------
-    detached = [f for f in files if f.findings and has_detached_fix(f.findings)] if fix_edits else []
-    if detached and replay is not None:
-        project = _replayed_project(linter, run_key, files)  # a replayed run loaded no facts
-    for f in detached:
-        _reattach(linter, project, f)
 
     results = [FileResult(f.target.display, f.findings or []) for f in files]
     for f in files:
@@ -427,19 +450,28 @@ def check_run(linter: Linter, targets: list[Target], progress: Callable[[int, in
     return Report(results, internal_error=linter.internal_error)
 
 
-def _replay_run(cache: Cache, run_key: tuple[str, str], files: list[_File]) -> list[list[Finding]] | None:
+def _replay_run(cache: Cache, run_key: tuple[str, str], files: list[_File], fix_edits: bool) -> list[list[Finding]] | None:
     """The findings of the readable files from the last run over the same paths, if
-    every file is as it was then (one small entry per set of paths, overwritten)."""
+    every file is as it was then (one small entry per set of paths, overwritten),
+    and their fixes have line edits if ``fix_edits``."""
     entry = cache.get("run", run_key[0])
-    if not (isinstance(entry, tuple) and len(entry) == 2 and entry[0] == run_key[1]):
+    if not (isinstance(entry, tuple) and len(entry) == 2 and entry[0] == run_key[1] and isinstance(entry[1], list)):
         return None
     findings = entry[1]
-    return findings if len(findings) == sum(1 for f in files if f.digest) else None
+    if len(findings) != sum(1 for f in files if f.digest) or not all(
+        isinstance(group, list) and all(isinstance(x, Finding) for x in group) for group in findings
+    ):
+        return None
+    if fix_edits and any(lacks_line_edits(group) for group in findings):
+        return None
+    return findings
 
 
 def _remembered(cache: Cache, run_key: tuple[str, str]) -> dict[str, _Remembered]:
     entry = cache.get("files", run_key[0])
-    return entry if isinstance(entry, dict) else {}
+    if not (isinstance(entry, dict) and all(isinstance(v, _Remembered) for v in entry.values())):
+        return {}
+    return entry
 
 
 def _remember(cache: Cache, run_key: tuple[str, str], files: list[_File]) -> None:
@@ -458,36 +490,137 @@ def _remember(cache: Cache, run_key: tuple[str, str], files: list[_File]) -> Non
         cache.put("run", run_key[0], (run_key[1], [[portable(x) for x in f.findings or []] for f in readable]))
 
 
-def _replayed_project(linter: Linter, run_key: tuple[str, str], files: list[_File]) -> ProjectFacts:
-    """The project's facts, from the remembered scans (a file whose scan is not
-    there is read and scanned again)."""
-    remembered = _remembered(linter.cache, run_key) if linter.cache is not None else {}
+# -- --fix and --diff -------------------------------------------------------------------
+
+
+def fix_run(
+    linter: Linter, targets: list[Target], progress: Callable[[int, int], None] | None, unsafe: bool, diff: bool, fix_edits: bool
+) -> Report:
+    """--fix (write) or --diff (show) every file, on every core, never through the
+    cache (a fix is computed on the file as it is). The same two passes as a check:
+    scan every file for the project's facts, then fix each file a rule looks at
+    against them, in a worker that reads, parses, fixes and writes it and then lets
+    it go: memory is the facts plus the largest file in flight, not the project.
+    Each file is fixed against the facts the run found (its own updated as it is
+    fixed), so the result never depends on the order or the process."""
+    jobs = linter.jobs or available_cores()
+    files = [_File(index, target, "", bytes_on_disk=_size_on_disk(target)) for index, target in enumerate(targets)]
+    results: dict[int, FileResult] = {}
+    options = {"line_edits": fix_edits, "unsafe": unsafe, "diff": diff}
+
+    def finished(f: _File, result: FileResult, internal_error: bool) -> None:
+        results[f.index] = result
+        f.internal_error = f.internal_error or internal_error
+        if progress:
+            progress(len(results), len(files))
+
+    def scanned(f: _File, module: str, scan: Scan | None, findings: list[Finding] | None, internal_error: bool) -> None:
+        f.module, f.scan, f.internal_error = module, scan, internal_error
+        if findings is not None:  # unreadable, unparsable, or no rule looks at it: nothing to fix
+            finished(f, FileResult(f.target.display, findings), internal_error)
+
+    def scan_here(f: _File) -> None:
+        linter.internal_error = False
+        scanned(f, *_scan_path(linter, f.target, fix_edits), linter.internal_error)
+
+    if _in_parallel(jobs, files, sum(f.size for f in files)):
+        by_index = {f.index: f for f in files}
+        batches = [[(f.index, f.target) for f in batch] for batch in _batches(files, jobs)]
+        _run_pool(
+            linter, jobs, None, options, _scan_path_batch, batches,
+            on_result=lambda r: scanned(by_index[r[0]], *r[1:]),
+            fallback=lambda item: scan_here(by_index[item[0]]),
+        )
+    else:
+        for f in files:
+            scan_here(f)
+
     project = _empty_project(linter)
     for f in files:
-        if not f.digest:
-            continue
-        last = remembered.get(os.path.abspath(f.target.path))
-        scan = last.scan if last is not None and (last.digest, last.module) == (f.digest, f.module) else None
-        if scan is None:
-            _, data = read_bytes(f.target, linter.settings)
-            if data is None or content_digest(data) != f.digest:
-                continue
-            scan, _, _ = scan_file(linter, f.target, f.module, data)
-        if scan.facts is not None:
-            project.add(scan.facts)
-    return project
+        if f.scan is not None and f.scan.facts is not None:
+            project.add(f.scan.facts)
+
+    todo = [f for f in files if f.index not in results]
+
+    def fix_here(f: _File) -> None:
+        linter.internal_error = False
+        result = _fix_path(linter, project, f.target, f.module, f.scan, unsafe, diff, fix_edits)
+        finished(f, result, linter.internal_error)
+
+    if _in_parallel(jobs, todo, sum(f.size for f in todo)):
+        by_index = {f.index: f for f in todo}
+        batches = [[(f.index, f.target, f.module, f.scan) for f in batch] for batch in _batches(todo, jobs)]
+        _run_pool(
+            linter, jobs, project, options, _fix_batch, batches,
+            on_result=lambda r: finished(by_index[r[0]], r[1], r[2]),
+            fallback=lambda item: fix_here(by_index[item[0]]),
+        )
+    else:
+        for f in todo:
+            fix_here(f)
+
+    report = [results[f.index] for f in files]
+    linter.link([x for r in report for x in r.findings])
+    linter.internal_error = linter.internal_error or any(f.internal_error for f in files)
+    return Report(report, internal_error=linter.internal_error)
 
 
-def _reattach(linter: Linter, project: ProjectFacts, f: _File) -> None:
-    """Check the file again here, for findings whose fixes carry their edits. Only if
-    it still has the bytes the findings came from; else the detached fixes stay."""
-    source, data = read_bytes(f.target, linter.settings)
-    if data is None or content_digest(data) != f.digest:
-        return
-    source = source_from_bytes(source, data)
+def _size_on_disk(target: Target) -> int:
     try:
-        findings = check_file(linter, project, source, f.scan)
-    except Exception:
-        return
-    if [x.sort_key for x in findings] == [x.sort_key for x in f.findings or []]:
-        f.findings = findings
+        return target.path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _scan_path(linter: Linter, target: Target, line_edits: bool) -> tuple[str, Scan | None, list[Finding] | None]:
+    """Pass 1 of a fix run for one file, read here: (its module, its scan, its
+    findings when there is nothing to fix)."""
+    source, data = read_bytes(target, linter.settings)
+    if data is None:
+        return source.module, None, linter.check(source, _empty_project(linter))
+    try:
+        scan, findings, _ = scan_file(linter, target, source.module, data, line_edits)
+    except Exception as error:
+        linter.internal_error = True
+        return source.module, None, _crashed(target, error)
+    return source.module, scan, findings
+
+
+def _fix_path(
+    linter: Linter, project: ProjectFacts, target: Target, module: str, scan: Scan | None, unsafe: bool, diff: bool, line_edits: bool
+) -> FileResult:
+    """Pass 2 of a fix run for one file: read it again, fix it, write it (or diff it)."""
+    try:
+        source, data = read_bytes(target, linter.settings)
+        if data is not None:
+            source = source_from_bytes(source, data)
+        if scan is not None and scan.crash is not None:
+            source.facts_crash = scan.crash
+        return linter.fix_file(source, project, unsafe, diff, line_edits)
+    except Exception as error:
+        linter.internal_error = True
+        return FileResult(target.display, _crashed(target, error))
+
+
+def _scan_path_batch(items: list[tuple]) -> list[tuple]:
+    linter: Linter = _WORKER["linter"]
+    out = []
+    for index, target in items:
+        linter.internal_error = False
+        module, scan, findings = _scan_path(linter, target, _WORKER["line_edits"])
+        out.append((index, module, scan, None if findings is None else [portable(f) for f in findings], linter.internal_error))
+    gc.collect()
+    return out
+
+
+def _fix_batch(items: list[tuple]) -> list[tuple]:
+    linter: Linter = _WORKER["linter"]
+    project: ProjectFacts = _WORKER["project"]
+    out = []
+    for index, target, module, scan in items:
+        linter.internal_error = False
+        result = _fix_path(linter, project, target, module, scan, _WORKER["unsafe"], _WORKER["diff"], _WORKER["line_edits"])
+        result.findings = [portable(f) for f in result.findings]
+        out.append((index, result, linter.internal_error))
+        gc.collect()  # a file's libcst trees go before the next file's come
+    return out

@@ -235,12 +235,34 @@ def test_concurrent_runs_sharing_the_cache_do_not_tear_it(project: Path, tmp_pat
     assert warm.stdout == outputs[0][0]
 
 
-def test_json_edits_of_a_cross_file_finding_from_a_replayed_run(project: Path, tmp_path: Path):
+def test_json_edits_of_a_cross_file_finding_from_a_replayed_run(project: Path, tmp_path: Path, monkeypatch):
     cache_dir = tmp_path / "cache"
-    for _ in range(3):  # cold, replayed, replayed
+    edits = []
+    for run in range(3):  # cold, replayed, replayed
+        if run:
+            parses = ParseCounter(monkeypatch)
         findings = Linter(Settings(), jobs=1, cache=Cache(cache_dir)).run([project]).findings
         (finding,) = findings  # LL201 needs data.py's facts (N=1000)
-        assert finding.code == "LL201" and not isinstance(finding.fix, DetachedFix) and finding.fix.edits
+        assert finding.code == "LL201" and finding.fix.line_edits
+        edits.append(finding.fix.line_edits)
+        if run:
+            assert parses.count == 0  # the edits came from the cache with the finding
+    assert edits[0] == edits[1] == edits[2]
+    assert "drop_last=True" in edits[0][0].content
+
+
+def test_a_run_that_wants_edits_after_one_that_did_not(project: Path, tmp_path: Path, monkeypatch):
+    """A text run caches findings without line edits; a JSON run then checks only
+    the files whose fixes lack them, and a text run reuses the JSON run's entries."""
+    cache_dir = tmp_path / "cache"
+    (project / "clean.py").write_text("import torch\nfrom torch.utils.data import DataLoader\n\nX = 1\n")
+    lint(project, cache_dir, fix_edits=False)
+    parses = ParseCounter(monkeypatch)
+    (finding,) = Linter(Settings(), jobs=1, cache=Cache(cache_dir)).run([project], fix_edits=True).findings
+    assert finding.fix.line_edits and parses.count == 1  # train.py only
+    parses.count = 0
+    (finding,) = Linter(Settings(), jobs=1, cache=Cache(cache_dir)).run([project], fix_edits=False).findings
+    assert finding.fix.line_edits and parses.count == 0
 
 
 def test_a_run_reads_one_entry_or_two(project: Path, tmp_path: Path, monkeypatch):

@@ -38,9 +38,11 @@ def test_processes_find_what_one_process_finds_in_the_same_order(always_parallel
         together = Linter(Settings(), jobs=3).run([FIXTURES])
         assert summary(together) == summary(alone)
         assert [r.path for r in together.files] == [r.path for r in alone.files]
-    # Fixes come back with their edits (the files were checked again here).
-    assert all(f.fix is None or not isinstance(f.fix, DetachedFix) for f in together.findings)
-    assert any(f.fix is not None and f.fix.edits for f in together.findings)
+    # Fixes come back from the workers with their line edits, the same as computed here.
+    fixes = [(f.sort_key, f.fix.line_edits) for f in together.findings if f.fix is not None and f.cell is None]
+    assert fixes and all(edits for _, edits in fixes)
+    assert fixes == [(f.sort_key, f.fix.line_edits) for f in alone.findings if f.fix is not None and f.cell is None]
+    assert any(isinstance(f.fix, DetachedFix) for f in together.findings)  # (they did come from workers)
 
 
 def test_processes_and_the_cache_together(always_parallel, tmp_path: Path):
@@ -67,10 +69,10 @@ def test_a_worker_that_dies_costs_only_time(always_parallel, monkeypatch, tmp_pa
     parent = os.getpid()
     original = parallel.scan_file
 
-    def dies_in_a_worker(linter, target, module, data):
+    def dies_in_a_worker(linter, target, module, data, *args):
         if os.getpid() != parent:
             os._exit(3)  # as if killed for memory
-        return original(linter, target, module, data)
+        return original(linter, target, module, data, *args)
 
     monkeypatch.setattr(parallel, "scan_file", dies_in_a_worker)
     report = Linter(Settings(), jobs=2).run([project])
@@ -95,3 +97,36 @@ def test_cli_jobs_option(tmp_path: Path):
     two = runner.invoke(main, ["check", "--no-cache", "-j", "2", "--output-format", "concise", str(FIXTURES)])
     assert one.exit_code == two.exit_code == 1
     assert one.output == two.output
+
+
+def _fixed_tree(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): p.read_text(encoding="utf-8", errors="replace") for p in sorted(root.rglob("*.py"))}
+
+
+@pytest.mark.parametrize("diff", [False, True])
+def test_fix_in_workers_writes_what_one_process_writes(always_parallel, tmp_path: Path, monkeypatch, diff: bool):
+    """--fix and --diff run file by file in the workers: the same files written,
+    the same diffs, the same findings left, as in one process."""
+    outcomes = []
+    for jobs in (1, 2):
+        root = tmp_path / f"j{jobs}"
+        shutil.copytree(FIXTURES, root)
+        if jobs == 2:
+            original = parallel._fix_path
+            pids = tmp_path / "pids"
+            pids.mkdir()
+
+            def recording(*args, **kwargs):
+                (pids / str(os.getpid())).touch()
+                return original(*args, **kwargs)
+
+            monkeypatch.setattr(parallel, "_fix_path", recording)
+        report = Linter(Settings(), jobs=jobs).run([root], fix=not diff, diff=diff, unsafe=True)
+        findings = [(str(Path(f.path).relative_to(root)), f.span, f.code, f.message.replace(str(root), "ROOT")) for f in report.findings]
+        diffs = [r.diff.replace(str(root), "ROOT") for r in report.files]
+        outcomes.append((_fixed_tree(root), findings, diffs, [r.fixed for r in report.files]))
+    assert outcomes[0] == outcomes[1]
+    assert (sum(outcomes[0][3]) > 10) != diff and (any(outcomes[0][2]) == diff)
+    assert not [p for p in (tmp_path / "j2").rglob("*losslint-tmp*")]
+    fixed_in = {p.name for p in (tmp_path / "pids").iterdir()}
+    assert fixed_in and str(os.getpid()) not in fixed_in  # fixed in the workers
