@@ -17,13 +17,17 @@ from click.testing import CliRunner
 from losslint.config import Settings
 from losslint.verify import command as verify_command
 from losslint.verify.decision import (
+    clip_usage,
     epoch_ratios,
+    judge_control,
     judge_crash,
     judge_outlier,
     judge_spike,
+    loss_null,
     outlier_scores,
     progress,
     spike_score,
+    suggested_max_norm,
     threshold,
 )
 from losslint.verify.programs import load_program, local_files, symptom_direction
@@ -263,3 +267,114 @@ def test_a_clean_script_without_training_is_a_clear_report(tmp_path):
     assert item["script"] == str(script) and item["validated"] is False
     assert "the original cannot be run" in item["reason"] and "optimizer step" in item["reason"]
     assert "tensor([0., 0.])" in item["stderr_tail"]  # the program's own output
+
+
+def test_check_fix_takes_the_suggested_clip_max_norm():
+    """verify suggests a max_norm; check --fix takes it with --clip-max-norm."""
+    from losslint.cli import main
+
+    result = CliRunner().invoke(
+        main,
+        ["check", "--no-cache", "--diff", "--unsafe-fixes", "--select", "LL301", "--clip-max-norm", "0.05", str(USER_PROJECT / "train.py")],
+    )
+    assert result.exit_code == 1, result.output
+    assert "max_norm=0.05)" in result.output and "max_norm=1.0" not in result.output
+
+
+# -- the measured nulls, on series with known answers ------------------------------------
+
+
+def with_per_sample(steps, values_for):
+    for i, step in enumerate(steps):
+        step["per_sample"] = values_for(i, step)
+    return steps
+
+
+def test_the_null_of_a_skewed_loss_is_skewed():
+    """One sample in 32 carries the whole loss: a batch of 2 re-sampled out of it has a
+    mean of 0 (15 times in 16) or 16x the batch mean (1 in 16): the null's range is
+    [0, 16], where the old symmetric limit 1/T = 0.25 would call the zeros a dip."""
+    steps = series(epochs=1, steps=11, batch=32, last=2)
+    with_per_sample(steps, lambda i, s: [32.0] + [0.0] * (s["batch"] - 1))
+    null = loss_null([steps], 2)
+    assert null.low == 0.0 and null.high == pytest.approx(16.0)
+    assert threshold(32, 2) == 4.0  # 1/T = 0.25: what the old dip test used
+
+
+def test_a_constant_per_sample_loss_has_a_point_null():
+    steps = with_per_sample(series(decay=1.0, noise=0.0), lambda i, s: [1.5] * s["batch"])
+    null = loss_null([steps], 2)
+    assert null.low == pytest.approx(1.0) and null.high == pytest.approx(1.0)
+
+
+def known_runs(seeds=3, last_factor=1.0, update_at_end=1.0, follow_factor=1.0, decay=0.97, probe=1.5):
+    """Seeds of a run with per-sample losses (uniform noise around the step's loss), gradient
+    probes that all say ``probe``, and the boundary's update and following losses scaled."""
+    runs = []
+    for seed in range(seeds):
+        steps = series(last_factor=last_factor, seed=seed, decay=decay)
+        rng = random.Random(seed + 100)
+        for i, step in enumerate(steps):
+            step["per_sample"] = [step["loss"] / (last_factor if step["batch"] == 2 else 1.0) * rng.uniform(0.5, 1.5) for _ in range(step["batch"])]
+            step["grad_null"] = [probe] * 8 if i % 3 == 1 else None
+            is_end = i + 1 < len(steps) and steps[i + 1]["epoch"] != step["epoch"] or i == len(steps) - 1
+            if is_end:
+                step["update_norm"] *= update_at_end
+                for after in steps[i + 1 : i + 4]:
+                    after["loss"] *= follow_factor
+        runs.append(steps)
+    return runs
+
+
+def test_a_fix_is_validated_only_when_update_and_following_loss_are_back_too():
+    buggy = known_runs(last_factor=16.0, update_at_end=5.0, follow_factor=3.0)
+    good = judge_spike(buggy, known_runs())
+    assert good.verdict == "validated", good.reason
+    assert good.scores["S"]["before"].null.source == "per-sample resampling"
+    assert len(good.scores["S"]["before"].per_seed) == 3
+    # the loss is back, the update at the small last step is still 5x (above the probes' 1.5)
+    update = judge_spike(buggy, known_runs(update_at_end=5.0))
+    assert update.verdict == "failed" and "the update at the boundary U=" in update.reason
+    # the loss is back at the boundary, but it stays 3x high over the next steps
+    follow = judge_spike(buggy, known_runs(follow_factor=3.0))
+    assert follow.verdict == "failed" and "loss over the next 3 steps" in follow.reason
+
+
+def test_trains_worse_uses_the_same_seeds_and_null():
+    buggy = known_runs(last_factor=16.0, decay=0.95)
+    slower = known_runs(decay=0.965)  # final/initial loss about 1.65x the original's
+    judgement = judge_spike(buggy, slower)
+    assert judgement.progress_after / judgement.progress_before > 1.5
+    assert judgement.verdict == "failed" and "trains worse" in judgement.reason
+    assert judge_spike(buggy, known_runs(decay=0.95)).verdict == "validated"
+
+
+def test_a_clean_run_is_a_negative_control():
+    clean = judge_control(known_runs())
+    assert clean.verdict == "clean" and "no boundary effect" in clean.reason
+    spiky = judge_control(known_runs(last_factor=16.0))
+    assert spiky.verdict == "failed" and "a spike at the epoch boundary" in spiky.reason
+    dip = judge_control(known_runs(last_factor=0.1))
+    assert dip.verdict == "failed" and "a dip" in dip.reason
+
+
+def test_clip_usage_and_suggested_max_norm():
+    steps = series(decay=1.0, noise=0.0)
+    for i, step in enumerate(steps):
+        step["grad_norm"] = 2.0
+        step["clip"] = 1.0
+        step["clipped"] = i % 10 != 0  # fires on 9 steps in 10
+    fraction, limit = clip_usage([steps], inject_step=16)
+    assert limit == 1.0 and fraction == pytest.approx(0.9, abs=0.03)
+    assert suggested_max_norm([steps], inject_step=16) == 4.0  # 2x the median gradient norm
+    judgement = judge_outlier([outlier_run(16, 12.0)], [outlier_run(16, 1.2)], 16)
+    assert not judgement.warnings  # no clip in those runs: nothing to warn about
+    clipped = [dict(s, clip=1.0, clipped=True) for s in outlier_run(16, 1.2)]
+    warned = judge_outlier([outlier_run(16, 12.0)], [clipped], 16)
+    assert warned.verdict == "validated" and "fires on 100% of normal steps" in warned.warnings[0]
+    assert "--clip-max-norm 1" in warned.warnings[0]  # 2x the median gradient norm of 0.5
+
+
+def test_shrink_to_the_real_remainder():
+    assert shrunk_size(1000, 64, 10) == 642  # smoke: a last batch of 2
+    assert shrunk_size(1000, 64, 10, real=True) == 680  # real: 1000 % 64 = 40

@@ -27,9 +27,9 @@ symmetric noise:
 - U: the recorded gradient-norm ratios of b-sample subsets of full batches over
   the whole batch (the runtime's probes). Only its upper side is judged: an
   optimizer damps a single step (momentum, Adam), it does not amplify it.
-- F: a permutation null of the same run: the window and the following steps'
-  losses shuffled together (under no boundary effect they are exchangeable; a
-  falling loss makes this conservative). Upper side only.
+- F: ``FOLLOW`` steps drawn (without replacement) out of the window of the same
+  run, over the window's median: the step-to-step noise of the loss before the
+  boundary (a falling loss makes this conservative). Upper side only.
 - Training progress (final loss over first loss): the original's per-seed
   values, bootstrapped over seeds and over the per-sample losses of each step.
 
@@ -130,8 +130,8 @@ def spike_score(steps: Steps, complete_last: bool = True, key: str = "loss") -> 
 
 
 def follow_ratios(steps: Steps) -> list[tuple[float, list[float], int]]:
-    """Per boundary followed by ``FOLLOW`` steps: (F, the losses of window and following
-    steps, how many of them follow), for the permutation null."""
+    """Per boundary followed by ``FOLLOW`` steps: (F, the window's losses, how many
+    steps follow), for the null."""
     out = []
     for end in epoch_end_indices(steps, complete_last=False):
         window = [v for v in (_finite(steps[i]["loss"]) for i in _window(steps, end)) if v is not None]
@@ -140,7 +140,7 @@ def follow_ratios(steps: Steps) -> list[tuple[float, list[float], int]]:
             continue
         ratio = _ratio(statistics.median(after), statistics.median(window))
         if ratio is not None:
-            out.append((ratio, window + after, len(after)))
+            out.append((ratio, window, len(after)))
     return out
 
 
@@ -289,7 +289,8 @@ def update_null(runs: Sequence[Steps], complete: Sequence[bool] | None = None) -
 
 
 def follow_null(runs: Sequence[Steps]) -> Null | None:
-    """The permutation null of F over the runs (median over boundaries, then runs)."""
+    """The null of F over the runs (median over boundaries, then runs): ``FOLLOW``
+    steps drawn out of the window itself, over the window's median."""
     samplers = []
     for steps in runs:
         boundaries = [(values, count) for _, values, count in follow_ratios(steps)]
@@ -298,16 +299,15 @@ def follow_null(runs: Sequence[Steps]) -> Null | None:
 
         def draw(rng: random.Random, boundaries=boundaries) -> float:
             ratios = []
-            for values, count in boundaries:
-                shuffled = rng.sample(values, len(values))
-                reference = statistics.median(shuffled[count:])
-                ratios.append(statistics.median(shuffled[:count]) / reference if reference > 0 else 1.0)
+            for window, count in boundaries:
+                reference = statistics.median(window)
+                ratios.append(statistics.median(rng.sample(window, count)) / reference if reference > 0 else 1.0)
             return statistics.median(ratios)
 
         samplers.append(draw)
     if not samplers:
         return None
-    return _quantiles(_median_of_draws(samplers, random.Random(2)), "permutation")
+    return _quantiles(_median_of_draws(samplers, random.Random(2)), "window steps")
 
 
 def progress_null(runs: Sequence[Steps], complete: Sequence[bool] | None = None) -> Null | None:
