@@ -271,3 +271,47 @@ def test_the_command_and_check_without_pygls():
     # `losslint check` must not need the lsp extra: pygls is imported only by `lsp`.
     probe = "import sys, losslint.cli; print('pygls' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_quick_fix_anywhere_on_the_diagnostics_lines_and_for_listed_diagnostics(client: Client, workspace: Path):
+    uri = (workspace / "train.py").as_uri()
+    [diagnostic] = open_document(client, workspace / "train.py", TRAIN)["diagnostics"]
+    line = diagnostic["range"]["start"]["line"]
+
+    def titles(range_: dict, diagnostics: list) -> list[str]:
+        actions = client.request("textDocument/codeAction", {"textDocument": {"uri": uri}, "range": range_, "context": {"diagnostics": diagnostics}})
+        return [a["title"] for a in actions]
+
+    # The cursor at the start of the line, before the finding's columns: still offered.
+    cursor = {"start": {"line": line, "character": 0}, "end": {"line": line, "character": 0}}
+    assert "LL201: add drop_last=True" in titles(cursor, [])
+    # Elsewhere in the file, but the client names the diagnostic (a click on it in a problems list).
+    elsewhere = {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}}
+    assert "LL201: add drop_last=True" in titles(elsewhere, [diagnostic])
+    # Elsewhere, no diagnostic named: only "fix all".
+    assert titles(elsewhere, []) == ["losslint: fix all"]
+
+
+def test_configuration_changes_are_watched_and_open_documents_relinted(tmp_path: Path):
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
+    (tmp_path / "train.py").write_text(TRAIN)
+    client = Client(tmp_path)
+    try:
+        capabilities = {"workspace": {"didChangeWatchedFiles": {"dynamicRegistration": True}}}
+        client.request("initialize", {"processId": None, "rootUri": tmp_path.as_uri(), "capabilities": capabilities})
+        client.notify("initialized", {})
+        registration = client.notification("client/registerCapability")["registrations"][0]
+        assert registration["method"] == "workspace/didChangeWatchedFiles"
+        globs = [w["globPattern"] for w in registration["registerOptions"]["watchers"]]
+        assert "**/pyproject.toml" in globs and "**/losslint.toml" in globs
+        assert open_document(client, tmp_path / "train.py", TRAIN)["diagnostics"]
+        # The user ignores LL201 in the configuration: no restart needed.
+        (tmp_path / "pyproject.toml").write_text("[project]\nname = 'demo'\n\n[tool.losslint]\nignore = [\"LL201\"]\n")
+        client.notify("workspace/didChangeWatchedFiles", {"changes": [{"uri": (tmp_path / "pyproject.toml").as_uri(), "type": 2}]})
+        assert client.notification("textDocument/publishDiagnostics")["diagnostics"] == []
+        # And a new losslint.toml next to it takes over (type 1: created).
+        (tmp_path / "losslint.toml").write_text('select = ["LL2"]\n')
+        client.notify("workspace/didChangeWatchedFiles", {"changes": [{"uri": (tmp_path / "losslint.toml").as_uri(), "type": 1}]})
+        assert [d["code"] for d in client.notification("textDocument/publishDiagnostics")["diagnostics"]] == ["LL201"]
+    finally:
+        client.close()

@@ -8,9 +8,14 @@ editor.
   title), and "fix all" (the safe fixes, plus the unsafe ones when the
   configuration sets ``unsafe-fixes = true``), also as ``source.fixAll.losslint``
   for editors' fix-on-save.
+- Quick fixes are offered for a diagnostic when the requested range touches any
+  of its lines (not only its columns), and for every diagnostic the client lists in
+  ``context.diagnostics``.
 - Configuration: the file's nearest ``[tool.losslint]`` (pyproject.toml,
   losslint.toml), as for ``losslint check``. Facts from the project's other files
-  come from ``losslint.single_file``; saving a file refreshes them.
+  come from ``losslint.single_file``; saving a file refreshes them. The server asks
+  the client to watch the configuration files (``workspace/didChangeWatchedFiles``):
+  when one changes, the settings are read again and every open document linted.
 
 Positions: the engine counts columns in characters; pygls converts them to the
 encoding the client negotiated (UTF-16 by default).
@@ -30,10 +35,12 @@ from losslint import __version__
 from losslint.findings import Applicability, Finding, Severity
 from losslint.fixes import apply_fixes
 from losslint.rules.base import all_rules
-from losslint.single_file import forget_project_facts, prepare, settings_for
+from losslint.config import user_cache_dir
+from losslint.single_file import forget_project_facts, forget_settings, prepare, settings_for
 
 SOURCE = "losslint"
 FIX_ALL_KIND = "source.fixAll.losslint"
+CONFIG_GLOBS = ("**/pyproject.toml", "**/losslint.toml", "**/.losslint.toml")
 _SEVERITY = {
     Severity.ERROR: types.DiagnosticSeverity.Error,
     Severity.WARNING: types.DiagnosticSeverity.Warning,
@@ -45,7 +52,7 @@ def rule_doc_uri(code: str) -> str:
     """A file: URI of the rule's documentation, written on first use."""
     from losslint.cli import rule_documentation  # the text of `losslint rule CODE`
 
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "losslint" / "rules" / __version__
+    base = user_cache_dir() / "rules" / __version__
     path = base / f"{code}.md"
     if not path.is_file():
         rule = next((r for r in all_rules() if r.code == code), None)
@@ -145,8 +152,13 @@ class LosslintServer(LanguageServer):
         actions: list[types.CodeAction] = []
         lines = document.lines
         if not wanted or any(str(k).startswith("quickfix") for k in wanted):
+            listed = {(d.code, d.range.start.line, d.range.start.character) for d in params.context.diagnostics if d.source in (SOURCE, None)}
             for finding in findings:
-                if finding.fix is None or not self._overlaps(self.range_of(finding, lines), params.range):
+                if finding.fix is None:
+                    continue
+                where = self.range_of(finding, lines)
+                on_its_lines = where.start.line <= params.range.end.line and params.range.start.line <= where.end.line
+                if not on_its_lines and (finding.code, where.start.line, where.start.character) not in listed:
                     continue
                 try:
                     fixed = apply_fixes(text, [finding.fix])
@@ -181,12 +193,9 @@ class LosslintServer(LanguageServer):
         identifier = types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version)
         return types.WorkspaceEdit(document_changes=[types.TextDocumentEdit(text_document=identifier, edits=edits)])
 
-    @staticmethod
-    def _overlaps(a: types.Range, b: types.Range) -> bool:
-        return (a.start.line, a.start.character) <= (b.end.line, b.end.character) and (b.start.line, b.start.character) <= (
-            a.end.line,
-            a.end.character,
-        )
+    def relint_open_documents(self) -> None:
+        for uri in list(self.workspace.text_documents):
+            self.lint(uri)
 
 
 def create_server() -> LosslintServer:
@@ -207,6 +216,31 @@ def create_server() -> LosslintServer:
             ls.lint(uri)
         if params.text_document.uri not in ls.findings:
             ls.lint(params.text_document.uri)
+
+    @server.feature(types.INITIALIZED)
+    def initialized(ls: LosslintServer, params: types.InitializedParams) -> None:
+        watched = ls.client_capabilities.workspace and ls.client_capabilities.workspace.did_change_watched_files
+        if watched and watched.dynamic_registration:
+            watchers = [types.FileSystemWatcher(glob_pattern=glob) for glob in CONFIG_GLOBS]
+            ls.client_register_capability(
+                types.RegistrationParams(
+                    registrations=[
+                        types.Registration(
+                            id="losslint-configuration",
+                            method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+                            register_options=types.DidChangeWatchedFilesRegistrationOptions(watchers=watchers),
+                        )
+                    ]
+                )
+            )
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def watched_files_changed(ls: LosslintServer, params: types.DidChangeWatchedFilesParams) -> None:
+        # A configuration file was created, changed or deleted: which settings apply
+        # (and which file holds them) may differ now.
+        if any(uri_to_path(change.uri).name in ("pyproject.toml", "losslint.toml", ".losslint.toml") for change in params.changes):
+            forget_settings()
+            ls.relint_open_documents()
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: LosslintServer, params: types.DidCloseTextDocumentParams) -> None:
