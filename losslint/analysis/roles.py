@@ -116,22 +116,80 @@ def _without_grad(ctx: "FileContext", node: ast.AST) -> bool:
 def used_without_training(ctx: "FileContext", names: list[str]) -> bool:
     """Every loop over one of ``names`` runs without gradients (feature extraction,
     a label scan) and none calls backward() or step(): the loader trains nothing,
-    whatever its name says."""
+    whatever its name says. A loader handed to a function of this file
+    (``extract_features(model, loader)``) is judged by that function's loops."""
+    return _trains_nothing(ctx, ctx.tree, set(names), depth=0) is True
+
+
+def _loops_over(ctx: "FileContext", scope: ast.AST, names: set[str]) -> list[ast.AST]:
     loops = []
-    for loop in ctx.nodes_of(ast.For, ast.AsyncFor):
-        iterated = {n.id for n in ast.walk(loop.iter) if isinstance(n, ast.Name)} | {
-            n.attr for n in ast.walk(loop.iter) if isinstance(n, ast.Attribute)
-        }
-        if iterated.intersection(names):
-            loops.append(loop)
-    if not loops:
+    for loop in ast.walk(scope):
+        if isinstance(loop, (ast.For, ast.AsyncFor)):
+            iterated = {n.id for n in ast.walk(loop.iter) if isinstance(n, ast.Name)} | {
+                n.attr for n in ast.walk(loop.iter) if isinstance(n, ast.Attribute)
+            }
+            if iterated & names:
+                loops.append(loop)
+    return loops
+
+
+def _trains_nothing(ctx: "FileContext", scope: ast.AST, names: set[str], depth: int) -> bool | None:
+    """True when every use of ``names`` in ``scope`` is a loop without gradients or
+    a call of a local function that only uses it so; False when a use trains;
+    None when there is no use that tells (nothing iterated, or handed to code
+    this file does not define)."""
+    if not names or depth > 3:
+        return None
+    verdicts: list[bool | None] = []
+    for loop in _loops_over(ctx, scope, names):
+        trains = any(
+            isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ("backward", "step") for n in ast.walk(loop)
+        )
+        verdicts.append(not trains and _without_grad(ctx, loop))
+    for call in ast.walk(scope):
+        if not isinstance(call, ast.Call):
+            continue
+        for position, arg in enumerate(call.args):
+            if isinstance(arg, ast.Name) and arg.id in names:
+                parameter = _local_parameter(ctx, call, position)
+                if parameter is None:
+                    return None  # handed to code we cannot read: nothing to say
+                function, parameter_name = parameter
+                if _without_grad_function(function):
+                    verdicts.append(not _steps(function))
+                else:
+                    verdicts.append(_trains_nothing(ctx, function, {parameter_name}, depth + 1))
+    if False in verdicts:
         return False
-    for loop in loops:
-        if not _without_grad(ctx, loop):
-            return False
-        if any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ("backward", "step") for n in ast.walk(loop)):
-            return False
+    if not verdicts or None in verdicts:
+        return None
     return True
+
+
+def _local_parameter(ctx: "FileContext", call: ast.Call, position: int) -> tuple[ast.FunctionDef | ast.AsyncFunctionDef, str] | None:
+    """The module-level function of this file that ``call`` calls, and the name of
+    its parameter at ``position``."""
+    if not isinstance(call.func, ast.Name):
+        return None
+    for node in ctx.tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == call.func.id:
+            parameters = node.args.posonlyargs + node.args.args
+            if position < len(parameters):
+                return node, parameters[position].arg
+            return None
+    return None
+
+
+def _without_grad_function(function: ast.AST) -> bool:
+    for decorator in getattr(function, "decorator_list", []):
+        func = decorator.func if isinstance(decorator, ast.Call) else decorator
+        if isinstance(func, (ast.Name, ast.Attribute)) and (func.id if isinstance(func, ast.Name) else func.attr) in ("no_grad", "inference_mode"):
+            return True
+    return False
+
+
+def _steps(function: ast.AST) -> bool:
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ("backward", "step") for n in ast.walk(function))
 
 
 def pipeline_role(ctx: "FileContext", call: ast.Call, dataset: ast.expr | None) -> Role:

@@ -498,6 +498,45 @@ class PartialLastBatch(Rule):
         ),
         Flagged(
             """
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+
+            def train_one_epoch(model, loader, optimizer):
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    torch.nn.functional.mse_loss(model(x), y).backward()
+                    optimizer.step()
+
+            @torch.no_grad()
+            def evaluate(model, loader):
+                return sum(float(model(x).sum()) for x, _ in loader)
+
+            data = DataLoader(TensorDataset(torch.randn(1000, 8), torch.randn(1000, 1)), batch_size=64, shuffle=True)
+            train_one_epoch(model, data, optimizer)
+            evaluate(model, data)
+            """,
+            fixed="""
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+
+            def train_one_epoch(model, loader, optimizer):
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    torch.nn.functional.mse_loss(model(x), y).backward()
+                    optimizer.step()
+
+            @torch.no_grad()
+            def evaluate(model, loader):
+                return sum(float(model(x).sum()) for x, _ in loader)
+
+            data = DataLoader(TensorDataset(torch.randn(1000, 8), torch.randn(1000, 1)), batch_size=64, shuffle=True, drop_last=True)
+            train_one_epoch(model, data, optimizer)
+            evaluate(model, data)
+            """,
+            message_contains=("N=1000", "B=64"),
+        ),
+        Flagged(
+            """
             import argparse
             from torch.utils.data import DataLoader
             from torchvision.datasets import MNIST
@@ -611,6 +650,21 @@ class PartialLastBatch(Rule):
                     features.append(backbone(images))
             """,
             why="named train_*, but iterated only under no_grad (a feature bank): dropping samples would leave rows out",
+        ),
+        Quiet(
+            """
+            import torch
+            from torch.utils.data import DataLoader
+            from torchvision import datasets
+
+            @torch.no_grad()
+            def extract_features(model, loader):
+                return torch.cat([model(images) for images, _ in loader])
+
+            data_loader_train = DataLoader(datasets.CIFAR10("data", train=True), batch_size=256, drop_last=False)
+            bank = extract_features(backbone, data_loader_train)
+            """,
+            why="handed to a function of the file that runs without gradients (a kNN feature bank): it trains nothing",
         ),
         Quiet(
             """
