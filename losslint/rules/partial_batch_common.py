@@ -77,6 +77,10 @@ def read_flag(ctx: "FileContext", call: ast.Call, name: str, position: int | Non
 
 # What dropping the remainder costs when nothing shuffles: said in the message and the fix.
 UNSHUFFLED_NOTE = "nothing shuffles this data, so dropping the remainder leaves the same last samples out of every epoch"
+UNKNOWN_SHUFFLE_NOTE = (
+    "whether this data is shuffled is not known statically; without a shuffle, dropping the remainder leaves the same "
+    "last samples out of every epoch"
+)
 
 
 def set_flag_fix(ctx: "FileContext", call: ast.Call, flag: Flag, name: str, description: str) -> Fix | None:
@@ -98,12 +102,15 @@ def unless_shuffled(fix: Fix | None, shuffled: bool | None) -> Fix | None:
     (and its description says why)."""
     if fix is None or shuffled:
         return fix
-    return Fix(f"{fix.description} ({UNSHUFFLED_NOTE})", Applicability.UNSAFE, fix.edits, fix.imports)
+    note = UNSHUFFLED_NOTE if shuffled is False else UNKNOWN_SHUFFLE_NOTE
+    return Fix(f"{fix.description} ({note})", Applicability.UNSAFE, fix.edits, fix.imports)
 
 
 def unshuffled_note(shuffled: bool | None) -> str:
     """The message's word on the fix when it is unsafe."""
-    return "" if shuffled else f"; {UNSHUFFLED_NOTE} (the fix is unsafe)"
+    if shuffled:
+        return ""
+    return f"; {UNSHUFFLED_NOTE if shuffled is False else UNKNOWN_SHUFFLE_NOTE} (the fix is unsafe)"
 
 
 # -- keyword arguments handed over as **dicts -----------------------------------
