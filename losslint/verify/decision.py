@@ -223,6 +223,24 @@ def _quantiles(draws: list[float], source: str) -> Null | None:
     return Null(quantile(draws, NULL_QUANTILES[0]), quantile(draws, NULL_QUANTILES[1]), source)
 
 
+_NULLS: dict = {}
+
+
+def _memo(function):
+    """Nulls are drawn once per set of runs: every row of a program shares its original's.
+    Keyed on the runs' identities, which the cache keeps alive (so never reused)."""
+
+    def cached(runs, *args):
+        key = (function.__name__, tuple(id(r) for r in runs), repr(args))
+        if key not in _NULLS:
+            _NULLS[key] = (list(runs), function(runs, *args))
+        return _NULLS[key][1]
+
+    cached.__name__ = function.__name__
+    cached.__doc__ = function.__doc__
+    return cached
+
+
 def _loss_null_sampler(steps: Steps, b: int, complete_last: bool):
     """A function drawing one per-seed S under the null for this run, or None when the
     run recorded no per-sample losses of full batches in its scored windows."""
@@ -262,6 +280,7 @@ def _median_of_draws(samplers: list, rng: random.Random) -> list[float]:
     return [statistics.median([sampler(rng) for sampler in samplers]) for _ in range(NULL_DRAWS)]
 
 
+@_memo
 def loss_null(runs: Sequence[Steps], b: int | None, complete: Sequence[bool] | None = None) -> Null | None:
     """The null range of S (median over the runs) for a last batch of ``b`` samples."""
     if not b:
@@ -274,6 +293,7 @@ def loss_null(runs: Sequence[Steps], b: int | None, complete: Sequence[bool] | N
     return _quantiles(_median_of_draws(samplers, random.Random(0)), "per-sample resampling")
 
 
+@_memo
 def update_null(runs: Sequence[Steps], complete: Sequence[bool] | None = None) -> Null | None:
     """The null range of U: medians over epochs of probed gradient-norm ratios."""
     flags = list(complete or [])
@@ -288,6 +308,7 @@ def update_null(runs: Sequence[Steps], complete: Sequence[bool] | None = None) -
     return _quantiles(_median_of_draws(samplers, random.Random(1)), "gradient probes")
 
 
+@_memo
 def follow_null(runs: Sequence[Steps]) -> Null | None:
     """The null of F over the runs (median over boundaries, then runs): ``FOLLOW``
     steps drawn out of the window itself, over the window's median."""
@@ -310,6 +331,7 @@ def follow_null(runs: Sequence[Steps]) -> Null | None:
     return _quantiles(_median_of_draws(samplers, random.Random(2)), "window steps")
 
 
+@_memo
 def progress_null(runs: Sequence[Steps], complete: Sequence[bool] | None = None) -> Null | None:
     """The range of the original's progress: seeds re-drawn with replacement, each
     step's loss re-drawn from its per-sample losses (bootstrap)."""
@@ -339,7 +361,7 @@ def progress_null(runs: Sequence[Steps], complete: Sequence[bool] | None = None)
         return progress(steps, flag, scale)
 
     draws = []
-    for _ in range(NULL_DRAWS // 4):
+    for _ in range(NULL_DRAWS // 8):
         picks = [one(*per_run[rng.randrange(len(per_run))]) for _ in per_run]
         value = _median(picks)
         if value is not None:

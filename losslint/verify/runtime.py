@@ -722,6 +722,7 @@ def run(config: dict) -> dict:
                 outcome = {"status": "crash", "error": f"the program exited with status {exit_.code}"}
         except BaseException as error:  # the program's own failure, reported to the user
             text = traceback.format_exc()
+            sys.stderr.write(text)  # in the program's output, as a plain run would show it
             outcome = {"status": classify_error(text), "error": f"{type(error).__name__}: {error}", "traceback": text}
         finally:
             sys.argv, sys.path[:] = old_argv, old_path
