@@ -388,7 +388,15 @@ def _checker(hint: Any) -> Callable[[Any], bool]:
     raise TypeError(f"an annotation the cache cannot check: {hint!r}")
 
 def cache_directory(settings: Any) -> Path:
+    """``LOSSLINT_CACHE_DIR``; else ``.losslint_cache/`` beside the configuration
+    file or, without one, at the nearest project root above the working directory;
+    else (no project: a run from /tmp or ~) under the user's cache directory."""
     configured = os.environ.get(ENV_CACHE_DIR)
     if configured:
         return Path(configured)
+    if settings.config_path is None:
+        from losslint.config import find_project_root, user_cache_dir
+
+        root = find_project_root(Path.cwd())
+        return root / CACHE_DIR_NAME if root is not None else user_cache_dir() / "results"
     return Path(settings.root) / CACHE_DIR_NAME

@@ -3,8 +3,8 @@
 linted paths as ruff does, overridden by ``--config`` and command-line options.
 
 Keys (kebab-case; snake_case accepted): select, extend-select, ignore,
-per-file-ignores, exclude, extend-exclude, respect-gitignore, fix, unsafe-fixes,
-clip-max-norm, dataset-sizes, max-file-size, lint-test-files.
+per-file-ignores, exclude, extend-exclude, force-exclude, respect-gitignore, fix,
+unsafe-fixes, clip-max-norm, dataset-sizes, max-file-size, lint-test-files.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class Settings:
     exclude: list[str] = field(default_factory=lambda: list(DEFAULT_EXCLUDE))
     extend_exclude: list[str] = field(default_factory=list)
     respect_gitignore: bool = True
+    force_exclude: bool = False  # excludes apply to paths named on the command line too (pre-commit)
     fix: bool = False
     unsafe_fixes: bool = False
     clip_max_norm: float = 1.0
@@ -62,6 +63,19 @@ class Settings:
     def excluded(self, path: Path) -> bool:
         patterns = [*self.exclude, *self.extend_exclude]
         return matches_any(path, patterns, self.root)
+
+    def excluded_with_parents(self, path: Path) -> bool:
+        """Excluded itself, or inside an excluded directory (``legacy/old.py`` with
+        ``exclude = ["legacy"]``): directories are checked up to the root."""
+        if self.excluded(path):
+            return True
+        root = os.path.abspath(self.root)
+        directory = os.path.dirname(os.path.abspath(path))
+        while directory != root and directory.startswith(root.rstrip(os.sep) + os.sep):
+            if self.excluded(Path(directory)):
+                return True
+            directory = os.path.dirname(directory)
+        return False
 
     def ignored_for(self, path: Path) -> list[str]:
         codes: list[str] = []
@@ -113,6 +127,30 @@ def _compiled(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], tuple[str, ..
     return re.compile(regex), tuple(prefixes)
 
 
+def user_cache_dir() -> Path:
+    """losslint's directory in the user's cache: ``$XDG_CACHE_HOME/losslint`` or
+    ``~/.cache/losslint`` (Linux and other Unixes), ``~/Library/Caches/losslint``
+    (macOS), ``%LOCALAPPDATA%\\losslint\\Cache`` (Windows)."""
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+        return Path(base) / "losslint" / "Cache"
+    if sys.platform == "darwin" and not os.environ.get("XDG_CACHE_HOME"):
+        return Path.home() / "Library" / "Caches" / "losslint"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "losslint"
+
+
+PROJECT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", "losslint.toml", ".losslint.toml", ".git")
+
+
+def find_project_root(start: Path) -> Path | None:
+    """The nearest directory at or above ``start`` with a project marker."""
+    directory = Path(os.path.abspath(start))
+    for candidate in (directory, *directory.parents):
+        if any((candidate / marker).exists() for marker in PROJECT_MARKERS):
+            return candidate
+    return None
+
+
 def find_config(start: Path) -> Path | None:
     """The nearest losslint configuration at or above ``start``."""
     directory = start if start.is_dir() else start.parent
@@ -153,7 +191,7 @@ def load_settings(config: Path | None, paths: Iterable[Path]) -> Settings:
 
 _KEYS = {
     "select": list, "extend-select": list, "ignore": list, "per-file-ignores": dict, "exclude": list,
-    "extend-exclude": list, "respect-gitignore": bool, "fix": bool, "unsafe-fixes": bool,
+    "extend-exclude": list, "force-exclude": bool, "respect-gitignore": bool, "fix": bool, "unsafe-fixes": bool,
     "clip-max-norm": (int, float), "dataset-sizes": dict, "max-file-size": int, "lint-test-files": bool,
 }
 

@@ -1,7 +1,9 @@
 """Which files to lint: the given paths (default ``.``), walked without following
 symlinked directories (no loops), minus the default and configured excludes and,
 as ruff does, whatever ``.gitignore`` files (and ``.git/info/exclude``) ignore.
-A file named explicitly on the command line is always linted."""
+A file named explicitly on the command line is always linted, unless
+``force-exclude`` is set (what pre-commit needs: it names every staged file), in
+which case the exclude patterns apply to it and to the directories it is in."""
 
 from __future__ import annotations
 
@@ -28,6 +30,9 @@ def _relative_display(path: Path) -> str:
         return relative_posix(os.path.abspath(path), os.getcwd())
     except ValueError:
         return path.as_posix()
+
+
+display_path = _relative_display  # how a path is shown: relative to the working directory when under it
 
 
 class _GitIgnores:
@@ -86,6 +91,8 @@ def discover(paths: list[Path], settings: Settings) -> list[Target]:
     targets: dict[str, Target] = {}
     gitignores = _GitIgnores() if settings.respect_gitignore else None
     for given in paths or [Path(".")]:
+        if settings.force_exclude and settings.excluded_with_parents(given):
+            continue
         if not given.exists() and not given.is_symlink():
             targets[str(given)] = Target(given, given.as_posix(), missing=True)
             continue

@@ -1,12 +1,18 @@
 """Output formats for ``losslint check``: text (with the source line and the fix),
-concise (one line per finding), json (the contract in DESIGN.md), statistics.
+concise (one line per finding), json and json-lines (the contract in the README),
+sarif, github, gitlab (Code Quality), junit, pylint, statistics.
 
 Columns: internally 0-based characters; every format shows them 1-based.
+A location in a notebook is written one way everywhere: ``nb.ipynb:cell 3:12:5``
+(cell, line in the cell, column), and a reference to one ``nb.ipynb:cell 3:12``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Callable
@@ -19,17 +25,64 @@ from losslint.findings import Applicability, Finding
 _SEVERITY_COLOUR = {"error": "red", "warning": "yellow", "info": "cyan"}
 
 
+DOCS_URL_VARIABLE = "LOSSLINT_DOCS_URL"
+DEFAULT_DOCS_URL = "docs/rules/"  # the rule pages, relative to the root of losslint's repository
+
+
+def rule_url(code: str) -> str:
+    """Where a rule's page is: ``docs/rules/LL201.md`` in losslint's repository, or
+    under the base that ``LOSSLINT_DOCS_URL`` names (e.g. the repository's URL on
+    its forge, ending in ``/docs/rules/``)."""
+    base = os.environ.get(DOCS_URL_VARIABLE) or DEFAULT_DOCS_URL
+    return f"{base if base.endswith('/') else base + '/'}{code}.md"
+
+
 def _location(f: Finding) -> str:
     cell = f"cell {f.cell}:" if f.cell is not None else ""  # a notebook: nb.ipynb:cell 3:12:5
     return f"{f.path}:{cell}{f.span.line}:{f.span.column + 1}"
 
 
-def format_concise(findings: list[Finding], colour: bool) -> str:
+# "nb.ipynb:5:16" as a reference to cell 5, line 16 (how the chain linker names a
+# finding in a notebook): rewritten to the notation of locations, "nb.ipynb:cell 5:16".
+_BARE_CELL_REFERENCE = re.compile(r"(?<![\w.])(\S+?\.ipynb):(\d+):(\d+)\b")
+
+
+def _cell_notation(text: str) -> str:
+    return _BARE_CELL_REFERENCE.sub(r"\1:cell \2:\3", text) if ".ipynb:" in text else text
+
+
+def _message(f: Finding) -> str:
+    return _cell_notation(f.message)
+
+
+def _related(f: Finding) -> list[str]:
+    return [_cell_notation(r) for r in f.related]
+
+
+def will_fix(findings: list[Finding], unsafe_enabled: bool) -> Callable[[Finding], bool]:
+    """Whether ``--fix`` (with the settings' unsafe-fixes) fixes a finding: a safe
+    fix, or an unsafe one when unsafe fixes are on, in a file where fixing did not
+    fail (LL004 there: its fixes are left unapplied)."""
+    failed = {f.path for f in findings if f.code == "LL004"}
+
+    def fixes(f: Finding) -> bool:
+        if f.fix is None or f.path in failed:
+            return False
+        return f.fix.applicability is Applicability.SAFE or unsafe_enabled
+
+    return fixes
+
+
+def format_concise(findings: list[Finding], colour: bool, unsafe_enabled: bool = False, show_fixes: bool = False) -> str:
+    fixes = will_fix(findings, unsafe_enabled)
     lines = []
     for f in findings:
         code = click.style(f.code, fg=_SEVERITY_COLOUR[f.severity.value], bold=True) if colour else f.code
-        marker = " [*]" if f.fix else ""
-        lines.append(f"{_location(f)}: {code}{marker} {f.message}")
+        marker = " [*]" if fixes(f) else ""
+        line = f"{_location(f)}: {code}{marker} {_message(f)}"
+        if show_fixes and f.fix is not None:
+            line += f" (fix, {f.fix.applicability.value}: {f.fix.description})"
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -42,7 +95,7 @@ def format_text(findings: list[Finding], colour: bool, read_lines: Callable[[str
         head = (
             f"{style(_location(f), bold=True)}: "
             f"{style(f.code, fg=_SEVERITY_COLOUR[f.severity.value], bold=True)} "
-            f"[{f.severity.value}] {f.name}: {f.message}"
+            f"[{f.severity.value}] {f.name}: {_message(f)}"
         )
         block = [head]
         lines = read_lines(f.path) if f.cell is None else notebooks.cell_lines(f.path, f.cell)
@@ -62,7 +115,7 @@ def format_text(findings: list[Finding], colour: bool, read_lines: Callable[[str
             marker = "  ="
         if f.fix is not None:
             block.append(f"{marker} fix ({f.fix.applicability.value}): {f.fix.description}")
-        for related in f.related:
+        for related in _related(f):
             block.append(f"{marker} linked: {related}")
         blocks.append("\n".join(block))
     return "\n\n".join(blocks)
@@ -72,7 +125,7 @@ def finding_to_json(f: Finding, edits: list[dict] | None) -> dict:
     return {
         "code": f.code,
         "name": f.name,
-        "message": f.message,
+        "message": _message(f),
         "severity": f.severity.value,
         "path": f.path,
         "line": f.span.line,
@@ -82,7 +135,8 @@ def finding_to_json(f: Finding, edits: list[dict] | None) -> dict:
         "fix": None
         if f.fix is None
         else {"applicability": f.fix.applicability.value, "description": f.fix.description, "edits": edits or []},
-        "related": list(f.related),
+        "related": _related(f),
+        "url": rule_url(f.code),
         **({"cell": f.cell} if f.cell is not None else {}),  # notebooks: line and column are the cell's
     }
 
@@ -91,9 +145,86 @@ def format_json(findings: list[Finding], edits_for: Callable[[Finding], list[dic
     return json.dumps([finding_to_json(f, edits_for(f) if f.fix else None) for f in findings], indent=2)
 
 
-def format_statistics(findings: list[Finding]) -> str:
+def format_json_lines(findings: list[Finding], edits_for: Callable[[Finding], list[dict] | None]) -> str:
+    """One JSON object per line, as in the json format (for streaming consumers)."""
+    return "\n".join(json.dumps(finding_to_json(f, edits_for(f) if f.fix else None)) for f in findings)
+
+
+def format_pylint(findings: list[Finding]) -> str:
+    """pylint's parseable format, as ruff writes it: ``path:line: [CODE] message``."""
+    lines = []
+    for f in findings:
+        cell = f"cell {f.cell}:" if f.cell is not None else ""
+        lines.append(f"{f.path}:{cell}{f.span.line}: [{f.code}] {_message(f)}")
+    return "\n".join(lines)
+
+
+def fingerprints(findings: list[Finding], read_lines: Callable[[str], list[str] | None]) -> dict[int, str]:
+    """A finding's identity across edits elsewhere in its file (id(finding) ->
+    hex digest): its code, path, cell and the text of its line (not the line's
+    number), and which occurrence of that it is. Code scanning and GitLab use it
+    to track a finding from one commit to the next."""
+    seen: Counter = Counter()
+    result: dict[int, str] = {}
+    for f in sorted(findings, key=lambda f: f.sort_key):
+        lines = read_lines(f.path) if f.cell is None else notebooks.cell_lines(f.path, f.cell)
+        text = lines[f.span.line - 1].strip() if lines and 0 < f.span.line <= len(lines) else ""
+        key = (f.code, f.path, f.cell or 0, text)
+        seen[key] += 1
+        digest = hashlib.sha256("\0".join(map(str, (*key, seen[key]))).encode("utf-8", "surrogatepass")).hexdigest()
+        result[id(f)] = digest
+    return result
+
+
+_GITLAB_SEVERITY = {"error": "critical", "warning": "major", "info": "info"}
+
+
+def format_gitlab(findings: list[Finding], read_lines: Callable[[str], list[str] | None]) -> str:
+    """GitLab Code Quality (a JSON array, the artifact ``reports: codequality``)."""
+    prints = fingerprints(findings, read_lines)
+    issues = []
+    for f in findings:
+        description = _message(f) if f.cell is None else f"cell {f.cell}, line {f.span.line}: {_message(f)}"
+        issues.append(
+            {
+                "description": f"{f.code} {description}",
+                "check_name": f.code,
+                "fingerprint": prints[id(f)],
+                "severity": _GITLAB_SEVERITY[f.severity.value],
+                # A notebook's lines are its cells': the file's own lines are its JSON.
+                "location": {"path": f.path, "lines": {"begin": f.span.line if f.cell is None else 1}},
+            }
+        )
+    return json.dumps(issues, indent=2)
+
+
+def format_junit(findings: list[Finding]) -> str:
+    """JUnit XML: a test suite per file with findings, a failed test case per
+    finding; a clean run is one passing test case."""
+    from xml.sax.saxutils import quoteattr, escape
+
+    by_path: dict[str, list[Finding]] = {}
+    for f in findings:
+        by_path.setdefault(f.path, []).append(f)
+    out = ['<?xml version="1.0" encoding="UTF-8"?>', f'<testsuites name="losslint" tests="{max(len(findings), 1)}" failures="{len(findings)}" errors="0">']
+    if not findings:
+        out += ['  <testsuite name="losslint" tests="1" failures="0" errors="0">', '    <testcase name="No findings" classname="losslint"/>', "  </testsuite>"]
+    for path, group in by_path.items():
+        out.append(f'  <testsuite name={quoteattr(path)} tests="{len(group)}" failures="{len(group)}" errors="0">')
+        for f in group:
+            where = _location(f)
+            out.append(f"    <testcase name={quoteattr(f'{f.code} {f.name} at {where}')} classname={quoteattr(path)}>")
+            out.append(f"      <failure message={quoteattr(_message(f))} type={quoteattr(f.code)}>{escape(f'{where}: {f.code} {_message(f)}')}</failure>")
+            out.append("    </testcase>")
+        out.append("  </testsuite>")
+    out.append("</testsuites>")
+    return "\n".join(out)
+
+
+def format_statistics(findings: list[Finding], unsafe_enabled: bool = False) -> str:
     counts = Counter((f.code, f.name) for f in findings)
-    fixable = {f.code for f in findings if f.fix is not None}
+    fixes = will_fix(findings, unsafe_enabled)
+    fixable = {f.code for f in findings if fixes(f)}
     width = max((len(str(n)) for n in counts.values()), default=1)
     return "\n".join(
         f"{n:>{width}}  {code}  {'[*]' if code in fixable else '   '} {name}" for (code, name), n in sorted(counts.items())
@@ -107,8 +238,10 @@ def summary(findings: list[Finding], fixed: int, unsafe_enabled: bool) -> str:
     if not findings:
         parts.append("All checks passed!" if not fixed else "No findings remain.")
         return " ".join(parts)
-    safe = sum(1 for f in findings if f.fix and f.fix.applicability is Applicability.SAFE)
-    unsafe = sum(1 for f in findings if f.fix and f.fix.applicability is Applicability.UNSAFE)
+    failed = {f.path for f in findings if f.code == "LL004"}  # fixing failed there: nothing is fixable
+    fixable_findings = [f for f in findings if f.fix and f.path not in failed]
+    safe = sum(1 for f in fixable_findings if f.fix and f.fix.applicability is Applicability.SAFE)
+    unsafe = sum(1 for f in fixable_findings if f.fix and f.fix.applicability is Applicability.UNSAFE)
     line = f"Found {len(findings)} finding{'s' if len(findings) != 1 else ''}"
     fixable = safe + (unsafe if unsafe_enabled else 0)
     notes = []
@@ -120,9 +253,10 @@ def summary(findings: list[Finding], fixed: int, unsafe_enabled: bool) -> str:
     return " ".join(parts)
 
 
-def line_reader() -> Callable[[str], list[str] | None]:
-    """Reads a file's lines once for the text format's source excerpts."""
-    cache: dict[str, list[str] | None] = {}
+def line_reader(texts: dict[str, str] | None = None) -> Callable[[str], list[str] | None]:
+    """Reads a file's lines once for the text format's source excerpts (and the
+    fingerprints). ``texts``: paths whose text is given (stdin), not read."""
+    cache: dict[str, list[str] | None] = {path: text.splitlines() for path, text in (texts or {}).items()}
 
     def read(path: str) -> list[str] | None:
         if path not in cache:
@@ -153,6 +287,7 @@ def _sarif_rule(rule_cls) -> dict:
         "shortDescription": {"text": rule_cls.summary},
         "fullDescription": {"text": rule_cls.why},
         "help": {"text": documentation, "markdown": documentation},
+        "helpUri": rule_url(rule_cls.code),
         "defaultConfiguration": {"level": _SARIF_LEVEL[rule_cls.severity.value], "enabled": rule_cls.default_enabled},
         "properties": {"tags": ["training", "losslint", rule_cls.code[:3] + "xx"]},
     }
@@ -200,18 +335,24 @@ def _sarif_fix(f: Finding, edits: list[dict]) -> dict:
     }
 
 
-def format_sarif(findings: list[Finding], edits_for: Callable[[Finding], list[dict] | None], version: str) -> str:
+def format_sarif(
+    findings: list[Finding],
+    edits_for: Callable[[Finding], list[dict] | None],
+    version: str,
+    read_lines: Callable[[str], list[str] | None] | None = None,
+) -> str:
     """One SARIF run: every rule with its documentation, every finding as a result
-    with its location and (when it has one) its fix as replacements."""
+    with its location, its fingerprint and (when it has one) its fix as replacements."""
     from losslint.rules.base import all_rules
 
     rules = all_rules()
+    prints = fingerprints(findings, read_lines or line_reader())
     index = {r.code: i for i, r in enumerate(rules)}
     results = []
     for f in findings:
         cell = f.cell
         location: dict = {"physicalLocation": {"artifactLocation": _artifact(f.path)}}
-        message = f.message
+        message = _message(f)
         if cell is None:
             location["physicalLocation"]["region"] = _sarif_region(f)
         else:  # a notebook: lines are the cell's, not the .ipynb file's (its JSON)
@@ -222,7 +363,8 @@ def format_sarif(findings: list[Finding], edits_for: Callable[[Finding], list[di
             "level": _SARIF_LEVEL[f.severity.value],
             "message": {"text": message},
             "locations": [location],
-            "properties": {"name": f.name, **({"cell": cell} if cell is not None else {}), "related": list(f.related)},
+            "partialFingerprints": {"losslintFingerprint/v1": prints[id(f)]},
+            "properties": {"name": f.name, **({"cell": cell} if cell is not None else {}), "related": _related(f)},
         }
         if f.fix is not None:
             result["properties"]["fixApplicability"] = f.fix.applicability.value
@@ -267,7 +409,7 @@ def format_github(findings: list[Finding]) -> str:
     for f in findings:
         cell = f.cell
         properties = [("file", f.path)]
-        message = f.message
+        message = _message(f)
         if cell is None:
             properties += [("line", str(f.span.line)), ("col", str(f.span.column + 1))]
             if f.span.end_line >= f.span.line:

@@ -9,7 +9,8 @@ of every Python file under the project root (the nearest directory upwards with 
 keeps them for the following files; the file being linted always contributes its
 own, current text (an editor's unsaved buffer, flake8's stdin). The cost is one
 ``ast.parse`` of the project per process, as in one ``losslint check`` run; a
-language server drops the cache when a file is saved.
+language server drops the cache when a file is saved, and the settings too when a
+configuration file changes (``forget_settings``).
 
 Settings come from the file's nearest ``[tool.losslint]`` configuration, found as
 ``losslint check`` finds it.
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from losslint.config import ConfigError, Settings, find_config, load_settings
 from losslint.discovery import Target, discover
-from losslint.engine import Linter, SourceFile, module_name, parse_source, read_source
+from losslint.engine import Linter, SourceFile, module_name, read_source, source_from_bytes
 from losslint.findings import Finding
 from losslint.project import ProjectFacts, collect_module_facts
 
@@ -90,6 +91,14 @@ def forget_project_facts() -> None:
     _TEXTS.clear()
 
 
+def forget_settings() -> None:
+    """A configuration file changed: read it again on the next lint (the facts
+    too: they are kept per settings)."""
+    _load.cache_clear()
+    _LINTERS.clear()
+    forget_project_facts()
+
+
 @dataclass
 class PreparedFile:
     linter: Linter
@@ -123,10 +132,19 @@ def _encoded(text: str) -> bytes:
 
 def prepare(path: Path, text: str, display: str | None = None, settings: Settings | None = None, on_disk: bool | None = None) -> PreparedFile:
     """A file's current text, ready to lint with its project's facts."""
+    return prepare_bytes(path, _encoded(text), display, settings, on_disk)
+
+
+def prepare_bytes(
+    path: Path, data: bytes, display: str | None = None, settings: Settings | None = None, on_disk: bool | None = None
+) -> PreparedFile:
+    """A file's current bytes (stdin, a buffer; a notebook's JSON if ``path`` is
+    a ``.ipynb``), ready to lint with its project's facts. ``on_disk``: read the
+    other files of ``path``'s project (default: when ``path`` exists)."""
     if settings is None:
         settings, _ = settings_for(path)
     linter = linter_for(settings)
-    source = parse_source(SourceFile(Target(path, display or path.as_posix()), module_name(path)), _encoded(text))
+    source = source_from_bytes(SourceFile(Target(path, display or path.as_posix()), module_name(path)), data)
     if on_disk is None:
         on_disk = path.is_file()
     if on_disk:
@@ -138,5 +156,5 @@ def prepare(path: Path, text: str, display: str | None = None, settings: Setting
     else:
         project = linter.facts_for([])
     if source.tree is not None and source.text is not None:
-        project.add(collect_module_facts(source.tree, source.text, source.module))
+        project.add(collect_module_facts(source.tree, source.text, source.module), str(source.target.path))
     return PreparedFile(linter, source, project)

@@ -297,3 +297,270 @@ def test_test_files_are_not_judged_unless_asked(project: Path):
     (project / "pyproject.toml").write_text("[tool.losslint]\nlint-test-files = true\n")
     code, out = run(["check", "test_training.py", "--output-format", "json"], project)
     assert [f["code"] for f in json.loads(out)] == ["LL201"]
+
+
+# -- the conventions of ruff and flake8 ------------------------------------------------
+
+MOMENTUM = textwrap.dedent(
+    """\
+    import torch
+
+    model = torch.nn.Linear(20, 10)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    for x, y in [(torch.randn(8, 20), torch.randint(0, 10, (8,)))]:
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+    """
+)
+
+
+def losslint(args: list[str], cwd: Path, stdin: bytes | None = None, **env: str) -> subprocess.CompletedProcess:
+    """The installed command in a new process, as an editor or a shell runs it."""
+    environment = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    return subprocess.run(
+        [sys.executable, "-m", "losslint", *args], cwd=cwd, input=stdin or b"", capture_output=True, env={**environment, **env}
+    )
+
+
+def test_stdin_with_and_without_a_filename(project: Path):
+    done = losslint(["check", "-", "--output-format", "concise"], project, TRAIN.encode())
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.decode().startswith("-:5:16: LL201 [*] training DataLoader without drop_last=True")
+    assert b"no such file" not in done.stdout + done.stderr
+    done = losslint(["check", "--stdin-filename", "train.py", "--output-format", "json"], project, TRAIN.encode())
+    [finding] = json.loads(done.stdout)
+    assert finding["path"] == "train.py" and finding["fix"]["edits"]
+    # Text output shows the line from stdin, not the file on disk.
+    (project / "train.py").write_text(CLEAN)
+    done = losslint(["check", "-", "--stdin-filename", "train.py"], project, TRAIN.encode())
+    assert "5 | train_loader = DataLoader(train_ds, batch_size=64, shuffle=True)" in done.stdout.decode()
+
+
+def test_stdin_filename_decides_config_excludes_and_project_facts(project: Path):
+    sub = project / "pkg"
+    sub.mkdir()
+    (sub / "pyproject.toml").write_text('[tool.losslint]\nextend-exclude = ["legacy"]\nper-file-ignores = { "scripts/*.py" = ["LL2"] }\n')
+    (sub / "data.py").write_text("from torch.utils.data import Dataset\n\nclass Windows(Dataset):\n    def __len__(self):\n        return 1000\n")
+    loop = "from torch.utils.data import DataLoader\nfrom data import Windows\n\nloader = DataLoader(Windows(), batch_size=64, shuffle=True)\n"
+    # N comes from data.py on disk, though loop.py exists only on stdin.
+    done = losslint(["check", "--stdin-filename", "pkg/loop.py", "--output-format", "concise"], project, loop.encode())
+    assert "pkg/loop.py:4:10: LL201" in done.stdout.decode() and "N=1000, B=64" in done.stdout.decode()
+    # The configuration found from the file's place: its excludes and per-file ignores.
+    for name in ("pkg/legacy/loop.py", "pkg/scripts/loop.py"):
+        done = losslint(["check", "--stdin-filename", name], project, loop.encode())
+        assert done.returncode == 0 and b"LL201" not in done.stdout, name
+    # An excluded file under --fix comes back unchanged.
+    done = losslint(["check", "--fix", "--stdin-filename", "pkg/legacy/loop.py"], project, loop.encode())
+    assert done.returncode == 0 and done.stdout == loop.encode()
+
+
+def test_stdin_fix_writes_the_fixed_source_to_stdout(project: Path):
+    done = losslint(["check", "-", "--fix", "--stdin-filename", "train.py"], project, TRAIN.encode())
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode() == FIXED
+    assert b"Fixed 1 finding" in done.stderr
+    assert (project / "train.py").read_text() == TRAIN  # nothing written
+    # What remains is reported on stderr, and decides the exit code.
+    done = losslint(["check", "-", "--fix"], project, MOMENTUM.encode())
+    assert done.returncode == 1 and done.stdout.decode() == MOMENTUM and b"LL301" in done.stderr
+    done = losslint(["check", "-", "--fix", "--unsafe-fixes", "--clip-max-norm", "5"], project, MOMENTUM.encode())
+    assert done.returncode == 0 and "clip_grad_norm_(model.parameters(), max_norm=5.0)" in done.stdout.decode()
+    done = losslint(["check", "-", "--diff"], project, TRAIN.encode())
+    assert done.returncode == 1 and b"+train_loader = DataLoader(train_ds, batch_size=64, shuffle=True, drop_last=True)" in done.stdout
+    assert losslint(["check", "-", "train.py"], project).returncode == 2
+
+
+def test_force_exclude_applies_excludes_to_named_paths(project: Path):
+    (project / "pyproject.toml").write_text('[tool.losslint]\nextend-exclude = ["legacy"]\n')
+    (project / "legacy").mkdir()
+    (project / "legacy" / "old.py").write_text(TRAIN)
+    (project / "train.py").write_text(CLEAN)
+    assert run(["check", "."], project)[0] == 0
+    assert run(["check", "legacy/old.py"], project)[0] == 1  # named explicitly: linted, as ruff does
+    assert run(["check", "--force-exclude", "legacy/old.py", "train.py"], project) == (0, "All checks passed!\n")
+    assert run(["check", "--force-exclude", "legacy"], project)[0] == 0
+    (project / "pyproject.toml").write_text('[tool.losslint]\nextend-exclude = ["legacy"]\nforce-exclude = true\n')
+    assert run(["check", "legacy/old.py"], project)[0] == 0
+    assert run(["check", "--no-force-exclude", "legacy/old.py"], project)[0] == 1
+
+
+def test_exclude_extend_exclude_and_per_file_ignores_on_the_command_line(project: Path):
+    (project / "scripts").mkdir()
+    (project / "scripts" / "run.py").write_text(TRAIN)
+    assert run(["check", ".", "--extend-exclude", "scripts", "--output-format", "concise"], project)[1].count("LL201") == 1
+    assert run(["check", ".", "--exclude", "train.py", "--exclude", "scripts"], project)[0] == 0
+    code, out = run(["check", ".", "--per-file-ignores", "scripts/*.py:LL2", "--per-file-ignores", "train.py:partial-last-batch"], project)
+    assert code == 0, out
+    assert run(["check", ".", "--per-file-ignores", "train.py"], project)[0] == 2
+    assert run(["check", ".", "--per-file-ignores", "train.py:NOPE"], project)[0] == 2
+
+
+@pytest.mark.parametrize(
+    "directive,suppressed",
+    [("# losslint: noqa", True), ("# losslint: noqa: LL201", True), ("# losslint: noqa: LL2, LL3", True),
+     ("# losslint: noqa: LL301", False), ("# flake8: noqa", True), ("# flake8: noqa: LL201", False),
+     ("x = 1  # losslint: noqa", False)],
+)
+def test_file_level_noqa(project: Path, directive: str, suppressed: bool):
+    (project / "train.py").write_text(f"{directive}\n" + TRAIN)
+    assert run(["check", "."], project)[0] == (0 if suppressed else 1)
+    run(["check", ".", "--fix"], project)
+    assert ("drop_last=True" in (project / "train.py").read_text()) is not suppressed
+
+
+def test_add_noqa_silences_every_finding_and_merges(project: Path):
+    (project / "mom.py").write_text(MOMENTUM.replace("optimizer.step()", "optimizer.step()  # noqa: LL101"))
+    text = 'train_loader = DataLoader(train_ds, batch_size=64, shuffle=True, timeout=len("""a string\nover lines"""))\n'
+    (project / "split.py").write_text(TRAIN.split("train_loader")[0] + text)
+    before = run(["check", ".", "--output-format", "json"], project)[1]
+    assert {f["code"] for f in json.loads(before)} == {"LL201", "LL301"}
+    code, out = run(["check", ".", "--add-noqa"], project)
+    assert code == 0 and "Added 3 noqa directives." in out
+    assert (project / "train.py").read_text() == TRAIN.replace("shuffle=True)", "shuffle=True)  # noqa: LL201")
+    assert "optimizer.step()  # noqa: LL101, LL301" in (project / "mom.py").read_text()
+    # The finding's first line ends inside a string: the comment goes on its last line.
+    assert (project / "split.py").read_text().endswith('over lines"""))  # noqa: LL201\n')
+    assert run(["check", "."], project)[0] == 0
+    assert run(["check", ".", "--add-noqa"], project)[1].startswith("Added 0 noqa directives.")
+
+
+def test_fix_only_show_fixes_and_exit_non_zero_on_fix(project: Path):
+    (project / "mom.py").write_text(MOMENTUM)
+    code, out = run(["check", ".", "--fix-only", "--show-fixes"], project)
+    assert code == 0, out  # LL301 remains (unsafe), but --fix-only does not report it
+    assert "LL301" not in out and out.splitlines()[0] == "Fixed 1 finding."
+    assert "Fixed in train.py:" in out and "1 × LL201 (partial-last-batch)" in out
+    assert (project / "train.py").read_text() == FIXED
+    (project / "train.py").write_text(TRAIN)
+    (project / "mom.py").unlink()
+    assert run(["check", ".", "--fix"], project)[0] == 0
+    (project / "train.py").write_text(TRAIN)
+    assert run(["check", ".", "--fix", "--exit-non-zero-on-fix"], project)[0] == 1
+    assert run(["check", ".", "--fix-only", "--exit-non-zero-on-fix"], project)[0] == 0  # nothing left to fix
+
+
+def test_output_file(project: Path):
+    code, out = run(["check", ".", "--output-format", "json", "--output-file", "report.json"], project)
+    assert code == 1 and out == ""
+    assert json.loads((project / "report.json").read_text())[0]["code"] == "LL201"
+    assert run(["check", ".", "-o", "missing/dir/report.txt"], project)[0] == 2
+
+
+def test_json_lines_pylint_gitlab_and_junit(project: Path):
+    import xml.etree.ElementTree as ElementTree
+
+    (project / "mom.py").write_text(MOMENTUM)
+    code, out = run(["check", ".", "--output-format", "json-lines"], project)
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 1 and [r["code"] for r in rows] == ["LL301", "LL201"]
+    assert rows[1]["url"] == "docs/rules/LL201.md"
+    code, out = run(["check", ".", "--output-format", "pylint"], project)
+    assert out.splitlines()[1].startswith("train.py:5: [LL201] training DataLoader without drop_last=True")
+    code, out = run(["check", ".", "--output-format", "gitlab"], project)
+    issues = json.loads(out)
+    assert {(i["check_name"], i["severity"], i["location"]["path"], i["location"]["lines"]["begin"]) for i in issues} == {
+        ("LL201", "major", "train.py", 5), ("LL301", "major", "mom.py", 9)}
+    assert len({i["fingerprint"] for i in issues}) == 2
+    # The fingerprint follows the finding's line, not its number.
+    (project / "train.py").write_text("# a new first line\n" + TRAIN)
+    moved = json.loads(run(["check", ".", "--output-format", "gitlab"], project)[1])
+    assert {i["fingerprint"] for i in moved} == {i["fingerprint"] for i in issues}
+    code, out = run(["check", ".", "--output-format", "junit"], project)
+    root = ElementTree.fromstring(out)
+    assert root.get("failures") == "2"
+    failures = root.findall(".//testcase/failure")
+    assert sorted(f.get("type") for f in failures) == ["LL201", "LL301"]
+    assert ElementTree.fromstring(run(["check", "util.py", "--output-format", "junit"], project)[1]).get("failures") == "0"
+
+
+def test_rule_all_and_json(project: Path):
+    code, out = run(["rule", "--all"], project)
+    assert code == 0 and out.count("\n# LL") + 1 == len(all_rule_codes())
+    code, out = run(["rule", "LL201", "--output-format", "json"], project)
+    document = json.loads(out)
+    assert document["code"] == "LL201" and document["severity"] == "warning" and document["url"] == "docs/rules/LL201.md"
+    assert document["example_fixed"] == FIXED
+    assert [d["code"] for d in json.loads(run(["rule", "--all", "--output-format", "json"], project)[1])] == all_rule_codes()
+    assert [d["code"] for d in json.loads(run(["rules", "--output-format", "json"], project)[1])] == all_rule_codes()
+    assert run(["rule"], project)[0] == 2
+
+
+def all_rule_codes() -> list[str]:
+    from losslint.rules.base import all_rules
+
+    return [r.code for r in all_rules()]
+
+
+def test_color_force_color_and_no_color(project: Path):
+    red_or_yellow = b"\x1b["
+    assert red_or_yellow not in losslint(["check", "."], project).stdout  # a pipe: no colour
+    assert red_or_yellow in losslint(["check", "."], project, FORCE_COLOR="1").stdout
+    assert red_or_yellow in losslint(["check", ".", "--color", "always"], project).stdout
+    assert red_or_yellow not in losslint(["check", "."], project, FORCE_COLOR="1", NO_COLOR="1").stdout
+    assert red_or_yellow not in losslint(["check", ".", "--color", "never"], project, FORCE_COLOR="1").stdout
+
+
+def test_fix_marker_only_on_what_fix_will_fix(project: Path):
+    (project / "mom.py").write_text(MOMENTUM)
+    out = run(["check", ".", "--output-format", "concise"], project)[1]
+    assert "mom.py:9:5: LL301 SGD" in out and "train.py:5:16: LL201 [*]" in out
+    assert "(1 fixable with --fix, 1 more with --unsafe-fixes)" in out
+    assert "mom.py:9:5: LL301 [*] SGD" in run(["check", ".", "--output-format", "concise", "--unsafe-fixes"], project)[1]
+    statistics = run(["check", ".", "--statistics"], project)[1].splitlines()
+    assert statistics[0].split() == ["1", "LL201", "[*]", "partial-last-batch"]
+    assert statistics[1].split() == ["1", "LL301", "momentum-without-clipping"]
+
+
+def test_fail_on_sets_the_threshold_not_what_is_shown(project: Path):
+    info = "from torch.utils.data import DataLoader\n\ndef make(train_ds, b):\n    return DataLoader(train_ds, batch_size=b, shuffle=True)\n"
+    (project / "train.py").write_text(info)
+    code, out = run(["check", ".", "--output-format", "concise"], project)
+    assert code == 1 and "LL202" in out
+    code, out = run(["check", ".", "--fail-on", "warning", "--output-format", "concise"], project)
+    assert code == 0 and "LL202" in out  # shown, not failing
+    (project / "mom.py").write_text(MOMENTUM)
+    assert run(["check", ".", "--fail-on", "warning"], project)[0] == 1
+    assert run(["check", ".", "--fail-on", "error"], project)[0] == 0
+    (project / "broken.py").write_text("def (:\n")
+    assert run(["check", ".", "--fail-on", "error"], project)[0] == 1
+
+
+def test_diff_shows_a_fix_that_fails_and_the_counts_agree(project: Path, monkeypatch):
+    import losslint.rules.partial_batch_torch as rules
+
+    def broken_fix(ctx, call, flag, name, description):
+        return Fix(description, Applicability.SAFE, (NodeEdit(ctx.span(call), cst.Call, lambda node: cst.Name("lambda"),),))
+
+    monkeypatch.setattr(rules, "set_flag_fix", broken_fix)
+    code, out = run(["check", ".", "--diff"], project)
+    assert code == 1
+    assert "LL004" in out and "fixes not applied" in out and "No fixes available." not in out
+    assert "Fixes failed in 1 file (LL004)" in out
+    code, out = run(["check", ".", "--fix"], project)
+    assert code == 1 and "LL004" in out
+    assert "fixable" not in out  # the fix that failed is not counted as one --fix would apply
+    assert "LL201 [*]" not in run(["check", ".", "--fix", "--output-format", "concise"], project)[1]
+
+
+def test_cache_goes_to_the_users_cache_directory_outside_a_project(tmp_path: Path):
+    loose = tmp_path / "scratch"  # no pyproject.toml, setup.py or .git above it
+    loose.mkdir()
+    (loose / "train.py").write_text(TRAIN)
+    cache_home = tmp_path / "cache-home"
+    environment = {"XDG_CACHE_HOME": str(cache_home)}
+    if any((parent / marker).exists() for parent in loose.parents for marker in ("pyproject.toml", "setup.py", "setup.cfg", ".git")):
+        pytest.skip("the temporary directory is inside a project")
+    done = subprocess.run([sys.executable, "-m", "losslint", "check", "."], cwd=loose, capture_output=True,
+                          env={k: v for k, v in {**os.environ, **environment}.items() if k != "LOSSLINT_CACHE_DIR"})
+    assert done.returncode == 1
+    assert not (loose / ".losslint_cache").exists()
+    assert any((cache_home / "losslint" / "results").rglob("*"))
+    # Inside a project (a marker, no losslint configuration): at its root.
+    (loose / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    (loose / "src").mkdir()
+    (loose / "src" / "train.py").write_text(TRAIN)
+    subprocess.run([sys.executable, "-m", "losslint", "check", "."], cwd=loose / "src", capture_output=True,
+                   env={k: v for k, v in {**os.environ, **environment}.items() if k != "LOSSLINT_CACHE_DIR"})
+    assert (loose / ".losslint_cache").is_dir() and not (loose / "src" / ".losslint_cache").exists()

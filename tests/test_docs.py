@@ -44,3 +44,25 @@ def test_quick_start_lints_the_fixtures():
     # The fixtures carry every family's risk factor.
     assert {c[:3] for c in codes} >= {"LL1", "LL2", "LL3"}
     assert "Traceback" not in result.stderr
+
+
+def test_rule_pages_are_generated_from_the_rules():
+    """docs/rules/CODE.md is `losslint rule CODE --output-format markdown`: after
+    changing a rule's documentation, regenerate with the command in docs/rules/README.md."""
+    from losslint.cli import rule_markdown
+
+    pages = {p.stem: p.read_text(encoding="utf-8") for p in (ROOT / "docs" / "rules").glob("LL*.md")}
+    assert sorted(pages) == [r.code for r in all_rules()]
+    stale = [r.code for r in all_rules() if pages[r.code] != rule_markdown(r)]
+    assert not stale, f"regenerate docs/rules/ (see docs/rules/README.md): {stale}"
+
+
+def test_readme_options_table_lists_every_check_option():
+    from losslint.cli import check
+
+    documented = set(re.findall(r"`(-{1,2}[a-z][a-z-]*)", README.split("## Command line", 1)[1].split("Exit codes", 1)[0]))
+    for param in check.params:
+        if param.param_type_name != "option":
+            continue
+        names = set(param.opts) | set(param.secondary_opts)
+        assert names & documented, f"{param.opts} is not in the README's options table"
