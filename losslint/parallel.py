@@ -38,6 +38,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -165,7 +166,8 @@ def _crashed(target: Target, error: BaseException) -> list[Finding]:
 _WORKER: dict = {}
 
 
-def _init_worker(settings, project: ProjectFacts | None, options: dict) -> None:
+def _init_worker(settings, project: ProjectFacts | None, options: dict, parent: int) -> None:
+    _end_with_parent(parent)
     # Worker memory is the files in flight: no cyclic GC while a batch runs (the
     # parse allocates millions of acyclic nodes), one collection after it.
     gc.disable()
@@ -173,6 +175,22 @@ def _init_worker(settings, project: ProjectFacts | None, options: dict) -> None:
     _WORKER["project"] = project
     _WORKER.update(options)  # line_edits; and for --fix/--diff: unsafe, diff
     gc.freeze()
+
+
+def _end_with_parent(parent: int) -> None:
+    """A worker whose losslint process is killed (SIGTERM from a CI timeout, SIGKILL
+    for memory) is sent SIGTERM too (Linux), instead of waiting for work forever
+    on a pipe its sibling workers keep open."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it died before the request took effect
+        os._exit(1)
 
 
 def _scan_batch(items: list[tuple]) -> list[tuple]:
@@ -256,7 +274,7 @@ def _run_pool(
         max_workers=min(jobs, len(batches)),
         mp_context=_context(),
         initializer=_init_worker,
-        initargs=(linter.settings, project, options),
+        initargs=(linter.settings, project, options, os.getpid()),
     ) as pool:
         futures = {pool.submit(work, batch): batch for batch in batches}
         for future in as_completed(futures):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,50 @@ def test_fix_in_workers_writes_what_one_process_writes(always_parallel, tmp_path
     assert not [p for p in (tmp_path / "j2").rglob("*losslint-tmp*")]
     fixed_in = {p.name for p in (tmp_path / "pids").iterdir()}
     assert fixed_in and str(os.getpid()) not in fixed_in  # fixed in the workers
+
+
+def test_workers_end_when_their_losslint_process_is_killed(tmp_path: Path):
+    """A killed run (SIGKILL for memory, SIGTERM from a CI timeout) leaves no
+    worker behind waiting for work forever."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    child = textwrap.dedent(
+        """\
+        import sys, time
+        import losslint.parallel as parallel
+        parallel.PARALLEL_MIN_BYTES, parallel.PARALLEL_MIN_FILES = 0, 2
+        original = parallel.scan_file
+
+        def slow(*args, **kwargs):
+            print("working", flush=True)
+            time.sleep(60)
+            return original(*args, **kwargs)
+
+        parallel.scan_file = slow
+        from losslint.cli import main
+        main(["check", "--no-cache", "--no-progress", "-j", "2", sys.argv[1]])
+        """
+    )
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the workers' end with their parent is Linux's PR_SET_PDEATHSIG")
+    run = subprocess.Popen([sys.executable, "-c", child, str(FIXTURES)], stdout=subprocess.PIPE, text=True)
+    assert run.stdout is not None and run.stdout.readline().strip() == "working"
+    workers = [int(p) for p in Path(f"/proc/{run.pid}/task/{run.pid}/children").read_text().split()]
+    assert workers
+    run.kill()
+    run.wait()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(Path(f"/proc/{w}").exists() and _alive(w) for w in workers):
+        time.sleep(0.1)
+    assert not [w for w in workers if Path(f"/proc/{w}").exists() and _alive(w)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
