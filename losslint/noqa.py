@@ -6,10 +6,9 @@ its first line or on the last line of its node (for calls spread over lines).
 
 File-level, on a comment line of its own anywhere in the file:
 ``# losslint: noqa`` silences the whole file, ``# losslint: noqa: LL201, LL3``
-those rules in the whole file. flake8's ``# flake8: noqa`` (without codes) makes
-flake8 skip the file, and losslint honours it too, so that both modes agree;
-flake8 does not treat ``# flake8: noqa: CODES`` as file-level (it warns), and
-neither does losslint.
+those rules in the whole file. flake8's ``# flake8: noqa`` makes flake8 skip the
+file (even with codes after it: flake8 matches only the start), and losslint
+honours it the same way, so that both modes agree.
 
 ``add_noqa`` writes the line comments that silence given findings (``check
 --add-noqa``, to adopt losslint on an existing codebase).
@@ -27,7 +26,9 @@ from losslint.selection import selector_matches
 _CODES = r"[A-Za-z0-9_-]+(?:[\s,]+[A-Za-z0-9_-]+)*"
 _NOQA = re.compile(rf"#\s*noqa(?::\s*(?P<codes>{_CODES}))?", re.IGNORECASE)
 _FILE_NOQA = re.compile(rf"^\s*#\s*losslint:\s*noqa(?::\s*(?P<codes>{_CODES}))?\s*$", re.IGNORECASE)
-_FLAKE8_FILE_NOQA = re.compile(r"^\s*#\s*flake8[:=]\s*noqa\s*$", re.IGNORECASE)  # flake8's own pattern, codes not allowed
+# flake8's own pattern (flake8.defaults.NOQA_FILE, matched at the start of a line):
+# whatever follows, codes included, flake8 skips the whole file.
+_FLAKE8_FILE_NOQA = re.compile(r"\s*# flake8[:=]\s*noqa", re.IGNORECASE)
 
 
 def noqa_selectors(line: str) -> list[str] | None:
@@ -53,7 +54,7 @@ def file_noqa_selectors(lines: list[str]) -> list[str] | None:
     selectors: list[str] = []
     found = False
     for line in lines:
-        if "noqa" not in line or not line.lstrip().startswith("#"):
+        if not line.lstrip().startswith("#") or "noqa" not in line.lower():
             continue
         match = _FILE_NOQA.match(line)
         if match is not None:

@@ -400,7 +400,7 @@ def test_exclude_extend_exclude_and_per_file_ignores_on_the_command_line(project
 @pytest.mark.parametrize(
     "directive,suppressed",
     [("# losslint: noqa", True), ("# losslint: noqa: LL201", True), ("# losslint: noqa: LL2, LL3", True),
-     ("# losslint: noqa: LL301", False), ("# flake8: noqa", True), ("# flake8: noqa: LL201", False),
+     ("# losslint: noqa: LL301", False), ("# flake8: noqa", True), ("# flake8: noqa: E501", True), ("# FLAKE8: NOQA", True),
      ("x = 1  # losslint: noqa", False)],
 )
 def test_file_level_noqa(project: Path, directive: str, suppressed: bool):

@@ -122,3 +122,15 @@ def test_declared_encoding_keeps_columns(project: Path):
     done = flake8("--select", "LL", "train.py", cwd=project)
     line = text.splitlines()[7]
     assert done.stdout.startswith(f"train.py:8:{line.index('DataLoader') + 1}: LL201 "), done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    "directive,suppressed",
+    [("# losslint: noqa", True), ("# losslint: noqa: LL201", True), ("# losslint: noqa: LL3", False),
+     ("# flake8: noqa", True), ("# flake8: noqa: E501", True), ("# flake8 is used here", False)],
+)
+def test_file_level_noqa_agrees_with_check(project: Path, directive: str, suppressed: bool):
+    (project / "train.py").write_text(f"{directive}\n" + TRAIN)
+    done = flake8("--select", "LL", "train.py", cwd=project)
+    assert ("LL201" in done.stdout) is not suppressed, done.stdout + done.stderr
+    assert any(f["path"] == "train.py" for f in losslint_json(".", project)) is not suppressed

@@ -134,3 +134,15 @@ def test_no_matching_file_is_skipped_not_a_crash(repo: Path, pre_commit_home: Pa
     done = try_repo(repo, pre_commit_home, hooks_repo, "losslint", "--all-files")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "(no files to check)" in done.stdout and "Skipped" in done.stdout
+
+
+def test_the_projects_excludes_hold_for_staged_files(repo: Path, pre_commit_home: Path, hooks_repo: tuple[Path, str]):
+    (repo / "legacy").mkdir()
+    stage(repo, {"pyproject.toml": '[tool.losslint]\nextend-exclude = ["legacy"]\n', "legacy/old.py": TRAIN, "util.py": "import os\n"})
+    # `losslint check .` passes, and so must the commit of legacy/old.py (pre-commit names it).
+    assert subprocess.run([sys.executable, "-m", "losslint", "check", "."], cwd=repo, capture_output=True).returncode == 0
+    done = try_repo(repo, pre_commit_home, hooks_repo, "losslint", "--files", "legacy/old.py", "util.py")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Passed" in done.stdout
+    done = try_repo(repo, pre_commit_home, hooks_repo, "losslint-fix", "--files", "legacy/old.py")
+    assert done.returncode == 0 and (repo / "legacy" / "old.py").read_text() == TRAIN
