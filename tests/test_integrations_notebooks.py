@@ -175,3 +175,27 @@ def test_lines_named_in_messages_and_links_are_located_too():
     assert (located.cell, located.span) == (4, Span(3, 15, 3, 40))
     assert located.message == "dataset built at cell 3, line 1"
     assert located.related == ["LL301 nb.ipynb:cell 3:1", "LL101 other.py:7"]
+
+
+def test_one_notation_for_cells_in_locations_links_and_messages(tmp_path: Path):
+    import re
+
+    data = ["import torch\n", "from torch.utils.data import DataLoader, TensorDataset\n",
+            "train_ds = TensorDataset(torch.randn(1000, 20), torch.randint(0, 10, (1000,)))\n",
+            "train_loader = DataLoader(train_ds, batch_size=64, shuffle=True)"]
+    loop = ["model = torch.nn.Linear(20, 10)\n", "criterion = torch.nn.CrossEntropyLoss()\n",
+            "optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)\n", "for x, y in train_loader:\n",
+            "    optimizer.zero_grad()\n", "    loss = criterion(model(x), y) / x.size(0)\n", "    loss.backward()\n", "    optimizer.step()"]
+    write(tmp_path / "train.ipynb", notebook(data, loop))
+    outputs = {fmt: run(["check", ".", "--output-format", fmt], tmp_path)[1] for fmt in ("text", "concise", "json", "sarif", "github", "pylint")}
+    findings = json.loads(outputs["json"])
+    assert {f["code"] for f in findings} == {"LL101", "LL201", "LL301"}  # the full chain, linked
+    loader = next(f for f in findings if f["code"] == "LL201")
+    assert (loader["cell"], loader["line"]) == (2, 4)
+    assert "LL201 train.ipynb:cell 2:4" in next(f for f in findings if f["code"] == "LL301")["related"]
+    assert "train.ipynb:cell 2:4:16: LL201" in outputs["concise"]
+    for fmt, out in outputs.items():
+        # Never "train.ipynb:2:4" for cell 2, line 4 beside "train.ipynb:cell 2:4:16".
+        assert not re.search(r"train\.ipynb:\d+:\d+", out), (fmt, re.search(r".{40}train\.ipynb:\d+:\d+.{10}", out))
+        if fmt not in ("github", "sarif", "pylint"):
+            assert "(LL201 train.ipynb:cell 2:4)" in out, fmt

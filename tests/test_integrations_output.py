@@ -143,3 +143,27 @@ def test_progress_is_silent_when_piped_and_shown_when_asked(project: Path):
     assert "Linting" not in piped.output
     assert "Linting" in forced.output  # CliRunner mixes stderr into output
     assert piped.output.strip().splitlines() == [l for l in forced.output.strip().splitlines() if "Linting" not in l]
+
+
+def test_rule_links_and_fingerprints(project: Path, monkeypatch):
+    document = json.loads(run(["check", ".", "--output-format", "sarif"], project)[1])
+    validate(document)
+    run_ = document["runs"][0]
+    assert all(r["helpUri"] == f"docs/rules/{r['id']}.md" for r in run_["tool"]["driver"]["rules"])
+    assert all((ROOT / r["helpUri"]).is_file() for r in run_["tool"]["driver"]["rules"])  # the pages exist
+    [result] = run_["results"]
+    fingerprint = result["partialFingerprints"]["losslintFingerprint/v1"]
+    # Code added above the finding moves its line, not its fingerprint; a second, identical line gets its own.
+    (project / "src" / "train.py").write_text("import os\n\n" + TRAIN + TRAIN.splitlines()[-1] + "\n")
+    moved = json.loads(run(["check", ".", "--output-format", "sarif"], project)[1])["runs"][0]["results"]
+    assert [r["locations"][0]["physicalLocation"]["region"]["startLine"] for r in moved] == [7, 8]
+    assert moved[0]["partialFingerprints"]["losslintFingerprint/v1"] == fingerprint
+    assert moved[1]["partialFingerprints"]["losslintFingerprint/v1"] != fingerprint
+    # JSON: the same link per finding; an absolute base when LOSSLINT_DOCS_URL is set.
+    assert json.loads(run(["check", ".", "--output-format", "json"], project)[1])[0]["url"] == "docs/rules/LL201.md"
+    monkeypatch.setenv("LOSSLINT_DOCS_URL", "https://example.org/losslint/docs/rules")
+    assert json.loads(run(["check", ".", "--output-format", "json"], project)[1])[0]["url"] == "https://example.org/losslint/docs/rules/LL201.md"
+    validate(json.loads(run(["check", ".", "--output-format", "sarif"], project)[1]))
+
+
+ROOT = Path(__file__).resolve().parent.parent
