@@ -42,6 +42,7 @@ class FileContext:
     tree: ast.Module
     project: "ProjectFacts"
     settings: "Settings"
+    file: str = ""  # the file as the filesystem knows it: its key in the project facts
 
     @cached_property
     def lines(self) -> list[str]:

@@ -12,9 +12,10 @@ Families that need facts of their own register a collector with
 from __future__ import annotations
 
 import ast
+import os
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from losslint.analysis.names import dotted
 from losslint.analysis.walk import statements, tree_index
@@ -34,63 +35,157 @@ class ModuleFacts:
     config_defaults: dict[str, Literal] = field(default_factory=dict)  # field/key -> default
     dataset_lengths: dict[str, int | None] = field(default_factory=dict)  # Dataset class -> len
     batchnorm1d_classes: set[str] = field(default_factory=set)
+    # the modules it imports, as absolute dotted names (``from a.b import c``: a.b and a.b.c)
+    imports: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)  # per-family facts, by collector
+
+
+def file_key(path: str) -> str:
+    """What a file is known by in the project: its absolute, normalized path. Two
+    scripts both named ``main.py`` in sibling folders are two modules."""
+    return os.path.normpath(os.path.abspath(path))
 
 
 @dataclass
 class ProjectFacts:
+    """Every file's facts, keyed by the file (``file_key``), never by module name:
+    a tree of example scripts has many ``main`` and ``utils`` modules.
+
+    What one file may borrow from others is what Python would let it reach: the
+    modules it imports (resolved from its own folder first, as ``sys.path[0]`` is
+    a script's folder), transitively, the modules that import it (they may call it
+    with their values), and what those import. A sibling script that shares
+    nothing with it contributes nothing, so a file's findings do not depend on
+    which unrelated files are in the run."""
+
     modules: dict[str, ModuleFacts] = field(default_factory=dict)
     # from [tool.losslint] dataset-sizes: the project's own dataset classes
     configured_dataset_sizes: dict[str, int] = field(default_factory=dict)
 
-    def add(self, facts: ModuleFacts) -> None:
-        self.modules[facts.module] = facts
+    def add(self, facts: ModuleFacts, path: str | None = None) -> None:
+        self.modules[file_key(path) if path is not None else facts.module] = facts
         self._index = None
         self._extras = None
+        self._graph = None
+        self._related = {}
+
+    # -- the import graph ------------------------------------------------------
+    _graph: dict[str, set[str]] | None = None
+    _importers: dict[str, set[str]] | None = None
+    _related: dict[str, frozenset[str]] | None = None
+
+    def resolve(self, module: str, importer: str | None = None) -> str | None:
+        """The key of the project file that ``import module`` reaches from the file
+        ``importer``: a module of that name in the importer's folder or the
+        nearest folder above it; else the only one of that name. None when there
+        is none, or several and nothing prefers one."""
+        candidates = [key for key, facts in self.modules.items() if facts.module == module]
+        if not candidates:
+            return None
+        if len(candidates) == 1:
+            return candidates[0]
+        if importer is None:
+            return None
+        folder = os.path.dirname(file_key(importer))
+        best: tuple[int, str] | None = None
+        for key in candidates:
+            shared = os.path.commonpath([folder, os.path.dirname(key)]) if os.path.isabs(key) else ""
+            if shared and folder.startswith(shared):
+                depth = shared.count(os.sep)
+                if best is None or depth > best[0]:
+                    best = (depth, key)
+                elif depth == best[0]:
+                    best = (depth, "")  # two equally near: no preference
+        return best[1] or None if best else None
+
+    def _build_graph(self) -> dict[str, set[str]]:
+        graph: dict[str, set[str]] = {key: set() for key in self.modules}
+        for key, facts in self.modules.items():
+            for name in facts.imports:
+                target = self.resolve(name, key)
+                if target is not None and target != key:
+                    graph[key].add(target)
+        return graph
+
+    def related(self, path: str | None) -> frozenset[str] | None:
+        """The keys of the files ``path`` may borrow values from (itself included);
+        None when ``path`` is not a file of this project (every file, as before)."""
+        if path is None:
+            return None
+        key = file_key(path)
+        if key not in self.modules:
+            return None
+        if self._related is None:
+            self._related = {}
+        if key in self._related:
+            return self._related[key]
+        if self._graph is None:
+            self._graph = self._build_graph()
+            self._importers = defaultdict(set)
+            for source, targets in self._graph.items():
+                for target in targets:
+                    self._importers[target].add(source)
+        graph, importers = self._graph, self._importers
+        above = _closure([key], lambda k: importers.get(k, ()))
+        reach = _closure(above, lambda k: graph.get(k, ()))
+        self._related[key] = frozenset(reach)
+        return self._related[key]
+
+    def own(self, path: str) -> ModuleFacts | None:
+        return self.modules.get(file_key(path))
+
+    def imported(self, module: str, importer: str | None) -> ModuleFacts | None:
+        key = self.resolve(module, importer)
+        return self.modules.get(key) if key is not None else None
 
     # -- lookups ---------------------------------------------------------------
     _index: dict | None = None
 
     def _build_index(self) -> dict:
         index: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-        for facts in self.modules.values():
+        for key, facts in self.modules.items():
             for kind in ("argparse_defaults", "config_defaults", "dataset_lengths"):
-                for key, value in getattr(facts, kind).items():
-                    index[kind][key].append(value)
+                for name, value in getattr(facts, kind).items():
+                    index[kind][name].append((key, value))
             for name in facts.batchnorm1d_classes:
-                index["batchnorm1d"][name].append(True)
+                index["batchnorm1d"][name].append((key, True))
         return index
 
-    def _unique(self, kind: str, key: str) -> Literal:
+    def _unique(self, kind: str, name: str, scope: str | None) -> Literal:
+        """The one value the files within reach of ``scope`` (a file's path; every
+        file when None) agree on, else UNKNOWN."""
         if self._index is None:
             self._index = self._build_index()
-        values = self._index[kind].get(key, [])
+        reach = self.related(scope)
+        values = [value for key, value in self._index[kind].get(name, []) if reach is None or key in reach]
         if values and all(v == values[0] for v in values):
             return values[0]
         return UNKNOWN
 
-    def argparse_default(self, dest: str) -> Literal:
-        return self._unique("argparse_defaults", dest)
+    def argparse_default(self, dest: str, scope: str | None = None) -> Literal:
+        return self._unique("argparse_defaults", dest, scope)
 
-    def config_default(self, name: str) -> Literal:
-        return self._unique("config_defaults", name)
+    def config_default(self, name: str, scope: str | None = None) -> Literal:
+        return self._unique("config_defaults", name, scope)
 
-    def dataset_length(self, class_name: str) -> int | None | object:
+    def dataset_length(self, class_name: str, scope: str | None = None) -> int | None | object:
         """len() of a project Dataset class: an int, None (a dataset class whose size
         is unknown) or UNKNOWN (not a dataset class of this project)."""
         if class_name in self.configured_dataset_sizes:
             return self.configured_dataset_sizes[class_name]
-        return self._unique("dataset_lengths", class_name)
+        return self._unique("dataset_lengths", class_name, scope)
 
-    def has_batchnorm1d(self, class_name: str) -> bool:
-        return self._unique("batchnorm1d", class_name) is True
+    def has_batchnorm1d(self, class_name: str, scope: str | None = None) -> bool:
+        return self._unique("batchnorm1d", class_name, scope) is True
 
-    def constant(self, module: str, name: str) -> Literal:
-        """A module-level constant, by the module's dotted name; a module named
-        only by its last component (``from config import X``) matches when unique."""
-        facts = self.modules.get(module)
+    def constant(self, module: str, name: str, importer: str | None = None) -> Literal:
+        """A module-level constant of the module ``importer`` reaches by that name; a
+        module named only by its last component (``from config import X`` with
+        config.py in a package) matches when unique."""
+        facts = self.imported(module, importer)
         if facts is None:
-            candidates = [f for m, f in self.modules.items() if m.rpartition(".")[2] == module.rpartition(".")[2]]
+            last = module.rpartition(".")[2]
+            candidates = [f for f in self.modules.values() if f.module.rpartition(".")[2] == last]
             facts = candidates[0] if len(candidates) == 1 else None
         if facts is None:
             return UNKNOWN
@@ -99,12 +194,23 @@ class ProjectFacts:
     _extras: dict[str, list[tuple[str, Any]]] | None = None
 
     def extra(self, key: str) -> list[tuple[str, Any]]:
-        """Per-family facts from every module, as (module, value) pairs."""
+        """Per-family facts from every module, as (module name, value) pairs."""
         if self._extras is None:  # (asked by every file's rules: gathered once per key)
             self._extras = {}
         if key not in self._extras:
-            self._extras[key] = [(m, f.extra[key]) for m, f in self.modules.items() if key in f.extra]
+            self._extras[key] = [(f.module, f.extra[key]) for f in self.modules.values() if key in f.extra]
         return list(self._extras[key])
+
+
+def _closure(start: Iterable[str], step: Callable[[str], Iterable[str]]) -> set[str]:
+    seen = set(start)
+    todo = list(seen)
+    while todo:
+        for nxt in step(todo.pop()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
 
 
 # -- collection ----------------------------------------------------------------
@@ -277,3 +383,22 @@ def _constant_len(cls: ast.ClassDef, constants: dict[str, Literal]) -> int | Non
                     return value
     return None
 
+
+@collector
+def _imports(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
+    package = facts.module.rpartition(".")[0]
+    names: list[str] = []
+    for node in statements(tree):
+        if isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".") if package else []
+                parts = parts[: len(parts) - (node.level - 1)] if node.level > 1 else parts
+                base = ".".join(parts + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            if base:
+                names.append(base)
+            names.extend(f"{base}.{alias.name}" if base else alias.name for alias in node.names if alias.name != "*")
+    facts.imports = tuple(dict.fromkeys(names))

@@ -234,7 +234,7 @@ def _call_length(ctx: "FileContext", call: ast.Call, depth: int) -> int | None:
         return length(ctx, arg, depth + 1)
     # The project's own Dataset classes.
     if isinstance(call.func, ast.Name) or isinstance(call.func, ast.Attribute):
-        known = ctx.project.dataset_length(name)
+        known = ctx.project.dataset_length(name, ctx.file or None)
         if isinstance(known, int) and not isinstance(known, bool):
             return known
     return None

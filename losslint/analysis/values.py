@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING, Iterator
 
-from losslint.project import UNKNOWN, Literal, arithmetic
+from losslint.project import UNKNOWN, Literal, ModuleFacts, arithmetic
 
 if TYPE_CHECKING:
     from losslint.context import FileContext
@@ -67,7 +67,7 @@ class ValueResolver:
                 local = self._dict_literal_entry(node.value, key.value, depth)
                 if local is not None:
                     return self.value(local, depth + 1) if isinstance(local, ast.expr) else UNKNOWN
-                return self.ctx.project.config_default(key.value)
+                return self.ctx.project.config_default(key.value, self._scope)
             return UNKNOWN
         if isinstance(node, ast.Call):
             return self._call_value(node, depth)
@@ -168,7 +168,7 @@ class ValueResolver:
             qual = self.ctx.imports.aliases.get(node.id)
             if qual and "." in qual:
                 module, _, name = qual.rpartition(".")
-                return self.ctx.project.constant(module, name)
+                return self.ctx.project.constant(module, name, self._scope)
             return UNKNOWN
         values = set()
         for binding in bindings:
@@ -294,30 +294,35 @@ class ValueResolver:
         qual = self.ctx.qualname(node)
         if qual and "." in qual and isinstance(base, ast.Name) and base.id in self.ctx.imports.aliases:
             module, _, name = qual.rpartition(".")
-            value = self.ctx.project.constant(module, name)
+            value = self.ctx.project.constant(module, name, self._scope)
             if value is not UNKNOWN:
                 return value
         # args.batch_size, opt.bs, cfg.train.batch_size, self.hparams.batch_size:
         # this module's parser first, then those of the modules it imports, then a
-        # default the whole project agrees on.
-        for module in self._nearby_modules():
-            facts = self.ctx.project.modules.get(module)
-            if facts is not None and node.attr in facts.argparse_defaults:
+        # default that every file within its reach agrees on (ProjectFacts.related).
+        for facts in self._nearby_modules():
+            if node.attr in facts.argparse_defaults:
                 return facts.argparse_defaults[node.attr]
-        value = self.ctx.project.argparse_default(node.attr)
+        value = self.ctx.project.argparse_default(node.attr, self._scope)
         if value is UNKNOWN:
-            value = self.ctx.project.config_default(node.attr)
+            value = self.ctx.project.config_default(node.attr, self._scope)
         return value
 
-    def _nearby_modules(self) -> list[str]:
-        """This module, then the project modules it imports (by full or last name)."""
-        modules = [self.ctx.module]
-        known = self.ctx.project.modules
+    @property
+    def _scope(self) -> str | None:
+        return self.ctx.file or None
+
+    def _nearby_modules(self) -> list[ModuleFacts]:
+        """This module's facts, then those of the project modules it imports."""
+        project = self.ctx.project
+        own = project.own(self.ctx.file) if self.ctx.file else project.modules.get(self.ctx.module)
+        found = [own] if own is not None else []
         for target in self.ctx.imports.aliases.values():
             for candidate in (target, target.rpartition(".")[0]):
-                if candidate in known and candidate not in modules:
-                    modules.append(candidate)
-        return modules
+                facts = project.imported(candidate, self._scope)
+                if facts is not None and all(facts is not f for f in found):
+                    found.append(facts)
+        return found
 
     def _self_attribute_value(self, node: ast.Attribute, depth: int) -> Literal:
         cls = self.ctx.enclosing(node, ast.ClassDef)

@@ -559,7 +559,7 @@ def fit_array_samples(ctx: FileContext, x: ast.expr) -> int | None:
         if isinstance(func, ast.Name) and (
             func.id in _generator_functions(ctx)
             or any(isinstance(c, ast.ClassDef) and c.name == func.id for c in ctx.nodes_of(ast.ClassDef))
-            or ctx.project.dataset_length(func.id) is not NOT_A_PROJECT_DATASET
+            or ctx.project.dataset_length(func.id, ctx.file or None) is not NOT_A_PROJECT_DATASET
         ):
             return None  # a generator, or an instance of a class (a Sequence / PyDataset)
     pipeline = pipeline_of(ctx, x)

@@ -200,7 +200,7 @@ def _has_batchnorm1d(ctx: FileContext) -> str | None:
         name = last_part(ctx.qualname(call.func))
         if name in ("BatchNorm1d", "SyncBatchNorm") and "BatchNorm1d" in ctx.source:
             return "BatchNorm1d"
-        if name and ctx.project.has_batchnorm1d(name):
+        if name and ctx.project.has_batchnorm1d(name, ctx.file or None):
             return name
     return None
 
