@@ -1,8 +1,14 @@
-"""The negative control of losslint verify's null: correct programs (a mean loss,
-a partial last batch or none, skewed per-sample losses, momentum) trained with 24
-seeds each. No seed may score as a spike or a dip, judged alone against its own
-null or three at a time as verify judges (median of 3 seeds). The false-alarm
-counts are printed (docs/verify.md quotes them)."""
+"""The negative control of losslint verify's null: correctly normalized programs
+(a mean loss, a partial last batch or none, skewed per-sample losses, momentum)
+trained with 24 seeds each. No seed may score as a spike or a dip, judged alone
+against its own null or three at a time as verify judges (median of 3 seeds).
+
+U and F (the update at the boundary, the loss after it) are held to the same on
+the programs without a partial batch. momentum-partial's single-sample last
+batch is a real effect under momentum 0.9 (the noisy step at full weight raises
+the next steps' loss: what LL201 reports), which F detects: the same program
+with N % B == 0 (momentum-full) has none. The counts are printed
+(docs/verify.md quotes them)."""
 
 from __future__ import annotations
 
@@ -15,12 +21,13 @@ pytest.importorskip("torch")
 from losslint.verify.decision import judge_control  # noqa: E402
 from losslint.verify.harness import HarnessOptions, RunSpec, run_many  # noqa: E402
 
-pytestmark = pytest.mark.slow  # about 30-60 s on 2 cores; CI runs it
+pytestmark = pytest.mark.slow  # about 40-90 s on 2 cores; CI runs it
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAMS = {
     "skewed-partial": ROOT / "fixtures" / "verify_control" / "skewed_partial.py",
     "momentum-partial": ROOT / "fixtures" / "verify_control" / "momentum_partial.py",
+    "momentum-full": ROOT / "fixtures" / "verify_control" / "momentum_full.py",
     "drop-last": ROOT / "fixtures" / "verify_correct" / "train.py",
 }
 SEEDS = 24
@@ -56,6 +63,6 @@ def test_no_false_spike_or_dip_in_correct_programs(control_runs, name):
         f"alone {_alarms(alone)} of {SEEDS}, by 3 seeds {_alarms(grouped)} of {len(grouped)}; "
         f"null of one seed {alone[0].scores['S']['before'].null}"
     )
-    print([j.reason for j in alone + grouped if j.verdict == "failed"])
-    assert _alarms(alone)[:2] == (0, 0), [j.reason for j in alone if j.verdict == "failed"]
-    assert _alarms(grouped)[:2] == (0, 0), [j.reason for j in grouped if j.verdict == "failed"]
+    checked = slice(0, 2) if name == "momentum-partial" else slice(0, 3)
+    assert _alarms(alone)[checked] == (0, 0, 0)[checked], [j.reason for j in alone if j.verdict == "failed"]
+    assert _alarms(grouped)[checked] == (0, 0, 0)[checked], [j.reason for j in grouped if j.verdict == "failed"]

@@ -610,6 +610,10 @@ def judge_spike(
         parts.append(f"U={_fmt(after['U'].median)} {fmt_null(u_null, 'up')}" if u_null else "U not judged (no gradient probe)")
         parts.append(f"F={_fmt(after['F'].median)} {fmt_null(f_null, 'up')}" if f_null else "F not judged (no following steps)")
         judgement.reason = f"the {word} is gone (" + "; ".join(parts) + ")"
+        if not s_null.low <= s_after <= s_null.high:
+            judgement.reason += (
+                f"; S={_fmt(s_after)} is beyond the null's edge by less than the {PRACTICAL_MARGIN:.0%} practical margin"
+            )
     if s_null.source == "fallback T":
         judgement.warnings.append(
             "no per-sample losses were recorded (a loss outside torch.nn.functional's and Keras's), so S is judged "
