@@ -378,3 +378,11 @@ def test_clip_usage_and_suggested_max_norm():
 def test_shrink_to_the_real_remainder():
     assert shrunk_size(1000, 64, 10) == 642  # smoke: a last batch of 2
     assert shrunk_size(1000, 64, 10, real=True) == 680  # real: 1000 % 64 = 40
+
+
+def test_cuda_in_a_forked_child_is_the_harness_fault():
+    from losslint.verify.runtime import classify_error
+
+    assert classify_error("RuntimeError: Cannot re-initialize CUDA in forked subprocess. To use CUDA ...") == "harness-error"
+    assert classify_error("AssertionError: Torch not compiled with CUDA enabled") == "needs-gpu"
+    assert classify_error("ValueError: bad shape") == "crash"

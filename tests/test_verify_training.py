@@ -143,6 +143,7 @@ def user_runs(tmp_path_factory):
         Subject("all", "script", load_program(USER_PROJECT / "train.py", Settings())),
         Subject("clip-only", "script", load_program(USER_PROJECT / "train.py", Settings(select=["LL301"]))),
     ]
+    subjects.append(Subject("correct", "script", load_program(ROOT / "fixtures" / "verify_correct" / "train.py", Settings()), control=True))
     for name, problem in PROBLEMS.items():
         script = directory / name / "train.py"
         script.parent.mkdir()
@@ -219,3 +220,13 @@ def test_cuda_without_a_gpu_is_a_clear_error():
 
     result = CliRunner().invoke(verify_command, ["--scenario", "torch-classification", "--device", "cuda"])
     assert result.exit_code == 2 and "no CUDA device" in result.output
+
+
+def test_a_clean_script_is_trained_as_a_negative_control(user_runs):
+    subject = user_runs[0]["correct"]
+    [row] = subject.rows
+    assert row.code == "control" and row.judgement.verdict == "clean", row.judgement.reason
+    assert len(row.before) == 3 and not row.after
+    assert row.judgement.scores["S"]["before"].null.source == "per-sample resampling"
+    assert exit_status([subject]) == 0
+    assert "no finding" in format_table([subject], "cpu") and "1 clean program trained, 0 with a boundary effect" in format_table([subject], "cpu")
