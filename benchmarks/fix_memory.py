@@ -4,9 +4,9 @@
 
 CORPUS defaults to the corpus ``benchmarks/run.py`` builds (benchmarks/.cache/corpus);
 it is copied to a temporary folder first (--fix writes), never fixed in place.
-Reported: the wall time, the peak of the summed resident memory of losslint's
-process and all its workers (sampled every 20 ms), the largest single process,
-the files fixed. The bar: the summed peak at most 600 MB with every core in use.
+Reported: the wall time, the peak of the memory of losslint's process and all
+its workers together (proportional set sizes, sampled every 50 ms), the largest
+single process, the files fixed. The bar: the summed peak at most 600 MB with every core in use.
 """
 
 from __future__ import annotations
@@ -25,29 +25,45 @@ BAR_BYTES = 600 * 2**20
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def tree_rss(root: int) -> tuple[int, int]:
-    """(summed RSS of ``root`` and its descendants, the largest one's) in bytes."""
+def tree_memory(root: int) -> tuple[int, int]:
+    """(the memory of ``root`` and its descendants together, the largest one's), in
+    bytes: proportional set sizes (a page shared by n processes, as a forked
+    worker shares its parent's, counts 1/n in each), so the sum is what the run
+    takes from the machine; resident set sizes where PSS cannot be read."""
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat", "rb") as handle:
-                fields = handle.read().rsplit(b")", 1)[1].split()
-        except OSError:
+                ppid = int(handle.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
             continue
-        pid, ppid = int(entry), int(fields[1])
-        children.setdefault(ppid, []).append(pid)
-        rss[pid] = int(fields[21]) * PAGE
+        children.setdefault(ppid, []).append(int(entry))
     total = largest = 0
     todo = [root]
     while todo:
         pid = todo.pop()
-        total += rss.get(pid, 0)
-        largest = max(largest, rss.get(pid, 0))
+        size = _pss(pid)
+        total += size
+        largest = max(largest, size)
         todo.extend(children.get(pid, ()))
     return total, largest
+
+
+def _pss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        with open(f"/proc/{pid}/statm", encoding="ascii") as handle:
+            return int(handle.read().split()[1]) * PAGE
+    except OSError:
+        return 0
 
 
 def main() -> None:
@@ -70,9 +86,9 @@ def main() -> None:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         peak_total = peak_single = 0
         while process.poll() is None:
-            total, single = tree_rss(process.pid)
+            total, single = tree_memory(process.pid)
             peak_total, peak_single = max(peak_total, total), max(peak_single, single)
-            time.sleep(0.02)
+            time.sleep(0.05)
         elapsed = time.perf_counter() - start
         out, err = process.communicate()
     finally:
@@ -80,8 +96,8 @@ def main() -> None:
     summary = [line for line in err.splitlines() + out.splitlines() if line.startswith(("Fixed", "Found", "All checks", "No findings"))]
     print(f"corpus: {args.corpus} ({lines:,} lines), jobs: {args.jobs or os.cpu_count()}, unsafe: {args.unsafe}")
     print(f"exit {process.returncode}, {elapsed:.1f} s; {' '.join(summary)}")
-    print(f"peak RSS, all processes together: {peak_total / 2**20:.0f} MiB (bar: <= {BAR_BYTES / 2**20:.0f} MiB)")
-    print(f"peak RSS, largest process: {peak_single / 2**20:.0f} MiB")
+    print(f"peak memory (PSS), all processes together: {peak_total / 2**20:.0f} MiB (bar: <= {BAR_BYTES / 2**20:.0f} MiB)")
+    print(f"peak memory (PSS), largest process: {peak_single / 2**20:.0f} MiB")
     print("met" if peak_total <= BAR_BYTES else "NOT met")
 
 

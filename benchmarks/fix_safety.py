@@ -29,9 +29,10 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from losslint import notebooks
 from losslint.config import load_settings
 from losslint.engine import Linter
-from losslint.findings import Finding, LineEdit
+from losslint.findings import LineEdit
 
 
 @dataclass(frozen=True, order=True)
@@ -70,6 +71,14 @@ def apply_line_edits(text: str, edits: tuple[LineEdit, ...]) -> str:
     return "".join(lines)
 
 
+def python_source(path: str) -> str:
+    """A file's Python text (a notebook: its code cells, as losslint reads them)."""
+    data = Path(path).read_bytes()
+    if path.endswith(".ipynb"):
+        return notebooks.load(data).python
+    return data.decode("utf-8", errors="surrogateescape")
+
+
 def _compile_error(text: str, filename: str) -> str | None:
     try:
         compile(text, filename, "exec")
@@ -103,7 +112,7 @@ def check_tree(root: Path, jobs: int | None = None, settings_path: Path | None =
 
     def original(path: str) -> str:
         if path not in texts:
-            texts[path] = Path(path).read_text(encoding="utf-8", errors="surrogateescape")
+            texts[path] = python_source(path)
             undefined_before[path] = undefined_names(texts[path], path)
         return texts[path]
 
@@ -144,7 +153,7 @@ def check_tree(root: Path, jobs: int | None = None, settings_path: Path | None =
             failures.append(Failure("+".join(culprits) or "LL004", _relative(root, finding.path), finding.span.line, finding.message))
     for path, codes in fixed_codes.items():
         label = "+".join(codes)
-        text = Path(path).read_text(encoding="utf-8", errors="surrogateescape")
+        text = python_source(path)
         problem = _compile_error(text, path)
         if problem:
             failures.append(Failure(label, _relative(root, path), 0, f"after --fix the file {problem}"))

@@ -11,7 +11,6 @@ parallelism of the scale work fits.
 from __future__ import annotations
 
 import ast
-import gc
 import io
 import os
 import stat
@@ -401,25 +400,6 @@ class Linter:
         if line_edits:
             result.findings = self.attach_line_edits(SourceFile(source.target, source.module, found_in, notebook=source.notebook), result.findings)
         return result
-
-    def read_all(self, targets: list[Target]) -> tuple[list[SourceFile], ProjectFacts]:
-        """Read and parse every file in this process, and collect the project's facts.
-        The trees stay alive (frozen out of the cyclic GC's sight until
-        ``gc.unfreeze()``)."""
-        # Parsing allocates millions of AST nodes and no reference cycles: the cyclic
-        # garbage collector would only rescan them again and again (5x the parse
-        # time on a 700k-line corpus). Off while parsing; the trees are then frozen
-        # out of its sight for the rest of the run.
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            sources = [read_source(t, self.settings) for t in targets]
-            project = self.facts_for(sources)
-        finally:
-            gc.freeze()
-            if collecting:
-                gc.enable()
-        return sources, project
 
     def needs_project(self, triggered: frozenset[str]) -> bool:
         """Given a text's ``triggered_codes``: does an enabled rule look at it? If

@@ -136,7 +136,6 @@ def test_fix_in_workers_writes_what_one_process_writes(always_parallel, tmp_path
 def test_workers_end_when_their_losslint_process_is_killed(tmp_path: Path):
     """A killed run (SIGKILL for memory, SIGTERM from a CI timeout) leaves no
     worker behind waiting for work forever."""
-    import signal
     import subprocess
     import sys
     import time
