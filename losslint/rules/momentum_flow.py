@@ -81,10 +81,21 @@ def _same_module(target: str, module: str) -> bool:
     return bool(owner) and (owner == module or owner.rpartition(".")[2] == module.rpartition(".")[2])
 
 
+# ``def train(model, loader, optimizer): ... optimizer.step()``: a module-level function
+# that steps the optimizer it is handed, after a backward(): (the parameter's name, its
+# position among the positional parameters or None, the step's line, whether clipping
+# that runs with the defaults reaches the step in its module). A plain tuple: cached as is.
+StepperFact = tuple[str, "int | None", int, bool]
+
+
 @dataclass
 class ModuleMomentum:
     builders: dict[str, BuilderFact] = field(default_factory=dict)
     passes: list[PassFact] = field(default_factory=list)
+    steppers: dict[str, StepperFact] = field(default_factory=dict)
+    # ``from .train_utils import train`` (a package's __init__ re-exporting a name):
+    # name -> the modules it may come from (as a package's own, as its sibling's)
+    imported_from: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def params_root(call: ast.Call) -> ast.expr | None:
@@ -500,13 +511,63 @@ def _builder_call(ctx: FileContext, value: ast.expr) -> str | None:
 _TRIGGERS = ("optim", "Adam", "SGD", "Lion", "Lamb", "LAMB", "RMSprop", "Muon")
 
 
+def _imported_from(tree: ast.Module, module: str) -> dict[str, tuple[str, ...]]:
+    """Names a module binds by ``from X import name`` at its top level, with X made
+    absolute. A relative import is read both as a package's ``__init__`` (``.x`` is
+    ``module.x``) and as a plain module (``.x`` is a sibling): the facts do not say
+    which file this was."""
+    names: dict[str, tuple[str, ...]] = {}
+    parts = module.split(".")
+    for node in tree.body:
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        if node.level:
+            bases = []
+            for package in (parts, parts[:-1]):
+                package = package[: len(package) - (node.level - 1)] if node.level > 1 else package
+                bases.append(".".join([*package, *([node.module] if node.module else [])]))
+        else:
+            bases = [node.module or ""]
+        for alias in node.names:
+            if alias.name != "*" and all(bases):
+                names[alias.asname or alias.name] = tuple(dict.fromkeys(bases))
+    return names
+
+
+def _steppers(ctx: FileContext, resolver: Resolver) -> dict[str, StepperFact]:
+    """The module-level functions that step an optimizer they receive as a parameter."""
+    from losslint.rules.momentum_torch import clips_reaching, step_sites, trains_on_data  # (it imports this module)
+    from losslint.rules.momentum_common import gate_of
+
+    found: dict[str, StepperFact] = {}
+    for site in step_sites(ctx):
+        function = ctx.enclosing(site.call, ast.FunctionDef, ast.AsyncFunctionDef)
+        if function is None or ctx.parents.get(function) is not ctx.tree or not isinstance(site.optimizer, ast.Name):
+            continue
+        positional = [a.arg for a in (*function.args.posonlyargs, *function.args.args)]
+        name = site.optimizer.id
+        if name not in positional and name not in [a.arg for a in function.args.kwonlyargs]:
+            continue
+        if function.name in found or not trains_on_data(ctx, resolver, site.call):
+            continue
+        clipped = any(gate_of(ctx, clip) is None for clip in clips_reaching(ctx, resolver, site.call))
+        index = positional.index(name) if name in positional else None
+        found[function.name] = (name, index, site.call.lineno, clipped)
+    return found
+
+
 @collector
 def _collect_momentum(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
+    imported_from = _imported_from(tree, facts.module)
     if not any(t in source for t in _TRIGGERS):
+        if imported_from:
+            facts.extra[FACTS_KEY] = ModuleMomentum(imported_from=imported_from)
         return
     ctx = FileContext(facts.module + ".py", facts.module, source, tree, ProjectFacts({facts.module: facts}), Settings())
     resolver = Resolver(ctx, cross_file=False)
-    record = ModuleMomentum()
+    record = ModuleMomentum(imported_from=imported_from)
+    if "step" in source and "backward" in source:
+        record.steppers = _steppers(ctx, resolver)
     for function in ctx.nodes_of(ast.FunctionDef):
         if not _builds_optimizer(function):
             continue
@@ -546,5 +607,5 @@ def _collect_momentum(tree: ast.Module, source: str, facts: ModuleFacts) -> None
             builder = _builder_call(ctx, value)
             if builder is not None:
                 record.passes.append(PassFact(callee, position, kw_name, None, builder, callee_target=target))
-    if record.builders or record.passes:
+    if record.builders or record.passes or record.steppers or record.imported_from:
         facts.extra[FACTS_KEY] = record

@@ -49,7 +49,7 @@ from losslint.rules.momentum_common import (
     is_lightning_module,
 )
 from losslint.project import UNKNOWN
-from losslint.rules.momentum_flow import Found, Resolver, is_wrapper_class, module_parameters
+from losslint.rules.momentum_flow import FACTS_KEY, Found, Resolver, _same_module, is_wrapper_class, module_parameters
 
 _REFERENCES = (
     "https://pytorch.org/docs/stable/generated/torch.nn.utils.clip_grad_norm_.html",
@@ -415,6 +415,74 @@ class Choice:
         return f"the optimizer (one of: {'; '.join(items)})"
 
 
+# -- an optimizer handed to another file's training function ------------------------------
+
+
+def stepper_of(ctx: FileContext, call: ast.Call) -> tuple[str, tuple, str] | None:
+    """The module-level function of another project file that ``call`` reaches and that
+    steps an optimizer it is handed: (its name, its stepper fact, its module), following
+    imports and the re-exports of packages (``from utils import train`` where
+    ``utils/__init__.py`` does ``from .train_utils import train``)."""
+    qual = ctx.qualname(call.func) or ""
+    owner, _, name = qual.rpartition(".")
+    if not owner:
+        return None
+    own_key = ctx.project.resolve(ctx.module, ctx.file or None)
+    targets, seen = [owner], set()
+    for _ in range(4):
+        following = []
+        for module in targets:
+            key = ctx.project.resolve(module, ctx.file or None)
+            if key is None or key == own_key or key in seen:
+                continue
+            seen.add(key)
+            facts = ctx.project.modules[key]
+            record = facts.extra.get(FACTS_KEY)
+            if record is None:
+                continue
+            if name in record.steppers:
+                return name, record.steppers[name], facts.module
+            following.extend(record.imported_from.get(name, ()))
+        targets = following
+    return None
+
+
+def handed_findings(rule: Rule, ctx: FileContext, resolver: Resolver) -> Iterable[Finding]:
+    """``train(args, model, loader, optimizer)`` with ``train`` in another file stepping it
+    unclipped, reached through a re-export (``from utils import train``, ``train`` being
+    ``utils/train_utils.py``'s): the stepping file cannot tell it is handed this optimizer,
+    so the finding goes where the optimizer is built, naming the step (no fix: the clip
+    belongs in the other file). Where the import names the defining module, the stepping
+    file reports it at its step, with the fix, and this one stays quiet."""
+    reported: set[int] = set()
+    for call in ctx.nodes_of(ast.Call):
+        if not isinstance(call.func, (ast.Name, ast.Attribute)) or "." not in (ctx.qualname(call.func) or ""):
+            continue
+        stepper = stepper_of(ctx, call)
+        if stepper is None:
+            continue
+        name, (param, index, line, clipped), module = stepper
+        if _same_module(ctx.qualname(call.func) or "", module):
+            continue  # the step's own file judges it (momentum_flow's passes)
+        argument_node = argument(call, param, index)
+        if clipped or argument_node is None:
+            continue
+        found = [f for f in resolver.resolve(argument_node) if f.call is not None or f.origin]
+        if not found or any(f.managed for f in found) or not any(f.momentum.is_momentum for f in found):
+            continue
+        choice = Choice(ctx, found)
+        built = {id(f.call): f.call for f in found}
+        node = next(iter(built.values())) if len(built) == 1 and found[0].call is not None else call
+        if id(node) in reported:
+            continue
+        reported.add(id(node))
+        message = (
+            f"{choice.subject()} is stepped by {name}() at {module.replace('.', '/')}.py:{line} (called at line "
+            f"{call.lineno}) with no gradient clipping before it: {choice.momentum.describe()}"
+        )
+        yield ctx.finding(rule, node, message, None, severity=choice.severity)
+
+
 # -- Hugging Face Trainer -----------------------------------------------------------------
 
 _HF_ARGUMENTS = ("TrainingArguments", "Seq2SeqTrainingArguments")
@@ -469,7 +537,7 @@ class MomentumWithoutClipping(Rule):
     code = "LL301"
     name = "momentum-without-clipping"
     severity = Severity.WARNING
-    triggers = ("step(", "optimizer_step(", ".step_", "TrainingArguments")
+    triggers = ("step(", "optimizer_step(", ".step_", "TrainingArguments", "optim")
     fix_applicability = Applicability.UNSAFE
     summary = "A PyTorch momentum optimizer (SGD with momentum, the Adam family, Lion, ...) steps with no gradient clipping on the way."
     why = (
@@ -830,8 +898,62 @@ class MomentumWithoutClipping(Rule):
             message_contains=("only when args.clip_grad is set",),
             unsafe=True,
         ),
+        Flagged(
+            """
+            import torch
+            from utils import train
+
+            model = build_model()
+            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+            for epoch in range(3):
+                train(model, loader, optimizer, epoch)
+            """,
+            files=(
+                ("utils.py", "from train_utils import setup, train\n"),
+                (
+                    "train_utils.py",
+                    """
+                    def train(model, loader, optimizer, epoch):
+                        for batch in loader:
+                            optimizer.zero_grad()
+                            model(**batch).loss.backward()
+                            optimizer.step()
+                    """,
+                ),
+            ),
+            fixed=None,
+            message_contains=("AdamW (built at line 5) is stepped by train() at train_utils.py:5",),
+        ),
     )
     quiet = (
+        Quiet(
+            """
+            import torch
+            from utils import train
+
+            model = build_model()
+            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+            for epoch in range(3):
+                train(model, loader, optimizer, epoch)
+            """,
+            files=(
+                ("utils.py", "from train_utils import setup, train\n"),
+                (
+                    "train_utils.py",
+                    """
+                    import torch
+
+                    def train(model, loader, optimizer, epoch):
+                        for batch in loader:
+                            optimizer.zero_grad()
+                            model(**batch).loss.backward()
+                            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                            optimizer.step()
+                    """,
+                ),
+            ),
+            why="the training function a module re-exports clips before it steps",
+        ),
         Quiet(
             """
             import torch
@@ -1058,6 +1180,10 @@ class MomentumWithoutClipping(Rule):
             others = frozenset(roots.get(id(_function_of(ctx, site.call)), set()) - {optimizer_root(found)})
             finding = judge_step(self, ctx, resolver, site, found, others)
             if finding is not None and (finding.span.line, finding.span.column) not in seen:
+                seen.add((finding.span.line, finding.span.column))
+                yield finding
+        for finding in handed_findings(self, ctx, resolver):
+            if (finding.span.line, finding.span.column) not in seen:
                 seen.add((finding.span.line, finding.span.column))
                 yield finding
         if "TrainingArguments" in ctx.source:
