@@ -104,6 +104,18 @@ KERAS_OPTIMIZERS: dict[str, Spec] = {
     "Muon": Spec(SIGN, "momentum", None, 0.95),
     "Adagrad": _PLAIN, "Adadelta": _PLAIN, "Ftrl": _PLAIN, "Adafactor": _PLAIN,
 }
+# TensorFlow 1's tf.train optimizers (tf.compat.v1.train in TF 2), stepped by
+# ``opt.minimize(loss)`` or ``opt.apply_gradients(grads_and_vars)``; they take no clip
+# argument: the gradients are clipped (tf.clip_by_global_norm) between
+# compute_gradients and apply_gradients.
+TF1_OPTIMIZERS: dict[str, Spec] = {
+    "MomentumOptimizer": Spec(SGD, "momentum", 1, None),
+    "RMSPropOptimizer": Spec(SGD, "momentum", 2, 0.0),
+    "AdamOptimizer": _adam(1, arg="beta1"),
+    "AdamWOptimizer": _adam(None, arg="beta1"), "LazyAdamOptimizer": _adam(None, arg="beta1"),
+    "GradientDescentOptimizer": _PLAIN, "AdagradOptimizer": _PLAIN, "AdadeltaOptimizer": _PLAIN,
+    "FtrlOptimizer": _PLAIN, "ProximalGradientDescentOptimizer": _PLAIN, "ProximalAdagradOptimizer": _PLAIN,
+}
 # compile(optimizer="adam"): Keras' names for its optimizers with their defaults.
 KERAS_STRINGS: dict[str, str] = {
     "sgd": "SGD", "rmsprop": "RMSprop", "adam": "Adam", "adamw": "AdamW", "adamax": "Adamax", "nadam": "Nadam",
@@ -128,6 +140,17 @@ OPTAX_TRANSFORMS: dict[str, Spec] = {
     "adagrad": _PLAIN, "adadelta": _PLAIN, "fromage": _PLAIN, "noisy_sgd": _PLAIN, "polyak_sgd": _PLAIN,
 }
 OPTAX_DEFAULT_B1 = {"adan": 0.98}
+# flax.optim, Flax's optimizer API before optax (removed in Flax 0.6): OptimizerDef
+# classes built as ``flax.optim.Momentum(learning_rate, beta=0.9)``, then
+# ``.create(params)`` and ``optimizer.apply_gradient(grads)``. It has no clipping of
+# its own: a project clips the gradients before apply_gradient, or not at all.
+FLAX_OPTIM: dict[str, Spec] = {
+    "Momentum": Spec(SGD, "beta", 1, 0.9),
+    "LARS": Spec(SGD, "beta", 1, 0.9),
+    "Adam": _adam(1, arg="beta1"), "LAMB": _adam(1, arg="beta1"), "AdaBelief": _adam(1, arg="beta1"),
+    "Adafactor": Spec(ADAM, "beta1", None, None),
+    "GradientDescent": _PLAIN, "Adagrad": _PLAIN, "RMSProp": _PLAIN,
+}
 # optax transforms that clip (SEMANTICS.md §4).
 OPTAX_CLIPS = {"clip_by_global_norm", "clip", "clip_by_block_rms", "adaptive_grad_clip", "per_example_global_norm_clip", "per_example_layer_norm_clip"}
 
@@ -338,6 +361,7 @@ def timm_optimizer(ctx: "FileContext", call: ast.Call, factory: str) -> Momentum
 CLIP_KEYWORDS = {
     "clip_grad", "grad_clip", "clip_grad_norm", "max_grad_norm", "clip_norm", "gradient_clip_val", "clip_value",
     "clip_grad_value", "grad_clip_norm", "gradient_clipping", "clip_max_norm", "grad_norm_clip", "clip_val",
+    "clip_gradients",  # tf.contrib.layers.optimize_loss(..., clip_gradients=5.0)
 }
 _THRESHOLD_KEYWORDS = ("max_norm", "clip_value", "value", "gradient_clip_val", "clip_val", "max_grad_norm", "clip_norm")
 

@@ -11,6 +11,14 @@ becomes a constructor call (``keras.optimizers.Adam(global_clipnorm=1.0)``),
 through the ``keras`` or ``tf`` name the file already has, else with
 ``import keras`` added. A custom training loop that clips with
 ``tf.clip_by_global_norm`` (or any clipping call) keeps the file quiet.
+
+TensorFlow 1's ``tf.train`` optimizers (``MomentumOptimizer``, ``AdamOptimizer``,
+``RMSPropOptimizer(momentum=...)``, also as ``tf.compat.v1.train``) are judged the
+same way when the file steps with ``minimize()`` or ``apply_gradients``; they take
+no clip argument, so they get no fix. google-research/bert stays quiet: its
+``AdamWeightDecayOptimizer`` is a project class (not a known constructor), and
+``create_optimizer`` clips with ``tf.clip_by_global_norm`` before
+``apply_gradients``.
 """
 
 from __future__ import annotations
@@ -26,7 +34,17 @@ from losslint.context import FileContext
 from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity
 from losslint.fixes import set_keyword
 from losslint.rules.base import Flagged, Quiet, Rule, register
-from losslint.rules.momentum_common import KERAS_OPTIMIZERS, KERAS_STRINGS, Clip, Momentum, clip_of, coefficient, default_fix_edit, gate_of
+from losslint.rules.momentum_common import (
+    KERAS_OPTIMIZERS,
+    KERAS_STRINGS,
+    TF1_OPTIMIZERS,
+    Clip,
+    Momentum,
+    clip_of,
+    coefficient,
+    default_fix_edit,
+    gate_of,
+)
 
 _KERAS_ROOTS = ("keras", "tensorflow.keras", "tf_keras", "tensorflow.python.keras")
 _CLIP_ARGS = ("global_clipnorm", "clipnorm", "clipvalue")
@@ -41,6 +59,24 @@ def keras_optimizer(ctx: FileContext, call: ast.Call) -> Momentum | None:
     if spec is None:
         return None
     return coefficient(ctx, call, spec, f"keras {last_part(qual)}")
+
+
+def tf1_optimizer(ctx: FileContext, call: ast.Call) -> Momentum | None:
+    """``tf.train.MomentumOptimizer(lr, 0.9)``, ``tf.compat.v1.train.AdamOptimizer(lr)``,
+    ``tf.contrib.opt.AdamWOptimizer(wd, lr)``."""
+    qual = re.sub(r"^tensorflow\.compat\.v1\.", "tensorflow.", ctx.qualname(call.func) or "")
+    if not qual.startswith(("tensorflow.train.", "tensorflow.contrib.opt.")):
+        return None
+    spec = TF1_OPTIMIZERS.get(last_part(qual))
+    return coefficient(ctx, call, spec, f"tf.train.{last_part(qual)}") if spec is not None else None
+
+
+def _tf1_steps(ctx: FileContext) -> list[ast.Call]:
+    """``opt.minimize(loss)`` / ``opt.apply_gradients(...)``: a TF1 optimizer stepping."""
+    return [
+        c for c in ctx.nodes_of(ast.Call)
+        if isinstance(c.func, ast.Attribute) and c.func.attr in ("minimize", "apply_gradients")
+    ]
 
 
 def _keras_prefix(ctx: FileContext) -> tuple[str, tuple[str, ...]]:
@@ -77,6 +113,10 @@ def _manual_clip(ctx: FileContext) -> bool:
     """A custom loop that clips the gradients itself (``tf.clip_by_global_norm``)."""
     for call in ctx.nodes_of(ast.Call):
         clip = clip_of(ctx, call)
+        if clip is None and last_part(ctx.qualname(call.func)) in ("clip_by_value", "clip_by_norm") and call.args:
+            # [(tf.clip_by_value(grad, -1., 1.), var) for grad, var in gvs]: a value clip of gradients
+            if "grad" in ctx.text(call.args[0]).lower():
+                clip = Clip(call, None)
         if clip is not None and not any(kw.arg in _CLIP_ARGS for kw in call.keywords) and gate_of(ctx, clip) is None:
             return True
     return False
@@ -87,9 +127,12 @@ class KerasMomentumWithoutClipping(Rule):
     code = "LL302"
     name = "keras-momentum-without-clipping"
     severity = Severity.WARNING
-    triggers = ("optimizers", "compile(")
+    triggers = ("optimizers", "compile(", "Optimizer(")
     fix_applicability = Applicability.UNSAFE
-    summary = "A Keras optimizer with momentum (SGD(momentum>0), Adam, ...) without clipnorm, clipvalue or global_clipnorm."
+    summary = (
+        "A Keras optimizer with momentum (SGD(momentum>0), Adam, ...) without clipnorm, clipvalue or global_clipnorm; "
+        "a TF1 tf.train momentum optimizer (MomentumOptimizer, AdamOptimizer, ...) stepped with no tf.clip_by_global_norm."
+    )
     why = (
         "The optimizer's running average of gradients carries one bad batch (a short last batch, a loss averaged "
         "twice) on for many steps: ~1/(1-μ) for SGD with momentum μ; for Adam the bounded step is followed by "
@@ -102,7 +145,8 @@ class KerasMomentumWithoutClipping(Rule):
         "keras code, which may be a Keras before 2.4 without global_clipnorm, and for calls using lr=); a string "
         "optimizer in compile() becomes the constructor call with the argument, importing keras when the file "
         "has no keras or tf name. For clipnorm=args.clipnorm whose default is None, sets the default. The norm "
-        "is [tool.losslint] clip-max-norm. Unsafe: training changes."
+        "is [tool.losslint] clip-max-norm. Unsafe: training changes. No fix for TF1's tf.train optimizers: they "
+        "take no clip argument; split minimize() into compute_gradients, tf.clip_by_global_norm, apply_gradients."
     )
     references = (
         "https://keras.io/api/optimizers/#base-optimizer-class",
@@ -168,6 +212,26 @@ class KerasMomentumWithoutClipping(Rule):
             message_contains=("keras Adam",),
             unsafe=True,
         ),
+        Flagged(
+            """
+            import tensorflow as tf
+
+            optimizer = tf.train.MomentumOptimizer(learning_rate=0.01, momentum=0.9)
+            train_op = optimizer.minimize(loss, global_step=tf.train.get_global_step())
+            """,
+            fixed=None,
+            message_contains=("tf.train.MomentumOptimizer", "minimize/apply_gradients at line 4", "momentum 0.9"),
+        ),
+        Flagged(
+            """
+            import tensorflow.compat.v1 as tf
+
+            optimizer = tf.train.AdamOptimizer(1e-4, beta1=0.5)
+            train_op = optimizer.minimize(loss)
+            """,
+            fixed=None,
+            message_contains=("tf.train.AdamOptimizer (β1=0.5",),
+        ),
     )
     quiet = (
         Quiet(
@@ -217,13 +281,46 @@ class KerasMomentumWithoutClipping(Rule):
             """,
             why="no Keras import: not known to be Keras",
         ),
+        Quiet(
+            """
+            import tensorflow as tf
+            optimizer = tf.compat.v1.train.MomentumOptimizer(learning_rate=0.01, momentum=0.9)
+            grads_and_vars = optimizer.compute_gradients(loss)
+            grads, variables = zip(*grads_and_vars)
+            grads, _ = tf.clip_by_global_norm(grads, clip_norm=1.0)
+            train_op = optimizer.apply_gradients(zip(grads, variables), global_step=global_step)
+            """,
+            why="TF1: gradients clipped with tf.clip_by_global_norm between compute_gradients and apply_gradients",
+        ),
+        Quiet(
+            """
+            import tensorflow as tf
+            optimizer = tf.train.RMSPropOptimizer(0.001, decay=0.9)
+            sgd = tf.train.GradientDescentOptimizer(0.1)
+            train_op = optimizer.minimize(loss)
+            train_op2 = sgd.minimize(loss)
+            """,
+            why="TF1 RMSProp's momentum defaults to 0.0; plain gradient descent keeps no average",
+        ),
     )
 
     def check(self, ctx: FileContext) -> Iterable[Finding]:
         if not _uses_keras(ctx) or _manual_clip(ctx):
             return
         max_norm = repr(float(ctx.settings.clip_max_norm))
+        steps = None
         for call in ctx.nodes_of(ast.Call):
+            tf1 = tf1_optimizer(ctx, call)
+            if tf1 is not None:
+                tf1 = tf1.resolved(ctx.project)
+                steps = _tf1_steps(ctx) if steps is None else steps
+                if tf1.is_momentum and steps:
+                    message = (
+                        f"{tf1.optimizer} steps (minimize/apply_gradients at line {steps[0].lineno}) with no "
+                        f"tf.clip_by_global_norm on the way: {tf1.describe()}"
+                    )
+                    yield ctx.finding(self, call, message, None, severity=tf1.severity)
+                continue
             momentum = keras_optimizer(ctx, call)
             if momentum is not None:
                 momentum = momentum.resolved(ctx.project)

@@ -8,6 +8,11 @@ optax.adam(lr))``); any of the clip transforms (``clip_by_global_norm``, ``clip`
 anywhere in the file counts, since the chain is often assembled from named pieces.
 The fix puts ``optax.clip_by_global_norm(1.0)`` first in the chain the transform
 is already in, or wraps the transform in a new chain.
+
+Flax's old ``flax.optim`` (``optim.Momentum(lr, beta=0.9).create(params)``,
+``optimizer.apply_gradient(grads)``) has no clipping of its own: its momentum
+optimizers are flagged unless the file clips gradients by hand (a call named for
+clipping), with no fix.
 """
 
 from __future__ import annotations
@@ -21,10 +26,20 @@ from losslint.analysis.names import last_part
 from losslint.context import FileContext
 from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity
 from losslint.rules.base import Flagged, Quiet, Rule, register
-from losslint.rules.momentum_common import OPTAX_CLIPS, OPTAX_DEFAULT_B1, OPTAX_TRANSFORMS, Momentum, Spec, coefficient
+from losslint.rules.momentum_common import (
+    FLAX_OPTIM,
+    OPTAX_CLIPS,
+    OPTAX_DEFAULT_B1,
+    OPTAX_TRANSFORMS,
+    Momentum,
+    Spec,
+    coefficient,
+    is_clip_name,
+)
 
-# What a file that trains with an optax transform shows: updates applied to parameters.
-_TRAINING_WORDS = ("apply_updates", "apply_gradients", "TrainState", "Optimizer(", "optimizer.update(")
+# What a file that trains with an optax transform shows: updates applied to parameters
+# (``apply_gradient(`` is flax.optim's).
+_TRAINING_WORDS = ("apply_updates", "apply_gradients", "TrainState", "Optimizer(", "optimizer.update(", "apply_gradient(")
 
 
 def optax_transform(ctx: FileContext, call: ast.Call) -> Momentum | None:
@@ -38,6 +53,26 @@ def optax_transform(ctx: FileContext, call: ast.Call) -> Momentum | None:
     if name in OPTAX_DEFAULT_B1:
         spec = Spec(spec.kind, spec.arg, spec.position, OPTAX_DEFAULT_B1[name], spec.pair, spec.beta2)
     return coefficient(ctx, call, spec, f"optax.{name}")
+
+
+def flax_optimizer(ctx: FileContext, call: ast.Call) -> Momentum | None:
+    """``flax.optim.Momentum(lr, beta=0.9)``, ``optim.Adam(lr)`` (``from flax import optim``)."""
+    qual = ctx.qualname(call.func) or ""
+    if not qual.startswith("flax.optim."):
+        return None
+    spec = FLAX_OPTIM.get(last_part(qual))
+    return coefficient(ctx, call, spec, f"flax.optim.{last_part(qual)}") if spec is not None else None
+
+
+def _clips_by_hand(ctx: FileContext, calls: list[ast.Call]) -> bool:
+    """flax.optim code clips the gradients itself (``clip_grads(grads, 1.0)``,
+    ``optax.clip_by_global_norm``) before ``apply_gradient``."""
+    for call in calls:
+        func = call.func
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if is_clip_name(name):
+            return True
+    return False
 
 
 def _optax_name(ctx: FileContext) -> tuple[str, tuple[str, ...]]:
@@ -59,9 +94,12 @@ class OptaxMomentumWithoutClipping(Rule):
     code = "LL303"
     name = "optax-momentum-without-clipping"
     severity = Severity.WARNING
-    triggers = ("optax",)
+    triggers = ("optax", "optim")
     fix_applicability = Applicability.UNSAFE
-    summary = "An optax transform with momentum (adam, adamw, lion, sgd(momentum=...), trace, ...) with no clip transform before it."
+    summary = (
+        "An optax transform with momentum (adam, adamw, lion, sgd(momentum=...), trace, ...) with no clip transform "
+        "before it; a flax.optim (old API) momentum optimizer with no clipping in its file."
+    )
     why = (
         "The transform keeps a running average of gradients, so one bad batch keeps moving the parameters: "
         "~1/(1-μ) steps for momentum μ; for Adam a bounded step followed by ~1/(1-b2) steps shrunk by the "
@@ -71,7 +109,8 @@ class OptaxMomentumWithoutClipping(Rule):
         "Puts optax.clip_by_global_norm(1.0) first in the transform's optax.chain, or wraps the transform in "
         "optax.chain(optax.clip_by_global_norm(1.0), ...). The optimizer state then is the chain's tuple; code "
         "that indexes into the state by hand must follow. No fix for inject_hyperparams(...) (its state's "
-        "hyperparams would move). The norm is [tool.losslint] clip-max-norm. Unsafe: training changes."
+        "hyperparams would move), nor for flax.optim (no clip of its own: clip the gradients before "
+        "apply_gradient, or move to optax). The norm is [tool.losslint] clip-max-norm. Unsafe: training changes."
     )
     references = ("https://optax.readthedocs.io/en/latest/api/transformations.html#optax.clip_by_global_norm",)
     flagged = (
@@ -135,6 +174,19 @@ class OptaxMomentumWithoutClipping(Rule):
             message_contains=("fixed-size steps",),
             unsafe=True,
         ),
+        Flagged(
+            """
+            import jax
+            from flax import optim
+
+            optimizer_def = optim.Momentum(learning_rate=0.1, beta=0.9)
+            optimizer = optimizer_def.create(params)
+            grads = jax.grad(loss_fn)(optimizer.target)
+            optimizer = optimizer.apply_gradient(grads)
+            """,
+            fixed=None,
+            message_contains=("flax.optim.Momentum", "momentum 0.9", "flax.optim has no clip"),
+        ),
     )
     quiet = (
         Quiet(
@@ -177,6 +229,30 @@ class OptaxMomentumWithoutClipping(Rule):
             """,
             why="a library composing transforms: nothing in the file applies updates to parameters",
         ),
+        Quiet(
+            """
+            import jax
+            import jax.numpy as jnp
+            from flax import optim
+
+            def clip_grads(grads, max_norm):
+                norm = jnp.sqrt(sum(jnp.sum(g ** 2) for g in jax.tree_util.tree_leaves(grads)))
+                return jax.tree_util.tree_map(lambda g: g * jnp.minimum(1.0, max_norm / norm), grads)
+
+            optimizer = optim.Momentum(learning_rate=0.1, beta=0.9).create(params)
+            grads = jax.grad(loss_fn)(optimizer.target)
+            optimizer = optimizer.apply_gradient(clip_grads(grads, 1.0))
+            """,
+            why="flax.optim (the old API) with the gradients clipped by hand before apply_gradient",
+        ),
+        Quiet(
+            """
+            from flax import optim
+            optimizer = optim.GradientDescent(learning_rate=0.1).create(params)
+            optimizer = optimizer.apply_gradient(grads)
+            """,
+            why="flax.optim's GradientDescent keeps no running average",
+        ),
     )
 
     def check(self, ctx: FileContext) -> Iterable[Finding]:
@@ -185,6 +261,7 @@ class OptaxMomentumWithoutClipping(Rule):
         calls = list(ctx.nodes_of(ast.Call))
         if any(last_part(ctx.qualname(c.func)) in OPTAX_CLIPS and (ctx.qualname(c.func) or "").startswith("optax") for c in calls):
             return
+        yield from self._flax_optim(ctx, calls)
         optax_name, imports = _optax_name(ctx)
         max_norm = repr(float(ctx.settings.clip_max_norm))
         clip_code = f"{optax_name}.clip_by_global_norm({max_norm})"
@@ -205,6 +282,22 @@ class OptaxMomentumWithoutClipping(Rule):
                 fix = Fix(f"wrap in {optax_name}.chain({clip_code}, ...)", Applicability.UNSAFE, (edit,), imports)
             message = f"{momentum.optimizer} with no clip transform before it: {momentum.describe()}"
             yield ctx.finding(self, call, message, fix, severity=momentum.severity)
+
+    def _flax_optim(self, ctx: FileContext, calls: list[ast.Call]) -> Iterable[Finding]:
+        """flax.optim optimizers: no clip argument or transform to add, so no fix."""
+        if "flax" not in ctx.source or _clips_by_hand(ctx, calls):
+            return
+        for call in calls:
+            momentum = flax_optimizer(ctx, call)
+            if momentum is None:
+                continue
+            momentum = momentum.resolved(ctx.project)
+            if momentum.is_momentum:
+                message = (
+                    f"{momentum.optimizer} with no gradient clipping before apply_gradient (flax.optim has no clip "
+                    f"of its own; clip the gradients, or move to optax with clip_by_global_norm): {momentum.describe()}"
+                )
+                yield ctx.finding(self, call, message, None, severity=momentum.severity)
 
     def _momentum(self, ctx: FileContext, call: ast.Call) -> Momentum | None:
         if isinstance(call.func, ast.Call) and last_part(ctx.qualname(call.func.func)) == "inject_hyperparams" and call.func.args:
