@@ -11,9 +11,10 @@ that cell.
 IPython syntax is kept out of the parser's way, never interpreted:
 - a cell that parses as Python is taken verbatim;
 - otherwise each line magic (``%time x``), shell escape (``!pip``, ``files = !ls``),
-  help query (``obj?``) and its backslash continuations becomes a ``pass``
-  placeholder with the same indentation, remembered so that fixes write back the
-  original line;
+  help query (``obj?``) and each of its backslash continuation lines becomes a
+  ``pass`` placeholder with the indentation of the magic's first line (one line
+  for one line, so line numbers stay right), remembered so that fixes write back
+  the original line;
 - a cell magic (``%%bash``, ``%%html``, ...) skips its cell, except the magics
   whose body is Python (``%%time``, ``%%timeit``, ``%%capture``, ...), where only
   the magic line becomes a placeholder;
@@ -152,13 +153,17 @@ def _python_of_cell(notebook: NotebookSource, number: int, text: str) -> str | N
             return None  # %%bash, %%html, %%writefile...: not Python that runs here
     out = []
     continued = False
+    indent = ""
     for index, line in enumerate(lines):
         stripped = line.lstrip()
         if continued or _is_ipython_line(stripped) or (index == 0 and stripped.startswith("%%")):
+            if not continued:
+                # A continuation line (`!python train.py \` then `    --lr 0.1`) is part of
+                # the same shell or magic line: its placeholder keeps that line's indentation.
+                indent = line[: len(line) - len(stripped)]
             continued = line.rstrip("\r\n").endswith("\\")
             key = str(len(notebook.placeholders))
             notebook.placeholders[key] = line
-            indent = line[: len(line) - len(stripped)]
             out.append(f"{indent}pass  # losslint-ipython {notebook.nonce} {key}\n")
         else:
             out.append(line)

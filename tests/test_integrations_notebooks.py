@@ -192,10 +192,30 @@ def test_one_notation_for_cells_in_locations_links_and_messages(tmp_path: Path):
     assert {f["code"] for f in findings} == {"LL101", "LL201", "LL301"}  # the full chain, linked
     loader = next(f for f in findings if f["code"] == "LL201")
     assert (loader["cell"], loader["line"]) == (2, 4)
-    assert "LL201 train.ipynb:cell 2:4" in next(f for f in findings if f["code"] == "LL301")["related"]
+    assert "LL201 train.ipynb:cell 2:4:16" in next(f for f in findings if f["code"] == "LL301")["related"]
     assert "train.ipynb:cell 2:4:16: LL201" in outputs["concise"]
     for fmt, out in outputs.items():
         # Never "train.ipynb:2:4" for cell 2, line 4 beside "train.ipynb:cell 2:4:16".
         assert not re.search(r"train\.ipynb:\d+:\d+", out), (fmt, re.search(r".{40}train\.ipynb:\d+:\d+.{10}", out))
         if fmt not in ("github", "sarif", "pylint"):
             assert "(LL201 train.ipynb:cell 2:4)" in out, fmt
+
+
+def test_continued_shell_and_magic_lines_are_ipython_not_syntax_errors(tmp_path: Path):
+    # `!python train.py \` goes on over indented lines: all one shell line, at any depth,
+    # in a plain cell and under a Python cell magic; lines after it keep their numbers.
+    run_script = ["!python train.py \\\n", "    --epochs 3 \\\n", "    --lr 0.1\n", "import torch\n",
+                  "from torch.utils.data import DataLoader, TensorDataset"]
+    loop = ["%%time\n", "%env CUDA_VISIBLE_DEVICES=0 \\\n", "   1\n", "for epoch in range(2):\n", "    !echo start \\\n",
+            "        of epoch\n", "    train_ds = TensorDataset(torch.randn(1000, 20), torch.randint(0, 10, (1000,)))\n",
+            "    train_loader = DataLoader(train_ds, batch_size=64, shuffle=True)"]
+    original = write(tmp_path / "nb.ipynb", notebook(run_script, loop))
+    code, out = run(["check", "nb.ipynb", "--output-format", "concise", "--quiet"], tmp_path)
+    assert "LL003" not in out
+    assert out.splitlines() == [line for line in out.splitlines() if line.startswith("nb.ipynb:cell 3:8:")] and "LL201" in out
+    run(["check", "nb.ipynb", "--fix", "--quiet"], tmp_path)
+    fixed = json.loads((tmp_path / "nb.ipynb").read_text(encoding="utf-8"))
+    assert fixed["cells"][1]["source"] == run_script  # the shell lines written back as they were
+    assert fixed["cells"][2]["source"][:-1] == loop[:-1]
+    assert fixed["cells"][2]["source"][-1].endswith("shuffle=True, drop_last=True)")
+    assert json.loads(original)["cells"][2]["source"] == loop
