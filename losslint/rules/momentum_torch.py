@@ -337,6 +337,18 @@ def optimizer_root(found: list[Found]) -> str | None:
     return roots.pop() if len(roots) == 1 else None
 
 
+def _single_step(ctx: FileContext, node: ast.AST) -> bool:
+    """A step at a script's top level in no loop (``if __name__ == "__main__":`` smoke
+    code that steps once on random tensors): no sequence of batches, so nothing for a
+    momentum to carry a spike into."""
+    parent = ctx.parents.get(node)
+    while parent is not None:
+        if isinstance(parent, (ast.For, ast.AsyncFor, ast.While, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            return False
+        parent = ctx.parents.get(parent)
+    return True
+
+
 def judge_step(
     rule: Rule, ctx: FileContext, resolver: Resolver, site: StepSite, found: list[Found], other_roots: frozenset[str] = frozenset()
 ) -> Finding | None:
@@ -346,7 +358,7 @@ def judge_step(
     protect this optimizer."""
     if not found or any(f.managed for f in found) or not any(f.momentum.is_momentum for f in found):
         return None
-    if not trains_on_data(ctx, resolver, site.call):
+    if not trains_on_data(ctx, resolver, site.call) or _single_step(ctx, site.call):
         return None
     own_root = optimizer_root(found)
     clips = [
@@ -718,7 +730,8 @@ class MomentumWithoutClipping(Rule):
                 loss.backward()
                 return loss
 
-            optimizer.step(closure)
+            for x, y in loader:
+                optimizer.step(closure)
             """,
             fixed="""
             import torch
@@ -732,7 +745,8 @@ class MomentumWithoutClipping(Rule):
                 torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
                 return loss
 
-            optimizer.step(closure)
+            for x, y in loader:
+                optimizer.step(closure)
             """,
             unsafe=True,
         ),
@@ -1146,6 +1160,19 @@ class MomentumWithoutClipping(Rule):
                     optimizer.step()
             """,
             why="gradients set by hand (an optimizer's unit test): no backward(), no training data",
+        ),
+        Quiet(
+            """
+            import torch
+            if __name__ == "__main__":
+                model = build_model()
+                opt = torch.optim.Adam(model.parameters(), lr=3e-4)
+                loss = model(torch.randn(8, 3, 256, 256))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            """,
+            why="one step at a script's top level, in no loop: a smoke test, not a training run",
         ),
         Quiet(
             """
