@@ -232,6 +232,19 @@ class KerasMomentumWithoutClipping(Rule):
             fixed=None,
             message_contains=("tf.train.AdamOptimizer (β1=0.5",),
         ),
+        Flagged(
+            """
+            import keras
+
+            def train(model, x, y, optimizer="adam", epochs=10):
+                model.compile(optimizer=optimizer, loss="mse")
+                model.fit(x, y, epochs=epochs)
+
+            train(build_model(), x_train, y_train)
+            """,
+            fixed=None,
+            message_contains=('compile(optimizer=optimizer) builds Adam (optimizer is "adam" with the defaults)',),
+        ),
     )
     quiet = (
         Quiet(
@@ -302,6 +315,18 @@ class KerasMomentumWithoutClipping(Rule):
             """,
             why="TF1 RMSProp's momentum defaults to 0.0; plain gradient descent keeps no average",
         ),
+        Quiet(
+            """
+            import keras
+
+            def train(model, x, y, optimizer="sgd", epochs=10):
+                model.compile(optimizer=optimizer, loss="mse")
+                model.fit(x, y, epochs=epochs)
+
+            train(build_model(), x_train, y_train)
+            """,
+            why='a parameter whose default is "sgd" (momentum 0) names the optimizer',
+        ),
     )
 
     def check(self, ctx: FileContext) -> Iterable[Finding]:
@@ -360,13 +385,29 @@ class KerasMomentumWithoutClipping(Rule):
 
     def _judge_string(self, ctx: FileContext, call: ast.Call, max_norm: str) -> Iterable[Finding]:
         node = argument(call, "optimizer", 0)
-        if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+        if node is None:
             return
-        class_name = KERAS_STRINGS.get(node.value.lower())
+        literal = isinstance(node, ast.Constant) and isinstance(node.value, str)
+        # compile(optimizer=optimizer) with ``def train(model, optimizer="adam")``: the
+        # value resolver follows the parameter to its default and call sites
+        value = node.value if literal else ctx.values.value(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
+        if not isinstance(value, str):
+            return
+        class_name = KERAS_STRINGS.get(value.lower())
         spec = KERAS_OPTIMIZERS.get(class_name or "")
         if spec is None or spec.default in (None, 0.0) or spec.kind == "plain":
             return
         momentum = Momentum(f"keras {class_name}", spec.kind, spec.default, spec.beta2)
+        if not literal:
+            # the name may be chosen by callers: replacing it here, or its default with an
+            # object shared by every call, is not a safe edit; say where to clip instead
+            message = (
+                f'compile(optimizer={ctx.text(node)}) builds {class_name} ({ctx.text(node)} is "{value}" with the '
+                f'defaults) with no clipping; pass keras.optimizers.{class_name}({_clip_argument(ctx, None)}={max_norm}) '
+                f"instead: {momentum.describe()}"
+            )
+            yield ctx.finding(self, node, message, None, severity=momentum.severity)
+            return
         prefix, imports = _keras_prefix(ctx)
         replacement = f"{prefix}.{class_name}({_clip_argument(ctx, None)}={max_norm})"
         edit = NodeEdit(ctx.span(node), cst.BaseExpression, lambda _n: cst.parse_expression(replacement))
