@@ -12,8 +12,15 @@ to train with UNetBase's optimizer; the Trainer's own ``fit(model)`` names the c
 (``self.automatic_optimization = False``) Lightning refuses gradient_clip_val;
 there the clip goes in ``training_step``, before ``opt.step()``:
 ``self.clip_gradients(opt, gradient_clip_val=1.0, gradient_clip_algorithm="norm")``.
-A Trainer built from a config or ``**kwargs`` (LightningCLI, ``Trainer(**cfg)``)
-is not judged.
+A Trainer built from ``**kwargs`` (``Trainer(**cfg)``) is not judged. One built
+from configuration, ``LightningCLI(Model, DataModule)`` or
+``Trainer.from_argparse_args(args)``, gets gradient_clip_val from the run's
+configuration: an info finding at that call says which key to set
+(``trainer.gradient_clip_val``, ``--gradient_clip_val``), with no fix; quiet when
+the call names a configuration file (not read: it may set the key) or the
+parser's ``--gradient_clip_val`` default clips. Hugging Face's
+``HfArgumentParser``/``TrlParser`` need nothing: TrainingArguments clips by
+default (max_grad_norm=1.0).
 """
 
 from __future__ import annotations
@@ -141,8 +148,32 @@ class Modules:
 
 
 def _is_trainer(ctx: FileContext, call: ast.Call) -> bool:
+    return _is_trainer_class(ctx, call.func)
+
+
+def _is_cli(ctx: FileContext, call: ast.Call) -> bool:
     qual = ctx.qualname(call.func) or ""
+    return last_part(qual) == "LightningCLI" and qual.startswith(("lightning", "pytorch_lightning"))
+
+
+def _is_argparse_trainer(ctx: FileContext, call: ast.Call) -> bool:
+    """``Trainer.from_argparse_args(args)`` (Lightning 1.x)."""
+    func = call.func
+    return isinstance(func, ast.Attribute) and func.attr == "from_argparse_args" and _is_trainer_class(ctx, func.value)
+
+
+def _is_trainer_class(ctx: FileContext, node: ast.expr) -> bool:
+    qual = ctx.qualname(node) or ""
     return last_part(qual) == "Trainer" and (qual.startswith(("lightning", "pytorch_lightning")) or qual in ("L.Trainer", "pl.Trainer"))
+
+
+def _names_config_file(call: ast.Call) -> bool:
+    """A YAML file named anywhere in the call (``parser_kwargs={"default_config_files":
+    ["config.yaml"]}``): it may set trainer.gradient_clip_val; it is not read."""
+    return any(
+        isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value.endswith((".yaml", ".yml", ".json"))
+        for n in ast.walk(call)
+    )
 
 
 def _bound_value(ctx: FileContext, node: ast.expr) -> list[ast.expr]:
@@ -187,7 +218,7 @@ class LightningMomentumWithoutClipping(Rule):
     code = "LL304"
     name = "lightning-momentum-without-clipping"
     severity = Severity.WARNING
-    triggers = ("Trainer", "automatic_optimization")
+    triggers = ("Trainer", "automatic_optimization", "LightningCLI")
     fix_applicability = Applicability.UNSAFE
     summary = "A LightningModule with a momentum optimizer, trained by a Trainer without gradient_clip_val."
     why = (
@@ -200,7 +231,8 @@ class LightningMomentumWithoutClipping(Rule):
         "Adds gradient_clip_val=1.0 to the Trainer (Lightning's algorithm defaults to 'norm'); under manual "
         "optimization inserts self.clip_gradients(opt, gradient_clip_val=1.0, gradient_clip_algorithm=\"norm\") "
         "before opt.step(). For gradient_clip_val=args.x whose default is None, sets the default. The value is "
-        "[tool.losslint] clip-max-norm. Unsafe: training changes."
+        "[tool.losslint] clip-max-norm. Unsafe: training changes. No fix for a Trainer built from configuration "
+        "(LightningCLI, Trainer.from_argparse_args): the finding (info) names the key to set."
     )
     references = (
         "https://lightning.ai/docs/pytorch/stable/common/trainer.html#gradient-clip-val",
@@ -374,8 +406,79 @@ class LightningMomentumWithoutClipping(Rule):
             message_contains=("UNetDS, UNet (Adam built at models/base.py:6 in configure_optimizers)",),
             unsafe=True,
         ),
+        Flagged(
+            """
+            from lightning.pytorch.cli import LightningCLI
+            import lightning.pytorch as pl
+            import torch
+
+            class MoCo(pl.LightningModule):
+                def configure_optimizers(self):
+                    return torch.optim.SGD(self.parameters(), lr=0.03, momentum=0.9)
+
+            if __name__ == "__main__":
+                LightningCLI(MoCo, seed_everything_default=42)
+            """,
+            fixed=None,
+            message_contains=("MoCo (SGD built at line 7", "trainer.gradient_clip_val"),
+        ),
+        Flagged(
+            """
+            from argparse import ArgumentParser
+            import pytorch_lightning as pl
+            from pytorch_lightning import Trainer
+            import torch
+
+            class BYOL(pl.LightningModule):
+                def configure_optimizers(self):
+                    return torch.optim.Adam(self.parameters(), lr=1e-3)
+
+            parser = ArgumentParser()
+            parser = Trainer.add_argparse_args(parser)
+            args = parser.parse_args()
+            model = BYOL()
+            trainer = Trainer.from_argparse_args(args)
+            trainer.fit(model)
+            """,
+            fixed=None,
+            message_contains=("BYOL (Adam built at line 8", "--gradient_clip_val"),
+        ),
     )
     quiet = (
+        Quiet(
+            """
+            from lightning.pytorch.cli import LightningCLI
+            import lightning.pytorch as pl
+            import torch
+
+            class MoCo(pl.LightningModule):
+                def configure_optimizers(self):
+                    return torch.optim.SGD(self.parameters(), lr=0.03, momentum=0.9)
+
+            LightningCLI(MoCo, parser_kwargs={"default_config_files": ["configs/moco.yaml"]})
+            """,
+            why="LightningCLI with a configuration file named in the code: it may set trainer.gradient_clip_val",
+        ),
+        Quiet(
+            """
+            from argparse import ArgumentParser
+            import pytorch_lightning as pl
+            from pytorch_lightning import Trainer
+            import torch
+
+            class BYOL(pl.LightningModule):
+                def configure_optimizers(self):
+                    return torch.optim.Adam(self.parameters(), lr=1e-3)
+
+            parser = ArgumentParser()
+            parser.add_argument("--gradient_clip_val", type=float, default=1.0)
+            args = parser.parse_args()
+            trainer = Trainer.from_argparse_args(args)
+            trainer.fit(BYOL())
+            """,
+            why="Trainer.from_argparse_args with a --gradient_clip_val that defaults to 1.0",
+        ),
+
         Quiet(
             """
             import lightning.pytorch as pl
@@ -475,10 +578,53 @@ class LightningMomentumWithoutClipping(Rule):
         modules = Modules(ctx)
         here = [cls.name for cls in ctx.nodes_of(ast.ClassDef) if modules.chain(cls.name)]
         for call in ctx.nodes_of(ast.Call):
+            finding = None
             if _is_trainer(ctx, call):
                 finding = self._judge_trainer(ctx, call, modules, here)
-                if finding is not None:
-                    yield finding
+            elif _is_cli(ctx, call) or _is_argparse_trainer(ctx, call):
+                finding = self._judge_configured(ctx, call, modules, here)
+            if finding is not None:
+                yield finding
+
+    def _judge_configured(self, ctx: FileContext, call: ast.Call, modules: Modules, here: list[str]) -> Finding | None:
+        """A Trainer built from configuration: ``LightningCLI(Model, DataModule)`` (its
+        ``trainer.gradient_clip_val`` comes from the YAML or the command line) or
+        ``Trainer.from_argparse_args(args)`` (``--gradient_clip_val``). Info: the run's
+        configuration decides, which the code does not show; quiet when the code names a
+        configuration file (it may set the key) or the parser's default clips."""
+        cli = _is_cli(ctx, call)
+        if cli:
+            model = argument(call, "model_class", 0)
+            classes = [last_part(ctx.qualname(model))] if isinstance(model, (ast.Name, ast.Attribute)) else []
+            if _names_config_file(call):
+                return None
+        else:
+            default = ctx.project.argparse_default("gradient_clip_val", ctx.file or None)
+            if isinstance(default, (int, float)) and not isinstance(default, bool) and default > 0:
+                return None
+            classes = [c for c in _trained_classes(ctx, call) if modules.chain(c)] or here
+        classes = [c for c in classes if modules.chain(c)]
+        trained = [facts for c in classes if (facts := modules.resolved(c)) is not None]
+        if not trained or any(m.manual or m.clips_itself for m in trained):
+            return None
+        momenta = [m.resolved(ctx.project) for facts in trained for m in facts.momenta]
+        if not momenta or not all(m.is_momentum for m in momenta):
+            return None
+        momentum = momenta[0]
+        subject = f"{', '.join(dict.fromkeys(classes))} ({momentum.optimizer} {_built_where(ctx, trained)})"
+        if cli:
+            how = (
+                "is trained by LightningCLI, whose Trainer clips only if the configuration sets "
+                "trainer.gradient_clip_val (in the YAML passed with --config, or --trainer.gradient_clip_val=1.0); "
+                "none is named here"
+            )
+        else:
+            how = (
+                "is trained by Trainer.from_argparse_args, which clips only if --gradient_clip_val is given "
+                "(Lightning's default: no clipping); give it a default, or pass gradient_clip_val"
+            )
+        message = f"{subject} {how}: {momentum.describe()}"
+        return ctx.finding(self, call, message, None, severity=Severity.INFO)
 
     def _judge_trainer(self, ctx: FileContext, call: ast.Call, modules: Modules, here: list[str]) -> Finding | None:
         if any(kw.arg is None for kw in call.keywords) or call.args:

@@ -1138,6 +1138,16 @@ class MomentumWithoutClipping(Rule):
         ),
         Quiet(
             """
+            from transformers import HfArgumentParser, TrainingArguments, Trainer
+            parser = HfArgumentParser((ModelArguments, TrainingArguments))
+            model_args, training_args = parser.parse_args_into_dataclasses()
+            trainer = Trainer(model=model, args=training_args, train_dataset=train_ds)
+            trainer.train()
+            """,
+            why="TrainingArguments from HfArgumentParser: max_grad_norm defaults to 1.0, the HF Trainer clips",
+        ),
+        Quiet(
+            """
             import torch
             optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
             def clip(model):
