@@ -67,10 +67,12 @@ class ProjectFacts:
         self._index = None
         self._extras = None
         self._graph = None
+        self._by_name = None
         self._related = {}
 
     # -- the import graph ------------------------------------------------------
     _graph: dict[str, set[str]] | None = None
+    _by_name: dict[str, list[str]] | None = None
     _importers: dict[str, set[str]] | None = None
     _related: dict[str, frozenset[str]] | None = None
 
@@ -79,7 +81,11 @@ class ProjectFacts:
         ``importer``: a module of that name in the importer's folder or the
         nearest folder above it; else the only one of that name. None when there
         is none, or several and nothing prefers one."""
-        candidates = [key for key, facts in self.modules.items() if facts.module == module]
+        if self._by_name is None:
+            self._by_name = defaultdict(list)
+            for key, facts in self.modules.items():
+                self._by_name[facts.module].append(key)
+        candidates = self._by_name.get(module, [])
         if not candidates:
             return None
         if len(candidates) == 1:
@@ -130,6 +136,25 @@ class ProjectFacts:
         reach = _closure(above, lambda k: graph.get(k, ()))
         self._related[key] = frozenset(reach)
         return self._related[key]
+
+    def imports_of(self, path: str) -> frozenset[str]:
+        """The keys of the project files ``path`` imports directly (resolved from its
+        folder first); empty for a file outside the project."""
+        return frozenset(self._import_graph()[0].get(file_key(path), ()))
+
+    def importers_of(self, path: str) -> frozenset[str]:
+        """The keys of the project files that import ``path`` directly."""
+        return frozenset(self._import_graph()[1].get(file_key(path), ()))
+
+    def _import_graph(self) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+        """(file -> the files it imports, file -> the files importing it), as ``related`` builds them."""
+        if self._graph is None or self._importers is None:
+            self._graph = self._build_graph()
+            self._importers = defaultdict(set)
+            for source, targets in self._graph.items():
+                for target in targets:
+                    self._importers[target].add(source)
+        return self._graph, self._importers
 
     def own(self, path: str) -> ModuleFacts | None:
         return self.modules.get(file_key(path))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 from typing import Iterable
 
+from losslint.analysis.hierarchy import derives_from
 from losslint.analysis.names import argument, dotted, last_part
 from losslint.analysis.roles import Role, bound_name, pipeline_role, words_role
 from losslint.analysis.sizes import length
@@ -25,7 +26,9 @@ from losslint.rules.partial_batch_common import (
     describe_last_batch,
     dict_entries,
     is_partial,
+    endless_generator,
     known_sizes,
+    related_extra,
     set_flag_fix,
     unless_shuffled,
     unshuffled_note,
@@ -47,22 +50,89 @@ _FIX = "add drop_last=True"
 # num_samples=int(1e10)): training stops by an iteration count long before).
 _ENDLESS_EPOCH = 10**9
 _RANDOM_SAMPLERS = {"RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler", "DistributedSampler"}
-_SUBCLASSES_KEY = "dataloader_subclasses"
+_STREAMS_KEY = "endless_iterable_datasets"
+
+
+def _iter_source(cls: ast.ClassDef) -> object:
+    """How an IterableDataset's ``__iter__`` gets its items: "endless" (a generator
+    that never ends, here or in a method it returns), [position, name] (it returns
+    the call of a function handed to ``__init__``, as lightning-bolts'
+    ExperienceSourceDataset(generate_batch) does), or None."""
+    methods = {m.name: m for m in cls.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    iterate = methods.get("__iter__")
+    if iterate is None:
+        return None
+    if endless_generator(iterate):
+        return "endless"
+    returns = [n for n in ast.walk(iterate) if isinstance(n, ast.Return) and n.value is not None]
+    if len(returns) != 1:
+        return None
+    value = returns[0].value
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "iter" and len(value.args) == 1:
+        value = value.args[0]
+    if not (isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and dotted(value.func.value) == "self"):
+        return None
+    attr = value.func.attr
+    if attr in methods:
+        return "endless" if endless_generator(methods[attr]) else None
+    init = methods.get("__init__")
+    if init is None:
+        return None
+    parameters = [a.arg for a in init.args.args[1:]]
+    for node in ast.walk(init):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and dotted(node.targets[0]) == f"self.{attr}":
+            if isinstance(node.value, ast.Name) and node.value.id in parameters:
+                return [parameters.index(node.value.id), node.value.id]
+    return None
 
 
 @collector
-def _dataloader_subclasses(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
-    """Project classes that extend a DataLoader (``class InfiniteDataLoader(DataLoader)``):
-    built like one, and batching like one."""
-    if "DataLoader" not in source:
+def _endless_iterable_datasets(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
+    """Project IterableDatasets whose stream may have no end (see ``_iter_source``)."""
+    if "IterableDataset" not in source:
         return
-    names = [
-        node.name
-        for node in tree.body
-        if isinstance(node, ast.ClassDef) and any(last_part(dotted(b)) == "DataLoader" for b in node.bases)
-    ]
-    if names:
-        facts.extra[_SUBCLASSES_KEY] = names
+    found = {}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and any(last_part(dotted(b)) == "IterableDataset" for b in node.bases):
+            how = _iter_source(node)
+            if how is not None:
+                found[node.name] = how
+    if found:
+        facts.extra[_STREAMS_KEY] = found
+
+
+def _endless_stream(ctx: FileContext, dataset: ast.expr | None) -> bool:
+    """The dataset is a project IterableDataset whose items never run out: its
+    ``__iter__`` loops forever, or calls the generator it was given
+    (``ExperienceSourceDataset(self.train_batch)``), which does. An epoch never
+    ends, so there is no last batch of one."""
+    if isinstance(dataset, ast.Name):
+        dataset = ctx.values.resolve_name(dataset)
+    if not (isinstance(dataset, ast.Call) and isinstance(dataset.func, (ast.Name, ast.Attribute))):
+        return False
+    name = last_part(ctx.qualname(dataset.func) or dotted(dataset.func) or "")
+    ways = {str(how) for facts in related_extra(ctx, _STREAMS_KEY) for cls, how in facts.items() if cls == name}  # type: ignore[attr-defined]
+    if len(ways) != 1:
+        return False
+    how = next(how for facts in related_extra(ctx, _STREAMS_KEY) for cls, how in facts.items() if cls == name)  # type: ignore[attr-defined]
+    if how == "endless":
+        return True
+    position, parameter = how  # type: ignore[misc]
+    given = argument(dataset, parameter, position)
+    return given is not None and any(endless_generator(f) for f in _functions_named(ctx, given, dataset))
+
+
+def _functions_named(ctx: FileContext, given: ast.expr, at: ast.AST) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    """The function ``self.method`` (of the class ``at`` is in) or ``name`` (of the module) is."""
+    if isinstance(given, ast.Attribute) and dotted(given.value) == "self":
+        owner = ctx.enclosing(at, ast.ClassDef)
+        body = owner.body if owner is not None else []
+        name = given.attr
+    elif isinstance(given, ast.Name):
+        body, name = ctx.tree.body, given.id
+    else:
+        return []
+    return [f for f in body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) and f.name == name]
 
 
 _CALLERS_KEY = "loader_factory_calls"
@@ -132,10 +202,8 @@ def _dataloader_class(ctx: FileContext, func: ast.expr, depth: int = 0) -> bool:
     qual = ctx.qualname(func)
     if qual in DATALOADERS:
         return True
-    if isinstance(func, (ast.Name, ast.Attribute)) and any(
-        last_part(qual) in names for _, names in ctx.project.extra(_SUBCLASSES_KEY)
-    ):
-        return True
+    if isinstance(func, (ast.Name, ast.Attribute)) and last_part(qual)[:1].isupper() and derives_from(ctx, func, DATALOADERS):
+        return True  # a project subclass, through any number of classes and files
     if isinstance(func, ast.Name) and depth < 3:
         # loader = DataLoader if image_weights else InfiniteDataLoader
         value = ctx.values.resolve_name(func)
@@ -156,6 +224,44 @@ def _sampler_call(ctx: FileContext, sampler: ast.expr) -> ast.expr:
     if isinstance(sampler, ast.Name):
         return ctx.values.resolve_name(sampler) or sampler
     return sampler
+
+
+def _sampler_options(ctx: FileContext, sampler: ast.expr, depth: int = 0) -> list[ast.expr | None] | None:
+    """The samplers a ``sampler=`` argument may be, branch by branch (None for no
+    sampler): ``DistributedSampler(ds) if distributed else None``, or a name bound to
+    one in each branch of an ``if``. None when a branch cannot be read."""
+    if isinstance(sampler, ast.Constant) and sampler.value is None:
+        return [None]
+    if isinstance(sampler, ast.IfExp) and depth < 5:
+        body, orelse = _sampler_options(ctx, sampler.body, depth + 1), _sampler_options(ctx, sampler.orelse, depth + 1)
+        return None if body is None or orelse is None else body + orelse
+    if isinstance(sampler, ast.Name) and depth < 5:
+        bindings = ctx.values.bindings(sampler.id, sampler)
+        if not bindings or any(b.value is None or b.path or b.parameter is not None for b in bindings):
+            return [sampler]
+        options: list[ast.expr | None] = []
+        for binding in bindings:
+            found = _sampler_options(ctx, binding.value, depth + 1)  # type: ignore[arg-type]
+            if found is None:
+                return None
+            options.extend(found)
+        return options
+    return [sampler]
+
+
+def _shuffle_without_sampler(ctx: FileContext, shuffle: ast.expr | None, sampler: ast.expr) -> bool | None:
+    """The value of ``shuffle=`` in the branch where the sampler is None:
+    ``shuffle=(sampler is None)`` is True there, ``shuffle=sampler is not None`` False."""
+    if shuffle is None:
+        return False
+    if isinstance(shuffle, ast.Compare) and len(shuffle.ops) == 1 and isinstance(shuffle.comparators[0], ast.Constant):
+        if shuffle.comparators[0].value is None and ast.dump(shuffle.left) == ast.dump(sampler):
+            if isinstance(shuffle.ops[0], ast.Is):
+                return True
+            if isinstance(shuffle.ops[0], ast.IsNot):
+                return False
+    value = ctx.values.value(shuffle)
+    return value if isinstance(value, bool) else None
 
 
 def _sampler_shuffles(ctx: FileContext, sampler: ast.expr) -> bool | None:
@@ -320,7 +426,15 @@ class DataLoaderAnalysis:
         """Whether each epoch sees the data in a new order: shuffle=True or a random
         sampler. None when it cannot be told."""
         if self.sampler is not None:
-            return _sampler_shuffles(self.ctx, self.sampler)
+            options = _sampler_options(self.ctx, self.sampler)
+            if options is None:
+                return None
+            shuffle = self.arguments.single("shuffle", 2)
+            verdicts = {
+                _shuffle_without_sampler(self.ctx, shuffle, self.sampler) if option is None else _sampler_shuffles(self.ctx, option)
+                for option in options
+            }
+            return verdicts.pop() if len(verdicts) == 1 else (False if False in verdicts and None not in verdicts else None)
         values = {self.ctx.values.value(n) for n in self.arguments.candidates("shuffle", 2)}
         if values == {True}:
             return True
@@ -331,17 +445,24 @@ class DataLoaderAnalysis:
     def sizes(self) -> tuple[int | None, int | None, str]:
         b = self.ctx.values.int_value(self.batch_size_node)
         note = ""
-        if self.sampler is not None:
-            n, note = _sampler_size(self.ctx, self.sampler)
+        options = _sampler_options(self.ctx, self.sampler) if self.sampler is not None else [None]
+        samplers = [option for option in options or [self.sampler] if option is not None]
+        if samplers:
+            # With no sampler in some branch the dataset's length decides there: N is one
+            # number only where every branch agrees, so the first sampler speaks.
+            n, note = _sampler_size(self.ctx, samplers[0])
+            if n is not None and (len(samplers) != len(options or []) or len({ast.dump(o) for o in samplers}) > 1):
+                n = None
         else:
             n = length(self.ctx, self.dataset)
         n, b = known_sizes(n, b)
         return n, b, note
 
     def endless(self) -> bool:
-        """An epoch that never ends in practice (a sampler of a billion samples)."""
+        """An epoch that never ends in practice (a sampler of a billion samples, a
+        stream that yields forever)."""
         n, _, _ = self.sizes()
-        return n is not None and n >= _ENDLESS_EPOCH
+        return (n is not None and n >= _ENDLESS_EPOCH) or (self.sampler is None and _endless_stream(self.ctx, self.dataset))
 
     def fix(self):
         if self.factory:
@@ -597,8 +718,34 @@ class PartialLastBatch(Rule):
             """,
             message_contains=("N=60000, B=64",),
         ),
+        Flagged(
+            """
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+
+            train_ds = TensorDataset(torch.randn(1000, 8))
+            train_loader = DataLoader(train_ds, batch_size=64, sampler=None, shuffle=True)
+            """,
+            fixed="""
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+
+            train_ds = TensorDataset(torch.randn(1000, 8))
+            train_loader = DataLoader(train_ds, batch_size=64, sampler=None, shuffle=True, drop_last=True)
+            """,
+            message_contains=("N=1000, B=64",),
+        ),
     )
     quiet = (
+        Quiet(
+            """
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+            train_ds = TensorDataset(torch.randn(1024, 8))
+            train_loader = DataLoader(train_ds, batch_size=64, sampler=None, shuffle=True)
+            """,
+            why="sampler=None is no sampler: N is the dataset's 1024, a multiple of B",
+        ),
         Quiet(
             """
             from torch.utils.data import DataLoader, TensorDataset
@@ -833,6 +980,47 @@ class PossiblePartialLastBatch(Rule):
             """,
             fixed=None,
             message_contains=("torchtext BucketIterator", "no drop-last option"),
+        ),
+        Flagged(
+            """
+            import torch
+
+            if opt.distributed:
+                train_sampler = torch.utils.data.distributed.DistributedSampler(train_data)
+            else:
+                train_sampler = None
+            train_loader = torch.utils.data.DataLoader(
+                train_data, batch_size=opt.batch_size, shuffle=(train_sampler is None), sampler=train_sampler
+            )
+            """,
+            fixed="""
+            import torch
+
+            if opt.distributed:
+                train_sampler = torch.utils.data.distributed.DistributedSampler(train_data)
+            else:
+                train_sampler = None
+            train_loader = torch.utils.data.DataLoader(
+                train_data, batch_size=opt.batch_size, shuffle=(train_sampler is None), sampler=train_sampler, drop_last=True
+            )
+            """,
+            message_contains=("DistributedSampler",),
+        ),
+        Flagged(
+            """
+            from torch.utils.data import DataLoader, SequentialSampler
+
+            train_sampler = SequentialSampler(train_data) if opt.ordered else None
+            train_loader = DataLoader(train_data, batch_size=32, shuffle=False, sampler=train_sampler)
+            """,
+            fixed="""
+            from torch.utils.data import DataLoader, SequentialSampler
+
+            train_sampler = SequentialSampler(train_data) if opt.ordered else None
+            train_loader = DataLoader(train_data, batch_size=32, shuffle=False, sampler=train_sampler, drop_last=True)
+            """,
+            unsafe=True,
+            message_contains=("nothing shuffles this data",),
         ),
     )
     quiet = (
