@@ -281,3 +281,45 @@ class CallArguments:
             return Flag(None, UNKNOWN)
         # Set in the dict: the fix sets it there (a keyword beside **d would repeat it).
         return Flag(found[0], False, f" ({self.ctx.text(found[0])} in the keyword dict)", fixable=len(found) == 1)
+
+
+def related_extra(ctx: "FileContext", key: str) -> list[object]:
+    """A family's collected facts from the files within reach of this one (its
+    imports, its importers and theirs): an unrelated script never lends a fact."""
+    reach = ctx.project.related(ctx.file or None)
+    return [
+        facts.extra[key] for path, facts in ctx.project.modules.items() if key in facts.extra and (reach is None or path in reach)
+    ]
+
+
+# -- generators that never end --------------------------------------------------
+
+
+def _loop_breaks(loop: ast.While) -> bool:
+    """A ``break`` of this loop or a ``return`` anywhere in it (not in a nested
+    function): the loop may end."""
+    stack: list[tuple[ast.AST, bool]] = [(child, True) for child in ast.iter_child_nodes(loop)]
+    while stack:
+        node, own = stack.pop()
+        if isinstance(node, ast.Return) or (isinstance(node, ast.Break) and own):
+            return True
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        inner = own and not isinstance(node, (ast.For, ast.AsyncFor, ast.While))
+        stack.extend((child, inner) for child in ast.iter_child_nodes(node))
+    return False
+
+
+def endless_generator(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """A generator whose body runs into a ``while True:`` loop that yields and
+    neither breaks nor returns: a stream (an RL experience source, fresh noise) with
+    no end, so no last batch of an epoch. A loop behind an ``if`` may be skipped: not
+    endless."""
+    return any(
+        isinstance(statement, ast.While)
+        and isinstance(statement.test, ast.Constant)
+        and bool(statement.test.value)
+        and any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in ast.walk(statement))
+        and not _loop_breaks(statement)
+        for statement in function.body
+    )

@@ -983,6 +983,50 @@ class PossiblePartialLastBatch(Rule):
         ),
         Flagged(
             """
+            from torch.utils.data import DataLoader
+            from experience import ExperienceSourceDataset
+
+            class Reinforce(LightningModule):
+                def train_batch(self):
+                    while True:
+                        for state, qval in self.play_episode():
+                            yield state, qval
+                        if self.total_steps % self.batches_per_epoch == 0:
+                            break
+
+                def train_dataloader(self):
+                    return DataLoader(ExperienceSourceDataset(self.train_batch), batch_size=8)
+            """,
+            fixed="""
+            from torch.utils.data import DataLoader
+            from experience import ExperienceSourceDataset
+
+            class Reinforce(LightningModule):
+                def train_batch(self):
+                    while True:
+                        for state, qval in self.play_episode():
+                            yield state, qval
+                        if self.total_steps % self.batches_per_epoch == 0:
+                            break
+
+                def train_dataloader(self):
+                    return DataLoader(ExperienceSourceDataset(self.train_batch), batch_size=8, drop_last=True)
+            """,
+            unsafe=True,
+            files=(("experience.py", """
+                    from torch.utils.data import IterableDataset
+
+                    class ExperienceSourceDataset(IterableDataset):
+                        def __init__(self, generate_batch):
+                            self.generate_batch = generate_batch
+
+                        def __iter__(self):
+                            return self.generate_batch()
+                    """),),
+            message_contains=("B=8", "not known statically"),
+        ),
+        Flagged(
+            """
             import torch
 
             if opt.distributed:
@@ -1067,6 +1111,34 @@ class PossiblePartialLastBatch(Rule):
             train_iterator = BucketIterator(train, batch_size=1, train=True)
             """,
             why="a batch of one is never partial",
+        ),
+        Quiet(
+            """
+            from torch.utils.data import DataLoader
+            from experience import ExperienceSourceDataset
+
+            class A2C(LightningModule):
+                def train_batch(self):
+                    while True:
+                        for _ in range(self.batch_size):
+                            self.states.append(self.env.step(self.agent(self.state)))
+                        for idx in range(self.batch_size):
+                            yield self.states[idx]
+
+                def train_dataloader(self):
+                    return DataLoader(ExperienceSourceDataset(self.train_batch), batch_size=32)
+            """,
+            files=(("experience.py", """
+                    from torch.utils.data import IterableDataset
+
+                    class ExperienceSourceDataset(IterableDataset):
+                        def __init__(self, generate_batch):
+                            self.generate_batch = generate_batch
+
+                        def __iter__(self):
+                            return self.generate_batch()
+                    """),),
+            why="the IterableDataset streams from a generator that never ends (an RL experience source): no epoch ends, so no last batch",
         ),
     )
 
