@@ -198,7 +198,7 @@ def test_one_notation_for_cells_in_locations_links_and_messages(tmp_path: Path):
         # Never "train.ipynb:2:4" for cell 2, line 4 beside "train.ipynb:cell 2:4:16".
         assert not re.search(r"train\.ipynb:\d+:\d+", out), (fmt, re.search(r".{40}train\.ipynb:\d+:\d+.{10}", out))
         if fmt not in ("github", "sarif", "pylint"):
-            assert "(LL201 train.ipynb:cell 2:4)" in out, fmt
+            assert "(LL201 train.ipynb:cell 2:4:16)" in out, fmt
 
 
 def test_continued_shell_and_magic_lines_are_ipython_not_syntax_errors(tmp_path: Path):

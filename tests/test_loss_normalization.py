@@ -1,7 +1,7 @@
 """The loss-normalization family (LL101-LL104) on the programs in fixtures/: the
 exact findings and numbers, the exact fixes, the correct twins that must stay
 quiet (and a one-line bug put into each that must not), the cross-file cases,
-and the seed's full chain linked across families."""
+and the causes of a per-epoch spike linked along one training path."""
 
 from __future__ import annotations
 
@@ -154,7 +154,8 @@ def test_project_loss_facts_record_mean_and_tuple_returns():
     assert focal.extra[FACTS_KEY]["callables"]["FocalLoss"]["kind"] == "mean"
     train_source = _read("keras_ssd_train.py")
     train = collect_module_facts(ast.parse(train_source), train_source, "keras_ssd_train")
-    assert train.extra[FACTS_KEY]["compiled"] == ["compute_loss"]
+    # ssd_loss.compute_loss, ssd_loss = SSDLoss(...), SSDLoss imported from keras_ssd_loss: by its class
+    assert train.extra[FACTS_KEY]["compiled"] == ["keras_ssd_loss.SSDLoss.compute_loss"]
 
 
 def test_cross_file_loss_needs_the_other_file():
@@ -195,12 +196,34 @@ class PosLoss:
 """
     # (labels, logits) is not a (y_true, y_pred) signature: only the compile call says it is a Keras loss.
     assert lint_text(loss, LOSS, path="pos_loss.py") == []
-    found = lint_text(loss, LOSS, path="pos_loss.py", files={"fit.py": "model.compile('sgd', loss=PosLoss().compute)\n"})
+    fit = "from pos_loss import PosLoss\nmodel.compile('sgd', loss=PosLoss().compute)\n"
+    found = lint_text(loss, LOSS, path="pos_loss.py", files={"fit.py": fit})
     assert [f.code for f in found] == ["LL102"]
-    assert found[0].training_modules == ("fit",)
+    assert "compile(loss=...) in fit.py" in found[0].message
+    # its training paths: its own file, and fit.py (the root) with what fit.py imports
+    assert found[0].training_modules == ("pos_loss.py", "fit.py\npos_loss.py")
 
 
-# -- the seed's full chain --------------------------------------------------------
+def test_keras_loss_compiled_by_name_only_where_the_class_resolves():
+    loss = """
+import tensorflow as tf
+class PosLoss:
+    def compute(self, labels, logits):
+        per = tf.reduce_sum(tf.square(labels - logits), axis=-1)
+        return per / tf.reduce_sum(labels)
+"""
+    other = "class OtherLoss:\n    def compute(self, labels, logits):\n        return logits\n"
+    fit_other = "from other import OtherLoss\nmodel.compile('sgd', loss=OtherLoss().compute)\n"
+    assert lint_text(loss, LOSS, path="pos_loss.py", files={"fit.py": fit_other, "other.py": other}) == []
+    # A star import reaches it; an object whose class cannot be traced counts only within reach.
+    star = "from pos_loss import *\nloss = PosLoss()\nmodel.compile('sgd', loss=loss.compute)\n"
+    assert [f.code for f in lint_text(loss, LOSS, path="pos_loss.py", files={"fit.py": star})] == ["LL102"]
+    untraced = "def build(model, loss):\n    model.compile('sgd', loss=loss.compute)\n"
+    assert lint_text(loss, LOSS, path="pos_loss.py", files={"fit.py": untraced}) == []
+    assert [f.code for f in lint_text(loss, LOSS, path="pos_loss.py", files={"fit.py": "import pos_loss\n" + untraced})] == ["LL102"]
+
+
+# -- the causes of a per-epoch spike on one training path ------------------------
 
 
 def _finding(code: str, path: str, line: int, severity=Severity.WARNING, training_modules=()) -> Finding:
@@ -212,40 +235,144 @@ def test_chain_links_the_three_factors_at_error():
     unrelated = _finding("LL205", "train.py", 13, Severity.ERROR)
     findings = [loss, partial, momentum, unrelated]
     link_full_chain(findings)
-    assert loss.related == ["LL201 train.py:12", "LL301 train.py:40"]
-    assert partial.related == ["LL101 train.py:30", "LL301 train.py:40"]
-    assert momentum.related == ["LL101 train.py:30", "LL201 train.py:12"]
+    assert loss.related == ["LL201 train.py:12:1", "LL301 train.py:40:1"]
+    assert partial.related == ["LL101 train.py:30:1", "LL301 train.py:40:1"]
+    assert momentum.related == ["LL101 train.py:30:1", "LL201 train.py:12:1"]
     assert all(f.severity is Severity.ERROR for f in (loss, partial, momentum))
     assert all(MARKER in f.message for f in (loss, partial, momentum))
+    assert "one of the three causes of a per-epoch spike on one training path (train.py)" in loss.message
     assert unrelated.related == [] and MARKER not in unrelated.message
     # Linking twice changes nothing.
     messages = [f.message for f in findings]
     link_full_chain(findings)
-    assert [f.message for f in findings] == messages and loss.related == ["LL201 train.py:12", "LL301 train.py:40"]
+    assert [f.message for f in findings] == messages and loss.related == ["LL201 train.py:12:1", "LL301 train.py:40:1"]
+
+
+def test_chain_reference_in_a_notebook_uses_the_cell_notation():
+    loss = _finding("LL101", "train.ipynb", 5)
+    partial = _finding("LL201", "train.ipynb", 2)
+    loss.cell, partial.cell = 7, 5
+    link_full_chain([loss, partial])
+    assert loss.related == ["LL201 train.ipynb:cell 5:2:1"]  # as its location is written: train.ipynb:cell 5:2:1
 
 
 @pytest.mark.parametrize(
     "codes_and_paths",
     [
-        [("LL101", "train.py"), ("LL201", "train.py")],  # no momentum finding
         [("LL101", "train.py"), ("LL301", "train.py")],  # no partial batch
         [("LL103", "train.py"), ("LL201", "train.py"), ("LL301", "train.py")],  # under-weighting, not a spike
+        [("LL104", "train.py"), ("LL201", "train.py")],  # an accumulation window spikes only with momentum
         [("LL101", "a/train.py"), ("LL201", "b/data.py"), ("LL301", "a/train.py")],  # not on one path
     ],
 )
-def test_chain_needs_all_three_on_one_path(codes_and_paths):
+def test_chain_needs_a_spiking_loss_and_a_partial_batch_on_one_path(codes_and_paths):
     findings = [_finding(code, path, i + 1) for i, (code, path) in enumerate(codes_and_paths)]
     link_full_chain(findings)
     assert all(f.related == [] and f.severity is Severity.WARNING for f in findings)
 
 
-def test_chain_across_files_through_training_modules():
-    loss = _finding("LL102", "proj/keras_ssd_loss.py", 62, training_modules=("keras_ssd_train",))
+def test_a_loss_over_b_and_a_loader_of_unknown_n_are_two_causes_at_warning():
+    # N unknown (LL202, info alone) is still the short batch behind a spike when the loss scales as 1/b.
+    loss, partial = _finding("LL101", "train.py", 30), _finding("LL202", "train.py", 12, Severity.INFO)
+    link_full_chain([loss, partial])
+    assert partial.severity is Severity.WARNING and loss.severity is Severity.WARNING
+    assert loss.related == ["LL202 train.py:12:1"] and partial.related == ["LL101 train.py:30:1"]
+    assert "one of the two causes of a per-epoch spike on one training path (train.py)" in partial.message
+    # A loss that saw only full batches (INFO) does not vouch for a spike elsewhere.
+    quiet_loss, other = _finding("LL101", "train.py", 30, Severity.INFO), _finding("LL202", "train.py", 12, Severity.INFO)
+    link_full_chain([quiet_loss, other])
+    assert other.related == [] and other.severity is Severity.INFO
+
+
+def test_chain_across_files_through_training_paths():
+    paths = ("proj/keras_ssd_loss.py", "proj/keras_ssd_train.py\nproj/keras_ssd_loss.py")
+    loss = _finding("LL102", "proj/keras_ssd_loss.py", 62, training_modules=paths)
     partial = _finding("LL204", "proj/keras_ssd_train.py", 24)
     momentum = _finding("LL302", "proj/keras_ssd_train.py", 22)
-    link_full_chain([loss, partial, momentum])
-    assert loss.related == ["LL204 proj/keras_ssd_train.py:24", "LL302 proj/keras_ssd_train.py:22"]
-    assert partial.severity is Severity.ERROR and "LL102 proj/keras_ssd_loss.py:62" in partial.related
+    elsewhere = _finding("LL301", "proj/other_train.py", 9)
+    link_full_chain([loss, partial, momentum, elsewhere])
+    assert loss.related == ["LL204 proj/keras_ssd_train.py:24:1", "LL302 proj/keras_ssd_train.py:22:1"]
+    assert partial.severity is Severity.ERROR and "LL102 proj/keras_ssd_loss.py:62:1" in partial.related
+    assert "training path (proj/keras_ssd_train.py)" in loss.message
+    assert elsewhere.related == [] and elsewhere.severity is Severity.WARNING
+
+
+_LOSSES = """
+import torch.nn.functional as F
+
+def batch_loss(out, y):
+    return F.cross_entropy(out, y) / out.size(0)
+"""
+_DATA = """
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+def train_loader():
+    return DataLoader(TensorDataset(torch.randn(1000, 8), torch.randint(0, 2, (1000,))), batch_size=64, shuffle=True)
+"""
+_TRAIN = """
+import torch
+from data import train_loader
+from losses import batch_loss
+
+model = torch.nn.Linear(8, 2)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+for x, y in train_loader():
+    optimizer.zero_grad()
+    loss = batch_loss(model(x), y)
+    loss.backward()
+    optimizer.step()
+"""
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+
+
+def test_chain_follows_the_imports_of_the_training_script(tmp_path, monkeypatch):
+    _write(tmp_path, {"losses.py": _LOSSES, "data.py": _DATA, "train.py": _TRAIN})
+    monkeypatch.chdir(tmp_path)
+    report = Linter(Settings()).run([Path(".")])
+    by_code = {f.code: f for f in report.findings}
+    assert {"LL101", "LL201", "LL301"} <= set(by_code), sorted(by_code)
+    assert by_code["LL101"].path == "losses.py" and by_code["LL201"].path == "data.py" and by_code["LL301"].path == "train.py"
+    for code in ("LL101", "LL201", "LL301"):
+        assert by_code[code].severity is Severity.ERROR
+        assert "one of the three causes of a per-epoch spike on one training path (train.py)" in by_code[code].message
+    assert by_code["LL101"].related == [
+        f"LL201 data.py:{by_code['LL201'].span.line}:{by_code['LL201'].span.column + 1}",
+        f"LL301 train.py:{by_code['LL301'].span.line}:{by_code['LL301'].span.column + 1}",
+    ]
+
+
+def test_two_copies_of_a_training_script_stay_two_paths(tmp_path, monkeypatch):
+    copy = {"losses.py": _LOSSES, "data.py": _DATA, "train.py": _TRAIN}
+    _write(tmp_path, {f"{folder}/{name}": text for folder in ("a", "b") for name, text in copy.items()})
+    monkeypatch.chdir(tmp_path)
+    report = Linter(Settings()).run([Path(".")])
+    chain = [f for f in report.findings if f.code in ("LL101", "LL201", "LL301")]
+    assert len(chain) == 6, [(f.code, f.path) for f in report.findings]
+    for finding in chain:
+        folder = finding.path.split("/")[0]
+        assert finding.severity is Severity.ERROR and len(finding.related) == 2
+        assert all(r.split(" ")[1].startswith(folder + "/") for r in finding.related), (finding.path, finding.related)
+
+
+def test_a_package_init_does_not_join_its_modules_into_one_path(tmp_path, monkeypatch):
+    # pkg/__init__.py imports every module of the package; a script importing the
+    # package does not train on all of them.
+    _write(tmp_path, {
+        "pkg/__init__.py": "from pkg.losses import batch_loss\nfrom pkg.data import train_loader\n",
+        "pkg/losses.py": _LOSSES,
+        "pkg/data.py": _DATA,
+        "other.py": _TRAIN.replace("from data import train_loader\nfrom losses import batch_loss\n", "import pkg\nfrom pkg import batch_loss, train_loader\n"),
+    })
+    monkeypatch.chdir(tmp_path)
+    report = Linter(Settings()).run([Path(".")])
+    assert {"LL101", "LL201", "LL301"} <= {f.code for f in report.findings}
+    assert all(f.related == [] for f in report.findings)
 
 
 def test_real_chain_in_one_pytorch_file():
@@ -253,7 +380,7 @@ def test_real_chain_in_one_pytorch_file():
     chain = {f.code: f for f in findings if f.code in ("LL101", "LL201", "LL301")}
     assert set(chain) == {"LL101", "LL201", "LL301"}, [f.code for f in findings]
     assert all(f.severity is Severity.ERROR for f in chain.values())
-    assert chain["LL101"].related == ["LL201 torch_mean_loss_divided.py:14", "LL301 torch_mean_loss_divided.py:25"]
+    assert chain["LL101"].related == ["LL201 torch_mean_loss_divided.py:14:16", "LL301 torch_mean_loss_divided.py:25:9"]
 
 
 def test_real_chain_across_the_keras_seed_files():
@@ -264,4 +391,4 @@ def test_real_chain_across_the_keras_seed_files():
     for code in ("LL102", "LL204", "LL302"):
         assert by_code[code].severity is Severity.ERROR
         assert MARKER in by_code[code].message
-    assert any(r.startswith("LL204 ") and r.endswith("keras_ssd_train.py:24") for r in by_code["LL102"].related)
+    assert any(r.startswith("LL204 ") and ":24:" in r and "keras_ssd_train.py" in r for r in by_code["LL102"].related)

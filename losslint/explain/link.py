@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from losslint.findings import Finding
+from losslint.rules.loss_chain import reference
 
 PARTIAL_CODES = ("LL201", "LL202", "LL203", "LL204", "LL205", "LL206", "LL207")
 SCALE_PREFIX, MOMENTUM_PREFIX = "LL1", "LL3"
@@ -127,7 +128,7 @@ def link(
     findings: list[Finding], period: int | None, tolerance: float, accumulation: int = 1, world_size: int = 1
 ) -> CodeLink:
     result = CodeLink(paths=[], findings=findings)
-    by_location = {f"{f.code} {f.path}:{f.span.line}": f for f in findings}
+    by_location = {reference(f): f for f in findings}  # how a chain names its other findings
     for finding in findings:
         if finding.code not in PARTIAL_CODES:
             continue

@@ -1,86 +1,178 @@
-"""The seed's full chain: a loss that scales as 1/batch size (LL1xx), a partial
-last batch (LL2xx) and a momentum optimizer without clipping (LL3xx) on one
-training path.
+"""The causes of a per-epoch loss spike that meet on one training path: a loss
+that scales as 1/batch size (LL1xx), a partial last batch (LL2xx) and a momentum
+optimizer without clipping (LL3xx).
 
 Each factor alone is a risk; together they are the failure losslint exists for:
 the short last batch of every epoch gets a loss and gradient B/b times too large,
 and momentum carries that step on for ~1/(1 - mu) steps, so the loss spikes once
 per pass over the data (ssd_keras, Stack Overflow 47824598). Where the three meet,
 this linker links the findings to each other (``Finding.related``) and raises them
-all to error.
+all to error. A loss ∝ 1/b and a partial last batch alone already spike: they are
+linked too, and the partial batch is raised to a warning even where its N is
+unknown (LL202), since the spike is certain wherever the last batch is short.
 
-"One training path" is judged from what findings carry: the same file, or a file
-the finding names in ``training_modules`` (a Keras loss defined in
-keras_ssd_loss.py and compiled in train.py).
+A training path is a script or notebook (the one that compiles the loss, fits on
+the generator, steps the optimizer) and the files it imports, two imports deep
+(train.ipynb -> keras_ssd_loss.py; train.py -> trainer.py -> losses.py). Package
+``__init__`` files are not followed: they import everything a package holds, and
+a path through them would link any loss with any loader. A linker sees only
+findings, so the loss findings carry their paths (``training_paths``, set by the
+LL1xx rules from the project's import graph); partial-batch and momentum findings
+are matched by their file. Two copies of a script in one tree are two paths.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Iterator
+
+from losslint.discovery import display_path
 from losslint.findings import Finding, Severity
+from losslint.project import file_key
 from losslint.rules.base import linker
+
+if TYPE_CHECKING:
+    from losslint.context import FileContext
 
 # LL103 is left out: dividing a sum by the nominal batch size under-weights the
 # last batch (a dip, not a spike), so momentum carries a smaller step, not a bad one.
 LOSS_SCALE = {"LL101": "a loss that scales as 1/batch size", "LL102": "a Keras loss averaged twice (1/batch size)", "LL104": "a partial gradient-accumulation window"}
+# A loss ∝ 1/b spikes on a short last batch without momentum's help.
+SPIKING_LOSS = {"LL101", "LL102"}
 PARTIAL_BATCH = {"LL201", "LL202", "LL203", "LL204", "LL206", "LL207"}
 MOMENTUM = {"LL301", "LL302", "LL303", "LL304"}
 
-MARKER = "part of the seed's full chain"
+MARKER = "causes of a per-epoch spike on one training path"
+
+# How far a training path reaches through imports, from its script or notebook.
+IMPORT_DEPTH = 2
+# A loss module imported by very many scripts: the paths beyond these are not carried.
+MAX_PATHS = 64
+# The files of one path, in one ``Finding.training_modules`` entry (its root first).
+PATH_SEPARATOR = "\n"
 
 
-def module_of(path: str) -> str:
-    """``pkg/train.py`` -> ``pkg.train`` (display paths and dotted modules meet here)."""
-    stem = path.replace("\\", "/")
-    for suffix in (".py", ".ipynb", ".pyi"):
-        if stem.endswith(suffix):
-            stem = stem[: -len(suffix)]
-    stem = stem.lstrip("./")
-    if stem.endswith("/__init__"):
-        stem = stem[: -len("/__init__")]
-    return stem.replace("/", ".")
+def _is_package_init(key: str) -> bool:
+    return os.path.basename(key) == "__init__.py"
 
 
-def _same_module(a: str, b: str) -> bool:
-    return a == b or a.endswith("." + b) or b.endswith("." + a)
+def training_paths(ctx: "FileContext", users: Iterable[str] = ()) -> tuple[str, ...]:
+    """The training paths the file of ``ctx`` lies on, one entry each: the root (a
+    file importing it at most ``IMPORT_DEPTH`` deep, or the file itself) and every
+    file that root imports that deep, as display paths. ``users``: files (keys)
+    known to train with this one without an import the project resolves (a Keras
+    loss given to ``compile`` in them): roots too. Empty when the file is not part
+    of the project's facts (a single file linted alone)."""
+    if not ctx.file:
+        return ()
+    project = ctx.project
+    key = file_key(ctx.file)
+    if key not in project.modules:
+        return ()
+    roots, frontier = [key], [key]
+    for _ in range(IMPORT_DEPTH):
+        frontier = sorted({i for f in frontier for i in project.importers_of(f) if not _is_package_init(i)} - set(roots))
+        roots.extend(frontier)
+    roots.extend(sorted(set(users) - set(roots)))
+    paths = []
+    for root in roots[:MAX_PATHS]:
+        members, frontier = [root], [root]
+        for _ in range(IMPORT_DEPTH):
+            frontier = sorted({i for f in frontier for i in project.imports_of(f) if not _is_package_init(i)} - set(members))
+            members.extend(frontier)
+        if key not in members:
+            members.append(key)  # a user whose import of this file the project could not resolve
+        paths.append(PATH_SEPARATOR.join(display_path(Path(member)) for member in members))
+    return tuple(paths)
 
 
-def _paths(finding: Finding) -> list[str]:
-    return [module_of(finding.path), *finding.training_modules]
-
-
-def _on_path(finding: Finding, paths: list[str]) -> bool:
-    return any(_same_module(mine, other) for mine in _paths(finding) for other in paths)
+def _own_path(finding: Finding) -> list[tuple[str, frozenset[str]]]:
+    """(the root's display path, the keys of the files) of each path a loss finding
+    carries; its own file alone when it carries none."""
+    entries = [e.split(PATH_SEPARATOR) for e in finding.training_modules if e]
+    if not entries:
+        return [(finding.path, frozenset({file_key(finding.path)}))]
+    return [(files[0], frozenset(file_key(f) for f in files)) for files in entries]
 
 
 def reference(finding: Finding) -> str:
-    """"LL201 train.py:42" (with the cell in a notebook)."""
-    where = f"{finding.path}:{finding.cell}:{finding.span.line}" if finding.cell else f"{finding.path}:{finding.span.line}"
-    return f"{finding.code} {where}"
+    """"LL201 train.py:42:9", in a notebook "LL201 train.ipynb:cell 5:5:16": the
+    notation of the finding's own location in every output."""
+    cell = f"cell {finding.cell}:" if finding.cell is not None else ""
+    return f"{finding.code} {finding.path}:{cell}{finding.span.line}:{finding.span.column + 1}"
+
+
+def _refs(findings: list[Finding]) -> str:
+    return ", ".join(reference(f) for f in findings)
+
+
+def _summary(root: str, loss: Finding, partials: list[Finding], momentum: list[Finding]) -> str:
+    if momentum:
+        return (
+            f"one of the three {MARKER} ({root}): {LOSS_SCALE[loss.code]} ({reference(loss)}), a partial last batch "
+            f"({_refs(partials)}) and momentum without clipping ({_refs(momentum)}): the last batch of every epoch "
+            "takes a step too large and momentum carries it on, a loss spike once per pass over the data"
+        )
+    return (
+        f"one of the two {MARKER} ({root}): {LOSS_SCALE[loss.code]} ({reference(loss)}) and a partial last batch "
+        f"({_refs(partials)}): the last batch of every epoch weighs B/b times a full batch's, a loss spike once "
+        "per pass over the data"
+    )
 
 
 @linker
 def link_full_chain(findings: list[Finding]) -> None:
     partials = [f for f in findings if f.code in PARTIAL_BATCH]
-    momentum = [f for f in findings if f.code in MOMENTUM]
-    if not partials or not momentum:
+    if not partials:
         return
+    momentum = [f for f in findings if f.code in MOMENTUM]
+    keys = {id(f): file_key(f.path) for f in (*partials, *momentum)}
+    chains: list[tuple[str, str, list[Finding], bool]] = []  # (root, summary, members, with momentum)
+    seen: set[frozenset[int]] = set()
     for loss in (f for f in findings if f.code in LOSS_SCALE):
-        paths = _paths(loss)
-        chain_partials = [f for f in partials if _on_path(f, paths)]
-        chain_momentum = [f for f in momentum if _on_path(f, paths)]
-        if not chain_partials or not chain_momentum:
+        for root, files in _own_path(loss):
+            chain_partials = [f for f in partials if keys[id(f)] in files]
+            chain_momentum = [f for f in momentum if keys[id(f)] in files]
+            if not chain_partials:
+                continue
+            if not chain_momentum and (loss.code not in SPIKING_LOSS or loss.severity is Severity.INFO):
+                continue  # an accumulation window needs momentum to spike; an INFO loss saw only full batches
+            members = [loss, *chain_partials, *chain_momentum]
+            identity = frozenset(id(f) for f in members)
+            if identity in seen:
+                continue  # the same findings reached from another root
+            seen.add(identity)
+            chains.append((root, _summary(root, loss, chain_partials, chain_momentum), members, bool(chain_momentum)))
+    in_chains: dict[int, list[tuple[str, str, list[Finding], bool]]] = {}
+    for chain in chains:
+        for finding in chain[2]:
+            in_chains.setdefault(id(finding), []).append(chain)
+    for finding in findings:
+        mine = in_chains.get(id(finding))
+        if not mine:
             continue
-        chain = [loss, *chain_partials, *chain_momentum]
-        summary = (
-            f"{MARKER}: {LOSS_SCALE[loss.code]} ({reference(loss)}), a partial last batch "
-            f"({', '.join(reference(f) for f in chain_partials)}) and momentum without clipping "
-            f"({', '.join(reference(f) for f in chain_momentum)}): the last batch of every epoch takes a step "
-            "too large and momentum carries it on, a loss spike once per pass over the data"
-        )
-        for finding in chain:
-            for other in chain:
+        for _, _, members, _ in mine:
+            for other in members:
                 if other is not finding and reference(other) not in finding.related:
                     finding.related.append(reference(other))
-            finding.severity = Severity.ERROR
-            if MARKER not in finding.message:
-                finding.message += f" [{summary}]"
+        floor = Severity.ERROR if any(full for *_, full in mine) else Severity.WARNING
+        if finding.severity.rank < floor.rank:
+            finding.severity = floor
+        if MARKER not in finding.message:
+            text = mine[0][1]
+            others = list(dict.fromkeys(root for root, *_ in mine[1:] if root != mine[0][0]))
+            if others:
+                text += f"; the same on {'another training path' if len(others) == 1 else f'{len(others)} more training paths'} ({', '.join(others)})"
+            finding.message += f" [{text}]"
+
+
+def on_training_paths(ctx: "FileContext", findings: Iterable[Finding]) -> Iterator[Finding]:
+    """The findings of an LL1xx rule, each carrying the training paths of its file
+    (worked out once per file, and only when there is a finding)."""
+    paths: tuple[str, ...] | None = None
+    for finding in findings:
+        if paths is None:
+            paths = training_paths(ctx)
+        finding.training_modules = paths
+        yield finding

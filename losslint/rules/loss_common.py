@@ -1146,8 +1146,12 @@ def _reduces(function: ast.FunctionDef) -> bool:
 
 
 def keras_compiled_losses(ctx: "FileContext") -> set[str]:
-    """Names of the callables given to ``model.compile(loss=...)`` in this file:
-    ``my_loss``, ``compute_loss`` (for ``ssd_loss.compute_loss``), as strings."""
+    """What this file gives to ``model.compile(loss=...)``, by qualified name: the
+    method of an object built from a class (``keras_ssd_loss.SSDLoss.compute_loss``
+    for ``ssd_loss.compute_loss`` with ``ssd_loss = SSDLoss(...)`` and SSDLoss
+    imported from keras_ssd_loss; ``SSDLoss.compute_loss`` for a class of this
+    file), a function (``losses.focal``, ``focal``); ``?compute_loss`` where the
+    object cannot be traced to its class."""
     names: set[str] = set()
     if "compile" not in ctx.source:
         return names
@@ -1160,9 +1164,15 @@ def keras_compiled_losses(ctx: "FileContext") -> set[str]:
         items = loss.values if isinstance(loss, ast.Dict) else loss.elts if isinstance(loss, (ast.List, ast.Tuple)) else [loss]
         for item in items:
             if isinstance(item, ast.Name):
-                names.add(item.id)
+                names.add(ctx.qualname(item) or item.id)
             elif isinstance(item, ast.Attribute):
-                names.add(item.attr)
+                receiver = item.value
+                built = ctx.values.resolve_name(receiver) if isinstance(receiver, ast.Name) else receiver
+                cls = ctx.qualname(built.func) if isinstance(built, ast.Call) else None
+                if cls is None and isinstance(receiver, ast.Name) and ctx.imports.aliases.get(receiver.id):
+                    names.add(ctx.qualname(item) or item.attr)  # losses.focal: a function of an imported module
+                else:
+                    names.add(f"{cls}.{item.attr}" if cls else f"?{item.attr}")
     return names
 
 
@@ -1179,13 +1189,59 @@ def _described(name: str, module: str, data: dict) -> Loss:
     return loss.but(evidence=what)
 
 
-def compiled_loss_users(project: ProjectFacts) -> dict[str, list[str]]:
-    """Callable name -> the modules that give a callable of that name to ``compile(loss=...)``."""
-    users: dict[str, list[str]] = {}
-    for module, data in project.extra(FACTS_KEY):
-        for name in data["compiled"]:
-            users.setdefault(name, []).append(module)
-    return {name: sorted(modules) for name, modules in users.items()}
+def compiled_loss_entries(project: ProjectFacts) -> list[tuple[str, list[str]]]:
+    """(file key, what it gives to ``compile(loss=...)``) for every file that compiles a model."""
+    return [
+        (key, facts.extra[FACTS_KEY]["compiled"])
+        for key, facts in project.modules.items()
+        if FACTS_KEY in facts.extra and facts.extra[FACTS_KEY]["compiled"]
+    ]
+
+
+def compiled_loss_users(ctx: "FileContext", local_name: str, entries: list[tuple[str, list[str]]]) -> list[str]:
+    """The files that give the callable ``local_name`` of this file (``SSDLoss.compute_loss``,
+    ``my_loss``) to ``compile(loss=...)`` (``entries``: ``compiled_loss_entries``),
+    this file included, as project keys. A
+    qualified name must resolve to this file through the user's imports (so one
+    file's ``compute_loss`` is never taken for another class's); an untraced
+    ``?compute_loss`` counts only in files within this one's reach."""
+    from losslint.project import file_key
+
+    project = ctx.project
+    if not ctx.file or file_key(ctx.file) not in project.modules:
+        return [ctx.path] if local_name in _local_qualnames(keras_compiled_losses(ctx)) else []
+    me = file_key(ctx.file)
+    method = local_name.rpartition(".")[2]
+    related = project.related(ctx.file) or frozenset()
+    users = []
+    for user, compiled in entries:
+        for entry in compiled:
+            if entry.startswith("?"):
+                found = entry[1:] == method and "." in local_name and user in related
+            elif entry == local_name:
+                found = user == me or me in project.imports_of(user)  # here, or by `from losses import *`
+            else:
+                found = entry.endswith("." + local_name) and _module_file(project, entry[: -len(local_name) - 1], user) == me
+            if found:
+                users.append(user)
+                break
+    return sorted(users)
+
+
+def _local_qualnames(entries: set[str]) -> set[str]:
+    return {e for e in entries if not e.startswith("?")}
+
+
+def _module_file(project: ProjectFacts, module: str, importer: str) -> str | None:
+    """The file ``import module`` reaches from ``importer``; a module of a folder
+    without ``__init__.py`` (``keras_loss_function.keras_ssd_loss``, known to the
+    project as ``keras_ssd_loss``) by its last part, when only one file has it."""
+    found = project.resolve(module, importer)
+    if found is not None:
+        return found
+    last = module.rpartition(".")[2]
+    candidates = [key for key, facts in project.modules.items() if facts.module == last]
+    return candidates[0] if len(candidates) == 1 else None
 
 
 # -- where the loss is computed: the training loop and its data -----------------
@@ -1394,6 +1450,19 @@ def batching_calls(ctx: "FileContext") -> list[ast.Call]:
         elif isinstance(call.func, ast.Attribute) and call.func.attr in ("batch", "padded_batch") and (call.args or call.keywords):
             calls.append(call)
     return calls
+
+
+def tf_partial_batches(ctx: "FileContext") -> set[int] | None:
+    """The ids of the tf.data ``.batch()`` calls of this file that the partial-batch
+    family (LL203) reports: training pipelines whose last batch of a pass may be
+    short. None when the file builds no tf.data batches."""
+    from losslint.rules.partial_batch_tf_keras import BATCHING, TF_PACKAGES, _tf_batchings
+
+    if not ctx.imports.imports_any(*TF_PACKAGES) or not any(
+        isinstance(call.func, ast.Attribute) and call.func.attr in BATCHING for call in ctx.nodes_of(ast.Call)
+    ):
+        return None
+    return {id(batching.call) for batching in _tf_batchings(ctx)}
 
 
 def batching_of(ctx: "FileContext", call: ast.Call) -> Batching:

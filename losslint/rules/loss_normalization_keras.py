@@ -11,23 +11,29 @@ compensating ``* batch_size`` are correct and stay quiet.
 
 Which functions are Keras losses: a ``keras.losses.Loss`` subclass's ``call``, a
 ``(y_true, y_pred)`` function or method in a module that uses TensorFlow/Keras,
-and anything given to ``compile(loss=...)`` anywhere in the project (the
-project-wide facts of ``loss_common``), so the loss file is judged even when the
-``compile`` is in train.py. The finding goes on the ``return``, where the fix goes.
+and anything given to ``compile(loss=...)`` in a file that reaches it by its
+imports (the project-wide facts of ``loss_common``: ``ssd_loss.compute_loss`` with
+``ssd_loss = SSDLoss(...)`` and SSDLoss imported from keras_ssd_loss), so the loss
+file is judged even when the ``compile`` is in train.ipynb, and one class's
+``compute_loss`` is never taken for another's. The finding goes on the ``return``, where the fix goes.
 """
 
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 from typing import Iterable, Iterator
 
 import libcst as cst
 
 from losslint.analysis.names import dotted, last_part
 from losslint.context import FileContext
+from losslint.discovery import display_path
 from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity
 from losslint.rules.base import Flagged, Quiet, Rule, register
-from losslint.rules.loss_common import Kind, LossEvaluator, compiled_loss_users
+from losslint.project import file_key
+from losslint.rules.loss_chain import training_paths
+from losslint.rules.loss_common import Kind, LossEvaluator, compiled_loss_entries, compiled_loss_users
 
 _KERAS_PACKAGES = ("tensorflow", "keras", "tf_keras")
 
@@ -48,17 +54,19 @@ def _is_keras_loss_class(ctx: FileContext, cls: ast.ClassDef) -> bool:
 
 
 def keras_loss_functions(ctx: FileContext) -> Iterator[tuple[ast.FunctionDef, str, list[str]]]:
-    """(function, display name, modules that compile with it) for every Keras loss here."""
+    """(function, display name, the other files that compile with it, as project
+    keys) for every Keras loss here."""
     uses_keras = ctx.imports.imports_any(*_KERAS_PACKAGES)
-    compiled_users = compiled_loss_users(ctx.project)
-    compiled_here = _compiled_here(ctx) if "compile" in ctx.source else set()
+    own = file_key(ctx.file) if ctx.file else ctx.path
+    entries = compiled_loss_entries(ctx.project)
+    compiling = bool(entries) or "compile" in ctx.source
 
     def judge(function: ast.FunctionDef, display: str, loss_class: bool) -> tuple[ast.FunctionDef, str, list[str]] | None:
-        users = [m for m in compiled_users.get(function.name, []) if m != ctx.module]
+        users = compiled_loss_users(ctx, display, entries) if compiling else []
         params = _params(function)
         looks_like_loss = uses_keras and len(params) >= 2 and params[0] == "y_true" and params[1] == "y_pred"
-        if loss_class or looks_like_loss or function.name in compiled_here or users:
-            return function, display, users
+        if loss_class or looks_like_loss or users:
+            return function, display, [u for u in users if u != own]
         return None
 
     for stmt in ctx.tree.body:
@@ -73,12 +81,6 @@ def keras_loss_functions(ctx: FileContext) -> Iterator[tuple[ast.FunctionDef, st
                     found = judge(method, f"{stmt.name}.{method.name}", loss_class and method.name == "call")
                     if found:
                         yield found
-
-
-def _compiled_here(ctx: FileContext) -> set[str]:
-    from losslint.rules.loss_common import keras_compiled_losses
-
-    return keras_compiled_losses(ctx)
 
 
 def _batch_size_code(ctx: FileContext, batch_tensor: str, value: ast.expr) -> str | None:
@@ -164,7 +166,7 @@ class KerasLossAveragedTwice(Rule):
                     per_token = ops.sum(ops.abs(y_true - y_pred), axis=-1)
                     return ops.sum(per_token, axis=-1) / ops.sum(ops.ones_like(per_token))
             """,
-            files=(("fit_model.py", "model.compile(optimizer='adam', loss=TokenLoss().compute_loss)\n"),),
+            files=(("fit_model.py", "from train import TokenLoss\nmodel.compile(optimizer='adam', loss=TokenLoss().compute_loss)\n"),),
             fixed="""
             from keras import ops
 
@@ -178,6 +180,21 @@ class KerasLossAveragedTwice(Rule):
         ),
     )
     quiet = (
+        Quiet(
+            """
+            from keras import ops
+
+            class TokenLoss:
+                def compute_loss(self, labels, logits):
+                    per_token = ops.sum(ops.abs(labels - logits), axis=-1)
+                    return ops.sum(per_token, axis=-1) / ops.sum(ops.ones_like(per_token))
+            """,
+            files=(
+                ("fit_model.py", "from other_loss import OtherLoss\nmodel.compile(optimizer='adam', loss=OtherLoss().compute_loss)\n"),
+                ("other_loss.py", "class OtherLoss:\n    def compute_loss(self, y_true, y_pred):\n        return y_pred\n"),
+            ),
+            why="the compute_loss given to compile is OtherLoss's (resolved through fit_model.py's import), not this class's",
+        ),
         Quiet(
             """
             import tensorflow as tf
@@ -235,7 +252,7 @@ class KerasLossAveragedTwice(Rule):
                 yield self._finding(ctx, function, display, users, ret.value, value.evidence)
 
     def _finding(self, ctx: FileContext, function: ast.FunctionDef, display: str, users: list[str], value: ast.expr, evidence: str) -> Finding:
-        where = f" (given to compile(loss=...) in {', '.join(u.replace('.', '/') + '.py' for u in users)})" if users else ""
+        where = f" (given to compile(loss=...) in {', '.join(display_path(Path(u)) for u in users)})" if users else ""
         message = (
             f"Keras loss {display}{where} returns a per-sample tensor already divided by a count over the whole batch "
             f"({evidence}); Keras averages it over the batch again, so the loss scales as 1/batch size and the short "
@@ -258,5 +275,5 @@ class KerasLossAveragedTwice(Rule):
             fix = Fix("multiply by the batch size, as ssd_keras did", Applicability.UNSAFE, (NodeEdit(ctx.span(value), cst.BaseExpression, edit),))
             message += "; multiplying by the batch size makes a full batch's loss B times larger, so retune the learning rate"
         finding = ctx.finding(self, value, message, fix)
-        finding.training_modules = tuple(users)
+        finding.training_modules = training_paths(ctx, users)
         return finding

@@ -28,6 +28,7 @@ from losslint.context import FileContext
 from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity
 from losslint.fixes import set_keyword
 from losslint.rules.base import Flagged, Quiet, Rule, register
+from losslint.rules.loss_chain import on_training_paths
 from losslint.rules.loss_common import (
     Batching,
     Divisor,
@@ -43,6 +44,7 @@ from losslint.rules.loss_common import (
     reaches_backward,
     loop_iterable,
     project_always_drops,
+    tf_partial_batches,
     training_batching,
 )
 
@@ -646,6 +648,9 @@ class MeanLossDividedByBatchSize(Rule):
     )
 
     def check(self, ctx: FileContext) -> Iterable[Finding]:
+        return on_training_paths(ctx, self._check(ctx))
+
+    def _check(self, ctx: FileContext) -> Iterable[Finding]:
         evaluator = LossEvaluator(ctx, tensor_params=True)
         for node, divisor_node in _divisions(ctx):
             divisor = evaluator.divisor(divisor_node)
@@ -716,7 +721,8 @@ class LossDividedByNominalBatchSize(Rule):
         "A sum over the batch grows with the number of samples in it. Dividing by the nominal batch size B instead "
         "of the actual size b makes the loss of a partial last batch b/B of what its samples deserve: every epoch "
         "ends with an under-weighted step. tf.nn.compute_average_loss(..., global_batch_size=GLOBAL_BATCH_SIZE) "
-        "does the same with a constant."
+        "does the same with a constant. Where no pipeline feeding the loss can be seen, whether a batch is ever short "
+        "cannot be known and the finding is INFO."
     )
     fix_doc = (
         "Divides by the actual batch size (x.size(0)), or drops global_batch_size= so that compute_average_loss "
@@ -832,6 +838,23 @@ class LossDividedByNominalBatchSize(Rule):
         ),
         Quiet(
             """
+            import tensorflow as tf
+
+            def get_dataset(batch_size):
+                dataset = tf.data.Dataset.from_tensor_slices((tf.zeros([1000, 4]), tf.zeros([1000]))).shuffle(1000)
+                dataset = dataset.repeat()
+                return dataset.batch(batch_size)
+
+            train_dataset = get_dataset(64)
+
+            def compute_loss(labels, predictions, batch_size):
+                per_example_loss = loss_object(labels, predictions)
+                return tf.nn.compute_average_loss(per_example_loss, global_batch_size=batch_size)
+            """,
+            why=".repeat() before .batch() (the TPU guide): batches span epochs and none is short, as LL203 judges it",
+        ),
+        Quiet(
+            """
             import torch
             import torch.nn.functional as F
             from torch.utils.data import DataLoader, TensorDataset
@@ -901,7 +924,7 @@ class LossDividedByNominalBatchSize(Rule):
             if batching is False:
                 continue
             fix = self._divide_by_actual(ctx, evaluator, node, divisor_node)
-            yield ctx.finding(self, node, self._message(f"{numerator.evidence} divided by {divisor.text}", batching), fix)
+            yield ctx.finding(self, node, self._message(f"{numerator.evidence} divided by {divisor.text}", batching), fix, self._severity(batching))
         if "compute_average_loss" in ctx.source:
             for call in ctx.nodes_of(ast.Call):
                 if last_part(ctx.qualname(call.func)) != "compute_average_loss":
@@ -918,16 +941,30 @@ class LossDividedByNominalBatchSize(Rule):
                         NodeEdit(ctx.span(call), cst.Call, _drop_keyword("global_batch_size")),
                     ))
                 evidence = f"tf.nn.compute_average_loss(..., global_batch_size={ctx.text(given)}) divides the sum by a constant"
-                yield ctx.finding(self, call, self._message(evidence, batching), fix)
+                yield ctx.finding(self, call, self._message(evidence, batching), fix, self._severity(batching))
 
     def _partial(self, ctx: FileContext, node: ast.AST) -> Batching | None | bool:
         """The pipeline when its last batch may be partial; False when every batch is full."""
         batching = training_batching(ctx, node)
+        risky = tf_partial_batches(ctx)
+        if risky is not None:
+            # tf.data as LL203 judges it: .repeat() before .batch() spans epochs, a loop of
+            # steps_per_epoch over an iterator never reaches the short batch.
+            if batching is not None and batching.what == "tf.data batch()" and id(batching.call) not in risky:
+                return False
+            if batching is None and not risky:
+                return False
         if batching is not None:
             return False if _all_batches_full(batching) else batching
         if project_always_drops(ctx.project):
             return False
         return None
+
+    @staticmethod
+    def _severity(batching: Batching | None) -> Severity | None:
+        """INFO where no pipeline feeding the loss can be seen: whether a batch is ever
+        short cannot be known (as LL202 says of a loader whose N is unknown)."""
+        return Severity.INFO if batching is None else None
 
     @staticmethod
     def _message(evidence: str, batching: Batching | None) -> str:
@@ -1303,6 +1340,9 @@ class PartialAccumulationWindow(Rule):
     )
 
     def check(self, ctx: FileContext) -> Iterable[Finding]:
+        return on_training_paths(ctx, self._check(ctx))
+
+    def _check(self, ctx: FileContext) -> Iterable[Finding]:
         if "accumulate(" in ctx.source:
             yield from self._accelerate_windows(ctx)
         if "enumerate" not in ctx.source or "step(" not in ctx.source:
