@@ -28,11 +28,12 @@ from typing import Iterable, Iterator
 
 import libcst as cst
 
-from losslint.analysis.names import last_part
-from losslint.analysis.roles import Role, words_role
+from losslint.analysis.names import argument, last_part
+from losslint.analysis.roles import Role, bound_name, words_role
 from losslint.analysis.sizes import sample_count
 from losslint.context import FileContext
 from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity
+from losslint.project import ModuleFacts, ProjectFacts, collector
 from losslint.rules.base import Flagged, Quiet, Rule, register
 from losslint.rules.partial_batch_common import (
     describe_last_batch,
@@ -205,6 +206,11 @@ class ShortLastBatch:
     b: int | None
     fix: Fix | None
     shuffled: bool = True  # the data is reshuffled between passes: the samples left out differ
+    batch_name: str | None = None  # the name that gives the batch size (a parameter, for callers)
+
+
+def _name_of(node: ast.expr) -> str | None:
+    return node.id if isinstance(node, ast.Name) else None
 
 
 def _slice_at(loop: ast.AST, lower_ok, upper_ok) -> ast.Slice | None:
@@ -266,7 +272,7 @@ def _range_loops(ctx: FileContext, function: ast.FunctionDef) -> Iterable[ShortL
                 f"training batch generator: for {index.id} in range({ctx.text(start)}, {ctx.text(stop)}, {ctx.text(step)}) "
                 f"yields slices [{ctx.text(found.lower)}:{ctx.text(found.upper)}], and the last one of each pass is short"
             )
-            yield ShortLastBatch(loop.iter, what, n, b, fix)
+            yield ShortLastBatch(loop.iter, what, n, b, fix, batch_name=_name_of(step))
         elif len(args) == 1:
             yield from _counted_loop(ctx, loop, index, args[0])
 
@@ -359,8 +365,8 @@ def _while_finding(ctx: FileContext, loop: ast.While, cursor: ast.Name, size: as
             continue
         fix = _replace_expression(ctx, test, code, "rewind before a short slice")
         what += f" and rewinds only at {ctx.text(test)}, after the short last slice of the pass"
-        return ShortLastBatch(test, what, _samples(ctx, limit), b, fix)
-    return ShortLastBatch(found.upper, what + "; the last slice of each pass is short", None, b, None)
+        return ShortLastBatch(test, what, _samples(ctx, limit), b, fix, batch_name=_name_of(size))
+    return ShortLastBatch(found.upper, what + "; the last slice of each pass is short", None, b, None, batch_name=_name_of(size))
 
 
 def _keras_sequence(ctx: FileContext, cls: ast.ClassDef) -> bool:
@@ -439,12 +445,130 @@ def _shuffles(ctx: FileContext, function: ast.FunctionDef) -> bool:
     return "shuffle" in defaults and ctx.values.value(defaults["shuffle"]) is True
 
 
+# -- the same generators, called from other files -------------------------------------
+
+_METHODS_KEY = "short_batch_generator_methods"
+
+
+@collector
+def _short_batch_methods(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
+    """Methods of the file's classes that yield a short last batch of a pass
+    (``BatchGenerator.generate(batch_size=...)``), with the line of the short slice
+    and the parameter that gives the batch size: a notebook or script that trains on
+    one is told at its call, where it chooses B."""
+    if "yield" not in source or "class " not in source:
+        return
+    from losslint.config import Settings
+
+    ctx = FileContext("", facts.module, source, tree, ProjectFacts(), Settings())
+    found: dict[str, dict[str, dict[str, object]]] = {}
+    for cls in tree.body:
+        if not isinstance(cls, ast.ClassDef):
+            continue
+        for method in cls.body:
+            if not (isinstance(method, ast.FunctionDef) and _yields(method)):
+                continue
+            shorts = [*_range_loops(ctx, method), *_while_loops(ctx, method)]
+            if not shorts:
+                continue
+            parameters = [a.arg for a in method.args.args[1:]]
+            sizes = [short.batch_name for short in shorts]
+            batch = next((name for name in sizes if name in parameters), None)
+            defaults = dict(zip(parameters[len(parameters) - len(method.args.defaults):], method.args.defaults))
+            default = defaults.get(batch) if batch else None
+            found.setdefault(cls.name, {})[method.name] = {
+                "line": shorts[0].node.lineno,
+                "batch": batch,
+                "position": parameters.index(batch) if batch else None,
+                "default": default.value if isinstance(default, ast.Constant) and isinstance(default.value, int) else None,
+            }
+    if found:
+        facts.extra[_METHODS_KEY] = found
+
+
+def _project_method(ctx: FileContext, call: ast.Call) -> tuple[str, str, dict[str, object], str] | None:
+    """``dataset.generate(...)`` where ``dataset = BatchGenerator(...)`` and the
+    class, imported from a project file (resolved from this file's folder first),
+    has a generator method with a short last batch: (class, method, its facts,
+    the defining file)."""
+    func = call.func
+    if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
+        return None
+    instance = ctx.values.resolve_name(func.value)
+    if not (isinstance(instance, ast.Call) and isinstance(instance.func, (ast.Name, ast.Attribute))):
+        return None
+    qual = ctx.qualname(instance.func) or ""
+    module, _, cls = qual.rpartition(".")
+    if not module:
+        return None
+    key = ctx.project.resolve(module, ctx.file or None)
+    facts = ctx.project.modules.get(key) if key is not None else None
+    if facts is None or key == ctx.file:
+        return None
+    method = facts.extra.get(_METHODS_KEY, {}).get(cls, {}).get(func.attr)
+    return (cls, func.attr, method, key) if method else None
+
+
+def _call_site_role(ctx: FileContext, call: ast.Call) -> Role:
+    """A train name where the generator is bound or a train flag it is given
+    (``train_generator = ds.generate(..., train=True)``), or given to fit."""
+    name = bound_name(ctx, call)
+    role = words_role(name) if name else Role.UNKNOWN
+    if role is not Role.UNKNOWN:
+        return role
+    for flag in ("train", "training", "is_training"):
+        value = ctx.values.value(argument(call, flag))
+        if value is True:
+            return Role.TRAIN
+        if value is False:
+            return Role.EVAL
+    parent = ctx.parents.get(call)
+    if isinstance(parent, ast.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0], ast.Name):
+        for fit in ctx.nodes_of(ast.Call):
+            if isinstance(fit.func, ast.Attribute) and fit.func.attr in ("fit", "fit_generator"):
+                given = argument(fit, "generator" if fit.func.attr == "fit_generator" else "x", 0)
+                if isinstance(given, ast.Name) and given.id == parent.targets[0].id:
+                    return Role.TRAIN
+    return Role.UNKNOWN
+
+
+def project_generator_calls(ctx: FileContext) -> Iterable[tuple[ast.Call, str]]:
+    """Training calls of another file's generator method that yields a short last
+    batch, each with the message."""
+    for call in ctx.nodes_of(ast.Call):
+        found = _project_method(ctx, call)
+        if found is None or _call_site_role(ctx, call) is not Role.TRAIN:
+            continue
+        cls, method, facts, path = found
+        position = facts.get("position")
+        node = argument(call, str(facts["batch"]), position if isinstance(position, int) else None) if facts.get("batch") else None
+        b = ctx.values.int_value(node) if node is not None else facts.get("default")
+        if b == 1:
+            continue
+        where = f"{_display(ctx, path)}:{facts['line']}"
+        batch = f"B={b}" if isinstance(b, int) else "the batch size is not known statically"
+        yield call, (
+            f"training generator {cls}.{method} ({where}) yields a short last batch of every pass over the data, and "
+            f"it trains here ({batch}): unless N is a multiple of the batch size the last batch of every epoch is "
+            f"smaller (the number of samples is not known statically; the fix belongs in {cls}.{method})"
+        )
+
+
+def _display(ctx: FileContext, path: str) -> str:
+    import os
+
+    try:
+        return os.path.relpath(path, os.path.dirname(ctx.file)) if ctx.file else path
+    except ValueError:
+        return path
+
+
 @register
 class GeneratorPartialBatch(Rule):
     code = "LL206"
     name = "generator-partial-batch"
     severity = Severity.WARNING
-    triggers = ("yield", "Sequence", "PyDataset")
+    triggers = ("yield", "Sequence", "PyDataset", "fit_generator", ".fit(")  # fit: a project generator trained on here
     summary = "A hand-written training batch generator (or Keras Sequence) whose last batch of a pass is short."
     why = (
         "Slicing X[i:i + bs] up to len(X) yields a last slice of N % bs samples once per pass over the data. "
@@ -460,7 +584,9 @@ class GeneratorPartialBatch(Rule):
         "shuffles: every full batch is the same as before and the leftover samples wait for the next shuffle. "
         "Unsafe when nothing shuffles: the same last samples are left out of every pass (the message says so). A "
         "Sequence that neither shuffles nor has a training name gets no fix: it may also serve predict() and "
-        "evaluate(), which need every sample."
+        "evaluate(), which need every sample. Where another file (a notebook, a script) trains on a project "
+        "class's generator method that yields a short last batch, its call gets a finding (INFO, naming the "
+        "generator's line and the B chosen there) without a fix: the fix belongs in the generator."
     )
     references = (
         "ssd_keras commit 3526a17 (\"Make loss independent of batch size\"); Stack Overflow 47824598",
@@ -611,8 +737,60 @@ class GeneratorPartialBatch(Rule):
                     yield data[i * bs:(i + 1) * bs]
             """,
         ),
+        Flagged(
+            """
+            from keras.models import Model
+            from batch_generator import BatchGenerator
+
+            train_dataset = BatchGenerator()
+            train_generator = train_dataset.generate(batch_size=16, shuffle=True)
+            model.fit_generator(generator=train_generator, steps_per_epoch=100, epochs=10)
+            """,
+            fixed=None,
+            files=((
+                "batch_generator.py",
+                """
+                class BatchGenerator:
+                    def generate(self, batch_size=32, shuffle=True):
+                        current = 0
+                        while True:
+                            if current >= len(self.filenames):
+                                current = 0
+                            batch = self.filenames[current:current + batch_size]
+                            current += batch_size
+                            yield load(batch)
+                """,
+            ),),
+            message_contains=("BatchGenerator.generate (batch_generator.py:5)", "B=16", "the fix belongs in BatchGenerator.generate"),
+        ),
     )
     quiet = (
+        Quiet(
+            """
+            from keras.models import Model
+            from batch_generator import BatchGenerator
+
+            val_dataset = BatchGenerator()
+            val_generator = val_dataset.generate(batch_size=16, shuffle=False)
+            model.evaluate(val_generator, steps=10)
+            model.fit(x_train, y_train, batch_size=1)
+            """,
+            files=((
+                "batch_generator.py",
+                """
+                class BatchGenerator:
+                    def generate(self, batch_size=32, shuffle=True):
+                        current = 0
+                        while True:
+                            if current >= len(self.filenames):
+                                current = 0
+                            batch = self.filenames[current:current + batch_size]
+                            current += batch_size
+                            yield load(batch)
+                """,
+            ),),
+            why="the project generator serves evaluation here (a validation name)",
+        ),
         Quiet(
             """
             import numpy as np
@@ -701,6 +879,8 @@ class GeneratorPartialBatch(Rule):
     )
 
     def check(self, ctx: FileContext) -> Iterable[Finding]:
+        for call, message in project_generator_calls(ctx):
+            yield ctx.finding(self, call, message, severity=Severity.INFO)
         seen: set[int] = set()
         for short in short_last_batches(ctx):
             if id(short.node) in seen:
