@@ -300,7 +300,15 @@ def torch_optimizer(ctx: "FileContext", call: ast.Call) -> Momentum | None:
         return timm_optimizer(ctx, call, name)
     spec = TORCH_OPTIMIZERS.get(name)
     if spec is None:
-        return None
+        base = project_optimizer_base(ctx, call)
+        if base is None or base.split(".")[0] in NOT_TORCH or last_part(base) not in TORCH_OPTIMIZERS:
+            return None
+        # a project class deriving from a torch optimizer (``class AdamW(torch.optim.Adam)``,
+        # ``class WarmupAdam(Adam)`` in optim.py): its base's momentum; its own signature
+        # may differ, so keywords only
+        base_spec = TORCH_OPTIMIZERS[last_part(base)]
+        keywords = Spec(base_spec.kind, base_spec.arg, None, base_spec.default, base_spec.pair, base_spec.beta2)
+        return coefficient(ctx, call, keywords, f"{name} (derived from {last_part(base)})")
     if "." not in qual and not any(m.startswith("torch") for m in ctx.imports.star_modules):
         if not _defined_here(ctx, name):
             return None  # an optimizer-like name we cannot tie to an import
@@ -309,6 +317,47 @@ def torch_optimizer(ctx: "FileContext", call: ast.Call) -> Momentum | None:
     if name == "Muon" and qual.startswith("torch."):
         spec = Spec(SIGN, "momentum", 3, 0.95)
     return coefficient(ctx, call, spec, name)
+
+
+# The key of momentum_flow's per-module facts (``ModuleMomentum``: its ``subclasses``).
+MOMENTUM_FACTS = "momentum"
+_SUBCLASS_DEPTH = 4
+
+
+def project_optimizer_base(ctx: "FileContext", call: ast.Call) -> str | None:
+    """The library optimizer a project class derives from, through its bases in this
+    file and others (``class AdamWarmup(keras.optimizers.Adam)``, ``class MyAdam(Adam)``
+    with ``from torch.optim import Adam``, ``AdamW = extend_with_weight_decay(Adam)``):
+    its qualified name (``torch.optim.Adam``), or None."""
+    project = ctx.project
+    own = project.resolve(ctx.module, ctx.file or None)
+    qual = ctx.qualname(call.func) or ""
+    owner, _, name = qual.rpartition(".")
+    if not name:
+        return None
+    key = own if not owner else project.resolve(owner, ctx.file or None)
+    if not owner and not _defined_here(ctx, name) and not any(
+        isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in n.targets) for n in ctx.tree.body
+    ):
+        return None
+    for _ in range(_SUBCLASS_DEPTH):
+        facts = project.modules.get(key) if key is not None else None
+        record = facts.extra.get(MOMENTUM_FACTS) if facts is not None else None
+        base = getattr(record, "subclasses", {}).get(name) if record is not None else None
+        if base is None:
+            # a package re-exporting the class: ``from .optim import MyAdam`` in __init__
+            sources = getattr(record, "imported_from", {}).get(name, ()) if record is not None else ()
+            importer = key
+            key = next((k for m in sources if (k := project.resolve(m, importer)) is not None), None)
+            if key is None:
+                return None
+            continue
+        if last_part(base) in TORCH_OPTIMIZERS or last_part(base) in KERAS_OPTIMIZERS:
+            if base.split(".")[0] in ("torch", "keras", "tensorflow", "tf_keras", "timm", "transformers", "apex", "bitsandbytes", "torch_optimizer"):
+                return base
+        owner, _, name = base.rpartition(".")
+        key = project.resolve(owner, key) if owner else key
+    return None
 
 
 def _defined_here(ctx: "FileContext", name: str) -> bool:

@@ -23,9 +23,16 @@ from losslint.analysis.walk import statements, walk
 from losslint.config import Settings
 from losslint.context import FileContext
 from losslint.project import ModuleFacts, ProjectFacts, collector
-from losslint.rules.momentum_common import TIMM_FACTORIES, TORCH_OPTIMIZERS, Momentum, is_lightning_module, torch_optimizer
+from losslint.rules.momentum_common import (
+    MOMENTUM_FACTS,
+    TIMM_FACTORIES,
+    TORCH_OPTIMIZERS,
+    Momentum,
+    is_lightning_module,
+    torch_optimizer,
+)
 
-FACTS_KEY = "momentum"
+FACTS_KEY = MOMENTUM_FACTS
 _MAX_DEPTH = 6
 # Calls that hand back the optimizer they were given (argument name, or position).
 _WRAPPERS = {"DistributedOptimizer", "Lookahead", "LARC", "OSS", "SWA", "LookaheadOptimizer", "ShardedOptimizer"}
@@ -96,6 +103,9 @@ class ModuleMomentum:
     # ``from .train_utils import train`` (a package's __init__ re-exporting a name):
     # name -> the modules it may come from (as a package's own, as its sibling's)
     imported_from: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # ``class WarmupAdam(torch.optim.Adam)``, ``AdamW = extend_with_weight_decay(Adam)``:
+    # a class of this module -> its base as this module's imports qualify it
+    subclasses: dict[str, str] = field(default_factory=dict)
 
 
 def params_root(call: ast.Call) -> ast.expr | None:
@@ -556,6 +566,33 @@ def _steppers(ctx: FileContext, resolver: Resolver) -> dict[str, StepperFact]:
     return found
 
 
+_OPTIMIZER_LIKE = re.compile(r"Optim|Adam|SGD|Lamb|LAMB|Lion|RMS|Nadam|Lars|LARS|Momentum")
+
+
+def _subclasses(ctx: FileContext) -> dict[str, str]:
+    """The module's optimizer classes by inheritance or by an ``extend_with_*`` factory
+    (bert4keras' ``AdamW = extend_with_weight_decay(Adam)``)."""
+    found: dict[str, str] = {}
+    for node in ctx.tree.body:
+        base = None
+        if isinstance(node, ast.ClassDef) and node.bases:
+            base = node.bases[0]
+            name = node.name
+        elif (
+            isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+            and isinstance(node.value, ast.Call) and node.value.args
+            and last_part(ctx.qualname(node.value.func) or "").startswith("extend_with")
+        ):
+            base = node.value.args[0]
+            name = node.targets[0].id
+        if base is None or not isinstance(base, (ast.Name, ast.Attribute)):
+            continue
+        qual = ctx.qualname(base) or dotted(base) or ""
+        if qual and _OPTIMIZER_LIKE.search(last_part(qual)):
+            found[name] = qual
+    return found
+
+
 @collector
 def _collect_momentum(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
     imported_from = _imported_from(tree, facts.module)
@@ -565,7 +602,7 @@ def _collect_momentum(tree: ast.Module, source: str, facts: ModuleFacts) -> None
         return
     ctx = FileContext(facts.module + ".py", facts.module, source, tree, ProjectFacts({facts.module: facts}), Settings())
     resolver = Resolver(ctx, cross_file=False)
-    record = ModuleMomentum(imported_from=imported_from)
+    record = ModuleMomentum(imported_from=imported_from, subclasses=_subclasses(ctx))
     if "step" in source and "backward" in source:
         record.steppers = _steppers(ctx, resolver)
     for function in ctx.nodes_of(ast.FunctionDef):
@@ -607,5 +644,5 @@ def _collect_momentum(tree: ast.Module, source: str, facts: ModuleFacts) -> None
             builder = _builder_call(ctx, value)
             if builder is not None:
                 record.passes.append(PassFact(callee, position, kw_name, None, builder, callee_target=target))
-    if record.builders or record.passes or record.steppers or record.imported_from:
+    if record.builders or record.passes or record.steppers or record.imported_from or record.subclasses:
         facts.extra[FACTS_KEY] = record

@@ -40,10 +40,12 @@ from losslint.rules.momentum_common import (
     TF1_OPTIMIZERS,
     Clip,
     Momentum,
+    Spec,
     clip_of,
     coefficient,
     default_fix_edit,
     gate_of,
+    project_optimizer_base,
 )
 
 _KERAS_ROOTS = ("keras", "tensorflow.keras", "tf_keras", "tensorflow.python.keras")
@@ -54,11 +56,28 @@ def keras_optimizer(ctx: FileContext, call: ast.Call) -> Momentum | None:
     # tf.compat.v1 / tf.compat.v2 spell the same Keras (``import tensorflow.compat.v2 as tf``)
     qual = re.sub(r"^tensorflow\.compat\.v[12]\.", "tensorflow.", ctx.qualname(call.func) or "")
     if ".optimizers." not in qual or not qual.startswith(_KERAS_ROOTS):
-        return None
+        return project_keras_optimizer(ctx, call)
     spec = KERAS_OPTIMIZERS.get(last_part(qual))
     if spec is None:
         return None
     return coefficient(ctx, call, spec, f"keras {last_part(qual)}")
+
+
+def project_keras_optimizer(ctx: FileContext, call: ast.Call) -> Momentum | None:
+    """A project class derived from a Keras optimizer (``class AdamWarmup(keras.optimizers.Adam)``,
+    ``AdamW = extend_with_weight_decay(Adam)``): its base's momentum, by keyword only."""
+    if isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name) and call.func.value.id == "self":
+        return None
+    base = project_optimizer_base(ctx, call)
+    if base is None:
+        return None
+    base = re.sub(r"^tensorflow\.compat\.v[12]\.", "tensorflow.", base)
+    spec = KERAS_OPTIMIZERS.get(last_part(base))
+    if spec is None or ".optimizers." not in base or not base.startswith(_KERAS_ROOTS):
+        return None
+    keywords = Spec(spec.kind, spec.arg, None, spec.default, spec.pair, spec.beta2)
+    name = last_part(ctx.qualname(call.func) or "")
+    return coefficient(ctx, call, keywords, f"{name} (derived from keras {last_part(base)})")
 
 
 def tf1_optimizer(ctx: FileContext, call: ast.Call) -> Momentum | None:
@@ -245,6 +264,17 @@ class KerasMomentumWithoutClipping(Rule):
             fixed=None,
             message_contains=('compile(optimizer=optimizer) builds Adam (optimizer is "adam" with the defaults)',),
         ),
+        Flagged(
+            """
+            from keras.optimizers import Adam
+            from bert4keras.optimizers import extend_with_weight_decay
+
+            AdamW = extend_with_weight_decay(Adam)
+            model.compile(loss="mse", optimizer=AdamW(learning_rate=1e-5, weight_decay_rate=0.01))
+            """,
+            fixed=None,
+            message_contains=("AdamW (derived from keras Adam)",),
+        ),
     )
     quiet = (
         Quiet(
@@ -327,6 +357,18 @@ class KerasMomentumWithoutClipping(Rule):
             """,
             why='a parameter whose default is "sgd" (momentum 0) names the optimizer',
         ),
+        Quiet(
+            """
+            from tensorflow import keras
+
+            class AdamWarmup(keras.optimizers.Adam):
+                def __init__(self, warmup_steps, **kwargs):
+                    super().__init__(**kwargs)
+
+            model.compile(loss="mse", optimizer=AdamWarmup(1000, learning_rate=1e-3, global_clipnorm=1.0))
+            """,
+            why="a project class derived from Keras Adam, built with global_clipnorm",
+        ),
     )
 
     def check(self, ctx: FileContext) -> Iterable[Finding]:
@@ -377,6 +419,10 @@ class KerasMomentumWithoutClipping(Rule):
                 f"defaults nothing is clipped. {momentum.describe()}"
             )
             return ctx.finding(self, node, message, fix, severity=momentum.severity)
+        if "(derived from" in momentum.optimizer:
+            # a project class: whether its __init__ passes clipnorm on to Keras is not known
+            message = f"{momentum.optimizer} without clipnorm/clipvalue/global_clipnorm: {momentum.describe()}"
+            return ctx.finding(self, call, message, None, severity=momentum.severity)
         argument_name = _clip_argument(ctx, call)
         edit = NodeEdit(ctx.span(call), cst.Call, lambda node: set_keyword(node, argument_name, max_norm))
         fix = Fix(f"add {argument_name}={max_norm}", Applicability.UNSAFE, (edit,))

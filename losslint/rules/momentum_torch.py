@@ -938,6 +938,43 @@ class MomentumWithoutClipping(Rule):
             fixed=None,
             message_contains=("AdamW (built at line 5) is stepped by train() at train_utils.py:5",),
         ),
+        Flagged(
+            """
+            import torch
+            from optim import WarmupAdam
+
+            model = build_model()
+            opt = WarmupAdam(model.parameters(), lr=1e-3, warmup=100)
+            for x, y in loader:
+                loss_fn(model(x), y).backward()
+                opt.step()
+            """,
+            files=(
+                (
+                    "optim.py",
+                    """
+                    import torch
+
+                    class WarmupAdam(torch.optim.Adam):
+                        def __init__(self, params, lr, warmup):
+                            super().__init__(params, lr=lr)
+                    """,
+                ),
+            ),
+            fixed="""
+            import torch
+            from optim import WarmupAdam
+
+            model = build_model()
+            opt = WarmupAdam(model.parameters(), lr=1e-3, warmup=100)
+            for x, y in loader:
+                loss_fn(model(x), y).backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+                opt.step()
+            """,
+            message_contains=("WarmupAdam (derived from Adam)",),
+            unsafe=True,
+        ),
     )
     quiet = (
         Quiet(
@@ -967,6 +1004,20 @@ class MomentumWithoutClipping(Rule):
                 ),
             ),
             why="the training function a module re-exports clips before it steps",
+        ),
+        Quiet(
+            """
+            import torch
+            from optim import ScaledSGD
+
+            model = build_model()
+            opt = ScaledSGD(model.parameters(), lr=0.1)
+            for x, y in loader:
+                loss_fn(model(x), y).backward()
+                opt.step()
+            """,
+            files=(("optim.py", "from torch.optim import SGD\n\nclass ScaledSGD(SGD):\n    pass\n"),),
+            why="a project class derived from SGD, built without momentum (SGD's default is 0)",
         ),
         Quiet(
             """
