@@ -324,6 +324,7 @@ def losslint(args: list[str], cwd: Path, stdin: bytes | None = None, **env: str)
     )
 
 
+@pytest.mark.slow  # new losslint processes, as a shell runs them
 def test_stdin_with_and_without_a_filename(project: Path):
     done = losslint(["check", "-", "--output-format", "concise"], project, TRAIN.encode())
     assert done.returncode == 1, done.stderr
@@ -338,6 +339,7 @@ def test_stdin_with_and_without_a_filename(project: Path):
     assert "5 | train_loader = DataLoader(train_ds, batch_size=64, shuffle=True)" in done.stdout.decode()
 
 
+@pytest.mark.slow  # new losslint processes, as a shell runs them
 def test_stdin_filename_decides_config_excludes_and_project_facts(project: Path):
     sub = project / "pkg"
     sub.mkdir()
@@ -356,6 +358,7 @@ def test_stdin_filename_decides_config_excludes_and_project_facts(project: Path)
     assert done.returncode == 0 and done.stdout == loop.encode()
 
 
+@pytest.mark.slow  # new losslint processes, as a shell runs them
 def test_stdin_fix_writes_the_fixed_source_to_stdout(project: Path):
     done = losslint(["check", "-", "--fix", "--stdin-filename", "train.py"], project, TRAIN.encode())
     assert done.returncode == 0, done.stderr
@@ -370,6 +373,20 @@ def test_stdin_fix_writes_the_fixed_source_to_stdout(project: Path):
     done = losslint(["check", "-", "--diff"], project, TRAIN.encode())
     assert done.returncode == 1 and b"+train_loader = DataLoader(train_ds, batch_size=64, shuffle=True, drop_last=True)" in done.stdout
     assert losslint(["check", "-", "train.py"], project).returncode == 2
+
+
+def test_stdin_in_process(project: Path):
+    # The quick twin of the process tests above (`pytest -m "not slow"`).
+    old = os.getcwd()
+    os.chdir(project)
+    try:
+        runner = CliRunner()
+        checked = runner.invoke(main, ["check", "-", "--stdin-filename", "train.py", "--output-format", "concise"], input=TRAIN)
+        fixed = runner.invoke(main, ["check", "-", "--fix", "--quiet"], input=TRAIN)
+    finally:
+        os.chdir(old)
+    assert checked.exit_code == 1 and checked.stdout.startswith("train.py:5:16: LL201 [*]")
+    assert fixed.exit_code == 0 and fixed.stdout == FIXED
 
 
 def test_force_exclude_applies_excludes_to_named_paths(project: Path):
@@ -493,6 +510,7 @@ def all_rule_codes() -> list[str]:
     return [r.code for r in all_rules()]
 
 
+@pytest.mark.slow  # new losslint processes, as a shell runs them
 def test_color_force_color_and_no_color(project: Path):
     red_or_yellow = b"\x1b["
     assert red_or_yellow not in losslint(["check", "."], project).stdout  # a pipe: no colour
@@ -544,6 +562,7 @@ def test_diff_shows_a_fix_that_fails_and_the_counts_agree(project: Path, monkeyp
     assert "LL201 [*]" not in run(["check", ".", "--fix", "--output-format", "concise"], project)[1]
 
 
+@pytest.mark.slow  # new losslint processes, as a shell runs them
 def test_cache_goes_to_the_users_cache_directory_outside_a_project(tmp_path: Path):
     loose = tmp_path / "scratch"  # no pyproject.toml, setup.py or .git above it
     loose.mkdir()

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # language servers, Vim, node and losslint processes
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover

@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+# Each test starts flake8, which collects the project's facts: seconds each. `pytest -m "not slow"` skips them.
+pytestmark = pytest.mark.slow
+
 DATA = textwrap.dedent(
     """\
     from torch.utils.data import Dataset

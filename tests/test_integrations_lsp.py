@@ -17,6 +17,8 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 pytest.importorskip("pygls", reason="the lsp extra (pygls) is part of the test extra")
+# Each test starts a language server process: seconds each. `pytest -m "not slow"` skips them.
+pytestmark = pytest.mark.slow
 
 TRAIN = textwrap.dedent(
     """\
