@@ -470,6 +470,103 @@ class DataLoaderAnalysis:
         return unless_shuffled(set_flag_fix(self.ctx, self.call, self.drop_last, "drop_last", _FIX), self.shuffled())
 
 
+_FACTORIES_KEY = "loader_factories"
+
+
+@collector
+def _loader_factories(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
+    """Module-level functions that build a batching DataLoader without drop_last=True
+    (``create_dataloader(path, imgsz, batch_size, ..., shuffle=False)``): the line of
+    the DataLoader, the parameters, and which of them set drop_last and batch_size."""
+    if "DataLoader" not in source:
+        return
+    from losslint.config import Settings
+    from losslint.project import ProjectFacts
+
+    ctx = FileContext("", facts.module, source, tree, ProjectFacts(), Settings())
+    found: dict[str, dict[str, object]] = {}
+    for function in tree.body:
+        if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        parameters = [a.arg for a in [*function.args.posonlyargs, *function.args.args, *function.args.kwonlyargs]]
+        for call in ast.walk(function):
+            if not (isinstance(call, ast.Call) and is_dataloader(ctx, call)):
+                continue
+            analysis = DataLoaderAnalysis(ctx, call)
+            if analysis.arguments.candidates("batch_sampler", _BATCH_SAMPLER_POS):
+                continue
+            drop = analysis.drop_last.node
+            drop_parameter = drop.id if isinstance(drop, ast.Name) and drop.id in parameters else None
+            if analysis.drop_last.value is not False and drop_parameter is None:
+                continue
+            size = analysis.batch_size_node
+            found[function.name] = {
+                "line": call.lineno,
+                "parameters": parameters,
+                "drop": drop_parameter,
+                "batch": size.id if isinstance(size, ast.Name) and size.id in parameters else None,
+            }
+            break
+    if found:
+        facts.extra[_FACTORIES_KEY] = found
+
+
+def factory_calls(ctx: FileContext) -> Iterable[tuple[ast.Call, str]]:
+    """Training calls of another file's loader factory (a module-level function that
+    builds a DataLoader without drop_last=True): the finding belongs where the caller
+    chooses training, e.g. yolov5's ``create_dataloader(train_path, ..., shuffle=True)``
+    in train.py, with drop_last only behind ``quad``."""
+    for call in ctx.nodes_of(ast.Call):
+        if not isinstance(call.func, (ast.Name, ast.Attribute)):
+            continue
+        qual = ctx.qualname(call.func) or ""
+        module, _, name = qual.rpartition(".")
+        key = ctx.project.resolve(module, ctx.file or None) if module else None
+        if key is None or key == ctx.file:
+            continue
+        facts = ctx.project.modules[key].extra.get(_FACTORIES_KEY, {}).get(name) if key in ctx.project.modules else None
+        if not facts:
+            continue
+        parameters: list[str] = facts["parameters"]  # type: ignore[assignment]
+        shuffle = argument(call, "shuffle", parameters.index("shuffle") if "shuffle" in parameters else None)
+        bound = bound_name(ctx, call)
+        role = words_role(bound) if bound else Role.UNKNOWN
+        if role is Role.EVAL or (role is not Role.TRAIN and not (shuffle is not None and ctx.values.value(shuffle) is True)):
+            continue
+        note = ""
+        if facts["drop"]:
+            drop = str(facts["drop"])
+            given = argument(call, drop, parameters.index(drop))
+            if given is not None:
+                if ctx.values.value(given) is not False:
+                    continue  # the caller asks for drop_last, or a value we cannot know
+                note = f" ({drop}={ctx.text(given)}, False by default)"
+            else:
+                note = f" ({drop} defaults to False)"
+        b = None
+        if facts["batch"]:
+            batch = str(facts["batch"])
+            b = ctx.values.int_value(argument(call, batch, parameters.index(batch)))
+        if b == 1:
+            continue
+        where = f"{_relative(ctx, key)}:{facts['line']}"
+        yield call, (
+            f"training loader from {name} ({where}), which builds a DataLoader without drop_last=True{note} "
+            f"({f'B={b}' if b is not None else 'B unknown'}): the size of the dataset is not known statically; unless "
+            "N is a multiple of B the last batch of every epoch is smaller (no fix here: ask the factory for "
+            "drop_last=True for the training loader)"
+        )
+
+
+def _relative(ctx: FileContext, path: str) -> str:
+    import os
+
+    try:
+        return os.path.relpath(path, os.path.dirname(ctx.file)) if ctx.file else path
+    except ValueError:
+        return path
+
+
 _TORCHTEXT_ITERATORS = {"BucketIterator", "Iterator"}
 
 
@@ -870,7 +967,7 @@ class PossiblePartialLastBatch(Rule):
     code = "LL202"
     name = "possible-partial-last-batch"
     severity = Severity.INFO
-    triggers = ("DataLoader", "BucketIterator", "Iterator(")
+    triggers = ("DataLoader", "BucketIterator", "Iterator(", "dataloader(")  # create_dataloader(...): a factory's call
     summary = "A training DataLoader without drop_last=True where the dataset size or the batch size is not known statically."
     why = PartialLastBatch.why + " Here losslint cannot tell whether N % B != 0; for a random N it is, (B-1)/B of the time."
     fix_doc = PartialLastBatch.fix_doc
@@ -980,6 +1077,30 @@ class PossiblePartialLastBatch(Rule):
             """,
             fixed=None,
             message_contains=("torchtext BucketIterator", "no drop-last option"),
+        ),
+        Flagged(
+            """
+            import argparse
+            from loaders import create_dataloader
+
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--quad", action="store_true")
+            opt = parser.parse_args()
+            train_loader = create_dataloader(opt.train_path, 16, shuffle=True, quad=opt.quad)
+            val_loader = create_dataloader(opt.val_path, 32)
+            """,
+            fixed=None,
+            files=((
+                "loaders.py",
+                """
+                from torch.utils.data import DataLoader
+
+                def create_dataloader(path, batch_size, shuffle=False, quad=False):
+                    dataset = LoadImages(path)
+                    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=quad)
+                """,
+            ),),
+            message_contains=("create_dataloader (loaders.py:5)", "B=16", "quad=opt.quad"),
         ),
         Flagged(
             """
@@ -1140,6 +1261,25 @@ class PossiblePartialLastBatch(Rule):
                     """),),
             why="the IterableDataset streams from a generator that never ends (an RL experience source): no epoch ends, so no last batch",
         ),
+        Quiet(
+            """
+            from loaders import create_dataloader
+
+            train_loader = create_dataloader(opt.train_path, 16, shuffle=True, quad=True)
+            val_loader = create_dataloader(opt.val_path, 32, shuffle=True)
+            """,
+            files=((
+                "loaders.py",
+                """
+                from torch.utils.data import DataLoader
+
+                def create_dataloader(path, batch_size, shuffle=False, quad=False):
+                    dataset = LoadImages(path)
+                    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=quad)
+                """,
+            ),),
+            why="the training call asks the factory for drop_last; the other call builds a validation loader",
+        ),
     )
 
     def check(self, ctx: FileContext) -> Iterable[Finding]:
@@ -1155,6 +1295,8 @@ class PossiblePartialLastBatch(Rule):
             )
             yield ctx.finding(self, analysis.call, message, analysis.fix())
         yield from self._torchtext_iterators(ctx)
+        for call, message in factory_calls(ctx):
+            yield ctx.finding(self, call, message)
 
     def _torchtext_iterators(self, ctx: FileContext) -> Iterable[Finding]:
         """torchtext's (legacy) BucketIterator/Iterator for training: no drop-last option."""
