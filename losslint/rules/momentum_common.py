@@ -213,8 +213,9 @@ class Momentum:
         if self.kind == ADAM:
             b1 = "β1 unknown" if c is None else f"β1={c:g}"
             b2 = self.beta2 if self.beta2 is not None else 0.999
+            move = _adam_spike_move(c if c is not None else 0.9, b2)
             return (
-                f"{self.optimizer} ({b1}, β2={b2:g}){self.note}: its step is bounded (an 8x spike moves it ~1.3x), "
+                f"{self.optimizer} ({b1}, β2={b2:g}){self.note}: its step is bounded (an 8x spike moves it ~{move:.1f}x), "
                 f"but the spike inflates the second moment, which shrinks the updates for ~{1 / (1 - b2):.0f} steps after it"
             )
         beta = self.beta2 if self.beta2 is not None else c
@@ -223,6 +224,22 @@ class Momentum:
             f"{self.optimizer}{self.note} takes fixed-size steps in the direction of its momentum, which a gradient "
             f"spike dominates for {steps} steps"
         )
+
+
+_SPIKE = 8.0
+_ADAM_MEASURED_MOVE = 1.32  # SEMANTICS.md §4: an 8x spike, β1=0.9, β2=0.999, measured
+
+
+def _adam_spike_move(beta1: float, beta2: float) -> float:
+    """How far an 8x gradient spike moves an Adam-type step, relative to a normal one:
+    the measured 1.32 at the default betas, scaled by how the betas change the spike
+    step's ratio m/sqrt(v) in a steady state, (β1 + 8(1-β1)) / sqrt(β2 + 64(1-β2))."""
+    def ratio(b1: float, b2: float) -> float:
+        return (b1 + _SPIKE * (1 - b1)) / (b2 + _SPIKE**2 * (1 - b2)) ** 0.5
+
+    if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
+        return _ADAM_MEASURED_MOVE
+    return _ADAM_MEASURED_MOVE * ratio(beta1, beta2) / ratio(0.9, 0.999)
 
 
 def coefficient(ctx: "FileContext", call: ast.Call, spec: Spec, label: str) -> Momentum:
@@ -255,7 +272,7 @@ def coefficient(ctx: "FileContext", call: ast.Call, spec: Spec, label: str) -> M
     if value is None or value is False:
         return Momentum(label, PLAIN, 0.0)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        note = "" if isinstance(value_node, ast.Constant) else f" ({ctx.text(value_node)} defaults to {value:g})"
+        note = "" if isinstance(value_node, ast.Constant) else f" ({ctx.text(value_node)} {_how_set(ctx, value_node)} {value:g})"
         if value <= 0:
             return Momentum(label, PLAIN, 0.0)
         return Momentum(label, spec.kind, float(value), beta2, note)
@@ -263,6 +280,16 @@ def coefficient(ctx: "FileContext", call: ast.Call, spec: Spec, label: str) -> M
         # args.momentum whose parser lives in a file we cannot see from here (yet)
         return Momentum(label, spec.kind, None, beta2, f" ({ctx.text(value_node)} not known statically)", pending=value_node.attr)
     return Momentum(label, spec.kind, None, beta2, f" ({spec.arg}={ctx.text(value_node)} not known statically)")
+
+
+def _how_set(ctx: "FileContext", node: ast.expr) -> str:
+    """"defaults to" for a flag, a config field or a parameter, whose value a run may
+    change; "=" for a plain variable assigned that value (``momentum = 0.9``)."""
+    if isinstance(node, ast.Name):
+        bindings = ctx.values.bindings(node.id, node)
+        if bindings and all(b.value is not None for b in bindings):
+            return "="
+    return "defaults to"
 
 
 def hparams_default(ctx: "FileContext", node: ast.expr) -> object:

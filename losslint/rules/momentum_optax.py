@@ -187,6 +187,24 @@ class OptaxMomentumWithoutClipping(Rule):
             fixed=None,
             message_contains=("flax.optim.Momentum", "momentum 0.9", "flax.optim has no clip"),
         ),
+        Flagged(
+            """
+            import optax
+
+            b1 = 0.5
+            tx = optax.adam(1e-3, b1)
+            params = optax.apply_updates(params, updates)
+            """,
+            fixed="""
+            import optax
+
+            b1 = 0.5
+            tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(1e-3, b1))
+            params = optax.apply_updates(params, updates)
+            """,
+            message_contains=("β1=0.5", "(b1 = 0.5)", "an 8x spike moves it ~3.5x"),
+            unsafe=True,
+        ),
     )
     quiet = (
         Quiet(
