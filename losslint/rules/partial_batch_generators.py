@@ -12,6 +12,12 @@ Three shapes of the same thing, found in training code:
   (``math.ceil(len(x) / batch_size)``, the Keras docs' example), so its last
   ``__getitem__`` slice is short.
 
+A fourth: a torch batch sampler that cuts its indices into bins of the batch size
+once (``[ids[i:i + bs] for i in range(0, len(ids), bs)]``) and yields them; its
+fix is unsafe, as the bins are fixed and the same ids would be left out of every
+epoch. And a training call, in another file, of a project class's generator method
+with a short last batch is reported where it chooses the batch size.
+
 Quiet: generators that wrap around (modulo indexing, rewinding before a short
 slice), that yield only full batches (``range(0, len(X) - bs + 1, bs)``,
 ``len(x) // bs``), that serve evaluation, and generators with no sign of
@@ -432,6 +438,58 @@ def short_last_batches(ctx: FileContext) -> Iterable[ShortLastBatch]:
                     short.fix = None
                 short.shuffled = shuffled
                 yield short
+        if _torch_sampler(ctx, cls):
+            shuffled = any(isinstance(n, ast.Call) and last_part(ctx.qualname(n.func)) in _SHUFFLERS for n in ast.walk(cls))
+            role = words_role(cls.name)
+            if role is Role.TRAIN or (role is Role.UNKNOWN and shuffled):
+                for short in _sampler_bins(ctx, cls):
+                    short.shuffled = shuffled
+                    yield short
+
+
+_SAMPLER_BASES = {"Sampler", "BatchSampler", "DistributedSampler", "RandomSampler"}
+
+
+def _torch_sampler(ctx: FileContext, cls: ast.ClassDef) -> bool:
+    return any(
+        last_part(ctx.qualname(base) or "") in _SAMPLER_BASES and "torch" in (ctx.qualname(base) or "") for base in cls.bases
+    )
+
+
+def _sampler_bins(ctx: FileContext, cls: ast.ClassDef) -> Iterable[ShortLastBatch]:
+    """A batch sampler that cuts the indices into bins of the batch size,
+    ``[ids[i:i + bs] for i in range(0, len(ids), bs)]``, and yields them: the last
+    bin is short (deepspeech.pytorch's DSRandomSampler shuffles the bins, so the short
+    one lands somewhere in every epoch)."""
+    for comp in (n for n in ast.walk(cls) if isinstance(n, ast.ListComp)):
+        if len(comp.generators) != 1 or comp.generators[0].ifs or not isinstance(comp.elt, ast.Subscript):
+            continue
+        loop = comp.generators[0]
+        if not (isinstance(loop.target, ast.Name) and isinstance(loop.iter, ast.Call) and isinstance(loop.iter.func, ast.Name)):
+            continue
+        if loop.iter.func.id != "range" or len(loop.iter.args) != 3:
+            continue
+        index, (start, stop, step) = loop.target, loop.iter.args
+        key = comp.elt.slice
+        if not (isinstance(key, ast.Slice) and key.step is None and _same(ctx, key.lower, index)):
+            continue
+        if key.upper is None or not _upper_is(ctx, comp, key.upper, index, step) or _subtracts(ctx, stop, step):
+            continue
+        n, b, first = _samples(ctx, stop), ctx.values.int_value(step), ctx.values.int_value(start)
+        if n is not None and first is not None:
+            n -= first
+        if n is not None and b is not None and b > 0 and (n % b == 0 or n < b):
+            continue
+        code = f"{_parenthesized(ctx, stop)} - {_parenthesized(ctx, step)} + 1"
+        # The bins are cut once: shuffling their order leaves the same ids in the dropped
+        # remainder every epoch, so the fix is unsafe whatever shuffles.
+        safe = _replace_expression(ctx, stop, code, "bin full batches only (the same last ids are left out of every epoch)")
+        fix = Fix(safe.description, Applicability.UNSAFE, safe.edits)
+        what = (
+            f"training batch sampler {cls.name}: bins [{ctx.text(key.lower)}:{ctx.text(key.upper)}] for {index.id} in "
+            f"range({ctx.text(start)}, {ctx.text(stop)}, {ctx.text(step)}), and the last bin is short"
+        )
+        yield ShortLastBatch(loop.iter, what, n, b, fix, batch_name=_name_of(step))
 
 
 def _shuffles(ctx: FileContext, function: ast.FunctionDef) -> bool:
@@ -763,8 +821,58 @@ class GeneratorPartialBatch(Rule):
             ),),
             message_contains=("BatchGenerator.generate (batch_generator.py:5)", "B=16", "the fix belongs in BatchGenerator.generate"),
         ),
+        Flagged(
+            """
+            import torch
+            from torch.utils.data import Sampler
+
+            class BucketingSampler(Sampler):
+                def __init__(self, dataset, batch_size):
+                    ids = list(range(len(dataset)))
+                    self.bins = [ids[i:i + batch_size] for i in range(0, len(ids), batch_size)]
+
+                def __iter__(self):
+                    for x in torch.randperm(len(self.bins)).tolist():
+                        yield self.bins[x]
+            """,
+            fixed="""
+            import torch
+            from torch.utils.data import Sampler
+
+            class BucketingSampler(Sampler):
+                def __init__(self, dataset, batch_size):
+                    ids = list(range(len(dataset)))
+                    self.bins = [ids[i:i + batch_size] for i in range(0, len(ids) - batch_size + 1, batch_size)]
+
+                def __iter__(self):
+                    for x in torch.randperm(len(self.bins)).tolist():
+                        yield self.bins[x]
+            """,
+            unsafe=True,
+            message_contains=("batch sampler BucketingSampler", "the last bin is short"),
+        ),
     )
     quiet = (
+        Quiet(
+            """
+            import torch
+            from torch.utils.data import Sampler
+
+            class BucketingSampler(Sampler):
+                def __init__(self, dataset, batch_size):
+                    ids = list(range(len(dataset)))
+                    self.bins = [ids[i:i + batch_size] for i in range(0, len(ids) - batch_size + 1, batch_size)]
+
+                def __iter__(self):
+                    for x in torch.randperm(len(self.bins)).tolist():
+                        yield self.bins[x]
+
+            class EvalChunks(Sampler):
+                def __init__(self, ids, batch_size):
+                    self.bins = [ids[i:i + batch_size] for i in range(0, len(ids), batch_size)]
+            """,
+            why="bins of full batches only; an evaluation sampler",
+        ),
         Quiet(
             """
             from keras.models import Model
