@@ -106,6 +106,8 @@ class ModuleMomentum:
     # ``class WarmupAdam(torch.optim.Adam)``, ``AdamW = extend_with_weight_decay(Adam)``:
     # a class of this module -> its base as this module's imports qualify it
     subclasses: dict[str, str] = field(default_factory=dict)
+    # Keras models whose own ``train_step`` clips the gradients (``tf.clip_by_global_norm``)
+    clipping_models: list[str] = field(default_factory=list)
 
 
 def params_root(call: ast.Call) -> ast.expr | None:
@@ -593,6 +595,21 @@ def _subclasses(ctx: FileContext) -> dict[str, str]:
     return found
 
 
+def _clipping_models(ctx: FileContext) -> list[str]:
+    """Classes overriding ``train_step`` with a clip inside: ``model.fit`` runs that step,
+    so the compiled optimizer's own clip arguments are not needed."""
+    from losslint.rules.momentum_common import clip_of, gate_of
+
+    found = []
+    for cls in ctx.nodes_of(ast.ClassDef):
+        for function in cls.body:
+            if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) and function.name == "train_step":
+                clips = [c for n in walk(function) if isinstance(n, ast.Call) and (c := clip_of(ctx, n)) is not None]
+                if any(gate_of(ctx, c) is None for c in clips):
+                    found.append(cls.name)
+    return found
+
+
 @collector
 def _collect_momentum(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
     imported_from = _imported_from(tree, facts.module)
@@ -603,6 +620,8 @@ def _collect_momentum(tree: ast.Module, source: str, facts: ModuleFacts) -> None
     ctx = FileContext(facts.module + ".py", facts.module, source, tree, ProjectFacts({facts.module: facts}), Settings())
     resolver = Resolver(ctx, cross_file=False)
     record = ModuleMomentum(imported_from=imported_from, subclasses=_subclasses(ctx))
+    if "train_step" in source:
+        record.clipping_models = _clipping_models(ctx)
     if "step" in source and "backward" in source:
         record.steppers = _steppers(ctx, resolver)
     for function in ctx.nodes_of(ast.FunctionDef):
@@ -644,5 +663,5 @@ def _collect_momentum(tree: ast.Module, source: str, facts: ModuleFacts) -> None
             builder = _builder_call(ctx, value)
             if builder is not None:
                 record.passes.append(PassFact(callee, position, kw_name, None, builder, callee_target=target))
-    if record.builders or record.passes or record.steppers or record.imported_from or record.subclasses:
+    if record.builders or record.passes or record.steppers or record.imported_from or record.subclasses or record.clipping_models:
         facts.extra[FACTS_KEY] = record

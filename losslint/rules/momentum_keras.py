@@ -37,6 +37,7 @@ from losslint.rules.base import Flagged, Quiet, Rule, register
 from losslint.rules.momentum_common import (
     KERAS_OPTIMIZERS,
     KERAS_STRINGS,
+    MOMENTUM_FACTS,
     TF1_OPTIMIZERS,
     Clip,
     Momentum,
@@ -96,6 +97,23 @@ def _tf1_steps(ctx: FileContext) -> list[ast.Call]:
         c for c in ctx.nodes_of(ast.Call)
         if isinstance(c.func, ast.Attribute) and c.func.attr in ("minimize", "apply_gradients")
     ]
+
+
+def _builds_clipping_model(ctx: FileContext) -> bool:
+    """The file builds a model of another project file whose ``train_step`` clips
+    (``class CustomModel(keras.Model): def train_step(...): ... tf.clip_by_global_norm``):
+    ``fit`` then clips whatever the optimizer's arguments say."""
+    reach = ctx.project.related(ctx.file or None)
+    clipping = {
+        name
+        for key, facts in ctx.project.modules.items()
+        if (reach is None or key in reach) and (record := facts.extra.get(MOMENTUM_FACTS)) is not None
+        for name in getattr(record, "clipping_models", ())
+    }
+    return bool(clipping) and any(
+        isinstance(c.func, (ast.Name, ast.Attribute)) and last_part(ctx.qualname(c.func) or "") in clipping
+        for c in ctx.nodes_of(ast.Call)
+    )
 
 
 def _keras_prefix(ctx: FileContext) -> tuple[str, tuple[str, ...]]:
@@ -369,10 +387,40 @@ class KerasMomentumWithoutClipping(Rule):
             """,
             why="a project class derived from Keras Adam, built with global_clipnorm",
         ),
+        Quiet(
+            """
+            import keras
+            from models import ClippedModel
+
+            model = ClippedModel(inputs, outputs)
+            model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+            model.fit(x, y, epochs=10)
+            """,
+            files=(
+                (
+                    "models.py",
+                    """
+                    import keras
+                    import tensorflow as tf
+
+                    class ClippedModel(keras.Model):
+                        def train_step(self, data):
+                            x, y = data
+                            with tf.GradientTape() as tape:
+                                loss = self.compute_loss(y=y, y_pred=self(x, training=True))
+                            grads = tape.gradient(loss, self.trainable_variables)
+                            grads, _ = tf.clip_by_global_norm(grads, 1.0)
+                            self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+                            return {"loss": loss}
+                    """,
+                ),
+            ),
+            why="the model's own train_step (in another file) clips with tf.clip_by_global_norm",
+        ),
     )
 
     def check(self, ctx: FileContext) -> Iterable[Finding]:
-        if not _uses_keras(ctx) or _manual_clip(ctx):
+        if not _uses_keras(ctx) or _manual_clip(ctx) or _builds_clipping_model(ctx):
             return
         max_norm = repr(float(ctx.settings.clip_max_norm))
         steps = None
