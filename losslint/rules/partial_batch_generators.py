@@ -244,6 +244,23 @@ def _upper_is(ctx: FileContext, loop: ast.AST, upper: ast.expr, index: ast.expr,
     return _is_sum_of(ctx, upper, index, step)
 
 
+def _skips_short(ctx: FileContext, loop: ast.AST, size: ast.expr) -> bool:
+    """The loop leaves a short batch out before yielding it: ``if len(batch) < bs:
+    continue`` (or ``!= bs``, ``break``, ``return``)."""
+    for node in _own_nodes(loop):
+        if not (isinstance(node, ast.If) and isinstance(node.test, ast.Compare) and len(node.test.ops) == 1):
+            continue
+        left, op, right = node.test.left, node.test.ops[0], node.test.comparators[0]
+        if isinstance(op, (ast.Gt, ast.NotEq)) and _same(ctx, left, size):
+            left, right = right, left  # bs > len(batch)
+        elif not isinstance(op, (ast.Lt, ast.NotEq)):
+            continue
+        measured = isinstance(left, ast.Call) and isinstance(left.func, ast.Name) and left.func.id == "len"
+        if measured and _same(ctx, right, size) and any(isinstance(n, (ast.Continue, ast.Break, ast.Return)) for n in node.body):
+            return True
+    return False
+
+
 def _subtracts(ctx: FileContext, stop: ast.expr, step: ast.expr) -> bool:
     """``len(X) - bs + 1``, ``n - bs``, ``n // bs * bs``: a stop that leaves only full batches."""
     for node in ast.walk(stop):
@@ -265,7 +282,7 @@ def _range_loops(ctx: FileContext, function: ast.FunctionDef) -> Iterable[ShortL
         if len(args) == 3:
             start, stop, step = args
             found = _slice_at(loop, lambda lo: _same(ctx, lo, index), lambda up: _upper_is(ctx, loop, up, index, step))
-            if found is None or _subtracts(ctx, stop, step):
+            if found is None or _subtracts(ctx, stop, step) or _skips_short(ctx, loop, step):
                 continue
             n, b, first = _samples(ctx, stop), ctx.values.int_value(step), ctx.values.int_value(start)
             if n is not None and first is not None:
@@ -335,10 +352,63 @@ def _while_loops(ctx: FileContext, function: ast.FunctionDef) -> Iterable[ShortL
             if found is None:
                 continue
             tests = [loop.test] + [n.test for n in _own_nodes(loop) if isinstance(n, ast.If)]
-            if any(_guards_full_batch(ctx, t, cursor, size) for t in tests):
+            if any(_guards_full_batch(ctx, t, cursor, size) for t in tests) or _skips_short(ctx, loop, size):
                 break  # rewinds (or stops) before a short slice
             yield _while_finding(ctx, loop, cursor, size, found)
             break
+
+
+def _full_test(ctx: FileContext, test: ast.expr) -> tuple[ast.expr, ast.expr] | None:
+    """``len(batch) == bs`` (or ``>= bs``): (the batch, bs)."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], (ast.Eq, ast.GtE))):
+        return None
+    left, right = test.left, test.comparators[0]
+    if isinstance(left, ast.Call) and isinstance(left.func, ast.Name) and left.func.id == "len" and len(left.args) == 1:
+        return left.args[0], right
+    return None
+
+
+def _accumulating(ctx: FileContext, function: ast.FunctionDef) -> Iterable[ShortLastBatch]:
+    """Generators that fill a list and yield it when full *or* at the end of the data:
+    ``if len(batch) == bs or i == len(samples) - 1: yield batch`` (the end yields what
+    is left), or a loop that yields full lists and, after it, ``if batch: yield batch``."""
+    for node in _own_nodes(function):
+        if not isinstance(node, ast.If) or not _yields(node):
+            continue
+        if isinstance(node.test, ast.BoolOp) and isinstance(node.test.op, ast.Or):
+            full = next((v for v in node.test.values if _full_test(ctx, v)), None)
+            if full is None:
+                continue
+            _, size = _full_test(ctx, full)  # type: ignore[misc]
+            fix = _replace_expression(ctx, node.test, ctx.text(full), "yield full batches only")
+            what = (
+                f"training batch generator: yields when {ctx.text(node.test)}, so the end of the data yields "
+                "the short rest of each pass"
+            )
+            yield ShortLastBatch(node.test, what, None, ctx.values.int_value(size), fix, batch_name=_name_of(size))
+        elif (found := _full_test(ctx, node.test)) is not None:
+            batch, size = found
+            loop = ctx.parents.get(node)
+            while loop is not None and not isinstance(loop, (ast.For, ast.While)) and loop is not function:
+                loop = ctx.parents.get(loop)
+            body = getattr(ctx.parents.get(loop), "body", []) if isinstance(loop, (ast.For, ast.While)) else []
+            after = body[body.index(loop) + 1:] if loop in body else []
+            for rest in after:
+                if isinstance(rest, ast.If) and _yields(rest) and _same(ctx, _tested(rest.test), batch):
+                    what = (
+                        f"training batch generator: yields full batches at {ctx.text(node.test)}, then the rest "
+                        f"after the loop (line {rest.lineno}): the last batch of each pass is short"
+                    )
+                    yield ShortLastBatch(rest.test, what, None, ctx.values.int_value(size), None, batch_name=_name_of(size))
+
+
+def _tested(test: ast.expr) -> ast.expr | None:
+    """``if batch:`` / ``if len(batch) > 0:`` / ``if len(batch):`` -> batch."""
+    if isinstance(test, ast.Compare) and len(test.ops) == 1:
+        test = test.left
+    if isinstance(test, ast.Call) and isinstance(test.func, ast.Name) and test.func.id == "len" and len(test.args) == 1:
+        return test.args[0]
+    return test
 
 
 def _guards_full_batch(ctx: FileContext, test: ast.expr, cursor: ast.expr, size: ast.expr) -> bool:
@@ -420,7 +490,7 @@ def short_last_batches(ctx: FileContext) -> Iterable[ShortLastBatch]:
     for function in ctx.nodes_of(ast.FunctionDef):
         if function not in generators:
             continue
-        candidates = [*_range_loops(ctx, function), *_while_loops(ctx, function)]
+        candidates = [*_range_loops(ctx, function), *_while_loops(ctx, function), *_accumulating(ctx, function)]
         if candidates and generator_role(ctx, function) is Role.TRAIN:
             shuffled = _shuffles(ctx, function)
             for candidate in candidates:
@@ -851,8 +921,78 @@ class GeneratorPartialBatch(Rule):
             unsafe=True,
             message_contains=("batch sampler BucketingSampler", "the last bin is short"),
         ),
+        Flagged(
+            """
+            import numpy as np
+
+            def train_generator(samples, batch_size):
+                while True:
+                    np.random.shuffle(samples)
+                    batch = []
+                    for i, sample in enumerate(samples):
+                        batch.append(sample)
+                        if len(batch) == batch_size or i == len(samples) - 1:
+                            yield np.array(batch)
+                            batch = []
+            """,
+            fixed="""
+            import numpy as np
+
+            def train_generator(samples, batch_size):
+                while True:
+                    np.random.shuffle(samples)
+                    batch = []
+                    for i, sample in enumerate(samples):
+                        batch.append(sample)
+                        if len(batch) == batch_size:
+                            yield np.array(batch)
+                            batch = []
+            """,
+            message_contains=("yields when len(batch) == batch_size or i == len(samples) - 1",),
+        ),
+        Flagged(
+            """
+            import random
+
+            def train_batches(samples, batch_size):
+                random.shuffle(samples)
+                batch = []
+                for sample in samples:
+                    batch.append(sample)
+                    if len(batch) == batch_size:
+                        yield batch
+                        batch = []
+                if batch:
+                    yield batch
+            """,
+            fixed=None,
+            message_contains=("then the rest after the loop (line 11)",),
+        ),
     )
     quiet = (
+        Quiet(
+            """
+            import numpy as np
+
+            def train_generator(samples, batch_size):
+                while True:
+                    np.random.shuffle(samples)
+                    for start in range(0, len(samples), batch_size):
+                        batch = samples[start:start + batch_size]
+                        if len(batch) < batch_size:
+                            continue
+                        yield batch
+
+            def train_batches(samples, batch_size):
+                batch = []
+                for sample in samples:
+                    batch.append(sample)
+                    if len(batch) == batch_size:
+                        yield batch
+                        batch = []
+            """,
+            why="the short batch is skipped before it is yielded; a generator that yields full lists only",
+        ),
         Quiet(
             """
             import torch
