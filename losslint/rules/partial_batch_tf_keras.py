@@ -269,12 +269,35 @@ def _tf_batchings(ctx: FileContext) -> Iterable[_Batching]:
             continue  # batches span epochs: no partial batch at an epoch boundary
         if tf_pipeline_role(ctx, call, pipeline) is not Role.TRAIN:
             continue
+        if _takes_full_batches(ctx, call):
+            continue
         n, b = known_sizes(pipeline_size(ctx, pipeline, len(pipeline.steps)), ctx.values.int_value(argument(call, "batch_size", 0)))
         if b == 1:
             continue  # a batch of one is never partial
         if n is not None and b is not None and not is_partial(n, b):
             continue  # every batch is full, or each epoch is one batch of all N
         yield _Batching(call, func.attr, pipeline, flag, b, n)
+
+
+def _takes_full_batches(ctx: FileContext, call: ast.Call) -> bool:
+    """``.batch(bs)...take(len(x) // bs)``: the epoch takes only as many batches as
+    are full, so the short one is never reached."""
+    size = argument(call, "batch_size", 0)
+    node: ast.AST = call
+    while True:
+        parent = ctx.parents.get(node)
+        grand = ctx.parents.get(parent) if parent is not None else None
+        if not (isinstance(parent, ast.Attribute) and isinstance(grand, ast.Call) and grand.func is parent):
+            return False
+        if parent.attr == "repeat":
+            return False
+        if parent.attr == "take":
+            count = argument(grand, "count", 0)
+            return (
+                isinstance(count, ast.BinOp) and isinstance(count.op, ast.FloorDiv) and size is not None
+                and ast.dump(count.right) == ast.dump(size)
+            )
+        node = grand
 
 
 def _at_method_name(ctx: FileContext, call: ast.Call) -> Span:
@@ -412,6 +435,17 @@ class TfDataPartialBatch(Rule):
             """,
             message_contains=("N=100, B=32", "4 samples"),
         ),
+        Flagged(
+            """
+            import tensorflow as tf
+            train_ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(1000).batch(64).take(len(x) // 32)
+            """,
+            fixed="""
+            import tensorflow as tf
+            train_ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(1000).batch(64, drop_remainder=True).take(len(x) // 32)
+            """,
+            message_contains=("B=64",),
+        ),
     )
     quiet = (
         Quiet(
@@ -420,6 +454,13 @@ class TfDataPartialBatch(Rule):
             train_ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(1000).batch(64, drop_remainder=True)
             """,
             why="drop_remainder=True already",
+        ),
+        Quiet(
+            """
+            import tensorflow as tf
+            train_ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(1000).batch(64).take(len(x) // 64)
+            """,
+            why="take(len(x) // 64) keeps only the full batches: the short one is never reached",
         ),
         Quiet(
             """
