@@ -88,15 +88,14 @@ def _iter_source(cls: ast.ClassDef) -> object:
 
 @collector
 def _endless_iterable_datasets(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
-    """Project IterableDatasets whose stream may have no end (see ``_iter_source``)."""
+    """Project IterableDatasets, and how their stream may have no end (see
+    ``_iter_source``; "stream" when nothing says)."""
     if "IterableDataset" not in source:
         return
     found = {}
     for node in tree.body:
         if isinstance(node, ast.ClassDef) and any(last_part(dotted(b)) == "IterableDataset" for b in node.bases):
-            how = _iter_source(node)
-            if how is not None:
-                found[node.name] = how
+            found[node.name] = _iter_source(node) or "stream"
     if found:
         facts.extra[_STREAMS_KEY] = found
 
@@ -115,11 +114,21 @@ def _endless_stream(ctx: FileContext, dataset: ast.expr | None) -> bool:
     if len(ways) != 1:
         return False
     how = next(how for facts in related_extra(ctx, _STREAMS_KEY) for cls, how in facts.items() if cls == name)  # type: ignore[attr-defined]
-    if how == "endless":
-        return True
+    if how in ("endless", "stream"):
+        return how == "endless"
     position, parameter = how  # type: ignore[misc]
     given = argument(dataset, parameter, position)
     return given is not None and any(endless_generator(f) for f in _functions_named(ctx, given, dataset))
+
+
+def _iterable_dataset(ctx: FileContext, dataset: ast.expr | None) -> bool:
+    """A project IterableDataset (its ``__len__``, if any, is only a hint)."""
+    if isinstance(dataset, ast.Name):
+        dataset = ctx.values.resolve_name(dataset)
+    if not (isinstance(dataset, ast.Call) and isinstance(dataset.func, (ast.Name, ast.Attribute))):
+        return False
+    name = last_part(ctx.qualname(dataset.func) or dotted(dataset.func) or "")
+    return any(name in facts for facts in related_extra(ctx, _STREAMS_KEY))  # type: ignore[operator]
 
 
 def _functions_named(ctx: FileContext, given: ast.expr, at: ast.AST) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
@@ -453,6 +462,9 @@ class DataLoaderAnalysis:
             n, note = _sampler_size(self.ctx, samplers[0])
             if n is not None and (len(samplers) != len(options or []) or len({ast.dump(o) for o in samplers}) > 1):
                 n = None
+        elif _iterable_dataset(self.ctx, self.dataset):
+            # An IterableDataset's __iter__ decides how many samples an epoch has.
+            n, note = None, f"{self.ctx.text(self.dataset)} is an IterableDataset: its __iter__, not __len__, decides N"
         else:
             n = length(self.ctx, self.dataset)
         n, b = known_sizes(n, b)
@@ -1080,6 +1092,34 @@ class PossiblePartialLastBatch(Rule):
         ),
         Flagged(
             """
+            from torch.utils.data import DataLoader, IterableDataset
+
+            class Stream(IterableDataset):
+                def __len__(self):
+                    return 1000
+
+                def __iter__(self):
+                    yield from read_records(self.files)
+
+            train_loader = DataLoader(Stream(), batch_size=64)
+            """,
+            fixed="""
+            from torch.utils.data import DataLoader, IterableDataset
+
+            class Stream(IterableDataset):
+                def __len__(self):
+                    return 1000
+
+                def __iter__(self):
+                    yield from read_records(self.files)
+
+            train_loader = DataLoader(Stream(), batch_size=64, drop_last=True)
+            """,
+            unsafe=True,
+            message_contains=("Stream() is an IterableDataset: its __iter__, not __len__, decides N",),
+        ),
+        Flagged(
+            """
             import argparse
             from loaders import create_dataloader
 
@@ -1144,7 +1184,7 @@ class PossiblePartialLastBatch(Rule):
                         def __iter__(self):
                             return self.generate_batch()
                     """),),
-            message_contains=("B=8", "not known statically"),
+            message_contains=("B=8", "is an IterableDataset"),
         ),
         Flagged(
             """
