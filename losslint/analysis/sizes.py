@@ -2,7 +2,7 @@
 
 Literal shapes (``torch.randn(1000, 20)``, ``np.zeros((1000, 3))``), ``range``,
 list literals, ``TensorDataset``, ``random_split``/``Subset``/slices/
-``ConcatDataset``, torchvision and Keras datasets of fixed size (SEMANTICS.md §3),
+``ConcatDataset``, sklearn k-fold index splits, torchvision and Keras datasets of fixed size (SEMANTICS.md §3),
 the project's own Dataset classes with a constant ``__len__`` or a configured
 size. None when it cannot be known.
 """
@@ -69,7 +69,60 @@ def length(ctx: "FileContext", node: ast.expr | None, depth: int = 0) -> int | N
     return None
 
 
+# sklearn splitters whose n_splits test folds partition N with sizes differing by at
+# most one (their docs); group splitters follow the groups' sizes, so are not here.
+_KFOLD_SPLITTERS = {"KFold", "StratifiedKFold", "RepeatedKFold", "RepeatedStratifiedKFold"}
+
+
+def _target_path(target: ast.expr, name: str) -> tuple[int, ...] | None:
+    if isinstance(target, ast.Name):
+        return () if target.id == name else None
+    if isinstance(target, (ast.Tuple, ast.List)):
+        for index, element in enumerate(target.elts):
+            inner = _target_path(element, name)
+            if inner is not None:
+                return (index, *inner)
+    return None
+
+
+def _fold_length(ctx: "FileContext", node: ast.Name, depth: int) -> int | None:
+    """``for fold, (train_ids, test_ids) in enumerate(KFold(n_splits=5).split(data))``:
+    a test fold has N / k samples and a training fold the rest; known when every fold
+    has the same size (N a multiple of k)."""
+    loop = ctx.parents.get(node)
+    while loop is not None and not (isinstance(loop, (ast.For, ast.AsyncFor)) and _target_path(loop.target, node.id) is not None):
+        loop = ctx.parents.get(loop)
+    if loop is None or any(
+        isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and any(
+            isinstance(t, ast.Name) and t.id == node.id for target in (n.targets if isinstance(n, ast.Assign) else [n.target]) for t in ast.walk(target)
+        )
+        for n in ast.walk(loop)
+    ):
+        return None  # rebound in the loop: not the fold any more
+    path = _target_path(loop.target, node.id)
+    split = loop.iter
+    if isinstance(split, ast.Call) and isinstance(split.func, ast.Name) and split.func.id == "enumerate" and split.args:
+        split, path = split.args[0], path[1:] if path and path[0] == 1 else None
+    if path != (0,) and path != (1,):
+        return None
+    if not (isinstance(split, ast.Call) and isinstance(split.func, ast.Attribute) and split.func.attr == "split" and split.args):
+        return None
+    splitter = split.func.value
+    if isinstance(splitter, ast.Name):
+        splitter = ctx.values.resolve_name(splitter)
+    if not (isinstance(splitter, ast.Call) and last_part(ctx.qualname(splitter.func)) in _KFOLD_SPLITTERS):
+        return None
+    k = ctx.values.int_value(argument(splitter, "n_splits", 0)) if argument(splitter, "n_splits", 0) is not None else 5
+    total = length(ctx, split.args[0], depth + 1)
+    if total is None or not k or k < 2 or total % k:
+        return None
+    return total - total // k if path == (0,) else total // k
+
+
 def _name_length(ctx: "FileContext", node: ast.Name, depth: int) -> int | None:
+    fold = _fold_length(ctx, node, depth)
+    if fold is not None:
+        return fold
     bindings = ctx.values.bindings(node.id, node)
     if not bindings:
         return None

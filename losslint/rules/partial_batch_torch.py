@@ -844,6 +844,29 @@ class PartialLastBatch(Rule):
             """,
             message_contains=("N=1000, B=64",),
         ),
+        Flagged(
+            """
+            import torch
+            from sklearn.model_selection import KFold
+            from torch.utils.data import DataLoader, Subset, TensorDataset
+
+            dataset = TensorDataset(torch.randn(1000, 8))
+            kfold = KFold(n_splits=5, shuffle=True)
+            for fold, (train_ids, test_ids) in enumerate(kfold.split(dataset)):
+                train_loader = DataLoader(Subset(dataset, train_ids), batch_size=64, shuffle=True)
+            """,
+            fixed="""
+            import torch
+            from sklearn.model_selection import KFold
+            from torch.utils.data import DataLoader, Subset, TensorDataset
+
+            dataset = TensorDataset(torch.randn(1000, 8))
+            kfold = KFold(n_splits=5, shuffle=True)
+            for fold, (train_ids, test_ids) in enumerate(kfold.split(dataset)):
+                train_loader = DataLoader(Subset(dataset, train_ids), batch_size=64, shuffle=True, drop_last=True)
+            """,
+            message_contains=("N=800, B=64",),
+        ),
     )
     quiet = (
         Quiet(
@@ -854,6 +877,17 @@ class PartialLastBatch(Rule):
             train_loader = DataLoader(train_ds, batch_size=64, sampler=None, shuffle=True)
             """,
             why="sampler=None is no sampler: N is the dataset's 1024, a multiple of B",
+        ),
+        Quiet(
+            """
+            import torch
+            from sklearn.model_selection import KFold
+            from torch.utils.data import DataLoader, Subset, TensorDataset
+            dataset = TensorDataset(torch.randn(1280, 8))
+            for train_ids, test_ids in KFold(n_splits=5).split(dataset):
+                train_loader = DataLoader(Subset(dataset, train_ids), batch_size=64, shuffle=True)
+            """,
+            why="k-fold training folds of 1280 - 1280 / 5 = 1024 samples: a multiple of B",
         ),
         Quiet(
             """
