@@ -546,6 +546,12 @@ _KERAS_FIT_KEYWORDS = {
 }
 
 
+# ImageDataGenerator iterators (keras.preprocessing.image.Iterator: __len__ = ceil(n / batch_size)).
+_KERAS_ITERATORS = {"flow_from_directory", "flow_from_dataframe"}
+# numpy functions whose result's length is only known at run time.
+_RUNTIME_ARRAYS = {"load", "loadtxt", "genfromtxt", "fromfile"}
+
+
 def _is_keras_fit(ctx: FileContext, call: ast.Call) -> bool:
     if not (isinstance(call.func, ast.Attribute) and call.func.attr == "fit"):
         return False
@@ -657,7 +663,9 @@ class KerasFitPartialBatch(Rule):
         "fit() has no drop-last option: the fix slices x and y (and sample_weight) to the largest length M whose "
         "training part is a multiple of B (x_train -> x_train[:M]). Unsafe: the N - M samples past the cut are never "
         "trained on (and with validation_split the validation set moves accordingly). Alternatives: a tf.data "
-        "pipeline with .batch(B, drop_remainder=True), or a batch size that divides N."
+        "pipeline with .batch(B, drop_remainder=True), or a batch size that divides N. Where N is not known "
+        "statically (fit on flow_from_directory, or on arrays read with np.load) the finding is INFO and has no "
+        "fix: pass steps_per_epoch=N // B."
     )
     references = (
         "https://keras.io/api/models/model_training_apis/#fit-method",
@@ -708,8 +716,46 @@ class KerasFitPartialBatch(Rule):
             unsafe=True,
             message_contains=("N=1000, B=32", "8 samples", "batch_size=32 (the default)"),
         ),
+        Flagged(
+            """
+            from tensorflow.keras.preprocessing.image import ImageDataGenerator
+
+            datagen = ImageDataGenerator(rescale=1.0 / 255)
+            train_generator = datagen.flow_from_directory("data/train", target_size=(150, 150), batch_size=16)
+            model.compile(loss="binary_crossentropy", optimizer="rmsprop")
+            model.fit(train_generator, epochs=50)
+            """,
+            fixed=None,
+            message_contains=("flow_from_directory", "B=16", "ceil(N / B)"),
+        ),
+        Flagged(
+            """
+            import numpy as np
+            from tensorflow import keras
+
+            x_train = np.load("x.npy")
+            y_train = np.load("y.npy")
+            model.compile(loss="mse", optimizer="adam")
+            model.fit(x_train, y_train, batch_size=64, epochs=3)
+            """,
+            fixed=None,
+            message_contains=("arrays read at run time", "B=64"),
+        ),
     )
     quiet = (
+        Quiet(
+            """
+            import numpy as np
+            from tensorflow import keras
+            from tensorflow.keras.preprocessing.image import ImageDataGenerator
+            x_train = np.load("x.npy")[:6400]
+            model.compile(loss="mse", optimizer="adam")
+            model.fit(x_train, x_train, batch_size=64, epochs=3)
+            train_generator = ImageDataGenerator().flow_from_directory("data/train", batch_size=32)
+            model.fit(train_generator, steps_per_epoch=2000 // 32, epochs=50)
+            """,
+            why="a slice makes N a multiple of B; steps_per_epoch decides what an epoch of the iterator is",
+        ),
         Quiet(
             """
             from tensorflow import keras
@@ -787,6 +833,9 @@ class KerasFitPartialBatch(Rule):
                 continue
             n = fit_array_samples(ctx, x)
             if n is None:
+                possible = self._possible(ctx, call, x)
+                if possible is not None:
+                    yield ctx.finding(self, call, possible, severity=Severity.INFO)
                 continue
             b_node = argument(call, "batch_size", _FIT_POSITIONS["batch_size"])
             default = b_node is None or (isinstance(b_node, ast.Constant) and b_node.value is None)
@@ -805,6 +854,39 @@ class KerasFitPartialBatch(Rule):
                 continue  # every batch is full, or each epoch is one batch of all N
             m = trimmed_length(n, b, split)
             yield ctx.finding(self, call, self._message(ctx, x, n, n_train, b, default, split, m), self._fix(ctx, call, x, m))
+
+    @staticmethod
+    def _possible(ctx: FileContext, call: ast.Call, x: ast.expr) -> str | None:
+        """fit on a Keras image iterator (``datagen.flow_from_directory(..., batch_size=B)``:
+        its __len__ is ceil(N / B)) or on arrays loaded at run time (``np.load``): N is
+        not known statically, the last batch is short unless N is a multiple of B."""
+        value = _resolved(ctx, x)
+        if not isinstance(value, ast.Call):
+            return None
+        func = value.func
+        if isinstance(func, ast.Attribute) and func.attr in _KERAS_ITERATORS:
+            size = argument(value, "batch_size")
+            b = KERAS_DEFAULT_BATCH_SIZE if size is None else ctx.values.int_value(size)
+            if b == 1:
+                return None
+            batch = f"B={b}" if b is not None else f"batch_size={ctx.text(size)} (not known statically)"  # type: ignore[arg-type]
+            return (
+                f"Keras fit on {ctx.text(func)}(...) ({batch}): its length is ceil(N / B) batches, so unless the "
+                "number of images N is a multiple of B the last batch of every epoch is smaller (N is not known "
+                "statically; no fix: fit has no drop-last option, pass steps_per_epoch=N // B)"
+            )
+        qual = ctx.qualname(func) or ""
+        if qual.split(".")[0] == "numpy" and last_part(qual) in _RUNTIME_ARRAYS:
+            b_node = argument(call, "batch_size", _FIT_POSITIONS["batch_size"])
+            b = KERAS_DEFAULT_BATCH_SIZE if b_node is None else ctx.values.int_value(b_node)
+            if b == 1 or argument(call, "validation_split", _FIT_POSITIONS["validation_split"]) is not None:
+                return None
+            batch = f"B={b}" + (" (the default)" if b_node is None else "") if b is not None else "B unknown"
+            return (
+                f"Keras fit on arrays read at run time ({ctx.text(x)} from {last_part(qual)}) with {batch}: unless "
+                "their length N is a multiple of B the last batch of every epoch is smaller (N is not known statically)"
+            )
+        return None
 
     @staticmethod
     def _message(ctx: FileContext, x: ast.expr, n: int, n_train: int, b: int, default: bool, split: float, m: int | None) -> str:
