@@ -287,7 +287,7 @@ def _how_set(ctx: "FileContext", node: ast.expr) -> str:
     change; "=" for a plain variable assigned that value (``momentum = 0.9``)."""
     if isinstance(node, ast.Name):
         bindings = ctx.values.bindings(node.id, node)
-        if bindings and all(b.value is not None for b in bindings):
+        if bindings and all(b.value is not None and b.parameter is None for b in bindings):
             return "="
     return "defaults to"
 

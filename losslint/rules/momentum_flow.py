@@ -55,6 +55,10 @@ class Found:
     params_in_callee: bool = False
     # held by an object that steps it for us (``ScheduledOptim(Adam(...))``): no param_groups
     wrapped: bool = False
+    # built on one branch of another file's builder (``if name == "Adam":``): whether the
+    # argument this file passes selects it (True/False/None: not known), and that argument
+    selected: bool | None = None
+    selector: ast.expr | None = None
 
 
 @dataclass
@@ -65,6 +69,9 @@ class BuilderFact:
     params_index: int | None  # which parameter feeds ``.parameters()`` (or is the params)
     params_name: str | None
     via_parameters: bool  # the builder calls ``.parameters()`` on it
+    # per optimizer (in ``momenta``'s order), the option that selects it:
+    # ``if name == "Adam":`` -> (the parameter, its position, "Adam"); None: unconditional
+    choices: list[tuple[str, int, str] | None] = field(default_factory=list)
 
 
 @dataclass
@@ -296,7 +303,16 @@ class Resolver:
                     if arg is not None:
                         root = arg if builder.via_parameters else _parameters_owner(arg)
                 origin = f"built by {name}() in {module.replace('.', '/')}.py, called at line {call.lineno}"
-                return [Found(m.resolved(self.ctx.project), None, root, origin=origin) for m in builder.momenta]
+                found = []
+                for index, momentum in enumerate(builder.momenta):
+                    item = Found(momentum.resolved(self.ctx.project), None, root, origin=origin)
+                    choice = builder.choices[index] if index < len(builder.choices) else None
+                    if choice is not None:
+                        item.selector = argument(call, choice[0], choice[1])
+                        value = self.ctx.values.value(item.selector) if item.selector is not None else None
+                        item.selected = (value == choice[2]) if isinstance(value, str) else None
+                    found.append(item)
+                return found
         return []
 
     def _translate(self, found: list[Found], function: ast.FunctionDef, call: ast.Call) -> list[Found]:
@@ -595,6 +611,25 @@ def _subclasses(ctx: FileContext) -> dict[str, str]:
     return found
 
 
+def _selecting_option(ctx: FileContext, function: ast.FunctionDef, call: ast.Call, offset: int) -> tuple[str, int, str] | None:
+    """``if name == "Adam": optimizer = Adam(...)`` in a builder whose parameter ``name``
+    picks the optimizer: (``name``, its position for callers, ``"Adam"``)."""
+    params = [a.arg for a in (*function.args.posonlyargs, *function.args.args)]
+    child: ast.AST = call
+    parent = ctx.parents.get(call)
+    while parent is not None and parent is not function:
+        if isinstance(parent, ast.If) and child in parent.body:
+            test = parent.test
+            if (
+                isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)
+                and isinstance(test.left, ast.Name) and test.left.id in params
+                and isinstance(test.comparators[0], ast.Constant) and isinstance(test.comparators[0].value, str)
+            ):
+                return test.left.id, params.index(test.left.id) - offset, test.comparators[0].value
+        child, parent = parent, ctx.parents.get(parent)
+    return None
+
+
 def _clipping_models(ctx: FileContext) -> list[str]:
     """Classes overriding ``train_step`` with a clip inside: ``model.fit`` runs that step,
     so the compiled optimizer's own clip arguments are not needed."""
@@ -642,7 +677,8 @@ def _collect_momentum(tree: ast.Module, source: str, facts: ModuleFacts) -> None
         if roots and roots[0].id in params:
             name = roots[0].id
             index = params.index(name) - offset
-        record.builders[function.name] = BuilderFact([f.momentum for f in found], index, name, via_parameters)
+        choices = [_selecting_option(ctx, function, f.call, offset) if f.call is not None else None for f in found]
+        record.builders[function.name] = BuilderFact([f.momentum for f in found], index, name, via_parameters, choices)
     for call in ctx.nodes_of(ast.Call):
         callee = call.func.id if isinstance(call.func, ast.Name) else call.func.attr if isinstance(call.func, ast.Attribute) else None
         if callee is None or callee in record.builders:

@@ -383,6 +383,13 @@ def judge_step(
     return ctx.finding(rule, site.call, message, fix, severity=severity)
 
 
+def _selection(item: Found) -> tuple[object, ast.expr | None]:
+    """A builder's branch in another file: selected by this file's argument or not."""
+    if item.selected is None:
+        return UNKNOWN, None
+    return (True, None) if item.selected else (False, item.selector)
+
+
 class Choice:
     """What one ``step()`` may step: every optimizer the expression can hold, which of
     them the defaults select (``if args.adam: Adam(...) else: RMSprop(...)`` with
@@ -392,7 +399,7 @@ class Choice:
     def __init__(self, ctx: FileContext, found: list[Found]) -> None:
         self.ctx = ctx
         self.found = found
-        states = {id(f): branch_state(ctx, f.call) if f.call is not None else (UNKNOWN, None) for f in found}
+        states = {id(f): branch_state(ctx, f.call) if f.call is not None else _selection(f) for f in found}
         self.states = states
         by_default = [f for f in found if states[id(f)][0] is True]
         self.default = by_default[0] if len(by_default) == 1 else None
@@ -975,6 +982,55 @@ class MomentumWithoutClipping(Rule):
             message_contains=("WarmupAdam (derived from Adam)",),
             unsafe=True,
         ),
+        Flagged(
+            """
+            import argparse
+            from optim import make_optimizer
+
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--optimizer", default="SGD", choices=["SGD", "Adam"])
+            args = parser.parse_args()
+            optimizer = make_optimizer(model, args.optimizer)
+            for x, y in loader:
+                loss_fn(model(x), y).backward()
+                optimizer.step()
+            """,
+            files=(
+                (
+                    "optim.py",
+                    """
+                    import torch
+
+                    def make_optimizer(model, name="Adam", lr=0.01):
+                        if name == "Adam":
+                            return torch.optim.Adam(model.parameters(), lr=lr)
+                        elif name == "SGD":
+                            return torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+                        raise ValueError(name)
+                    """,
+                ),
+            ),
+            fixed="""
+            import argparse
+            from optim import make_optimizer
+            import torch
+
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--optimizer", default="SGD", choices=["SGD", "Adam"])
+            args = parser.parse_args()
+            optimizer = make_optimizer(model, args.optimizer)
+            for x, y in loader:
+                loss_fn(model(x), y).backward()
+                torch.nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], max_norm=1.0)
+                optimizer.step()
+            """,
+            message_contains=(
+                "Adam built by make_optimizer() in optim.py, called at line 7, not chosen with the default args.optimizer='SGD'",
+                "SGD built by make_optimizer() in optim.py, called at line 7, the default",
+                "SGD with momentum 0.9",
+            ),
+            unsafe=True,
+        ),
     )
     quiet = (
         Quiet(
@@ -1018,6 +1074,38 @@ class MomentumWithoutClipping(Rule):
             """,
             files=(("optim.py", "from torch.optim import SGD\n\nclass ScaledSGD(SGD):\n    pass\n"),),
             why="a project class derived from SGD, built without momentum (SGD's default is 0)",
+        ),
+        Quiet(
+            """
+            import argparse
+            import torch
+            from optim import make_optimizer
+
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--optimizer", default="SGD", choices=["SGD", "Adam"])
+            args = parser.parse_args()
+            optimizer = make_optimizer(model, args.optimizer)
+            for x, y in loader:
+                loss_fn(model(x), y).backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+            """,
+            files=(
+                (
+                    "optim.py",
+                    """
+                    import torch
+
+                    def make_optimizer(model, name="Adam", lr=0.01):
+                        if name == "Adam":
+                            return torch.optim.Adam(model.parameters(), lr=lr)
+                        elif name == "SGD":
+                            return torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+                        raise ValueError(name)
+                    """,
+                ),
+            ),
+            why="whichever branch of another file's builder the option selects, the loop clips",
         ),
         Quiet(
             """
