@@ -604,11 +604,27 @@ def _unknown_reason(ctx: FileContext, analysis: DataLoaderAnalysis, n: int | Non
     return "; ".join(parts)
 
 
+def _bounded_within_pass(ctx: FileContext, n: int | None, b: int | None) -> bool:
+    """A Lightning Trainer of this file that never reaches the last batch of a pass:
+    ``limit_train_batches`` as a count (or a fraction below 1: the first batches
+    only), or ``max_steps`` within the first pass (N and B known)."""
+    for call in ctx.nodes_of(ast.Call):
+        if not last_part(ctx.qualname(call.func) or "").endswith("Trainer"):
+            continue
+        limit = ctx.values.value(argument(call, "limit_train_batches"))
+        if (isinstance(limit, int) and not isinstance(limit, bool) and limit > 0) or (isinstance(limit, float) and 0 < limit < 1):
+            return True
+        steps = ctx.values.int_value(argument(call, "max_steps"))
+        if steps is not None and steps > 0 and n is not None and b is not None and steps <= n // b:
+            return True
+    return False
+
+
 def _dataloaders(ctx: FileContext) -> Iterable[DataLoaderAnalysis]:
     for call in ctx.nodes_of(ast.Call):
         if is_dataloader(ctx, call):
             analysis = DataLoaderAnalysis(ctx, call)
-            if analysis.applies() and not analysis.endless():
+            if analysis.applies() and not analysis.endless() and not _bounded_within_pass(ctx, *analysis.sizes()[:2]):
                 yield analysis
 
 
@@ -867,6 +883,31 @@ class PartialLastBatch(Rule):
             """,
             message_contains=("N=800, B=64",),
         ),
+        Flagged(
+            """
+            import pytorch_lightning as pl
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+
+            class Model(pl.LightningModule):
+                def train_dataloader(self):
+                    return DataLoader(TensorDataset(torch.randn(1000, 8)), batch_size=64, shuffle=True)
+
+            trainer = pl.Trainer(max_steps=100, limit_train_batches=1.0)
+            """,
+            fixed="""
+            import pytorch_lightning as pl
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+
+            class Model(pl.LightningModule):
+                def train_dataloader(self):
+                    return DataLoader(TensorDataset(torch.randn(1000, 8)), batch_size=64, shuffle=True, drop_last=True)
+
+            trainer = pl.Trainer(max_steps=100, limit_train_batches=1.0)
+            """,
+            message_contains=("N=1000, B=64",),
+        ),
     )
     quiet = (
         Quiet(
@@ -888,6 +929,21 @@ class PartialLastBatch(Rule):
                 train_loader = DataLoader(Subset(dataset, train_ids), batch_size=64, shuffle=True)
             """,
             why="k-fold training folds of 1280 - 1280 / 5 = 1024 samples: a multiple of B",
+        ),
+        Quiet(
+            """
+            import pytorch_lightning as pl
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+
+            class Model(pl.LightningModule):
+                def train_dataloader(self):
+                    return DataLoader(TensorDataset(torch.randn(1000, 8)), batch_size=64, shuffle=True)
+
+            trainer = pl.Trainer(max_steps=10)
+            quick = pl.Trainer(limit_train_batches=20)
+            """,
+            why="max_steps=10 ends the run within the first pass of 15 full batches; limit_train_batches=20 stops every epoch before the short batch",
         ),
         Quiet(
             """
