@@ -67,6 +67,9 @@ def bound_name(ctx: "FileContext", node: ast.AST) -> str | None:
 
 def _assigned_names(ctx: "FileContext", node: ast.AST) -> list[str]:
     parent = ctx.parents.get(node)
+    if isinstance(parent, ast.Call) and len(parent.args) == 1 and parent.args[0] is node and not parent.keywords:
+        # loader = accelerator.prepare(DataLoader(...)): the wrapper hands the same loader on
+        node, parent = parent, ctx.parents.get(parent)
     if isinstance(parent, ast.Assign):
         return [t.id for t in parent.targets if isinstance(t, ast.Name)] + [
             t.attr for t in parent.targets if isinstance(t, ast.Attribute)
@@ -192,11 +195,35 @@ def _steps(function: ast.AST) -> bool:
     return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ("backward", "step") for n in ast.walk(function))
 
 
+def only_read_without_steps(ctx: "FileContext", call: ast.Call) -> bool:
+    """Every use of the loader ``call`` builds, in this file, is a loop that neither
+    steps nor calls backward, and it is handed to nothing: with ``shuffle=False``
+    that is a pass that precomputes something over the data (reference log-probs,
+    features, statistics), not training."""
+    names = _assigned_names(ctx, call)
+    loops = _loops_over(ctx, ctx.tree, set(names)) if names else []
+    if not loops or any(_steps(loop) for loop in loops):
+        return False
+    wrappers = {id(n) for loop in loops for n in ast.walk(loop.iter)}  # tqdm(loader), enumerate(loader)
+    return not any(
+        isinstance(arg, ast.Name) and arg.id in names
+        for node in ctx.nodes_of(ast.Call)
+        if id(node) not in wrappers
+        for arg in [*node.args, *(k.value for k in node.keywords)]
+    )
+
+
+def _unshuffled_read(ctx: "FileContext", call: ast.Call) -> bool:
+    shuffle = keyword(call, "shuffle")
+    return shuffle is not None and ctx.values.value(shuffle.value) is False and only_read_without_steps(ctx, call)
+
+
 def pipeline_role(ctx: "FileContext", call: ast.Call, dataset: ast.expr | None) -> Role:
     """Role of the pipeline built by ``call`` (a DataLoader, a tf.data chain, ...).
     How the file uses it decides first: a loader iterated only without gradients
-    is not for training, whatever its name."""
-    if used_without_training(ctx, _assigned_names(ctx, call)):
+    (or, unshuffled, only by loops that never step) is not for training, whatever
+    its name."""
+    if used_without_training(ctx, _assigned_names(ctx, call)) or _unshuffled_read(ctx, call):
         return Role.EVAL
     name = bound_name(ctx, call)
     if name:

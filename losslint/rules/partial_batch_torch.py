@@ -15,7 +15,7 @@ from typing import Iterable
 
 from losslint.analysis.hierarchy import derives_from
 from losslint.analysis.names import argument, dotted, last_part
-from losslint.analysis.roles import Role, bound_name, pipeline_role, words_role
+from losslint.analysis.roles import Role, bound_name, only_read_without_steps, pipeline_role, words_role
 from losslint.analysis.sizes import length
 from losslint.context import FileContext
 from losslint.findings import Finding, Severity
@@ -373,6 +373,9 @@ class DataLoaderAnalysis:
         return self.role() is Role.TRAIN
 
     def role(self) -> Role:
+        shuffles = {self.ctx.values.value(n) for n in self.arguments.candidates("shuffle", 2)}
+        if shuffles == {False} and only_read_without_steps(self.ctx, self.call):
+            return Role.EVAL  # unshuffled and only read (shuffle=False in a **dict too)
         role = pipeline_role(self.ctx, self.call, self.dataset)
         if role is Role.UNKNOWN and any(self.ctx.values.value(n) is True for n in self.arguments.candidates("shuffle", 2)):
             return Role.TRAIN  # shuffle=True from a **dict
@@ -1182,6 +1185,30 @@ class PossiblePartialLastBatch(Rule):
         ),
         Flagged(
             """
+            from torch.utils.data import DataLoader
+
+            def get_train_dataloader(self):
+                params = {"batch_size": self.args.batch_size, "shuffle": False}
+                data_loader = self.accelerator.prepare(DataLoader(self.train_dataset, **params))
+                for batch in tqdm(iterable=data_loader):
+                    self.model(batch).loss.backward()
+                    self.optimizer.step()
+            """,
+            fixed="""
+            from torch.utils.data import DataLoader
+
+            def get_train_dataloader(self):
+                params = {"batch_size": self.args.batch_size, "shuffle": False}
+                data_loader = self.accelerator.prepare(DataLoader(self.train_dataset, **params, drop_last=True))
+                for batch in tqdm(iterable=data_loader):
+                    self.model(batch).loss.backward()
+                    self.optimizer.step()
+            """,
+            unsafe=True,
+            message_contains=("nothing shuffles this data",),
+        ),
+        Flagged(
+            """
             from torch.utils.data import DataLoader, IterableDataset
 
             class Stream(IterableDataset):
@@ -1409,6 +1436,19 @@ class PossiblePartialLastBatch(Rule):
                 """,
             ),),
             why="the training call asks the factory for drop_last; the other call builds a validation loader",
+        ),
+        Quiet(
+            """
+            from torch.utils.data import DataLoader
+
+            def get_train_dataloader(self):
+                params = {"batch_size": self.args.batch_size, "shuffle": False}
+                data_loader = self.accelerator.prepare(DataLoader(self.train_dataset, **params))
+                for batch in tqdm(iterable=data_loader, desc="reference log probs"):
+                    self.reference_logps.append(self.compute_reference_log_probs(batch))
+                return super().get_train_dataloader()
+            """,
+            why="unshuffled and only read by a loop that never steps: a precomputation over the training set",
         ),
     )
 
