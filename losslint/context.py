@@ -91,6 +91,12 @@ class FileContext:
         return (n for n in self.nodes if isinstance(n, types))  # type: ignore[misc]
 
     @cached_property
+    def memo(self) -> dict:
+        """Answers of the analysis that several rules ask again for the same nodes
+        (keyed by the asking function and the nodes' ids): one file's lifetime."""
+        return {}
+
+    @cached_property
     def is_test_file(self) -> bool:
         """pytest/unittest files (``test_*.py``, ``*_test.py``, ``conftest.py``): they
         train toy models on toy data to check code, not models anyone keeps."""

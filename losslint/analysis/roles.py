@@ -121,37 +121,42 @@ def used_without_training(ctx: "FileContext", names: list[str]) -> bool:
     a label scan) and none calls backward() or step(): the loader trains nothing,
     whatever its name says. A loader handed to a function of this file
     (``extract_features(model, loader)``) is judged by that function's loops."""
-    return _trains_nothing(ctx, ctx.tree, set(names), depth=0) is True
+    key = ("used_without_training", frozenset(names))
+    if key not in ctx.memo:
+        ctx.memo[key] = _trains_nothing(ctx, None, set(names), depth=0) is True
+    return ctx.memo[key]
 
 
-def _loops_over(ctx: "FileContext", scope: ast.AST, names: set[str]) -> list[ast.AST]:
+def _nodes_in(ctx: "FileContext", scope: ast.AST | None, types: tuple[type, ...]) -> list:
+    """Nodes of ``types`` in ``scope`` (the whole file when None, from the file's
+    shared node lists: no walk)."""
+    if scope is None:
+        return [n for t in types for n in ctx.nodes_of(t)]
+    return [n for n in ast.walk(scope) if isinstance(n, types)]
+
+
+def _loops_over(ctx: "FileContext", scope: ast.AST | None, names: set[str]) -> list[ast.AST]:
     loops = []
-    for loop in ast.walk(scope):
-        if isinstance(loop, (ast.For, ast.AsyncFor)):
-            iterated = {n.id for n in ast.walk(loop.iter) if isinstance(n, ast.Name)} | {
-                n.attr for n in ast.walk(loop.iter) if isinstance(n, ast.Attribute)
-            }
-            if iterated & names:
-                loops.append(loop)
+    for loop in _nodes_in(ctx, scope, (ast.For, ast.AsyncFor)):
+        iterated = {n.id for n in ast.walk(loop.iter) if isinstance(n, ast.Name)} | {
+            n.attr for n in ast.walk(loop.iter) if isinstance(n, ast.Attribute)
+        }
+        if iterated & names:
+            loops.append(loop)
     return loops
 
 
-def _trains_nothing(ctx: "FileContext", scope: ast.AST, names: set[str], depth: int) -> bool | None:
-    """True when every use of ``names`` in ``scope`` is a loop without gradients or
-    a call of a local function that only uses it so; False when a use trains;
-    None when there is no use that tells (nothing iterated, or handed to code
-    this file does not define)."""
+def _trains_nothing(ctx: "FileContext", scope: ast.AST | None, names: set[str], depth: int) -> bool | None:
+    """True when every use of ``names`` in ``scope`` (the file when None) is a loop
+    without gradients or a call of a local function that only uses it so; False
+    when a use trains; None when there is no use that tells (nothing iterated, or
+    handed to code this file does not define)."""
     if not names or depth > 3:
         return None
     verdicts: list[bool | None] = []
     for loop in _loops_over(ctx, scope, names):
-        trains = any(
-            isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ("backward", "step") for n in ast.walk(loop)
-        )
-        verdicts.append(not trains and _without_grad(ctx, loop))
-    for call in ast.walk(scope):
-        if not isinstance(call, ast.Call):
-            continue
+        verdicts.append(not _steps(loop) and _without_grad(ctx, loop))
+    for call in _nodes_in(ctx, scope, (ast.Call,)):
         for position, arg in enumerate(call.args):
             if isinstance(arg, ast.Name) and arg.id in names:
                 parameter = _local_parameter(ctx, call, position)
@@ -191,8 +196,8 @@ def _without_grad_function(function: ast.AST) -> bool:
     return False
 
 
-def _steps(function: ast.AST) -> bool:
-    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ("backward", "step") for n in ast.walk(function))
+def _steps(node: ast.AST) -> bool:
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ("backward", "step") for n in ast.walk(node))
 
 
 def only_read_without_steps(ctx: "FileContext", call: ast.Call) -> bool:
@@ -219,6 +224,15 @@ def _unshuffled_read(ctx: "FileContext", call: ast.Call) -> bool:
 
 
 def pipeline_role(ctx: "FileContext", call: ast.Call, dataset: ast.expr | None) -> Role:
+    """Role of the pipeline built by ``call`` (a DataLoader, a tf.data chain, ...),
+    asked by several rules for each pipeline: answered once per file."""
+    key = ("pipeline_role", id(call), id(dataset))
+    if key not in ctx.memo:
+        ctx.memo[key] = _pipeline_role(ctx, call, dataset)
+    return ctx.memo[key]
+
+
+def _pipeline_role(ctx: "FileContext", call: ast.Call, dataset: ast.expr | None) -> Role:
     """Role of the pipeline built by ``call`` (a DataLoader, a tf.data chain, ...).
     How the file uses it decides first: a loader iterated only without gradients
     (or, unshuffled, only by loops that never step) is not for training, whatever
