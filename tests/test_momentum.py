@@ -445,3 +445,74 @@ def test_timm_optimizer_kwargs_from_args_and_unknown_kwargs():
     findings = lint(code)
     assert [(f.code, f.span.line) for f in findings] == [("LL301", 10)]
     assert "opt='adamw'" in findings[0].message and "β1=0.9" in findings[0].message
+
+
+# -- optimizers handed to a package's training function (round 2) ---------------------------
+
+
+def _write_tree(root: Path, files: dict[str, str]) -> None:
+    for name, body in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(_dedent(body))
+
+
+_T5_LIKE = {
+    "T5_training.py": """
+        import torch.optim as optim
+        from utils import setup, train
+
+        def fsdp_main(args, model, train_loader):
+            setup()
+            optimizer = optim.AdamW(model.parameters(), lr=args.lr)
+            for epoch in range(1, args.epochs + 1):
+                train(args, model, train_loader, optimizer, epoch)
+        """,
+    "utils/__init__.py": "from .environment import bfloat_support\nfrom .train_utils import setup, train\n",
+    "utils/environment.py": "def bfloat_support():\n    return True\n",
+}
+
+
+def test_optimizer_handed_through_a_package_reexport_is_reported_where_built(tmp_path):
+    # utils/__init__.py re-exports train_utils.train by a relative import (pytorch/examples FSDP)
+    _write_tree(tmp_path, {**_T5_LIKE, "utils/train_utils.py": """
+        def setup():
+            pass
+
+        def train(args, model, train_loader, optimizer, epoch):
+            for batch in train_loader:
+                optimizer.zero_grad()
+                model(**batch)["loss"].backward()
+                optimizer.step()
+        """})
+    findings = Linter(LL3).run([tmp_path]).findings
+    assert [(Path(f.path).name, f.span.line) for f in findings] == [("T5_training.py", 6)]
+    assert "AdamW (built at line 6) is stepped by train() at utils/train_utils.py:8" in findings[0].message
+    assert findings[0].fix is None
+
+
+def test_optimizer_handed_through_a_package_reexport_to_a_clipping_train_is_quiet(tmp_path):
+    _write_tree(tmp_path, {**_T5_LIKE, "utils/train_utils.py": """
+        import torch
+
+        def setup():
+            pass
+
+        def train(args, model, train_loader, optimizer, epoch):
+            for batch in train_loader:
+                optimizer.zero_grad()
+                model(**batch)["loss"].backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+        """})
+    assert Linter(LL3).run([tmp_path]).findings == []
+
+
+def test_adam_spike_move_follows_the_betas():
+    from losslint.rules.momentum_common import ADAM, Momentum
+
+    default = Momentum("Adam", ADAM, 0.9, 0.999).describe()
+    low_beta1 = Momentum("Adam", ADAM, 0.5, 0.999).describe()
+    assert "moves it ~1.3x" in default and "~1000 steps" in default
+    assert "moves it ~3.5x" in low_beta1  # less averaging: more of the spike at once
+    assert "~20 steps" in Momentum("Adam", ADAM, 0.9, 0.95).describe()
