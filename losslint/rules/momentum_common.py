@@ -362,11 +362,9 @@ def project_optimizer_base(ctx: "FileContext", call: ast.Call) -> str | None:
     owner, _, name = qual.rpartition(".")
     if not name:
         return None
+    # a bare name is this module's own class (its facts hold only those); a dotted one
+    # is looked up in the module its import names
     key = own if not owner else project.resolve(owner, ctx.file or None)
-    if not owner and not _defined_here(ctx, name) and not any(
-        isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in n.targets) for n in ctx.tree.body
-    ):
-        return None
     for _ in range(_SUBCLASS_DEPTH):
         facts = project.modules.get(key) if key is not None else None
         record = facts.extra.get(MOMENTUM_FACTS) if facts is not None else None
