@@ -107,3 +107,66 @@ def test_validation_split_fix_keeps_the_training_part_a_multiple_of_the_batch():
         assert training_samples(m, split) % b == 0
         # and it is the largest such length
         assert all(training_samples(k, split) % b != 0 for k in range(m + 1, n + 1))
+
+
+def test_project_generators_and_loader_factories_are_reported_where_a_caller_trains(tmp_path: Path):
+    """A training call of another file's short-batch generator method (LL206) or loader
+    factory (LL202, the factory's shuffle defaulting to False) is reported at the call, naming the line it comes from; a sibling
+    script with a class of the same name that it does not import borrows nothing."""
+    import json
+
+    from click.testing import CliRunner
+
+    from losslint.cli import main
+
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "batch_generator.py").write_text(
+        "class BatchGenerator:\n"
+        "    def generate(self, batch_size=32):\n"
+        "        current = 0\n"
+        "        while True:\n"
+        "            if current >= len(self.files):\n"
+        "                current = 0\n"
+        "            batch = self.files[current:current + batch_size]\n"
+        "            current += batch_size\n"
+        "            yield batch\n"
+    )
+    (tmp_path / "lib" / "loaders.py").write_text(
+        "from torch.utils.data import DataLoader\n\n"
+        "def create_dataloader(path, batch_size, shuffle=False):\n"
+        "    return DataLoader(Images(path), batch_size=batch_size, shuffle=shuffle)\n"
+    )
+    (tmp_path / "lib" / "train.py").write_text(
+        "from batch_generator import BatchGenerator\n"
+        "from loaders import create_dataloader\n\n"
+        "train_generator = BatchGenerator().generate(batch_size=8)\n"
+        "model.fit(train_generator, epochs=3)\n"
+        "val_generator = BatchGenerator().generate(batch_size=8)\n"
+        "train_loader = create_dataloader('data/train', 16, shuffle=True)\n"
+        "val_loader = create_dataloader('data/val', 16)\n"
+    )
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "train.py").write_text(
+        "class BatchGenerator:\n"
+        "    def generate(self, batch_size=32):\n"
+        "        yield from self.batches\n\n"
+        "train_generator = BatchGenerator().generate(batch_size=8)\n"
+        "model.fit(train_generator, epochs=3)\n"
+    )
+    old = Path.cwd()
+    try:
+        import os
+
+        os.chdir(tmp_path)
+        out = CliRunner().invoke(main, ["check", ".", "--no-cache", "--select", "LL2", "--output-format", "json"]).output
+    finally:
+        os.chdir(old)
+    found = sorted((f["path"], f["line"], f["code"]) for f in json.loads(out))
+    # The generator and the factory say nothing themselves: no training evidence there.
+    assert found == [
+        ("lib/train.py", 4, "LL206"),
+        ("lib/train.py", 7, "LL202"),
+    ], found
+    messages = {(f["path"], f["line"]): f["message"] for f in json.loads(out)}
+    assert "BatchGenerator.generate (batch_generator.py:5)" in messages[("lib/train.py", 4)] and "B=8" in messages[("lib/train.py", 4)]
+    assert "create_dataloader (loaders.py:4)" in messages[("lib/train.py", 7)] and "B=16" in messages[("lib/train.py", 7)]

@@ -620,9 +620,9 @@ def _project_method(ctx: FileContext, call: ast.Call) -> tuple[str, str, dict[st
     has a generator method with a short last batch: (class, method, its facts,
     the defining file)."""
     func = call.func
-    if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
+    if not (isinstance(func, ast.Attribute) and isinstance(func.value, (ast.Name, ast.Call))):
         return None
-    instance = ctx.values.resolve_name(func.value)
+    instance = ctx.values.resolve_name(func.value) if isinstance(func.value, ast.Name) else func.value
     if not (isinstance(instance, ast.Call) and isinstance(instance.func, (ast.Name, ast.Attribute))):
         return None
     qual = ctx.qualname(instance.func) or ""
