@@ -697,7 +697,10 @@ class GeneratorPartialBatch(Rule):
     name = "generator-partial-batch"
     severity = Severity.WARNING
     triggers = ("yield", "Sequence", "PyDataset", "fit_generator", ".fit(")  # fit: a project generator trained on here
-    summary = "A hand-written training batch generator (or Keras Sequence) whose last batch of a pass is short."
+    summary = (
+        "A hand-written training batch generator, batch sampler or Keras Sequence whose last batch of a pass is "
+        "short, and another file's training call of one."
+    )
     why = (
         "Slicing X[i:i + bs] up to len(X) yields a last slice of N % bs samples once per pass over the data. "
         "This is the seed's case: ssd_keras's DataGenerator sliced [current:current + batch_size] and rewound "

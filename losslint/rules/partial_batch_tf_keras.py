@@ -650,7 +650,10 @@ class KerasFitPartialBatch(Rule):
     severity = Severity.WARNING
     triggers = (".fit(",)
     fix_applicability = Applicability.UNSAFE
-    summary = "Keras model.fit on arrays whose training length is not a multiple of batch_size (default 32)."
+    summary = (
+        "Keras model.fit on arrays whose training length is not a multiple of batch_size (default 32); INFO on image "
+        "iterators or arrays whose length is not known statically."
+    )
     why = (
         "fit() batches NumPy arrays itself and keeps the remainder: N training samples at batch size B end every "
         "epoch with a batch of N % B. A mean-reduced loss weighs each of its samples B/b times as much; a loss "
