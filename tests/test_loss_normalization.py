@@ -347,6 +347,20 @@ def test_chain_follows_the_imports_of_the_training_script(tmp_path, monkeypatch)
     ]
 
 
+def test_chain_through_a_folder_without_init_and_a_package_init(tmp_path, monkeypatch):
+    # deeplab's layout: utils/ has no __init__.py (utils/loss.py is known as `loss`),
+    # the loaders live in dataloaders/__init__.py.
+    _write(tmp_path, {
+        "utils/losses.py": _LOSSES, "dataloaders/__init__.py": _DATA,
+        "train.py": _TRAIN.replace("from data import", "from dataloaders import").replace("from losses import", "from utils.losses import"),
+    })
+    monkeypatch.chdir(tmp_path)
+    report = Linter(Settings()).run([Path(".")])
+    by_code = {f.code: f for f in report.findings}
+    assert by_code["LL101"].path == "utils/losses.py" and by_code["LL201"].path == "dataloaders/__init__.py"
+    assert all(by_code[c].severity is Severity.ERROR and len(by_code[c].related) == 2 for c in ("LL101", "LL201", "LL301"))
+
+
 def test_two_copies_of_a_training_script_stay_two_paths(tmp_path, monkeypatch):
     copy = {"losses.py": _LOSSES, "data.py": _DATA, "train.py": _TRAIN}
     _write(tmp_path, {f"{folder}/{name}": text for folder in ("a", "b") for name, text in copy.items()})

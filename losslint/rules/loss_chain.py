@@ -13,9 +13,10 @@ unknown (LL202), since the spike is certain wherever the last batch is short.
 
 A training path is a script or notebook (the one that compiles the loss, fits on
 the generator, steps the optimizer) and the files it imports, two imports deep
-(train.ipynb -> keras_ssd_loss.py; train.py -> trainer.py -> losses.py). Package
-``__init__`` files are not followed: they import everything a package holds, and
-a path through them would link any loss with any loader. A linker sees only
+(train.ipynb -> keras_ssd_loss.py; train.py -> trainer.py -> losses.py). A package
+``__init__`` file is on the path (``from dataloaders import make_data_loader``)
+but what it imports is not followed: it imports everything a package holds, and a
+path through it would link any loss with any loader. A linker sees only
 findings, so the loss findings carry their paths (``training_paths``, set by the
 LL1xx rules from the project's import graph); partial-batch and momentum findings
 are matched by their file. Two copies of a script in one tree are two paths.
@@ -34,6 +35,7 @@ from losslint.rules.base import linker
 
 if TYPE_CHECKING:
     from losslint.context import FileContext
+    from losslint.project import ProjectFacts
 
 # LL103 is left out: dividing a sum by the nominal batch size under-weights the
 # last batch (a dip, not a spike), so momentum carries a smaller step, not a bad one.
@@ -57,6 +59,43 @@ def _is_package_init(key: str) -> bool:
     return os.path.basename(key) == "__init__.py"
 
 
+def _namespace_module(project: "ProjectFacts", importer: str, name: str) -> str | None:
+    """The file ``import utils.loss`` reaches from ``importer`` when ``utils`` is a
+    folder without ``__init__.py`` (a namespace package, which the project knows
+    by its file's stem only): utils/loss.py beside the importer or in a folder above."""
+    parts = name.split(".")
+    if len(parts) < 2:
+        return None
+    folder = os.path.dirname(importer)
+    while True:
+        candidate = file_key(os.path.join(folder, *parts) + ".py")
+        if candidate in project.modules:
+            return candidate
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
+
+
+def _imports(project: "ProjectFacts", key: str) -> set[str]:
+    found = set(project.imports_of(key))
+    facts = project.modules.get(key)
+    for name in facts.imports if facts is not None else ():
+        target = _namespace_module(project, key, name)
+        if target is not None and target != key:
+            found.add(target)
+    return found
+
+
+def _importers(project: "ProjectFacts", key: str) -> set[str]:
+    found = set(project.importers_of(key))
+    stem = os.path.splitext(os.path.basename(key))[0]
+    for other, facts in project.modules.items():
+        if other != key and any(name.rpartition(".")[2] == stem and _namespace_module(project, other, name) == key for name in facts.imports):
+            found.add(other)
+    return found
+
+
 def training_paths(ctx: "FileContext", users: Iterable[str] = ()) -> tuple[str, ...]:
     """The training paths the file of ``ctx`` lies on, one entry each: the root (a
     file importing it at most ``IMPORT_DEPTH`` deep, or the file itself) and every
@@ -72,14 +111,14 @@ def training_paths(ctx: "FileContext", users: Iterable[str] = ()) -> tuple[str, 
         return ()
     roots, frontier = [key], [key]
     for _ in range(IMPORT_DEPTH):
-        frontier = sorted({i for f in frontier for i in project.importers_of(f) if not _is_package_init(i)} - set(roots))
+        frontier = sorted({i for f in frontier for i in _importers(project, f) if not _is_package_init(i)} - set(roots))
         roots.extend(frontier)
     roots.extend(sorted(set(users) - set(roots)))
     paths = []
     for root in roots[:MAX_PATHS]:
         members, frontier = [root], [root]
         for _ in range(IMPORT_DEPTH):
-            frontier = sorted({i for f in frontier for i in project.imports_of(f) if not _is_package_init(i)} - set(members))
+            frontier = sorted({i for f in frontier if not _is_package_init(f) for i in _imports(project, f)} - set(members))
             members.extend(frontier)
         if key not in members:
             members.append(key)  # a user whose import of this file the project could not resolve
