@@ -465,6 +465,14 @@ def _sequence_len(ctx: FileContext, cls: ast.ClassDef) -> Iterable[ShortLastBatc
     if len(returns) != 1:
         return
     division = ceil_division(ctx, returns[0].value)
+    per_bucket = _summed_ceil(ctx, returns[0].value) if _torch_sampler(ctx, cls) else None
+    if per_bucket is not None:
+        what = (
+            f"batch sampler {cls.name}.__len__ counts ceil(len / B) batches per bucket ({ctx.text(returns[0].value)}): "
+            "every bucket ends with a short batch, several per epoch"
+        )
+        yield ShortLastBatch(returns[0].value, what, None, ctx.values.int_value(per_bucket[1]), None, batch_name=_name_of(per_bucket[1]))
+        return
     if division is None:
         return
     numerator, denominator = division
@@ -473,6 +481,12 @@ def _sequence_len(ctx: FileContext, cls: ast.ClassDef) -> Iterable[ShortLastBatc
         return
     value = returns[0].value
     fix = _replace_expression(ctx, value, _floor_text(ctx, numerator, denominator), "count full batches only")
+    if _torch_sampler(ctx, cls):
+        # A batch sampler's __len__ only reports what __iter__ yields: rounding it down
+        # would change nothing, so no fix here.
+        what = f"batch sampler {cls.name}.__len__ rounds up ({ctx.text(value)}): the last batch of every epoch is short"
+        yield ShortLastBatch(value, what, n, b, None, batch_name=_name_of(denominator))
+        return
     what = (
         f"Keras {cls.name}.__len__ rounds up ({ctx.text(value)}), so the last batch of every epoch (its last "
         "__getitem__) is short"
@@ -512,7 +526,9 @@ def short_last_batches(ctx: FileContext) -> Iterable[ShortLastBatch]:
             shuffled = any(isinstance(n, ast.Call) and last_part(ctx.qualname(n.func)) in _SHUFFLERS for n in ast.walk(cls))
             role = words_role(cls.name)
             if role is Role.TRAIN or (role is Role.UNKNOWN and shuffled):
-                for short in _sampler_bins(ctx, cls):
+                bins = list(_sampler_bins(ctx, cls))
+                yields_batches = any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in ast.walk(cls))
+                for short in bins or (list(_sequence_len(ctx, cls)) if yields_batches and _batch_sampler(ctx, cls) else []):
                     short.shuffled = shuffled
                     yield short
 
@@ -523,6 +539,27 @@ _SAMPLER_BASES = {"Sampler", "BatchSampler", "DistributedSampler", "RandomSample
 def _torch_sampler(ctx: FileContext, cls: ast.ClassDef) -> bool:
     return any(
         last_part(ctx.qualname(base) or "") in _SAMPLER_BASES and "torch" in (ctx.qualname(base) or "") for base in cls.bases
+    )
+
+
+def _summed_ceil(ctx: FileContext, value: ast.expr) -> tuple[ast.expr, ast.expr] | None:
+    """``sum(math.ceil(len(b) / bs) for b in self.buckets)``: batches of each bucket
+    rounded up."""
+    if not (isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "sum" and len(value.args) == 1):
+        return None
+    inner = value.args[0]
+    if not isinstance(inner, (ast.GeneratorExp, ast.ListComp)):
+        return None
+    return ceil_division(ctx, inner.elt)
+
+
+def _batch_sampler(ctx: FileContext, cls: ast.ClassDef) -> bool:
+    """Its __iter__ yields lists of indices (a batch sampler), not single indices."""
+    iterate = next((m for m in cls.body if isinstance(m, ast.FunctionDef) and m.name == "__iter__"), None)
+    return iterate is not None and any(
+        isinstance(n, ast.Yield) and n.value is not None and not isinstance(n.value, (ast.Constant, ast.Name))
+        or isinstance(n, ast.Yield) and isinstance(n.value, ast.Name) and "batch" in n.value.id
+        for n in ast.walk(iterate)
     )
 
 
@@ -971,8 +1008,43 @@ class GeneratorPartialBatch(Rule):
             fixed=None,
             message_contains=("then the rest after the loop (line 11)",),
         ),
+        Flagged(
+            """
+            import math
+            import torch
+            from torch.utils.data import Sampler
+
+            class BucketSampler(Sampler):
+                def __iter__(self):
+                    for bucket in self.buckets:
+                        for batch in torch.split(bucket[torch.randperm(len(bucket))], self.batch_size):
+                            yield batch.tolist()
+
+                def __len__(self):
+                    return sum(math.ceil(len(b) / self.batch_size) for b in self.buckets)
+            """,
+            fixed=None,
+            message_contains=("per bucket", "every bucket ends with a short batch"),
+        ),
     )
     quiet = (
+        Quiet(
+            """
+            import torch
+            from torch.utils.data import Sampler
+
+            class BucketSampler(Sampler):
+                def __iter__(self):
+                    for bucket in self.buckets:
+                        usable = len(bucket) // self.batch_size * self.batch_size
+                        for batch in torch.split(bucket[torch.randperm(len(bucket))][:usable], self.batch_size):
+                            yield batch.tolist()
+
+                def __len__(self):
+                    return sum(len(b) // self.batch_size for b in self.buckets)
+            """,
+            why="every bucket is cut to full batches (__len__ rounds down)",
+        ),
         Quiet(
             """
             import numpy as np
