@@ -87,7 +87,7 @@ class ProjectFacts:
                 self._by_name[facts.module].append(key)
         candidates = self._by_name.get(module, [])
         if not candidates:
-            return None
+            return self._namespace_module(module, importer)
         if len(candidates) == 1:
             return candidates[0]
         if importer is None:
@@ -103,6 +103,23 @@ class ProjectFacts:
                 elif depth == best[0]:
                     best = (depth, "")  # two equally near: no preference
         return best[1] or None if best else None
+
+    def _namespace_module(self, module: str, importer: str | None) -> str | None:
+        """``import utils.loss`` where ``utils`` is a folder without ``__init__.py`` (a
+        namespace package, whose modules the project names by their stem only):
+        utils/loss.py beside the importer or in a folder above it."""
+        parts = module.split(".")
+        if len(parts) < 2 or importer is None:
+            return None
+        folder = os.path.dirname(file_key(importer))
+        while True:
+            for candidate in (os.path.join(folder, *parts) + ".py", os.path.join(folder, *parts, "__init__.py")):
+                if candidate in self.modules:
+                    return candidate
+            parent = os.path.dirname(folder)
+            if parent == folder:
+                return None
+            folder = parent
 
     def _build_graph(self) -> dict[str, set[str]]:
         graph: dict[str, set[str]] = {key: set() for key in self.modules}
@@ -125,13 +142,7 @@ class ProjectFacts:
             self._related = {}
         if key in self._related:
             return self._related[key]
-        if self._graph is None:
-            self._graph = self._build_graph()
-            self._importers = defaultdict(set)
-            for source, targets in self._graph.items():
-                for target in targets:
-                    self._importers[target].add(source)
-        graph, importers = self._graph, self._importers
+        graph, importers = self._import_graph()
         above = _closure([key], lambda k: importers.get(k, ()))
         reach = _closure(above, lambda k: graph.get(k, ()))
         self._related[key] = frozenset(reach)

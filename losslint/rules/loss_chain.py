@@ -59,43 +59,6 @@ def _is_package_init(key: str) -> bool:
     return os.path.basename(key) == "__init__.py"
 
 
-def _namespace_module(project: "ProjectFacts", importer: str, name: str) -> str | None:
-    """The file ``import utils.loss`` reaches from ``importer`` when ``utils`` is a
-    folder without ``__init__.py`` (a namespace package, which the project knows
-    by its file's stem only): utils/loss.py beside the importer or in a folder above."""
-    parts = name.split(".")
-    if len(parts) < 2:
-        return None
-    folder = os.path.dirname(importer)
-    while True:
-        candidate = file_key(os.path.join(folder, *parts) + ".py")
-        if candidate in project.modules:
-            return candidate
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            return None
-        folder = parent
-
-
-def _imports(project: "ProjectFacts", key: str) -> set[str]:
-    found = set(project.imports_of(key))
-    facts = project.modules.get(key)
-    for name in facts.imports if facts is not None else ():
-        target = _namespace_module(project, key, name)
-        if target is not None and target != key:
-            found.add(target)
-    return found
-
-
-def _importers(project: "ProjectFacts", key: str) -> set[str]:
-    found = set(project.importers_of(key))
-    stem = os.path.splitext(os.path.basename(key))[0]
-    for other, facts in project.modules.items():
-        if other != key and any(name.rpartition(".")[2] == stem and _namespace_module(project, other, name) == key for name in facts.imports):
-            found.add(other)
-    return found
-
-
 def training_paths(ctx: "FileContext", users: Iterable[str] = ()) -> tuple[str, ...]:
     """The training paths the file of ``ctx`` lies on, one entry each: the root (a
     file importing it at most ``IMPORT_DEPTH`` deep, or the file itself) and every
@@ -111,14 +74,14 @@ def training_paths(ctx: "FileContext", users: Iterable[str] = ()) -> tuple[str, 
         return ()
     roots, frontier = [key], [key]
     for _ in range(IMPORT_DEPTH):
-        frontier = sorted({i for f in frontier for i in _importers(project, f) if not _is_package_init(i)} - set(roots))
+        frontier = sorted({i for f in frontier for i in project.importers_of(f) if not _is_package_init(i)} - set(roots))
         roots.extend(frontier)
     roots.extend(sorted(set(users) - set(roots)))
     paths = []
     for root in roots[:MAX_PATHS]:
         members, frontier = [root], [root]
         for _ in range(IMPORT_DEPTH):
-            frontier = sorted({i for f in frontier if not _is_package_init(f) for i in _imports(project, f)} - set(members))
+            frontier = sorted({i for f in frontier if not _is_package_init(f) for i in project.imports_of(f)} - set(members))
             members.extend(frontier)
         if key not in members:
             members.append(key)  # a user whose import of this file the project could not resolve
