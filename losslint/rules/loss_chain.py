@@ -105,8 +105,12 @@ def reference(finding: Finding) -> str:
     return f"{finding.code} {finding.path}:{cell}{finding.span.line}:{finding.span.column + 1}"
 
 
+_LISTED = 3  # references named in a chain's message; `related` holds them all
+
+
 def _refs(findings: list[Finding]) -> str:
-    return ", ".join(reference(f) for f in findings)
+    named = ", ".join(reference(f) for f in findings[:_LISTED])
+    return named if len(findings) <= _LISTED else f"{named} and {len(findings) - _LISTED} more"
 
 
 def _summary(root: str, loss: Finding, partials: list[Finding], momentum: list[Finding]) -> str:
@@ -154,10 +158,14 @@ def link_full_chain(findings: list[Finding]) -> None:
         mine = in_chains.get(id(finding))
         if not mine:
             continue
+        present = set(finding.related)
         for _, _, members, _ in mine:
             for other in members:
-                if other is not finding and reference(other) not in finding.related:
-                    finding.related.append(reference(other))
+                if other is not finding:
+                    text = reference(other)
+                    if text not in present:
+                        present.add(text)
+                        finding.related.append(text)
         floor = Severity.ERROR if any(full for *_, full in mine) else Severity.WARNING
         if finding.severity.rank < floor.rank:
             finding.severity = floor
