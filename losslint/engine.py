@@ -29,7 +29,7 @@ from losslint.cache import Cache
 from losslint.findings import Applicability, Finding, Span
 from losslint.fixes import FixError, apply_fixes, line_edits_of, unified_diff, write_atomic
 from losslint.noqa import is_suppressed
-from losslint.project import ModuleFacts, ProjectFacts, collect_module_facts
+from losslint.project import ModuleFacts, ProjectFacts, collect_module_facts, file_key
 from losslint.rules import io as io_rules
 from losslint.rules.base import Rule, all_linkers, all_rules
 from losslint.selection import enabled_rules, selector_matches
@@ -227,7 +227,7 @@ class Linter:
             if source.tree is not None and source.text is not None:
                 facts = self.module_facts(source)
                 if facts is not None:
-                    project.add(facts)
+                    project.add(facts, str(source.target.path))
         return project
 
     def module_facts(self, source: SourceFile) -> ModuleFacts | None:
@@ -250,7 +250,7 @@ class Linter:
         if source.problem is not None:
             findings.append(source.problem)
         elif source.tree is not None and source.text is not None:
-            ctx = FileContext(source.target.display, source.module, source.text, source.tree, project, self.settings)
+            ctx = FileContext(source.target.display, source.module, source.text, source.tree, project, self.settings, str(source.target.path))
             if source.triggered is None:
                 source.triggered = triggered_codes(source.text)
             triggered = source.triggered
@@ -316,7 +316,7 @@ class Linter:
         original_text = source.text
         # The file's own facts change as it is fixed; the caller's project does not
         # (each file of a run is fixed against the facts the run found).
-        project = ProjectFacts(dict(project.modules), dict(project.configured_dataset_sizes))
+        project = project.copy()
         fixed: list[Finding] = []
         findings = self.check(source, project)
         failure: Finding | None = None
@@ -344,7 +344,7 @@ class Linter:
                 break
             fixed.extend(todo)
             source = candidate
-            project.add(collect_module_facts(source.tree, new_text, source.module))  # type: ignore[arg-type]
+            project.add(collect_module_facts(source.tree, new_text, source.module), str(source.target.path))  # type: ignore[arg-type]
             findings = self.check(source, project)
         remaining = findings + ([failure] if failure else [])
         return source.text or original_text, sorted(remaining, key=lambda f: f.sort_key), fixed
@@ -386,7 +386,8 @@ class Linter:
             found_in = original
             if diff:
                 result.diff = fix_diff(source, original, new_text)
-                result.findings = self.check(source, project)  # nothing written: report what is there
+                # nothing written: report what is there, and a fix that failed on the way (LL004)
+                result.findings = self.check(source, project) + [f for f in remaining if f.code == io_rules.FixFailed.code]
             else:
                 try:
                     write_fixed(source, new_text)
@@ -456,7 +457,7 @@ def lint_text(text: str, settings: Settings | None = None, path: str = "<string>
     and editor integrations. Nothing is read from or written to disk."""
     linter = Linter(settings or Settings())
     main, others = _in_memory_sources(text, path, files or {})
-    project = linter.facts_for([main, *others])
+    project = _in_memory_project(linter, [main, *others])
     findings = linter.check(main, project)
     linter.link(findings)
     return findings
@@ -466,11 +467,17 @@ def fix_text(text: str, settings: Settings | None = None, unsafe: bool = False, 
     """Fixed text and the findings that remain, for tests and editor integrations."""
     linter = Linter(settings or Settings())
     main, others = _in_memory_sources(text, path, files or {})
-    project = linter.facts_for([main, *others])
+    project = _in_memory_project(linter, [main, *others])
     if main.text is None or main.tree is None:
         return text, linter.check(main, project)
     new_text, remaining, _ = linter.fix_source(main, project, unsafe)
     return new_text, remaining
+
+
+def _in_memory_project(linter: Linter, sources: list[SourceFile]) -> ProjectFacts:
+    project = linter.facts_for(sources)
+    project.unsaved = {file_key(str(s.target.path)): s.text for s in sources if s.text is not None}
+    return project
 
 
 def _in_memory_sources(text: str, path: str, files: dict[str, str]) -> tuple[SourceFile, list[SourceFile]]:

@@ -49,7 +49,7 @@ from losslint.cache import Cache, canonical, content_digest, digest, lacks_line_
 from losslint.discovery import Target
 from losslint.engine import FileResult, Linter, Report, SourceFile, _problem, read_bytes, source_from_bytes, triggered_codes
 from losslint.findings import Finding
-from losslint.project import ModuleFacts, ProjectFacts
+from losslint.project import ModuleFacts, ProjectFacts, file_key
 from losslint.rules import io as io_rules
 
 # Below this many bytes to parse, a pass runs in this process (forking two workers
@@ -399,8 +399,8 @@ def check_run(linter: Linter, targets: list[Target], progress: Callable[[int, in
         module_digests: dict[str, str] = {}
         for f in files:
             if f.scan is not None and f.scan.facts is not None:
-                project.add(f.scan.facts)
-                module_digests[f.scan.facts.module] = f.scan.facts_digest
+                project.add(f.scan.facts, str(f.target.path))
+                module_digests[file_key(str(f.target.path))] = f.scan.facts_digest
         project_digest = digest(
             canonical(project.configured_dataset_sizes), *(f"{m}={module_digests[m]}" for m in project.modules)
         )
@@ -557,7 +557,7 @@ def fix_run(
     project = _empty_project(linter)
     for f in files:
         if f.scan is not None and f.scan.facts is not None:
-            project.add(f.scan.facts)
+            project.add(f.scan.facts, str(f.target.path))
 
     todo = [f for f in files if f.index not in results]
 

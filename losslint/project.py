@@ -61,6 +61,14 @@ class ProjectFacts:
     modules: dict[str, ModuleFacts] = field(default_factory=dict)
     # from [tool.losslint] dataset-sizes: the project's own dataset classes
     configured_dataset_sizes: dict[str, int] = field(default_factory=dict)
+    # the text of project files that are not on disk as linted (in-memory sources),
+    # by key: what analysis that reads another file's source reads instead
+    unsaved: dict[str, str] = field(default_factory=dict)
+
+    def copy(self) -> "ProjectFacts":
+        """A copy that facts can be added to without changing this one (fixing a
+        file re-collects its facts)."""
+        return ProjectFacts(dict(self.modules), dict(self.configured_dataset_sizes), dict(self.unsaved))
 
     def add(self, facts: ModuleFacts, path: str | None = None) -> None:
         self.modules[file_key(path) if path is not None else facts.module] = facts

@@ -114,7 +114,7 @@ class PreparedFile:
         """The text with every applicable fix applied, to a fixed point."""
         if self.source.text is None or self.source.tree is None:
             return self.source.text or ""
-        project = ProjectFacts(dict(self.project.modules), dict(self.project.configured_dataset_sizes))  # fixing adds facts
+        project = self.project.copy()  # fixing adds facts
         text, _, _ = self.linter.fix_source(self.source, project, unsafe)
         return text
 
@@ -152,7 +152,7 @@ def prepare_bytes(
         shared = project_facts(root, settings)
         if _TEXTS[(root, id(settings))].get(source.module) == hash(source.text):
             return PreparedFile(linter, source, shared)  # the text the facts came from
-        project = ProjectFacts(dict(shared.modules), dict(shared.configured_dataset_sizes))
+        project = shared.copy()
     else:
         project = linter.facts_for([])
     if source.tree is not None and source.text is not None:

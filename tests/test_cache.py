@@ -57,6 +57,7 @@ UTIL = "import os\n\nROOT = os.getcwd()\n"
 def project(tmp_path: Path) -> Path:
     root = tmp_path / "proj"
     root.mkdir()
+    (root / "pyproject.toml").write_text("[project]\nname = 'proj'\n")  # a project root: the cache goes there
     (root / "train.py").write_text(TRAIN)
     (root / "data.py").write_text(data_py(1000))
     (root / "util.py").write_text(UTIL)

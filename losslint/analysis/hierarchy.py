@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from losslint.project import file_key
+
 if TYPE_CHECKING:
     import astroid.nodes
 
@@ -47,6 +49,14 @@ def ancestors(ctx: "FileContext", node: ast.expr) -> frozenset[str]:
         for base in local.bases:
             found |= ancestors(ctx, base)
         return frozenset(found)
+    key = file_key(ctx.file) if ctx.file else ""
+    if "." not in qual and key in ctx.project.modules and _assigned_at_top(ctx.tree, qual):
+        # ``Base = DataLoader``, ``AdamW = extend_with_weight_decay(Adam)`` in this file
+        module = _parse(ctx.source.encode("utf-8", "surrogatepass"), key, ctx.project.modules[key].module)
+        found = set()
+        for binding in _bindings(module, qual) if module is not None else ():
+            found |= _binding_ancestors(ctx.project, key, binding, 0)
+        return frozenset(found or {qual})
     module, _, name = qual.rpartition(".")
     target = ctx.project.resolve(module, ctx.file or None) if module else None
     if target is None:
@@ -58,6 +68,13 @@ def derives_from(ctx: "FileContext", node: ast.expr, names: set[str] | frozenset
     """Whether the class ``node`` names is, or derives from, one of the framework
     classes ``names`` (dotted names as imported)."""
     return bool(ancestors(ctx, node) & names)
+
+
+def _assigned_at_top(tree: ast.Module, name: str) -> bool:
+    return any(
+        isinstance(statement, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in statement.targets)
+        for statement in tree.body
+    )
 
 
 def _local_class(tree: ast.Module, name: str) -> ast.ClassDef | None:
@@ -73,7 +90,7 @@ def _project_class_ancestors(project: "ProjectFacts", path: str, name: str, dept
     """Ancestors of the class ``name`` as the project file ``path`` binds it."""
     if depth > _MAX_DEPTH:
         return set()
-    module = _astroid_module(path, project.modules[path].module)
+    module = _astroid_module(project, path)
     if module is None:
         return set()
     found: set[str] = set()
@@ -109,7 +126,10 @@ def _binding_ancestors(project: "ProjectFacts", path: str, binding: "astroid.nod
     if isinstance(binding, (an.ImportFrom, an.Import)):
         return set()  # reached through _expression_ancestors, which knows the name asked for
     if isinstance(binding, an.AssignName) and isinstance(binding.parent, an.Assign):
-        return _expression_ancestors(project, path, binding.scope(), binding.parent.value, depth + 1)
+        value = binding.parent.value
+        if isinstance(value, an.Call) and value.args and _dotted_parts(value.func)[-1:] and _dotted_parts(value.func)[-1].startswith("extend_with"):
+            value = value.args[0]  # a class factory: ``AdamW = extend_with_weight_decay(Adam)`` (bert4keras, TF Addons)
+        return _expression_ancestors(project, path, binding.scope(), value, depth + 1)
     return set()
 
 
@@ -182,13 +202,17 @@ def _dotted_parts(expression) -> list[str]:
     return []
 
 
-def _astroid_module(path: str, module_name: str):
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return None
-    return _parse(data, path, module_name)
+def _astroid_module(project: "ProjectFacts", path: str):
+    text = project.unsaved.get(path)
+    if text is not None:
+        data = text.encode("utf-8", "surrogatepass")
+    else:
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError:
+            return None
+    return _parse(data, path, project.modules[path].module)
 
 
 class _NoModule(frozenset):

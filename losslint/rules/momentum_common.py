@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import libcst as cst
 
+from losslint.analysis.hierarchy import ancestors
 from losslint.analysis.names import argument, keyword, last_part
 from losslint.findings import Severity
 from losslint.fixes import set_keyword
@@ -346,9 +347,10 @@ def torch_optimizer(ctx: "FileContext", call: ast.Call) -> Momentum | None:
     return coefficient(ctx, call, spec, name)
 
 
-# The key of momentum_flow's per-module facts (``ModuleMomentum``: its ``subclasses``).
+# The key of momentum_flow's per-module facts (``ModuleMomentum``).
 MOMENTUM_FACTS = "momentum"
-_SUBCLASS_DEPTH = 4
+# Where a base class named like a catalogue optimizer really is one.
+_OPTIMIZER_LIBRARIES = ("torch", "keras", "tensorflow", "tf_keras", "timm", "transformers", "apex", "bitsandbytes", "torch_optimizer")
 
 
 def project_optimizer_base(ctx: "FileContext", call: ast.Call) -> str | None:
@@ -356,32 +358,12 @@ def project_optimizer_base(ctx: "FileContext", call: ast.Call) -> str | None:
     file and others (``class AdamWarmup(keras.optimizers.Adam)``, ``class MyAdam(Adam)``
     with ``from torch.optim import Adam``, ``AdamW = extend_with_weight_decay(Adam)``):
     its qualified name (``torch.optim.Adam``), or None."""
-    project = ctx.project
-    own = project.resolve(ctx.module, ctx.file or None)
-    qual = ctx.qualname(call.func) or ""
-    owner, _, name = qual.rpartition(".")
-    if not name:
-        return None
-    # a bare name is this module's own class (its facts hold only those); a dotted one
-    # is looked up in the module its import names
-    key = own if not owner else project.resolve(owner, ctx.file or None)
-    for _ in range(_SUBCLASS_DEPTH):
-        facts = project.modules.get(key) if key is not None else None
-        record = facts.extra.get(MOMENTUM_FACTS) if facts is not None else None
-        base = getattr(record, "subclasses", {}).get(name) if record is not None else None
-        if base is None:
-            # a package re-exporting the class: ``from .optim import MyAdam`` in __init__
-            sources = getattr(record, "imported_from", {}).get(name, ()) if record is not None else ()
-            importer = key
-            key = next((k for m in sources if (k := project.resolve(m, importer)) is not None), None)
-            if key is None:
-                return None
-            continue
+    if not last_part(ctx.qualname(call.func))[:1].isupper():
+        return None  # a function call, not a class
+    for base in sorted(ancestors(ctx, call.func)):
         if last_part(base) in TORCH_OPTIMIZERS or last_part(base) in KERAS_OPTIMIZERS:
-            if base.split(".")[0] in ("torch", "keras", "tensorflow", "tf_keras", "timm", "transformers", "apex", "bitsandbytes", "torch_optimizer"):
+            if base.split(".")[0] in _OPTIMIZER_LIBRARIES:
                 return base
-        owner, _, name = base.rpartition(".")
-        key = project.resolve(owner, key) if owner else key
     return None
 
 

@@ -110,9 +110,6 @@ class ModuleMomentum:
     # ``from .train_utils import train`` (a package's __init__ re-exporting a name):
     # name -> the modules it may come from (as a package's own, as its sibling's)
     imported_from: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    # ``class WarmupAdam(torch.optim.Adam)``, ``AdamW = extend_with_weight_decay(Adam)``:
-    # a class of this module -> its base as this module's imports qualify it
-    subclasses: dict[str, str] = field(default_factory=dict)
     # Keras models whose own ``train_step`` clips the gradients (``tf.clip_by_global_norm``)
     clipping_models: list[str] = field(default_factory=list)
 
@@ -584,33 +581,6 @@ def _steppers(ctx: FileContext, resolver: Resolver) -> dict[str, StepperFact]:
     return found
 
 
-_OPTIMIZER_LIKE = re.compile(r"Optim|Adam|SGD|Lamb|LAMB|Lion|RMS|Nadam|Lars|LARS|Momentum")
-
-
-def _subclasses(ctx: FileContext) -> dict[str, str]:
-    """The module's optimizer classes by inheritance or by an ``extend_with_*`` factory
-    (bert4keras' ``AdamW = extend_with_weight_decay(Adam)``)."""
-    found: dict[str, str] = {}
-    for node in ctx.tree.body:
-        base = None
-        if isinstance(node, ast.ClassDef) and node.bases:
-            base = node.bases[0]
-            name = node.name
-        elif (
-            isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
-            and isinstance(node.value, ast.Call) and node.value.args
-            and last_part(ctx.qualname(node.value.func) or "").startswith("extend_with")
-        ):
-            base = node.value.args[0]
-            name = node.targets[0].id
-        if base is None or not isinstance(base, (ast.Name, ast.Attribute)):
-            continue
-        qual = ctx.qualname(base) or dotted(base) or ""
-        if qual and _OPTIMIZER_LIKE.search(last_part(qual)):
-            found[name] = qual
-    return found
-
-
 def _selecting_option(ctx: FileContext, function: ast.FunctionDef, call: ast.Call, offset: int) -> tuple[str, int, str] | None:
     """``if name == "Adam": optimizer = Adam(...)`` in a builder whose parameter ``name``
     picks the optimizer: (``name``, its position for callers, ``"Adam"``)."""
@@ -654,7 +624,7 @@ def _collect_momentum(tree: ast.Module, source: str, facts: ModuleFacts) -> None
         return
     ctx = FileContext(facts.module + ".py", facts.module, source, tree, ProjectFacts({facts.module: facts}), Settings())
     resolver = Resolver(ctx, cross_file=False)
-    record = ModuleMomentum(imported_from=imported_from, subclasses=_subclasses(ctx))
+    record = ModuleMomentum(imported_from=imported_from)
     if "train_step" in source:
         record.clipping_models = _clipping_models(ctx)
     if "step" in source and "backward" in source:
@@ -699,5 +669,5 @@ def _collect_momentum(tree: ast.Module, source: str, facts: ModuleFacts) -> None
             builder = _builder_call(ctx, value)
             if builder is not None:
                 record.passes.append(PassFact(callee, position, kw_name, None, builder, callee_target=target))
-    if record.builders or record.passes or record.steppers or record.imported_from or record.subclasses or record.clipping_models:
+    if record.builders or record.passes or record.steppers or record.imported_from or record.clipping_models:
         facts.extra[FACTS_KEY] = record
