@@ -6,7 +6,8 @@ Each TREE is copied to a temporary folder first (it is never modified), then:
 
 1. every fix is applied *alone* to the file it was found in (its JSON line edits):
    the result must compile, must not give pyflakes an undefined name the file did
-   not have, and must not leave trailing whitespace on a line it writes;
+   not have, must keep the file's comments (none lost, none copied) and must not
+   leave trailing whitespace on a line it writes;
 2. ``check --fix --unsafe-fixes`` is applied to the whole copy: every fixed file
    must compile and have no new undefined name; no fix may fail (LL004); a
    re-lint must be clean of the codes that were fixed (no more findings of a
@@ -25,6 +26,7 @@ import io
 import shutil
 import sys
 import tempfile
+import tokenize
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +79,18 @@ def python_source(path: str) -> str:
     if path.endswith(".ipynb"):
         return notebooks.load(data).python
     return data.decode("utf-8", errors="surrogateescape")
+
+
+def comments(text: str) -> Counter:
+    """The file's comments (a fix may add none, drop none, copy none)."""
+    found: Counter = Counter()
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if token.type == tokenize.COMMENT:
+                found[token.string] += 1
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return found
 
 
 def _compile_error(text: str, filename: str) -> str | None:
@@ -134,6 +148,9 @@ def check_tree(root: Path, jobs: int | None = None, settings_path: Path | None =
         new = (undefined_names(fixed, finding.path) or set()) - (undefined_before[finding.path] or set())
         if new:
             failures.append(Failure(*where, f"{finding.fix.description}: new undefined name(s) {', '.join(sorted(new))}"))
+        if comments(fixed) != comments(text):
+            lost, copied = comments(text) - comments(fixed), comments(fixed) - comments(text)
+            failures.append(Failure(*where, f"{finding.fix.description}: comments changed (lost {sorted(lost)}, added {sorted(copied)})"))
         for edit in edits:
             for offset, line in enumerate(edit.content.splitlines()):
                 if line != line.rstrip():
