@@ -349,6 +349,35 @@ def _single_step(ctx: FileContext, node: ast.AST) -> bool:
     return True
 
 
+def _optimizes_inputs(ctx: FileContext, build: ast.Call) -> bool:
+    """``Adam([target])`` with ``target = content.clone().requires_grad_(True)``: the
+    optimizer updates tensors made trainable by hand (an image in neural style
+    transfer, an adversarial input), not a model's parameters, so there are no
+    batches whose size could vary and no per-epoch step to carry on."""
+    params = build.args[0] if build.args else None
+    if not isinstance(params, (ast.List, ast.Tuple)) or not params.elts:
+        return False
+    for element in params.elts:
+        if not isinstance(element, ast.Name):
+            return False
+        bindings = ctx.values.bindings(element.id, build) or []
+        values = [b.value for b in bindings if b.value is not None]
+        if not values or not all(_made_trainable(v) for v in values):
+            return False
+    return True
+
+
+def _made_trainable(value: ast.expr) -> bool:
+    for node in ast.walk(value):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "requires_grad_":
+            return True
+        if isinstance(node, ast.Call) and any(
+            kw.arg == "requires_grad" and isinstance(kw.value, ast.Constant) and kw.value.value is True for kw in node.keywords
+        ):
+            return not (isinstance(node.func, ast.Attribute) and node.func.attr == "Parameter")
+    return False
+
+
 def judge_step(
     rule: Rule, ctx: FileContext, resolver: Resolver, site: StepSite, found: list[Found], other_roots: frozenset[str] = frozenset()
 ) -> Finding | None:
@@ -360,6 +389,8 @@ def judge_step(
         return None
     if not trains_on_data(ctx, resolver, site.call) or _single_step(ctx, site.call):
         return None
+    if all(f.call is not None and _optimizes_inputs(ctx, f.call) for f in found):
+        return None  # style transfer, adversarial inputs: no model trained on batches
     own_root = optimizer_root(found)
     clips = [
         c for c in clips_reaching(ctx, resolver, site.call)
@@ -1033,6 +1064,21 @@ class MomentumWithoutClipping(Rule):
         ),
     )
     quiet = (
+        Quiet(
+            """
+            import torch
+
+            content = load_image("content.jpg")
+            target = content.clone().requires_grad_(True)
+            optimizer = torch.optim.Adam([target], lr=0.003, betas=[0.5, 0.999])
+            for step in range(2000):
+                loss = style_loss(vgg(target), vgg(content))
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            """,
+            why="the optimizer updates an input made trainable by hand (neural style transfer), not a model trained on batches",
+        ),
         Quiet(
             """
             import torch
