@@ -137,7 +137,9 @@ def _remove_division(ctx: FileContext, node: ast.AST) -> NodeEdit | None:
 
 def _replace(ctx: FileContext, node: ast.expr, text: str) -> NodeEdit:
     new = cst.parse_expression(text)
-    if isinstance(new, (cst.BinaryOperation, cst.BooleanOperation, cst.IfExp)):
+    # an operation inside another expression keeps its own parentheses
+    inside = isinstance(ctx.parents.get(node), (ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.Attribute, ast.Subscript, ast.Await))
+    if inside and isinstance(new, (cst.BinaryOperation, cst.BooleanOperation, cst.IfExp)):
         new = new.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
     return NodeEdit(ctx.span(node), cst.BaseExpression, lambda _n: new)
 
@@ -819,6 +821,35 @@ class LossDividedByNominalBatchSize(Rule):
             """,
             message_contains=("tf.reduce_sum(per_example_loss)", "GLOBAL_BATCH_SIZE", "under-weighted"),
         ),
+        Flagged(
+            """
+            import tensorflow as tf
+
+            strategy = tf.distribute.MultiWorkerMirroredStrategy()
+            BATCH_SIZE = 64  # per worker
+            train_dataset = tf.data.Dataset.from_tensor_slices((tf.zeros([1000, 4]), tf.zeros([1000]))).shuffle(1000).batch(BATCH_SIZE)
+
+
+            def model_fn(labels, logits):
+                loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=tf.keras.losses.Reduction.NONE)(labels, logits)
+                loss = tf.reduce_sum(loss) * (1. / BATCH_SIZE)
+                return loss
+            """,
+            fixed="""
+            import tensorflow as tf
+
+            strategy = tf.distribute.MultiWorkerMirroredStrategy()
+            BATCH_SIZE = 64  # per worker
+            train_dataset = tf.data.Dataset.from_tensor_slices((tf.zeros([1000, 4]), tf.zeros([1000]))).shuffle(1000).batch(BATCH_SIZE)
+
+
+            def model_fn(labels, logits):
+                loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=tf.keras.losses.Reduction.NONE)(labels, logits)
+                loss = tf.reduce_sum(loss) / tf.cast(tf.shape(loss)[0], loss.dtype)
+                return loss
+            """,
+            message_contains=("BATCH_SIZE", "N=1000, B=64"),
+        ),
     )
     quiet = (
         Quiet(
@@ -936,9 +967,16 @@ class LossDividedByNominalBatchSize(Rule):
                 if batching is False:
                     continue
                 fix = None
-                if keyword(call, "global_batch_size") is not None:
+                per_example = call.args[0] if call.args else None
+                if keyword(call, "global_batch_size") is not None and _global_batch(ctx, given):
                     fix = Fix("let compute_average_loss divide by the actual batch", Applicability.SAFE, (
                         NodeEdit(ctx.span(call), cst.Call, _drop_keyword("global_batch_size")),
+                    ))
+                elif isinstance(per_example, ast.Name):
+                    # a per-replica constant: compute_average_loss's default would also divide
+                    # by the replicas, so divide by this replica's actual batch instead
+                    fix = Fix("divide by the actual batch of this replica", Applicability.SAFE, (
+                        _replace(ctx, given, f"tf.shape({per_example.id})[0]"),
                     ))
                 evidence = f"tf.nn.compute_average_loss(..., global_batch_size={ctx.text(given)}) divides the sum by a constant"
                 yield ctx.finding(self, call, self._message(evidence, batching), fix, self._severity(batching))
@@ -993,8 +1031,17 @@ class LossDividedByNominalBatchSize(Rule):
             and not summed.keywords
         ):
             per_example = ctx.text(summed.args[0])
-            return Fix("let tf.nn.compute_average_loss divide by the actual (global) batch", Applicability.SAFE, (
-                _replace(ctx, node, f"{tf_alias}.nn.compute_average_loss({per_example})"),
+            divisor = _reciprocal_divisor(node.right) if isinstance(node.op, ast.Mult) else node.right
+            if divisor is not None and _global_batch(ctx, divisor):
+                return Fix("let tf.nn.compute_average_loss divide by the actual (global) batch", Applicability.SAFE, (
+                    _replace(ctx, node, f"{tf_alias}.nn.compute_average_loss({per_example})"),
+                ))
+            if not isinstance(summed.args[0], ast.Name):
+                return None
+            # a per-replica constant: divide by this replica's actual batch (compute_average_loss
+            # would also divide by the number of replicas and change every full batch's scale)
+            return Fix("divide by the actual batch size", Applicability.SAFE, (
+                _replace(ctx, node, f"{ctx.text(summed)} / {tf_alias}.cast({tf_alias}.shape({per_example})[0], {per_example}.dtype)"),
             ))
         if not ctx.imports.imports_any("torch"):
             return None  # x.size(0) is PyTorch's spelling
@@ -1005,6 +1052,16 @@ class LossDividedByNominalBatchSize(Rule):
                     _replace(ctx, divisor_node, f"{names[0]}.size(0)"),
                 ))
         return None
+
+
+def _global_batch(ctx: FileContext, divisor: ast.expr) -> bool:
+    """A batch size counted over every replica (``PER_REPLICA * strategy.num_replicas_in_sync``),
+    or any batch size where no distribution strategy runs (one replica): what
+    ``tf.nn.compute_average_loss`` divides by when it is given none."""
+    if "Strategy" not in ctx.source and "tf.distribute" not in ctx.source:
+        return True
+    value = ctx.values.resolve_name(divisor) if isinstance(divisor, ast.Name) else divisor
+    return value is not None and "num_replicas_in_sync" in ctx.text(value)
 
 
 def _drop_keyword(name: str):
