@@ -972,7 +972,7 @@ class LossDividedByNominalBatchSize(Rule):
                     fix = Fix("let compute_average_loss divide by the actual batch", Applicability.SAFE, (
                         NodeEdit(ctx.span(call), cst.Call, _drop_keyword("global_batch_size")),
                     ))
-                elif isinstance(per_example, ast.Name):
+                elif isinstance(per_example, ast.Name) and _per_replica_batch(ctx, given):
                     # a per-replica constant: compute_average_loss's default would also divide
                     # by the replicas, so divide by this replica's actual batch instead
                     fix = Fix("divide by the actual batch of this replica", Applicability.SAFE, (
@@ -1036,8 +1036,8 @@ class LossDividedByNominalBatchSize(Rule):
                 return Fix("let tf.nn.compute_average_loss divide by the actual (global) batch", Applicability.SAFE, (
                     _replace(ctx, node, f"{tf_alias}.nn.compute_average_loss({per_example})"),
                 ))
-            if not isinstance(summed.args[0], ast.Name):
-                return None
+            if not isinstance(summed.args[0], ast.Name) or divisor is None or not _per_replica_batch(ctx, divisor):
+                return None  # per replica or global: not told, so no rewrite
             # a per-replica constant: divide by this replica's actual batch (compute_average_loss
             # would also divide by the number of replicas and change every full batch's scale)
             return Fix("divide by the actual batch size", Applicability.SAFE, (
@@ -1054,14 +1054,30 @@ class LossDividedByNominalBatchSize(Rule):
         return None
 
 
+_GLOBAL_WORDS = ("global", "num_replicas_in_sync", "num_workers", "world_size")
+
+
 def _global_batch(ctx: FileContext, divisor: ast.expr) -> bool:
-    """A batch size counted over every replica (``PER_REPLICA * strategy.num_replicas_in_sync``),
-    or any batch size where no distribution strategy runs (one replica): what
-    ``tf.nn.compute_average_loss`` divides by when it is given none."""
+    """A batch size counted over every replica (``PER_REPLICA * strategy.num_replicas_in_sync``,
+    ``global_batch_size = per_worker * num_workers``), or any batch size where no
+    distribution strategy runs (one replica): what ``tf.nn.compute_average_loss``
+    divides by when it is given none. A constant under a strategy that says neither
+    may be per replica: then there is no safe rewrite into compute_average_loss."""
     if "Strategy" not in ctx.source and "tf.distribute" not in ctx.source:
         return True
     value = ctx.values.resolve_name(divisor) if isinstance(divisor, ast.Name) else divisor
-    return value is not None and "num_replicas_in_sync" in ctx.text(value)
+    text = (ctx.text(divisor) + " " + (ctx.text(value) if value is not None else "")).lower()
+    return any(word in text for word in _GLOBAL_WORDS)
+
+
+def _per_replica_batch(ctx: FileContext, divisor: ast.expr) -> bool:
+    """A batch size that says it counts one replica or worker (``BATCH_SIZE_PER_REPLICA``,
+    ``per_worker_batch_size``, or a ``# per worker`` comment where it is set)."""
+    value = ctx.values.resolve_name(divisor) if isinstance(divisor, ast.Name) else None
+    text = ctx.text(divisor).lower()
+    if value is not None:
+        text += " " + ctx.text(value).lower() + " " + ctx.lines[value.lineno - 1].lower()
+    return any(word in text for word in ("per_replica", "per_worker", "per replica", "per worker", "per-replica", "per-worker"))
 
 
 def _drop_keyword(name: str):
