@@ -52,6 +52,7 @@ def main() -> None:
                 command = [sys.executable, "-m", "losslint", "check", "--no-progress", "--output-format", fmt, str(args.corpus)]
                 times.setdefault((fmt, "cold"), []).append(timed(command, cache))
                 times.setdefault((fmt, "warm"), []).append(timed(command, cache))
+                print(f"{fmt}: cold {times[(fmt, 'cold')][-1]:.2f} s, warm {times[(fmt, 'warm')][-1]:.2f} s", file=sys.stderr, flush=True)
                 shutil.rmtree(cache, ignore_errors=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
