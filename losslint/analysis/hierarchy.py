@@ -247,6 +247,11 @@ def _parse(data: bytes, path: str, module_name: str):
 
     with _project_only():
         try:
-            return astroid.parse(data.decode("utf-8", "replace"), module_name=module_name, path=path)
+            module = astroid.parse(data.decode("utf-8", "replace"), module_name=module_name, path=path)
         except Exception:  # a file astroid cannot build: its classes stay unknown
             return None
+    # astroid keeps what it builds by module name; project files share names (many
+    # ``main``), and losslint resolves imports itself: keep it out of astroid's cache
+    if astroid.MANAGER.astroid_cache.get(module_name) is module:
+        del astroid.MANAGER.astroid_cache[module_name]
+    return module
