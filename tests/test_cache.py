@@ -221,6 +221,7 @@ def test_cli_json_edits_are_the_same_from_the_cache(project: Path, monkeypatch):
     assert finding["fix"]["edits"], finding
 
 
+@pytest.mark.slow
 def test_concurrent_runs_sharing_the_cache_do_not_tear_it(project: Path, tmp_path: Path):
     for number in range(30):  # enough files that the two runs overlap
         (project / f"mod{number}.py").write_text(f"import torch\nLOSS_SCALE = {number}\n\ndef loss(x):\n    return x.sum() / {number + 1}\n")

@@ -17,6 +17,9 @@ from pathlib import Path
 
 import pytest
 
+# Fixes applied to every fixture and the fixed programs trained: run by CI, not by `-m "not slow"`.
+pytestmark = pytest.mark.slow
+
 from losslint.verify.scenarios import SCENARIOS
 
 ROOT = Path(__file__).resolve().parent.parent

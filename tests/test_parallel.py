@@ -32,6 +32,7 @@ def always_parallel(monkeypatch):
     monkeypatch.setattr(parallel, "PARALLEL_MIN_FILES", 2)
 
 
+@pytest.mark.slow
 def test_processes_find_what_one_process_finds_in_the_same_order(always_parallel):
     alone = Linter(Settings(), jobs=1).run([FIXTURES])
     assert len(alone.findings) > 20
@@ -104,6 +105,7 @@ def _fixed_tree(root: Path) -> dict[str, str]:
     return {str(p.relative_to(root)): p.read_text(encoding="utf-8", errors="replace") for p in sorted(root.rglob("*.py"))}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("diff", [False, True])
 def test_fix_in_workers_writes_what_one_process_writes(always_parallel, tmp_path: Path, monkeypatch, diff: bool):
     """--fix and --diff run file by file in the workers: the same files written,

@@ -78,6 +78,7 @@ def test_fuzz_generated_programs_never_crash(source: str):
     suppress_health_check=list(HealthCheck),
 )
 @given(source=hypothesmith.from_node())
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::SyntaxWarning")  # hypothesmith's own compile() of odd programs
 def test_fuzz_generated_syntax_trees_never_crash(source: str):
     assert_no_crash(source)
@@ -213,6 +214,7 @@ EXPECTED = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_bad_input_end_to_end(bad_tree: Path, jobs: str):
     done = losslint(["check", ".", "missing.py", "--output-format", "json", "--jobs", jobs], bad_tree)
@@ -241,6 +243,7 @@ def test_each_bad_path_alone_has_a_clear_message_and_exit_code(bad_tree: Path, n
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_fix_next_to_bad_input_writes_whole_files_only(bad_tree: Path):
     before = {p.name: p.read_bytes() for p in bad_tree.iterdir() if p.is_file() and not p.is_symlink() and os.access(p, os.R_OK)}
     done = losslint(["check", ".", "--fix", "--unsafe-fixes", "--output-format", "concise"], bad_tree)

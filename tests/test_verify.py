@@ -256,6 +256,7 @@ def test_missing_extra_is_a_clear_error(monkeypatch):
     assert "needs torch" in result.output and "losslint-static[verify]" in result.output
 
 
+@pytest.mark.slow
 def test_a_clean_script_without_training_is_a_clear_report(tmp_path):
     """A lint-clean script is trained as a negative control; one that never steps an
     optimizer cannot be, and says so (exit 2), after one training (fail-fast)."""
