@@ -590,7 +590,13 @@ def is_clip_flag(text: str) -> bool:
     return "clip" in lowered or "grad_norm" in lowered or "max_norm" in lowered
 
 
-_HELP_DEFAULT = re.compile(r"default(\s*(is|:|=)?\s*)(None|0\.0|0|False)(?!\w|\.\d)", re.IGNORECASE)
+# The old default, and a gloss that says it is off ("default: None, no clipping",
+# "default: 0 (disabled)"), which the new default would make false: both are rewritten.
+_HELP_DEFAULT = re.compile(
+    r"default(\s*(is|:|=)?\s*)(None|0\.0|0|False)(?!\w|\.\d)"
+    r"(\s*[,;]\s*(i\.e\.\s*)?(no|not|off|disabled?|none)\b[^)\]\"'.;]*|\s*\(\s*(no|not|off|disabled?)\b[^)]*\))?",
+    re.IGNORECASE,
+)
 
 
 def _help_edits(ctx: "FileContext", call: ast.Call, new_value: str) -> tuple | None:

@@ -86,6 +86,11 @@ class PassFact:
     # The callee as the passing module's imports resolve it (``engine.train``): only
     # the module that defines it may take the pass (unrelated scripts share names).
     callee_target: str = ""
+    # What the call hands over besides the optimizer: how many positional arguments
+    # (-1: a *starred one) and which keywords ("**": unpacked), so that the callee's
+    # parameter defaults are known to be overridden (``train(..., args.clip_max_norm)``).
+    positionals: int = 0
+    keywords: tuple[str, ...] = ()
 
 
 def _same_module(target: str, module: str) -> bool:
@@ -456,6 +461,26 @@ class Resolver:
         return found
 
 
+def set_by_other_callers(ctx: FileContext, function: ast.FunctionDef | ast.AsyncFunctionDef, parameter: str) -> bool:
+    """Does a call from another file that hands ``function`` an optimizer also pass
+    ``parameter`` (``train_one_epoch(model, ..., optimizer, device, epoch, args.clip_max_norm)``
+    in main.py)? Then its default is not what runs, whatever this file says."""
+    positional = [a.arg for a in (*function.args.posonlyargs, *function.args.args)]
+    offset = 1 if positional[:1] in (["self"], ["cls"]) else 0
+    index = positional.index(parameter) - offset if parameter in positional else None
+    for module, facts in ctx.project.extra(FACTS_KEY):
+        if module == ctx.module:
+            continue
+        for passed in facts.passes:
+            if passed.callee != function.name or not _same_module(passed.callee_target, ctx.module):
+                continue
+            if parameter in passed.keywords or "**" in passed.keywords or passed.positionals < 0:
+                return True
+            if index is not None and index >= 0 and passed.positionals > index:
+                return True
+    return False
+
+
 def is_wrapper_class(cls: ast.ClassDef | None) -> bool:
     """``class ScheduledOptim:``: its own ``self._optimizer.step()`` is judged where the
     training code calls the wrapper's step method, not inside it."""
@@ -660,14 +685,18 @@ def _collect_momentum(tree: ast.Module, source: str, facts: ModuleFacts) -> None
             if kw.arg and (_optimizer_named(kw.value) or "opt" in kw.arg.lower() and isinstance(kw.value, (ast.Name, ast.Attribute, ast.Call)))
         ]
         target = ctx.qualname(call.func) or ""
+        given = {
+            "positionals": -1 if any(isinstance(a, ast.Starred) for a in call.args) else len(call.args),
+            "keywords": tuple(kw.arg or "**" for kw in call.keywords),
+        }
         for position, kw_name, value in candidates:
             if isinstance(value, ast.Call) and torch_optimizer(ctx, value) is None:
                 continue
             for found in resolver.resolve(value):
                 if found.call is not None or found.origin:
-                    record.passes.append(PassFact(callee, position, kw_name, found.momentum, callee_target=target))
+                    record.passes.append(PassFact(callee, position, kw_name, found.momentum, callee_target=target, **given))
             builder = _builder_call(ctx, value)
             if builder is not None:
-                record.passes.append(PassFact(callee, position, kw_name, None, builder, callee_target=target))
+                record.passes.append(PassFact(callee, position, kw_name, None, builder, callee_target=target, **given))
     if record.builders or record.passes or record.steppers or record.imported_from or record.clipping_models:
         facts.extra[FACTS_KEY] = record

@@ -49,7 +49,15 @@ from losslint.rules.momentum_common import (
     is_lightning_module,
 )
 from losslint.project import UNKNOWN
-from losslint.rules.momentum_flow import FACTS_KEY, Found, Resolver, _same_module, is_wrapper_class, module_parameters
+from losslint.rules.momentum_flow import (
+    FACTS_KEY,
+    Found,
+    Resolver,
+    _same_module,
+    is_wrapper_class,
+    module_parameters,
+    set_by_other_callers,
+)
 
 _REFERENCES = (
     "https://pytorch.org/docs/stable/generated/torch.nn.utils.clip_grad_norm_.html",
@@ -378,6 +386,20 @@ def _made_trainable(value: ast.expr) -> bool:
     return False
 
 
+def _caller_decides(ctx: FileContext, gate: Gate | None, clip: Clip) -> Gate | None:
+    """No gate where its flag is a parameter of the stepping function that the callers
+    in other files pass (``max_norm: float = 0`` in engine.py, handed
+    ``args.clip_max_norm`` by main.py): the default never runs there."""
+    if gate is None or not isinstance(gate.flag, ast.Name):
+        return gate
+    bindings = ctx.values.bindings(gate.flag.id, clip.call) or []
+    for binding in bindings:
+        if binding.parameter is not None and isinstance(binding.scope, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if set_by_other_callers(ctx, binding.scope, gate.flag.id):
+                return None
+    return gate
+
+
 def judge_step(
     rule: Rule, ctx: FileContext, resolver: Resolver, site: StepSite, found: list[Found], other_roots: frozenset[str] = frozenset()
 ) -> Finding | None:
@@ -396,7 +418,7 @@ def judge_step(
         c for c in clips_reaching(ctx, resolver, site.call)
         if (root := clip_root(ctx, c)) is None or root == own_root or root not in other_roots
     ]
-    gates = [gate_of(ctx, clip) for clip in clips]
+    gates = [_caller_decides(ctx, gate_of(ctx, clip), clip) for clip in clips]
     if clips and any(g is None for g in gates):
         return None  # clipping that runs with the defaults (or that we cannot rule out)
     choice = Choice(ctx, found)
@@ -925,7 +947,7 @@ class MomentumWithoutClipping(Rule):
             import argparse
             import torch
             parser = argparse.ArgumentParser()
-            parser.add_argument("--clip-grad", type=float, default=None, help="max gradient norm (default: None)")
+            parser.add_argument("--clip-grad", type=float, default=None, help="Clip gradient norm (default: None, no clipping)")
             args = parser.parse_args()
             optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
             for x, y in loader:
@@ -938,7 +960,7 @@ class MomentumWithoutClipping(Rule):
             import argparse
             import torch
             parser = argparse.ArgumentParser()
-            parser.add_argument("--clip-grad", type=float, default=1.0, help="max gradient norm (default: 1.0)")
+            parser.add_argument("--clip-grad", type=float, default=1.0, help="Clip gradient norm (default: 1.0)")
             args = parser.parse_args()
             optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
             for x, y in loader:
@@ -1064,6 +1086,38 @@ class MomentumWithoutClipping(Rule):
         ),
     )
     quiet = (
+        Quiet(
+            """
+            import torch
+
+            def train_one_epoch(model, criterion, loader, optimizer, epoch, max_norm: float = 0):
+                for x, y in loader:
+                    loss = criterion(model(x), y)
+                    optimizer.zero_grad()
+                    loss.backward()
+                    if max_norm > 0:
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+                    optimizer.step()
+            """,
+            why="the clip's threshold defaults to 0 here, but main.py, which hands over the optimizer, passes --clip_max_norm (0.1)",
+            files=(
+                (
+                    "main.py",
+                    """
+                    import argparse
+                    import torch
+                    from train import train_one_epoch
+
+                    parser = argparse.ArgumentParser()
+                    parser.add_argument("--clip_max_norm", default=0.1, type=float)
+                    args = parser.parse_args()
+                    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+                    for epoch in range(300):
+                        train_one_epoch(model, criterion, loader, optimizer, epoch, args.clip_max_norm)
+                    """,
+                ),
+            ),
+        ),
         Quiet(
             """
             import torch
