@@ -79,13 +79,15 @@ def _assigned_names(ctx: "FileContext", node: ast.AST) -> list[str]:
     return []
 
 
-def used_for_training(ctx: "FileContext", names: list[str]) -> bool:
+def used_for_training(ctx: "FileContext", names: list[str], at: ast.AST | None = None) -> bool:
     """A ``for`` loop over one of ``names`` (directly, or through enumerate/tqdm/zip)
-    whose body calls ``backward()`` or ``step()``."""
+    whose body calls ``backward()`` or ``step()``. With ``at`` (where the pipeline is
+    built), only loops that can see that binding count: a loader built inside a
+    function is not the ``data_loader`` parameter of another function's loop."""
     if not names:
         return False
     for loop in ctx.nodes_of(ast.For, ast.AsyncFor):
-        iterated = {n.id for n in ast.walk(loop.iter) if isinstance(n, ast.Name)} | {
+        iterated = {n.id for n in ast.walk(loop.iter) if isinstance(n, ast.Name) and (at is None or _sees(ctx, n, at))} | {
             n.attr for n in ast.walk(loop.iter) if isinstance(n, ast.Attribute)
         }
         if not iterated.intersection(names):
@@ -94,6 +96,52 @@ def used_for_training(ctx: "FileContext", names: list[str]) -> bool:
             if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr in ("backward", "step"):
                 return True
     return False
+
+
+def _sees(ctx: "FileContext", name: ast.Name, at: ast.AST) -> bool:
+    """Does ``name`` (a use) refer to the binding made at ``at``: the same function,
+    or, for a binding at module level, a use that no function binds locally?"""
+    function = ctx.enclosing(at, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+    if function is not None:
+        current = ctx.parents.get(name)
+        while current is not None and current is not function:
+            current = ctx.parents.get(current)
+        return current is function
+    bindings = ctx.values.bindings(name.id, name)
+    return not bindings or all(b.scope is ctx.tree for b in bindings)
+
+
+def only_first_batch(ctx: "FileContext", call: ast.Call) -> bool:
+    """Every use of the loader ``call`` builds is ``next(iter(loader))``: one batch is
+    taken (a look at the data, a batch to plot or to initialise with), no pass over
+    the data is ever made, so no last batch is ever reached."""
+    names = set(_assigned_names(ctx, call))
+    if not names:
+        return False
+    uses = [n for n in ctx.nodes_of(ast.Name) if n.id in names and isinstance(n.ctx, ast.Load) and _sees(ctx, n, call)]
+    if not uses:
+        return False
+    for use in uses:
+        wrapper = ctx.parents.get(use)
+        outer = ctx.parents.get(wrapper)
+        if not (
+            isinstance(wrapper, ast.Call) and isinstance(wrapper.func, ast.Name) and wrapper.func.id == "iter"
+            and isinstance(outer, ast.Call) and isinstance(outer.func, ast.Name) and outer.func.id == "next"
+        ):
+            return False
+    return True
+
+
+_TRAINING_CALLS = {"backward", "step", "fit", "fit_generator", "train_on_batch", "minimize", "apply_gradients", "manual_backward"}
+
+
+def _file_trains(ctx: "FileContext") -> bool:
+    """Anything in the file that trains: backward(), an optimizer step, fit()."""
+    if "file_trains" not in ctx.memo:
+        ctx.memo["file_trains"] = any(
+            isinstance(c.func, ast.Attribute) and c.func.attr in _TRAINING_CALLS for c in ctx.nodes_of(ast.Call)
+        )
+    return ctx.memo["file_trains"]
 
 
 def _without_grad(ctx: "FileContext", node: ast.AST) -> bool:
@@ -239,6 +287,8 @@ def _pipeline_role(ctx: "FileContext", call: ast.Call, dataset: ast.expr | None)
     its name."""
     if used_without_training(ctx, _assigned_names(ctx, call)) or _unshuffled_read(ctx, call):
         return Role.EVAL
+    if only_first_batch(ctx, call) or (not _file_trains(ctx) and only_read_without_steps(ctx, call)):
+        return Role.EVAL  # never a pass over the data, or read by a file that trains nothing
     name = bound_name(ctx, call)
     if name:
         role = words_role(name)
@@ -260,7 +310,7 @@ def _pipeline_role(ctx: "FileContext", call: ast.Call, dataset: ast.expr | None)
             return Role.TRAIN
         if value is False:
             return Role.EVAL
-    if used_for_training(ctx, _assigned_names(ctx, call)):
+    if used_for_training(ctx, _assigned_names(ctx, call), at=call):
         return Role.TRAIN
     return Role.UNKNOWN
 

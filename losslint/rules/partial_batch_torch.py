@@ -917,6 +917,30 @@ class PartialLastBatch(Rule):
             """
             import torch
             from torch.utils.data import DataLoader, TensorDataset
+            train_set = TensorDataset(torch.randn(50000, 8), torch.randint(0, 10, (50000,)))
+            small_loader = DataLoader(train_set, batch_size=1024, shuffle=True)
+            imgs, labels = next(iter(small_loader))
+            criterion(net(imgs), labels).backward()
+            """,
+            why="only next(iter(loader)): one batch is taken to look at, no pass over the data reaches a last batch",
+        ),
+        Quiet(
+            """
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+
+            if __name__ == "__main__":
+                voc_train = TensorDataset(torch.randn(1000, 3))
+                dataloader = DataLoader(voc_train, batch_size=64, shuffle=True)
+                for ii, sample in enumerate(dataloader):
+                    show(sample)
+            """,
+            why="a dataset module's demo: the loop only shows batches, and nothing in the file trains",
+        ),
+        Quiet(
+            """
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
             train_ds = TensorDataset(torch.randn(1024, 8))
             train_loader = DataLoader(train_ds, batch_size=64, sampler=None, shuffle=True)
             """,
@@ -1078,6 +1102,26 @@ class PossiblePartialLastBatch(Rule):
     fix_doc = PartialLastBatch.fix_doc
     references = PartialLastBatch.references
     flagged = (
+        Flagged(
+            """
+            import torch
+
+            def get_data_loader(dataset, batch_size, shuffle=False):
+                data_loader = torch.utils.data.DataLoader(dataset=dataset, batch_size=batch_size, shuffle=shuffle)
+                return data_loader
+
+            def train_fn(model, data_loader, optimizer):
+                for x, y in data_loader:
+                    optimizer.zero_grad()
+                    loss_fn(model(x), y).backward()
+                    optimizer.step()
+
+            train_data_loader = get_data_loader(train_data, 128, shuffle=True)
+            valid_data_loader = get_data_loader(valid_data, 128)
+            """,
+            fixed=None,
+            message_contains=("get_data_loader builds loaders for its callers",),
+        ),
         Flagged(
             """
             from torch.utils.data import DataLoader
