@@ -52,10 +52,10 @@ FIXED_LINES = {
     },
     "hf_trainer_finetune.py": {51: "    dataloader_drop_last=True,"},
     "trl_sft_lora.py": {23: "    dataloader_drop_last=True,"},
-    "numpy_batch_generator.py": {28: "    for start in range(0, len(inputs) - batchsize + 1, batchsize):"},
+    "numpy_batch_generator.py": {28: "    for start in range(0, len(inputs) - batchsize + 1 if shuffle else len(inputs), batchsize):"},
     "keras_sequence_generator.py": {
         30: "        return len(self.filenames) // self.batch_size",
-        54: "            if current + batch_size > len(self.filenames):",
+        54: "            if current >= len(self.filenames) or shuffle and current + batch_size > len(self.filenames):",
     },
 }
 

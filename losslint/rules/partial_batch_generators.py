@@ -213,6 +213,7 @@ class ShortLastBatch:
     fix: Fix | None
     shuffled: bool = True  # the data is reshuffled between passes: the samples left out differ
     batch_name: str | None = None  # the name that gives the batch size (a parameter, for callers)
+    keeps_unshuffled: bool = False  # the fix changes only shuffled passes (evaluation keeps every sample)
 
 
 def _name_of(node: ast.expr) -> str | None:
@@ -290,11 +291,18 @@ def _range_loops(ctx: FileContext, function: ast.FunctionDef) -> Iterable[ShortL
             if n is not None and b is not None and b > 0 and (n % b == 0 or n < b):
                 continue
             code = f"{_parenthesized(ctx, stop)} - {_parenthesized(ctx, step)} + 1"
-            fix = _replace_expression(ctx, stop, code, "stop the range at the last full batch")
             what = (
                 f"training batch generator: for {index.id} in range({ctx.text(start)}, {ctx.text(stop)}, {ctx.text(step)}) "
                 f"yields slices [{ctx.text(found.lower)}:{ctx.text(found.upper)}], and the last one of each pass is short"
             )
+            if _callers_choose(function):
+                # Only shuffled passes stop early: the same generator's unshuffled
+                # (evaluation) passes still reach every sample.
+                gated = f"{code} if shuffle else {ctx.text(stop)}"
+                fix = _replace_expression(ctx, stop, gated, "stop the range at the last full batch when shuffling")
+                yield ShortLastBatch(loop.iter, what, n, b, fix, batch_name=_name_of(step), keeps_unshuffled=True)
+                continue
+            fix = _replace_expression(ctx, stop, code, "stop the range at the last full batch")
             yield ShortLastBatch(loop.iter, what, n, b, fix, batch_name=_name_of(step))
         elif len(args) == 1:
             yield from _counted_loop(ctx, loop, index, args[0])
@@ -354,7 +362,7 @@ def _while_loops(ctx: FileContext, function: ast.FunctionDef) -> Iterable[ShortL
             tests = [loop.test] + [n.test for n in _own_nodes(loop) if isinstance(n, ast.If)]
             if any(_guards_full_batch(ctx, t, cursor, size) for t in tests) or _skips_short(ctx, loop, size):
                 break  # rewinds (or stops) before a short slice
-            yield _while_finding(ctx, loop, cursor, size, found)
+            yield _while_finding(ctx, loop, cursor, size, found, bool(_callers_choose(function)))
             break
 
 
@@ -415,7 +423,12 @@ def _guards_full_batch(ctx: FileContext, test: ast.expr, cursor: ast.expr, size:
     return any(_is_sum_of(ctx, n, cursor, size) for n in ast.walk(test)) or _subtracts(ctx, test, size)
 
 
-def _while_finding(ctx: FileContext, loop: ast.While, cursor: ast.Name, size: ast.expr, found: ast.Slice) -> ShortLastBatch:
+def _while_finding(
+    ctx: FileContext, loop: ast.While, cursor: ast.Name, size: ast.expr, found: ast.Slice, shuffle_parameter: bool = False
+) -> ShortLastBatch:
+    """With a ``shuffle`` parameter the rewind moves only for shuffled passes
+    (``if current >= n or shuffle and current + bs > n:``): the same generator's
+    unshuffled evaluation passes still reach every sample."""
     c, bs = cursor.id, _parenthesized(ctx, size)
     b = ctx.values.int_value(size)
     what = (
@@ -439,8 +452,12 @@ def _while_finding(ctx: FileContext, loop: ast.While, cursor: ast.Name, size: as
             code = f"{c} + {bs} <= {ctx.text(right)}"
         else:
             continue
-        fix = _replace_expression(ctx, test, code, "rewind before a short slice")
         what += f" and rewinds only at {ctx.text(test)}, after the short last slice of the pass"
+        if shuffle_parameter and node is not loop:
+            gated = f"{ctx.text(test)} or shuffle and {code}"
+            fix = _replace_expression(ctx, test, gated, "rewind before a short slice when shuffling")
+            return ShortLastBatch(test, what, _samples(ctx, limit), b, fix, batch_name=_name_of(size), keeps_unshuffled=True)
+        fix = _replace_expression(ctx, test, code, "rewind before a short slice")
         return ShortLastBatch(test, what, _samples(ctx, limit), b, fix, batch_name=_name_of(size))
     return ShortLastBatch(found.upper, what + "; the last slice of each pass is short", None, b, None, batch_name=_name_of(size))
 
@@ -507,14 +524,20 @@ def short_last_batches(ctx: FileContext) -> Iterable[ShortLastBatch]:
         candidates = [*_range_loops(ctx, function), *_while_loops(ctx, function), *_accumulating(ctx, function)]
         if candidates and generator_role(ctx, function) is Role.TRAIN:
             shuffled = _shuffles(ctx, function)
+            unfixable = _callers_choose(function) or _counted_by_len(ctx, function)
             for candidate in candidates:
                 candidate.shuffled = shuffled
+                if unfixable and not candidate.keeps_unshuffled:
+                    candidate.fix = None
+                    candidate.what += f" ({unfixable}: no fix here)"
                 yield candidate
     for cls in ctx.nodes_of(ast.ClassDef):
         if _keras_sequence(ctx, cls) and words_role(cls.name) is not Role.EVAL:
+            # A shuffle the constructor lets callers turn off (``Iterator(n, batch_size,
+            # shuffle, seed)``) does not say that this Sequence only trains.
             shuffled = any(
                 isinstance(n, ast.Call) and last_part(ctx.qualname(n.func)) in _SHUFFLERS for n in ast.walk(cls)
-            )
+            ) and not _shuffle_optional(ctx, cls)
             for short in _sequence_len(ctx, cls):
                 if not shuffled and words_role(cls.name) is not Role.TRAIN:
                     # Nothing says it only trains: the same Sequence may serve predict() and
@@ -597,6 +620,38 @@ def _sampler_bins(ctx: FileContext, cls: ast.ClassDef) -> Iterable[ShortLastBatc
             f"range({ctx.text(start)}, {ctx.text(stop)}, {ctx.text(step)}), and the last bin is short"
         )
         yield ShortLastBatch(loop.iter, what, n, b, fix, batch_name=_name_of(step))
+
+
+def _callers_choose(function: ast.FunctionDef) -> str:
+    """A generator with a ``shuffle`` parameter serves whoever calls it: ssd_keras's
+    ``generate(batch_size, shuffle=False)`` also feeds evaluation, which needs every
+    sample; changing it would cut the evaluation passes too."""
+    every = function.args
+    if any(a.arg == "shuffle" for a in [*every.posonlyargs, *every.args, *every.kwonlyargs]):
+        return f"{function.name}() takes shuffle, so its callers may also use it unshuffled, for evaluation"
+    return ""
+
+
+def _counted_by_len(ctx: FileContext, function: ast.FunctionDef) -> str:
+    """A method of a class with its own ``__len__`` (a batch sampler's ``__iter__``): the
+    batches it yields and the count ``__len__`` reports must change together."""
+    owner = ctx.parents.get(function)
+    if isinstance(owner, ast.ClassDef) and any(isinstance(m, ast.FunctionDef) and m.name == "__len__" for m in owner.body):
+        return f"{owner.name}.__len__ reports the number of batches and would have to change with it"
+    return ""
+
+
+def _shuffle_optional(ctx: FileContext, cls: ast.ClassDef) -> bool:
+    """``__init__(self, ..., shuffle, ...)`` without a default of True: callers decide."""
+    init = next((m for m in cls.body if isinstance(m, ast.FunctionDef) and m.name == "__init__"), None)
+    if init is None:
+        return False
+    every = init.args
+    positional = [*every.posonlyargs, *every.args]
+    defaults = dict(zip([a.arg for a in positional][len(positional) - len(every.defaults):], every.defaults))
+    defaults.update({a.arg: d for a, d in zip(every.kwonlyargs, every.kw_defaults) if d is not None})
+    names = {a.arg for a in [*positional, *every.kwonlyargs]}
+    return "shuffle" in names and not ("shuffle" in defaults and ctx.values.value(defaults["shuffle"]) is True)
 
 
 def _shuffles(ctx: FileContext, function: ast.FunctionDef) -> bool:
@@ -752,7 +807,10 @@ class GeneratorPartialBatch(Rule):
         "shuffles: every full batch is the same as before and the leftover samples wait for the next shuffle. "
         "Unsafe when nothing shuffles: the same last samples are left out of every pass (the message says so). A "
         "Sequence that neither shuffles nor has a training name gets no fix: it may also serve predict() and "
-        "evaluate(), which need every sample. Where another file (a notebook, a script) trains on a project "
+        "evaluate(), which need every sample; nor does one whose shuffle is a constructor option without a default "
+        "of True, or a method of a class whose own __len__ counts the batches (the two would disagree). A generator "
+        "with a shuffle parameter may also serve unshuffled evaluation passes: its fix changes shuffled passes only "
+        "(if current >= n or shuffle and current + bs > n; range(0, n - bs + 1 if shuffle else n, bs)). Where another file (a notebook, a script) trains on a project "
         "class's generator method that yields a short last batch, its call gets a finding (INFO, naming the "
         "generator's line and the B chosen there) without a fix: the fix belongs in the generator."
     )
@@ -829,7 +887,7 @@ class GeneratorPartialBatch(Rule):
                 def generate(self, batch_size=32, shuffle=True):
                     current = 0
                     while True:
-                        if current + batch_size > len(self.filenames):
+                        if current >= len(self.filenames) or shuffle and current + batch_size > len(self.filenames):
                             current = 0
                             if shuffle:
                                 self.filenames = sklearn.utils.shuffle(self.filenames)
@@ -838,6 +896,24 @@ class GeneratorPartialBatch(Rule):
                         yield load(batch_filenames)
             """,
             message_contains=("rewinds only at current >= len(self.filenames)",),
+        ),
+        Flagged(
+            """
+            import numpy as np
+            from tensorflow import keras
+
+            class Iterator(keras.utils.Sequence):
+                def __init__(self, n, batch_size, shuffle, seed):
+                    self.n, self.batch_size, self.shuffle = n, batch_size, shuffle
+
+                def on_epoch_end(self):
+                    self.index_array = np.random.permutation(self.n) if self.shuffle else np.arange(self.n)
+
+                def __len__(self):
+                    return (self.n + self.batch_size - 1) // self.batch_size
+            """,
+            fixed=None,
+            message_contains=("Iterator.__len__ rounds up",),
         ),
         Flagged(
             """

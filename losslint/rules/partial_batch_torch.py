@@ -1104,6 +1104,17 @@ class PossiblePartialLastBatch(Rule):
     flagged = (
         Flagged(
             """
+            from torch.utils.data import DataLoader
+            train_loader = DataLoader(ImageFolder(args.data), batch_size=32, shuffle=True)
+            """,
+            fixed="""
+            from torch.utils.data import DataLoader
+            train_loader = DataLoader(ImageFolder(args.data), batch_size=32, shuffle=True, drop_last=True)
+            """,
+            message_contains=("not known statically",),
+        ),
+        Flagged(
+            """
             import torch
 
             def get_data_loader(dataset, batch_size, shuffle=False):
@@ -1121,17 +1132,6 @@ class PossiblePartialLastBatch(Rule):
             """,
             fixed=None,
             message_contains=("get_data_loader builds loaders for its callers",),
-        ),
-        Flagged(
-            """
-            from torch.utils.data import DataLoader
-            train_loader = DataLoader(ImageFolder(args.data), batch_size=32, shuffle=True)
-            """,
-            fixed="""
-            from torch.utils.data import DataLoader
-            train_loader = DataLoader(ImageFolder(args.data), batch_size=32, shuffle=True, drop_last=True)
-            """,
-            message_contains=("not known statically",),
         ),
         Flagged(
             """
