@@ -633,6 +633,14 @@ def trimmed_length(n: int, b: int, split: float) -> int | None:
 
 def _sliced(node: cst.CSTNode, m: int) -> cst.CSTNode:
     assert isinstance(node, cst.BaseExpression)
+    if isinstance(node, cst.Subscript) and len(node.slice) == 1:
+        # x_train[:1000] -> x_train[:961], not x_train[:1000][:961]
+        element = node.slice[0].slice
+        if (
+            isinstance(element, cst.Slice) and element.lower is None and element.step is None
+            and isinstance(element.upper, cst.Integer) and int(element.upper.value) >= m
+        ):
+            return node.with_changes(slice=[node.slice[0].with_changes(slice=element.with_changes(upper=cst.Integer(str(m))))])
     value = node
     if not isinstance(node, (cst.Name, cst.Attribute, cst.Call, cst.Subscript)) and not node.lpar:
         value = node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
@@ -694,6 +702,20 @@ class KerasFitPartialBatch(Rule):
             """,
             unsafe=True,
             message_contains=("N=54000, B=128", "112 samples", "validation_split=0.1", "never trained on"),
+        ),
+        Flagged(
+            """
+            import keras
+            (x_train, y_train), _ = keras.datasets.mnist.load_data()
+            model.fit(x_train[:1000], y_train[:1000], batch_size=64, epochs=1, validation_split=0.2)
+            """,
+            fixed="""
+            import keras
+            (x_train, y_train), _ = keras.datasets.mnist.load_data()
+            model.fit(x_train[:961], y_train[:961], batch_size=64, epochs=1, validation_split=0.2)
+            """,
+            message_contains=("first 961 samples",),
+            unsafe=True,
         ),
         Flagged(
             """
