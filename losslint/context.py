@@ -32,6 +32,12 @@ _LEAF_NODE_TYPES = frozenset(
     if isinstance(cls, type) and type(cls) is type and issubclass(cls, ast.AST) and not cls.__subclasses__()
 )
 _LINE_END = re.compile(r"[^\r\n]*(?:\r\n|\r|\n|$)")
+_TEST_FOLDERS = frozenset({"test_utils", "testing_utils", "testing"})
+
+
+def dotted_tail(node: ast.expr) -> str | None:
+    """The last name of a class base: ``TestCase`` of ``unittest.TestCase``."""
+    return node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else None
 
 
 @dataclass
@@ -100,8 +106,20 @@ class FileContext:
     def is_test_file(self) -> bool:
         """pytest/unittest files (``test_*.py``, ``*_test.py``, ``conftest.py``): they
         train toy models on toy data to check code, not models anyone keeps."""
-        name = self.path.replace("\\", "/").rpartition("/")[2]
-        return name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
+        folder, _, name = self.path.replace("\\", "/").rpartition("/")
+        if name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py":
+            return True
+        # A package's test helpers (accelerate's test_utils/training.py: mocked loaders
+        # for its test suite), and modules of unittest classes run by path
+        # (keras' integration_tests/basic_full_flow.py).
+        if _TEST_FOLDERS.intersection(folder.split("/")):
+            return True
+        return any(
+            isinstance(node, ast.ClassDef)
+            and any((dotted_tail(base) or "").endswith("TestCase") for base in node.bases)
+            and any(isinstance(m, ast.FunctionDef) and m.name.startswith("test") for m in node.body)
+            for node in self.tree.body
+        )
 
     def qualname(self, node: ast.expr) -> str | None:
         return self.imports.qualname(node)

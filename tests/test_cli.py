@@ -299,6 +299,20 @@ def test_test_files_are_not_judged_unless_asked(project: Path):
     assert [f["code"] for f in json.loads(out)] == ["LL201"]
 
 
+def test_test_helpers_and_unittest_modules_are_test_files(project: Path):
+    """A package's test helpers (``test_utils/``, ``testing/``) and a module of
+    unittest classes run by path are test code too; a plain script is not."""
+    (project / "pkg" / "test_utils").mkdir(parents=True)
+    (project / "pkg" / "test_utils" / "training.py").write_text(TRAIN)
+    (project / "integration_tests").mkdir()
+    case = "import unittest\n\nclass FlowTest(unittest.TestCase):\n    def test_fit(self):\n        pass\n\n"
+    (project / "integration_tests" / "basic_flow.py").write_text(case + TRAIN)
+    (project / "scripts").mkdir()
+    (project / "scripts" / "training.py").write_text(TRAIN)
+    code, out = run(["check", "pkg", "integration_tests", "scripts", "--output-format", "json"], project)
+    assert {f["path"] for f in json.loads(out)} == {"scripts/training.py"}
+
+
 # -- the conventions of ruff and flake8 ------------------------------------------------
 
 MOMENTUM = textwrap.dedent(
