@@ -138,14 +138,41 @@ def module_parameters(call: ast.Call) -> ast.expr | None:
     through ``filter``/``list``, a comprehension over it, or as the ``params`` of every
     param group. None for anything else (several modules chained, named lists)."""
     params = argument(call, "params", 0) or argument(call, "model_or_params", 0)
+    return params_owner(params) if params is not None else None
+
+
+def params_owner(params: ast.expr) -> ast.expr | None:
+    """``model`` when ``params`` (what an optimizer is given) is exactly its parameters:
+    ``model.parameters()`` as is or filtered, or param groups each of ``model``'s; the
+    weight-decay split of ``model.named_parameters()`` (two or more groups by name,
+    Hugging Face's no_decay idiom) counts as all of them."""
     if isinstance(params, (ast.List, ast.Tuple)) and params.elts and all(isinstance(e, ast.Dict) for e in params.elts):
         owners = []
         for group in params.elts:
             value = next((v for k, v in zip(group.keys, group.values) if isinstance(k, ast.Constant) and k.value == "params"), None)
-            owners.append(_parameters_of(value) if value is not None else None)
+            owner = _parameters_of(value) if value is not None else None
+            if owner is None and value is not None and len(params.elts) > 1:
+                owner = _named_parameters_of(value)
+            owners.append(owner)
         texts = {dotted(o) for o in owners}
         return owners[0] if None not in owners and len(texts) == 1 and None not in texts else None
-    return _parameters_of(params) if params is not None else None
+    return _parameters_of(params)
+
+
+def _named_parameters_of(node: ast.expr) -> ast.expr | None:
+    """``model`` of ``[p for n, p in model.named_parameters() if ...]``."""
+    if not (isinstance(node, (ast.ListComp, ast.GeneratorExp)) and len(node.generators) == 1):
+        return None
+    loop = node.generators[0]
+    target, source = loop.target, loop.iter
+    if not (isinstance(target, ast.Tuple) and len(target.elts) == 2 and isinstance(node.elt, ast.Name)):
+        return None
+    if not (isinstance(target.elts[1], ast.Name) and target.elts[1].id == node.elt.id):
+        return None
+    if isinstance(source, ast.Call) and isinstance(source.func, ast.Attribute) and source.func.attr == "named_parameters":
+        owner = source.func.value
+        return owner if isinstance(owner, (ast.Name, ast.Attribute)) else None
+    return None
 
 
 def _parameters_of(node: ast.expr) -> ast.expr | None:

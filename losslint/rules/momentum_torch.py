@@ -56,6 +56,7 @@ from losslint.rules.momentum_flow import (
     _same_module,
     is_wrapper_class,
     module_parameters,
+    params_owner,
     set_by_other_callers,
 )
 
@@ -234,6 +235,11 @@ def clip_parameters(ctx: FileContext, found: list[Found], site: StepSite) -> str
     for item in found:
         root = item.params_root
         plain = root is not None and (item.call is None or module_parameters(item.call) is not None)
+        if not plain and isinstance(root, ast.Name) and item.call is not None:
+            # AdamW(optimizer_grouped_parameters): groups of one model's named_parameters()
+            groups = ctx.values.resolve_name(root)
+            owner = params_owner(groups) if groups is not None else None
+            root, plain = (owner, True) if owner is not None else (root, False)
         if not plain or not _visible(ctx, root, site.call, item.call, item.params_in_callee):
             texts = set()
             break
@@ -662,6 +668,47 @@ class MomentumWithoutClipping(Rule):
                 optimizer.step()
             """,
             message_contains=("momentum 0.9", "~10 steps"),
+            unsafe=True,
+        ),
+        Flagged(
+            """
+            import torch
+            from accelerate import Accelerator
+
+            accelerator = Accelerator()
+            no_decay = ["bias", "LayerNorm.weight"]
+            optimizer_grouped_parameters = [
+                {"params": [p for n, p in model.named_parameters() if not any(nd in n for nd in no_decay)], "weight_decay": 0.01},
+                {"params": [p for n, p in model.named_parameters() if any(nd in n for nd in no_decay)], "weight_decay": 0.0},
+            ]
+            optimizer = torch.optim.AdamW(optimizer_grouped_parameters, lr=2e-5)
+            model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+            for batch in loader:
+                loss = model(**batch).loss
+                accelerator.backward(loss)
+                optimizer.step()
+                optimizer.zero_grad()
+            """,
+            fixed="""
+            import torch
+            from accelerate import Accelerator
+
+            accelerator = Accelerator()
+            no_decay = ["bias", "LayerNorm.weight"]
+            optimizer_grouped_parameters = [
+                {"params": [p for n, p in model.named_parameters() if not any(nd in n for nd in no_decay)], "weight_decay": 0.01},
+                {"params": [p for n, p in model.named_parameters() if any(nd in n for nd in no_decay)], "weight_decay": 0.0},
+            ]
+            optimizer = torch.optim.AdamW(optimizer_grouped_parameters, lr=2e-5)
+            model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+            for batch in loader:
+                loss = model(**batch).loss
+                accelerator.backward(loss)
+                accelerator.clip_grad_norm_(model.parameters(), max_norm=1.0)
+                optimizer.step()
+                optimizer.zero_grad()
+            """,
+            message_contains=("AdamW (built at line 10)",),
             unsafe=True,
         ),
         Flagged(
