@@ -123,7 +123,7 @@ def _keras_prefix(ctx: FileContext) -> tuple[str, tuple[str, ...]]:
         if target in ("keras", "tensorflow.keras", "tf_keras") and name == "keras":
             return "keras.optimizers", ()
     for name, target in aliases.items():
-        if target == "tensorflow":
+        if target in ("tensorflow", "tensorflow.compat.v1", "tensorflow.compat.v2"):
             return f"{name}.keras.optimizers", ()
     for name, target in aliases.items():
         if target in ("keras", "tensorflow.keras", "tf_keras"):
@@ -138,8 +138,19 @@ def _clip_argument(ctx: FileContext, call: ast.Call | None) -> str:
     Keras has; tf.keras code gets global_clipnorm."""
     if call is not None and keyword(call, "lr") is not None:
         return "clipnorm"
+    if _tf1_era(ctx):
+        return "clipnorm"
     standalone = any(target == "keras" or target.startswith("keras.") for target in ctx.imports.aliases.values())
     return "clipnorm" if standalone and not ctx.imports.imports_any("tensorflow") else "global_clipnorm"
+
+
+# TensorFlow 1.x code (TF's own r1 tutorials, `%tensorflow_version 1.x` notebooks): its
+# tf.keras optimizers take clipnorm but not global_clipnorm (TF 2.4+).
+_TF1_MARKERS = ("tensorflow.compat.v1", "tensorflow_version 1", "enable_eager_execution", "tf.Session(", "tf.placeholder(")
+
+
+def _tf1_era(ctx: FileContext) -> bool:
+    return any(marker in ctx.source for marker in _TF1_MARKERS)
 
 
 def _uses_keras(ctx: FileContext) -> bool:
@@ -179,7 +190,8 @@ class KerasMomentumWithoutClipping(Rule):
     )
     fix_doc = (
         "Adds global_clipnorm=1.0 to a tf.keras optimizer (clipnorm=1.0, which every Keras accepts, for standalone "
-        "keras code, which may be a Keras before 2.4 without global_clipnorm, and for calls using lr=); a string "
+        "keras code, which may be a Keras before 2.4 without global_clipnorm, for TensorFlow 1.x code "
+        "(tensorflow.compat.v1, %tensorflow_version 1.x) and for calls using lr=); a string "
         "optimizer in compile() becomes the constructor call with the argument, importing keras when the file "
         "has no keras or tf name. For clipnorm=args.clipnorm whose default is None, sets the default. The norm "
         "is [tool.losslint] clip-max-norm. Unsafe: training changes. No fix for TF1's tf.train optimizers: they "
@@ -204,6 +216,21 @@ class KerasMomentumWithoutClipping(Rule):
             model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.01, momentum=0.9, global_clipnorm=1.0), loss="mse")
             """,
             message_contains=("momentum 0.9", "~10 steps"),
+            unsafe=True,
+        ),
+        Flagged(
+            """
+            import tensorflow.compat.v1 as tf
+            model = tf.keras.models.Sequential([tf.keras.layers.Dense(10, activation=tf.nn.softmax)])
+            model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+            model.fit(x_train, y_train, epochs=5)
+            """,
+            fixed="""
+            import tensorflow.compat.v1 as tf
+            model = tf.keras.models.Sequential([tf.keras.layers.Dense(10, activation=tf.nn.softmax)])
+            model.compile(optimizer=tf.keras.optimizers.Adam(clipnorm=1.0), loss="sparse_categorical_crossentropy")
+            model.fit(x_train, y_train, epochs=5)
+            """,
             unsafe=True,
         ),
         Flagged(
