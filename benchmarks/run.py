@@ -69,7 +69,9 @@ def corpus() -> Path:
         if not archives:
             print(f"downloading the sdist of {requirement} ...", flush=True)
             subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps", "--no-build-isolation",
+                # (pip prepares each sdist's metadata; with build isolation it fetches the
+                # build backend, pdm-backend or hatchling, which the environment may lack)
+                [sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
                  "-q", requirement, "-d", str(sdists)],
                 check=True,
             )

@@ -118,10 +118,12 @@ def only_first_batch(ctx: "FileContext", call: ast.Call) -> bool:
     names = set(_assigned_names(ctx, call))
     if not names:
         return False
-    uses = [n for n in ctx.nodes_of(ast.Name) if n.id in names and isinstance(n.ctx, ast.Load) and _sees(ctx, n, call)]
-    if not uses:
-        return False
+    # Lazily: the first use that is not next(iter(...)) answers (a script that
+    # rebinds its loader in every cell has every loader's name used everywhere).
+    uses = (n for n in ctx.nodes_of(ast.Name) if n.id in names and isinstance(n.ctx, ast.Load) and _sees(ctx, n, call))
+    used = False
     for use in uses:
+        used = True
         wrapper = ctx.parents.get(use)
         outer = ctx.parents.get(wrapper)
         if not (
@@ -129,7 +131,7 @@ def only_first_batch(ctx: "FileContext", call: ast.Call) -> bool:
             and isinstance(outer, ast.Call) and isinstance(outer.func, ast.Name) and outer.func.id == "next"
         ):
             return False
-    return True
+    return used
 
 
 _TRAINING_CALLS = {"backward", "step", "fit", "fit_generator", "train_on_batch", "minimize", "apply_gradients", "manual_backward"}

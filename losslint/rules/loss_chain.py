@@ -154,18 +154,28 @@ def link_full_chain(findings: list[Finding]) -> None:
     for chain in chains:
         for finding in chain[2]:
             in_chains.setdefault(id(finding), []).append(chain)
+    references: dict[int, str] = {}
+    # Chains of one path share their partial batches and momentum (only the loss
+    # differs): a finding in many chains reads those once, so a script of many
+    # training cells costs what its `related` lists hold, not a pass per chain.
+    shared = {id(members): tuple(id(f) for f in members[1:]) for _, _, members, _ in chains}
     for finding in findings:
         mine = in_chains.get(id(finding))
         if not mine:
             continue
         present = set(finding.related)
+        added: set[tuple[int, ...]] = set()
         for _, _, members, _ in mine:
-            for other in members:
+            tail = shared[id(members)]
+            for other in members if tail not in added else members[:1]:
                 if other is not finding:
-                    text = reference(other)
+                    text = references.get(id(other))
+                    if text is None:
+                        text = references[id(other)] = reference(other)
                     if text not in present:
                         present.add(text)
                         finding.related.append(text)
+            added.add(tail)
         floor = Severity.ERROR if any(full for *_, full in mine) else Severity.WARNING
         if finding.severity.rank < floor.rank:
             finding.severity = floor

@@ -1443,13 +1443,23 @@ def batching_calls(ctx: "FileContext") -> list[ast.Call]:
     """The batch-forming calls of this file: torch DataLoaders and tf.data ``.batch()``."""
     from losslint.rules.partial_batch_torch import DATALOADERS
 
-    calls = []
-    for call in ctx.nodes_of(ast.Call):
-        if ctx.qualname(call.func) in DATALOADERS:
-            calls.append(call)
-        elif isinstance(call.func, ast.Attribute) and call.func.attr in ("batch", "padded_batch") and (call.args or call.keywords):
-            calls.append(call)
-    return calls
+    calls = ctx.memo.get("loss_common.batching_calls")  # once per file, not once per loss
+    if calls is None:
+        calls = []
+        for call in ctx.nodes_of(ast.Call):
+            if ctx.qualname(call.func) in DATALOADERS:
+                calls.append(call)
+            elif isinstance(call.func, ast.Attribute) and call.func.attr in ("batch", "padded_batch") and (call.args or call.keywords):
+                calls.append(call)
+        ctx.memo["loss_common.batching_calls"] = calls
+    return list(calls)
+
+
+def _batching_ids(ctx: "FileContext") -> set[int]:
+    ids = ctx.memo.get("loss_common.batching_ids")
+    if ids is None:
+        ids = ctx.memo["loss_common.batching_ids"] = {id(call) for call in batching_calls(ctx)}
+    return ids
 
 
 def tf_partial_batches(ctx: "FileContext") -> set[int] | None:
@@ -1486,9 +1496,11 @@ def training_batching(ctx: "FileContext", at: ast.AST) -> Batching | None:
         iterable = loop_iterable(ctx, loop)
         if isinstance(iterable, ast.Name):
             value = ctx.values.resolve_name(iterable)
-            if isinstance(value, ast.Call) and value in set(batching_calls(ctx)):
+            if isinstance(value, ast.Call) and id(value) in _batching_ids(ctx):
                 return batching_of(ctx, value)
-    candidates = [c for c in batching_calls(ctx) if _is_training_pipeline(ctx, c)]
+    candidates = ctx.memo.get("loss_common.training_pipelines")
+    if candidates is None:
+        candidates = ctx.memo["loss_common.training_pipelines"] = [c for c in batching_calls(ctx) if _is_training_pipeline(ctx, c)]
     if len(candidates) == 1:
         return batching_of(ctx, candidates[0])
     return None

@@ -363,6 +363,15 @@ class Resolver:
         return self._functions
 
     # -- names -----------------------------------------------------------------------------
+    def _names_in(self, value: ast.expr) -> set[int]:
+        """The ids of the names in a bound value, walked once per file (a script that
+        rebinds its optimizer in every cell asks at every step for every binding)."""
+        key = ("momentum_flow.names_in", id(value))
+        names = self.ctx.memo.get(key)
+        if names is None:
+            names = self.ctx.memo[key] = {id(sub) for sub in ast.walk(value) if isinstance(sub, ast.Name)}
+        return names
+
     def _name(self, node: ast.Name, depth: int) -> list[Found]:
         bindings = self.ctx.values.bindings(node.id, node)
         if not bindings:
@@ -376,7 +385,7 @@ class Resolver:
                 continue
             if isinstance(binding.value, ast.Constant) and binding.value.value is None:
                 continue  # `optimizer = None` before the real assignment
-            if any(sub is node for sub in ast.walk(binding.value)):
+            if id(node) in self._names_in(binding.value):
                 continue  # `optimizer = wrap(optimizer)`: the name's earlier bindings answer
             value: ast.expr | None = binding.value
             path = binding.path

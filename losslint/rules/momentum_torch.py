@@ -123,44 +123,82 @@ def _function_of(ctx: FileContext, node: ast.AST) -> ast.AST:
 
 
 def _called_functions(ctx: FileContext, scope: ast.AST, functions: dict[str, list], resolver: Resolver) -> list[ast.AST]:
-    """The functions ``scope`` calls, or hands to a call (``optimizer.step(closure)``)."""
-    called = []
-    for call in resolver.own_nodes(scope):
-        if isinstance(call, ast.Call):
-            name = call.func.id if isinstance(call.func, ast.Name) else call.func.attr if isinstance(call.func, ast.Attribute) else None
-            names = [name, *(a.id for a in call.args if isinstance(a, ast.Name))]
-            called.extend(f for n in names for f in functions.get(n or "", []) if f is not scope)
+    """The functions ``scope`` calls, or hands to a call (``optimizer.step(closure)``);
+    worked out once per scope and file (a script of many training cells asks for its
+    module at every step)."""
+    key = ("momentum_torch.called_functions", id(scope))
+    called = ctx.memo.get(key)
+    if called is None:
+        called = []
+        for call in resolver.own_nodes(scope):
+            if isinstance(call, ast.Call):
+                name = call.func.id if isinstance(call.func, ast.Name) else call.func.attr if isinstance(call.func, ast.Attribute) else None
+                names = [name, *(a.id for a in call.args if isinstance(a, ast.Name))]
+                called.extend(f for n in names for f in functions.get(n or "", []) if f is not scope)
+        ctx.memo[key] = called
     return called
 
 
 def _callers(ctx: FileContext, function: ast.AST) -> list[ast.AST]:
     if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return []
+    by_name = ctx.memo.get("momentum_torch.calls_by_name")
+    if by_name is None:  # an index of the file's calls by the name they call, built once
+        by_name = {}
+        for call in ctx.nodes_of(ast.Call):
+            name = call.func.id if isinstance(call.func, ast.Name) else call.func.attr if isinstance(call.func, ast.Attribute) else None
+            if name is not None:
+                by_name.setdefault(name, []).append(call)
+        ctx.memo["momentum_torch.calls_by_name"] = by_name
     callers = []
-    for call in ctx.nodes_of(ast.Call):
-        name = call.func.id if isinstance(call.func, ast.Name) else call.func.attr if isinstance(call.func, ast.Attribute) else None
-        if name == function.name:
-            caller = _function_of(ctx, call)
-            if caller is not function:
-                callers.append(caller)
+    for call in by_name.get(function.name, ()):
+        caller = _function_of(ctx, call)
+        if caller is not function:
+            callers.append(caller)
     return callers
 
 
 def scopes_reaching(ctx: FileContext, resolver: Resolver, site_node: ast.AST) -> list[ast.AST]:
     """The code on the way to a step: its function, the functions that function
-    calls (two levels), its callers and what they call (one level)."""
+    calls (two levels), its callers and what they call (one level). The same for
+    every step of one function: worked out once per function."""
     function = _function_of(ctx, site_node)
+    key = ("momentum_torch.scopes_reaching", id(function))
+    cached = ctx.memo.get(key)
+    if cached is not None:
+        return cached
     functions = resolver.functions()
     scopes: list[ast.AST] = [function]
+    listed: set[int] = {id(function)}
     frontier = [function]
     for _ in range(2):
-        frontier = [f for scope in frontier for f in _called_functions(ctx, scope, functions, resolver) if f not in scopes]
+        reached = []
+        for scope in frontier:
+            for f in _called_functions(ctx, scope, functions, resolver):
+                if id(f) not in listed:
+                    listed.add(id(f))
+                    reached.append(f)
+        frontier = reached
         scopes.extend(frontier)
     for caller in _callers(ctx, function):
-        if caller not in scopes:
+        if id(caller) not in listed:
+            listed.add(id(caller))
             scopes.append(caller)
-            scopes.extend(f for f in _called_functions(ctx, caller, functions, resolver) if f not in scopes)
+            for f in _called_functions(ctx, caller, functions, resolver):
+                if id(f) not in listed:
+                    listed.add(id(f))
+                    scopes.append(f)
+    ctx.memo[key] = scopes
     return scopes
+
+
+def _clips_in(ctx: FileContext, resolver: Resolver, scope: ast.AST) -> list[Clip]:
+    key = ("momentum_torch.clips_in", id(scope))
+    clips = ctx.memo.get(key)
+    if clips is None:
+        clips = [clip for call in resolver.own_nodes(scope) if isinstance(call, ast.Call) and (clip := clip_of(ctx, call)) is not None]
+        ctx.memo[key] = clips
+    return clips
 
 
 def clips_reaching(ctx: FileContext, resolver: Resolver, site_node: ast.AST) -> list[Clip]:
@@ -168,15 +206,15 @@ def clips_reaching(ctx: FileContext, resolver: Resolver, site_node: ast.AST) -> 
     clips: list[Clip] = []
     seen: set[int] = set()
     for scope in scopes_reaching(ctx, resolver, site_node):
-        for call in resolver.own_nodes(scope):
-            if isinstance(call, ast.Call) and id(call) not in seen:
-                seen.add(id(call))
-                clip = clip_of(ctx, call)
-                if clip is not None:
-                    clips.append(clip)
-    for call in ctx.nodes_of(ast.Call):
-        if clamping_hook(call):
-            clips.append(Clip(call, None))
+        for clip in _clips_in(ctx, resolver, scope):
+            if id(clip.call) not in seen:
+                seen.add(id(clip.call))
+                clips.append(clip)
+    hooks = ctx.memo.get("momentum_torch.clamping_hooks")
+    if hooks is None:
+        hooks = [Clip(call, None) for call in ctx.nodes_of(ast.Call) if clamping_hook(call)]
+        ctx.memo["momentum_torch.clamping_hooks"] = hooks
+    clips.extend(hooks)
     return clips
 
 
@@ -190,11 +228,18 @@ def trains_on_data(ctx: FileContext, resolver: Resolver, site_node: ast.AST) -> 
     function = _function_of(ctx, site_node)
     if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) and function.name.startswith("test"):
         return False
-    for scope in scopes_reaching(ctx, resolver, site_node):
-        for call in resolver.own_nodes(scope):
-            if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr in _BACKWARDS:
-                return True
-    return False
+    return any(_backward_in(ctx, resolver, scope) for scope in scopes_reaching(ctx, resolver, site_node))
+
+
+def _backward_in(ctx: FileContext, resolver: Resolver, scope: ast.AST) -> bool:
+    key = ("momentum_torch.backward_in", id(scope))
+    found = ctx.memo.get(key)
+    if found is None:
+        found = ctx.memo[key] = any(
+            isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr in _BACKWARDS
+            for call in resolver.own_nodes(scope)
+        )
+    return found
 
 
 # -- the fix ---------------------------------------------------------------------------

@@ -211,7 +211,7 @@ def _dataloader_class(ctx: FileContext, func: ast.expr, depth: int = 0) -> bool:
     qual = ctx.qualname(func)
     if qual in DATALOADERS:
         return True
-    if isinstance(func, (ast.Name, ast.Attribute)) and last_part(qual)[:1].isupper() and derives_from(ctx, func, DATALOADERS):
+    if isinstance(func, (ast.Name, ast.Attribute)) and last_part(qual)[:1].isupper() and _derives_from_dataloader(ctx, func, qual):
         return True  # a project subclass, through any number of classes and files
     if isinstance(func, ast.Name) and depth < 3:
         # loader = DataLoader if image_weights else InfiniteDataLoader
@@ -221,6 +221,15 @@ def _dataloader_class(ctx: FileContext, func: ast.expr, depth: int = 0) -> bool:
         if isinstance(value, (ast.Name, ast.Attribute)):
             return _dataloader_class(ctx, value, depth + 1)
     return False
+
+
+def _derives_from_dataloader(ctx: FileContext, func: ast.expr, qual: str) -> bool:
+    """Once per class name and file: every ``Net()`` of a script asks again."""
+    key = ("partial_batch_torch.derives_from_dataloader", qual)
+    derives = ctx.memo.get(key)
+    if derives is None:
+        derives = ctx.memo[key] = derives_from(ctx, func, DATALOADERS)
+    return derives
 
 
 def is_dataloader(ctx: FileContext, call: ast.Call) -> bool:
@@ -611,16 +620,28 @@ def _bounded_within_pass(ctx: FileContext, n: int | None, b: int | None) -> bool
     """A Lightning Trainer of this file that never reaches the last batch of a pass:
     ``limit_train_batches`` as a count (or a fraction below 1: the first batches
     only), or ``max_steps`` within the first pass (N and B known)."""
-    for call in ctx.nodes_of(ast.Call):
-        if not last_part(ctx.qualname(call.func) or "").endswith("Trainer"):
-            continue
-        limit = ctx.values.value(argument(call, "limit_train_batches"))
-        if (isinstance(limit, int) and not isinstance(limit, bool) and limit > 0) or (isinstance(limit, float) and 0 < limit < 1):
+    for limited, steps in _trainer_bounds(ctx):
+        if limited:
             return True
-        steps = ctx.values.int_value(argument(call, "max_steps"))
         if steps is not None and steps > 0 and n is not None and b is not None and steps <= n // b:
             return True
     return False
+
+
+def _trainer_bounds(ctx: FileContext) -> list[tuple[bool, int | None]]:
+    """Per Trainer call of the file: (does ``limit_train_batches`` stop a pass early,
+    its ``max_steps``); read once per file, not once per loader."""
+    bounds = ctx.memo.get("partial_batch_torch.trainer_bounds")
+    if bounds is None:
+        bounds = []
+        for call in ctx.nodes_of(ast.Call):
+            if not last_part(ctx.qualname(call.func) or "").endswith("Trainer"):
+                continue
+            limit = ctx.values.value(argument(call, "limit_train_batches"))
+            limited = (isinstance(limit, int) and not isinstance(limit, bool) and limit > 0) or (isinstance(limit, float) and 0 < limit < 1)
+            bounds.append((limited, None if limited else ctx.values.int_value(argument(call, "max_steps"))))
+        ctx.memo["partial_batch_torch.trainer_bounds"] = bounds
+    return bounds
 
 
 def _dataloaders(ctx: FileContext) -> Iterable[DataLoaderAnalysis]:
