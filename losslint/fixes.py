@@ -11,6 +11,7 @@ the original's permissions.
 from __future__ import annotations
 
 import ast
+import bisect
 import difflib
 import os
 import signal
@@ -101,18 +102,92 @@ def _apply(wrapper: MetadataWrapper, fixes: list[Fix]) -> str:
 
 def line_edits_of(source: str, fixes: Sequence[Fix]) -> list[tuple[LineEdit, ...]]:
     """Each fix applied alone to ``source``, as line edits (one libcst parse for
-    all of them). A fix that cannot be applied has none."""
+    all of them). A fix that cannot be applied has none. A fix is applied to the
+    top-level statements its edits fall in and diffed there only (a file of many
+    fixes costs its size once, not once per fix); one that needs an import the
+    file lacks is applied to the whole module."""
     try:
         wrapper = _wrapped(source)
     except Exception:  # (the file's LL004 says why when it is fixed)
         return [() for _ in fixes]
+    statements = _TopLevel(wrapper, source)
     result = []
     for fix in fixes:
         try:
-            result.append(tuple(text_edits(source, _apply(wrapper, [fix]))))
+            edits = statements.line_edits(fix)
+            result.append(edits if edits is not None else tuple(text_edits(source, _apply(wrapper, [fix]))))
         except Exception:
             result.append(())
     return result
+
+
+class _TopLevel:
+    """The module's top-level statements with the line each one's code (leading
+    comments and blank lines included) starts at, so that a fix can be applied to
+    and regenerated for its own statements alone."""
+
+    def __init__(self, wrapper: MetadataWrapper, source: str) -> None:
+        self.wrapper, self.source = wrapper, source
+        module = wrapper.module
+        self.codes = [module.code_for_node(statement) for statement in module.body]
+        header = "".join(module.code_for_node(line) for line in module.header)
+        footer = "".join(module.code_for_node(line) for line in module.footer)
+        # Regenerating statement by statement must give back the file (it does
+        # unless the file lacks a final newline): otherwise every fix takes the
+        # whole-module path.
+        self.usable = module.has_trailing_newline and header + "".join(self.codes) + footer == source
+        self.first_lines: list[int] = []  # where each statement's code starts, 1-based
+        line = header.count("\n") + 1
+        for code in self.codes:
+            self.first_lines.append(line)
+            line += code.count("\n")
+        self.end_line = line  # the line after the last statement
+        self._present: set[str] | None = None
+
+    def _index(self, line: int) -> int | None:
+        if not self.first_lines or line < self.first_lines[0] or line >= self.end_line:
+            return None
+        return bisect.bisect_right(self.first_lines, line) - 1
+
+    def line_edits(self, fix: Fix) -> tuple[LineEdit, ...] | None:
+        """The fix's line edits, or None when it must be applied to the whole module."""
+        if not self.usable or not fix.edits:
+            return None
+        indexes = []
+        for edit in fix.edits:
+            ends = (edit.span.line, edit.span.end_line) if isinstance(edit, NodeEdit) else (edit.span.line,)
+            found = [self._index(line) for line in ends]
+            if None in found:
+                return None
+            indexes.extend(found)  # type: ignore[arg-type]
+        first, last = min(indexes), max(indexes)
+        old = "".join(self.codes[first : last + 1])
+        if fix.imports and ("import" in old or not self._imports_present(fix.imports)):
+            return None  # add_imports reads the whole fixed module
+        applier = _EditApplier(fix.edits)
+        module = self.wrapper.module
+        parts = []
+        with applier.resolve(self.wrapper):
+            for statement in module.body[first : last + 1]:
+                updated = statement.visit(applier)
+                nodes = updated.nodes if isinstance(updated, cst.FlattenSentinel) else () if isinstance(updated, cst.RemovalSentinel) else (updated,)
+                parts.extend(module.code_for_node(node) for node in nodes)
+        missing = [e for e in fix.edits if isinstance(e, NodeEdit) and id(e) not in applier.applied]
+        if missing or applier.inserts:
+            raise FixError("the code to fix was not found where the finding points")
+        offset = self.first_lines[first] - 1
+        return tuple(
+            LineEdit(edit.line + offset, edit.end_line + offset, edit.content) for edit in text_edits(old, "".join(parts))
+        )
+
+    def _imports_present(self, imports: Sequence[str]) -> bool:
+        """Every import the fix needs is bound in the file already (add_imports adds none)."""
+        if self._present is None:
+            self._present = set()
+            for node in ast.walk(ast.parse(self.source)):
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    self._present |= _bound_names(node)
+        return all(_bound_names(ast.parse(text).body[0]) <= self._present for text in imports)
 
 
 def _bound_names(statement: ast.stmt) -> set[str]:
