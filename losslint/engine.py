@@ -315,8 +315,10 @@ class Linter:
         assert source.text is not None
         original_text = source.text
         # The file's own facts change as it is fixed; the caller's project does not
-        # (each file of a run is fixed against the facts the run found).
-        project = project.copy()
+        # (each file of a run is fixed against the facts the run found). Copied only
+        # once a fix applies: a copy rebuilds the project's indexes (its import
+        # graph), which for every file of a large run is quadratic.
+        run_project = project
         fixed: list[Finding] = []
         findings = self.check(source, project)
         failure: Finding | None = None
@@ -344,6 +346,8 @@ class Linter:
                 break
             fixed.extend(todo)
             source = candidate
+            if project is run_project:
+                project = project.copy()
             project.add(collect_module_facts(source.tree, new_text, source.module), str(source.target.path))  # type: ignore[arg-type]
             findings = self.check(source, project)
         remaining = findings + ([failure] if failure else [])
