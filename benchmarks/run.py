@@ -191,16 +191,25 @@ def timed(command: list[str], env: dict[str, str] | None = None, stdout=subproce
     return wall, cpu, process.returncode
 
 
+def baseline_env(env: dict[str, str], baseline: Path | None) -> dict[str, str]:
+    """The environment that runs the baseline's losslint (its folder first on the path)."""
+    return {**env, "PYTHONPATH": str(baseline)} if baseline is not None else env
+
+
 def losslint_command(root: Path) -> list[str]:
     return [sys.executable, str(HERE / "measure.py"), "check", str(root), "--no-progress", "--output-format", "concise", "--exit-zero"]
 
 
 def measure(
-    root: Path, files: list[Path], flake8: tuple[Path, Path] | None, repetitions: int, workdir: Path
+    root: Path, files: list[Path], flake8: tuple[Path, Path] | None, repetitions: int, workdir: Path,
+    baseline: Path | None = None,
 ) -> tuple[dict[str, Tool], dict]:
     listing = workdir / f"files-{root.name}.txt"
     listing.write_text("".join(f"{f}\n" for f in files), encoding="utf-8")
     tools = {name: Tool(name) for name in ("losslint cold", "losslint warm", "ast.parse")}
+    if baseline is not None:
+        tools["baseline cold"] = Tool("baseline cold")
+        tools["baseline warm"] = Tool("baseline warm")
     if flake8 is not None:
         tools["flake8 + TorchFix"] = Tool("flake8 + TorchFix")
         tools["flake8"] = Tool("flake8")
@@ -218,6 +227,13 @@ def measure(
         tools["losslint warm"].walls.append(wall)
         tools["losslint warm"].cpus.append(cpu)
         shutil.rmtree(cache, ignore_errors=True)
+        if baseline is not None:
+            env = baseline_env({**os.environ, "LOSSLINT_CACHE_DIR": str(cache), "LOSSLINT_BENCH_RSS": str(workdir / "rss-baseline.json")}, baseline)
+            for state in ("cold", "warm"):
+                wall, cpu, _ = timed(losslint_command(root), env)
+                tools[f"baseline {state}"].walls.append(wall)
+                tools[f"baseline {state}"].cpus.append(cpu)
+            shutil.rmtree(cache, ignore_errors=True)
         wall, cpu, _ = timed([sys.executable, str(HERE / "parse_all.py"), str(listing)])
         tools["ast.parse"].walls.append(wall)
         tools["ast.parse"].cpus.append(cpu)
@@ -242,7 +258,7 @@ def measure(
 
 def report(title: str, files: list[Path], tools: dict[str, Tool], extra: dict) -> dict:
     lines = sum(count_lines(f) for f in files)
-    print(f"\n== {title}: {len(files)} files, {lines:,} lines")
+    print(f"\n== {title}: {len(files)} files, {lines:,} lines (load average now: {os.getloadavg()[0]:.2f})")
     print(f"{'tool':<20} {'median wall':>12} {'median CPU':>11}")
     for tool in tools.values():
         print(f"{tool.name:<20} {tool.wall:>10.2f} s {tool.cpu:>9.2f} s")
@@ -250,6 +266,11 @@ def report(title: str, files: list[Path], tools: dict[str, Tool], extra: dict) -
     ratios = {"cold / ast.parse": cold.wall / parse.wall, "warm / cold": warm.wall / cold.wall}
     print(f"losslint cold / ast.parse: {ratios['cold / ast.parse']:.2f}x (bar: <= 3x)")
     print(f"losslint warm / cold:      {100 * ratios['warm / cold']:.1f}% (bar: <= 5%)")
+    if "baseline cold" in tools:
+        ratios["cold / baseline cold"] = cold.wall / tools["baseline cold"].wall
+        ratios["warm / baseline warm"] = warm.wall / tools["baseline warm"].wall
+        print(f"losslint cold / baseline cold: {ratios['cold / baseline cold']:.2f}x (bar: <= 1.5x)")
+        print(f"losslint warm / baseline warm: {ratios['warm / baseline warm']:.2f}x (bar: <= 1.5x)")
     if "flake8 + TorchFix" in tools:
         ratios["TorchFix / cold"] = tools["flake8 + TorchFix"].wall / cold.wall
         ratios["flake8 / cold"] = tools["flake8"].wall / cold.wall
@@ -275,6 +296,9 @@ def main() -> None:
     parser.add_argument("--sample-lines", type=int, default=60_000, help="size of the sample the peers run on")
     parser.add_argument("--full-peers", action="store_true", help="also run flake8 and TorchFix on the whole corpus (long)")
     parser.add_argument("--json", type=Path, help="write the numbers here too")
+    parser.add_argument("--baseline", type=Path, help="another losslint checkout (the folder holding losslint/) to time cold and warm too")
+    parser.add_argument("--no-sample", action="store_true", help="only the whole corpus (no peers)")
+    parser.add_argument("--no-corpus", action="store_true", help="only the sample (with the peers)")
     args = parser.parse_args()
     try:
         import losslint  # noqa: F401
@@ -286,15 +310,19 @@ def main() -> None:
     files = python_files(root)
     sample_root, sample_files = sample(files, root, args.sample_lines)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}")
+    print(f"load average at start: {os.getloadavg()[0]:.2f}", flush=True)
     results = {}
     with tempfile.TemporaryDirectory(prefix="losslint-bench-") as work:
         workdir = Path(work)
-        print(f"\nsample ({len(sample_files)} files): {args.repetitions} repetitions", flush=True)
-        tools, extra = measure(sample_root, sample_files, flake8, args.repetitions, workdir)
-        results["sample"] = report("sample, all tools on the same files", sample_files, tools, extra)
-        print(f"\nwhole corpus ({len(files)} files): {args.repetitions} repetitions", flush=True)
-        tools, extra = measure(root, files, flake8 if args.full_peers else None, args.repetitions, workdir)
-        results["corpus"] = report("whole corpus", files, tools, extra)
+        baseline = args.baseline.resolve() if args.baseline else None
+        if not args.no_sample:
+            print(f"\nsample ({len(sample_files)} files): {args.repetitions} repetitions", flush=True)
+            tools, extra = measure(sample_root, sample_files, flake8, args.repetitions, workdir, baseline)
+            results["sample"] = report("sample, all tools on the same files", sample_files, tools, extra)
+        if not args.no_corpus:
+            print(f"\nwhole corpus ({len(files)} files): {args.repetitions} repetitions", flush=True)
+            tools, extra = measure(root, files, flake8 if args.full_peers else None, args.repetitions, workdir, baseline)
+            results["corpus"] = report("whole corpus", files, tools, extra)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
 
