@@ -22,7 +22,7 @@ LOOP = [
     "for x, y in train_loader:\n",
     "    !echo step\n",
     "    model?\n",
-    "    pass",
+    "    optimizer.step()",
 ]
 LOADER_LINE = LOOP[2]
 
@@ -112,7 +112,7 @@ def test_string_source_and_no_trailing_newline_kept(tmp_path: Path):
     write(tmp_path / "nb.ipynb", notebook("".join(SETUP), "".join(DATA), "".join(LOOP)))
     assert run(["check", "nb.ipynb", "--fix"], tmp_path)[0] == 0
     cell = json.loads((tmp_path / "nb.ipynb").read_text(encoding="utf-8"))["cells"][3]["source"]
-    assert isinstance(cell, str) and cell.endswith("    pass") and "drop_last=True" in cell
+    assert isinstance(cell, str) and cell.endswith("    optimizer.step()") and "drop_last=True" in cell
 
 
 def test_noqa_in_a_cell(tmp_path: Path):
