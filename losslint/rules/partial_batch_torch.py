@@ -17,6 +17,7 @@ from losslint.analysis.hierarchy import derives_from
 from losslint.analysis.names import argument, dotted, last_part
 from losslint.analysis.roles import Role, bound_name, only_read_without_steps, pipeline_role, words_role
 from losslint.analysis.sizes import length
+from losslint.analysis.walk import walk
 from losslint.context import FileContext
 from losslint.findings import Finding, Severity
 from losslint.project import ModuleFacts, collector
@@ -148,7 +149,7 @@ _CALLERS_KEY = "loader_factory_calls"
 _UNREAD = "?"  # a value or a **dict the collector cannot read
 
 
-def _caller_record(call: ast.Call, function: ast.AST | None) -> dict[str, object] | None:
+def _caller_record(call: ast.Call, function: ast.AST | None, dicts: dict[int, tuple[dict[str, list[ast.expr]], set[str]]]) -> dict[str, object] | None:
     """What a call hands a function that may build a loader: its literal shuffle=,
     drop_last= and the keys of its **dicts (when a literal of the calling function)."""
     record: dict[str, object] = {}
@@ -156,29 +157,39 @@ def _caller_record(call: ast.Call, function: ast.AST | None) -> dict[str, object
         if kw.arg in ("shuffle", "drop_last", "batch_sampler"):
             record[kw.arg] = kw.value.value if isinstance(kw.value, ast.Constant) else _UNREAD
         elif kw.arg is None:
-            keys = _literal_dict_keys(kw.value, function)
+            keys = _literal_dict_keys(kw.value, function, dicts)
             record["**"] = _UNREAD if keys is None else sorted(set(keys) | set(record.get("**") or []))  # type: ignore[arg-type]
     return record or None
 
 
-def _literal_dict_keys(node: ast.expr, function: ast.AST | None) -> list[str] | None:
+def _literal_dict_keys(node: ast.expr, function: ast.AST | None, dicts: dict[int, tuple[dict[str, list[ast.expr]], set[str]]]) -> list[str] | None:
     if isinstance(node, ast.Dict):
         if all(isinstance(k, ast.Constant) and isinstance(k.value, str) for k in node.keys):
             return [k.value for k in node.keys]  # type: ignore[union-attr]
         return None
     if isinstance(node, ast.Name) and function is not None:
-        assigned = [
-            n.value for n in ast.walk(function)
-            if isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == node.id for t in n.targets)
-        ]
-        changed = any(
-            isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == node.id
-            and n.attr not in ("get", "items", "keys", "values")
-            for n in ast.walk(function)
-        )
-        if len(assigned) == 1 and not changed:
-            return _literal_dict_keys(assigned[0], None)
+        assigned, changed = _names_of(function, dicts)
+        if len(assigned.get(node.id, ())) == 1 and node.id not in changed:
+            return _literal_dict_keys(assigned[node.id][0], None, dicts)
     return None
+
+
+def _names_of(function: ast.AST, dicts: dict[int, tuple[dict[str, list[ast.expr]], set[str]]]) -> tuple[dict[str, list[ast.expr]], set[str]]:
+    """(name -> the values assigned to it, the names whose attributes other than
+    get/items/keys/values are used) in ``function``: one walk per function, however
+    many of its calls pass a **dict (``super().__init__(**kwargs)`` everywhere)."""
+    known = dicts.get(id(function))
+    if known is None:
+        assigned: dict[str, list[ast.expr]] = {}
+        changed: set[str] = set()
+        for n in walk(function):
+            if isinstance(n, ast.Assign):
+                for name in {t.id for t in n.targets if isinstance(t, ast.Name)}:
+                    assigned.setdefault(name, []).append(n.value)
+            elif isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.attr not in ("get", "items", "keys", "values"):
+                changed.add(n.value.id)
+        known = dicts[id(function)] = (assigned, changed)
+    return known
 
 
 @collector
@@ -188,17 +199,26 @@ def _loader_factory_calls(tree: ast.Module, source: str, facts: ModuleFacts) -> 
     if "shuffle" not in source and "**" not in source:
         return
     calls: dict[str, list[dict[str, object]]] = {}
+    dicts: dict[int, tuple[dict[str, list[ast.expr]], set[str]]] = {}
     stack: list[tuple[ast.AST, ast.AST | None]] = [(tree, None)]
+    pop, push = stack.pop, stack.append
     while stack:
-        node, function = stack.pop()
+        node, function = pop()
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             function = node
-        if isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute)):
-            record = _caller_record(node, function)
+        elif isinstance(node, ast.Call) and node.keywords and isinstance(node.func, (ast.Name, ast.Attribute)):
+            record = _caller_record(node, function, dicts)
             if record is not None:
                 name = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
                 calls.setdefault(name, []).append(record)
-        stack.extend((child, function) for child in ast.iter_child_nodes(node))
+        for field in node._fields:  # the children in ast.iter_child_nodes' order, without its generators
+            value = getattr(node, field, None)
+            if value.__class__ is list:
+                for item in value:
+                    if isinstance(item, ast.AST):
+                        push((item, function))
+            elif isinstance(value, ast.AST):
+                push((value, function))
     if calls:
         facts.extra[_CALLERS_KEY] = calls
 
