@@ -2,7 +2,7 @@
 
 Literal shapes (``torch.randn(1000, 20)``, ``np.zeros((1000, 3))``), ``range``,
 list literals, ``TensorDataset``, ``random_split``/``Subset``/slices/
-``ConcatDataset``, sklearn k-fold index splits, torchvision and Keras datasets of fixed size (SEMANTICS.md §3),
+``ConcatDataset``, sklearn k-fold index splits, torchvision and Keras datasets of fixed size (docs/semantics.md §3),
 the project's own Dataset classes with a constant ``__len__`` or a configured
 size. None when it cannot be known.
 """
@@ -19,7 +19,7 @@ from losslint.project import UNKNOWN
 if TYPE_CHECKING:
     from losslint.context import FileContext
 
-# Standard splits: (train, test). SEMANTICS.md §3; torchvision's are from its docs.
+# Standard splits: (train, test). docs/semantics.md §3; torchvision's are from its docs.
 TORCHVISION_SIZES: dict[str, tuple[int, int]] = {
     "MNIST": (60000, 10000),
     "FashionMNIST": (60000, 10000),
@@ -308,7 +308,7 @@ def keras_load_data_length(ctx: "FileContext", value: ast.expr, path: tuple[int,
 # -- samples of arrays as training scripts reshape them (flow-sensitive) --------
 
 # keras.datasets whose load_data() splits a fixed total at test_split=0.2 (the
-# training part is int(total * (1 - test_split)); SEMANTICS.md §3, keras docs).
+# training part is int(total * (1 - test_split)); docs/semantics.md §3, keras docs).
 KERAS_SPLIT_DATASETS: dict[str, int] = {"reuters": 11228, "boston_housing": 506, "california_housing": 20640}
 
 # tensorflow_datasets standard splits (the tfds catalog).

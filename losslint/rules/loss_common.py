@@ -3,7 +3,7 @@ the batch size, read off the code.
 
 The question every LL1xx rule asks is "what does this expression's magnitude do
 when the batch gets smaller?". ``LossEvaluator`` answers it with a small abstract
-interpretation over ``ast`` expressions (SEMANTICS.md §1-§2):
+interpretation over ``ast`` expressions (docs/semantics.md §1-§2):
 
 - ``Kind.MEAN``: a scalar independent of the batch size (a mean-reduced torch
   loss, ``.mean()`` of a per-sample tensor, a sum divided by the actual batch
@@ -92,7 +92,7 @@ class DivisorInfo:
     node: ast.expr | None = None  # for the actual batch size: the batch tensor it measures
 
 
-# -- framework tables (SEMANTICS.md §1) ------------------------------------------
+# -- framework tables (docs/semantics.md §1) ------------------------------------------
 
 # torch.nn loss classes: all default to reduction='mean'. Value: how many leading
 # positional arguments are not reduction-related (weight, margin, ...), so that a

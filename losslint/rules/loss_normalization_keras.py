@@ -4,7 +4,7 @@ taken over the whole batch, which Keras then averages over the batch again.
 The seed's case (ssd_keras before commit 3526a17): ``SSDLoss.compute_loss``
 returned ``(class_loss + alpha * loc_loss) / max(1, n_positive)``, shape (B,),
 with ``n_positive`` summed over the whole batch; every Keras generation divides a
-rank >= 1 loss by its size (SEMANTICS.md §2), so the value is ~ 1/b and the
+rank >= 1 loss by its size (docs/semantics.md §2), so the value is ~ 1/b and the
 short last batch of every pass spikes. A scalar return is left alone by every
 Keras version; per-sample normalization (each sample by its own count) and a
 compensating ``* batch_size`` are correct and stay quiet.

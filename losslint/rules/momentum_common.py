@@ -1,11 +1,11 @@
 """What the LL3xx (momentum without clipping) rules share.
 
-- The optimizer catalogue (SEMANTICS.md §4): which constructors of torch, Keras,
+- The optimizer catalogue (docs/semantics.md §4): which constructors of torch, Keras,
   optax and the usual third-party packages keep a running average of past
   gradients, under which argument, with which default. SGD's momentum defaults to
   0 (not a momentum optimizer); the Adam family's β1 to 0.9 (one).
 - ``Momentum``: what was found (which optimizer, μ or β1), the message that says
-  what a gradient spike does to it, and the severity that follows (SEMANTICS.md §4's
+  what a gradient spike does to it, and the severity that follows (docs/semantics.md §4's
   measurements: SGD with momentum carries a bad gradient on for ~1/(1-μ) steps;
   Adam's step is bounded but its inflated second moment shrinks the updates after
   it; Lion and Muon take fixed-size steps in a direction the spike dominates).
@@ -152,7 +152,7 @@ FLAX_OPTIM: dict[str, Spec] = {
     "Adafactor": Spec(ADAM, "beta1", None, None),
     "GradientDescent": _PLAIN, "Adagrad": _PLAIN, "RMSProp": _PLAIN,
 }
-# optax transforms that clip (SEMANTICS.md §4).
+# optax transforms that clip (docs/semantics.md §4).
 OPTAX_CLIPS = {"clip_by_global_norm", "clip", "clip_by_block_rms", "adaptive_grad_clip", "per_example_global_norm_clip", "per_example_layer_norm_clip"}
 
 
@@ -179,7 +179,7 @@ class Momentum:
     @property
     def severity(self) -> Severity:
         # SGD's momentum spreads a spike over ~1/(1-μ) full-size steps; Adam's step is
-        # bounded and Lion's fixed, so those are a weaker risk (SEMANTICS.md §4).
+        # bounded and Lion's fixed, so those are a weaker risk (docs/semantics.md §4).
         if self.kind == SGD and self.coefficient is not None:
             return Severity.WARNING
         return Severity.INFO
@@ -228,7 +228,7 @@ class Momentum:
 
 
 _SPIKE = 8.0
-_ADAM_MEASURED_MOVE = 1.32  # SEMANTICS.md §4: an 8x spike, β1=0.9, β2=0.999, measured
+_ADAM_MEASURED_MOVE = 1.32  # docs/semantics.md §4: an 8x spike, β1=0.9, β2=0.999, measured
 
 
 def _adam_spike_move(beta1: float, beta2: float) -> float:

@@ -63,7 +63,7 @@ from losslint.rules.momentum_flow import (
 _REFERENCES = (
     "https://pytorch.org/docs/stable/generated/torch.nn.utils.clip_grad_norm_.html",
     "https://pytorch.org/docs/stable/notes/amp_examples.html#gradient-clipping",
-    "SEMANTICS.md §4 (single-spike measurements: SGD momentum 0.9 vs Adam)",
+    "docs/semantics.md §4 (single-spike measurements: SGD momentum 0.9 vs Adam)",
 )
 _SCALERS = ("GradScaler", "ShardedGradScaler")
 

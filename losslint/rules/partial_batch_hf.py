@@ -3,7 +3,7 @@
 
 The Trainer builds its training DataLoader with ``drop_last=args.dataloader_drop_last``,
 which defaults to False, and ``per_device_train_batch_size`` defaults to 8
-(SEMANTICS.md §3). On one process, a train set whose size N is not a multiple of
+(docs/semantics.md §3). On one process, a train set whose size N is not a multiple of
 the per-device batch size B ends every epoch with a batch of N % B samples; with
 several processes accelerate's ``even_batches=True`` fills that batch by wrapping
 around, so the partial batch is a single-process affair. A run bounded by
