@@ -641,5 +641,9 @@ def _fix_batch(items: list[tuple]) -> list[tuple]:
         result = _fix_path(linter, project, target, module, scan, _WORKER["unsafe"], _WORKER["diff"], _WORKER["line_edits"])
         result.findings = [portable(f) for f in result.findings]
         out.append((index, result, linter.internal_error))
-        gc.collect()  # a file's libcst trees go before the next file's come
+        if result.fixed or any(f.fix is not None for f in result.findings):
+            # a file's libcst trees go before the next file's come; only after a
+            # file libcst parsed: a full collection of the worker's heap (the
+            # project's facts) after every file made --fix on 1.75M lines minutes slower
+            gc.collect()
     return out
