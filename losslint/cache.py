@@ -235,12 +235,14 @@ class Cache:
 
 @lru_cache(maxsize=1)
 def _allowed_types() -> dict[str, type]:
-    """Every class an entry may rebuild, by name. Rules that keep a dataclass in
-    ``ModuleFacts.extra`` must add it here (tests/test_cache.py checks the facts of
+    """Every class an entry may rebuild, by name: losslint's own result types and
+    the kinds of per-family fact registered with ``project.family_fact`` (the rule
+    modules register theirs when imported; tests/test_cache.py checks the facts of
     every fixture round-trip). (Cached: callers never modify it.)"""
+    import losslint.rules  # noqa: F401  (registers every family's fact kinds)
     from losslint.findings import Applicability, LineEdit, Severity, Span
     from losslint.parallel import Scan, _Remembered
-    from losslint.project import ModuleFacts
+    from losslint.project import FAMILY_FACTS, ModuleFacts
     from losslint.rules.momentum_common import Momentum
     from losslint.rules.momentum_flow import BuilderFact, ModuleMomentum, PassFact
     from losslint.rules.momentum_lightning import LightningModuleFacts
@@ -249,7 +251,7 @@ def _allowed_types() -> dict[str, type]:
         Severity, Applicability, Span, LineEdit, DetachedFix, Finding, ModuleFacts, Scan, _Remembered,
         Momentum, BuilderFact, PassFact, ModuleMomentum, LightningModuleFacts,
     )
-    return {f"{cls.__module__}.{cls.__qualname__}": cls for cls in allowed}
+    return {f"{cls.__module__}.{cls.__qualname__}": cls for cls in (*allowed, *FAMILY_FACTS.values())}
 
 
 @lru_cache(maxsize=None)

@@ -14,8 +14,9 @@ from __future__ import annotations
 import ast
 import os
 from collections import defaultdict
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
 from losslint.analysis.names import dotted
 from losslint.analysis.walk import statements, tree_index
@@ -23,6 +24,21 @@ from losslint.analysis.walk import statements, tree_index
 # A literal we can carry between files: int, float, bool, str or None.
 Literal = Any
 UNKNOWN = object()
+
+F = TypeVar("F")
+# Every kind of per-family fact, by class name: what a ModuleFacts may hold and the
+# cache may rebuild (each is a dataclass whose fields the cache checks by annotation).
+FAMILY_FACTS: dict[str, type] = {}
+
+
+def family_fact(cls: type[F]) -> type[F]:
+    """Register a dataclass as a kind of per-family fact (``ModuleFacts.put/get``,
+    ``ProjectFacts.each``). Names are unique: one kind, one class."""
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls.__qualname__} must be a dataclass")
+    if FAMILY_FACTS.setdefault(cls.__name__, cls) is not cls:
+        raise TypeError(f"two family facts named {cls.__name__}")
+    return cls
 
 
 @dataclass
@@ -37,7 +53,20 @@ class ModuleFacts:
     batchnorm1d_classes: set[str] = field(default_factory=set)
     # the modules it imports, as absolute dotted names (``from a.b import c``: a.b and a.b.c)
     imports: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)  # per-family facts, by collector
+    extra: dict[str, Any] = field(default_factory=dict)  # (being replaced by ``family``)
+    # typed per-family facts, one dataclass instance per kind (``family_fact``), by kind name
+    family: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, kind: type[F]) -> F | None:
+        """This module's fact of one kind, or None when its collector found nothing."""
+        return self.family.get(kind.__name__)
+
+    def put(self, fact: Any) -> None:
+        """Record a fact; its class must be a ``family_fact``."""
+        kind = type(fact)
+        if FAMILY_FACTS.get(kind.__name__) is not kind:
+            raise TypeError(f"{kind.__qualname__} is not registered with @family_fact")
+        self.family[kind.__name__] = fact
 
 
 def file_key(path: str) -> str:
@@ -234,6 +263,16 @@ class ProjectFacts:
         if facts is None:
             return UNKNOWN
         return facts.constants.get(name, UNKNOWN)
+
+    def each(self, kind: type[F], scope: str | None = None) -> list[tuple[str, F]]:
+        """Every module's fact of one kind, as (file key, fact), in a stable order;
+        with ``scope`` (a file), only the files it may borrow from (``related``)."""
+        reach = self.related(scope)
+        return [
+            (key, fact)
+            for key, facts in sorted(self.modules.items())
+            if (reach is None or key in reach) and (fact := facts.get(kind)) is not None
+        ]
 
     _extras: dict[str, list[tuple[str, Any]]] | None = None
 
