@@ -240,7 +240,7 @@ def _allowed_types() -> dict[str, type]:
     modules register theirs when imported; tests/test_cache.py checks the facts of
     every fixture round-trip). (Cached: callers never modify it.)"""
     import losslint.rules  # noqa: F401  (registers every family's fact kinds)
-    from losslint.findings import Applicability, LineEdit, Severity, Span
+    from losslint.findings import Applicability, LineEdit, RelatedLocation, Severity, Span
     from losslint.parallel import Scan, _Remembered
     from losslint.project import FAMILY_FACTS, ModuleFacts
     from losslint.rules.momentum_common import Momentum
@@ -248,7 +248,7 @@ def _allowed_types() -> dict[str, type]:
     from losslint.rules.momentum_lightning import LightningModuleFacts
 
     allowed = (
-        Severity, Applicability, Span, LineEdit, DetachedFix, Finding, ModuleFacts, Scan, _Remembered,
+        Severity, Applicability, Span, LineEdit, RelatedLocation, DetachedFix, Finding, ModuleFacts, Scan, _Remembered,
         Momentum, BuilderFact, PassFact, ModuleMomentum, LightningModuleFacts,
     )
     return {f"{cls.__module__}.{cls.__qualname__}": cls for cls in (*allowed, *FAMILY_FACTS.values())}

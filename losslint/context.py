@@ -11,11 +11,11 @@ import ast
 import re
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Iterator, TypeVar
+from typing import TYPE_CHECKING, Iterable, Iterator, TypeVar
 
 from losslint.analysis.names import ImportTable
 from losslint.analysis.walk import tree_index
-from losslint.findings import Finding, Fix, Span
+from losslint.findings import Finding, Fix, RelatedLocation, Span
 
 if TYPE_CHECKING:
     from losslint.analysis.values import ValueResolver
@@ -159,7 +159,21 @@ class FileContext:
             return byte_offset
         return len(text.encode("utf-8")[:byte_offset].decode("utf-8", errors="ignore"))
 
-    def finding(self, rule: "Rule", node: ast.AST, message: str, fix: Fix | None = None, severity=None) -> Finding:
+    def related(self, node: ast.AST, message: str) -> RelatedLocation:
+        """A place in this file that is part of a finding's evidence ("the optimizer
+        is built here"), for ``finding(..., related=[...])``. For another file's
+        node: ``RelatedLocation.of(path, node, message)``."""
+        return RelatedLocation(self.path, self.span(node), message)
+
+    def finding(
+        self,
+        rule: "Rule",
+        node: ast.AST,
+        message: str,
+        fix: Fix | None = None,
+        severity=None,
+        related: Iterable[RelatedLocation] = (),
+    ) -> Finding:
         return Finding(
             code=rule.code,
             name=rule.name,
@@ -168,4 +182,5 @@ class FileContext:
             path=self.path,
             span=self.span(node),
             fix=fix,
+            related_locations=tuple(related),
         )

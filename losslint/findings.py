@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Union
 
 if TYPE_CHECKING:
+    import ast
+
     import libcst as cst
 
 
@@ -94,6 +96,49 @@ class Fix:
     line_edits: tuple[LineEdit, ...] | None = None
 
 
+@dataclass(frozen=True)
+class RelatedLocation:
+    """A place in the code that is part of a finding's evidence, and what it is:
+    where the optimizer is built, where N = 50000 comes from, where the loss is
+    defined, a linked finding of the same chain. Every output shows them (JSON
+    ``related_locations``, SARIF ``relatedLocations``, the language server's
+    ``relatedInformation``, a line each in the text output).
+
+    How a rule makes one:
+
+    - in the file it judges: ``ctx.related(node, "the optimizer is built here")``
+      (exact character columns), passed as ``ctx.finding(..., related=[...])``;
+    - in another file: ``RelatedLocation.of(path, node, "N = 50000 comes from here")``
+      with that file's ``ast`` node, or ``RelatedLocation.at(path, line, "...")``
+      where a fact kept only the line. ``path`` is a display path (a project
+      file's key goes through ``losslint.discovery.display_path``).
+
+    ``message`` says what the place is, in a few words, without repeating the
+    location. ``span`` follows ``Span``'s conventions (1-based lines, 0-based
+    columns); ``cell`` is set for a place in a notebook (then the span's lines
+    are the cell's), as on ``Finding``."""
+
+    path: str
+    span: Span
+    message: str
+    cell: int | None = None
+
+    @classmethod
+    def of(cls, path: str, node: "ast.AST", message: str) -> "RelatedLocation":
+        """A node of another file. Columns are ``ast``'s UTF-8 byte offsets (the
+        other file's text is not at hand): exact on ASCII lines."""
+        line = getattr(node, "lineno", 1)
+        column = getattr(node, "col_offset", 0)
+        end_line = getattr(node, "end_lineno", None) or line
+        end_column = getattr(node, "end_col_offset", None)
+        return cls(path, Span(line, column, end_line, column if end_column is None else end_column), message)
+
+    @classmethod
+    def at(cls, path: str, line: int, message: str, column: int = 0) -> "RelatedLocation":
+        """A line (and column, 0-based) of a file, where no node is at hand."""
+        return cls(path, Span(line, column, line, column), message)
+
+
 @dataclass
 class Finding:
     code: str
@@ -111,6 +156,8 @@ class Finding:
     # Dotted modules whose training this finding bears on besides its own file (a
     # loss defined here and compiled in train.py): linkers treat it as on their path.
     training_modules: tuple[str, ...] = ()
+    # The evidence that lies elsewhere (see RelatedLocation), in the order shown.
+    related_locations: tuple[RelatedLocation, ...] = ()
 
     @property
     def sort_key(self) -> tuple:

@@ -381,3 +381,21 @@ def test_a_value_the_schema_does_not_know_is_not_written(tmp_path: Path):
     for bad in ({**span["v"], "line": "1"}, {**span["v"], "line": True}, {"line": 1}, {**span["v"], "extra": 1}):
         with pytest.raises((ValueError, TypeError, KeyError)):
             cache_module.decode({**span, "v": bad})
+
+
+def test_a_finding_with_related_locations_round_trips():
+    from losslint.findings import Finding, RelatedLocation, Severity
+
+    finding = Finding(
+        "LL301",
+        "momentum-without-clipping",
+        "m",
+        Severity.WARNING,
+        "train.py",
+        Span(9, 4, 9, 20),
+        related_locations=(
+            RelatedLocation("train.py", Span(3, 12, 3, 40), "the optimizer is built here"),
+            RelatedLocation("nb.ipynb", Span(2, 0, 2, 5), "LL201: a partial last batch", cell=4),
+        ),
+    )
+    assert cache_module.decode(json.loads(json.dumps(cache_module.encode(finding)))) == finding
