@@ -17,8 +17,10 @@ that shares its analysis). It carries, side by side:
 
 from __future__ import annotations
 
+import enum
 import textwrap
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Callable, ClassVar, Iterable
 
 from losslint.findings import Applicability, Finding, Severity
@@ -59,6 +61,43 @@ class Quiet:
         object.__setattr__(self, "files", tuple((n, textwrap.dedent(s).lstrip("\n")) for n, s in self.files))
 
 
+class ChainRole(enum.Enum):
+    """A rule's place among the causes of a per-epoch loss spike, declared on the
+    rule (``chain = ChainRole.PARTIAL_BATCH``): the chain linker
+    (rules/loss_chain.py), ``verify`` and ``explain`` ask it, never a list of
+    codes. Every LL1xx-LL3xx rule declares one. The value says what the cause is,
+    in the words a chain's message uses."""
+
+    SPIKING_LOSS = "a loss that scales as 1/batch size"  # spikes on a short last batch, even without momentum
+    ACCUMULATION_WINDOW = "a partial gradient-accumulation window"  # a short last step; linked only with momentum
+    DIPPING_LOSS = "a summed loss divided by the nominal batch size"  # under-weights the last batch: a dip
+    PARTIAL_BATCH = "a partial last batch"
+    SINGLETON_BATCH = "a last batch of one sample under BatchNorm"  # a crash, not a spike: never linked
+    MOMENTUM = "momentum without clipping"
+    INEFFECTIVE_CLIP = "a clip that meets scaled gradients"  # clipping before unscale_ under AMP
+
+    @property
+    def scales_loss(self) -> bool:
+        """A loss whose weight of the last batch is wrong (the LL1xx causes)."""
+        return self in (ChainRole.SPIKING_LOSS, ChainRole.ACCUMULATION_WINDOW, ChainRole.DIPPING_LOSS)
+
+    @property
+    def short_last_batch(self) -> bool:
+        """A pipeline whose last batch of a pass is short (the LL2xx causes)."""
+        return self in (ChainRole.PARTIAL_BATCH, ChainRole.SINGLETON_BATCH)
+
+    @property
+    def unclipped(self) -> bool:
+        """A step that no clip bounds (the LL3xx causes): its fix is a clip, which
+        verify judges on an injected outlier batch."""
+        return self in (ChainRole.MOMENTUM, ChainRole.INEFFECTIVE_CLIP)
+
+    @property
+    def dips(self) -> bool:
+        """Its symptom is an under-weighted last step (a dip), not a spike."""
+        return self in (ChainRole.DIPPING_LOSS, ChainRole.ACCUMULATION_WINDOW)
+
+
 class Rule:
     code: ClassVar[str]
     name: ClassVar[str]
@@ -77,6 +116,8 @@ class Rule:
 
     flagged: ClassVar[tuple[Flagged, ...]] = ()
     quiet: ClassVar[tuple[Quiet, ...]] = ()
+    # Its place among the causes of a per-epoch spike (None: the linter's own LL0xx).
+    chain: ClassVar[ChainRole | None] = None
 
     def check(self, ctx: "FileContext") -> Iterable[Finding]:
         raise NotImplementedError
@@ -89,8 +130,8 @@ class Rule:
 _REGISTRY: dict[str, type[Rule]] = {}
 
 # Linkers see every finding of a run (all files) after the rules have judged each
-# file, and may link findings (``Finding.related``) and raise their severity: the
-# seed's full chain (LL1xx + LL2xx + LL3xx on one training path).
+# file, and may link findings (``Finding.related_locations``) and raise their
+# severity: the causes of a per-epoch spike on one training path (LL1xx + LL2xx + LL3xx).
 Linker = Callable[[list[Finding]], None]
 _LINKERS: list[Linker] = []
 
@@ -127,3 +168,14 @@ def find_rule(code_or_name: str) -> type[Rule] | None:
         if rule.code == key.upper() or rule.name == key.lower():
             return rule
     return None
+
+
+@lru_cache(maxsize=None)
+def _roles() -> dict[str, ChainRole | None]:
+    return {rule.code: rule.chain for rule in all_rules()}
+
+
+def chain_role(code: str) -> ChainRole | None:
+    """The chain role its rule declares for a finding's code (None: no such rule,
+    or the linter's own LL0xx)."""
+    return _roles().get(code)

@@ -30,7 +30,7 @@ from losslint.analysis.names import dotted, last_part
 from losslint.context import FileContext
 from losslint.discovery import display_path
 from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity
-from losslint.rules.base import Flagged, Quiet, Rule, register
+from losslint.rules.base import ChainRole, Flagged, Quiet, Rule, register
 from losslint.project import file_key
 from losslint.rules.loss_chain import training_paths
 from losslint.rules.loss_common import Kind, LossEvaluator, compiled_loss_entries, compiled_loss_users
@@ -105,6 +105,7 @@ def _batch_size_code(ctx: FileContext, batch_tensor: str, value: ast.expr) -> st
 @register
 class KerasLossAveragedTwice(Rule):
     code = "LL102"
+    chain = ChainRole.SPIKING_LOSS
     name = "keras-loss-averaged-twice"
     severity = Severity.WARNING
     triggers = ("loss", "Loss")

@@ -27,7 +27,7 @@ from losslint.analysis.names import argument, keyword, last_part
 from losslint.context import FileContext
 from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity
 from losslint.fixes import set_keyword
-from losslint.rules.base import Flagged, Quiet, Rule, register
+from losslint.rules.base import ChainRole, Flagged, Quiet, Rule, register
 from losslint.rules.loss_chain import on_training_paths
 from losslint.rules.loss_common import (
     Batching,
@@ -179,6 +179,7 @@ def _all_batches_full(batching: Batching | None) -> str:
 @register
 class MeanLossDividedByBatchSize(Rule):
     code = "LL101"
+    chain = ChainRole.SPIKING_LOSS
     name = "mean-loss-divided-by-batch-size"
     severity = Severity.WARNING
     triggers = _TRIGGERS
@@ -715,6 +716,7 @@ class MeanLossDividedByBatchSize(Rule):
 @register
 class LossDividedByNominalBatchSize(Rule):
     code = "LL103"
+    chain = ChainRole.DIPPING_LOSS
     name = "loss-divided-by-nominal-batch-size"
     severity = Severity.WARNING
     triggers = _TRIGGERS
@@ -1174,6 +1176,7 @@ def _accumulation_windows(ctx: FileContext) -> Iterable[_Window]:
 @register
 class PartialAccumulationWindow(Rule):
     code = "LL104"
+    chain = ChainRole.ACCUMULATION_WINDOW
     name = "partial-accumulation-window"
     severity = Severity.WARNING
     triggers = ("%", "accumulate(")

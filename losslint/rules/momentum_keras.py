@@ -33,7 +33,7 @@ from losslint.analysis.names import argument, keyword, last_part
 from losslint.context import FileContext
 from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity
 from losslint.fixes import set_keyword
-from losslint.rules.base import Flagged, Quiet, Rule, register
+from losslint.rules.base import ChainRole, Flagged, Quiet, Rule, register
 from losslint.rules.momentum_common import (
     KERAS_OPTIMIZERS,
     KERAS_STRINGS,
@@ -173,6 +173,7 @@ def _manual_clip(ctx: FileContext) -> bool:
 @register
 class KerasMomentumWithoutClipping(Rule):
     code = "LL302"
+    chain = ChainRole.MOMENTUM
     name = "keras-momentum-without-clipping"
     severity = Severity.WARNING
     triggers = ("optimizers", "compile(", "Optimizer(")

@@ -38,7 +38,7 @@ from losslint.context import FileContext
 from losslint.findings import Applicability, Finding, Fix, InsertBefore, NodeEdit, Severity
 from losslint.fixes import set_keyword
 from losslint.project import ModuleFacts, ProjectFacts, collector
-from losslint.rules.base import Flagged, Quiet, Rule, register
+from losslint.rules.base import ChainRole, Flagged, Quiet, Rule, register
 from losslint.rules.momentum_common import Clip, Momentum, clip_of, enclosing_statement, gate_of, is_lightning_module
 from losslint.rules.momentum_flow import Resolver
 from losslint.rules.momentum_torch import clips_reaching, gate_fix, step_sites
@@ -216,6 +216,7 @@ def _built_where(ctx: FileContext, trained: list[LightningModuleFacts]) -> str:
 @register
 class LightningMomentumWithoutClipping(Rule):
     code = "LL304"
+    chain = ChainRole.MOMENTUM
     name = "lightning-momentum-without-clipping"
     severity = Severity.WARNING
     triggers = ("Trainer", "automatic_optimization", "LightningCLI")

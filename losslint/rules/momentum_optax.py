@@ -25,7 +25,7 @@ import libcst as cst
 from losslint.analysis.names import last_part
 from losslint.context import FileContext
 from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity
-from losslint.rules.base import Flagged, Quiet, Rule, register
+from losslint.rules.base import ChainRole, Flagged, Quiet, Rule, register
 from losslint.rules.momentum_common import (
     FLAX_OPTIM,
     OPTAX_CLIPS,
@@ -92,6 +92,7 @@ def _enclosing_chain(ctx: FileContext, call: ast.Call) -> ast.Call | None:
 @register
 class OptaxMomentumWithoutClipping(Rule):
     code = "LL303"
+    chain = ChainRole.MOMENTUM
     name = "optax-momentum-without-clipping"
     severity = Severity.WARNING
     triggers = ("optax", "optim")

@@ -33,7 +33,7 @@ from losslint.analysis.names import argument, dotted, keyword, last_part
 from losslint.context import FileContext
 from losslint.findings import Applicability, Finding, Fix, InsertBefore, NodeEdit, Severity
 from losslint.fixes import set_keyword
-from losslint.rules.base import Flagged, Quiet, Rule, register
+from losslint.rules.base import ChainRole, Flagged, Quiet, Rule, register
 from losslint.rules.momentum_common import (
     ADAM,
     Clip,
@@ -658,6 +658,7 @@ def hf_findings(rule: Rule, ctx: FileContext) -> Iterable[Finding]:
 @register
 class MomentumWithoutClipping(Rule):
     code = "LL301"
+    chain = ChainRole.MOMENTUM
     name = "momentum-without-clipping"
     severity = Severity.WARNING
     triggers = ("step(", "optimizer_step(", ".step_", "TrainingArguments", "optim")
@@ -1561,6 +1562,7 @@ class MomentumWithoutClipping(Rule):
 @register
 class ClipBeforeUnscale(Rule):
     code = "LL305"
+    chain = ChainRole.INEFFECTIVE_CLIP
     name = "clip-before-unscale"
     severity = Severity.WARNING
     triggers = ("scaler",)

@@ -40,7 +40,7 @@ from losslint.analysis.sizes import sample_count
 from losslint.context import FileContext
 from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity
 from losslint.project import ModuleFacts, ProjectFacts, collector
-from losslint.rules.base import Flagged, Quiet, Rule, register
+from losslint.rules.base import ChainRole, Flagged, Quiet, Rule, register
 from losslint.rules.partial_batch_common import (
     describe_last_batch,
     is_partial,
@@ -786,6 +786,7 @@ def _display(ctx: FileContext, path: str) -> str:
 @register
 class GeneratorPartialBatch(Rule):
     code = "LL206"
+    chain = ChainRole.PARTIAL_BATCH
     name = "generator-partial-batch"
     severity = Severity.WARNING
     triggers = ("yield", "Sequence", "PyDataset", "fit_generator", ".fit(")  # fit: a project generator trained on here

@@ -31,7 +31,7 @@ from losslint.analysis.roles import Role, bound_name, words_role
 from losslint.analysis.sizes import length, sample_count
 from losslint.context import FileContext
 from losslint.findings import Finding, Severity
-from losslint.rules.base import Flagged, Quiet, Rule, register
+from losslint.rules.base import ChainRole, Flagged, Quiet, Rule, register
 from losslint.rules.partial_batch_common import describe_last_batch, is_partial, known_sizes, read_flag, set_flag_fix
 
 # transformers' own argument classes, and TRL's configs for supervised and
@@ -136,6 +136,7 @@ def hf_dataset_length(ctx: FileContext, node: ast.expr | None, depth: int = 0) -
 @register
 class TrainerPartialLastBatch(Rule):
     code = "LL207"
+    chain = ChainRole.PARTIAL_BATCH
     name = "trainer-partial-last-batch"
     severity = Severity.INFO
     default_enabled = True

@@ -32,7 +32,7 @@ from losslint.analysis.sizes import TFDS_SIZES, length, sample_count, tfds_split
 from losslint.context import FileContext
 from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity, Span
 from losslint.project import UNKNOWN as NOT_A_PROJECT_DATASET
-from losslint.rules.base import Flagged, Quiet, Rule, register
+from losslint.rules.base import ChainRole, Flagged, Quiet, Rule, register
 from losslint.rules.partial_batch_common import (
     describe_last_batch,
     is_partial,
@@ -310,6 +310,7 @@ def _at_method_name(ctx: FileContext, call: ast.Call) -> Span:
 @register
 class TfDataPartialBatch(Rule):
     code = "LL203"
+    chain = ChainRole.PARTIAL_BATCH
     name = "tf-data-partial-batch"
     severity = Severity.WARNING
     triggers = (".batch(", "padded_batch(", "ragged_batch(")
@@ -654,6 +655,7 @@ def _slice_edit(ctx: FileContext, node: ast.expr, m: int) -> NodeEdit:
 @register
 class KerasFitPartialBatch(Rule):
     code = "LL204"
+    chain = ChainRole.PARTIAL_BATCH
     name = "keras-fit-partial-batch"
     severity = Severity.WARNING
     triggers = (".fit(",)

@@ -21,7 +21,7 @@ from losslint.analysis.walk import walk
 from losslint.context import FileContext
 from losslint.findings import Finding, Severity
 from losslint.project import ModuleFacts, collector
-from losslint.rules.base import Flagged, Quiet, Rule, register
+from losslint.rules.base import ChainRole, Flagged, Quiet, Rule, register
 from losslint.rules.partial_batch_common import (
     CallArguments,
     describe_last_batch,
@@ -675,6 +675,7 @@ def _dataloaders(ctx: FileContext) -> Iterable[DataLoaderAnalysis]:
 @register
 class PartialLastBatch(Rule):
     code = "LL201"
+    chain = ChainRole.PARTIAL_BATCH
     name = "partial-last-batch"
     severity = Severity.WARNING
     triggers = ("DataLoader",)
@@ -1135,6 +1136,7 @@ class PartialLastBatch(Rule):
 @register
 class PossiblePartialLastBatch(Rule):
     code = "LL202"
+    chain = ChainRole.PARTIAL_BATCH
     name = "possible-partial-last-batch"
     severity = Severity.INFO
     triggers = ("DataLoader", "BucketIterator", "Iterator(", "dataloader(")  # create_dataloader(...): a factory's call
@@ -1576,6 +1578,7 @@ class PossiblePartialLastBatch(Rule):
 @register
 class BatchNormSingletonBatch(Rule):
     code = "LL205"
+    chain = ChainRole.SINGLETON_BATCH
     name = "batchnorm-singleton-batch"
     severity = Severity.ERROR
     triggers = ("DataLoader",)  # the BatchNorm1d may be in another file
