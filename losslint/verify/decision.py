@@ -35,9 +35,18 @@ symmetric noise:
 
 The null of a median over seeds is drawn as that median of per-seed draws; the
 range is its [0.5 %, 99.5 %] quantiles. A score is outside it only beyond an
-edge by more than ``PRACTICAL_MARGIN`` (10 %, relative). Where a run recorded no per-sample
-losses (a loss outside ``torch.nn.functional``'s common ones and Keras's
-``Loss``), S falls back to T = max(1.3, sqrt(B / b)) and the report says so.
+edge by more than ``PRACTICAL_MARGIN`` (10 %, relative).
+
+Where a run recorded no per-sample losses (a loss computed by hand, outside
+``torch.nn.functional``'s common ones and Keras's ``Loss``), S's null is drawn
+from the run's own full-batch losses instead: their step-to-step spread measures
+the relative variance of one sample's loss (a mean of B samples has 1/B of it),
+and a b-sample batch is drawn as the nearest full batch times a gamma variate
+of the variance b samples add, which is exact when the per-sample losses are
+gamma-distributed and keeps the skew of small batches (a b-sample mean of
+skewed losses is skewed). A loss that is not positive at every full batch (a
+log-likelihood of a density, a difference) fits no such model: S is then not
+judged, and the verdict says so.
 """
 
 from __future__ import annotations
@@ -52,9 +61,17 @@ WINDOW = 8
 MIN_WINDOW = 3  # fewer steps before an epoch's end than this: the epoch is not scored
 FOLLOW = 3  # steps after a boundary whose loss F looks at
 NEAREST = 2  # the null of S re-samples the full batches this near the boundary
-MIN_THRESHOLD = 1.3  # the fallback limit's floor, when no null could be measured
 OUTLIER_LIMIT = 3.0  # the floor of "bounded" for the update at an injected outlier
 NULL_DRAWS = 2000
+FULL_BATCH_SOURCE = "full-batch losses"  # S's null where no per-sample loss was recorded
+FULL_BATCH_NOTE = (
+    "no per-sample losses were recorded (a loss computed by hand), so S's null is drawn from the spread of the "
+    "run's full-batch losses (a gamma model of one sample's loss), not re-sampled from the samples themselves"
+)
+NO_LOSS_NULL = (
+    "no per-sample losses were recorded (a loss computed by hand) and the full-batch losses are not all positive, "
+    "so no null of S could be measured"
+)
 # A score counts as outside its null range only beyond the edge by more than this
 # (relative): an effect too small to matter in training (e.g. the few percent by which
 # a ratio of two batch sums, loss / num_pos, is biased at a 2-sample batch) is no verdict.
@@ -166,13 +183,6 @@ def _steps_per_epoch(steps: Steps) -> int:
     return max(counts.values()) if counts else 0
 
 
-def threshold(nominal: int | None, last: int | None) -> float:
-    """The fallback limit without a measured null: T = max(1.3, sqrt(B / b_last))."""
-    if not nominal or not last or last <= 0:
-        return MIN_THRESHOLD
-    return max(MIN_THRESHOLD, math.sqrt(nominal / last))
-
-
 def progress(steps: Steps, complete_last: bool = True, scale: Sequence[float] | None = None) -> float | None:
     """Final loss over the first: the median loss of the last epoch's steps (its
     boundary step left out) over the median of the first ``WINDOW`` steps.
@@ -203,7 +213,7 @@ class Null:
 
     low: float
     high: float
-    source: str  # "per-sample resampling", "gradient probes", "permutation", "fallback T"
+    source: str  # "per-sample resampling", "full-batch losses", "gradient probes", "window steps", ...
 
     def contains(self, value: float | None, side: str = "both") -> bool:
         """Within the range, or beyond its edge by less than ``PRACTICAL_MARGIN``."""
@@ -276,6 +286,71 @@ def _loss_null_sampler(steps: Steps, b: int, complete_last: bool):
     return draw
 
 
+def _samples_per_epoch(steps: Steps) -> int:
+    counts: dict = {}
+    for s in steps:
+        counts[s["epoch"]] = counts.get(s["epoch"], 0) + (s.get("batch") or 0)
+    return max(counts.values()) if counts else 0
+
+
+def sample_variance(runs: Sequence[Steps]) -> float | None:
+    """The relative variance of one sample's loss (its variance over its mean squared),
+    from the full-batch losses alone, pooled over the runs (seeds of one program): the
+    second difference of three successive full batches of an epoch, over their mean
+    (a linear trend cancels), has the relative variance 6 N / ((N - 1) B) of one
+    sample's, for batches of B drawn without replacement out of the epoch's N samples
+    (a batch mean has (N - B) / ((N - 1) B), and two batches of one epoch covary by
+    -1 / (N - 1)). None when a full batch's loss is not positive (no such model fits)
+    or there are too few of them."""
+    terms = []
+    for steps in runs:
+        full = nominal_batch(steps)
+        if not full:
+            continue
+        n = _samples_per_epoch(steps)
+        scale = full * (n - 1) / n / 6 if n > full else full / 6
+        for a, m, c in zip(steps, steps[1:], steps[2:]):
+            if not (a["epoch"] == m["epoch"] == c["epoch"] and a.get("batch") == m.get("batch") == c.get("batch") == full):
+                continue
+            values = [_finite(x["loss"]) for x in (a, m, c)]
+            if any(v is None or v <= 0 for v in values):
+                return None
+            terms.append(scale * ((values[0] - 2 * values[1] + values[2]) / statistics.fmean(values)) ** 2)
+    return statistics.fmean(terms) if len(terms) >= 2 * WINDOW else None
+
+
+def _batch_loss_sampler(steps: Steps, b: int, complete_last: bool, variance: float):
+    """Without per-sample losses: one per-seed S under the null drawn from the full-batch
+    losses. Per epoch, one of the ``NEAREST`` full batches before the boundary over the
+    window's median (the trend, as in S), times the noise that drawing b of its samples
+    adds (b < B: variance v (1/b - 1/B); no partial batch: a bootstrap of B, v / B, as the
+    per-sample null does), a gamma variate of mean 1 with that variance."""
+    full = nominal_batch(steps)
+    if not full:
+        return None
+    added = variance / full if b >= full else variance * (1 / b - 1 / full)
+    shape = 1 / added if added > 0 else None
+    epochs = []
+    for end in epoch_end_indices(steps, complete_last):
+        losses = [_finite(steps[i]["loss"]) for i in _window(steps, end) if steps[i].get("batch") == full]
+        losses = [v for v in losses if v is not None and v > 0]
+        if len(losses) < MIN_WINDOW:
+            continue
+        reference = statistics.median(losses)
+        epochs.append([v / reference for v in losses[-NEAREST:]])
+    if not epochs:
+        return None
+
+    def draw(rng: random.Random) -> float:
+        ratios = []
+        for nearest in epochs:
+            centre = nearest[len(nearest) - 1 - rng.randrange(len(nearest))]
+            ratios.append(centre * (rng.gammavariate(shape, 1 / shape) if shape else 1.0))
+        return statistics.median(ratios)
+
+    return draw
+
+
 def _median_of_draws(samplers: list, rng: random.Random) -> list[float]:
     return [statistics.median([sampler(rng) for sampler in samplers]) for _ in range(NULL_DRAWS)]
 
@@ -286,11 +361,20 @@ def loss_null(runs: Sequence[Steps], b: int | None, complete: Sequence[bool] | N
     if not b:
         return None
     flags = list(complete or [])
-    samplers = [_loss_null_sampler(s, b, flags[i] if i < len(flags) else True) for i, s in enumerate(runs)]
-    samplers = [s for s in samplers if s is not None]
+    samplers, modelled = [], False
+    variance = None
+    for i, steps in enumerate(runs):
+        flag = flags[i] if i < len(flags) else True
+        sampler = _loss_null_sampler(steps, b, flag)
+        if sampler is None:  # a loss computed by hand: no per-sample losses were recorded
+            variance = variance or sample_variance([r for r in runs if not any(s.get("per_sample") for s in r)])
+            sampler = _batch_loss_sampler(steps, b, flag, variance) if variance is not None else None
+            modelled = modelled or sampler is not None
+        if sampler is not None:
+            samplers.append(sampler)
     if not samplers:
         return None
-    return _quantiles(_median_of_draws(samplers, random.Random(0)), "per-sample resampling")
+    return _quantiles(_median_of_draws(samplers, random.Random(0)), FULL_BATCH_SOURCE if modelled else "per-sample resampling")
 
 
 @_memo
@@ -334,31 +418,34 @@ def follow_null(runs: Sequence[Steps]) -> Null | None:
 @_memo
 def progress_null(runs: Sequence[Steps], complete: Sequence[bool] | None = None) -> Null | None:
     """The range of the original's progress: seeds re-drawn with replacement, each
-    step's loss re-drawn from its per-sample losses (bootstrap)."""
+    step's loss re-drawn from its per-sample losses (bootstrap) or, for a loss computed
+    by hand, by the full-batch losses' model (``sample_variance``: a gamma variate with
+    the variance of a mean of the step's samples). None when neither is there."""
     flags = list(complete or [])
+    variance = sample_variance(runs)
     per_run = []
     for i, steps in enumerate(runs):
-        if progress(steps, flags[i] if i < len(flags) else True) is None:
+        flag = flags[i] if i < len(flags) else True
+        if progress(steps, flag) is None:
             continue
-        per_run.append((steps, flags[i] if i < len(flags) else True))
+        if variance is not None or any(s.get("per_sample") for s in steps):
+            per_run.append((steps, flag, variance))
     if not per_run:
         return None
-    if not any(s.get("per_sample") for steps, _ in per_run for s in steps):
-        # nothing to re-sample: the old tolerance (1.25x + 0.05), said so by its source
-        value = _median([progress(steps, flag) for steps, flag in per_run])
-        return Null(0.0, value * 1.25 + 0.05, "fallback tolerance") if value is not None else None
     rng = random.Random(3)
 
-    def one(steps: Steps, flag: bool) -> float | None:
-        scale = []
-        for s in steps:
-            values = s.get("per_sample")
-            mean = statistics.fmean(values) if values else 0.0
-            if values and mean > 0:
-                scale.append(statistics.fmean(rng.choices(values, k=len(values))) / mean)
-            else:
-                scale.append(1.0)
-        return progress(steps, flag, scale)
+    def rescale(step: dict, variance: float | None) -> float:
+        values = step.get("per_sample")
+        mean = statistics.fmean(values) if values else 0.0
+        if values and mean > 0:
+            return statistics.fmean(rng.choices(values, k=len(values))) / mean
+        if variance and step.get("batch"):
+            shape = step["batch"] / variance
+            return rng.gammavariate(shape, 1 / shape)
+        return 1.0
+
+    def one(steps: Steps, flag: bool, variance: float | None) -> float | None:
+        return progress(steps, flag, [rescale(s, variance) for s in steps])
 
     draws = []
     for _ in range(NULL_DRAWS // 8):
@@ -366,7 +453,7 @@ def progress_null(runs: Sequence[Steps], complete: Sequence[bool] | None = None)
         value = _median(picks)
         if value is not None:
             draws.append(value)
-    return _quantiles(draws, "seeds and per-sample bootstrap")
+    return _quantiles(draws, "seeds and loss bootstrap")
 
 
 def outlier_scores(steps: Steps, step: int) -> tuple[float | None, float | None]:
@@ -548,9 +635,6 @@ def judge_spike(
     kind = "spike" if direction == "up" else "dip"
     before, after = boundary_scores(before_runs, flags_b), boundary_scores(after_runs, flags_a)
     s_null = loss_null(before_runs, b, flags_b)
-    if s_null is None:  # no per-sample losses recorded: the old limit, said so
-        t = threshold(nominal_batch(first), b)
-        s_null = Null(1.0 / t, t, "fallback T")
     u_null = update_null(before_runs, flags_b)
     f_null = follow_null(after_runs)
     for name, null in (("S", s_null), ("U", u_null), ("F", f_null)):
@@ -559,7 +643,7 @@ def judge_spike(
     f_before_null = follow_null(before_runs)
     before["F"].null = f_before_null
     p_before, p_after, p_null, worse = _progress_worse(before_runs, after_runs, flags_b, flags_a)
-    limit = s_null.high if direction == "up" else s_null.low
+    limit = None if s_null is None else s_null.high if direction == "up" else s_null.low
     judgement = Judgement(kind, "", "", before["S"].median, after["S"].median, limit, p_before, p_after)
     judgement.scores = {name: {"before": before[name], "after": after[name]} for name in before}
     judgement.details = {
@@ -572,7 +656,6 @@ def judge_spike(
     s_before, s_after = before["S"].median, after["S"].median
     side = direction
     word = "spike" if direction == "up" else "dip (an under-weighted last step)"
-    null_text = f"null {fmt_null(s_null)} from {s_null.source}"
     if s_before is None:
         judgement.verdict = "inconclusive"
         judgement.reason = (
@@ -580,6 +663,11 @@ def judge_spike(
             f"epoch's last step is compared with at least {MIN_WINDOW} steps before it (longer epochs: --full-batches)"
         )
         return judgement
+    if s_null is None:
+        judgement.verdict = "inconclusive"
+        judgement.reason = f"S={_fmt(s_before)} is not judged: {NO_LOSS_NULL}"
+        return judgement
+    null_text = f"null {fmt_null(s_null)} from {s_null.source}"
     if s_null.contains(s_before, side):
         judgement.verdict = "inconclusive"
         judgement.reason = f"the original shows no epoch-boundary {word} in the smoke run (S={_fmt(s_before)}, {null_text})"
@@ -614,11 +702,8 @@ def judge_spike(
             judgement.reason += (
                 f"; S={_fmt(s_after)} is beyond the null's edge by less than the {PRACTICAL_MARGIN:.0%} practical margin"
             )
-    if s_null.source == "fallback T":
-        judgement.warnings.append(
-            "no per-sample losses were recorded (a loss outside torch.nn.functional's and Keras's), so S is judged "
-            "against T = max(1.3, sqrt(B/b)), not a measured null"
-        )
+    if s_null.source == FULL_BATCH_SOURCE:
+        judgement.warnings.append(FULL_BATCH_NOTE)
     return judgement
 
 
@@ -630,13 +715,9 @@ def judge_control(runs: Sequence[Steps], complete: Sequence[bool] | None = None)
     b = last_batch(first)
     scores = boundary_scores(runs, flags)
     s_null = loss_null(runs, b, flags)
-    fallback = s_null is None
-    if s_null is None:
-        t = threshold(nominal_batch(first), b)
-        s_null = Null(1.0 / t, t, "fallback T")
     u_null, f_null = update_null(runs, flags), follow_null(runs)
     scores["S"].null, scores["U"].null, scores["F"].null = s_null, u_null, f_null
-    judgement = Judgement("spike", "", "", scores["S"].median, None, s_null.high)
+    judgement = Judgement("spike", "", "", scores["S"].median, None, s_null.high if s_null else None)
     judgement.scores = {name: {"before": score} for name, score in scores.items()}
     judgement.details = {"scores_before": scores["S"].per_seed, "last_batch": b, "nominal_batch": nominal_batch(first)}
     s = scores["S"].median
@@ -645,7 +726,9 @@ def judge_control(runs: Sequence[Steps], complete: Sequence[bool] | None = None)
         judgement.reason = f"no epoch to score: {_steps_per_epoch(first)} optimizer steps per epoch"
         return judgement
     problems = []
-    if not s_null.contains(s, "up"):
+    if s_null is None:
+        pass  # S is not judged (said below); U and F still are
+    elif not s_null.contains(s, "up"):
         problems.append(f"a spike at the epoch boundary: S={_fmt(s)} above {fmt_null(s_null)}")
     elif not s_null.contains(s, "down"):
         judgement.kind = "dip"
@@ -657,11 +740,14 @@ def judge_control(runs: Sequence[Steps], complete: Sequence[bool] | None = None)
     if problems:
         judgement.verdict = "failed"
         judgement.reason = "losslint found nothing, but the training shows " + "; ".join(problems)
+    elif s_null is None:
+        judgement.verdict = "inconclusive"
+        judgement.reason = f"S={_fmt(s)} is not judged: {NO_LOSS_NULL}"
     else:
         judgement.verdict = "clean"
         judgement.reason = f"no boundary effect beyond noise (S={_fmt(s)}, null {fmt_null(s_null)} from {s_null.source})"
-    if fallback:
-        judgement.warnings.append("no per-sample losses were recorded, so S is judged against T = max(1.3, sqrt(B/b))")
+    if s_null is not None and s_null.source == FULL_BATCH_SOURCE:
+        judgement.warnings.append(FULL_BATCH_NOTE)
     return judgement
 
 

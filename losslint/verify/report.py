@@ -15,7 +15,7 @@ import json
 import math
 from pathlib import Path
 
-from losslint.verify.decision import FOLLOW, fmt_null
+from losslint.verify.decision import FOLLOW, FULL_BATCH_SOURCE, fmt_null
 from losslint.verify.harness import RunResult
 from losslint.verify.verifier import Row, Subject
 
@@ -84,7 +84,7 @@ def _null_cell(judgement) -> str:
         return _number(judgement.threshold)
     if judgement.kind == "outlier":
         return f"<= {_number(null.high)}"
-    return f"[{_number(null.low)}, {_number(null.high)}]" + ("*" if null.source == "fallback T" else "")
+    return f"[{_number(null.low)}, {_number(null.high)}]" + ("*" if null.source == FULL_BATCH_SOURCE else "")
 
 
 def _details(row: Row) -> str:
@@ -123,7 +123,7 @@ def _real_line(subject: Subject) -> str | None:
         return f"{head}; the run at the real size failed: {real.problem}"
     j = real.judgement
     score = j.scores["S"]["before"]
-    verdict = "a boundary effect beyond noise" if j.verdict == "failed" else "no boundary effect beyond noise"
+    verdict = {"failed": "a boundary effect beyond noise", "clean": "no boundary effect beyond noise"}.get(j.verdict, j.reason)
     return (
         f"{head}: S at the real size {_number(score.median)}{_interval(score)}, null {fmt_null(score.null)} "
         f"({verdict}); the table's S is at the smoke size"
@@ -188,7 +188,10 @@ def format_table(subjects: list[Subject], device: str) -> str:
     if controls:
         found = sum(r.judgement.verdict == "failed" for r in controls)
         summary += f"; {len(controls)} clean program{'s' if len(controls) != 1 else ''} trained, {found} with a boundary effect"
-    legend = "null: the [0.5%, 99.5%] range of the score under no effect, measured in the same runs (* not measured: T)"
+    legend = (
+        "null: the [0.5%, 99.5%] range of the score under no effect, measured in the same runs "
+        "(* from the full-batch losses: no per-sample losses recorded)"
+    )
     return "\n".join([*out, "", *notes, "", legend, summary])
 
 

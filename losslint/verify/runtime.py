@@ -23,9 +23,10 @@ What is recorded, one entry per optimizer step:
   common ``torch.nn.functional`` losses, or of a Keras ``Loss``, computed again
   with ``reduction="none"`` and averaged per sample), from which the decision
   re-samples its null; ``grad_null`` on a few full steps: the gradient norm of a
-  ``b``-sample subset of the batch over that of the whole batch (``b`` = the last
-  batch of the run), computed with ``torch.autograd.grad`` before the program's
-  own ``backward()``.
+  ``b``-sample subset of the step's samples over that of all of them (``b`` = the
+  last batch of the run; with gradient accumulation, the samples of an epoch's
+  last step, and the subsets span the window's micro-batches), computed with
+  ``torch.autograd.grad`` before the program's own ``backward()``.
 - ``clip`` and ``clipped``: the clip's threshold when the step clipped (torch's
   ``clip_grad_norm_``/``clip_grad_value_``, or a Keras optimizer's
   ``global_clipnorm``/``clipnorm``/``clipvalue``) and whether it fired.
@@ -119,6 +120,9 @@ class Recorder:
         self.pending_per_sample: list[list[float]] = []  # per micro-batch: its per-sample losses
         self.captured_batch = False  # the current micro-batch's per-sample losses are taken
         self.pending_grad_null: list[float] = []
+        self.window_probe: Any = None  # a _WindowProbe over the micro-batches of the current step
+        self.largest_batch: dict[str, int] = {}  # loader tag -> its largest (micro-)batch
+        self.last_window = 0  # samples in the last step of an epoch, once an epoch has ended
         self.pending_clip_norm: float | None = None
         self.clip_limit: float | None = None
         self.clipped = False
@@ -146,6 +150,7 @@ class Recorder:
     def on_batch(self, loader: str, samples: int | None) -> None:
         if samples is not None:
             self.pending_batches.append((loader, samples))
+            self.largest_batch[loader] = max(self.largest_batch.get(loader, 0), samples)
         self.captured_batch = False
 
     def current_samples(self) -> int | None:
@@ -157,10 +162,23 @@ class Recorder:
             return self.keras_small_batch
         return self.small_batch.get(self.train_loader or "", 0)
 
-    def probe_due(self, samples: int) -> bool:
-        """A gradient-null probe on this micro-batch: a full batch, every few steps."""
-        b = self.null_batch()
-        return bool(self.params) and 0 < b < samples and len(self.steps) % PROBE_EVERY == 1 and not self.pending_grad_null
+    def probe_plan(self, samples: int) -> tuple[int, int] | None:
+        """(the samples of the step, b) for a gradient-null probe starting at this
+        micro-batch, every few steps, or None. The probe starts at the first micro-batch
+        of a step and only at a full one. With gradient accumulation (steps of more
+        samples than a micro-batch) the step's samples are the window's (the largest
+        step so far) and b is the last step of an epoch (known once an epoch has ended)."""
+        if not self.params or not self.steps or len(self.steps) % PROBE_EVERY != 1 or self.pending_per_sample:
+            return None
+        loader = self.pending_batches[-1][0] if self.pending_batches else ""
+        if samples != self.largest_batch.get(loader):
+            return None
+        window = max(s.get("batch") or 0 for s in self.steps)
+        if window > samples:
+            size, b = window, self.last_window
+        else:
+            size, b = samples, self.null_batch()
+        return (size, b) if 0 < b < size else None
 
     def on_per_sample(self, values: list[float]) -> None:
         if not self.captured_batch:
@@ -169,6 +187,8 @@ class Recorder:
 
     def on_loader_pass(self, loader: str) -> None:
         passes = self.loader_passes.get(loader, 0)
+        if loader == self.train_loader and self.steps:
+            self.last_window = self.steps[-1].get("batch") or 0
         if loader == self.train_loader and passes >= self.epochs:
             self.stopped = "epochs"
             raise StopTraining
@@ -207,6 +227,7 @@ class Recorder:
         self.steps.append(step)
         self.pending_losses, self.pending_batches, self.pending_per_sample, self.pending_grad_null = [], [], [], []
         self.pending_clip_norm, self.clip_limit, self.clipped, self.snapshot, self.grad_norm = None, None, False, None, None
+        self.window_probe = None  # a probe the step did not complete (a window of another size) is dropped
         if len(self.steps) >= self.max_steps:
             self.stopped = "steps"
             raise StopTraining
@@ -240,38 +261,83 @@ def _record_per_sample(rec: Recorder, per: Any, samples: int) -> None:
     if per.dim() == 0 or per.shape[0] % samples:
         return
     rows = per.reshape(samples, -1).float().mean(1)
-    if rows.requires_grad and rec.probe_due(samples):
-        _probe(rec, rows, samples)
+    if rows.requires_grad:
+        _probe(rec, rows)
     rec.on_per_sample(rows.detach().cpu().tolist())
 
 
 _probe_generator: Any = None
 
 
-def _probe(rec: Recorder, rows: Any, samples: int) -> None:
-    """The gradient norm of ``PROBE_DRAWS`` random b-sample subsets' mean loss over
-    that of the whole batch's mean loss (``torch.autograd.grad``, the graph kept for
-    the program's own ``backward()``; nothing is written to ``.grad``)."""
+def _probe(rec: Recorder, rows: Any) -> None:
+    """Start or continue the gradient-null probe of the current step with a micro-batch's
+    per-sample losses; a completed probe's ratios go to the step's ``grad_null``."""
     import torch
 
     global _probe_generator
-    if _probe_generator is None:
-        _probe_generator = torch.Generator().manual_seed(1234)
-    b = rec.null_batch()
-    params = [p for p in rec.params if getattr(p, "requires_grad", False)]
+    if rec.window_probe is None:
+        plan = rec.probe_plan(rows.shape[0])
+        if plan is None:
+            return
+        if _probe_generator is None:
+            _probe_generator = torch.Generator().manual_seed(1234)
+        params = [p for p in rec.params if getattr(p, "requires_grad", False)]
+        rec.window_probe = _WindowProbe(params, *plan, _probe_generator)
+    ratios = rec.window_probe.add(rows)
+    if ratios is not None:
+        rec.pending_grad_null.extend(ratios)
+        rec.window_probe = None
 
-    def norm_of(value: Any) -> float | None:
-        grads = torch.autograd.grad(value, params, retain_graph=True, allow_unused=True)
-        return _norm(list(grads))
 
-    whole = norm_of(rows.mean())
-    if not whole:
-        return
-    for _ in range(PROBE_DRAWS):
-        chosen = torch.randperm(samples, generator=_probe_generator)[:b].to(rows.device)
-        part = norm_of(rows[chosen].mean())
-        if part is not None:
-            rec.pending_grad_null.append(part / whole)
+class _WindowProbe:
+    """The gradient norm of the mean loss of ``PROBE_DRAWS`` random b-sample subsets of
+    one step's samples over that of all of them: what a correctly normalized last step
+    of b samples does to the gradient, and so (upper side) to the update. With gradient
+    accumulation the step's gradient is the sum of its micro-batches', so a subset spans
+    the window: each micro-batch adds the gradient of its chosen rows' losses, and the
+    norms are taken when the window is complete (``torch.autograd.grad`` with the graph
+    kept for the program's own ``backward()``; nothing is written to ``.grad``). A window
+    of one micro-batch keeps no gradient between calls."""
+
+    def __init__(self, params: list, size: int, b: int, generator: Any) -> None:
+        import torch
+
+        self.params, self.size, self.b, self.offset = params, size, b, 0
+        self.masks = []
+        for _ in range(PROBE_DRAWS):
+            mask = torch.zeros(size, dtype=torch.bool)
+            mask[torch.randperm(size, generator=generator)[:b]] = True
+            self.masks.append(mask)
+        self.sums: list[list | None] = [None] * (PROBE_DRAWS + 1)  # the whole window's first, then each subset's
+
+    def add(self, rows: Any) -> list[float] | None:
+        """Add a micro-batch's per-sample losses (with their graph); the ratios once the
+        window is complete, else None (also when the step turns out larger than planned)."""
+        import torch
+
+        start, end = self.offset, self.offset + rows.shape[0]
+        if end > self.size:
+            self.offset = self.size + 1  # a window larger than planned: void until the step ends
+            return None
+        self.offset = end
+        complete = end == self.size
+        targets = [rows.sum()] + [rows[mask[start:end].to(rows.device)].sum() if mask[start:end].any() else None for mask in self.masks]
+        norms = []
+        for k, target in enumerate(targets):
+            total = self.sums[k]
+            if target is not None:
+                grads = [None if g is None else g.detach() for g in torch.autograd.grad(target, self.params, retain_graph=True, allow_unused=True)]
+                total = grads if total is None else [a if g is None else g if a is None else a + g for a, g in zip(total, grads)]
+            if complete:
+                norms.append(_norm(total or []))  # taken at once: a window of one micro-batch stores nothing
+            else:
+                self.sums[k] = total
+        if not complete:
+            return None
+        whole = norms[0]
+        if not whole:
+            return None
+        return [(part / self.b) / (whole / self.size) for part in norms[1:] if part is not None]
 
 
 def _wrap(owner: Any, name: str, make: Callable[[Callable], Callable]) -> None:
