@@ -1362,130 +1362,17 @@ def batch_tensor_names(ctx: "FileContext", loop: ast.For) -> list[str]:
     return [n.id for n in ast.walk(target) if isinstance(n, ast.Name)]
 
 
-# -- the partial-batch facts (LL2xx) a loss rule cross-checks --------------------
+# -- the pipeline that feeds a loss (analysis/batching.py: both families read the
+# same N, B and drop flags) -----------------------------------------------------
 
-
-@dataclass
-class Batching:
-    """The training data pipeline a loss is computed on: its N, B and whether it
-    drops the last partial batch. Any field may be unknown (None)."""
-
-    call: ast.Call | None
-    n: int | None
-    b: int | None
-    drops: bool | None  # drop_last / drop_remainder: True, False, or unknown
-    batch_size_node: ast.expr | None = None
-    what: str = "DataLoader"
-
-    @property
-    def batches_per_epoch(self) -> int | None:
-        if self.n is None or self.b is None or self.b <= 0:
-            return None
-        return self.n // self.b if self.drops else -(-self.n // self.b)
-
-    @property
-    def last_batch(self) -> int | None:
-        """Size of the last batch when it is partial, 0 when every batch is full."""
-        if self.drops is True:
-            return 0
-        if self.n is None or self.b is None or self.b <= 0:
-            return None
-        return self.n % self.b
-
-    def numbers(self) -> str:
-        """"N=1000, B=64: the last batch of every epoch has 40 samples" or ""."""
-        last = self.last_batch
-        if not last or self.n is None or self.b is None:
-            return ""
-        return f"N={self.n}, B={self.b}: the last batch of every epoch has {last} sample{'s' if last != 1 else ''}"
-
-
-def _torch_batching(ctx: "FileContext", call: ast.Call) -> Batching:
-    # The DataLoader analysis of the partial-batch family (LL201/LL202), reused so
-    # that both families agree on N, B and drop_last.
-    from losslint.rules.partial_batch_torch import DataLoaderAnalysis
-
-    analysis = DataLoaderAnalysis(ctx, call)
-    n, b, _ = analysis.sizes()
-    if analysis.batch_size_node is None and not has_star_kwargs(call):
-        b = 1
-    drops = analysis.drop_last.value if analysis.drop_last.value in (True, False) else None
-    return Batching(call, n, b, drops, analysis.batch_size_node)
-
-
-def _tf_batching(ctx: "FileContext", call: ast.Call) -> Batching:
-    """``ds.batch(B, drop_remainder=...)``; N from the chain's ``from_tensor_slices``."""
-    from losslint.analysis.sizes import length
-    from losslint.rules.partial_batch_common import read_flag
-
-    b_node = argument(call, "batch_size", 0)
-    flag = read_flag(ctx, call, "drop_remainder", 1)
-    drops = flag.value if flag.value in (True, False) else None
-    n = None
-    receiver: ast.expr | None = call.func.value if isinstance(call.func, ast.Attribute) else None
-    while receiver is not None:
-        if isinstance(receiver, ast.Call) and isinstance(receiver.func, ast.Attribute):
-            if receiver.func.attr == "from_tensor_slices":
-                n = length(ctx, receiver)
-                break
-            if receiver.func.attr in ("repeat", "take", "skip", "filter", "batch", "unbatch"):
-                break  # these change the number of elements per pass
-            receiver = receiver.func.value
-        elif isinstance(receiver, ast.Name):
-            resolved = ctx.values.resolve_name(receiver)
-            receiver = resolved if resolved is not receiver else None
-        else:
-            break
-    return Batching(call, n, ctx.values.int_value(b_node), drops, b_node, what="tf.data batch()")
-
-
-def batching_calls(ctx: "FileContext") -> list[ast.Call]:
-    """The batch-forming calls of this file: torch DataLoaders and tf.data ``.batch()``."""
-    from losslint.rules.partial_batch_torch import DATALOADERS
-
-    calls = ctx.memo.get("loss_common.batching_calls")  # once per file, not once per loss
-    if calls is None:
-        calls = []
-        for call in ctx.nodes_of(ast.Call):
-            if ctx.qualname(call.func) in DATALOADERS:
-                calls.append(call)
-            elif isinstance(call.func, ast.Attribute) and call.func.attr in ("batch", "padded_batch") and (call.args or call.keywords):
-                calls.append(call)
-        ctx.memo["loss_common.batching_calls"] = calls
-    return list(calls)
-
-
-def _batching_ids(ctx: "FileContext") -> set[int]:
-    ids = ctx.memo.get("loss_common.batching_ids")
-    if ids is None:
-        ids = ctx.memo["loss_common.batching_ids"] = {id(call) for call in batching_calls(ctx)}
-    return ids
-
-
-def tf_partial_batches(ctx: "FileContext") -> set[int] | None:
-    """The ids of the tf.data ``.batch()`` calls of this file that the partial-batch
-    family (LL203) reports: training pipelines whose last batch of a pass may be
-    short. None when the file builds no tf.data batches."""
-    from losslint.rules.partial_batch_tf_keras import BATCHING, TF_PACKAGES, _tf_batchings
-
-    if not ctx.imports.imports_any(*TF_PACKAGES) or not any(
-        isinstance(call.func, ast.Attribute) and call.func.attr in BATCHING for call in ctx.nodes_of(ast.Call)
-    ):
-        return None
-    return {id(batching.call) for batching in _tf_batchings(ctx)}
-
-
-def batching_of(ctx: "FileContext", call: ast.Call) -> Batching:
-    if isinstance(call.func, ast.Attribute) and call.func.attr in ("batch", "padded_batch"):
-        return _tf_batching(ctx, call)
-    return _torch_batching(ctx, call)
-
-
-def _is_training_pipeline(ctx: "FileContext", call: ast.Call) -> bool:
-    from losslint.analysis.roles import Role, pipeline_role
-
-    dataset = argument(call, "dataset", 0) if not (isinstance(call.func, ast.Attribute) and call.func.attr in ("batch", "padded_batch")) else call.func.value
-    return pipeline_role(ctx, call, dataset) is not Role.EVAL
+from losslint.analysis.batching import (  # noqa: E402, F401  (Batching, project_always_drops, tf_partial_batches: the loss rules import them from here)
+    Batching,
+    batching_ids,
+    batching_of,
+    project_always_drops,
+    tf_partial_batches,
+    training_pipelines,
+)
 
 
 def training_batching(ctx: "FileContext", at: ast.AST) -> Batching | None:
@@ -1496,39 +1383,9 @@ def training_batching(ctx: "FileContext", at: ast.AST) -> Batching | None:
         iterable = loop_iterable(ctx, loop)
         if isinstance(iterable, ast.Name):
             value = ctx.values.resolve_name(iterable)
-            if isinstance(value, ast.Call) and id(value) in _batching_ids(ctx):
+            if isinstance(value, ast.Call) and id(value) in batching_ids(ctx):
                 return batching_of(ctx, value)
-    candidates = ctx.memo.get("loss_common.training_pipelines")
-    if candidates is None:
-        candidates = ctx.memo["loss_common.training_pipelines"] = [c for c in batching_calls(ctx) if _is_training_pipeline(ctx, c)]
+    candidates = training_pipelines(ctx)
     if len(candidates) == 1:
         return batching_of(ctx, candidates[0])
     return None
-
-
-@collector
-def batching_facts(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
-    """Per module: how many batch-forming calls drop the last partial batch
-    (``drop_last=True``/``drop_remainder=True``) and how many may not."""
-    if "DataLoader" not in source and ".batch(" not in source:
-        return
-    dropping = keeping = 0
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
-            continue
-        name = last_part(dotted(node.func))
-        if name not in ("DataLoader", "batch", "padded_batch"):
-            continue
-        flag = "drop_last" if name == "DataLoader" else "drop_remainder"
-        value = next((kw.value for kw in node.keywords if kw.arg == flag), None)
-        if isinstance(value, ast.Constant) and value.value is True:
-            dropping += 1
-        else:
-            keeping += 1
-    facts.extra["batching"] = {"dropping": dropping, "keeping": keeping}
-
-
-def project_always_drops(project: ProjectFacts) -> bool:
-    """Every batch-forming call of the project drops the last partial batch."""
-    counts = [data for _, data in project.extra("batching")]
-    return bool(counts) and sum(c["dropping"] for c in counts) > 0 and sum(c["keeping"] for c in counts) == 0

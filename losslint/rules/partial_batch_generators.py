@@ -29,25 +29,20 @@ down; all safe (every full batch is the same as before).
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 import libcst as cst
 
+from losslint.analysis.batching import is_partial, known_sizes
 from losslint.analysis.names import argument, last_part
 from losslint.analysis.roles import Role, bound_name, words_role
 from losslint.analysis.sizes import sample_count
 from losslint.context import FileContext
 from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity
-from losslint.project import ModuleFacts, ProjectFacts, collector
+from losslint.project import ModuleFacts, ProjectFacts, collector, family_fact
 from losslint.rules.base import ChainRole, Flagged, Quiet, Rule, register
-from losslint.rules.partial_batch_common import (
-    describe_last_batch,
-    is_partial,
-    known_sizes,
-    unless_shuffled,
-    unshuffled_note,
-)
+from losslint.rules.partial_batch_common import describe_last_batch, unless_shuffled, unshuffled_note
 
 _SHUFFLERS = {"shuffle", "permutation", "randperm", "permuted", "sample"}
 _TRAINING_CALLS = {"fit", "fit_generator", "train_on_batch", "backward", "apply_gradients", "step"}
@@ -667,7 +662,18 @@ def _shuffles(ctx: FileContext, function: ast.FunctionDef) -> bool:
 
 # -- the same generators, called from other files -------------------------------------
 
-_METHODS_KEY = "short_batch_generator_methods"
+# A generator method with a short last batch: the line of the short slice, the
+# parameter that gives the batch size (and its position and int default), or None.
+GeneratorMethod = dict[str, int | str | None]
+
+
+@family_fact
+@dataclass
+class ShortBatchMethods:
+    """Per module: the methods of its classes that yield a short last batch of a
+    pass, by class and method name."""
+
+    classes: dict[str, dict[str, GeneratorMethod]] = field(default_factory=dict)
 
 
 @collector
@@ -681,7 +687,7 @@ def _short_batch_methods(tree: ast.Module, source: str, facts: ModuleFacts) -> N
     from losslint.config import Settings
 
     ctx = FileContext("", facts.module, source, tree, ProjectFacts(), Settings())
-    found: dict[str, dict[str, dict[str, object]]] = {}
+    found: dict[str, dict[str, GeneratorMethod]] = {}
     for cls in tree.body:
         if not isinstance(cls, ast.ClassDef):
             continue
@@ -703,10 +709,10 @@ def _short_batch_methods(tree: ast.Module, source: str, facts: ModuleFacts) -> N
                 "default": default.value if isinstance(default, ast.Constant) and isinstance(default.value, int) else None,
             }
     if found:
-        facts.extra[_METHODS_KEY] = found
+        facts.put(ShortBatchMethods(found))
 
 
-def _project_method(ctx: FileContext, call: ast.Call) -> tuple[str, str, dict[str, object], str] | None:
+def _project_method(ctx: FileContext, call: ast.Call) -> tuple[str, str, GeneratorMethod, str] | None:
     """``dataset.generate(...)`` where ``dataset = BatchGenerator(...)`` and the
     class, imported from a project file (resolved from this file's folder first),
     has a generator method with a short last batch: (class, method, its facts,
@@ -725,7 +731,8 @@ def _project_method(ctx: FileContext, call: ast.Call) -> tuple[str, str, dict[st
     facts = ctx.project.modules.get(key) if key is not None else None
     if facts is None or key == ctx.file:
         return None
-    method = facts.extra.get(_METHODS_KEY, {}).get(cls, {}).get(func.attr)
+    methods = facts.get(ShortBatchMethods)
+    method = methods.classes.get(cls, {}).get(func.attr) if methods is not None else None
     return (cls, func.attr, method, key) if method else None
 
 

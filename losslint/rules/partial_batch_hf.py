@@ -26,13 +26,14 @@ from __future__ import annotations
 import ast
 from typing import Iterable
 
+from losslint.analysis.batching import is_partial, known_sizes, read_flag
 from losslint.analysis.names import argument, has_star_kwargs, keyword, last_part
 from losslint.analysis.roles import Role, bound_name, words_role
 from losslint.analysis.sizes import length, sample_count
 from losslint.context import FileContext
 from losslint.findings import Finding, Severity
 from losslint.rules.base import ChainRole, Flagged, Quiet, Rule, register
-from losslint.rules.partial_batch_common import describe_last_batch, is_partial, known_sizes, read_flag, set_flag_fix
+from losslint.rules.partial_batch_common import describe_last_batch, set_flag_fix
 
 # transformers' own argument classes, and TRL's configs for supervised and
 # preference training (they inherit TrainingArguments without overriding the two

@@ -21,283 +21,26 @@ from __future__ import annotations
 
 import ast
 import math
-from dataclasses import dataclass, field
 from typing import Iterable
 
 import libcst as cst
 
-from losslint.analysis.names import argument, dotted, has_star_kwargs, last_part
-from losslint.analysis.roles import Role, bound_name, words_role
-from losslint.analysis.sizes import TFDS_SIZES, length, sample_count, tfds_split_length
+from losslint.analysis.batching import BATCHING, SAME_SIZE, pipeline_of, source_package, tf_short_batchings
+from losslint.analysis.names import argument, has_star_kwargs, last_part
+from losslint.analysis.sizes import sample_count
 from losslint.context import FileContext
 from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity, Span
 from losslint.project import UNKNOWN as NOT_A_PROJECT_DATASET
 from losslint.rules.base import ChainRole, Flagged, Quiet, Rule, register
 from losslint.rules.partial_batch_common import (
     describe_last_batch,
-    is_partial,
-    known_sizes,
-    read_flag,
     set_flag_fix,
     unless_shuffled,
     unshuffled_note,
 )
 
-TF_PACKAGES = ("tensorflow", "tensorflow_datasets", "keras", "tf_keras")
-
-# Batching transformations and the position of their drop_remainder parameter:
-# batch(batch_size, drop_remainder=False, ...); padded_batch(batch_size,
-# padded_shapes=None, padding_values=None, drop_remainder=False, ...);
-# ragged_batch(batch_size, drop_remainder=False, ...).
-BATCHING = {"batch": 1, "padded_batch": 3, "ragged_batch": 1}
-# tf.data transformations that keep the number of elements.
-_SAME_SIZE = {"map", "shuffle", "cache", "prefetch", "with_options", "enumerate", "snapshot", "apply_options"}
 # Transformations that only a dataset has (evidence for LL204 that x is not an array).
-_DATASET_METHODS = {*BATCHING, *_SAME_SIZE, "repeat", "take", "skip", "filter", "unbatch", "interleave", "flat_map", "shard", "zip"}
-
-
-# -- the pipeline below a .batch() call ----------------------------------------
-
-
-@dataclass
-class Pipeline:
-    """A tf.data method chain, followed back through the names it was assigned to."""
-
-    steps: list[ast.Call] = field(default_factory=list)  # method calls, source first
-    root: ast.expr | None = None  # what the first step is called on
-    root_path: tuple[int, ...] = ()  # the root was unpacked: (ds_train, ds_test) = tfds.load(...)
-    names: list[str] = field(default_factory=list)  # names followed, nearest first
-
-    def methods(self) -> list[str]:
-        return [call.func.attr for call in self.steps if isinstance(call.func, ast.Attribute)]
-
-
-def _is_module_path(ctx: FileContext, node: ast.expr) -> bool:
-    """``tf.data.Dataset`` (a path through an imported module), not a value."""
-    text = dotted(node)
-    return text is not None and text.split(".")[0] in ctx.imports.aliases
-
-
-def pipeline_of(ctx: FileContext, expr: ast.expr) -> Pipeline:
-    pipeline = Pipeline()
-    steps: list[ast.Call] = []
-    for _ in range(30):
-        if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and not _is_module_path(ctx, expr.func.value):
-            steps.append(expr)
-            expr = expr.func.value
-            continue
-        if isinstance(expr, ast.Name):
-            pipeline.names.append(expr.id)
-            binding = ctx.values.binding_before(expr)
-            if binding is None or binding.value is None:
-                break
-            value, path = binding.value, binding.path
-            # train, test = datasets["train"], datasets["test"]: follow the element.
-            while path and isinstance(value, (ast.Tuple, ast.List)) and path[0] < len(value.elts):
-                value, path = value.elts[path[0]], path[1:]
-            if path:
-                expr, pipeline.root_path = value, path
-                break
-            expr = value
-            continue
-        if isinstance(expr, ast.Attribute):
-            pipeline.names.append(expr.attr)
-        break
-    pipeline.steps = list(reversed(steps))
-    pipeline.root = expr
-    return pipeline
-
-
-def _source_package(ctx: FileContext, root: ast.expr | None) -> str | None:
-    """Where the pipeline comes from: "tf" (tf.data, tfds, a keras dataset utility),
-    "other" (🤗 datasets, torch, ...) or None (a parameter, an attribute: unknown)."""
-    if isinstance(root, ast.Subscript):
-        return _source_package(ctx, root.value)
-    if not isinstance(root, ast.Call):
-        return None
-    qual = ctx.qualname(root.func) or ""
-    if qual.startswith(("tensorflow.data.", "tensorflow_datasets.")) or (
-        qual.split(".")[0] in TF_PACKAGES and "_dataset_from_" in qual
-    ):
-        return "tf"
-    if qual.split(".")[0] in ("datasets", "torch", "numpy", "pandas"):
-        return "other"
-    return None
-
-
-def is_tf_pipeline(ctx: FileContext, pipeline: Pipeline) -> bool:
-    source = _source_package(ctx, pipeline.root)
-    if source is not None:
-        return source == "tf"
-    # Unknown source (a function parameter, self.ds): in a TensorFlow file that
-    # does not also use 🤗 datasets or torch (whose objects have .batch too).
-    return ctx.imports.imports_any("tensorflow", "tensorflow_datasets") and not ctx.imports.imports_any("datasets", "torch")
-
-
-def pipeline_size(ctx: FileContext, pipeline: Pipeline, upto: int) -> int | None:
-    """Elements of the pipeline after its first ``upto`` steps, when known."""
-    root = pipeline.root
-    n: int | None = None
-    if isinstance(root, ast.Call):
-        name = last_part(ctx.qualname(root.func))
-        if pipeline.root_path:
-            n = tfds_split_length(ctx, root, pipeline.root_path) if name == "load" else None
-        elif name == "from_tensor_slices":
-            data = argument(root, "tensors", 0)
-            if isinstance(data, (ast.Tuple, ast.List)) and data.elts:
-                data = data.elts[0]
-            elif isinstance(data, ast.Dict) and data.values:
-                data = data.values[0]
-            n = sample_count(ctx, data)
-        elif name == "range":
-            n = length(ctx, root)
-        elif name == "load":
-            n = tfds_split_length(ctx, root)
-    elif isinstance(root, ast.Subscript) and not pipeline.root_path:
-        n = _tfds_split_by_key(ctx, root)
-    for step in pipeline.steps[:upto]:
-        if n is None:
-            return None
-        method = step.func.attr if isinstance(step.func, ast.Attribute) else ""
-        if method in _SAME_SIZE:
-            continue
-        count = ctx.values.int_value(argument(step, "count", 0))
-        if method == "take" and count is not None:
-            n = n if count < 0 else min(n, count)
-        elif method == "skip" and count is not None:
-            n = 0 if count < 0 else max(0, n - count)
-        else:
-            return None
-    return n
-
-
-def _tfds_split_by_key(ctx: FileContext, node: ast.Subscript) -> int | None:
-    """``datasets["train"]`` where ``datasets, info = tfds.load("mnist", with_info=True)``
-    (or ``datasets = tfds.load("mnist")``): tfds.load without a split returns a dict
-    of all splits."""
-    key = ctx.values.value(node.slice)
-    if not isinstance(key, str) or not isinstance(node.value, ast.Name):
-        return None
-    binding = ctx.values.binding_before(node.value)
-    if binding is None or not isinstance(binding.value, ast.Call):
-        return None
-    call = binding.value
-    if not (ctx.qualname(call.func) or "").startswith("tensorflow_datasets") or argument(call, "split", 1) is not None:
-        return None
-    with_info = ctx.values.value(argument(call, "with_info")) is True
-    if binding.path != ((0,) if with_info else ()):
-        return None
-    name = ctx.values.value(argument(call, "name", 0))
-    sizes = TFDS_SIZES.get(name) if isinstance(name, str) else None
-    return sizes.get(key) if sizes else None
-
-
-def _outermost(ctx: FileContext, call: ast.Call) -> tuple[ast.expr, list[str]]:
-    """The whole chain a call is part of (``ds.batch(32).prefetch(1)``), and the
-    methods applied after it."""
-    node: ast.expr = call
-    after: list[str] = []
-    while True:
-        parent = ctx.parents.get(node)
-        grand = ctx.parents.get(parent) if parent is not None else None
-        if isinstance(parent, ast.Attribute) and isinstance(grand, ast.Call) and grand.func is parent:
-            after.append(parent.attr)
-            node = grand
-            continue
-        return node, after
-
-
-def _fit_role(ctx: FileContext, node: ast.expr, names: set[str]) -> Role:
-    """TRAIN when ``node`` (or a name in ``names``) is what ``fit`` trains on; EVAL
-    when it is ``validation_data`` or what ``evaluate``/``predict`` gets."""
-    for call in ctx.nodes_of(ast.Call):
-        if not isinstance(call.func, ast.Attribute) or call.func.attr not in ("fit", "evaluate", "predict", "fit_generator"):
-            continue
-        for role, arg in ((Role.TRAIN, argument(call, "x", 0)), (Role.EVAL, argument(call, "validation_data", 7))):
-            if arg is None:
-                continue
-            if arg is node or (isinstance(arg, ast.Name) and arg.id in names):
-                return role if call.func.attr in ("fit", "fit_generator") else Role.EVAL
-    return Role.UNKNOWN
-
-
-def tf_pipeline_role(ctx: FileContext, call: ast.Call, pipeline: Pipeline) -> Role:
-    outer, after = _outermost(ctx, call)
-    name = bound_name(ctx, outer)
-    candidates = [name] if name else []
-    candidates += pipeline.names
-    function = ctx.enclosing(call, ast.FunctionDef, ast.AsyncFunctionDef)
-    if function is not None:
-        candidates.append(function.name)
-    if pipeline.root is not None and not pipeline.root_path:
-        candidates.append(ctx.text(pipeline.root))
-    for text in candidates:
-        role = words_role(text)
-        if role is not Role.UNKNOWN:
-            return role
-    if "shuffle" in pipeline.methods() or "shuffle" in after:
-        return Role.TRAIN
-    parent = ctx.parents.get(outer)
-    assigned = set()
-    if isinstance(parent, ast.Assign):
-        assigned = {t.id for t in parent.targets if isinstance(t, ast.Name)}
-    return _fit_role(ctx, outer, assigned)
-
-
-@dataclass
-class _Batching:
-    call: ast.Call
-    method: str
-    pipeline: Pipeline
-    flag: object  # partial_batch_common.Flag
-    b: int | None
-    n: int | None
-
-
-def _tf_batchings(ctx: FileContext) -> Iterable[_Batching]:
-    if not ctx.imports.imports_any(*TF_PACKAGES):
-        return
-    for call in ctx.nodes_of(ast.Call):
-        func = call.func
-        if not (isinstance(func, ast.Attribute) and func.attr in BATCHING) or _is_module_path(ctx, func.value):
-            continue
-        flag = read_flag(ctx, call, "drop_remainder", BATCHING[func.attr])
-        if flag.value is not False:
-            continue  # drop_remainder=True, or a value that cannot be known
-        pipeline = pipeline_of(ctx, func.value)
-        if "repeat" in pipeline.methods() or not is_tf_pipeline(ctx, pipeline):
-            continue  # batches span epochs: no partial batch at an epoch boundary
-        if tf_pipeline_role(ctx, call, pipeline) is not Role.TRAIN:
-            continue
-        if _takes_full_batches(ctx, call):
-            continue
-        n, b = known_sizes(pipeline_size(ctx, pipeline, len(pipeline.steps)), ctx.values.int_value(argument(call, "batch_size", 0)))
-        if b == 1:
-            continue  # a batch of one is never partial
-        if n is not None and b is not None and not is_partial(n, b):
-            continue  # every batch is full, or each epoch is one batch of all N
-        yield _Batching(call, func.attr, pipeline, flag, b, n)
-
-
-def _takes_full_batches(ctx: FileContext, call: ast.Call) -> bool:
-    """``.batch(bs)...take(len(x) // bs)``: the epoch takes only as many batches as
-    are full, so the short one is never reached."""
-    size = argument(call, "batch_size", 0)
-    node: ast.AST = call
-    while True:
-        parent = ctx.parents.get(node)
-        grand = ctx.parents.get(parent) if parent is not None else None
-        if not (isinstance(parent, ast.Attribute) and isinstance(grand, ast.Call) and grand.func is parent):
-            return False
-        if parent.attr == "repeat":
-            return False
-        if parent.attr == "take":
-            count = argument(grand, "count", 0)
-            return (
-                isinstance(count, ast.BinOp) and isinstance(count.op, ast.FloorDiv) and size is not None
-                and ast.dump(count.right) == ast.dump(size)
-            )
-        node = grand
+_DATASET_METHODS = {*BATCHING, *SAME_SIZE, "repeat", "take", "skip", "filter", "unbatch", "interleave", "flat_map", "shard", "zip"}
 
 
 def _at_method_name(ctx: FileContext, call: ast.Call) -> Span:
@@ -515,11 +258,11 @@ class TfDataPartialBatch(Rule):
     )
 
     def check(self, ctx: FileContext) -> Iterable[Finding]:
-        for batching in _tf_batchings(ctx):
+        for batching in tf_short_batchings(ctx):
             call, n, b, flag = batching.call, batching.n, batching.b, batching.flag
-            shuffled = "shuffle" in batching.pipeline.methods()
-            fix = unless_shuffled(set_flag_fix(ctx, call, flag, "drop_remainder", "add drop_remainder=True"), shuffled)  # type: ignore[arg-type]
-            head = f"training tf.data pipeline: .{batching.method}() without drop_remainder=True{flag.note}"  # type: ignore[attr-defined]
+            shuffled = batching.shuffled()
+            fix = unless_shuffled(set_flag_fix(ctx, call, flag, "drop_remainder", "add drop_remainder=True"), shuffled)
+            head = f"training tf.data pipeline: .{batching.method}() without drop_remainder=True{flag.note}"
             if n is not None and b is not None:
                 finding = ctx.finding(self, call, f"{head}: {describe_last_batch(n, b)}{unshuffled_note(shuffled)}", fix)
             else:
@@ -611,7 +354,7 @@ def fit_array_samples(ctx: FileContext, x: ast.expr) -> int | None:
         ):
             return None  # a generator, or an instance of a class (a Sequence / PyDataset)
     pipeline = pipeline_of(ctx, x)
-    if any(m in _DATASET_METHODS for m in pipeline.methods()) or _source_package(ctx, pipeline.root) == "tf":
+    if any(m in _DATASET_METHODS for m in pipeline.methods()) or source_package(ctx, pipeline.root) == "tf":
         return None
     return sample_count(ctx, x)
 

@@ -11,330 +11,30 @@ batches train exactly as before.
 from __future__ import annotations
 
 import ast
+from dataclasses import dataclass, field
 from typing import Iterable
 
-from losslint.analysis.hierarchy import derives_from
-from losslint.analysis.names import argument, dotted, last_part
-from losslint.analysis.roles import Role, bound_name, only_read_without_steps, pipeline_role, words_role
-from losslint.analysis.sizes import length
-from losslint.analysis.walk import walk
+from losslint.analysis.batching import (
+    BATCH_SAMPLER_POS,
+    DataLoaderAnalysis,
+    bounded_within_pass,
+    is_dataloader,
+    is_partial,
+)
+from losslint.analysis.names import argument, last_part
+from losslint.analysis.roles import Role, bound_name, pipeline_role, words_role
 from losslint.context import FileContext
-from losslint.findings import Finding, Severity
-from losslint.project import ModuleFacts, collector
+from losslint.findings import Finding, Fix, Severity
+from losslint.project import ModuleFacts, collector, family_fact
 from losslint.rules.base import ChainRole, Flagged, Quiet, Rule, register
 from losslint.rules.partial_batch_common import (
-    CallArguments,
     describe_last_batch,
-    dict_entries,
-    is_partial,
-    endless_generator,
-    known_sizes,
-    related_extra,
     set_flag_fix,
     unless_shuffled,
     unshuffled_note,
 )
 
-DATALOADERS = {
-    "torch.utils.data.DataLoader",
-    "torch.utils.data.dataloader.DataLoader",
-    "torch_geometric.loader.DataLoader",
-    "torch_geometric.data.DataLoader",
-    "monai.data.DataLoader",
-}
-# DataLoader(dataset, batch_size, shuffle, sampler, batch_sampler, num_workers,
-#            collate_fn, pin_memory, drop_last, ...)
-_BATCH_SIZE_POS, _SAMPLER_POS, _BATCH_SAMPLER_POS, _DROP_LAST_POS = 1, 3, 4, 8
-
 _FIX = "add drop_last=True"
-# An epoch of this many samples never ends in a real run (RandomSampler(replacement=True,
-# num_samples=int(1e10)): training stops by an iteration count long before).
-_ENDLESS_EPOCH = 10**9
-_RANDOM_SAMPLERS = {"RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler", "DistributedSampler"}
-_STREAMS_KEY = "endless_iterable_datasets"
-
-
-def _iter_source(cls: ast.ClassDef) -> object:
-    """How an IterableDataset's ``__iter__`` gets its items: "endless" (a generator
-    that never ends, here or in a method it returns), [position, name] (it returns
-    the call of a function handed to ``__init__``, as lightning-bolts'
-    ExperienceSourceDataset(generate_batch) does), or None."""
-    methods = {m.name: m for m in cls.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))}
-    iterate = methods.get("__iter__")
-    if iterate is None:
-        return None
-    if endless_generator(iterate):
-        return "endless"
-    returns = [n for n in ast.walk(iterate) if isinstance(n, ast.Return) and n.value is not None]
-    if len(returns) != 1:
-        return None
-    value = returns[0].value
-    if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "iter" and len(value.args) == 1:
-        value = value.args[0]
-    if not (isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and dotted(value.func.value) == "self"):
-        return None
-    attr = value.func.attr
-    if attr in methods:
-        return "endless" if endless_generator(methods[attr]) else None
-    init = methods.get("__init__")
-    if init is None:
-        return None
-    parameters = [a.arg for a in init.args.args[1:]]
-    for node in ast.walk(init):
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and dotted(node.targets[0]) == f"self.{attr}":
-            if isinstance(node.value, ast.Name) and node.value.id in parameters:
-                return [parameters.index(node.value.id), node.value.id]
-    return None
-
-
-@collector
-def _endless_iterable_datasets(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
-    """Project IterableDatasets, and how their stream may have no end (see
-    ``_iter_source``; "stream" when nothing says)."""
-    if "IterableDataset" not in source:
-        return
-    found = {}
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef) and any(last_part(dotted(b)) == "IterableDataset" for b in node.bases):
-            found[node.name] = _iter_source(node) or "stream"
-    if found:
-        facts.extra[_STREAMS_KEY] = found
-
-
-def _endless_stream(ctx: FileContext, dataset: ast.expr | None) -> bool:
-    """The dataset is a project IterableDataset whose items never run out: its
-    ``__iter__`` loops forever, or calls the generator it was given
-    (``ExperienceSourceDataset(self.train_batch)``), which does. An epoch never
-    ends, so there is no last batch of one."""
-    if isinstance(dataset, ast.Name):
-        dataset = ctx.values.resolve_name(dataset)
-    if not (isinstance(dataset, ast.Call) and isinstance(dataset.func, (ast.Name, ast.Attribute))):
-        return False
-    name = last_part(ctx.qualname(dataset.func) or dotted(dataset.func) or "")
-    ways = {str(how) for facts in related_extra(ctx, _STREAMS_KEY) for cls, how in facts.items() if cls == name}  # type: ignore[attr-defined]
-    if len(ways) != 1:
-        return False
-    how = next(how for facts in related_extra(ctx, _STREAMS_KEY) for cls, how in facts.items() if cls == name)  # type: ignore[attr-defined]
-    if how in ("endless", "stream"):
-        return how == "endless"
-    position, parameter = how  # type: ignore[misc]
-    given = argument(dataset, parameter, position)
-    return given is not None and any(endless_generator(f) for f in _functions_named(ctx, given, dataset))
-
-
-def _iterable_dataset(ctx: FileContext, dataset: ast.expr | None) -> bool:
-    """A project IterableDataset (its ``__len__``, if any, is only a hint)."""
-    if isinstance(dataset, ast.Name):
-        dataset = ctx.values.resolve_name(dataset)
-    if not (isinstance(dataset, ast.Call) and isinstance(dataset.func, (ast.Name, ast.Attribute))):
-        return False
-    name = last_part(ctx.qualname(dataset.func) or dotted(dataset.func) or "")
-    return any(name in facts for facts in related_extra(ctx, _STREAMS_KEY))  # type: ignore[operator]
-
-
-def _functions_named(ctx: FileContext, given: ast.expr, at: ast.AST) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
-    """The function ``self.method`` (of the class ``at`` is in) or ``name`` (of the module) is."""
-    if isinstance(given, ast.Attribute) and dotted(given.value) == "self":
-        owner = ctx.enclosing(at, ast.ClassDef)
-        body = owner.body if owner is not None else []
-        name = given.attr
-    elif isinstance(given, ast.Name):
-        body, name = ctx.tree.body, given.id
-    else:
-        return []
-    return [f for f in body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) and f.name == name]
-
-
-_CALLERS_KEY = "loader_factory_calls"
-_UNREAD = "?"  # a value or a **dict the collector cannot read
-
-
-def _caller_record(call: ast.Call, function: ast.AST | None, dicts: dict[int, tuple[dict[str, list[ast.expr]], set[str]]]) -> dict[str, object] | None:
-    """What a call hands a function that may build a loader: its literal shuffle=,
-    drop_last= and the keys of its **dicts (when a literal of the calling function)."""
-    record: dict[str, object] = {}
-    for kw in call.keywords:
-        if kw.arg in ("shuffle", "drop_last", "batch_sampler"):
-            record[kw.arg] = kw.value.value if isinstance(kw.value, ast.Constant) else _UNREAD
-        elif kw.arg is None:
-            keys = _literal_dict_keys(kw.value, function, dicts)
-            record["**"] = _UNREAD if keys is None else sorted(set(keys) | set(record.get("**") or []))  # type: ignore[arg-type]
-    return record or None
-
-
-def _literal_dict_keys(node: ast.expr, function: ast.AST | None, dicts: dict[int, tuple[dict[str, list[ast.expr]], set[str]]]) -> list[str] | None:
-    if isinstance(node, ast.Dict):
-        if all(isinstance(k, ast.Constant) and isinstance(k.value, str) for k in node.keys):
-            return [k.value for k in node.keys]  # type: ignore[union-attr]
-        return None
-    if isinstance(node, ast.Name) and function is not None:
-        assigned, changed = _names_of(function, dicts)
-        if len(assigned.get(node.id, ())) == 1 and node.id not in changed:
-            return _literal_dict_keys(assigned[node.id][0], None, dicts)
-    return None
-
-
-def _names_of(function: ast.AST, dicts: dict[int, tuple[dict[str, list[ast.expr]], set[str]]]) -> tuple[dict[str, list[ast.expr]], set[str]]:
-    """(name -> the values assigned to it, the names whose attributes other than
-    get/items/keys/values are used) in ``function``: one walk per function, however
-    many of its calls pass a **dict (``super().__init__(**kwargs)`` everywhere)."""
-    known = dicts.get(id(function))
-    if known is None:
-        assigned: dict[str, list[ast.expr]] = {}
-        changed: set[str] = set()
-        for n in walk(function):
-            if isinstance(n, ast.Assign):
-                for name in {t.id for t in n.targets if isinstance(t, ast.Name)}:
-                    assigned.setdefault(name, []).append(n.value)
-            elif isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.attr not in ("get", "items", "keys", "values"):
-                changed.add(n.value.id)
-        known = dicts[id(function)] = (assigned, changed)
-    return known
-
-
-@collector
-def _loader_factory_calls(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
-    """Calls that hand shuffle=, drop_last= or a **dict to a function (a loader
-    factory in another module: ``create_dataloader(path, ..., shuffle=True)``)."""
-    if "shuffle" not in source and "**" not in source:
-        return
-    calls: dict[str, list[dict[str, object]]] = {}
-    dicts: dict[int, tuple[dict[str, list[ast.expr]], set[str]]] = {}
-    stack: list[tuple[ast.AST, ast.AST | None]] = [(tree, None)]
-    pop, push = stack.pop, stack.append
-    while stack:
-        node, function = pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            function = node
-        elif isinstance(node, ast.Call) and node.keywords and isinstance(node.func, (ast.Name, ast.Attribute)):
-            record = _caller_record(node, function, dicts)
-            if record is not None:
-                name = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
-                calls.setdefault(name, []).append(record)
-        for field in node._fields:  # the children in ast.iter_child_nodes' order, without its generators
-            value = getattr(node, field, None)
-            if value.__class__ is list:
-                for item in value:
-                    if isinstance(item, ast.AST):
-                        push((item, function))
-            elif isinstance(value, ast.AST):
-                push((value, function))
-    if calls:
-        facts.extra[_CALLERS_KEY] = calls
-
-
-def _project_calls(ctx: FileContext, function_name: str) -> list[dict[str, object]]:
-    return [record for _, calls in ctx.project.extra(_CALLERS_KEY) for record in calls.get(function_name, [])]
-
-
-def _dataloader_class(ctx: FileContext, func: ast.expr, depth: int = 0) -> bool:
-    qual = ctx.qualname(func)
-    if qual in DATALOADERS:
-        return True
-    if isinstance(func, (ast.Name, ast.Attribute)) and last_part(qual)[:1].isupper() and _derives_from_dataloader(ctx, func, qual):
-        return True  # a project subclass, through any number of classes and files
-    if isinstance(func, ast.Name) and depth < 3:
-        # loader = DataLoader if image_weights else InfiniteDataLoader
-        value = ctx.values.resolve_name(func)
-        if isinstance(value, ast.IfExp):
-            return _dataloader_class(ctx, value.body, depth + 1) and _dataloader_class(ctx, value.orelse, depth + 1)
-        if isinstance(value, (ast.Name, ast.Attribute)):
-            return _dataloader_class(ctx, value, depth + 1)
-    return False
-
-
-def _derives_from_dataloader(ctx: FileContext, func: ast.expr, qual: str) -> bool:
-    """Once per class name and file: every ``Net()`` of a script asks again."""
-    key = ("partial_batch_torch.derives_from_dataloader", qual)
-    derives = ctx.memo.get(key)
-    if derives is None:
-        derives = ctx.memo[key] = derives_from(ctx, func, DATALOADERS)
-    return derives
-
-
-def is_dataloader(ctx: FileContext, call: ast.Call) -> bool:
-    """A ``DataLoader(...)`` call: torch's (or a known re-export), a project subclass,
-    or a name that is one of them whichever branch chose it."""
-    return _dataloader_class(ctx, call.func)
-
-
-def _sampler_call(ctx: FileContext, sampler: ast.expr) -> ast.expr:
-    if isinstance(sampler, ast.Name):
-        return ctx.values.resolve_name(sampler) or sampler
-    return sampler
-
-
-def _sampler_options(ctx: FileContext, sampler: ast.expr, depth: int = 0) -> list[ast.expr | None] | None:
-    """The samplers a ``sampler=`` argument may be, branch by branch (None for no
-    sampler): ``DistributedSampler(ds) if distributed else None``, or a name bound to
-    one in each branch of an ``if``. None when a branch cannot be read."""
-    if isinstance(sampler, ast.Constant) and sampler.value is None:
-        return [None]
-    if isinstance(sampler, ast.IfExp) and depth < 5:
-        body, orelse = _sampler_options(ctx, sampler.body, depth + 1), _sampler_options(ctx, sampler.orelse, depth + 1)
-        return None if body is None or orelse is None else body + orelse
-    if isinstance(sampler, ast.Name) and depth < 5:
-        bindings = ctx.values.bindings(sampler.id, sampler)
-        if not bindings or any(b.value is None or b.path or b.parameter is not None for b in bindings):
-            return [sampler]
-        options: list[ast.expr | None] = []
-        for binding in bindings:
-            found = _sampler_options(ctx, binding.value, depth + 1)  # type: ignore[arg-type]
-            if found is None:
-                return None
-            options.extend(found)
-        return options
-    return [sampler]
-
-
-def _shuffle_without_sampler(ctx: FileContext, shuffle: ast.expr | None, sampler: ast.expr) -> bool | None:
-    """The value of ``shuffle=`` in the branch where the sampler is None:
-    ``shuffle=(sampler is None)`` is True there, ``shuffle=sampler is not None`` False."""
-    if shuffle is None:
-        return False
-    if isinstance(shuffle, ast.Compare) and len(shuffle.ops) == 1 and isinstance(shuffle.comparators[0], ast.Constant):
-        if shuffle.comparators[0].value is None and ast.dump(shuffle.left) == ast.dump(sampler):
-            if isinstance(shuffle.ops[0], ast.Is):
-                return True
-            if isinstance(shuffle.ops[0], ast.IsNot):
-                return False
-    value = ctx.values.value(shuffle)
-    return value if isinstance(value, bool) else None
-
-
-def _sampler_shuffles(ctx: FileContext, sampler: ast.expr) -> bool | None:
-    """True for a random sampler (a DistributedSampler unless shuffle=False), False
-    for a sequential one, None when it cannot be told."""
-    sampler = _sampler_call(ctx, sampler)
-    if not isinstance(sampler, ast.Call):
-        return None
-    kind = last_part(ctx.qualname(sampler.func))
-    if kind in _RANDOM_SAMPLERS:
-        shuffle = argument(sampler, "shuffle", 3) if kind == "DistributedSampler" else None
-        return shuffle is None or ctx.values.value(shuffle) is not False
-    if kind == "SequentialSampler":
-        return False
-    return None
-
-
-def _sampler_size(ctx: FileContext, sampler: ast.expr) -> tuple[int | None, str]:
-    """Samples a sampler yields per epoch, and a note when that cannot be known."""
-    sampler = _sampler_call(ctx, sampler)
-    if not isinstance(sampler, ast.Call):
-        return None, f"the sampler {ctx.text(sampler)} decides the number of samples"
-    kind = last_part(ctx.qualname(sampler.func))
-    if kind == "SubsetRandomSampler":
-        return length(ctx, argument(sampler, "indices", 0)), ""
-    if kind == "WeightedRandomSampler":
-        return ctx.values.int_value(argument(sampler, "num_samples", 1)), ""
-    if kind in ("RandomSampler", "SequentialSampler"):
-        explicit = argument(sampler, "num_samples", 2)
-        if explicit is not None:
-            return ctx.values.int_value(explicit), ""
-        return length(ctx, argument(sampler, "data_source", 0)), ""
-    if kind == "DistributedSampler":
-        return None, "a DistributedSampler gives each rank ceil(N / world size) samples"
-    return None, f"the sampler {kind or ctx.text(sampler)} decides the number of samples"
 
 
 def _has_batchnorm1d(ctx: FileContext) -> str | None:
@@ -349,172 +49,18 @@ def _has_batchnorm1d(ctx: FileContext) -> str | None:
     return None
 
 
-class DataLoaderAnalysis:
-    """Everything the three rules need to know about one DataLoader call."""
-
-    def __init__(self, ctx: FileContext, call: ast.Call) -> None:
-        self.ctx, self.call = ctx, call
-        # Arguments written in the call or handed over in a **dict it can read.
-        self.arguments = CallArguments(ctx, call)
-        self.dataset = self.arguments.single("dataset", 0)
-        self.batch_size_node = self.arguments.single("batch_size", _BATCH_SIZE_POS)
-        self.sampler = self.arguments.single("sampler", _SAMPLER_POS)
-        self.forwarded: set[str] = set()  # keys callers hand over through this function's **kwargs
-        if not self.arguments.complete:
-            self._read_forwarded_kwargs()
-        self.drop_last = self.arguments.flag("drop_last", _DROP_LAST_POS)
-        self.caller_roles: set[Role] = set()  # roles the callers of a loader factory give it
-
-    def _read_forwarded_kwargs(self) -> None:
-        """``def make_loader(args, **kwargs): DataLoader(ds, ..., **kwargs)``: the keys
-        every caller in the project hands over (none may carry drop_last)."""
-        function = self.ctx.enclosing(self.call, ast.FunctionDef, ast.AsyncFunctionDef)
-        kwarg = function.args.kwarg.arg if function is not None and function.args.kwarg else None
-        unread = [
-            kw.value for kw in self.call.keywords
-            if kw.arg is None and (dict_entries(self.ctx, kw.value) is None)
-        ]
-        if function is None or not unread or not all(isinstance(v, ast.Name) and v.id == kwarg for v in unread):
-            return
-        records = _project_calls(self.ctx, function.name)
-        keys: set[str] = set()
-        for record in records:
-            passed = record.get("**")
-            if passed == _UNREAD or "drop_last" in record or "batch_sampler" in record:
-                return
-            keys.update(passed or [])  # type: ignore[arg-type]
-        if not records or keys & {"drop_last", "batch_sampler", "sampler", "shuffle"}:
-            return
-        self.forwarded = keys
-        self.arguments.complete = True
-
-    def applies(self) -> bool:
-        if self.arguments.candidates("batch_sampler", _BATCH_SAMPLER_POS):
-            return False  # the batch sampler forms the batches; drop_last is not allowed
-        if self.drop_last.value is not False:
-            return False  # drop_last=True, or a value we cannot know
-        if isinstance(self.batch_size_node, ast.Constant) and self.batch_size_node.value is None:
-            return False  # batching disabled
-        if not self.arguments.candidates("batch_size", _BATCH_SIZE_POS) and self.arguments.complete and (
-            "batch_size" not in self.forwarded
-        ):
-            return False  # batch_size=1: every batch is full
-        return self.role() is Role.TRAIN
-
-    def role(self) -> Role:
-        shuffles = {self.ctx.values.value(n) for n in self.arguments.candidates("shuffle", 2)}
-        if shuffles == {False} and only_read_without_steps(self.ctx, self.call):
-            return Role.EVAL  # unshuffled and only read (shuffle=False in a **dict too)
-        role = pipeline_role(self.ctx, self.call, self.dataset)
-        if role is Role.UNKNOWN and any(self.ctx.values.value(n) is True for n in self.arguments.candidates("shuffle", 2)):
-            return Role.TRAIN  # shuffle=True from a **dict
-        if role is Role.UNKNOWN:
-            self.caller_roles = self._roles_from_callers()
-            if Role.TRAIN in self.caller_roles:
-                return Role.TRAIN
-        return role
-
-    def _roles_from_callers(self) -> set[Role]:
-        """A loader factory (``def get_loader(ds, batch_size, shuffle)``) is for
-        training when a caller says so: shuffle=True (in any module of the project),
-        or a dataset or a result named for training (in this file). Evaluation when
-        a caller says that."""
-        function = self.ctx.enclosing(self.call, ast.FunctionDef, ast.AsyncFunctionDef)
-        if function is None:
-            return set()
-        every = function.args
-        parameters = [a.arg for a in [*every.posonlyargs, *every.args, *every.kwonlyargs]]
-        is_method = isinstance(self.ctx.parents.get(function), ast.ClassDef)
-        if is_method and parameters:
-            parameters = parameters[1:]
-        roles: set[Role] = set()
-        shuffle = self.arguments.single("shuffle", 2)
-        shuffle_parameters = {n.id for n in ast.walk(shuffle) if isinstance(n, ast.Name)} & set(parameters) if shuffle else set()
-        if shuffle_parameters:
-            defaults = dict(zip([a.arg for a in [*every.posonlyargs, *every.args]][-len(every.defaults):], every.defaults)) if every.defaults else {}
-            defaults.update({a.arg: d for a, d in zip(every.kwonlyargs, every.kw_defaults) if d is not None})
-            if any(self.ctx.values.value(defaults.get(name)) is True for name in shuffle_parameters):
-                roles.add(Role.TRAIN)  # shuffles unless a caller says otherwise
-            for record in _project_calls(self.ctx, function.name):
-                if record.get("shuffle") is True:
-                    roles.add(Role.TRAIN)
-                elif record.get("shuffle") is False:
-                    roles.add(Role.EVAL)
-        dataset = self.dataset
-        if isinstance(dataset, ast.Name) and dataset.id in parameters:
-            position = parameters.index(dataset.id)
-            for call in self.ctx.nodes_of(ast.Call):
-                func = call.func
-                if not ((isinstance(func, ast.Name) and func.id == function.name and not is_method) or (
-                    isinstance(func, ast.Attribute) and func.attr == function.name and is_method
-                )):
-                    continue
-                passed = argument(call, dataset.id, position)
-                for text in (bound_name(self.ctx, call), self.ctx.text(passed) if passed is not None else None):
-                    role = words_role(text) if text else Role.UNKNOWN
-                    if role is not Role.UNKNOWN:
-                        roles.add(role)
-                        break
-        return roles
-
-    @property
-    def factory(self) -> bool:
-        """A loader factory whose callers decide that it trains: the fix belongs to
-        the caller's choice (the same factory may build evaluation loaders)."""
-        return bool(self.caller_roles)
-
-    def shuffled(self) -> bool | None:
-        """Whether each epoch sees the data in a new order: shuffle=True or a random
-        sampler. None when it cannot be told."""
-        if self.sampler is not None:
-            options = _sampler_options(self.ctx, self.sampler)
-            if options is None:
-                return None
-            shuffle = self.arguments.single("shuffle", 2)
-            verdicts = {
-                _shuffle_without_sampler(self.ctx, shuffle, self.sampler) if option is None else _sampler_shuffles(self.ctx, option)
-                for option in options
-            }
-            return verdicts.pop() if len(verdicts) == 1 else (False if False in verdicts and None not in verdicts else None)
-        values = {self.ctx.values.value(n) for n in self.arguments.candidates("shuffle", 2)}
-        if values == {True}:
-            return True
-        if not values or values <= {False, None}:
-            return False if self.arguments.complete or values else None
-        return None
-
-    def sizes(self) -> tuple[int | None, int | None, str]:
-        b = self.ctx.values.int_value(self.batch_size_node)
-        note = ""
-        options = _sampler_options(self.ctx, self.sampler) if self.sampler is not None else [None]
-        samplers = [option for option in options or [self.sampler] if option is not None]
-        if samplers:
-            # With no sampler in some branch the dataset's length decides there: N is one
-            # number only where every branch agrees, so the first sampler speaks.
-            n, note = _sampler_size(self.ctx, samplers[0])
-            if n is not None and (len(samplers) != len(options or []) or len({ast.dump(o) for o in samplers}) > 1):
-                n = None
-        elif _iterable_dataset(self.ctx, self.dataset):
-            # An IterableDataset's __iter__ decides how many samples an epoch has.
-            n, note = None, f"{self.ctx.text(self.dataset)} is an IterableDataset: its __iter__, not __len__, decides N"
-        else:
-            n = length(self.ctx, self.dataset)
-        n, b = known_sizes(n, b)
-        return n, b, note
-
-    def endless(self) -> bool:
-        """An epoch that never ends in practice (a sampler of a billion samples, a
-        stream that yields forever)."""
-        n, _, _ = self.sizes()
-        return (n is not None and n >= _ENDLESS_EPOCH) or (self.sampler is None and _endless_stream(self.ctx, self.dataset))
-
-    def fix(self):
-        if self.factory:
-            return None  # drop_last=True would also cut the evaluation loaders it builds
-        return unless_shuffled(set_flag_fix(self.ctx, self.call, self.drop_last, "drop_last", _FIX), self.shuffled())
+# What a loader factory's DataLoader is: the line, the function's parameters, and
+# the parameters that set drop_last and batch_size (None: not a parameter).
+LoaderFactory = dict[str, int | str | list[str] | None]
 
 
-_FACTORIES_KEY = "loader_factories"
+@family_fact
+@dataclass
+class LoaderFactories:
+    """Per module: its module-level functions that build a batching DataLoader
+    without drop_last=True, by name."""
+
+    functions: dict[str, LoaderFactory] = field(default_factory=dict)
 
 
 @collector
@@ -528,7 +74,7 @@ def _loader_factories(tree: ast.Module, source: str, facts: ModuleFacts) -> None
     from losslint.project import ProjectFacts
 
     ctx = FileContext("", facts.module, source, tree, ProjectFacts(), Settings())
-    found: dict[str, dict[str, object]] = {}
+    found: dict[str, LoaderFactory] = {}
     for function in tree.body:
         if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
@@ -537,7 +83,7 @@ def _loader_factories(tree: ast.Module, source: str, facts: ModuleFacts) -> None
             if not (isinstance(call, ast.Call) and is_dataloader(ctx, call)):
                 continue
             analysis = DataLoaderAnalysis(ctx, call)
-            if analysis.arguments.candidates("batch_sampler", _BATCH_SAMPLER_POS):
+            if analysis.arguments.candidates("batch_sampler", BATCH_SAMPLER_POS):
                 continue
             drop = analysis.drop_last.node
             drop_parameter = drop.id if isinstance(drop, ast.Name) and drop.id in parameters else None
@@ -552,7 +98,7 @@ def _loader_factories(tree: ast.Module, source: str, facts: ModuleFacts) -> None
             }
             break
     if found:
-        facts.extra[_FACTORIES_KEY] = found
+        facts.put(LoaderFactories(found))
 
 
 def factory_calls(ctx: FileContext) -> Iterable[tuple[ast.Call, str]]:
@@ -568,7 +114,8 @@ def factory_calls(ctx: FileContext) -> Iterable[tuple[ast.Call, str]]:
         key = ctx.project.resolve(module, ctx.file or None) if module else None
         if key is None or key == ctx.file:
             continue
-        facts = ctx.project.modules[key].extra.get(_FACTORIES_KEY, {}).get(name) if key in ctx.project.modules else None
+        factories = ctx.project.modules[key].get(LoaderFactories) if key in ctx.project.modules else None
+        facts = factories.functions.get(name) if factories is not None else None
         if not facts:
             continue
         parameters: list[str] = facts["parameters"]  # type: ignore[assignment]
@@ -636,39 +183,19 @@ def _unknown_reason(ctx: FileContext, analysis: DataLoaderAnalysis, n: int | Non
     return "; ".join(parts)
 
 
-def _bounded_within_pass(ctx: FileContext, n: int | None, b: int | None) -> bool:
-    """A Lightning Trainer of this file that never reaches the last batch of a pass:
-    ``limit_train_batches`` as a count (or a fraction below 1: the first batches
-    only), or ``max_steps`` within the first pass (N and B known)."""
-    for limited, steps in _trainer_bounds(ctx):
-        if limited:
-            return True
-        if steps is not None and steps > 0 and n is not None and b is not None and steps <= n // b:
-            return True
-    return False
-
-
-def _trainer_bounds(ctx: FileContext) -> list[tuple[bool, int | None]]:
-    """Per Trainer call of the file: (does ``limit_train_batches`` stop a pass early,
-    its ``max_steps``); read once per file, not once per loader."""
-    bounds = ctx.memo.get("partial_batch_torch.trainer_bounds")
-    if bounds is None:
-        bounds = []
-        for call in ctx.nodes_of(ast.Call):
-            if not last_part(ctx.qualname(call.func) or "").endswith("Trainer"):
-                continue
-            limit = ctx.values.value(argument(call, "limit_train_batches"))
-            limited = (isinstance(limit, int) and not isinstance(limit, bool) and limit > 0) or (isinstance(limit, float) and 0 < limit < 1)
-            bounds.append((limited, None if limited else ctx.values.int_value(argument(call, "max_steps"))))
-        ctx.memo["partial_batch_torch.trainer_bounds"] = bounds
-    return bounds
+def _fix(analysis: DataLoaderAnalysis) -> Fix | None:
+    if analysis.factory:
+        return None  # drop_last=True would also cut the evaluation loaders it builds
+    return unless_shuffled(set_flag_fix(analysis.ctx, analysis.call, analysis.drop_last, "drop_last", _FIX), analysis.shuffled())
 
 
 def _dataloaders(ctx: FileContext) -> Iterable[DataLoaderAnalysis]:
+    """The training DataLoaders of this file whose last batch of a pass holds the
+    remainder: an epoch that ends, and a run that reaches its end."""
     for call in ctx.nodes_of(ast.Call):
         if is_dataloader(ctx, call):
             analysis = DataLoaderAnalysis(ctx, call)
-            if analysis.applies() and not analysis.endless() and not _bounded_within_pass(ctx, *analysis.sizes()[:2]):
+            if analysis.trains_with_remainder() and not analysis.endless() and not bounded_within_pass(ctx, *analysis.sizes()[:2]):
                 yield analysis
 
 
@@ -1130,7 +657,7 @@ class PartialLastBatch(Rule):
                 f"training DataLoader without drop_last=True{analysis.drop_last.note}: {describe_last_batch(n, b)}"
                 f"{_fix_note(analysis)}"
             )
-            yield ctx.finding(self, analysis.call, message, analysis.fix())
+            yield ctx.finding(self, analysis.call, message, _fix(analysis))
 
 
 @register
@@ -1550,7 +1077,7 @@ class PossiblePartialLastBatch(Rule):
                 f"{_unknown_reason(ctx, analysis, n, b, note)}; unless N is a multiple of B the last batch "
                 f"of every epoch is smaller{_fix_note(analysis)}"
             )
-            yield ctx.finding(self, analysis.call, message, analysis.fix())
+            yield ctx.finding(self, analysis.call, message, _fix(analysis))
         yield from self._torchtext_iterators(ctx)
         for call, message in factory_calls(ctx):
             yield ctx.finding(self, call, message)
@@ -1664,7 +1191,7 @@ class BatchNormSingletonBatch(Rule):
             bn = bn or _has_batchnorm1d(ctx)
             if not bn:
                 continue
-            fix = analysis.fix()
+            fix = _fix(analysis)
             message = (
                 f"training DataLoader without drop_last=True{analysis.drop_last.note}: N={n}, B={b} leaves a last "
                 f"batch of 1 sample, and the model has BatchNorm ({bn}): training raises \"Expected more than 1 "
