@@ -8,33 +8,24 @@ internal error.
 from __future__ import annotations
 
 import importlib
-import io
-import json
 import os
 import sys
-import textwrap
-import tokenize
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from losslint import __version__, notebooks
-from losslint.cache import Cache, cache_directory
-from losslint.config import ConfigError, load_settings
-from losslint.discovery import display_path
-from losslint.engine import FileResult, Linter, Report, SourceFile, fix_diff
-from losslint.findings import Finding
-from losslint.fixes import apply_fixes, text_edits, write_atomic
-from losslint.noqa import add_noqa as add_noqa_comments
-from losslint.output import (
-    format_concise, format_github, format_gitlab, format_json, format_json_lines, format_junit, format_pylint, format_sarif,
-    format_statistics, format_text, line_reader, progress_bar, rule_url, summary,
-)
-from losslint.rules.base import Rule, all_rules, find_rule
-from losslint.selection import validate_selectors
-from losslint.single_file import prepare_bytes
+from losslint import __version__
+
+# Only what every command needs is imported here: `losslint --version`, `--help`
+# and `losslint rule` never import the rules' analysis, the pipeline or libcst
+# (benchmarks/startup.py measures it).
+if TYPE_CHECKING:
+    from losslint.engine import Linter
+    from losslint.findings import Finding
+    from losslint.pipeline import Report
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -56,6 +47,9 @@ _SEVERITY_RANK = {"info": 1, "warning": 2, "error": 3}
 def _per_file_ignores(values: tuple[str, ...]) -> dict[str, list[str]] | None:
     """``--per-file-ignores 'scripts/*.py:LL3,LL202'`` (repeatable) as the
     configuration's table."""
+    from losslint.config import ConfigError
+    from losslint.selection import validate_selectors
+
     if not values:
         return None
     table: dict[str, list[str]] = {}
@@ -151,6 +145,11 @@ def check(
     clip_max_norm: float | None,
 ) -> None:
     """Lint PATHS (default: the current directory; `-` reads the source from stdin)."""
+    from losslint.cache import Cache, cache_directory
+    from losslint.config import ConfigError, load_settings
+    from losslint.engine import Linter
+    from losslint.output import line_reader, progress_bar
+
     from_stdin = any(str(p) == "-" for p in paths) or (stdin_filename is not None and not paths)
     try:
         if from_stdin and len(paths) > 1:
@@ -258,6 +257,11 @@ def _check_stdin(
     found from it; the project's other files come from disk). Returns the report,
     the text of the finding's file (for the source excerpts) and, with ``fix``, the
     bytes to write to stdout."""
+    from losslint.discovery import display_path
+    from losslint.fixing import fixed_bytes
+    from losslint.pipeline import Action, Mode, Report
+    from losslint.single_file import prepare_bytes
+
     data = sys.stdin.buffer.read()
     if stdin_filename is None:
         path, display = Path("-"), "-"
@@ -266,33 +270,24 @@ def _check_stdin(
         if linter.settings.excluded_with_parents(path):  # as `losslint check` would skip the file
             return Report([]), {}, data if fix else None
     prepared = prepare_bytes(path, data, display, linter.settings, on_disk=stdin_filename is not None)
-    source, project = prepared.source, prepared.project
-    result = FileResult(display)
+    action = Action.DIFF if diff else Action.FIX_TEXT if fix else Action.CHECK
+    result = prepared.run(Mode(action, linter.settings.unsafe_fixes, fix_edits))
     output = data if fix else None
-    if (fix or diff) and source.text is not None and source.tree is not None:
-        original = source.text
-        new_text, remaining, fixed = linter.fix_source(source, project, linter.settings.unsafe_fixes)
-        failures = [f for f in remaining if f.code == "LL004"]
-        if diff:
-            result.diff = fix_diff(source, original, new_text) if new_text != original else ""
-            result.findings = linter.check(source, project) + failures  # nothing is written: what is there
-        else:
-            result.findings, result.fixed, result.fixed_codes = remaining, len(fixed), [f.code for f in fixed]
-            if new_text != original:
-                fixed_text = notebooks.fixed_notebook(source.notebook, new_text) if source.notebook is not None else new_text
-                output = fixed_text.encode(source.encoding if source.notebook is None else "utf-8")
-                source = SourceFile(source.target, source.module, new_text, notebook=source.notebook)
-    else:
-        result.findings = linter.check(source, project)
-    linter.link(result.findings)
-    if fix_edits and source.text is not None:
-        result.findings = linter.attach_line_edits(source, result.findings)
-    shown = output.decode(source.encoding, errors="replace") if output is not None else data.decode(source.encoding, errors="replace")
-    return Report([result], internal_error=linter.internal_error), {display: shown}, output
+    if result.fixed_text is not None:
+        output = fixed_bytes(prepared.source, result.fixed_text)
+    encoding = prepared.source.encoding if prepared.source.notebook is None else "utf-8"
+    shown = (output if output is not None else data).decode(encoding, errors="replace")
+    return Report([result], internal_error=result.internal_error), {display: shown}, output
 
 
 def _add_noqa(linter: Linter, paths: list[Path], quiet: bool) -> int:
     """Add ``# noqa: CODE`` comments for every finding; exit code."""
+    import io
+    import tokenize
+
+    from losslint.fixes import write_atomic
+    from losslint.noqa import add_noqa as add_noqa_comments
+
     report = linter.run(paths, fix_edits=False)
     by_path: dict[str, list[Finding]] = {}
     for finding in report.findings:
@@ -324,6 +319,11 @@ _MACHINE_FORMATS = ("json", "json-lines", "sarif", "gitlab", "junit", "pylint")
 
 
 def _print_report(report: Report, options: _ReportOptions, linter: Linter, echo: _Printer, read_lines) -> int:
+    from losslint.output import (
+        format_concise, format_github, format_gitlab, format_json, format_json_lines, format_junit, format_pylint,
+        format_sarif, format_statistics, format_text, summary,
+    )
+
     findings = report.findings
     fixed = sum(r.fixed for r in report.files)
     failures = [f for f in findings if f.code == "LL004"]
@@ -396,6 +396,8 @@ def _print_report(report: Report, options: _ReportOptions, linter: Linter, echo:
 
 def _print_applied(report: Report, echo: _Printer) -> None:
     """``--show-fixes``: the fixes applied, per file and rule."""
+    from losslint.rules.base import find_rule
+
     for result in report.files:
         if not result.fixed_codes:
             continue
@@ -407,6 +409,8 @@ def _print_applied(report: Report, echo: _Printer) -> None:
 
 def _edits_for(linter: Linter):
     """JSON edits of one finding's fix: the fix applied alone, as line edits."""
+    from losslint.output import line_reader
+
     read = line_reader()
 
     def edits(finding: Finding) -> list[dict] | None:
@@ -416,6 +420,8 @@ def _edits_for(linter: Linter):
         if lines is None or finding.fix is None or finding.cell is not None:  # notebook edits: not line edits of the file
             return None
         text = "\n".join(lines) + "\n"
+        from losslint.fixes import apply_fixes, text_edits
+
         try:
             return [edit.as_json() for edit in text_edits(text, apply_fixes(text, [finding.fix]))]
         except Exception:
@@ -433,6 +439,11 @@ def _edits_for(linter: Linter):
 )
 def rule(code_or_name: str | None, all_rules_: bool, output_format: str) -> None:
     """Explain a rule: what it finds, why it hurts training, an example, its fix."""
+    import json
+
+    from losslint.rule_docs import rule_documentation, rule_json, rule_markdown
+    from losslint.rules.base import all_rules, find_rule
+
     if all_rules_ == (code_or_name is not None):
         click.echo("losslint: error: give a rule's code or name, or --all", err=True)
         sys.exit(EXIT_ERROR)
@@ -453,84 +464,15 @@ def rule(code_or_name: str | None, all_rules_: bool, output_format: str) -> None
         click.echo("\n\n".join(rule_documentation(r) for r in chosen))
 
 
-def rule_json(rule_cls: type[Rule]) -> dict:
-    example = rule_cls.flagged[0] if rule_cls.flagged else None
-    return {
-        "code": rule_cls.code,
-        "name": rule_cls.name,
-        "severity": rule_cls.severity.value,
-        "default_enabled": rule_cls.default_enabled,
-        "fix_applicability": rule_cls.fix_applicability.value,
-        "summary": rule_cls.summary,
-        "why": rule_cls.why,
-        "fix": rule_cls.fix_doc,
-        "example": example.code if example else None,
-        "example_fixed": example.fixed if example else None,
-        "left_alone": [q.why for q in rule_cls.quiet if q.why],
-        "references": list(rule_cls.references),
-        "url": rule_url(rule_cls.code),
-        "documentation": rule_documentation(rule_cls),
-    }
-
-
-def rule_markdown(rule_cls: type[Rule]) -> str:
-    """The rule's page under docs/rules/ (CODE.md), generated from the rule class:
-    ``losslint rule CODE --output-format markdown > docs/rules/CODE.md``."""
-    wrap = lambda text: textwrap.fill(text, 88)  # noqa: E731
-    default = "on" if rule_cls.default_enabled else f"off (enable with `--extend-select {rule_cls.code}`)"
-    parts = [
-        f"# {rule_cls.code} {rule_cls.name}",
-        "<!-- Generated from the rule class by `losslint rule "
-        f"{rule_cls.code} --output-format markdown`; tests/test_docs.py checks it. -->",
-        f"Severity: **{rule_cls.severity.value}**. Default: {default}.",
-        "## What it finds",
-        wrap(rule_cls.summary),
-        "## Why it hurts training",
-        wrap(rule_cls.why),
-    ]
-    if rule_cls.flagged:
-        example = rule_cls.flagged[0]
-        parts += ["## Example", f"```python\n{example.code.rstrip()}\n```"]
-        if example.fixed is not None:
-            parts += ["## Use instead (what the fix writes)", f"```python\n{example.fixed.rstrip()}\n```"]
-    quiet = [q for q in rule_cls.quiet if q.why]
-    if quiet:
-        parts += ["## Left alone", "\n".join(f"- {q.why}" for q in quiet)]
-    parts += ["## Fix and its safety", wrap(rule_cls.fix_doc)]
-    if rule_cls.references:
-        parts += ["## References", "\n".join(f"- <{r}>" if r.startswith("http") else f"- {r}" for r in rule_cls.references)]
-    parts += [f"Suppress it on a line with `# noqa: {rule_cls.code}`, in a file with `# losslint: noqa: {rule_cls.code}`."]
-    return "\n\n".join(parts) + "\n"
-
-
-def rule_documentation(rule_cls: type[Rule]) -> str:
-    wrap = lambda text: textwrap.fill(text, 88)  # noqa: E731
-    parts = [
-        f"# {rule_cls.code} {rule_cls.name}",
-        f"Severity: {rule_cls.severity.value}. Default: {'on' if rule_cls.default_enabled else 'off (enable with --extend-select ' + rule_cls.code + ')'}.",
-        "## What it finds",
-        wrap(rule_cls.summary),
-        "## Why it hurts training",
-        wrap(rule_cls.why),
-    ]
-    if rule_cls.flagged:
-        example = rule_cls.flagged[0]
-        parts += ["## Example", textwrap.indent(example.code.rstrip(), "    ")]
-        if example.fixed is not None:
-            parts += ["## Use instead (what the fix writes)", textwrap.indent(example.fixed.rstrip(), "    ")]
-    quiet = [q for q in rule_cls.quiet if q.why]
-    if quiet:
-        parts += ["## Left alone"] + [f"- {q.why}" for q in quiet]
-    parts += ["## Fix and its safety", wrap(rule_cls.fix_doc)]
-    if rule_cls.references:
-        parts += ["## References"] + [f"- {r}" for r in rule_cls.references]
-    return "\n\n".join(parts)
-
-
 @main.command(name="rules")
 @click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def rules_table(output_format: str) -> None:
     """List every rule."""
+    import json
+
+    from losslint.rule_docs import rule_json
+    from losslint.rules.base import all_rules
+
     if output_format == "json":
         keys = ("code", "name", "severity", "default_enabled", "fix_applicability", "summary", "url")
         click.echo(json.dumps([{k: rule_json(r)[k] for k in keys} for r in all_rules()], indent=2))

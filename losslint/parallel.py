@@ -31,7 +31,6 @@ wants them checks those files again.) A worker that dies (out of memory, a crash
 in C) costs nothing but time: its files are redone here, one by one, each
 failure an LL005 finding.
 """
-
 from __future__ import annotations
 
 import gc
@@ -41,21 +40,26 @@ import signal
 import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 from losslint.cache import Cache, canonical, content_digest, digest, lacks_line_edits, portable, settings_digest
+from losslint.checking import FileChecker, triggered_codes
+from losslint.config import Settings
 from losslint.discovery import Target
-from losslint.engine import FileResult, Linter, Report, SourceFile, _problem, read_bytes, source_from_bytes, triggered_codes
 from losslint.findings import Finding
+from losslint.pipeline import Action, FileResult, Mode, Report, lint_file
 from losslint.project import ModuleFacts, ProjectFacts, file_key
 from losslint.rules import io as io_rules
+from losslint.sources import SourceFile, engine_finding, read_bytes, source_from_bytes
 
 # Below this many bytes to parse, a pass runs in this process (forking two workers
 # and shipping the files costs about what parsing 400 kB does).
 PARALLEL_MIN_BYTES = 400_000
 PARALLEL_MIN_FILES = 8
+
+Progress = Callable[[int, int], None]
 
 
 @dataclass
@@ -70,21 +74,57 @@ class Scan:
 
 @dataclass
 class _File:
+    """A file of the run, as this process follows it through the passes."""
+
     index: int
     target: Target
     module: str
     data: bytes | None = None  # dropped once the findings are known
     digest: str = ""
     scan: Scan | None = None
-    findings: list[Finding] | None = None
+    result: FileResult | None = None
     source: SourceFile | None = None  # parsed in this process and kept for pass 2
-    internal_error: bool = False
     result_key: str = ""  # what its findings were computed under (see _Keys.result)
     bytes_on_disk: int = 0  # (--fix: its bytes stay on disk, read where it is fixed)
 
     @property
     def size(self) -> int:
         return len(self.data) if self.data is not None else self.bytes_on_disk
+
+    def job(self) -> _Job:
+        return _Job(self.index, self.target, self.module, self.data, self.scan)
+
+
+@dataclass
+class _Job:
+    """A file as a pass's step receives it (in this process or a worker)."""
+
+    index: int
+    target: Target
+    module: str
+    data: bytes | None  # a check's bytes, read once; None where the step reads the file
+    scan: Scan | None
+
+
+@dataclass
+class _Done:
+    """What a step returns for a file: its module and scan (pass 1), and its result
+    once it is finished (None: it goes on to pass 2)."""
+
+    index: int
+    module: str
+    scan: Scan | None = None
+    result: FileResult | None = None
+
+
+@dataclass
+class _Pass:
+    """What every step of a pass shares: the rules, the project's facts (pass 2),
+    and what the run asks for."""
+
+    checker: FileChecker
+    project: ProjectFacts | None
+    mode: Mode
 
 
 @dataclass
@@ -112,52 +152,76 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-# -- the per-file work, the same in this process and in a worker ------------------------
+# -- the steps: one file each, the same in this process and in a worker ---------------
 
 
-def scan_file(
-    linter: Linter, target: Target, module: str, data: bytes, line_edits: bool = False
-) -> tuple[Scan, list[Finding] | None, SourceFile]:
-    """Pass 1 for one file: its scan, and its findings when no rule looks at it
-    (``line_edits``: their fixes' line edits too)."""
+def scan_file(checker: FileChecker, target: Target, module: str, data: bytes) -> tuple[Scan, SourceFile]:
+    """Pass 1 for one file: parse it, collect its facts, note the rules it triggers."""
     source = source_from_bytes(SourceFile(target, module), data)
     facts: ModuleFacts | None = None
     triggered: frozenset[str] = frozenset()
     if source.tree is not None and source.text is not None:
         triggered = source.triggered = triggered_codes(source.text)
-        facts = linter.module_facts(source)  # a collector's crash: source.facts_crash
-    scan = Scan(facts, triggered, digest(canonical(facts)), source.facts_crash)
-    findings = None
-    if not linter.needs_project(triggered):
-        findings = linter.check(source, _empty_project(linter))
-        if line_edits:
-            findings = linter.attach_line_edits(source, findings)
-    return scan, findings, source
+        facts = checker.module_facts(source)  # a collector's crash: source.facts_crash
+    return Scan(facts, triggered, digest(canonical(facts)), source.facts_crash), source
 
 
-def check_file(
-    linter: Linter, project: ProjectFacts, source: SourceFile, scan: Scan | None, line_edits: bool = False
-) -> list[Finding]:
-    """Pass 2 for one file: the rules, with the project's facts (``line_edits``:
-    and their fixes' line edits, computed while the text is at hand)."""
-    if scan is not None and scan.crash is not None:
-        source.facts_crash = scan.crash  # (scanned elsewhere: reported with the findings)
-    findings = linter.check(source, project)
-    return linter.attach_line_edits(source, findings) if line_edits else findings
+def _finished_early(run: _Pass, source: SourceFile, scan: Scan | None) -> FileResult | None:
+    """A file no enabled rule looks at (or that did not parse) is finished in pass 1:
+    its findings cannot depend on the other files."""
+    if scan is not None and run.checker.needs_project(scan.triggered):
+        return None
+    return lint_file(run.checker, source, run.checker.empty_project(), replace(run.mode, action=Action.CHECK))
 
 
-def _empty_project(linter: Linter) -> ProjectFacts:
-    return ProjectFacts(configured_dataset_sizes=dict(linter.settings.dataset_sizes))
+def _scan_step(run: _Pass, job: _Job) -> _Done:
+    scan, source = scan_file(run.checker, job.target, job.module, job.data or b"")
+    return _Done(job.index, job.module, scan, _finished_early(run, source, scan))
 
 
-def _crashed(target: Target, error: BaseException) -> list[Finding]:
-    return [
-        _problem(
+def _check_step(run: _Pass, job: _Job) -> _Done:
+    """Pass 2 for one file: the rules, with the project's facts."""
+    assert run.project is not None
+    source = source_from_bytes(SourceFile(job.target, job.module, triggered=job.scan.triggered if job.scan else None), job.data or b"")
+    if job.scan is not None:
+        source.facts_crash = job.scan.crash  # (scanned elsewhere: reported with the findings)
+    return _Done(job.index, job.module, None, lint_file(run.checker, source, run.project, run.mode))
+
+
+def _scan_path_step(run: _Pass, job: _Job) -> _Done:
+    """Pass 1 of a fix run for one file, read here (its bytes stay on disk)."""
+    source, data = read_bytes(job.target, run.checker.settings)
+    if data is None:  # unreadable: its LL001
+        return _Done(job.index, source.module, None, _finished_early(run, source, None))
+    scan, source = scan_file(run.checker, job.target, source.module, data)
+    return _Done(job.index, source.module, scan, _finished_early(run, source, scan))
+
+
+def _fix_step(run: _Pass, job: _Job) -> _Done:
+    """Pass 2 of a fix run for one file: read it again, fix it, write it (or diff it)."""
+    assert run.project is not None
+    source, data = read_bytes(job.target, run.checker.settings)
+    if data is not None:
+        source = source_from_bytes(source, data)
+    if job.scan is not None:
+        source.facts_crash = job.scan.crash
+    return _Done(job.index, job.module, None, lint_file(run.checker, source, run.project, run.mode))
+
+
+Step = Callable[[_Pass, _Job], _Done]
+
+
+def _safely(step: Step, run: _Pass, job: _Job) -> _Done:
+    """A step whose crash is the file's LL005 finding, never the run's end."""
+    try:
+        return step(run, job)
+    except Exception as error:
+        crash = engine_finding(
             io_rules.InternalError,
-            target.display,
+            job.target.display,
             f"losslint crashed on this file ({type(error).__name__}: {error}); please report it with the file",
         )
-    ]
+        return _Done(job.index, job.module, None, FileResult(job.target.display, [crash], internal_error=True))
 
 
 # -- workers --------------------------------------------------------------------------
@@ -165,14 +229,13 @@ def _crashed(target: Target, error: BaseException) -> list[Finding]:
 _WORKER: dict = {}
 
 
-def _init_worker(settings, project: ProjectFacts | None, options: dict, parent: int) -> None:
+def _init_worker(settings: Settings, project: ProjectFacts | None, mode: Mode, step: Step, parent: int) -> None:
     _end_with_parent(parent)
     # Worker memory is the files in flight: no cyclic GC while a batch runs (the
     # parse allocates millions of acyclic nodes), one collection after it.
     gc.disable()
-    _WORKER["linter"] = Linter(settings, jobs=1)
-    _WORKER["project"] = project
-    _WORKER.update(options)  # line_edits; and for --fix/--diff: unsafe, diff
+    _WORKER["run"] = _Pass(FileChecker(settings), project, mode)
+    _WORKER["step"] = step
     gc.freeze()
 
 
@@ -192,36 +255,22 @@ def _end_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _scan_batch(items: list[tuple]) -> list[tuple]:
-    linter: Linter = _WORKER["linter"]
+def _work_batch(jobs: list[_Job]) -> list[_Done]:
+    run: _Pass = _WORKER["run"]
+    step: Step = _WORKER["step"]
     out = []
-    for index, target, module, data in items:
-        linter.internal_error = False
-        try:
-            scan, findings, _ = scan_file(linter, target, module, data, _WORKER["line_edits"])
-        except Exception as error:
-            out.append((index, None, _crashed(target, error), True))
-            continue
-        if findings is not None:
-            findings = [portable(f) for f in findings]
-        out.append((index, scan, findings, linter.internal_error))
-    gc.collect()
-    return out
-
-
-def _check_batch(items: list[tuple]) -> list[tuple]:
-    linter: Linter = _WORKER["linter"]
-    project: ProjectFacts = _WORKER["project"]
-    out = []
-    for index, target, module, data, scan in items:
-        linter.internal_error = False
-        try:
-            source = source_from_bytes(SourceFile(target, module, triggered=scan.triggered if scan else None), data)
-            findings = [portable(f) for f in check_file(linter, project, source, scan, _WORKER["line_edits"])]
-        except Exception as error:
-            out.append((index, _crashed(target, error), True))
-            continue
-        out.append((index, findings, linter.internal_error))
+    for job in jobs:
+        done = _safely(step, run, job)
+        if done.result is not None:
+            done.result.findings = [portable(f) for f in done.result.findings]
+        out.append(done)
+        fixing = run.mode.action is not Action.CHECK
+        if fixing and done.result is not None and (done.result.fixed or any(f.fix is not None for f in done.result.findings)):
+            # a file's libcst trees go before the next file's come; only after a
+            # file libcst parsed (a full collection of the worker's heap, the
+            # project's facts included, after every file made --fix on 1.75M lines
+            # minutes slower), and after each batch as a check does
+            gc.collect()
     gc.collect()
     return out
 
@@ -254,42 +303,46 @@ def _batches(files: list[_File], jobs: int) -> list[list[_File]]:
     return batches
 
 
-def _in_parallel(jobs: int, files: list[_File], total_bytes: int) -> bool:
-    return jobs > 1 and len(files) >= PARALLEL_MIN_FILES and total_bytes >= PARALLEL_MIN_BYTES
-
-
-def _run_pool(
-    linter: Linter,
-    jobs: int,
-    project: ProjectFacts | None,
-    options: dict,
-    work: Callable[[list[tuple]], list[tuple]],
-    batches: list[list[tuple]],
-    on_result: Callable[[tuple], None],
-    fallback: Callable[[tuple], None],
+def _run_pass(
+    run: _Pass, step: Step, files: list[_File], jobs: int, on_done: Callable[[_Done], None], here: Step | None = None
 ) -> None:
-    leftover: list[list[tuple]] = []
+    """``step`` on every file: over worker processes when the files are many and
+    large enough to pay for them, else here (``here``: the step to take in this
+    process, default ``step``). A batch whose worker died is redone here, file by
+    file."""
+    here = here or step
+    if not (jobs > 1 and len(files) >= PARALLEL_MIN_FILES and sum(f.size for f in files) >= PARALLEL_MIN_BYTES):
+        for f in files:
+            on_done(_safely(here, run, f.job()))
+        return
+    batches = [[f.job() for f in batch] for batch in _batches(files, jobs)]
+    leftover: list[list[_Job]] = []
     with ProcessPoolExecutor(
         max_workers=min(jobs, len(batches)),
         mp_context=_context(),
         initializer=_init_worker,
-        initargs=(linter.settings, project, options, os.getpid()),
+        initargs=(run.checker.settings, run.project, run.mode, step, os.getpid()),
     ) as pool:
-        futures = {pool.submit(work, batch): batch for batch in batches}
+        futures = {pool.submit(_work_batch, batch): batch for batch in batches}
         for future in as_completed(futures):
             try:
                 results = future.result()
             except Exception:  # BrokenProcessPool (a worker died), or a bug: redo its files here
                 leftover.append(futures[future])
                 continue
-            for result in results:
-                on_result(result)
+            for done in results:
+                on_done(done)
     for batch in leftover:
-        for item in batch:
-            fallback(item)
+        for job in batch:
+            on_done(_safely(here, run, job))
 
 
-# -- the run --------------------------------------------------------------------------
+def _report(checker: FileChecker, results: list[FileResult]) -> Report:
+    linked_crash = checker.link([x for r in results for x in r.findings])
+    return Report(results, internal_error=linked_crash or any(r.internal_error for r in results))
+
+
+# -- a check run ----------------------------------------------------------------------
 
 
 @dataclass
@@ -303,170 +356,176 @@ class _Remembered:
     findings: list[Finding] | None
 
 
-def check_run(linter: Linter, targets: list[Target], progress: Callable[[int, int], None] | None, fix_edits: bool) -> Report:
-    settings = linter.settings
-    cache = linter.cache
-    jobs = linter.jobs or available_cores()
-    keys = _Keys(settings_digest(settings))
-    total = len(targets)
-    done = 0
+class _CheckRun:
+    """A ``check`` over many files: read each once, reuse what the cache knows,
+    scan the rest (pass 1), merge the project's facts, check what is left (pass 2),
+    remember the run."""
 
-    def finished(f: _File, findings: list[Finding], internal_error: bool = False) -> None:
-        nonlocal done
-        f.findings = findings
-        f.internal_error = f.internal_error or internal_error
+    def __init__(self, checker: FileChecker, targets: list[Target], jobs: int, cache: Cache | None, fix_edits: bool, progress: Progress | None) -> None:
+        self.checker, self.targets, self.jobs, self.cache, self.progress = checker, targets, jobs, cache, progress
+        self.fix_edits = fix_edits
+        self.mode = Mode(line_edits=fix_edits)
+        self.keys = _Keys(settings_digest(checker.settings))
+        self.files: list[_File] = []
+        self.done = 0
+        self.remembered: dict[str, _Remembered] = {}
+        self.replayed = False
+        self.kept_trees = False  # pass 1 ran here: its trees are kept for pass 2
+
+    def finished(self, f: _File, result: FileResult) -> None:
+        f.result = result
         f.data = None
-        done += 1
-        if progress:
-            progress(done, total)
+        self.done += 1
+        if self.progress:
+            self.progress(self.done, len(self.targets))
 
-    collecting = gc.isenabled()
-    # Reading, unpickling and parsing make no garbage cycles: the cyclic collector
-    # would only rescan millions of new AST nodes (5x the parse time on 700k lines).
-    gc.disable()
-    kept_trees = False
-    remembered: dict[str, _Remembered] = {}
-    try:
-        # -- read every file; what the cache knows --------------------------------------
-        files: list[_File] = []
+    def run(self) -> Report:
+        collecting = gc.isenabled()
+        # Reading, decoding the cache and parsing make no garbage cycles: the cyclic
+        # collector would only rescan millions of new AST nodes (5x the parse time
+        # on 700k lines).
+        gc.disable()
+        try:
+            run_key = self.read()
+            if self.cache is not None:
+                self.replayed = self.replay(run_key)
+                if not self.replayed:
+                    self.reuse_scans(run_key)
+            self.scan()
+            project, project_digest = self.project()
+        finally:
+            if self.kept_trees:
+                gc.freeze()  # the trees kept for pass 2: out of the collector's sight
+            if collecting:
+                gc.enable()
+        self.check(project, project_digest)
+        if self.cache is not None and not self.replayed:
+            _remember(self.cache, run_key, self.files)
+        results = [f.result or FileResult(f.target.display) for f in self.files]
+        for f in self.files:
+            f.source = None
+        if self.kept_trees:
+            gc.unfreeze()
+        return _report(self.checker, results)
+
+    def read(self) -> tuple[str, str]:
+        """Every file's bytes and digest (an unreadable file is finished: its LL001);
+        the run's key."""
         packages: dict[Path, list[str]] = {}
-        for index, target in enumerate(targets):
-            source, data = read_bytes(target, settings, packages)
+        for index, target in enumerate(self.targets):
+            source, data = read_bytes(target, self.checker.settings, packages)
             f = _File(index, target, source.module, data)
-            files.append(f)
+            self.files.append(f)
             if data is None:
-                finished(f, linter.check(source, _empty_project(linter)))  # unreadable: its LL001
+                self.finished(f, lint_file(self.checker, source, self.checker.empty_project(), Mode()))
             else:
                 f.digest = content_digest(data)
-        run_key = keys.run(files)
-        replay = _replay_run(cache, run_key, files, fix_edits) if cache is not None else None
-        if replay is not None:  # nothing changed since the last run over these paths
-            for f, findings in zip([f for f in files if f.digest], replay):
-                finished(f, findings)
-        elif cache is not None:
-            remembered = _remembered(cache, run_key)
-            for f in files:
-                last = remembered.get(os.path.abspath(f.target.path))
-                if f.data is None or last is None or (last.digest, last.module) != (f.digest, f.module):
-                    continue
-                f.scan = last.scan
-                if (
-                    last.findings is not None
-                    and not (fix_edits and lacks_line_edits(last.findings))
-                    and not linter.needs_project(f.scan.triggered)
-                    and last.result_key == keys.result(f, None)
-                ):
-                    f.result_key = last.result_key
-                    finished(f, last.findings)
+        return self.keys.run(self.files)
 
-        # -- pass 1: scan what the cache did not know ---------------------------------
-        todo = [f for f in files if f.data is not None and f.scan is None]
+    def _reusable(self, last: _Remembered | None, f: _File) -> bool:
+        return (
+            last is not None
+            and last.findings is not None
+            and last.digest == f.digest
+            and last.result_key == f.result_key
+            and not (self.fix_edits and lacks_line_edits(last.findings))
+        )
 
-        def scanned(f: _File, scan: Scan | None, findings: list[Finding] | None, internal_error: bool) -> None:
-            f.scan = scan
-            f.internal_error = internal_error
-            if findings is not None:
-                f.result_key = keys.result(f, None)
-                finished(f, findings, internal_error)
+    def replay(self, run_key: tuple[str, str]) -> bool:
+        """Nothing changed since the last run over these paths: its findings, at once."""
+        assert self.cache is not None
+        replay = _replay_run(self.cache, run_key, self.files, self.fix_edits)
+        if replay is None:
+            return False
+        for f, findings in zip([f for f in self.files if f.digest], replay):
+            self.finished(f, FileResult(f.target.display, findings))
+        return True
 
-        def scan_here(f: _File) -> None:
-            linter.internal_error = False
-            try:
-                scan, findings, source = scan_file(linter, f.target, f.module, f.data or b"", fix_edits)
-            except Exception as error:
-                scanned(f, None, _crashed(f.target, error), True)
-                return
-            if findings is None:
-                f.source = source  # checked in pass 2 without parsing again
-            scanned(f, scan, findings, linter.internal_error)
+    def reuse_scans(self, run_key: tuple[str, str]) -> None:
+        """The scans of the files unchanged since the last run, and the findings of
+        those no rule looks at."""
+        assert self.cache is not None
+        self.remembered = _remembered(self.cache, run_key)
+        for f in self.files:
+            last = self.remembered.get(os.path.abspath(f.target.path))
+            if f.data is None or last is None or (last.digest, last.module) != (f.digest, f.module):
+                continue
+            f.scan = last.scan
+            if not self.checker.needs_project(f.scan.triggered):
+                f.result_key = self.keys.result(f, None)
+                if self._reusable(last, f):
+                    self.finished(f, FileResult(f.target.display, last.findings or []))
 
-        todo_bytes = sum(f.size for f in todo)
-        if _in_parallel(jobs, todo, todo_bytes):
-            by_index = {f.index: f for f in todo}
-            batches = [[(f.index, f.target, f.module, f.data) for f in batch] for batch in _batches(todo, jobs)]
-            _run_pool(
-                linter, jobs, None, {"line_edits": fix_edits}, _scan_batch, batches,
-                on_result=lambda r: scanned(by_index[r[0]], r[1], r[2], r[3]),
-                fallback=lambda item: scan_here(by_index[item[0]]),
-            )
-        else:
-            kept_trees = True
-            for f in todo:
-                scan_here(f)
+    def scan(self) -> None:
+        """Pass 1 over the files the cache did not know."""
+        todo = [f for f in self.files if f.data is not None and f.scan is None]
+        by_index = {f.index: f for f in todo}
 
-        # -- the project --------------------------------------------------------------
-        project = _empty_project(linter)
+        def keeping_the_tree(run: _Pass, job: _Job) -> _Done:
+            # in this process: a file that goes on to pass 2 keeps its tree (no second parse)
+            scan, source = scan_file(run.checker, job.target, job.module, job.data or b"")
+            result = _finished_early(run, source, scan)
+            if result is None:
+                by_index[job.index].source = source
+                self.kept_trees = True
+            return _Done(job.index, job.module, scan, result)
+
+        def scanned(done: _Done) -> None:
+            f = by_index[done.index]
+            f.scan = done.scan
+            if done.result is not None:
+                f.result_key = self.keys.result(f, None)
+                self.finished(f, done.result)
+
+        _run_pass(_Pass(self.checker, None, self.mode), _scan_step, todo, self.jobs, scanned, here=keeping_the_tree)
+
+    def project(self) -> tuple[ProjectFacts, str]:
+        """The project's facts, and their digest (part of the key of the findings of
+        every file a rule looks at)."""
+        project = self.checker.empty_project()
         module_digests: dict[str, str] = {}
-        for f in files:
+        for f in self.files:
             if f.scan is not None and f.scan.facts is not None:
                 project.add(f.scan.facts, str(f.target.path))
                 module_digests[file_key(str(f.target.path))] = f.scan.facts_digest
         project_digest = digest(
             canonical(project.configured_dataset_sizes), *(f"{m}={module_digests[m]}" for m in project.modules)
         )
-    finally:
-        if kept_trees:
-            gc.freeze()  # the trees kept for pass 2: out of the collector's sight
-        if collecting:
-            gc.enable()
+        return project, project_digest
 
-    # -- pass 2: check, with the project's facts -----------------------------------
-    def result_key(f: _File) -> str:
-        needs = f.scan is not None and linter.needs_project(f.scan.triggered)
-        return keys.result(f, project_digest if needs else None)
-
-    todo = []
-    for f in files:
-        if f.findings is not None:
-            continue
-        f.result_key = result_key(f)
-        last = remembered.get(os.path.abspath(f.target.path))
-        if (
-            last is not None
-            and last.findings is not None
-            and last.result_key == f.result_key
-            and last.digest == f.digest
-            and not (fix_edits and lacks_line_edits(last.findings))
-        ):
-            finished(f, last.findings)
-            continue
-        todo.append(f)
-
-    def check_here(f: _File) -> None:
-        linter.internal_error = False
-        try:
-            triggered = f.scan.triggered if f.scan else None
-            source = f.source or source_from_bytes(SourceFile(f.target, f.module, triggered=triggered), f.data or b"")
-            findings = check_file(linter, project, source, f.scan, fix_edits)
-        except Exception as error:
-            finished(f, _crashed(f.target, error), True)
-            return
-        finished(f, findings, linter.internal_error)
-
-    todo_bytes = sum(f.size for f in todo)
-    if _in_parallel(jobs, todo, todo_bytes) and not all(f.source is not None for f in todo):
+    def check(self, project: ProjectFacts, project_digest: str) -> None:
+        """Pass 2: the files left, with the project's facts (reusing the findings the
+        cache holds under the same key)."""
+        todo = []
+        for f in self.files:
+            if f.result is not None:
+                continue
+            needs = f.scan is not None and self.checker.needs_project(f.scan.triggered)
+            f.result_key = self.keys.result(f, project_digest if needs else None)
+            last = self.remembered.get(os.path.abspath(f.target.path))
+            if self._reusable(last, f):
+                self.finished(f, FileResult(f.target.display, last.findings or []))  # type: ignore[union-attr]
+                continue
+            todo.append(f)
         by_index = {f.index: f for f in todo}
-        batches = [[(f.index, f.target, f.module, f.data, f.scan) for f in batch] for batch in _batches(todo, jobs)]
-        _run_pool(
-            linter, jobs, project, {"line_edits": fix_edits}, _check_batch, batches,
-            on_result=lambda r: finished(by_index[r[0]], r[1], r[2]),
-            fallback=lambda item: check_here(by_index[item[0]]),
-        )
-    else:
-        for f in todo:
-            check_here(f)
 
-    if cache is not None and replay is None:
-        _remember(cache, run_key, files)
+        def with_the_kept_tree(run: _Pass, job: _Job) -> _Done:
+            source = by_index[job.index].source
+            if source is None:
+                return _check_step(run, job)
+            return _Done(job.index, job.module, None, lint_file(run.checker, source, run.project, run.mode))
 
-    results = [FileResult(f.target.display, f.findings or []) for f in files]
-    for f in files:
-        f.source = None
-    if kept_trees:
-        gc.unfreeze()
-    linter.link([x for r in results for x in r.findings])
-    linter.internal_error = linter.internal_error or any(f.internal_error for f in files)
-    return Report(results, internal_error=linter.internal_error)
+        def checked(done: _Done) -> None:
+            assert done.result is not None
+            self.finished(by_index[done.index], done.result)
+
+        # every file left parsed here in pass 1: no worker would save a parse
+        jobs = 1 if all(f.source is not None for f in todo) else self.jobs
+        _run_pass(_Pass(self.checker, project, self.mode), _check_step, todo, jobs, checked, here=with_the_kept_tree)
+
+
+def check_run(checker: FileChecker, targets: list[Target], jobs: int, cache: Cache | None, fix_edits: bool, progress: Progress | None = None) -> Report:
+    return _CheckRun(checker, targets, jobs, cache, fix_edits, progress).run()
 
 
 def _replay_run(cache: Cache, run_key: tuple[str, str], files: list[_File], fix_edits: bool) -> list[list[Finding]] | None:
@@ -496,25 +555,27 @@ def _remembered(cache: Cache, run_key: tuple[str, str]) -> dict[str, _Remembered
 def _remember(cache: Cache, run_key: tuple[str, str], files: list[_File]) -> None:
     """This run's state for the next run over the same paths: every file's scan and
     findings (a file on which losslint crashed is left out, to be tried again)."""
+
+    def crashed(f: _File) -> bool:
+        return f.result is not None and f.result.internal_error
+
     state = {
         os.path.abspath(f.target.path): _Remembered(
-            f.digest, f.module, f.scan, f.result_key, [portable(x) for x in f.findings or []]
+            f.digest, f.module, f.scan, f.result_key, [portable(x) for x in f.result.findings] if f.result else []
         )
         for f in files
-        if f.digest and f.scan is not None and f.scan.crash is None and not f.internal_error and f.result_key
+        if f.digest and f.scan is not None and f.scan.crash is None and not crashed(f) and f.result_key
     }
     cache.put("files", run_key[0], state)
-    if not any(f.internal_error for f in files):
+    if not any(crashed(f) for f in files):
         readable = [f for f in files if f.digest]
-        cache.put("run", run_key[0], (run_key[1], [[portable(x) for x in f.findings or []] for f in readable]))
+        cache.put("run", run_key[0], (run_key[1], [[portable(x) for x in f.result.findings] if f.result else [] for f in readable]))
 
 
 # -- --fix and --diff -------------------------------------------------------------------
 
 
-def fix_run(
-    linter: Linter, targets: list[Target], progress: Callable[[int, int], None] | None, unsafe: bool, diff: bool, fix_edits: bool
-) -> Report:
+def fix_run(checker: FileChecker, targets: list[Target], jobs: int, mode: Mode, progress: Progress | None = None) -> Report:
     """--fix (write) or --diff (show) every file, on every core, never through the
     cache (a fix is computed on the file as it is). The same two passes as a check:
     scan every file for the project's facts, then fix each file a rule looks at
@@ -522,66 +583,32 @@ def fix_run(
     it go: memory is the facts plus the largest file in flight, not the project.
     Each file is fixed against the facts the run found (its own updated as it is
     fixed), so the result never depends on the order or the process."""
-    jobs = linter.jobs or available_cores()
     files = [_File(index, target, "", bytes_on_disk=_size_on_disk(target)) for index, target in enumerate(targets)]
-    results: dict[int, FileResult] = {}
-    options = {"line_edits": fix_edits, "unsafe": unsafe, "diff": diff}
+    by_index = {f.index: f for f in files}
+    done_count = 0
 
-    def finished(f: _File, result: FileResult, internal_error: bool) -> None:
-        results[f.index] = result
-        f.internal_error = f.internal_error or internal_error
+    def finished(done: _Done) -> None:
+        nonlocal done_count
+        assert done.result is not None
+        by_index[done.index].result = done.result
+        done_count += 1
         if progress:
-            progress(len(results), len(files))
+            progress(done_count, len(files))
 
-    def scanned(f: _File, module: str, scan: Scan | None, findings: list[Finding] | None, internal_error: bool) -> None:
-        f.module, f.scan, f.internal_error = module, scan, internal_error
-        if findings is not None:  # unreadable, unparsable, or no rule looks at it: nothing to fix
-            finished(f, FileResult(f.target.display, findings), internal_error)
+    def scanned(done: _Done) -> None:
+        f = by_index[done.index]
+        f.module, f.scan = done.module, done.scan
+        if done.result is not None:  # unreadable, unparsable, or no rule looks at it: nothing to fix
+            finished(done)
 
-    def scan_here(f: _File) -> None:
-        linter.internal_error = False
-        scanned(f, *_scan_path(linter, f.target, fix_edits), linter.internal_error)
-
-    if _in_parallel(jobs, files, sum(f.size for f in files)):
-        by_index = {f.index: f for f in files}
-        batches = [[(f.index, f.target) for f in batch] for batch in _batches(files, jobs)]
-        _run_pool(
-            linter, jobs, None, options, _scan_path_batch, batches,
-            on_result=lambda r: scanned(by_index[r[0]], *r[1:]),
-            fallback=lambda item: scan_here(by_index[item[0]]),
-        )
-    else:
-        for f in files:
-            scan_here(f)
-
-    project = _empty_project(linter)
+    _run_pass(_Pass(checker, None, mode), _scan_path_step, files, jobs, scanned)
+    project = checker.empty_project()
     for f in files:
         if f.scan is not None and f.scan.facts is not None:
             project.add(f.scan.facts, str(f.target.path))
-
-    todo = [f for f in files if f.index not in results]
-
-    def fix_here(f: _File) -> None:
-        linter.internal_error = False
-        result = _fix_path(linter, project, f.target, f.module, f.scan, unsafe, diff, fix_edits)
-        finished(f, result, linter.internal_error)
-
-    if _in_parallel(jobs, todo, sum(f.size for f in todo)):
-        by_index = {f.index: f for f in todo}
-        batches = [[(f.index, f.target, f.module, f.scan) for f in batch] for batch in _batches(todo, jobs)]
-        _run_pool(
-            linter, jobs, project, options, _fix_batch, batches,
-            on_result=lambda r: finished(by_index[r[0]], r[1], r[2]),
-            fallback=lambda item: fix_here(by_index[item[0]]),
-        )
-    else:
-        for f in todo:
-            fix_here(f)
-
-    report = [results[f.index] for f in files]
-    linter.link([x for r in report for x in r.findings])
-    linter.internal_error = linter.internal_error or any(f.internal_error for f in files)
-    return Report(report, internal_error=linter.internal_error)
+    todo = [f for f in files if f.result is None]
+    _run_pass(_Pass(checker, project, mode), _fix_step, todo, jobs, finished)
+    return _report(checker, [f.result or FileResult(f.target.display) for f in files])
 
 
 def _size_on_disk(target: Target) -> int:
@@ -589,63 +616,3 @@ def _size_on_disk(target: Target) -> int:
         return target.path.stat().st_size
     except OSError:
         return 0
-
-
-def _scan_path(linter: Linter, target: Target, line_edits: bool) -> tuple[str, Scan | None, list[Finding] | None]:
-    """Pass 1 of a fix run for one file, read here: (its module, its scan, its
-    findings when there is nothing to fix)."""
-    source, data = read_bytes(target, linter.settings)
-    if data is None:
-        return source.module, None, linter.check(source, _empty_project(linter))
-    try:
-        scan, findings, _ = scan_file(linter, target, source.module, data, line_edits)
-    except Exception as error:
-        linter.internal_error = True
-        return source.module, None, _crashed(target, error)
-    return source.module, scan, findings
-
-
-def _fix_path(
-    linter: Linter, project: ProjectFacts, target: Target, module: str, scan: Scan | None, unsafe: bool, diff: bool, line_edits: bool
-) -> FileResult:
-    """Pass 2 of a fix run for one file: read it again, fix it, write it (or diff it)."""
-    try:
-        source, data = read_bytes(target, linter.settings)
-        if data is not None:
-            source = source_from_bytes(source, data)
-        if scan is not None and scan.crash is not None:
-            source.facts_crash = scan.crash
-        return linter.fix_file(source, project, unsafe, diff, line_edits)
-    except Exception as error:
-        linter.internal_error = True
-        return FileResult(target.display, _crashed(target, error))
-
-
-def _scan_path_batch(items: list[tuple]) -> list[tuple]:
-    linter: Linter = _WORKER["linter"]
-    out = []
-    for index, target in items:
-        linter.internal_error = False
-        module, scan, findings = _scan_path(linter, target, _WORKER["line_edits"])
-        out.append((index, module, scan, None if findings is None else [portable(f) for f in findings], linter.internal_error))
-    gc.collect()
-    return out
-
-
-def _fix_batch(items: list[tuple]) -> list[tuple]:
-    linter: Linter = _WORKER["linter"]
-    project: ProjectFacts = _WORKER["project"]
-    out = []
-    for index, target, module, scan in items:
-        linter.internal_error = False
-        result = _fix_path(linter, project, target, module, scan, _WORKER["unsafe"], _WORKER["diff"], _WORKER["line_edits"])
-        result.findings = [portable(f) for f in result.findings]
-        out.append((index, result, linter.internal_error))
-        if result.fixed or any(f.fix is not None for f in result.findings):
-            # a file's libcst trees go before the next file's come; only after a
-            # file libcst parsed (a full collection of the worker's heap, the
-            # project's facts included, after every file made --fix on 1.75M lines
-            # minutes slower), and after each batch as a check does
-            gc.collect()
-    gc.collect()
-    return out

@@ -18,17 +18,17 @@ Settings come from the file's nearest ``[tool.losslint]`` configuration, found a
 
 from __future__ import annotations
 
-import io
-import tokenize
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from losslint.checking import FileChecker
 from losslint.config import ConfigError, Settings, find_config, load_settings
 from losslint.discovery import Target, discover
-from losslint.engine import Linter, SourceFile, module_name, read_source, source_from_bytes
 from losslint.findings import Finding
+from losslint.pipeline import Action, FileResult, Mode, lint_file
 from losslint.project import ProjectFacts, collect_module_facts
+from losslint.sources import SourceFile, encoded, module_name, read_source, source_from_bytes
 
 _ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", "losslint.toml", ".losslint.toml", ".git")
 # Past this many files under the root, no facts are collected from other files (a
@@ -63,24 +63,23 @@ def settings_for(path: Path) -> tuple[Settings, str | None]:
 
 # Settings objects are not hashable: the caches are keyed on their identity (the
 # settings themselves come from the cache above, so they stay the same objects).
-_LINTERS: dict[int, tuple[Settings, Linter]] = {}
+_CHECKERS: dict[int, tuple[Settings, FileChecker]] = {}
 _FACTS: dict[tuple[Path, int], ProjectFacts] = {}
 _TEXTS: dict[tuple[Path, int], dict[str, int]] = {}  # module -> hash of the text its facts came from
 
 
-def linter_for(settings: Settings) -> Linter:
-    if id(settings) not in _LINTERS:
-        _LINTERS[id(settings)] = (settings, Linter(settings))
-    return _LINTERS[id(settings)][1]
+def checker_for(settings: Settings) -> FileChecker:
+    if id(settings) not in _CHECKERS:
+        _CHECKERS[id(settings)] = (settings, FileChecker(settings))
+    return _CHECKERS[id(settings)][1]
 
 
 def project_facts(root: Path, settings: Settings) -> ProjectFacts:
     key = (root, id(settings))
     if key not in _FACTS:
         targets = discover([root], settings)
-        linter = linter_for(settings)
         sources = [] if len(targets) > MAX_PROJECT_FILES else [read_source(t, settings) for t in targets if t.path.suffix == ".py"]
-        _FACTS[key] = linter.facts_for(sources)
+        _FACTS[key] = checker_for(settings).facts_for(sources)
         _TEXTS[key] = {s.module: hash(s.text) for s in sources if s.text is not None}
     return _FACTS[key]
 
@@ -95,44 +94,34 @@ def forget_settings() -> None:
     """A configuration file changed: read it again on the next lint (the facts
     too: they are kept per settings)."""
     _load.cache_clear()
-    _LINTERS.clear()
+    _CHECKERS.clear()
     forget_project_facts()
 
 
 @dataclass
 class PreparedFile:
-    linter: Linter
+    checker: FileChecker
     source: SourceFile
     project: ProjectFacts
 
+    def run(self, mode: Mode = Mode()) -> FileResult:
+        """The file through the pipeline as ``mode`` asks (its findings linked)."""
+        result = lint_file(self.checker, self.source, self.project, mode)
+        result.internal_error = self.checker.link(result.findings) or result.internal_error
+        return result
+
     def findings(self) -> list[Finding]:
-        findings = self.linter.check(self.source, self.project)
-        self.linter.link(findings)
-        return findings
+        return self.run().findings
 
     def fixed_text(self, unsafe: bool) -> str:
         """The text with every applicable fix applied, to a fixed point."""
-        if self.source.text is None or self.source.tree is None:
-            return self.source.text or ""
-        project = self.project.copy()  # fixing adds facts
-        text, _, _ = self.linter.fix_source(self.source, project, unsafe)
-        return text
-
-
-def _encoded(text: str) -> bytes:
-    """Already decoded text as bytes in its declared encoding (a ``# -*- coding``
-    cookie), which is how parse_source will decode them."""
-    data = text.encode("utf-8")
-    try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-        return text.encode(encoding)
-    except (SyntaxError, LookupError, UnicodeEncodeError):
-        return data
+        fixed = self.run(Mode(Action.FIX_TEXT, unsafe)).fixed_text
+        return (self.source.text or "") if fixed is None else fixed
 
 
 def prepare(path: Path, text: str, display: str | None = None, settings: Settings | None = None, on_disk: bool | None = None) -> PreparedFile:
     """A file's current text, ready to lint with its project's facts."""
-    return prepare_bytes(path, _encoded(text), display, settings, on_disk)
+    return prepare_bytes(path, encoded(text), display, settings, on_disk)
 
 
 def prepare_bytes(
@@ -143,7 +132,7 @@ def prepare_bytes(
     other files of ``path``'s project (default: when ``path`` exists)."""
     if settings is None:
         settings, _ = settings_for(path)
-    linter = linter_for(settings)
+    checker = checker_for(settings)
     source = source_from_bytes(SourceFile(Target(path, display or path.as_posix()), module_name(path)), data)
     if on_disk is None:
         on_disk = path.is_file()
@@ -151,10 +140,10 @@ def prepare_bytes(
         root = project_root(path)
         shared = project_facts(root, settings)
         if _TEXTS[(root, id(settings))].get(source.module) == hash(source.text):
-            return PreparedFile(linter, source, shared)  # the text the facts came from
+            return PreparedFile(checker, source, shared)  # the text the facts came from
         project = shared.copy()
     else:
-        project = linter.facts_for([])
+        project = checker.empty_project()
     if source.tree is not None and source.text is not None:
         project.add(collect_module_facts(source.tree, source.text, source.module), str(source.target.path))
-    return PreparedFile(linter, source, project)
+    return PreparedFile(checker, source, project)

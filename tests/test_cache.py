@@ -361,7 +361,7 @@ def test_every_fixtures_facts_and_findings_survive_the_cache(tmp_path: Path):
     linter = Linter(Settings(select=["ALL"]), jobs=1)
     extras = set()
     for path in sorted(fixtures.rglob("*.py")):
-        scan, _, _ = scan_file(linter, Target(path, str(path)), path.stem, path.read_bytes())
+        scan, _ = scan_file(linter, Target(path, str(path)), path.stem, path.read_bytes())
         assert cache_module.decode(json.loads(json.dumps(cache_module.encode(scan)))) == scan, path
         extras |= {*scan.facts.extra, *scan.facts.family} if scan.facts else set()
     assert {"momentum", "momentum_lightning", "BatchingCounts"} <= extras  # the dataclass-valued facts were exercised

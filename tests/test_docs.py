@@ -49,7 +49,7 @@ def test_quick_start_lints_the_fixtures():
 def test_rule_pages_are_generated_from_the_rules():
     """docs/rules/CODE.md is `losslint rule CODE --output-format markdown`: after
     changing a rule's documentation, regenerate with the command in docs/rules/README.md."""
-    from losslint.cli import rule_markdown
+    from losslint.rule_docs import rule_markdown
 
     pages = {p.stem: p.read_text(encoding="utf-8") for p in (ROOT / "docs" / "rules").glob("LL*.md")}
     assert sorted(pages) == [r.code for r in all_rules()]

@@ -1,6 +1,9 @@
-"""The rule modules. Every module in this package is imported once (by
-``all_rules``) so that its ``@register``-ed rules enter the registry: a new rule
-module needs no edit here.
+"""The rule modules. ``load_all`` (called by ``rules.base.all_rules``, the
+registry's only door) imports every module of this package once, so that its
+``@register``-ed rules enter the registry: a new rule module needs no edit here.
+Nothing is imported with the package itself: importing ``losslint.rules.base`` or
+``losslint.rules.io`` (the engine's own LL0xx codes) costs no rule's analysis, so
+`losslint --version` and `--help` start fast.
 
 Families: LL0xx the linter's own (``io.py``), LL1xx loss normalization, LL2xx
 partial last batch, LL3xx momentum without clipping. ``base.py`` is the rule
@@ -11,11 +14,10 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from functools import lru_cache
 
 
+@lru_cache(maxsize=1)
 def load_all() -> None:
     for module in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{module.name}")
-
-
-load_all()

@@ -157,8 +157,9 @@ def register(cls: type[Rule]) -> type[Rule]:
 
 
 def all_rules() -> list[type[Rule]]:
-    import losslint.rules  # noqa: F401  (imports every rule module, which registers it)
+    from losslint.rules import load_all  # (imports every rule module once, which registers it)
 
+    load_all()
     return [_REGISTRY[code] for code in sorted(_REGISTRY)]
 
 
