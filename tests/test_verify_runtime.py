@@ -83,6 +83,54 @@ def test_the_real_last_batch(tmp_path):
     assert shrunk["real_last"] == 10 and shrunk["smoke_last"] == 10 and shrunk["shrunk_to"] == 330
 
 
+ACCUMULATION = """
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+torch.manual_seed(0)
+SAME = {same}
+N = {n}
+x = torch.randn(1, 200).repeat(N, 1) if SAME else torch.randn(N, 200)
+y = torch.ones(N, 1) if SAME else torch.randn(N, 1)
+loader = DataLoader(TensorDataset(x, y), batch_size={batch}, shuffle=True, drop_last={accum} > 1)
+model = nn.Linear(200, 1, bias=False)
+nn.init.zeros_(model.weight)  # at w = 0 the gradient of a sample is -2 y x: noise around 0 unless SAME
+optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+for epoch in range(4):
+    for i, (xb, yb) in enumerate(loader):
+        loss = nn.functional.mse_loss(model(xb), yb) / {accum}
+        loss.backward()
+        if (i + 1) % {accum} == 0 or i + 1 == len(loader):
+            optimizer.step()
+            optimizer.zero_grad()
+"""
+
+
+@pytest.mark.parametrize(
+    "same, n, batch, accum, expected",
+    [
+        (True, 659, 16, 4, 1.0),  # every sample's gradient is the same: any subset's mean is the window's
+        (False, 659, 16, 4, 2.0),  # noise: sqrt(64 / 16) for 16 samples (the last window) out of a window of 64
+        (False, 656, 64, 1, 2.0),  # no accumulation, the same numbers: batches of 64 and a last one of 16
+    ],
+)
+def test_gradient_probes_span_an_accumulation_window(tmp_path, same, n, batch, accum, expected):
+    """Known answers for U's null: the gradient norm of the mean over b samples of a step
+    over that of all its samples. With accumulation the step's gradient is the sum of its
+    micro-batches', and b is the last window of an epoch (16 samples), so the probe spans
+    the window's 64 samples, not one micro-batch (which would say 1.0 for the noise)."""
+    program = ACCUMULATION.format(same=same, n=n, batch=batch, accum=accum)
+    record = run_program(tmp_path, program, full_batches=41 if accum > 1 else 10, remainder="real")
+    assert record["status"] == "ok", record
+    sizes = [s["batch"] for s in record["steps"]]
+    assert max(sizes) == 64 and sizes.count(16) == 4  # windows of 64 samples, an epoch's last of 16
+    ratios = [r for s in record["steps"] for r in s.get("grad_null") or ()]
+    assert len(ratios) >= 40
+    median = sorted(ratios)[len(ratios) // 2]
+    assert median == pytest.approx(expected, rel=1e-4 if same else 0.15), (median, len(ratios))
+
+
 AMP = """
 import json, torch
 from torch import nn
