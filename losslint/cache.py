@@ -132,7 +132,7 @@ def portable(finding: Finding) -> Finding:
     if fix is None or isinstance(fix, DetachedFix):
         return finding
     detached = DetachedFix(fix.description, fix.applicability, (), line_edits=fix.line_edits)
-    return dataclasses.replace(finding, fix=detached, related=list(finding.related))
+    return dataclasses.replace(finding, fix=detached)
 
 
 def has_detached_fix(findings: list[Finding]) -> bool:

@@ -9,7 +9,7 @@ libcst parse happens only for files that are actually being fixed
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Union
 
 if TYPE_CHECKING:
@@ -148,8 +148,6 @@ class Finding:
     path: str  # as reached from the command line's paths
     span: Span
     fix: Fix | None = None
-    # Other findings this one is linked with (the seed's full chain), as "CODE path:line".
-    related: list[str] = field(default_factory=list)
     # In a Jupyter notebook: the cell (1-based, every cell counted); the span's lines
     # are then lines of that cell (see losslint.notebooks).
     cell: int | None = None

@@ -225,17 +225,19 @@ def locate(findings: list[Finding], notebook: NotebookSource, text: str) -> list
         cell, line = found
         span = finding.span
         related = []
-        for link in finding.related:  # "LL201 nb.ipynb:57"
-            head, _, number = link.rpartition(":")
-            target = where(int(number)) if number.isdigit() and head.endswith(finding.path) else None
-            related.append(f"{head}:cell {target[0]}:{target[1]}" if target else link)
+        for place in finding.related_locations:  # a place in this notebook: its cell's line
+            target = where(place.span.line) if place.path == finding.path and place.cell is None else None
+            if target is not None:
+                shift = place.span.line - target[1]
+                place = replace(place, cell=target[0], span=replace(place.span, line=target[1], end_line=max(place.span.end_line - shift, 1)))
+            related.append(place)
         located.append(
             replace(
                 finding,
                 cell=cell,
                 span=Span(line, span.column, max(span.end_line - (span.line - line), 1), span.end_column),
                 message=in_cells(finding.message),
-                related=related,
+                related_locations=tuple(related),
             )
         )
     return located

@@ -4,7 +4,7 @@ sarif, github, gitlab (Code Quality), junit, pylint, statistics.
 
 Columns: internally 0-based characters; every format shows them 1-based.
 A location in a notebook is written one way everywhere: ``nb.ipynb:cell 3:12:5``
-(cell, line in the cell, column), and a reference to one ``nb.ipynb:cell 3:12``.
+(cell, line in the cell, column); a finding's related locations too.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from collections import Counter
 from pathlib import Path
 from typing import Callable
@@ -20,7 +19,7 @@ from typing import Callable
 import click
 
 from losslint import notebooks
-from losslint.findings import Applicability, Finding
+from losslint.findings import Applicability, Finding, RelatedLocation
 
 _SEVERITY_COLOUR = {"error": "red", "warning": "yellow", "info": "cyan"}
 
@@ -37,26 +36,22 @@ def rule_url(code: str) -> str:
     return f"{base if base.endswith('/') else base + '/'}{code}.md"
 
 
-def _location(f: Finding) -> str:
+def _location(f: Finding | RelatedLocation) -> str:
     cell = f"cell {f.cell}:" if f.cell is not None else ""  # a notebook: nb.ipynb:cell 3:12:5
     return f"{f.path}:{cell}{f.span.line}:{f.span.column + 1}"
 
 
-# "nb.ipynb:5:16" as a reference to cell 5, line 16 (how the chain linker names a
-# finding in a notebook): rewritten to the notation of locations, "nb.ipynb:cell 5:16".
-_BARE_CELL_REFERENCE = re.compile(r"(?<![\w.])(\S+?\.ipynb):(\d+):(\d+)\b")
-
-
-def _cell_notation(text: str) -> str:
-    return _BARE_CELL_REFERENCE.sub(r"\1:cell \2:\3", text) if ".ipynb:" in text else text
-
-
-def _message(f: Finding) -> str:
-    return _cell_notation(f.message)
-
-
-def _related(f: Finding) -> list[str]:
-    return [_cell_notation(r) for r in f.related]
+def related_to_json(place: RelatedLocation) -> dict:
+    """A related location in the JSON contract: 1-based lines and columns, as the finding's."""
+    return {
+        "path": place.path,
+        "line": place.span.line,
+        "column": place.span.column + 1,
+        "end_line": place.span.end_line,
+        "end_column": place.span.end_column + 1,
+        "message": place.message,
+        **({"cell": place.cell} if place.cell is not None else {}),
+    }
 
 
 def will_fix(findings: list[Finding], unsafe_enabled: bool) -> Callable[[Finding], bool]:
@@ -79,7 +74,7 @@ def format_concise(findings: list[Finding], colour: bool, unsafe_enabled: bool =
     for f in findings:
         code = click.style(f.code, fg=_SEVERITY_COLOUR[f.severity.value], bold=True) if colour else f.code
         marker = " [*]" if fixes(f) else ""
-        line = f"{_location(f)}: {code}{marker} {_message(f)}"
+        line = f"{_location(f)}: {code}{marker} {f.message}"
         if show_fixes and f.fix is not None:
             line += f" (fix, {f.fix.applicability.value}: {f.fix.description})"
         lines.append(line)
@@ -95,7 +90,7 @@ def format_text(findings: list[Finding], colour: bool, read_lines: Callable[[str
         head = (
             f"{style(_location(f), bold=True)}: "
             f"{style(f.code, fg=_SEVERITY_COLOUR[f.severity.value], bold=True)} "
-            f"[{f.severity.value}] {f.name}: {_message(f)}"
+            f"[{f.severity.value}] {f.name}: {f.message}"
         )
         block = [head]
         lines = read_lines(f.path) if f.cell is None else notebooks.cell_lines(f.path, f.cell)
@@ -115,8 +110,8 @@ def format_text(findings: list[Finding], colour: bool, read_lines: Callable[[str
             marker = "  ="
         if f.fix is not None:
             block.append(f"{marker} fix ({f.fix.applicability.value}): {f.fix.description}")
-        for related in _related(f):
-            block.append(f"{marker} linked: {related}")
+        for place in f.related_locations:
+            block.append(f"{marker} related: {_location(place)}: {place.message}")
         blocks.append("\n".join(block))
     return "\n\n".join(blocks)
 
@@ -125,7 +120,7 @@ def finding_to_json(f: Finding, edits: list[dict] | None) -> dict:
     return {
         "code": f.code,
         "name": f.name,
-        "message": _message(f),
+        "message": f.message,
         "severity": f.severity.value,
         "path": f.path,
         "line": f.span.line,
@@ -135,7 +130,7 @@ def finding_to_json(f: Finding, edits: list[dict] | None) -> dict:
         "fix": None
         if f.fix is None
         else {"applicability": f.fix.applicability.value, "description": f.fix.description, "edits": edits or []},
-        "related": _related(f),
+        "related_locations": [related_to_json(place) for place in f.related_locations],
         "url": rule_url(f.code),
         **({"cell": f.cell} if f.cell is not None else {}),  # notebooks: line and column are the cell's
     }
@@ -155,7 +150,7 @@ def format_pylint(findings: list[Finding]) -> str:
     lines = []
     for f in findings:
         cell = f"cell {f.cell}:" if f.cell is not None else ""
-        lines.append(f"{f.path}:{cell}{f.span.line}: [{f.code}] {_message(f)}")
+        lines.append(f"{f.path}:{cell}{f.span.line}: [{f.code}] {f.message}")
     return "\n".join(lines)
 
 
@@ -184,7 +179,7 @@ def format_gitlab(findings: list[Finding], read_lines: Callable[[str], list[str]
     prints = fingerprints(findings, read_lines)
     issues = []
     for f in findings:
-        description = _message(f) if f.cell is None else f"cell {f.cell}, line {f.span.line}: {_message(f)}"
+        description = f.message if f.cell is None else f"cell {f.cell}, line {f.span.line}: {f.message}"
         issues.append(
             {
                 "description": f"{f.code} {description}",
@@ -214,7 +209,7 @@ def format_junit(findings: list[Finding]) -> str:
         for f in group:
             where = _location(f)
             out.append(f"    <testcase name={quoteattr(f'{f.code} {f.name} at {where}')} classname={quoteattr(path)}>")
-            out.append(f"      <failure message={quoteattr(_message(f))} type={quoteattr(f.code)}>{escape(f'{where}: {f.code} {_message(f)}')}</failure>")
+            out.append(f"      <failure message={quoteattr(f.message)} type={quoteattr(f.code)}>{escape(f'{where}: {f.code} {f.message}')}</failure>")
             out.append("    </testcase>")
         out.append("  </testsuite>")
     out.append("</testsuites>")
@@ -278,7 +273,7 @@ _SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 
 
 def _sarif_rule(rule_cls) -> dict:
-    from losslint.cli import rule_documentation  # the same text as `losslint rule CODE`
+    from losslint.rule_docs import rule_documentation  # the same text as `losslint rule CODE`
 
     documentation = rule_documentation(rule_cls)
     return {
@@ -304,7 +299,7 @@ def _artifact(path: str) -> dict:
     return {"uri": quote(posix), "uriBaseId": "%SRCROOT%"}
 
 
-def _sarif_region(f: Finding) -> dict:
+def _sarif_region(f: Finding | RelatedLocation) -> dict:
     return {
         "startLine": f.span.line,
         "startColumn": f.span.column + 1,
@@ -335,6 +330,18 @@ def _sarif_fix(f: Finding, edits: list[dict]) -> dict:
     }
 
 
+def _sarif_related(number: int, place: RelatedLocation) -> dict:
+    """A related location: a region of its file, or in a notebook the file and the
+    cell, line and column in the message (a region would count the .ipynb's JSON lines)."""
+    location: dict = {"id": number, "physicalLocation": {"artifactLocation": _artifact(place.path)}}
+    if place.cell is None:
+        location["physicalLocation"]["region"] = _sarif_region(place)
+        location["message"] = {"text": place.message}
+    else:
+        location["message"] = {"text": f"cell {place.cell}, line {place.span.line}, column {place.span.column + 1}: {place.message}"}
+    return location
+
+
 def format_sarif(
     findings: list[Finding],
     edits_for: Callable[[Finding], list[dict] | None],
@@ -352,7 +359,7 @@ def format_sarif(
     for f in findings:
         cell = f.cell
         location: dict = {"physicalLocation": {"artifactLocation": _artifact(f.path)}}
-        message = _message(f)
+        message = f.message
         if cell is None:
             location["physicalLocation"]["region"] = _sarif_region(f)
         else:  # a notebook: lines are the cell's, not the .ipynb file's (its JSON)
@@ -364,8 +371,10 @@ def format_sarif(
             "message": {"text": message},
             "locations": [location],
             "partialFingerprints": {"losslintFingerprint/v1": prints[id(f)]},
-            "properties": {"name": f.name, **({"cell": cell} if cell is not None else {}), "related": _related(f)},
+            "properties": {"name": f.name, **({"cell": cell} if cell is not None else {})},
         }
+        if f.related_locations:
+            result["relatedLocations"] = [_sarif_related(i, place) for i, place in enumerate(f.related_locations, start=1)]
         if f.fix is not None:
             result["properties"]["fixApplicability"] = f.fix.applicability.value
             edits = edits_for(f) if cell is None else None
@@ -409,7 +418,7 @@ def format_github(findings: list[Finding]) -> str:
     for f in findings:
         cell = f.cell
         properties = [("file", f.path)]
-        message = _message(f)
+        message = f.message
         if cell is None:
             properties += [("line", str(f.span.line)), ("col", str(f.span.column + 1))]
             if f.span.end_line >= f.span.line:

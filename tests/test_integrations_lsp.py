@@ -209,6 +209,27 @@ def test_diagnostics_quick_fix_and_fix_all(client: Client, workspace: Path):
     assert client.request("textDocument/codeAction", {"textDocument": {"uri": uri}, "range": diagnostic["range"], "context": {"diagnostics": []}}) == []
 
 
+def test_related_information_names_the_other_causes_of_the_chain(client: Client, workspace: Path):
+    text = TRAIN + textwrap.dedent(
+        """\
+        model = torch.nn.Linear(20, 10)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        for x, y in train_loader:
+            optimizer.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(x), y) / x.size(0)
+            loss.backward()
+            optimizer.step()
+        """
+    )
+    uri = (workspace / "train.py").as_uri()
+    diagnostics = {d["code"]: d for d in open_document(client, workspace / "train.py", text)["diagnostics"]}
+    assert {"LL101", "LL201", "LL301"} <= set(diagnostics)
+    related = diagnostics["LL201"]["relatedInformation"]
+    assert [r["location"]["uri"] for r in related] == [uri, uri]
+    assert [r["location"]["range"]["start"] for r in related] == [diagnostics["LL101"]["range"]["start"], diagnostics["LL301"]["range"]["start"]]
+    assert related[0]["message"].startswith("LL101: a loss that scales as 1/batch size")
+
+
 def test_fix_all_on_save_kind(client: Client, workspace: Path):
     uri = (workspace / "train.py").as_uri()
     open_document(client, workspace / "train.py", TRAIN)

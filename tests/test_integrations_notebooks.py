@@ -161,7 +161,7 @@ def test_a_fix_that_loses_ipython_lines_or_cells_is_refused():
 
 
 def test_lines_named_in_messages_and_links_are_located_too():
-    from losslint.findings import Finding, Severity, Span
+    from losslint.findings import Finding, RelatedLocation, Severity, Span
 
     source = notebooks.load((json.dumps(notebook(SETUP, DATA, LOOP)) + "\n").encode())
     text = source.python
@@ -169,12 +169,16 @@ def test_lines_named_in_messages_and_links_are_located_too():
     data_line = text.splitlines().index(DATA[0].rstrip()) + 1  # cell 3, line 1
     finding = Finding(
         "LL201", "partial-last-batch", f"dataset built at line {data_line}", Severity.WARNING, "nb.ipynb",
-        Span(virtual, 15, virtual, 40), related=[f"LL301 nb.ipynb:{data_line}", "LL101 other.py:7"],
+        Span(virtual, 15, virtual, 40),
+        related_locations=(
+            RelatedLocation.at("nb.ipynb", data_line, "the dataset is built here"),
+            RelatedLocation.at("other.py", 7, "LL101: a loss that scales as 1/batch size"),
+        ),
     )
     [located] = notebooks.locate([finding], source, text)
     assert (located.cell, located.span) == (4, Span(3, 15, 3, 40))
     assert located.message == "dataset built at cell 3, line 1"
-    assert located.related == ["LL301 nb.ipynb:cell 3:1", "LL101 other.py:7"]
+    assert [(r.path, r.cell, r.span.line) for r in located.related_locations] == [("nb.ipynb", 3, 1), ("other.py", None, 7)]
 
 
 def test_one_notation_for_cells_in_locations_links_and_messages(tmp_path: Path):
@@ -192,7 +196,9 @@ def test_one_notation_for_cells_in_locations_links_and_messages(tmp_path: Path):
     assert {f["code"] for f in findings} == {"LL101", "LL201", "LL301"}  # the full chain, linked
     loader = next(f for f in findings if f["code"] == "LL201")
     assert (loader["cell"], loader["line"]) == (2, 4)
-    assert "LL201 train.ipynb:cell 2:4:16" in next(f for f in findings if f["code"] == "LL301")["related"]
+    linked = next(f for f in findings if f["code"] == "LL301")["related_locations"]
+    assert {"path": "train.ipynb", "cell": 2, "line": 4, "column": 16} in [{k: r[k] for k in ("path", "cell", "line", "column")} for r in linked]
+    assert "= related: train.ipynb:cell 2:4:16: LL201" in outputs["text"]
     assert "train.ipynb:cell 2:4:16: LL201" in outputs["concise"]
     for fmt, out in outputs.items():
         # Never "train.ipynb:2:4" for cell 2, line 4 beside "train.ipynb:cell 2:4:16".

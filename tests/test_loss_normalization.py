@@ -230,22 +230,32 @@ def _finding(code: str, path: str, line: int, severity=Severity.WARNING, trainin
     return Finding(code, code.lower(), f"{code} message", severity, path, Span(line, 0, line, 1), training_modules=training_modules)
 
 
+def _links(finding: Finding) -> list[str]:
+    """The chain's links of a finding as "CODE path:line:column" (in a notebook
+    "CODE nb.ipynb:cell 5:2:1"): the code that starts each link's message."""
+    return [
+        f"{place.message.split(':')[0]} {place.path}:{f'cell {place.cell}:' if place.cell is not None else ''}"
+        f"{place.span.line}:{place.span.column + 1}"
+        for place in finding.related_locations
+    ]
+
+
 def test_chain_links_the_three_factors_at_error():
     loss, partial, momentum = _finding("LL101", "train.py", 30), _finding("LL201", "train.py", 12), _finding("LL301", "train.py", 40, Severity.INFO)
     unrelated = _finding("LL205", "train.py", 13, Severity.ERROR)
     findings = [loss, partial, momentum, unrelated]
     link_full_chain(findings)
-    assert loss.related == ["LL201 train.py:12:1", "LL301 train.py:40:1"]
-    assert partial.related == ["LL101 train.py:30:1", "LL301 train.py:40:1"]
-    assert momentum.related == ["LL101 train.py:30:1", "LL201 train.py:12:1"]
+    assert _links(loss) == ["LL201 train.py:12:1", "LL301 train.py:40:1"]
+    assert _links(partial) == ["LL101 train.py:30:1", "LL301 train.py:40:1"]
+    assert _links(momentum) == ["LL101 train.py:30:1", "LL201 train.py:12:1"]
     assert all(f.severity is Severity.ERROR for f in (loss, partial, momentum))
     assert all(MARKER in f.message for f in (loss, partial, momentum))
     assert "one of the three causes of a per-epoch spike on one training path (train.py)" in loss.message
-    assert unrelated.related == [] and MARKER not in unrelated.message
+    assert _links(unrelated) == [] and MARKER not in unrelated.message
     # Linking twice changes nothing.
     messages = [f.message for f in findings]
     link_full_chain(findings)
-    assert [f.message for f in findings] == messages and loss.related == ["LL201 train.py:12:1", "LL301 train.py:40:1"]
+    assert [f.message for f in findings] == messages and _links(loss) == ["LL201 train.py:12:1", "LL301 train.py:40:1"]
 
 
 def test_chain_reference_in_a_notebook_uses_the_cell_notation():
@@ -253,7 +263,7 @@ def test_chain_reference_in_a_notebook_uses_the_cell_notation():
     partial = _finding("LL201", "train.ipynb", 2)
     loss.cell, partial.cell = 7, 5
     link_full_chain([loss, partial])
-    assert loss.related == ["LL201 train.ipynb:cell 5:2:1"]  # as its location is written: train.ipynb:cell 5:2:1
+    assert _links(loss) == ["LL201 train.ipynb:cell 5:2:1"]  # as its location is written: train.ipynb:cell 5:2:1
 
 
 @pytest.mark.parametrize(
@@ -268,7 +278,7 @@ def test_chain_reference_in_a_notebook_uses_the_cell_notation():
 def test_chain_needs_a_spiking_loss_and_a_partial_batch_on_one_path(codes_and_paths):
     findings = [_finding(code, path, i + 1) for i, (code, path) in enumerate(codes_and_paths)]
     link_full_chain(findings)
-    assert all(f.related == [] and f.severity is Severity.WARNING for f in findings)
+    assert all(_links(f) == [] and f.severity is Severity.WARNING for f in findings)
 
 
 def test_a_loss_over_b_and_a_loader_of_unknown_n_are_two_causes_at_warning():
@@ -276,12 +286,12 @@ def test_a_loss_over_b_and_a_loader_of_unknown_n_are_two_causes_at_warning():
     loss, partial = _finding("LL101", "train.py", 30), _finding("LL202", "train.py", 12, Severity.INFO)
     link_full_chain([loss, partial])
     assert partial.severity is Severity.WARNING and loss.severity is Severity.WARNING
-    assert loss.related == ["LL202 train.py:12:1"] and partial.related == ["LL101 train.py:30:1"]
+    assert _links(loss) == ["LL202 train.py:12:1"] and _links(partial) == ["LL101 train.py:30:1"]
     assert "one of the two causes of a per-epoch spike on one training path (train.py)" in partial.message
     # A loss that saw only full batches (INFO) does not vouch for a spike elsewhere.
     quiet_loss, other = _finding("LL101", "train.py", 30, Severity.INFO), _finding("LL202", "train.py", 12, Severity.INFO)
     link_full_chain([quiet_loss, other])
-    assert other.related == [] and other.severity is Severity.INFO
+    assert _links(other) == [] and other.severity is Severity.INFO
 
 
 def test_chain_across_files_through_training_paths():
@@ -291,10 +301,10 @@ def test_chain_across_files_through_training_paths():
     momentum = _finding("LL302", "proj/keras_ssd_train.py", 22)
     elsewhere = _finding("LL301", "proj/other_train.py", 9)
     link_full_chain([loss, partial, momentum, elsewhere])
-    assert loss.related == ["LL204 proj/keras_ssd_train.py:24:1", "LL302 proj/keras_ssd_train.py:22:1"]
-    assert partial.severity is Severity.ERROR and "LL102 proj/keras_ssd_loss.py:62:1" in partial.related
+    assert _links(loss) == ["LL204 proj/keras_ssd_train.py:24:1", "LL302 proj/keras_ssd_train.py:22:1"]
+    assert partial.severity is Severity.ERROR and "LL102 proj/keras_ssd_loss.py:62:1" in _links(partial)
     assert "training path (proj/keras_ssd_train.py)" in loss.message
-    assert elsewhere.related == [] and elsewhere.severity is Severity.WARNING
+    assert _links(elsewhere) == [] and elsewhere.severity is Severity.WARNING
 
 
 _LOSSES = """
@@ -341,7 +351,7 @@ def test_chain_follows_the_imports_of_the_training_script(tmp_path, monkeypatch)
     for code in ("LL101", "LL201", "LL301"):
         assert by_code[code].severity is Severity.ERROR
         assert "one of the three causes of a per-epoch spike on one training path (train.py)" in by_code[code].message
-    assert by_code["LL101"].related == [
+    assert _links(by_code["LL101"]) == [
         f"LL201 data.py:{by_code['LL201'].span.line}:{by_code['LL201'].span.column + 1}",
         f"LL301 train.py:{by_code['LL301'].span.line}:{by_code['LL301'].span.column + 1}",
     ]
@@ -358,7 +368,7 @@ def test_chain_through_a_folder_without_init_and_a_package_init(tmp_path, monkey
     report = Linter(Settings()).run([Path(".")])
     by_code = {f.code: f for f in report.findings}
     assert by_code["LL101"].path == "utils/losses.py" and by_code["LL201"].path == "dataloaders/__init__.py"
-    assert all(by_code[c].severity is Severity.ERROR and len(by_code[c].related) == 2 for c in ("LL101", "LL201", "LL301"))
+    assert all(by_code[c].severity is Severity.ERROR and len(_links(by_code[c])) == 2 for c in ("LL101", "LL201", "LL301"))
 
 
 def test_two_copies_of_a_training_script_stay_two_paths(tmp_path, monkeypatch):
@@ -370,8 +380,8 @@ def test_two_copies_of_a_training_script_stay_two_paths(tmp_path, monkeypatch):
     assert len(chain) == 6, [(f.code, f.path) for f in report.findings]
     for finding in chain:
         folder = finding.path.split("/")[0]
-        assert finding.severity is Severity.ERROR and len(finding.related) == 2
-        assert all(r.split(" ")[1].startswith(folder + "/") for r in finding.related), (finding.path, finding.related)
+        assert finding.severity is Severity.ERROR and len(_links(finding)) == 2
+        assert all(r.split(" ")[1].startswith(folder + "/") for r in _links(finding)), (finding.path, _links(finding))
 
 
 def test_a_package_init_does_not_join_its_modules_into_one_path(tmp_path, monkeypatch):
@@ -386,7 +396,7 @@ def test_a_package_init_does_not_join_its_modules_into_one_path(tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     report = Linter(Settings()).run([Path(".")])
     assert {"LL101", "LL201", "LL301"} <= {f.code for f in report.findings}
-    assert all(f.related == [] for f in report.findings)
+    assert all(_links(f) == [] for f in report.findings)
 
 
 def test_real_chain_in_one_pytorch_file():
@@ -394,7 +404,7 @@ def test_real_chain_in_one_pytorch_file():
     chain = {f.code: f for f in findings if f.code in ("LL101", "LL201", "LL301")}
     assert set(chain) == {"LL101", "LL201", "LL301"}, [f.code for f in findings]
     assert all(f.severity is Severity.ERROR for f in chain.values())
-    assert chain["LL101"].related == ["LL201 torch_mean_loss_divided.py:14:16", "LL301 torch_mean_loss_divided.py:25:9"]
+    assert _links(chain["LL101"]) == ["LL201 torch_mean_loss_divided.py:14:16", "LL301 torch_mean_loss_divided.py:25:9"]
 
 
 def test_real_chain_across_the_keras_seed_files():
@@ -405,4 +415,4 @@ def test_real_chain_across_the_keras_seed_files():
     for code in ("LL102", "LL204", "LL302"):
         assert by_code[code].severity is Severity.ERROR
         assert MARKER in by_code[code].message
-    assert any(r.startswith("LL204 ") and ":24:" in r and "keras_ssd_train.py" in r for r in by_code["LL102"].related)
+    assert any(r.startswith("LL204 ") and ":24:" in r and "keras_ssd_train.py" in r for r in _links(by_code["LL102"]))

@@ -22,7 +22,7 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 
 def summary(report) -> list[tuple]:
-    return [(f.path, f.cell, f.span, f.code, f.message, f.severity, tuple(f.related)) for f in report.findings]
+    return [(f.path, f.cell, f.span, f.code, f.message, f.severity, f.related_locations) for f in report.findings]
 
 
 @pytest.fixture

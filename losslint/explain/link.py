@@ -9,7 +9,9 @@ N bounds N instead: P passes-steps of B samples hold between (P-1) B + 1 and P B
 
 The findings carry N and B in their messages only (``N=22239, B=16``); they are
 read from there. The loss-scale (LL1xx) and momentum (LL3xx) findings linked with
-a match (``related``, the seed's chain) or in the same file are reported with it.
+a match (its ``related_locations``: the causes of a per-epoch spike on one training
+path) or in the same file are reported with it. Which family a finding is of is the
+chain role its rule declares (``Rule.chain``).
 """
 
 from __future__ import annotations
@@ -19,11 +21,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from losslint.findings import Finding
-from losslint.rules.loss_chain import reference
+from losslint.findings import Finding, RelatedLocation
+from losslint.rules.base import ChainRole, chain_role
 
-PARTIAL_CODES = ("LL201", "LL202", "LL203", "LL204", "LL205", "LL206", "LL207")
-SCALE_PREFIX, MOMENTUM_PREFIX = "LL1", "LL3"
 _N = re.compile(r"\bN=(\d+)")
 _B = re.compile(r"\bB=(\d+)")
 _ACCUMULATION = re.compile(r"(?:divided by|with) [^\s=]+=(\d+)")
@@ -42,7 +42,7 @@ class Match:
 
     @property
     def location(self) -> str:
-        return f"{self.finding.path}:{self.finding.span.line}"
+        return _where(self.finding)
 
     def describe(self) -> str:
         code = self.finding.code
@@ -93,10 +93,27 @@ def n_bounds(period: int, b: int, accumulation: int = 1, world_size: int = 1) ->
     return (low_rank - 1) * world_size + 1, high_rank * world_size
 
 
+def _where(finding: Finding) -> str:
+    """"train.py:53", in a notebook "train.ipynb:cell 5:16": the notation of locations."""
+    cell = f"cell {finding.cell}:" if finding.cell is not None else ""
+    return f"{finding.path}:{cell}{finding.span.line}"
+
+
+def _place(finding: Finding | RelatedLocation) -> tuple:
+    return (finding.path, finding.cell, finding.span.line, finding.span.column)
+
+
+def _role(finding: Finding, wanted: str) -> bool:
+    """Whether the finding's rule declares a role of the kind ``wanted`` names
+    (a ``ChainRole`` property: scales_loss, short_last_batch, unclipped)."""
+    role: ChainRole | None = chain_role(finding.code)
+    return role is not None and getattr(role, wanted)
+
+
 def describe_linked(finding: Finding) -> str:
-    where = f"{finding.path}:{finding.span.line}"
+    where = _where(finding)
     code = finding.code
-    if code.startswith(MOMENTUM_PREFIX):
+    if _role(finding, "unclipped"):
         found = _MOMENTUM.search(finding.message)
         if found and code != "LL305":
             momentum = float(found.group(2))
@@ -128,9 +145,11 @@ def link(
     findings: list[Finding], period: int | None, tolerance: float, accumulation: int = 1, world_size: int = 1
 ) -> CodeLink:
     result = CodeLink(paths=[], findings=findings)
-    by_location = {reference(f): f for f in findings}  # how a chain names its other findings
+    by_place: dict[tuple, list[Finding]] = {}  # a chain's links name the places of its other findings
     for finding in findings:
-        if finding.code not in PARTIAL_CODES:
+        by_place.setdefault(_place(finding), []).append(finding)
+    for finding in findings:
+        if not _role(finding, "short_last_batch"):
             continue
         b = _B.search(finding.message)
         if b is None:
@@ -159,13 +178,13 @@ def link(
         result.matches = [m for m in result.matches if m.n is not None]
     seen: set[int] = set()
     for match in result.matches:
-        related = [by_location[r] for r in match.finding.related if r in by_location]
+        related = [f for place in match.finding.related_locations for f in by_place.get(_place(place), ())]
         same_file = [f for f in findings if f.path == match.finding.path]
         for finding in related + same_file:
-            if finding.code.startswith((SCALE_PREFIX, MOMENTUM_PREFIX)) and id(finding) not in seen:
+            if (_role(finding, "scales_loss") or _role(finding, "unclipped")) and id(finding) not in seen:
                 seen.add(id(finding))
                 result.linked.append(finding)
-    result.linked.sort(key=lambda f: (not f.code.startswith(SCALE_PREFIX), f.sort_key))
+    result.linked.sort(key=lambda f: (not _role(f, "scales_loss"), f.sort_key))
     return result
 
 

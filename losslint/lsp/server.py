@@ -32,7 +32,7 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from losslint import __version__
-from losslint.findings import Applicability, Finding, Severity
+from losslint.findings import Applicability, Finding, RelatedLocation, Severity
 from losslint.fixes import apply_fixes
 from losslint.rules.base import all_rules
 from losslint.config import user_cache_dir
@@ -116,6 +116,24 @@ class LosslintServer(LanguageServer):
             code_description=types.CodeDescription(href=rule_doc_uri(finding.code)),
             source=SOURCE,
             data={"name": finding.name},
+            related_information=[self.related_information(place, lines if place.path == finding.path else None) for place in finding.related_locations] or None,
+        )
+
+    def related_information(self, place: RelatedLocation, lines: list[str] | None) -> types.DiagnosticRelatedInformation:
+        """A finding's related location (the optimizer's construction, a linked
+        finding). ``lines``: the document's, when the place is in it (columns then
+        in the client's units); a notebook's cell is named in the message."""
+        span = place.span
+        start = types.Position(line=max(span.line - 1, 0), character=span.column)
+        end = types.Position(line=max(span.end_line - 1, 0), character=span.end_column)
+        if (end.line, end.character) < (start.line, start.character):
+            end = start
+        where = types.Range(start=start, end=end)
+        if lines is not None:
+            where = self.workspace.position_codec.range_to_client_units(lines, where)
+        message = place.message if place.cell is None else f"cell {place.cell}, line {span.line}: {place.message}"
+        return types.DiagnosticRelatedInformation(
+            location=types.Location(uri=Path(place.path).resolve().as_uri(), range=where), message=message
         )
 
     # -- fixes --------------------------------------------------------------------

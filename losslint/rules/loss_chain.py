@@ -6,7 +6,7 @@ Each factor alone is a risk; together they are the failure losslint exists for:
 the short last batch of every epoch gets a loss and gradient B/b times too large,
 and momentum carries that step on for ~1/(1 - mu) steps, so the loss spikes once
 per pass over the data (ssd_keras, Stack Overflow 47824598). Where the three meet,
-this linker links the findings to each other (``Finding.related``) and raises them
+this linker links the findings to each other (``Finding.related_locations``) and raises them
 all to error. A loss ∝ 1/b and a partial last batch alone already spike: they are
 linked too, and the partial batch is raised to a warning even where its N is
 unknown (LL202), since the spike is certain wherever the last batch is short.
@@ -29,21 +29,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator
 
 from losslint.discovery import display_path
-from losslint.findings import Finding, Severity
+from losslint.findings import Finding, RelatedLocation, Severity
 from losslint.project import file_key
-from losslint.rules.base import linker
+from losslint.rules.base import ChainRole, chain_role, linker
 
 if TYPE_CHECKING:
     from losslint.context import FileContext
     from losslint.project import ProjectFacts
 
-# LL103 is left out: dividing a sum by the nominal batch size under-weights the
-# last batch (a dip, not a spike), so momentum carries a smaller step, not a bad one.
-LOSS_SCALE = {"LL101": "a loss that scales as 1/batch size", "LL102": "a Keras loss averaged twice (1/batch size)", "LL104": "a partial gradient-accumulation window"}
-# A loss ∝ 1/b spikes on a short last batch without momentum's help.
-SPIKING_LOSS = {"LL101", "LL102"}
-PARTIAL_BATCH = {"LL201", "LL202", "LL203", "LL204", "LL206", "LL207"}
-MOMENTUM = {"LL301", "LL302", "LL303", "LL304"}
+# Which findings a chain links, by the role their rule declares (``Rule.chain``).
+# A dipping loss is left out: dividing a sum by the nominal batch size under-weights
+# the last batch (a dip, not a spike), so momentum carries a smaller step, not a bad
+# one; so is a last batch of one under BatchNorm (a crash) and a clip before unscale_.
+LOSS_SCALE = (ChainRole.SPIKING_LOSS, ChainRole.ACCUMULATION_WINDOW)
 
 MARKER = "causes of a per-epoch spike on one training path"
 
@@ -105,7 +103,7 @@ def reference(finding: Finding) -> str:
     return f"{finding.code} {finding.path}:{cell}{finding.span.line}:{finding.span.column + 1}"
 
 
-_LISTED = 3  # references named in a chain's message; `related` holds them all
+_LISTED = 3  # references named in a chain's message; `related_locations` holds them all
 
 
 def _refs(findings: list[Finding]) -> str:
@@ -116,33 +114,47 @@ def _refs(findings: list[Finding]) -> str:
 def _summary(root: str, loss: Finding, partials: list[Finding], momentum: list[Finding]) -> str:
     if momentum:
         return (
-            f"one of the three {MARKER} ({root}): {LOSS_SCALE[loss.code]} ({reference(loss)}), a partial last batch "
+            f"one of the three {MARKER} ({root}): {_cause(loss)} ({reference(loss)}), a partial last batch "
             f"({_refs(partials)}) and momentum without clipping ({_refs(momentum)}): the last batch of every epoch "
             "takes a step too large and momentum carries it on, a loss spike once per pass over the data"
         )
     return (
-        f"one of the two {MARKER} ({root}): {LOSS_SCALE[loss.code]} ({reference(loss)}) and a partial last batch "
+        f"one of the two {MARKER} ({root}): {_cause(loss)} ({reference(loss)}) and a partial last batch "
         f"({_refs(partials)}): the last batch of every epoch weighs B/b times a full batch's, a loss spike once "
         "per pass over the data"
     )
 
 
+def _cause(finding: Finding) -> str:
+    role = chain_role(finding.code)
+    return role.value if role is not None else finding.name
+
+
+def link_to(finding: Finding) -> RelatedLocation:
+    """Another finding of a chain, as a related location: where it is, its code
+    and what it is ("LL201: a partial last batch on the same training path")."""
+    return RelatedLocation(
+        finding.path, finding.span, f"{finding.code}: {_cause(finding)} on the same training path", cell=finding.cell
+    )
+
+
 @linker
 def link_full_chain(findings: list[Finding]) -> None:
-    partials = [f for f in findings if f.code in PARTIAL_BATCH]
+    roles = {id(f): chain_role(f.code) for f in findings}
+    partials = [f for f in findings if roles[id(f)] is ChainRole.PARTIAL_BATCH]
     if not partials:
         return
-    momentum = [f for f in findings if f.code in MOMENTUM]
+    momentum = [f for f in findings if roles[id(f)] is ChainRole.MOMENTUM]
     keys = {id(f): file_key(f.path) for f in (*partials, *momentum)}
     chains: list[tuple[str, str, list[Finding], bool]] = []  # (root, summary, members, with momentum)
     seen: set[frozenset[int]] = set()
-    for loss in (f for f in findings if f.code in LOSS_SCALE):
+    for loss in (f for f in findings if roles[id(f)] in LOSS_SCALE):
         for root, files in _own_path(loss):
             chain_partials = [f for f in partials if keys[id(f)] in files]
             chain_momentum = [f for f in momentum if keys[id(f)] in files]
             if not chain_partials:
                 continue
-            if not chain_momentum and (loss.code not in SPIKING_LOSS or loss.severity is Severity.INFO):
+            if not chain_momentum and (roles[id(loss)] is not ChainRole.SPIKING_LOSS or loss.severity is Severity.INFO):
                 continue  # an accumulation window needs momentum to spike; an INFO loss saw only full batches
             members = [loss, *chain_partials, *chain_momentum]
             identity = frozenset(id(f) for f in members)
@@ -154,28 +166,30 @@ def link_full_chain(findings: list[Finding]) -> None:
     for chain in chains:
         for finding in chain[2]:
             in_chains.setdefault(id(finding), []).append(chain)
-    references: dict[int, str] = {}
+    links: dict[int, RelatedLocation] = {}
     # Chains of one path share their partial batches and momentum (only the loss
     # differs): a finding in many chains reads those once, so a script of many
-    # training cells costs what its `related` lists hold, not a pass per chain.
+    # training cells costs what its related locations hold, not a pass per chain.
     shared = {id(members): tuple(id(f) for f in members[1:]) for _, _, members, _ in chains}
     for finding in findings:
         mine = in_chains.get(id(finding))
         if not mine:
             continue
-        present = set(finding.related)
+        related = list(finding.related_locations)
+        present = set(related)
         added: set[tuple[int, ...]] = set()
         for _, _, members, _ in mine:
             tail = shared[id(members)]
             for other in members if tail not in added else members[:1]:
                 if other is not finding:
-                    text = references.get(id(other))
-                    if text is None:
-                        text = references[id(other)] = reference(other)
-                    if text not in present:
-                        present.add(text)
-                        finding.related.append(text)
+                    link = links.get(id(other))
+                    if link is None:
+                        link = links[id(other)] = link_to(other)
+                    if link not in present:
+                        present.add(link)
+                        related.append(link)
             added.add(tail)
+        finding.related_locations = tuple(related)
         floor = Severity.ERROR if any(full for *_, full in mine) else Severity.WARNING
         if finding.severity.rank < floor.rank:
             finding.severity = floor

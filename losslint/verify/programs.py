@@ -26,11 +26,9 @@ from losslint.discovery import Target
 from losslint.engine import Linter, SourceFile, module_name, parse_source, read_source
 from losslint.findings import Applicability, Finding
 from losslint.fixes import FixError, apply_fixes
+from losslint.rules.base import all_rules, chain_role
 
 MAX_PROJECT_FILES = 200
-CLIP_FAMILY = "LL3"  # momentum without clipping: its fix is a clip, judged on an outlier
-# Findings whose symptom is an under-weighted last step (a dip, not a spike).
-DIP_CODES = ("LL103", "LL104")
 # Gradient accumulation needs longer epochs to have several optimizer steps in each:
 # 41 micro-batches leave a last window of one micro-batch for accum 2, 4, 5, 8 and 10.
 ACCUMULATION_FULL_BATCHES = 41
@@ -128,13 +126,20 @@ class Program:
 
 
 def is_clip_fix(finding: Finding) -> bool:
-    return finding.code.startswith(CLIP_FAMILY)
+    """A step no clip bounds (its rule's chain role): its fix is a clip, judged on an outlier."""
+    role = chain_role(finding.code)
+    return role is not None and role.unclipped
+
+
+def is_problem(finding: Finding) -> bool:
+    """The linter's own finding (LL0xx: a file it could not read or parse): no chain role."""
+    return chain_role(finding.code) is None
 
 
 def symptom_direction(findings: list[Finding]) -> str:
     """'down' when every non-clip finding's symptom is a dip, else 'up'."""
     relevant = [f for f in findings if not is_clip_fix(f)]
-    return "down" if relevant and all(f.code in DIP_CODES for f in relevant) else "up"
+    return "down" if relevant and all(getattr(chain_role(f.code), "dips", False) for f in relevant) else "up"
 
 
 def load_program(script: Path, settings: Settings) -> Program:
@@ -154,8 +159,8 @@ def load_program(script: Path, settings: Settings) -> Program:
     linter.link(findings)
     files = {s.target.display: s.text for s in sources if s.text is not None}
     program = Program(script, root, files)
-    program.problems = [f for f in findings if f.code.startswith("LL0")]
-    program.findings = [f for f in findings if not f.code.startswith("LL0")]
+    program.problems = [f for f in findings if is_problem(f)]
+    program.findings = [f for f in findings if not is_problem(f)]
     text = "\n".join(files.values())
     program.frameworks = ("torch", "keras") if "keras" in text else ("torch",)
 
@@ -171,7 +176,8 @@ def load_program(script: Path, settings: Settings) -> Program:
     baseline = "original"
     base_files = files
     if clips and others:
-        base_settings = settings.with_overrides(ignore=[*settings.ignore, CLIP_FAMILY])
+        clip_rules = [r.code for r in all_rules() if r.chain is not None and r.chain.unclipped]
+        base_settings = settings.with_overrides(ignore=[*settings.ignore, *clip_rules])
         base_files = _fixed_files(files, others, base_settings, root)
         program.variants.append(Variant("base", base_files))
         baseline = "base"
