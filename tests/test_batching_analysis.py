@@ -174,3 +174,42 @@ def test_the_partial_batch_family_and_other_families_do_not_import_each_other():
         if path.stem in ("__init__", "loss_chain"):
             continue  # the registry and the chain linker read every family's findings, not their internals
         assert not others, f"{path.name} imports {sorted(others)}"
+
+
+FACTORY = """
+from torch.utils.data import DataLoader
+
+def make_loader(ds, is_train, **kwargs):
+    return DataLoader(ds, shuffle=is_train, **kwargs)
+"""
+
+
+def partial_batch_findings(root: Path, files: dict[str, str]) -> list[tuple[str, str, str]]:
+    from losslint.engine import Linter
+
+    for name, text in files.items():
+        (root / name).write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    report = Linter(Settings(), jobs=1).run([root])
+    return [(Path(f.path).name, f.code, f.message) for f in report.findings if f.code.startswith("LL2")]
+
+
+def test_a_loader_factory_is_judged_by_its_call_sites_in_other_files(tmp_path: Path):
+    # The call graph binds each call to the factory's parameters: is_train=True
+    # (positional) trains; batch_size=64 lands in **kwargs, so nothing there can
+    # carry drop_last, and the DataLoader keeps its remainder.
+    found = partial_batch_findings(tmp_path, {"data.py": FACTORY, "train.py": """
+        from data import make_loader
+        train_loader = make_loader(train_ds, True, batch_size=64)
+        val_loader = make_loader(val_ds, False, batch_size=64)
+    """})
+    assert [(path, code) for path, code, _ in found] == [("data.py", "LL202")]
+    assert "make_loader builds loaders for its callers" in found[0][2]
+
+
+def test_a_loader_factory_whose_caller_passes_drop_last_through_kwargs_is_quiet(tmp_path: Path):
+    found = partial_batch_findings(tmp_path, {"data.py": FACTORY, "train.py": """
+        from data import make_loader
+        train_loader = make_loader(train_ds, True, batch_size=64, drop_last=True)
+        val_loader = make_loader(val_ds, False, batch_size=64)
+    """})
+    assert found == []

@@ -25,11 +25,11 @@ import ast
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable
 
+from losslint.analysis.calls import CallSite, call_sites
 from losslint.analysis.hierarchy import derives_from
 from losslint.analysis.names import argument, dotted, has_star_kwargs, last_part
 from losslint.analysis.roles import Role, bound_name, only_read_without_steps, pipeline_role, words_role
 from losslint.analysis.sizes import TFDS_SIZES, length, sample_count, tfds_split_length
-from losslint.analysis.walk import walk
 from losslint.project import UNKNOWN, ModuleFacts, ProjectFacts, collector, family_fact
 
 if TYPE_CHECKING:
@@ -406,106 +406,6 @@ def _functions_named(ctx: FileContext, given: ast.expr, at: ast.AST) -> list[ast
     return [f for f in body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) and f.name == name]
 
 
-_UNREAD = "?"  # a value or a **dict the collector cannot read
-# What a call hands over: "shuffle"/"drop_last"/"batch_sampler" -> True, False or
-# _UNREAD; "**" -> the keys of its **dicts, or _UNREAD.
-CallRecord = dict[str, bool | str | list[str]]
-
-
-@family_fact
-@dataclass
-class KeywordCalls:
-    """Per module: the calls that hand shuffle=, drop_last=, batch_sampler= or a
-    **dict to a function (a loader factory, perhaps in another module:
-    ``create_dataloader(path, ..., shuffle=True)``), by the called name."""
-
-    calls: dict[str, list[CallRecord]] = field(default_factory=dict)
-
-
-def _caller_record(call: ast.Call, function: ast.AST | None, dicts: dict[int, tuple[dict[str, list[ast.expr]], set[str]]]) -> CallRecord | None:
-    """What a call hands a function that may build a loader: its literal shuffle=,
-    drop_last= and the keys of its **dicts (when a literal of the calling function)."""
-    record: CallRecord = {}
-    for kw in call.keywords:
-        if kw.arg in ("shuffle", "drop_last", "batch_sampler"):
-            given = kw.value.value if isinstance(kw.value, ast.Constant) else None
-            record[kw.arg] = given if isinstance(given, bool) else _UNREAD
-        elif kw.arg is None:
-            keys = _literal_dict_keys(kw.value, function, dicts)
-            record["**"] = _UNREAD if keys is None else sorted(set(keys) | set(record.get("**") or []))  # type: ignore[arg-type]
-    return record or None
-
-
-def _literal_dict_keys(node: ast.expr, function: ast.AST | None, dicts: dict[int, tuple[dict[str, list[ast.expr]], set[str]]]) -> list[str] | None:
-    if isinstance(node, ast.Dict):
-        if all(isinstance(k, ast.Constant) and isinstance(k.value, str) for k in node.keys):
-            return [k.value for k in node.keys]  # type: ignore[union-attr]
-        return None
-    if isinstance(node, ast.Name) and function is not None:
-        assigned, changed = _names_of(function, dicts)
-        if len(assigned.get(node.id, ())) == 1 and node.id not in changed:
-            return _literal_dict_keys(assigned[node.id][0], None, dicts)
-    return None
-
-
-def _names_of(function: ast.AST, dicts: dict[int, tuple[dict[str, list[ast.expr]], set[str]]]) -> tuple[dict[str, list[ast.expr]], set[str]]:
-    """(name -> the values assigned to it, the names whose attributes other than
-    get/items/keys/values are used) in ``function``: one walk per function, however
-    many of its calls pass a **dict (``super().__init__(**kwargs)`` everywhere)."""
-    known = dicts.get(id(function))
-    if known is None:
-        assigned: dict[str, list[ast.expr]] = {}
-        changed: set[str] = set()
-        for n in walk(function):
-            if isinstance(n, ast.Assign):
-                for name in {t.id for t in n.targets if isinstance(t, ast.Name)}:
-                    assigned.setdefault(name, []).append(n.value)
-            elif isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.attr not in ("get", "items", "keys", "values"):
-                changed.add(n.value.id)
-        known = dicts[id(function)] = (assigned, changed)
-    return known
-
-
-@collector
-def _loader_factory_calls(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
-    """Calls that hand shuffle=, drop_last= or a **dict to a function (a loader
-    factory in another module: ``create_dataloader(path, ..., shuffle=True)``)."""
-    if "shuffle" not in source and "**" not in source:
-        return
-    calls: dict[str, list[CallRecord]] = {}
-    dicts: dict[int, tuple[dict[str, list[ast.expr]], set[str]]] = {}
-    stack: list[tuple[ast.AST, ast.AST | None]] = [(tree, None)]
-    pop, push = stack.pop, stack.append
-    while stack:
-        node, function = pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            function = node
-        elif isinstance(node, ast.Call) and node.keywords and isinstance(node.func, (ast.Name, ast.Attribute)):
-            record = _caller_record(node, function, dicts)
-            if record is not None:
-                name = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
-                calls.setdefault(name, []).append(record)
-        for attr in node._fields:  # the children in ast.iter_child_nodes' order, without its generators
-            value = getattr(node, attr, None)
-            if value.__class__ is list:
-                for item in value:
-                    if isinstance(item, ast.AST):
-                        push((item, function))
-            elif isinstance(value, ast.AST):
-                push((value, function))
-    if calls:
-        facts.put(KeywordCalls(calls))
-
-
-def _project_calls(ctx: FileContext, function_name: str) -> list[CallRecord]:
-    """What the calls of ``function_name`` in the files within reach hand it."""
-    return [
-        record
-        for _, facts in ctx.project.each(KeywordCalls, scope=ctx.file or None)
-        for record in facts.calls.get(function_name, [])
-    ]
-
-
 def _dataloader_class(ctx: FileContext, func: ast.expr, depth: int = 0) -> bool:
     qual = ctx.qualname(func)
     if qual in DATALOADERS:
@@ -636,7 +536,8 @@ class DataLoaderAnalysis:
 
     def _read_forwarded_kwargs(self) -> None:
         """``def make_loader(args, **kwargs): DataLoader(ds, ..., **kwargs)``: the keys
-        every caller in the project hands over (none may carry drop_last)."""
+        every caller hands over into ``**kwargs`` (the project call graph; none may
+        carry drop_last, a sampler or shuffle)."""
         function = self.ctx.enclosing(self.call, ast.FunctionDef, ast.AsyncFunctionDef)
         kwarg = function.args.kwarg.arg if function is not None and function.args.kwarg else None
         unread = [
@@ -645,14 +546,22 @@ class DataLoaderAnalysis:
         ]
         if function is None or not unread or not all(isinstance(v, ast.Name) and v.id == kwarg for v in unread):
             return
-        records = _project_calls(self.ctx, function.name)
+        sites = call_sites(self.ctx, function)
         keys: set[str] = set()
-        for record in records:
-            passed = record.get("**")
-            if passed == _UNREAD or "drop_last" in record or "batch_sampler" in record:
+        for site in sites:
+            if site.call is not None:
+                for kw in site.call.keywords:
+                    if kw.arg is None:
+                        entries = dict_entries(self.ctx, kw.value)
+                        if entries is None:
+                            return
+                        keys.update(entries)
+            elif site.record is None or site.record.unpacked_unread:
                 return
-            keys.update(passed or [])  # type: ignore[arg-type]
-        if not records or keys & {"drop_last", "batch_sampler", "sampler", "shuffle"}:
+            else:
+                keys.update(site.record.unpacked)
+            keys.update(site.extra_keywords)  # keywords that land in **kwargs
+        if not sites or keys & {"drop_last", "batch_sampler", "sampler", "shuffle"}:
             return
         self.forwarded = keys
         self.arguments.complete = True
@@ -688,9 +597,10 @@ class DataLoaderAnalysis:
 
     def _roles_from_callers(self) -> set[Role]:
         """A loader factory (``def get_loader(ds, batch_size, shuffle)``) is for
-        training when a caller says so: shuffle=True (in any module of the project),
-        or a dataset or a result named for training (in this file). Evaluation when
-        a caller says that."""
+        training when a caller says so: shuffle=True for the parameter that gives
+        shuffle (in this file or another that calls it: the project call graph), or a
+        dataset or a result named for training (in this file). Evaluation when a
+        caller says that."""
         function = self.ctx.enclosing(self.call, ast.FunctionDef, ast.AsyncFunctionDef)
         if function is None:
             return set()
@@ -707,27 +617,30 @@ class DataLoaderAnalysis:
             defaults.update({a.arg: d for a, d in zip(every.kwonlyargs, every.kw_defaults) if d is not None})
             if any(self.ctx.values.value(defaults.get(name)) is True for name in shuffle_parameters):
                 roles.add(Role.TRAIN)  # shuffles unless a caller says otherwise
-            for record in _project_calls(self.ctx, function.name):
-                if record.get("shuffle") is True:
+            for site in call_sites(self.ctx, function):
+                values = {self._passed_value(site, name) for name in shuffle_parameters}
+                if True in values:
                     roles.add(Role.TRAIN)
-                elif record.get("shuffle") is False:
+                elif False in values:
                     roles.add(Role.EVAL)
         dataset = self.dataset
         if isinstance(dataset, ast.Name) and dataset.id in parameters:
-            position = parameters.index(dataset.id)
-            for call in self.ctx.nodes_of(ast.Call):
-                func = call.func
-                if not ((isinstance(func, ast.Name) and func.id == function.name and not is_method) or (
-                    isinstance(func, ast.Attribute) and func.attr == function.name and is_method
-                )):
-                    continue
-                passed = argument(call, dataset.id, position)
-                for text in (bound_name(self.ctx, call), self.ctx.text(passed) if passed is not None else None):
+            for site in call_sites(self.ctx, function, across_files=False):
+                passed = site.arguments.get(dataset.id)
+                for text in (bound_name(self.ctx, site.call), self.ctx.text(passed) if passed is not None else None):
                     role = words_role(text) if text else Role.UNKNOWN
                     if role is not Role.UNKNOWN:
                         roles.add(role)
                         break
         return roles
+
+    def _passed_value(self, site: CallSite, parameter: str) -> object:
+        """The value a call site passes for ``parameter``: this file's resolved, another
+        file's literal; None when not passed or not known."""
+        if parameter in site.arguments:
+            return self.ctx.values.value(site.arguments[parameter])
+        passed = site.passed.get(parameter)
+        return passed.value if passed is not None and passed.known else None
 
     @property
     def factory(self) -> bool:
