@@ -22,7 +22,7 @@ from losslint.context import FileContext
 from losslint.findings import Finding
 from losslint.noqa import is_suppressed
 from losslint.project import ModuleFacts, ProjectFacts, collect_module_facts, file_key
-from losslint.rules import io as io_rules
+from losslint.rules import linter_problems
 from losslint.rules.base import Rule, all_linkers, all_rules
 from losslint.selection import enabled_rules, selector_matches
 from losslint.sources import SourceFile, engine_finding
@@ -59,7 +59,7 @@ class FileChecker:
             return collect_module_facts(source.tree, source.text, source.module)
         except Exception as error:
             source.facts_crash = engine_finding(
-                io_rules.InternalError,
+                linter_problems.InternalError,
                 source.target.display,
                 f"collecting project facts crashed on this file ({type(error).__name__}: {error}); please report it with the file",
             )
@@ -108,7 +108,7 @@ class FileChecker:
                     internal_error = True
                     findings.append(
                         engine_finding(
-                            io_rules.InternalError,
+                            linter_problems.InternalError,
                             source.target.display,
                             f"{rule.code} crashed on this file ({type(error).__name__}: {error}); "
                             "please report it with the file",

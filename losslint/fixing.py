@@ -11,7 +11,7 @@ from losslint import notebooks
 from losslint.checking import FileChecker
 from losslint.findings import Applicability, Finding
 from losslint.project import ProjectFacts, collect_module_facts
-from losslint.rules import io as io_rules
+from losslint.rules import linter_problems
 from losslint.sources import SourceFile, engine_finding, parse_source
 
 MAX_FIX_ROUNDS = 10
@@ -52,19 +52,19 @@ def fix_to_fixed_point(checker: FileChecker, source: SourceFile, project: Projec
         try:
             new_text = apply_fixes(source.text, [f.fix for f in todo if f.fix])
         except FixError as error:
-            failure = engine_finding(io_rules.FixFailed, source.target.display, f"fixes not applied: {error}", todo[0].span.line)
+            failure = engine_finding(linter_problems.FixFailed, source.target.display, f"fixes not applied: {error}", todo[0].span.line)
             break
         except Exception as error:  # libcst or a rule's fix raised: leave the file alone
             internal_error = True
             failure = engine_finding(
-                io_rules.FixFailed, source.target.display, f"fixes not applied: {type(error).__name__}: {error}", todo[0].span.line
+                linter_problems.FixFailed, source.target.display, f"fixes not applied: {type(error).__name__}: {error}", todo[0].span.line
             )
             break
         candidate = parse_source(SourceFile(source.target, source.module, notebook=source.notebook), new_text.encode(source.encoding))
         if candidate.problem is not None or new_text == source.text:
             reason = candidate.problem.message if candidate.problem else "the fix changed nothing"
             failure = engine_finding(
-                io_rules.FixFailed, source.target.display, f"fixes not applied, the result would be broken: {reason}", todo[0].span.line
+                linter_problems.FixFailed, source.target.display, f"fixes not applied, the result would be broken: {reason}", todo[0].span.line
             )
             break
         fixed.extend(todo)

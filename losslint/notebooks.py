@@ -245,7 +245,7 @@ def locate(findings: list[Finding], notebook: NotebookSource, text: str) -> list
 
 def problems(notebook: NotebookSource, path: str) -> list[Finding]:
     """LL003 for the code cells that do not parse even with IPython syntax set aside."""
-    from losslint.rules.io import SyntaxErrorRule
+    from losslint.rules.linter_problems import SyntaxErrorRule
 
     return [
         Finding(

@@ -51,7 +51,7 @@ from losslint.discovery import Target
 from losslint.findings import Finding
 from losslint.pipeline import Action, FileResult, Mode, Report, lint_file
 from losslint.project import ModuleFacts, ProjectFacts, file_key
-from losslint.rules import io as io_rules
+from losslint.rules import linter_problems
 from losslint.sources import SourceFile, engine_finding, read_bytes, source_from_bytes
 
 # Below this many bytes to parse, a pass runs in this process (forking two workers
@@ -217,7 +217,7 @@ def _safely(step: Step, run: _Pass, job: _Job) -> _Done:
         return step(run, job)
     except Exception as error:
         crash = engine_finding(
-            io_rules.InternalError,
+            linter_problems.InternalError,
             job.target.display,
             f"losslint crashed on this file ({type(error).__name__}: {error}); please report it with the file",
         )

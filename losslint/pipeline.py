@@ -23,7 +23,7 @@ from losslint.discovery import Target
 from losslint.findings import Finding
 from losslint.fixing import fix_diff, fix_to_fixed_point, write_fixed
 from losslint.project import ProjectFacts
-from losslint.rules import io as io_rules
+from losslint.rules import linter_problems
 from losslint.sources import SourceFile, encoded, engine_finding, parse_source
 
 
@@ -78,7 +78,7 @@ def lint_file(checker: FileChecker, source: SourceFile, project: ProjectFacts, m
         if outcome.text != original:
             if mode.action is Action.DIFF:
                 # nothing written: report what is there, and a fix that failed on the way (LL004)
-                failures = [f for f in outcome.remaining if f.code == io_rules.FixFailed.code]
+                failures = [f for f in outcome.remaining if f.code == linter_problems.FixFailed.code]
                 result.diff = fix_diff(source, original, outcome.text)
                 result.findings = _check_again(checker, source, project, result) + failures
                 found_in = original
@@ -92,7 +92,7 @@ def lint_file(checker: FileChecker, source: SourceFile, project: ProjectFacts, m
                     result.fixed_codes = [f.code for f in outcome.fixed]
                 except OSError as error:
                     result.findings = _check_again(checker, source, project, result) + [
-                        engine_finding(io_rules.FixFailed, source.target.display, f"cannot write the fixed file: {error.strerror or error}")
+                        engine_finding(linter_problems.FixFailed, source.target.display, f"cannot write the fixed file: {error.strerror or error}")
                     ]
                     found_in = original
     if mode.line_edits and found_in is not None:

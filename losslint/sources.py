@@ -18,7 +18,7 @@ from losslint import notebooks
 from losslint.config import Settings
 from losslint.discovery import Target
 from losslint.findings import Finding, Span
-from losslint.rules import io as io_rules
+from losslint.rules import linter_problems
 from losslint.rules.base import Rule
 
 _O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
@@ -82,7 +82,7 @@ def read_bytes(target: Target, settings: Settings, packages: dict[Path, list[str
     display = target.display
     source = SourceFile(target, module_name(target.path, packages))
     if target.missing:
-        source.problem = engine_finding(io_rules.UnreadableFile, display, f"{display}: no such file or directory")
+        source.problem = engine_finding(linter_problems.UnreadableFile, display, f"{display}: no such file or directory")
         return source, None
     try:
         # One open and one fstat: a warm cached run reads every file, so syscalls count.
@@ -90,28 +90,28 @@ def read_bytes(target: Target, settings: Settings, packages: dict[Path, list[str
         descriptor = os.open(target.path, os.O_RDONLY | _O_NONBLOCK | _O_BINARY)
     except FileNotFoundError:
         kind = "a broken symbolic link" if target.path.is_symlink() else "gone (deleted while linting?)"
-        source.problem = engine_finding(io_rules.UnreadableFile, display, f"{display} is {kind}")
+        source.problem = engine_finding(linter_problems.UnreadableFile, display, f"{display} is {kind}")
         return source, None
     except OSError as error:
         if target.path.is_dir():  # (Windows cannot open a directory)
-            source.problem = engine_finding(io_rules.UnreadableFile, display, f"{display} is a directory, not a Python file")
+            source.problem = engine_finding(linter_problems.UnreadableFile, display, f"{display} is a directory, not a Python file")
         else:
             reason = error.strerror or str(error)
-            source.problem = engine_finding(io_rules.UnreadableFile, display, f"cannot read {display}: {reason}")
+            source.problem = engine_finding(linter_problems.UnreadableFile, display, f"cannot read {display}: {reason}")
         return source, None
     try:
         status = os.fstat(descriptor)
         if stat.S_ISDIR(status.st_mode):
-            source.problem = engine_finding(io_rules.UnreadableFile, display, f"{display} is a directory, not a Python file")
+            source.problem = engine_finding(linter_problems.UnreadableFile, display, f"{display} is a directory, not a Python file")
             return source, None
         if not stat.S_ISREG(status.st_mode):
             source.problem = engine_finding(
-                io_rules.UnreadableFile, display, f"{display} is not a regular file (a pipe, socket or device): not linted"
+                linter_problems.UnreadableFile, display, f"{display} is not a regular file (a pipe, socket or device): not linted"
             )
             return source, None
         if status.st_size > settings.max_file_size:
             source.problem = engine_finding(
-                io_rules.UnreadableFile,
+                linter_problems.UnreadableFile,
                 display,
                 f"{display} is {status.st_size / 1e6:.1f} MB, over max-file-size ({settings.max_file_size / 1e6:.1f} MB): not linted",
             )
@@ -120,7 +120,7 @@ def read_bytes(target: Target, settings: Settings, packages: dict[Path, list[str
             data = handle.read()
     except OSError as error:
         reason = error.strerror or str(error)
-        source.problem = engine_finding(io_rules.UnreadableFile, display, f"cannot read {display}: {reason}")
+        source.problem = engine_finding(linter_problems.UnreadableFile, display, f"cannot read {display}: {reason}")
         return source, None
     finally:
         os.close(descriptor)
@@ -133,7 +133,7 @@ def parse_notebook(source: SourceFile, data: bytes) -> SourceFile:
     try:
         source.notebook = notebooks.load(data)
     except notebooks.NotebookError as error:
-        source.problem = engine_finding(io_rules.SyntaxErrorRule, source.target.display, f"{source.target.display}: {error}")
+        source.problem = engine_finding(linter_problems.SyntaxErrorRule, source.target.display, f"{source.target.display}: {error}")
         return source
     return parse_source(source, source.notebook.python.encode("utf-8"))
 
@@ -144,7 +144,7 @@ def parse_source(source: SourceFile, data: bytes) -> SourceFile:
         offset = data.index(b"\x00")
         line = data.count(b"\n", 0, offset) + 1
         source.problem = engine_finding(
-            io_rules.UndecodableFile, display, f"{display} contains a NUL byte (line {line}): a binary file, not Python source", line
+            linter_problems.UndecodableFile, display, f"{display} contains a NUL byte (line {line}): a binary file, not Python source", line
         )
         return source
     try:
@@ -155,7 +155,7 @@ def parse_source(source: SourceFile, data: bytes) -> SourceFile:
         line = 1
         if isinstance(error, UnicodeDecodeError):
             line = data.count(b"\n", 0, error.start) + 1
-        source.problem = engine_finding(io_rules.UndecodableFile, display, f"{display} cannot be decoded: {detail}", line)
+        source.problem = engine_finding(linter_problems.UndecodableFile, display, f"{display} cannot be decoded: {detail}", line)
         return source
     if text.startswith("\ufeff"):
         text = text[1:]
@@ -167,10 +167,10 @@ def parse_source(source: SourceFile, data: bytes) -> SourceFile:
     except SyntaxError as error:
         line = error.lineno or 1
         column = max((error.offset or 1) - 1, 0)
-        source.problem = engine_finding(io_rules.SyntaxErrorRule, display, f"syntax error: {error.msg}", line, column)
+        source.problem = engine_finding(linter_problems.SyntaxErrorRule, display, f"syntax error: {error.msg}", line, column)
     except (RecursionError, MemoryError, ValueError) as error:
         reason = "nested too deeply to parse" if isinstance(error, RecursionError) else str(error) or type(error).__name__
-        source.problem = engine_finding(io_rules.SyntaxErrorRule, display, f"cannot parse {display}: {reason}")
+        source.problem = engine_finding(linter_problems.SyntaxErrorRule, display, f"cannot parse {display}: {reason}")
     return source
 
 
