@@ -11,8 +11,9 @@ ambiguity (two different assignments) is unknown too, never a guess.
 from __future__ import annotations
 
 import ast
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
+from losslint.analysis.scopes import Binding, scopes_of
 from losslint.project import UNKNOWN, Literal, ModuleFacts, arithmetic
 
 if TYPE_CHECKING:
@@ -21,26 +22,13 @@ if TYPE_CHECKING:
 _MAX_DEPTH = 25
 
 
-class Binding:
-    """One way a name gets a value: ``value`` (for tuple unpacking, the element at
-    ``path`` of it, e.g. (1, 0) for ``(a, b), (c, d) = value``'s ``c``), or ``None``
-    when it is bound by something we cannot follow."""
-
-    __slots__ = ("value", "path", "scope", "parameter")
-
-    def __init__(
-        self, value: ast.expr | None, path: tuple[int, ...], scope: ast.AST, parameter: tuple[int | None, str] | None = None
-    ) -> None:
-        self.value, self.path, self.scope = value, path, scope
-        # A function parameter (position or None for keyword-only, name): its value
-        # comes from the call sites when the file calls the function.
-        self.parameter = parameter
-
-
 class ValueResolver:
+    """Names are read through the file's scope model (``analysis/scopes.py``); a
+    parameter's value comes from the call sites when the file calls its function."""
+
     def __init__(self, ctx: "FileContext") -> None:
         self.ctx = ctx
-        self._scope_bindings: dict[int, dict[str, list[Binding]]] = {}  # scope -> name -> bindings
+        self.scopes = scopes_of(ctx)
 
     # -- public API ------------------------------------------------------------
     def value(self, node: ast.expr | None, depth: int = 0) -> Literal:
@@ -93,15 +81,7 @@ class ValueResolver:
     def bindings(self, name: str, at: ast.AST) -> list[Binding] | None:
         """Bindings of ``name`` visible from ``at``: those of the innermost scope that
         binds it. None when no scope of this file binds it."""
-        scope: ast.AST | None = self.ctx.enclosing_scope(at) if at is not self.ctx.tree else self.ctx.tree
-        while scope is not None:
-            found = self._bindings_in(scope, name)
-            if found:
-                return found
-            if scope is self.ctx.tree:
-                return None
-            scope = self.ctx.enclosing_scope(scope)
-        return None
+        return self.scopes.visible(name, at)
 
     def resolve_name(self, node: ast.Name) -> ast.expr | None:
         """The single expression a name was assigned from (not unpacked), if any."""
@@ -111,55 +91,10 @@ class ValueResolver:
         return None
 
     def binding_before(self, node: ast.Name) -> Binding | None:
-        """The binding of ``node.id`` that ``node`` sees in straight-line order: the
-        last one before ``node``'s statement in the innermost scope that binds the
-        name (scripts rebind step by step: ``x = x.astype("float32") / 255``).
-        None when that cannot be told: no binding before it, a parameter, or a last
-        binding inside a branch or loop that does not also hold ``node``. Callers
-        then fall back to the flow-insensitive ``bindings``."""
-        statement = self.ctx.enclosing(node, ast.stmt)
-        if statement is None:
-            return None
-        scope = self.ctx.enclosing_scope(node)
-        if not self._bindings_in(scope, node.id):
-            if scope is self.ctx.tree:
-                return None
-            outer = self.bindings(node.id, scope)
-            return outer[0] if outer and len(outer) == 1 else None
-        return self._last_binding_before(scope, node.id, statement)
-
-    def _last_binding_before(self, scope: ast.AST, name: str, statement: ast.stmt) -> Binding | None:
-        body = scope.body if isinstance(scope, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef)) else []
-        where = (statement.lineno, statement.col_offset)
-        best: tuple[tuple[int, int], ast.stmt, Binding] | None = None
-        for sub in walk_scope(body):
-            if not isinstance(sub, ast.stmt) or (sub.lineno, sub.col_offset) >= where:
-                continue
-            binding = _statement_binding(sub, name, scope)
-            if binding is not None and (best is None or (sub.lineno, sub.col_offset) > best[0]):
-                best = ((sub.lineno, sub.col_offset), sub, binding)
-        if best is None:
-            return None  # a parameter, or bound only later
-        _, bound_at, binding = best
-        # It must run whenever ``statement`` does: every branch or loop around it
-        # must also hold ``statement``.
-        conditional = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.ExceptHandler, ast.IfExp)
-        current = self.ctx.parents.get(bound_at)
-        while current is not None and current is not scope:
-            if (isinstance(current, conditional) or type(current).__name__ == "match_case") and not self._encloses(
-                current, statement
-            ):
-                return None
-            current = self.ctx.parents.get(current)
-        return binding
-
-    def _encloses(self, outer: ast.AST, node: ast.AST) -> bool:
-        current: ast.AST | None = node
-        while current is not None:
-            if current is outer:
-                return True
-            current = self.ctx.parents.get(current)
-        return False
+        """The binding of ``node.id`` that ``node`` sees in straight-line order
+        (``Scopes.before``); None when that cannot be told. Callers then fall back
+        to the flow-insensitive ``bindings``."""
+        return self.scopes.before(node.id, node)
 
     # -- names -----------------------------------------------------------------
     def _name_value(self, node: ast.Name, depth: int) -> Literal:
@@ -278,12 +213,6 @@ class ValueResolver:
             if isinstance(call.func, kind) and (call.func.attr if is_method else call.func.id) == function_name  # type: ignore[union-attr]
         ]
 
-    def _bindings_in(self, scope: ast.AST, name: str) -> list[Binding]:
-        index = self._scope_bindings.get(id(scope))
-        if index is None:
-            index = self._scope_bindings[id(scope)] = _index_bindings(scope)
-        return index.get(name, [])
-
     # -- attributes, subscripts, calls ----------------------------------------
     def _attribute_value(self, node: ast.Attribute, depth: int) -> Literal:
         base = node.value
@@ -328,23 +257,15 @@ class ValueResolver:
         cls = self.ctx.enclosing(node, ast.ClassDef)
         if cls is None:
             return UNKNOWN
-        assigned: list[tuple[ast.expr, ast.AST]] = []
-        for sub in ast.walk(cls):
-            if isinstance(sub, ast.Assign):
-                for target in sub.targets:
-                    if (
-                        isinstance(target, ast.Attribute)
-                        and target.attr == node.attr
-                        and isinstance(target.value, ast.Name)
-                        and target.value.id == "self"
-                    ):
-                        assigned.append((sub.value, sub))
-            elif isinstance(sub, ast.AnnAssign) and isinstance(sub.target, ast.Name) and sub.target.id == node.attr:
-                if sub.value is not None and sub in cls.body:
-                    assigned.append((sub.value, sub))
+        assigned = [sub.value for sub in self.scopes.self_assignments(cls, node.attr)]
+        assigned += [  # a class-level default: ``batch_size: int = 32``
+            sub.value
+            for sub in cls.body
+            if isinstance(sub, ast.AnnAssign) and isinstance(sub.target, ast.Name) and sub.target.id == node.attr and sub.value is not None
+        ]
         if len(assigned) != 1:
             return UNKNOWN
-        return self.value(assigned[0][0], depth + 1)
+        return self.value(assigned[0], depth + 1)
 
     def _call_value(self, node: ast.Call, depth: int) -> Literal:
         name = self.ctx.qualname(node.func) or ""
@@ -363,125 +284,3 @@ class ValueResolver:
             size = length(self.ctx, node.args[0], depth + 1)
             return size if size is not None else UNKNOWN
         return UNKNOWN
-
-
-def _index_bindings(scope: ast.AST) -> dict[str, list[Binding]]:
-    """Every binding of every name in one scope, in one walk of it."""
-    index: dict[str, list[Binding]] = {}
-
-    def add(name: str, binding: Binding) -> None:
-        index.setdefault(name, []).append(binding)
-
-    def opaque(target: ast.AST) -> None:  # bound by something we cannot follow
-        for n in ast.walk(target):
-            if isinstance(n, ast.Name):
-                add(n.id, Binding(None, (), scope))
-
-    def unpack(target: ast.expr, value: ast.expr, path: tuple[int, ...] = ()) -> None:
-        if isinstance(target, ast.Name):
-            add(target.id, Binding(value, path, scope))
-        elif isinstance(target, (ast.Tuple, ast.List)):
-            for position, element in enumerate(target.elts):
-                if isinstance(element, ast.Starred):
-                    opaque(element)
-                else:
-                    unpack(element, value, (*path, position))
-
-    if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-        args = scope.args
-        positional = [*args.posonlyargs, *args.args]
-        defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
-        for position, (arg, default) in enumerate(zip(positional, defaults)):
-            add(arg.arg, Binding(default, (), scope, (position, arg.arg)))
-        for arg, default in zip(args.kwonlyargs, args.kw_defaults):
-            add(arg.arg, Binding(default, (), scope, (None, arg.arg)))
-        for arg in (args.vararg, args.kwarg):
-            if arg is not None:
-                add(arg.arg, Binding(None, (), scope))
-    body = scope.body if isinstance(scope, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef)) else []
-    for node in walk_scope(body):
-        if isinstance(node, ast.Assign):
-            for target in node.targets:
-                unpack(target, node.value)
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            unpack(node.target, node.value)
-        elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
-            add(node.target.id, Binding(None, (), scope))
-        elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
-            opaque(node.target)
-        elif isinstance(node, (ast.With, ast.AsyncWith)):
-            for item in node.items:
-                if item.optional_vars is not None:
-                    opaque(item.optional_vars)
-        elif isinstance(node, ast.NamedExpr):
-            add(node.target.id, Binding(node.value, (), scope))
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node is not scope:
-            add(node.name, Binding(None, (), scope))
-        # Imports are not bindings here: the module's import table resolves them.
-        elif isinstance(node, (ast.Global, ast.Nonlocal)):
-            for name in node.names:
-                add(name, Binding(None, (), scope))
-    return index
-
-
-def walk_scope(body: list[ast.stmt]) -> Iterator[ast.AST]:
-    """Every node of a scope's body, not descending into nested functions, lambdas
-    or classes (their names are their own), but yielding their definitions."""
-    stack: list[ast.AST] = list(reversed(body))
-    while stack:
-        node = stack.pop()
-        yield node
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-            continue
-        children = []  # ast.iter_child_nodes' order, without its generators (a hot path)
-        for field in node._fields:
-            value = getattr(node, field, None)
-            if value.__class__ is list:
-                children.extend(item for item in value if isinstance(item, ast.AST))
-            elif isinstance(value, ast.AST):
-                children.append(value)
-        children.reverse()
-        stack.extend(children)
-
-
-def _target_bindings(
-    target: ast.expr, value: ast.expr, name: str, scope: ast.AST, path: tuple[int, ...] = ()
-) -> Iterator[Binding]:
-    if isinstance(target, ast.Name):
-        if target.id == name:
-            yield Binding(value, path, scope)
-    elif isinstance(target, (ast.Tuple, ast.List)):
-        for index, element in enumerate(target.elts):
-            if isinstance(element, ast.Starred):
-                if any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(element)):
-                    yield Binding(None, (), scope)
-            else:
-                yield from _target_bindings(element, value, name, scope, (*path, index))
-
-
-def _statement_binding(statement: ast.stmt, name: str, scope: ast.AST) -> Binding | None:
-    """How ``statement`` itself binds ``name`` (not its nested statements), if it does."""
-    if isinstance(statement, ast.Assign):
-        found = None
-        for target in statement.targets:
-            for binding in _target_bindings(target, statement.value, name, scope):
-                found = binding
-        return found
-    if isinstance(statement, ast.AnnAssign) and statement.value is not None:
-        return next(iter(_target_bindings(statement.target, statement.value, name, scope)), None)
-    if isinstance(statement, ast.AugAssign) and isinstance(statement.target, ast.Name) and statement.target.id == name:
-        return Binding(None, (), scope)
-    if isinstance(statement, (ast.For, ast.AsyncFor)):
-        if any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(statement.target)):
-            return Binding(None, (), scope)
-    if isinstance(statement, (ast.With, ast.AsyncWith)):
-        for item in statement.items:
-            if item.optional_vars is not None and any(
-                isinstance(n, ast.Name) and n.id == name for n in ast.walk(item.optional_vars)
-            ):
-                return Binding(None, (), scope)
-    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and statement.name == name:
-        return Binding(None, (), scope)
-    if isinstance(statement, (ast.Global, ast.Nonlocal)) and name in statement.names:
-        return Binding(None, (), scope)
-    return None
