@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
 from losslint.analysis.names import argument, dotted, has_star_kwargs, identifier_words, last_part
-from losslint.analysis.values import walk_scope
+from losslint.analysis.scopes import walk_scope
 from losslint.project import UNKNOWN, ModuleFacts, ProjectFacts, collector
 
 if TYPE_CHECKING:
