@@ -243,13 +243,9 @@ def _allowed_types() -> dict[str, type]:
     from losslint.findings import Applicability, LineEdit, RelatedLocation, Severity, Span
     from losslint.parallel import Scan, _Remembered
     from losslint.project import FAMILY_FACTS, ModuleFacts
-    from losslint.rules.momentum_common import Momentum
-    from losslint.rules.momentum_flow import BuilderFact, ModuleMomentum, PassFact
-    from losslint.rules.momentum_lightning import LightningModuleFacts
 
     allowed = (
         Severity, Applicability, Span, LineEdit, RelatedLocation, DetachedFix, Finding, ModuleFacts, Scan, _Remembered,
-        Momentum, BuilderFact, PassFact, ModuleMomentum, LightningModuleFacts,
     )
     return {f"{cls.__module__}.{cls.__qualname__}": cls for cls in (*allowed, *FAMILY_FACTS.values())}
 

@@ -364,7 +364,7 @@ def test_every_fixtures_facts_and_findings_survive_the_cache(tmp_path: Path):
         scan, _ = scan_file(linter, Target(path, str(path)), path.stem, path.read_bytes())
         assert cache_module.decode(json.loads(json.dumps(cache_module.encode(scan)))) == scan, path
         extras |= {*scan.facts.extra, *scan.facts.family} if scan.facts else set()
-    assert {"momentum", "momentum_lightning", "BatchingCounts"} <= extras  # the dataclass-valued facts were exercised
+    assert {"ModuleMomentum", "LightningClasses", "BatchingCounts"} <= extras  # the dataclass-valued facts were exercised
     findings = Linter(Settings(select=["ALL"]), jobs=1).run([fixtures]).findings
     portable = [cache_module.portable(f) for f in findings]
     assert cache_module.decode(json.loads(json.dumps(cache_module.encode(portable)))) == portable

@@ -23,19 +23,23 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 import libcst as cst
 
+from losslint.analysis.calls import call_sites
 from losslint.analysis.hierarchy import ancestors
-from losslint.analysis.names import argument, keyword, last_part
-from losslint.findings import Severity
+from losslint.analysis.names import argument, dotted, keyword, last_part
+from losslint.findings import Applicability, Fix, Severity
 from losslint.fixes import set_keyword
-from losslint.project import UNKNOWN, argparse_dest
+from losslint.project import UNKNOWN, argparse_dest, family_fact
 
 if TYPE_CHECKING:
+    from losslint.analysis.objects import ObjectResolver
     from losslint.context import FileContext
     from losslint.project import ProjectFacts
+
+    Resolver = ObjectResolver
 
 # -- what a momentum optimizer is -----------------------------------------------
 
@@ -156,6 +160,7 @@ FLAX_OPTIM: dict[str, Spec] = {
 OPTAX_CLIPS = {"clip_by_global_norm", "clip", "clip_by_block_rms", "adaptive_grad_clip", "per_example_global_norm_clip", "per_example_layer_norm_clip"}
 
 
+@family_fact  # (held inside the family's facts: ModuleMomentum, LightningModuleFacts)
 @dataclass(frozen=True)
 class Momentum:
     """A momentum optimizer as found: plain data, so that it can cross files.
@@ -347,8 +352,6 @@ def torch_optimizer(ctx: "FileContext", call: ast.Call) -> Momentum | None:
     return coefficient(ctx, call, spec, name)
 
 
-# The key of momentum_flow's per-module facts (``ModuleMomentum``).
-MOMENTUM_FACTS = "momentum"
 # Where a base class named like a catalogue optimizer really is one.
 _OPTIMIZER_LIBRARIES = ("torch", "keras", "tensorflow", "tf_keras", "timm", "transformers", "apex", "bitsandbytes", "torch_optimizer")
 
@@ -682,3 +685,179 @@ def is_lightning_module(ctx: "FileContext", cls: ast.ClassDef | None) -> bool:
         if last_part(name) in ("LightningModule",) or name.endswith("LightningModule"):
             return True
     return False
+
+
+# -- step sites and the clipping that reaches them (LL301, LL304, the facts) ----------------
+
+_SCALERS = ("GradScaler", "ShardedGradScaler")
+
+
+# -- step sites ----------------------------------------------------------------------
+
+
+class StepSite:
+    """One ``step()`` of an optimizer: the call, the optimizer expression, the
+    GradScaler that steps it (if any) and the closure handed to it (if any)."""
+
+    def __init__(
+        self, call: ast.Call, optimizer: ast.expr, scaler: ast.expr | None, closure: ast.expr | None, wrapper_method: bool = False
+    ) -> None:
+        self.call, self.optimizer, self.scaler, self.closure = call, optimizer, scaler, closure
+        # ``optimizer.step_and_update_lr()``: a step only when an object wrapping an optimizer does it
+        self.wrapper_method = wrapper_method
+
+    def holds(self, found: list) -> list:
+        """What this site steps, of what its receiver may hold."""
+        return found if not self.wrapper_method or (found and all(f.wrapped for f in found)) else []
+
+
+def _is_scaler(ctx: FileContext, node: ast.expr) -> bool:
+    text = (dotted(node) or "").lower()
+    if "scaler" in text:
+        return True
+    if isinstance(node, ast.Name):
+        value = ctx.values.resolve_name(node)
+        return isinstance(value, ast.Call) and last_part(ctx.qualname(value.func)) in _SCALERS
+    return False
+
+
+def step_sites(ctx: FileContext) -> Iterable[StepSite]:
+    for call in ctx.nodes_of(ast.Call):
+        func = call.func
+        if not isinstance(func, ast.Attribute):
+            continue
+        if func.attr == "step" and isinstance(func.value, (ast.Name, ast.Attribute)):
+            if _is_scaler(ctx, func.value):
+                if call.args and isinstance(call.args[0], (ast.Name, ast.Attribute)):
+                    yield StepSite(call, call.args[0], func.value, None)
+            else:
+                closure = argument(call, "closure", 0)
+                yield StepSite(call, func.value, None, closure)
+        elif func.attr == "optimizer_step" and call.args and isinstance(call.args[0], (ast.Name, ast.Attribute)):
+            yield StepSite(call, call.args[0], None, None)  # torch_xla's xm.optimizer_step(optimizer)
+        elif func.attr.startswith("step_") and isinstance(func.value, (ast.Name, ast.Attribute)):
+            yield StepSite(call, func.value, None, None, wrapper_method=True)
+
+
+# -- clipping that reaches a step -------------------------------------------------------
+
+
+def function_of(ctx: FileContext, node: ast.AST) -> ast.AST:
+    return ctx.enclosing(node, ast.FunctionDef, ast.AsyncFunctionDef) or ctx.tree
+
+
+def _called_functions(ctx: FileContext, scope: ast.AST, functions: dict[str, list], resolver: Resolver) -> list[ast.AST]:
+    """The functions ``scope`` calls, or hands to a call (``optimizer.step(closure)``);
+    worked out once per scope and file (a script of many training cells asks for its
+    module at every step)."""
+    key = ("momentum_torch.called_functions", id(scope))
+    called = ctx.memo.get(key)
+    if called is None:
+        called = []
+        for call in resolver.own_nodes(scope):
+            if isinstance(call, ast.Call):
+                name = call.func.id if isinstance(call.func, ast.Name) else call.func.attr if isinstance(call.func, ast.Attribute) else None
+                names = [name, *(a.id for a in call.args if isinstance(a, ast.Name))]
+                called.extend(f for n in names for f in functions.get(n or "", []) if f is not scope)
+        ctx.memo[key] = called
+    return called
+
+
+def _callers(ctx: "FileContext", function: ast.AST) -> list[ast.AST]:
+    """The functions (or the module) of this file that call ``function``."""
+    if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return []
+    return [function_of(ctx, site.call) for site in call_sites(ctx, function, across_files=False) if site.call is not None]
+
+
+def scopes_reaching(ctx: FileContext, resolver: Resolver, site_node: ast.AST) -> list[ast.AST]:
+    """The code on the way to a step: its function, the functions that function
+    calls (two levels), its callers and what they call (one level). The same for
+    every step of one function: worked out once per function."""
+    function = function_of(ctx, site_node)
+    key = ("momentum_torch.scopes_reaching", id(function))
+    cached = ctx.memo.get(key)
+    if cached is not None:
+        return cached
+    functions = resolver.functions()
+    scopes: list[ast.AST] = [function]
+    listed: set[int] = {id(function)}
+    frontier = [function]
+    for _ in range(2):
+        reached = []
+        for scope in frontier:
+            for f in _called_functions(ctx, scope, functions, resolver):
+                if id(f) not in listed:
+                    listed.add(id(f))
+                    reached.append(f)
+        frontier = reached
+        scopes.extend(frontier)
+    for caller in _callers(ctx, function):
+        if id(caller) not in listed:
+            listed.add(id(caller))
+            scopes.append(caller)
+            for f in _called_functions(ctx, caller, functions, resolver):
+                if id(f) not in listed:
+                    listed.add(id(f))
+                    scopes.append(f)
+    ctx.memo[key] = scopes
+    return scopes
+
+
+def _clips_in(ctx: FileContext, resolver: Resolver, scope: ast.AST) -> list[Clip]:
+    key = ("momentum_torch.clips_in", id(scope))
+    clips = ctx.memo.get(key)
+    if clips is None:
+        clips = [clip for call in resolver.own_nodes(scope) if isinstance(call, ast.Call) and (clip := clip_of(ctx, call)) is not None]
+        ctx.memo[key] = clips
+    return clips
+
+
+def clips_reaching(ctx: FileContext, resolver: Resolver, site_node: ast.AST) -> list[Clip]:
+    """Clipping calls on the way to the step, and clamping hooks anywhere in the file."""
+    clips: list[Clip] = []
+    seen: set[int] = set()
+    for scope in scopes_reaching(ctx, resolver, site_node):
+        for clip in _clips_in(ctx, resolver, scope):
+            if id(clip.call) not in seen:
+                seen.add(id(clip.call))
+                clips.append(clip)
+    hooks = ctx.memo.get("momentum_torch.clamping_hooks")
+    if hooks is None:
+        hooks = [Clip(call, None) for call in ctx.nodes_of(ast.Call) if clamping_hook(call)]
+        ctx.memo["momentum_torch.clamping_hooks"] = hooks
+    clips.extend(hooks)
+    return clips
+
+
+_BACKWARDS = ("backward", "manual_backward")
+
+
+def trains_on_data(ctx: FileContext, resolver: Resolver, site_node: ast.AST) -> bool:
+    """Is this step part of training: gradients from a ``backward()`` on the way to
+    it (not set by hand, as optimizer unit tests do), in a function that is not a
+    test?"""
+    function = function_of(ctx, site_node)
+    if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) and function.name.startswith("test"):
+        return False
+    return any(_backward_in(ctx, resolver, scope) for scope in scopes_reaching(ctx, resolver, site_node))
+
+
+def _backward_in(ctx: FileContext, resolver: Resolver, scope: ast.AST) -> bool:
+    key = ("momentum_torch.backward_in", id(scope))
+    found = ctx.memo.get(key)
+    if found is None:
+        found = ctx.memo[key] = any(
+            isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr in _BACKWARDS
+            for call in resolver.own_nodes(scope)
+        )
+    return found
+
+
+def gate_fix(ctx: FileContext, gate: Gate, rule_description: str) -> tuple[ast.AST | None, Fix | None]:
+    located = default_fix_edit(ctx, gate, ctx.settings.clip_max_norm)
+    if located is None:
+        return None, None
+    node, edits = located
+    value = "True" if isinstance(gate.default, bool) else repr(float(ctx.settings.clip_max_norm))
+    return node, Fix(f"default {ctx.text(gate.flag)} to {value} so that {rule_description}", Applicability.UNSAFE, edits)

@@ -18,21 +18,26 @@ import ast
 import re
 from dataclasses import dataclass, field
 
+from losslint.analysis.calls import CallSite, bind, call_sites, skips_first
 from losslint.analysis.names import argument, dotted, last_part
+from losslint.analysis.objects import ObjectResolver
 from losslint.analysis.walk import statements, walk
 from losslint.config import Settings
 from losslint.context import FileContext
-from losslint.project import ModuleFacts, ProjectFacts, collector
+from losslint.project import ModuleFacts, ProjectFacts, collector, family_fact
 from losslint.rules.momentum_common import (
-    MOMENTUM_FACTS,
     TIMM_FACTORIES,
+    clip_of,
+    clips_reaching,
+    gate_of,
+    step_sites,
+    trains_on_data,
     TORCH_OPTIMIZERS,
     Momentum,
     is_lightning_module,
     torch_optimizer,
 )
 
-FACTS_KEY = MOMENTUM_FACTS
 _MAX_DEPTH = 6
 # Calls that hand back the optimizer they were given (argument name, or position).
 _WRAPPERS = {"DistributedOptimizer", "Lookahead", "LARC", "OSS", "SWA", "LookaheadOptimizer", "ShardedOptimizer"}
@@ -59,8 +64,12 @@ class Found:
     # argument this file passes selects it (True/False/None: not known), and that argument
     selected: bool | None = None
     selector: ast.expr | None = None
+    # built in another file (a builder's): that file's key and the construction's line
+    related_path: str = ""
+    related_line: int = 0
 
 
+@family_fact  # (held inside ModuleMomentum)
 @dataclass
 class BuilderFact:
     """``def make_optimizer(model, ...): return SGD(model.parameters(), ...)``."""
@@ -72,8 +81,10 @@ class BuilderFact:
     # per optimizer (in ``momenta``'s order), the option that selects it:
     # ``if name == "Adam":`` -> (the parameter, its position, "Adam"); None: unconditional
     choices: list[tuple[str, int, str] | None] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)  # where each optimizer is built, in ``momenta``'s order
 
 
+@family_fact  # (held inside ModuleMomentum)
 @dataclass
 class PassFact:
     """An optimizer passed to a function or class: ``train(model, optimizer)``."""
@@ -83,14 +94,9 @@ class PassFact:
     keyword: str | None
     momentum: Momentum | None
     builder: str = ""  # built by a helper of another module: its builder fact decides
-    # The callee as the passing module's imports resolve it (``engine.train``): only
-    # the module that defines it may take the pass (unrelated scripts share names).
-    callee_target: str = ""
-    # What the call hands over besides the optimizer: how many positional arguments
-    # (-1: a *starred one) and which keywords ("**": unpacked), so that the callee's
-    # parameter defaults are known to be overridden (``train(..., args.clip_max_norm)``).
-    positionals: int = 0
-    keywords: tuple[str, ...] = ()
+    # The call's line: the call graph (``analysis/calls.py``) tells which function of
+    # which file it reaches, and what else it passes.
+    line: int = 0  # the call's line: its site in the call graph (``analysis/calls.py``)
 
 
 def _same_module(target: str, module: str) -> bool:
@@ -107,6 +113,7 @@ def _same_module(target: str, module: str) -> bool:
 StepperFact = tuple[str, "int | None", int, bool]
 
 
+@family_fact
 @dataclass
 class ModuleMomentum:
     builders: dict[str, BuilderFact] = field(default_factory=dict)
@@ -186,52 +193,21 @@ def _parameters_of(node: ast.expr) -> ast.expr | None:
     return None
 
 
-class Resolver:
-    """Resolves optimizer expressions of one file (with the project's facts)."""
+class Resolver(ObjectResolver[Found]):
+    """The optimizers expressions of one file hold (with the project's facts): the
+    generic following is ``analysis/objects.py``'s; this says what builds an optimizer,
+    which calls hand one back, and what other files' builders and calls contribute."""
+
+    max_depth = _MAX_DEPTH
 
     def __init__(self, ctx: FileContext, cross_file: bool = True) -> None:
-        self.ctx = ctx
+        super().__init__(ctx)
         self.cross_file = cross_file
-        self._functions: dict[str, list[ast.FunctionDef]] | None = None
-        self._class_assignments: dict[ast.ClassDef, dict[str, list[ast.stmt]]] = {}
-        self._own_nodes: dict[int, list[ast.AST]] = {}
 
-    def own_nodes(self, scope: ast.AST) -> list[ast.AST]:
-        """The nodes of a function, or of a module's own statements: not the bodies of
-        the functions and classes it defines (a script that calls one helper from its
-        top level does not run every function of the file)."""
-        nodes = self._own_nodes.get(id(scope))
-        if nodes is None:
-            if isinstance(scope, ast.Module):
-                nodes = [scope]
-                for node in nodes:
-                    for child in ast.iter_child_nodes(node):
-                        if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                            nodes.append(child)
-            else:
-                nodes = walk(scope)
-            self._own_nodes[id(scope)] = nodes
-        return nodes
-
-    # -- entry point -----------------------------------------------------------------
-    def resolve(self, expr: ast.expr, depth: int = 0) -> list[Found]:
-        if depth > _MAX_DEPTH:
-            return []
-        if isinstance(expr, ast.Call):
-            return self._call(expr, depth)
-        if isinstance(expr, ast.Name):
-            return self._name(expr, depth)
-        if isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name) and expr.value.id == "self":
-            return self._self_attribute(expr, depth)
-        if isinstance(expr, ast.NamedExpr):
-            return self.resolve(expr.value, depth + 1)
-        return []
-
-    # -- calls ---------------------------------------------------------------------------
-    def _call(self, call: ast.Call, depth: int, path: tuple[int, ...] = ()) -> list[Found]:
+    # -- what builds or hands back an optimizer -----------------------------------------------
+    def construct(self, call: ast.Call, name: str, depth: int, path: tuple[int, ...]) -> list[Found] | None:
         ctx = self.ctx
         qual = ctx.qualname(call.func) or ""
-        name = last_part(qual) or (call.func.attr if isinstance(call.func, ast.Attribute) else "")
         if not path:
             momentum = torch_optimizer(ctx, call)
             if momentum is not None:
@@ -266,7 +242,7 @@ class Resolver:
             wrapped = self._wrapped(call, depth)
             if wrapped:
                 return wrapped
-        return self._helper_call(call, name, depth, path)
+        return None
 
     def _wrapped(self, call: ast.Call, depth: int) -> list[Found]:
         """``ScheduledOptim(Adam(...), lr_mul, ...)``, ``NoamOpt(size, factor, warmup, optimizer)``:
@@ -302,219 +278,118 @@ class Resolver:
                         return self.resolve(entries[path[0]], depth + 1)
         return found
 
-    def _helper_call(self, call: ast.Call, name: str, depth: int, path: tuple[int, ...]) -> list[Found]:
-        """A call to a function that returns an optimizer: in this file, or a builder
-        recorded by the collector in another module."""
-        if isinstance(call.func, ast.Name) or (
-            isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name) and call.func.value.id == "self"
-        ):
-            for function in self.functions().get(name, []):
-                found = []
-                for ret in (n for n in ast.walk(function) if isinstance(n, ast.Return) and n.value is not None):
-                    value = ret.value
-                    for index in path:
-                        value = value.elts[index] if isinstance(value, (ast.Tuple, ast.List)) and index < len(value.elts) else None
-                        if value is None:
-                            break
-                    if value is not None:
-                        found.extend(self._translate(self.resolve(value, depth + 1), function, call))
-                if found:
-                    return found
-        if self.cross_file and not path:
-            target = self.ctx.qualname(call.func) or ""
-            for module, facts in self.ctx.project.extra(FACTS_KEY):
-                builder = facts.builders.get(name)
-                if builder is None or module == self.ctx.module or not _same_module(target, module):
-                    continue
-                root = None
-                if builder.params_index is not None:
-                    arg = argument(call, builder.params_name or "", builder.params_index)
-                    if arg is not None:
-                        root = arg if builder.via_parameters else _parameters_owner(arg)
-                origin = f"built by {name}() in {module.replace('.', '/')}.py, called at line {call.lineno}"
-                found = []
-                for index, momentum in enumerate(builder.momenta):
-                    item = Found(momentum.resolved(self.ctx.project), None, root, origin=origin)
-                    choice = builder.choices[index] if index < len(builder.choices) else None
-                    if choice is not None:
-                        item.selector = argument(call, choice[0], choice[1])
-                        value = self.ctx.values.value(item.selector) if item.selector is not None else None
-                        item.selected = (value == choice[2]) if isinstance(value, str) else None
-                    found.append(item)
-                return found
-        return []
-
-    def _translate(self, found: list[Found], function: ast.FunctionDef, call: ast.Call) -> list[Found]:
+    # -- through helpers and parameters ------------------------------------------------------
+    def returned(self, found: list[Found], function: ast.FunctionDef | ast.AsyncFunctionDef, call: ast.Call) -> list[Found]:
         """A params root that is a parameter of the helper becomes the caller's argument."""
+        bound = bind(function, call, isinstance(call.func, ast.Attribute))
         params = [a.arg for a in (*function.args.posonlyargs, *function.args.args)]
-        offset = 1 if params[:1] in (["self"], ["cls"]) and isinstance(call.func, ast.Attribute) else 0
         for item in found:
             root = item.params_root
             if isinstance(root, ast.Name) and root.id in params:
-                index = params.index(root.id) - offset
-                item.params_root = argument(call, root.id, index if index >= 0 else None)
+                item.params_root = bound.arguments.get(root.id)
         return found
 
-    def functions(self) -> dict[str, list[ast.FunctionDef]]:
-        if self._functions is None:
-            self._functions = {}
-            for node in self.ctx.nodes_of(ast.FunctionDef, ast.AsyncFunctionDef):
-                self._functions.setdefault(node.name, []).append(node)  # type: ignore[arg-type]
-        return self._functions
+    def passed_locally(self, found: list[Found], function: ast.FunctionDef | ast.AsyncFunctionDef, site: CallSite) -> list[Found]:
+        """``train(model, optimizer)`` and ``def train(model, optimizer)``: the same model."""
+        for item in found:
+            root = item.params_root
+            if isinstance(root, ast.Name):
+                item.params_root = _matching_parameter(function, site, root)
+                item.params_in_callee = item.params_root is not None
+        return found
 
-    # -- names -----------------------------------------------------------------------------
-    def _names_in(self, value: ast.expr) -> set[int]:
-        """The ids of the names in a bound value, walked once per file (a script that
-        rebinds its optimizer in every cell asks at every step for every binding)."""
-        key = ("momentum_flow.names_in", id(value))
-        names = self.ctx.memo.get(key)
-        if names is None:
-            names = self.ctx.memo[key] = {id(sub) for sub in ast.walk(value) if isinstance(sub, ast.Name)}
-        return names
-
-    def _name(self, node: ast.Name, depth: int) -> list[Found]:
-        bindings = self.ctx.values.bindings(node.id, node)
-        if not bindings:
+    def passed_from_files(
+        self, function: ast.FunctionDef | ast.AsyncFunctionDef, parameter: str, sites: list[CallSite], depth: int
+    ) -> list[Found]:
+        """The optimizers other files hand this parameter, as their facts recorded them."""
+        if not self.cross_file:
             return []
         found: list[Found] = []
-        for binding in bindings:
-            if binding.value is None:
-                scope = binding.scope
-                if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)) and _is_parameter(scope, node.id):
-                    found.extend(self._parameter(scope, node.id, depth))
-                continue
-            if isinstance(binding.value, ast.Constant) and binding.value.value is None:
-                continue  # `optimizer = None` before the real assignment
-            if id(node) in self._names_in(binding.value):
-                continue  # `optimizer = wrap(optimizer)`: the name's earlier bindings answer
-            value: ast.expr | None = binding.value
-            path = binding.path
-            while path and isinstance(value, (ast.Tuple, ast.List)):
-                value = value.elts[path[0]] if path[0] < len(value.elts) else None
-                path = path[1:]
-            if value is None:
-                continue
-            if path and isinstance(value, ast.Call):
-                found.extend(self._call(value, depth + 1, path))
-            elif not path:
-                found.extend(self.resolve(value, depth + 1))
+        for site, passed in _passes_at(self.ctx, function, sites):
+            if passed.keyword == parameter or (passed.keyword is None and _positional_parameter(function, site, passed.position) == parameter):
+                origin = f"passed to {passed.callee}() from {_display(self.ctx, site.path)}"
+                for momentum in self._passed_momenta(passed):
+                    found.append(Found(momentum.resolved(self.ctx.project), origin=origin))
         return found
 
-    def _self_attribute(self, node: ast.Attribute, depth: int) -> list[Found]:
-        cls = self.ctx.enclosing(node, ast.ClassDef)
-        if cls is None:
+    def built_elsewhere(self, call: ast.Call, name: str, depth: int, path: tuple[int, ...]) -> list[Found]:
+        """A builder recorded in another module: ``make_optimizer(model)``."""
+        if not self.cross_file or path:
             return []
-        found: list[Found] = []
-        for sub in self._assignments_to(cls, node.attr):
-            if isinstance(sub, (ast.Assign, ast.AnnAssign)):
-                targets = sub.targets if isinstance(sub, ast.Assign) else [sub.target]
-                for target in targets:
-                    if (
-                        isinstance(target, ast.Attribute)
-                        and target.attr == node.attr
-                        and isinstance(target.value, ast.Name)
-                        and target.value.id == "self"
-                        and sub.value is not None
-                    ):
-                        found.extend(self.resolve(sub.value, depth + 1))
-                    elif isinstance(target, ast.Tuple) and sub.value is not None:
-                        for index, element in enumerate(target.elts):
-                            if not (isinstance(element, ast.Attribute) and element.attr == node.attr):
-                                continue
-                            if isinstance(sub.value, ast.Call):
-                                found.extend(self._call(sub.value, depth + 1, (index,)))
-                            elif isinstance(sub.value, ast.Tuple) and index < len(sub.value.elts):
-                                found.extend(self.resolve(sub.value.elts[index], depth + 1))
-        return found
-
-    def _assignments_to(self, cls: ast.ClassDef, attr: str) -> list[ast.stmt]:
-        """The class's assignments (in ast.walk order) with a target attribute named
-        ``attr``: indexed once per class, not walked again for every ``self.x``
-        (a long class resolved attribute by attribute was quadratic)."""
-        index = self._class_assignments.get(cls)
-        if index is None:
-            index = self._class_assignments[cls] = {}
-            for sub in statements(cls):
-                if not isinstance(sub, (ast.Assign, ast.AnnAssign)):
-                    continue
-                names: set[str] = set()
-                for target in sub.targets if isinstance(sub, ast.Assign) else [sub.target]:
-                    if isinstance(target, ast.Attribute):
-                        names.add(target.attr)
-                    elif isinstance(target, ast.Tuple):
-                        names.update(e.attr for e in target.elts if isinstance(e, ast.Attribute))
-                for name in names:
-                    index.setdefault(name, []).append(sub)
-        return index.get(attr, [])
+        target = self.ctx.qualname(call.func) or ""
+        for key, facts in self.ctx.project.each(ModuleMomentum, scope=self.ctx.file or None):
+            builder = facts.builders.get(name)
+            module = self.ctx.project.modules[key].module
+            if builder is None or module == self.ctx.module or not _same_module(target, module):
+                continue
+            root = None
+            if builder.params_index is not None:
+                arg = argument(call, builder.params_name or "", builder.params_index)
+                if arg is not None:
+                    root = arg if builder.via_parameters else _parameters_owner(arg)
+            origin = f"built by {name}() in {module.replace('.', '/')}.py, called at line {call.lineno}"
+            found = []
+            for index, momentum in enumerate(builder.momenta):
+                item = Found(momentum.resolved(self.ctx.project), None, root, origin=origin)
+                item.related_path, item.related_line = key, builder.lines[index] if index < len(builder.lines) else 0
+                choice = builder.choices[index] if index < len(builder.choices) else None
+                if choice is not None:
+                    item.selector = argument(call, choice[0], choice[1])
+                    value = self.ctx.values.value(item.selector) if item.selector is not None else None
+                    item.selected = (value == choice[2]) if isinstance(value, str) else None
+                found.append(item)
+            return found
+        return []
 
     def _passed_momenta(self, passed: PassFact) -> list[Momentum]:
         if passed.momentum is not None:
             return [passed.momentum]
-        for _module, facts in self.ctx.project.extra(FACTS_KEY):
+        for _key, facts in self.ctx.project.each(ModuleMomentum, scope=self.ctx.file or None):
             builder = facts.builders.get(passed.builder)
             if builder is not None:
                 return builder.momenta
         return []
 
-    def _parameter(self, function: ast.FunctionDef, name: str, depth: int) -> list[Found]:
-        """A function parameter: what the calls to the function pass for it."""
-        positional = [a.arg for a in (*function.args.posonlyargs, *function.args.args)]
-        index = positional.index(name) if name in positional else None
-        method = bool(positional) and positional[0] in ("self", "cls")
-        cls = self.ctx.enclosing(function, ast.ClassDef)
-        callee_names = {function.name}
-        if function.name == "__init__" and cls is not None:
-            callee_names = {cls.name}
-        found: list[Found] = []
-        for call in self.ctx.nodes_of(ast.Call):
-            called = call.func.id if isinstance(call.func, ast.Name) else call.func.attr if isinstance(call.func, ast.Attribute) else None
-            if called not in callee_names or self.ctx.enclosing(call, ast.FunctionDef) is function:
-                continue
-            offset = 1 if method and (isinstance(call.func, ast.Attribute) or function.name == "__init__") else 0
-            position = index - offset if index is not None and index - offset >= 0 else None
-            arg = argument(call, name, position)
-            if arg is None:
-                continue
-            for item in self.resolve(arg, depth + 1):
-                # `train(model, optimizer)` and `def train(model, optimizer)`: the same model
-                root = item.params_root
-                if isinstance(root, ast.Name):
-                    item.params_root = _matching_parameter(function, call, root, offset)
-                    item.params_in_callee = item.params_root is not None
-                found.append(item)
-        if self.cross_file:
-            for module, facts in self.ctx.project.extra(FACTS_KEY):
-                if module == self.ctx.module:
-                    continue
-                for passed in facts.passes:
-                    if passed.callee not in callee_names or not _same_module(passed.callee_target, self.ctx.module):
-                        continue
-                    position = index - (1 if method else 0) if index is not None else None
-                    if passed.keyword == name or (passed.position is not None and passed.position == position):
-                        origin = f"passed to {passed.callee}() from {module.replace('.', '/')}.py"
-                        for momentum in self._passed_momenta(passed):
-                            found.append(Found(momentum.resolved(self.ctx.project), origin=origin))
-        return found
+
+def _display(ctx: FileContext, key: str) -> str:
+    facts = ctx.project.modules.get(key)
+    return facts.module.replace(".", "/") + ".py" if facts is not None else key
+
+
+def _passes_at(
+    ctx: FileContext, function: ast.FunctionDef | ast.AsyncFunctionDef, sites: list[CallSite]
+) -> list[tuple[CallSite, PassFact]]:
+    """The optimizers handed to ``function`` at other files' call sites: each site with
+    the pass its file recorded at that line."""
+    found = []
+    for site in sites:
+        facts = ctx.project.modules.get(site.path)
+        record = facts.get(ModuleMomentum) if facts is not None else None
+        if record is None or site.record is None:
+            continue
+        for passed in record.passes:
+            if passed.line == site.line and passed.callee == site.record.name:
+                found.append((site, passed))
+    return found
+
+
+def _positional_parameter(function: ast.FunctionDef | ast.AsyncFunctionDef, site: CallSite, position: int | None) -> str | None:
+    """The parameter the ``position``-th positional argument of another file's call binds."""
+    if position is None or site.record is None or position >= len(site.record.positional):
+        return None
+    positional = [a.arg for a in (*function.args.posonlyargs, *function.args.args)]
+    # other files' calls are of module-level functions and of classes (``Trainer(...)``)
+    offset = 1 if skips_first(function, method_call=False) else 0
+    index = position + offset
+    return positional[index] if index < len(positional) else None
 
 
 def set_by_other_callers(ctx: FileContext, function: ast.FunctionDef | ast.AsyncFunctionDef, parameter: str) -> bool:
     """Does a call from another file that hands ``function`` an optimizer also pass
     ``parameter`` (``train_one_epoch(model, ..., optimizer, device, epoch, args.clip_max_norm)``
     in main.py)? Then its default is not what runs, whatever this file says."""
-    positional = [a.arg for a in (*function.args.posonlyargs, *function.args.args)]
-    offset = 1 if positional[:1] in (["self"], ["cls"]) else 0
-    index = positional.index(parameter) - offset if parameter in positional else None
-    for module, facts in ctx.project.extra(FACTS_KEY):
-        if module == ctx.module:
-            continue
-        for passed in facts.passes:
-            if passed.callee != function.name or not _same_module(passed.callee_target, ctx.module):
-                continue
-            if parameter in passed.keywords or "**" in passed.keywords or passed.positionals < 0:
-                return True
-            if index is not None and index >= 0 and passed.positionals > index:
-                return True
-    return False
+    others = [site for site in call_sites(ctx, function) if site.call is None]
+    return any(site.gives(parameter) is not False for site, _ in _passes_at(ctx, function, others))
 
 
 def is_wrapper_class(cls: ast.ClassDef | None) -> bool:
@@ -540,22 +415,12 @@ def _optimizer_entries(value: ast.expr) -> list[ast.expr]:
     return [value]
 
 
-def _is_parameter(function: ast.FunctionDef, name: str) -> bool:
-    args = function.args
-    return any(a.arg == name for a in (*args.posonlyargs, *args.args, *args.kwonlyargs))
-
-
-def _matching_parameter(function: ast.FunctionDef, call: ast.Call, root: ast.Name, offset: int) -> ast.expr | None:
+def _matching_parameter(function: ast.FunctionDef | ast.AsyncFunctionDef, site: CallSite, root: ast.Name) -> ast.expr | None:
     """The callee's parameter that receives the caller's ``root`` (as a Name node of the
     callee's signature), or None."""
-    positional = [a for a in (*function.args.posonlyargs, *function.args.args)]
-    for index, arg in enumerate(call.args):
-        if isinstance(arg, ast.Name) and arg.id == root.id and index + offset < len(positional):
-            param = positional[index + offset]
-            return ast.Name(id=param.arg, ctx=ast.Load(), lineno=function.lineno, col_offset=0)
-    for kw in call.keywords:
-        if isinstance(kw.value, ast.Name) and kw.value.id == root.id and kw.arg:
-            return ast.Name(id=kw.arg, ctx=ast.Load(), lineno=function.lineno, col_offset=0)
+    for parameter, passed in site.arguments.items():
+        if isinstance(passed, ast.Name) and passed.id == root.id:
+            return ast.Name(id=parameter, ctx=ast.Load(), lineno=function.lineno, col_offset=0)
     return None
 
 
@@ -622,8 +487,6 @@ def _imported_from(tree: ast.Module, module: str) -> dict[str, tuple[str, ...]]:
 
 def _steppers(ctx: FileContext, resolver: Resolver) -> dict[str, StepperFact]:
     """The module-level functions that step an optimizer they receive as a parameter."""
-    from losslint.rules.momentum_torch import clips_reaching, step_sites, trains_on_data  # (it imports this module)
-    from losslint.rules.momentum_common import gate_of
 
     found: dict[str, StepperFact] = {}
     for site in step_sites(ctx):
@@ -664,8 +527,6 @@ def _selecting_option(ctx: FileContext, function: ast.FunctionDef, call: ast.Cal
 def _clipping_models(ctx: FileContext) -> list[str]:
     """Classes overriding ``train_step`` with a clip inside: ``model.fit`` runs that step,
     so the compiled optimizer's own clip arguments are not needed."""
-    from losslint.rules.momentum_common import clip_of, gate_of
-
     found = []
     for cls in ctx.nodes_of(ast.ClassDef):
         for function in cls.body:
@@ -681,7 +542,7 @@ def _collect_momentum(tree: ast.Module, source: str, facts: ModuleFacts) -> None
     imported_from = _imported_from(tree, facts.module)
     if not any(t in source for t in _TRIGGERS):
         if imported_from:
-            facts.extra[FACTS_KEY] = ModuleMomentum(imported_from=imported_from)
+            facts.put(ModuleMomentum(imported_from=imported_from))
         return
     ctx = FileContext(facts.module + ".py", facts.module, source, tree, ProjectFacts({facts.module: facts}), Settings())
     resolver = Resolver(ctx, cross_file=False)
@@ -709,7 +570,8 @@ def _collect_momentum(tree: ast.Module, source: str, facts: ModuleFacts) -> None
             name = roots[0].id
             index = params.index(name) - offset
         choices = [_selecting_option(ctx, function, f.call, offset) if f.call is not None else None for f in found]
-        record.builders[function.name] = BuilderFact([f.momentum for f in found], index, name, via_parameters, choices)
+        lines = [f.call.lineno if f.call is not None else 0 for f in found]
+        record.builders[function.name] = BuilderFact([f.momentum for f in found], index, name, via_parameters, choices, lines)
     for call in ctx.nodes_of(ast.Call):
         callee = call.func.id if isinstance(call.func, ast.Name) else call.func.attr if isinstance(call.func, ast.Attribute) else None
         if callee is None or callee in record.builders:
@@ -720,19 +582,14 @@ def _collect_momentum(tree: ast.Module, source: str, facts: ModuleFacts) -> None
             (None, kw.arg, kw.value) for kw in call.keywords
             if kw.arg and (_optimizer_named(kw.value) or "opt" in kw.arg.lower() and isinstance(kw.value, (ast.Name, ast.Attribute, ast.Call)))
         ]
-        target = ctx.qualname(call.func) or ""
-        given = {
-            "positionals": -1 if any(isinstance(a, ast.Starred) for a in call.args) else len(call.args),
-            "keywords": tuple(kw.arg or "**" for kw in call.keywords),
-        }
         for position, kw_name, value in candidates:
             if isinstance(value, ast.Call) and torch_optimizer(ctx, value) is None:
                 continue
             for found in resolver.resolve(value):
                 if found.call is not None or found.origin:
-                    record.passes.append(PassFact(callee, position, kw_name, found.momentum, callee_target=target, **given))
+                    record.passes.append(PassFact(callee, position, kw_name, found.momentum, line=call.lineno))
             builder = _builder_call(ctx, value)
             if builder is not None:
-                record.passes.append(PassFact(callee, position, kw_name, None, builder, callee_target=target, **given))
+                record.passes.append(PassFact(callee, position, kw_name, None, builder, line=call.lineno))
     if record.builders or record.passes or record.steppers or record.imported_from or record.clipping_models:
-        facts.extra[FACTS_KEY] = record
+        facts.put(record)

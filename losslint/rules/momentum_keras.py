@@ -34,10 +34,10 @@ from losslint.context import FileContext
 from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity
 from losslint.fixes import set_keyword
 from losslint.rules.base import ChainRole, Flagged, Quiet, Rule, register
+from losslint.rules.momentum_flow import ModuleMomentum
 from losslint.rules.momentum_common import (
     KERAS_OPTIMIZERS,
     KERAS_STRINGS,
-    MOMENTUM_FACTS,
     TF1_OPTIMIZERS,
     Clip,
     Momentum,
@@ -103,12 +103,8 @@ def _builds_clipping_model(ctx: FileContext) -> bool:
     """The file builds a model of another project file whose ``train_step`` clips
     (``class CustomModel(keras.Model): def train_step(...): ... tf.clip_by_global_norm``):
     ``fit`` then clips whatever the optimizer's arguments say."""
-    reach = ctx.project.related(ctx.file or None)
     clipping = {
-        name
-        for key, facts in ctx.project.modules.items()
-        if (reach is None or key in reach) and (record := facts.extra.get(MOMENTUM_FACTS)) is not None
-        for name in getattr(record, "clipping_models", ())
+        name for _key, record in ctx.project.each(ModuleMomentum, scope=ctx.file or None) for name in record.clipping_models
     }
     return bool(clipping) and any(
         isinstance(c.func, (ast.Name, ast.Attribute)) and last_part(ctx.qualname(c.func) or "") in clipping

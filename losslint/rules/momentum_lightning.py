@@ -37,16 +37,25 @@ from losslint.config import Settings
 from losslint.context import FileContext
 from losslint.findings import Applicability, Finding, Fix, InsertBefore, NodeEdit, Severity
 from losslint.fixes import set_keyword
-from losslint.project import ModuleFacts, ProjectFacts, collector
+from losslint.project import ModuleFacts, ProjectFacts, collector, family_fact
 from losslint.rules.base import ChainRole, Flagged, Quiet, Rule, register
-from losslint.rules.momentum_common import Clip, Momentum, clip_of, enclosing_statement, gate_of, is_lightning_module
+from losslint.rules.momentum_common import (
+    Clip,
+    Momentum,
+    clip_of,
+    clips_reaching,
+    enclosing_statement,
+    gate_fix,
+    gate_of,
+    is_lightning_module,
+    step_sites,
+)
 from losslint.rules.momentum_flow import Resolver
-from losslint.rules.momentum_torch import clips_reaching, gate_fix, step_sites
 
-FACTS_KEY = "momentum_lightning"
 _CLIP_HOOKS = ("configure_gradient_clipping", "on_before_optimizer_step", "on_after_backward")
 
 
+@family_fact  # (held inside LightningClasses)
 @dataclass
 class LightningModuleFacts:
     momenta: list[Momentum] = field(default_factory=list)  # what configure_optimizers returns
@@ -56,6 +65,15 @@ class LightningModuleFacts:
     module: str = ""  # the module that defines it
     bases: list[str] = field(default_factory=list)  # its base classes' names
     lightning: bool = False  # derives from LightningModule itself
+
+
+@family_fact
+@dataclass
+class LightningClasses:
+    """A module's classes with bases, by name: its LightningModules and the classes
+    that may derive from one defined in another file."""
+
+    classes: dict[str, LightningModuleFacts] = field(default_factory=dict)
 
 
 def module_facts(ctx: FileContext, resolver: Resolver, cls: ast.ClassDef) -> LightningModuleFacts:
@@ -87,13 +105,13 @@ def _collect_lightning(tree: ast.Module, source: str, facts: ModuleFacts) -> Non
             if isinstance(node, ast.ClassDef) and node.bases
         }
         if subclasses:
-            facts.extra[FACTS_KEY] = subclasses
+            facts.put(LightningClasses(subclasses))
         return
     ctx = FileContext(facts.module.replace(".", "/") + ".py", facts.module, source, tree, ProjectFacts({facts.module: facts}), Settings())
     resolver = Resolver(ctx, cross_file=False)
     found = {cls.name: module_facts(ctx, resolver, cls) for cls in ctx.nodes_of(ast.ClassDef) if cls.bases}
     if found:
-        facts.extra[FACTS_KEY] = found
+        facts.put(LightningClasses(found))
 
 
 class Modules:
@@ -106,8 +124,8 @@ class Modules:
     def __init__(self, ctx: FileContext) -> None:
         self.here = ctx.module
         self.classes: dict[str, list[LightningModuleFacts]] = {}
-        for _module, found in ctx.project.extra(FACTS_KEY):
-            for name, facts in found.items():
+        for _key, found in ctx.project.each(LightningClasses, scope=ctx.file or None):
+            for name, facts in found.classes.items():
                 self.classes.setdefault(name, []).append(facts)
 
     def _lookup(self, name: str, near: str) -> LightningModuleFacts | None:

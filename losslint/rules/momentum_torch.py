@@ -39,19 +39,23 @@ from losslint.rules.momentum_common import (
     Clip,
     Gate,
     Momentum,
+    StepSite,
     branch_state,
-    clamping_hook,
     clip_of,
-    default_fix_edit,
+    clips_reaching,
     enclosing_statement,
+    function_of,
+    gate_fix,
     gate_of,
     is_clip_flag,
     is_lightning_module,
+    step_sites,
+    trains_on_data,
 )
 from losslint.project import UNKNOWN
 from losslint.rules.momentum_flow import (
-    FACTS_KEY,
     Found,
+    ModuleMomentum,
     Resolver,
     _same_module,
     is_wrapper_class,
@@ -65,183 +69,6 @@ _REFERENCES = (
     "https://pytorch.org/docs/stable/notes/amp_examples.html#gradient-clipping",
     "docs/semantics.md §4 (single-spike measurements: SGD momentum 0.9 vs Adam)",
 )
-_SCALERS = ("GradScaler", "ShardedGradScaler")
-
-
-# -- step sites ----------------------------------------------------------------------
-
-
-class StepSite:
-    """One ``step()`` of an optimizer: the call, the optimizer expression, the
-    GradScaler that steps it (if any) and the closure handed to it (if any)."""
-
-    def __init__(
-        self, call: ast.Call, optimizer: ast.expr, scaler: ast.expr | None, closure: ast.expr | None, wrapper_method: bool = False
-    ) -> None:
-        self.call, self.optimizer, self.scaler, self.closure = call, optimizer, scaler, closure
-        # ``optimizer.step_and_update_lr()``: a step only when an object wrapping an optimizer does it
-        self.wrapper_method = wrapper_method
-
-    def holds(self, found: list[Found]) -> list[Found]:
-        """What this site steps, of what its receiver may hold."""
-        return found if not self.wrapper_method or (found and all(f.wrapped for f in found)) else []
-
-
-def _is_scaler(ctx: FileContext, node: ast.expr) -> bool:
-    text = (dotted(node) or "").lower()
-    if "scaler" in text:
-        return True
-    if isinstance(node, ast.Name):
-        value = ctx.values.resolve_name(node)
-        return isinstance(value, ast.Call) and last_part(ctx.qualname(value.func)) in _SCALERS
-    return False
-
-
-def step_sites(ctx: FileContext) -> Iterable[StepSite]:
-    for call in ctx.nodes_of(ast.Call):
-        func = call.func
-        if not isinstance(func, ast.Attribute):
-            continue
-        if func.attr == "step" and isinstance(func.value, (ast.Name, ast.Attribute)):
-            if _is_scaler(ctx, func.value):
-                if call.args and isinstance(call.args[0], (ast.Name, ast.Attribute)):
-                    yield StepSite(call, call.args[0], func.value, None)
-            else:
-                closure = argument(call, "closure", 0)
-                yield StepSite(call, func.value, None, closure)
-        elif func.attr == "optimizer_step" and call.args and isinstance(call.args[0], (ast.Name, ast.Attribute)):
-            yield StepSite(call, call.args[0], None, None)  # torch_xla's xm.optimizer_step(optimizer)
-        elif func.attr.startswith("step_") and isinstance(func.value, (ast.Name, ast.Attribute)):
-            yield StepSite(call, func.value, None, None, wrapper_method=True)
-
-
-# -- clipping that reaches a step -------------------------------------------------------
-
-
-def _function_of(ctx: FileContext, node: ast.AST) -> ast.AST:
-    return ctx.enclosing(node, ast.FunctionDef, ast.AsyncFunctionDef) or ctx.tree
-
-
-def _called_functions(ctx: FileContext, scope: ast.AST, functions: dict[str, list], resolver: Resolver) -> list[ast.AST]:
-    """The functions ``scope`` calls, or hands to a call (``optimizer.step(closure)``);
-    worked out once per scope and file (a script of many training cells asks for its
-    module at every step)."""
-    key = ("momentum_torch.called_functions", id(scope))
-    called = ctx.memo.get(key)
-    if called is None:
-        called = []
-        for call in resolver.own_nodes(scope):
-            if isinstance(call, ast.Call):
-                name = call.func.id if isinstance(call.func, ast.Name) else call.func.attr if isinstance(call.func, ast.Attribute) else None
-                names = [name, *(a.id for a in call.args if isinstance(a, ast.Name))]
-                called.extend(f for n in names for f in functions.get(n or "", []) if f is not scope)
-        ctx.memo[key] = called
-    return called
-
-
-def _callers(ctx: FileContext, function: ast.AST) -> list[ast.AST]:
-    if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        return []
-    by_name = ctx.memo.get("momentum_torch.calls_by_name")
-    if by_name is None:  # an index of the file's calls by the name they call, built once
-        by_name = {}
-        for call in ctx.nodes_of(ast.Call):
-            name = call.func.id if isinstance(call.func, ast.Name) else call.func.attr if isinstance(call.func, ast.Attribute) else None
-            if name is not None:
-                by_name.setdefault(name, []).append(call)
-        ctx.memo["momentum_torch.calls_by_name"] = by_name
-    callers = []
-    for call in by_name.get(function.name, ()):
-        caller = _function_of(ctx, call)
-        if caller is not function:
-            callers.append(caller)
-    return callers
-
-
-def scopes_reaching(ctx: FileContext, resolver: Resolver, site_node: ast.AST) -> list[ast.AST]:
-    """The code on the way to a step: its function, the functions that function
-    calls (two levels), its callers and what they call (one level). The same for
-    every step of one function: worked out once per function."""
-    function = _function_of(ctx, site_node)
-    key = ("momentum_torch.scopes_reaching", id(function))
-    cached = ctx.memo.get(key)
-    if cached is not None:
-        return cached
-    functions = resolver.functions()
-    scopes: list[ast.AST] = [function]
-    listed: set[int] = {id(function)}
-    frontier = [function]
-    for _ in range(2):
-        reached = []
-        for scope in frontier:
-            for f in _called_functions(ctx, scope, functions, resolver):
-                if id(f) not in listed:
-                    listed.add(id(f))
-                    reached.append(f)
-        frontier = reached
-        scopes.extend(frontier)
-    for caller in _callers(ctx, function):
-        if id(caller) not in listed:
-            listed.add(id(caller))
-            scopes.append(caller)
-            for f in _called_functions(ctx, caller, functions, resolver):
-                if id(f) not in listed:
-                    listed.add(id(f))
-                    scopes.append(f)
-    ctx.memo[key] = scopes
-    return scopes
-
-
-def _clips_in(ctx: FileContext, resolver: Resolver, scope: ast.AST) -> list[Clip]:
-    key = ("momentum_torch.clips_in", id(scope))
-    clips = ctx.memo.get(key)
-    if clips is None:
-        clips = [clip for call in resolver.own_nodes(scope) if isinstance(call, ast.Call) and (clip := clip_of(ctx, call)) is not None]
-        ctx.memo[key] = clips
-    return clips
-
-
-def clips_reaching(ctx: FileContext, resolver: Resolver, site_node: ast.AST) -> list[Clip]:
-    """Clipping calls on the way to the step, and clamping hooks anywhere in the file."""
-    clips: list[Clip] = []
-    seen: set[int] = set()
-    for scope in scopes_reaching(ctx, resolver, site_node):
-        for clip in _clips_in(ctx, resolver, scope):
-            if id(clip.call) not in seen:
-                seen.add(id(clip.call))
-                clips.append(clip)
-    hooks = ctx.memo.get("momentum_torch.clamping_hooks")
-    if hooks is None:
-        hooks = [Clip(call, None) for call in ctx.nodes_of(ast.Call) if clamping_hook(call)]
-        ctx.memo["momentum_torch.clamping_hooks"] = hooks
-    clips.extend(hooks)
-    return clips
-
-
-_BACKWARDS = ("backward", "manual_backward")
-
-
-def trains_on_data(ctx: FileContext, resolver: Resolver, site_node: ast.AST) -> bool:
-    """Is this step part of training: gradients from a ``backward()`` on the way to
-    it (not set by hand, as optimizer unit tests do), in a function that is not a
-    test?"""
-    function = _function_of(ctx, site_node)
-    if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) and function.name.startswith("test"):
-        return False
-    return any(_backward_in(ctx, resolver, scope) for scope in scopes_reaching(ctx, resolver, site_node))
-
-
-def _backward_in(ctx: FileContext, resolver: Resolver, scope: ast.AST) -> bool:
-    key = ("momentum_torch.backward_in", id(scope))
-    found = ctx.memo.get(key)
-    if found is None:
-        found = ctx.memo[key] = any(
-            isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr in _BACKWARDS
-            for call in resolver.own_nodes(scope)
-        )
-    return found
-
-
 # -- the fix ---------------------------------------------------------------------------
 
 
@@ -314,7 +141,7 @@ def _closure_return(ctx: FileContext, site: StepSite) -> ast.Return | None:
     """The ``return loss`` of the closure handed to ``step(closure)``."""
     if not isinstance(site.closure, ast.Name):
         return None
-    scope = _function_of(ctx, site.call)
+    scope = function_of(ctx, site.call)
     for node in ast.walk(scope):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == site.closure.id:
             last = node.body[-1]
@@ -336,7 +163,7 @@ def _owns_its_lines(ctx: FileContext, statement: ast.stmt) -> bool:
 
 def insert_clip_fix(ctx: FileContext, found: list[Found], site: StepSite) -> Fix | None:
     max_norm = repr(float(ctx.settings.clip_max_norm))
-    function = _function_of(ctx, site.call)
+    function = function_of(ctx, site.call)
     params = clip_parameters(ctx, found, site)
     if params is None:
         return None
@@ -371,15 +198,6 @@ def insert_clip_fix(ctx: FileContext, found: list[Found], site: StepSite) -> Fix
         if len(statements) == 2:
             description = f"unscale, then clip gradients to max_norm={max_norm} {where}"
     return Fix(description, Applicability.UNSAFE, (InsertBefore(ctx.span(anchor), tuple(statements)),), imports)
-
-
-def gate_fix(ctx: FileContext, gate: Gate, rule_description: str) -> tuple[ast.AST | None, Fix | None]:
-    located = default_fix_edit(ctx, gate, ctx.settings.clip_max_norm)
-    if located is None:
-        return None, None
-    node, edits = located
-    value = "True" if isinstance(gate.default, bool) else repr(float(ctx.settings.clip_max_norm))
-    return node, Fix(f"default {ctx.text(gate.flag)} to {value} so that {rule_description}", Applicability.UNSAFE, edits)
 
 
 def clip_root(ctx: FileContext, clip: Clip) -> str | None:
@@ -560,7 +378,7 @@ def stepper_of(ctx: FileContext, call: ast.Call) -> tuple[str, tuple, str] | Non
                 continue
             seen.add(key)
             facts = ctx.project.modules[key]
-            record = facts.extra.get(FACTS_KEY)
+            record = facts.get(ModuleMomentum)
             if record is None:
                 continue
             if name in record.steppers:
@@ -1544,9 +1362,9 @@ class MomentumWithoutClipping(Rule):
         for site, found in sites:
             root = optimizer_root(found)
             if root:
-                roots.setdefault(id(_function_of(ctx, site.call)), set()).add(root)
+                roots.setdefault(id(function_of(ctx, site.call)), set()).add(root)
         for site, found in sites:
-            others = frozenset(roots.get(id(_function_of(ctx, site.call)), set()) - {optimizer_root(found)})
+            others = frozenset(roots.get(id(function_of(ctx, site.call)), set()) - {optimizer_root(found)})
             finding = judge_step(self, ctx, resolver, site, found, others)
             if finding is not None and (finding.span.line, finding.span.column) not in seen:
                 seen.add((finding.span.line, finding.span.column))
@@ -1676,9 +1494,9 @@ class ClipBeforeUnscale(Rule):
         by_function: dict[int, list[StepSite]] = {}
         for site in step_sites(ctx):
             if site.scaler is not None:
-                by_function.setdefault(id(_function_of(ctx, site.call)), []).append(site)
+                by_function.setdefault(id(function_of(ctx, site.call)), []).append(site)
         for sites in by_function.values():
-            function = _function_of(ctx, sites[0].call)
+            function = function_of(ctx, sites[0].call)
             for call in ast.walk(function):
                 if not isinstance(call, ast.Call):
                     continue
