@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING
 
+from losslint.analysis.calls import call_sites
 from losslint.analysis.scopes import Binding, scopes_of
 from losslint.project import UNKNOWN, Literal, ModuleFacts, arithmetic
 
@@ -133,23 +134,12 @@ class ValueResolver:
         calls it. ``get_loaders(args.batch_size)`` makes ``batch_size`` known."""
         function = binding.scope
         assert isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) and binding.parameter is not None
-        position, name = binding.parameter
-        if position is not None and isinstance(self.ctx.parents.get(function), ast.ClassDef):
-            position -= 1  # self/cls is not written at the call site
+        _, name = binding.parameter
         values = set()
-        is_method = isinstance(self.ctx.parents.get(function), ast.ClassDef)
-        for call in self._calls_of(function.name, is_method):
-            passed = None
-            for kw in call.keywords:
-                if kw.arg == name:
-                    passed = kw.value
-                elif kw.arg is None:
-                    return UNKNOWN  # **kwargs
-            if passed is None and position is not None and position >= 0:
-                if any(isinstance(a, ast.Starred) for a in call.args[: position + 1]):
-                    return UNKNOWN
-                if position < len(call.args):
-                    passed = call.args[position]
+        for site in call_sites(self.ctx, function, across_files=False):
+            passed = site.arguments.get(name)
+            if passed is None and site.gives(name) is None:
+                return UNKNOWN  # a *args or **kwargs may pass it
             passed = passed if passed is not None else binding.value
             if passed is None:
                 return UNKNOWN
@@ -184,16 +174,14 @@ class ValueResolver:
         if binding.parameter is None:
             return self._dict_literal_entry(binding.value, key, depth + 1) if binding.value is not None else None
         function = binding.scope
-        position, name = binding.parameter
+        _, name = binding.parameter
         if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) or isinstance(self.ctx.parents.get(function), ast.ClassDef):
             return None
         entries = []
-        for call in self._calls_of(function.name, False):
-            passed = next((kw.value for kw in call.keywords if kw.arg == name), None)
-            if passed is None and position is not None and position < len(call.args):
-                if any(isinstance(a, ast.Starred) for a in call.args[: position + 1]):
-                    return None
-                passed = call.args[position]
+        for site in call_sites(self.ctx, function, across_files=False):
+            passed = site.arguments.get(name)
+            if passed is None and site.gives(name) is None:
+                return None
             entry = self._dict_literal_entry(passed, key, depth + 1) if passed is not None else None
             if entry is None:
                 return None
@@ -203,15 +191,6 @@ class ValueResolver:
         if any(e is UNKNOWN for e in entries) or len({ast.dump(e) for e in entries}) != 1:  # type: ignore[arg-type]
             return UNKNOWN
         return entries[0]
-
-    def _calls_of(self, function_name: str, is_method: bool) -> list[ast.Call]:
-        """Calls in this file: ``f(...)`` of a function, ``x.f(...)`` of a method."""
-        kind = ast.Attribute if is_method else ast.Name
-        return [
-            call
-            for call in self.ctx.nodes_of(ast.Call)
-            if isinstance(call.func, kind) and (call.func.attr if is_method else call.func.id) == function_name  # type: ignore[union-attr]
-        ]
 
     # -- attributes, subscripts, calls ----------------------------------------
     def _attribute_value(self, node: ast.Attribute, depth: int) -> Literal:
