@@ -239,7 +239,9 @@ def _allowed_types() -> dict[str, type]:
     the kinds of per-family fact registered with ``project.family_fact`` (the rule
     modules register theirs when imported; tests/test_cache.py checks the facts of
     every fixture round-trip). (Cached: callers never modify it.)"""
-    import losslint.rules  # noqa: F401  (registers every family's fact kinds)
+    from losslint.rules import load_all
+
+    load_all()  # (registers every family's fact kinds)
     from losslint.findings import Applicability, LineEdit, RelatedLocation, Severity, Span
     from losslint.parallel import Scan, _Remembered
     from losslint.project import FAMILY_FACTS, ModuleFacts

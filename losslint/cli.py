@@ -34,7 +34,23 @@ def _split(values: tuple[str, ...]) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    """Subcommands that live in their own packages (and may need optional extras)
+    are imported only when named or listed (``--help``): `losslint check` and
+    `--version` never import them."""
+
+    in_packages = {"explain": "losslint.explain.command", "lsp": "losslint.lsp.command", "verify": "losslint.verify.command"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.in_packages])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.in_packages:
+            return getattr(importlib.import_module(self.in_packages[name]), name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="losslint", message="%(prog)s %(version)s")
 def main() -> None:
     """losslint: find and fix the causes of epoch-boundary loss spikes in training code."""
@@ -481,22 +497,3 @@ def rules_table(output_format: str) -> None:
     width = max(len(r[1]) for r in rows)
     for code, name, severity, default, text in rows:
         click.echo(f"{code}  {name:<{width}}  {severity:<7}  {default:<3}  {text}")
-
-
-# Subcommands that live in their own packages (and may need optional extras) are
-# added here, so that `losslint check` never imports them.
-_OPTIONAL_COMMANDS = (("losslint.verify.command", "verify"), ("losslint.lsp.command", "lsp"), ("losslint.explain.command", "explain"))
-
-
-def _add_optional_commands() -> None:
-    for module_name, attribute in _OPTIONAL_COMMANDS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name and module_name.startswith(error.name):
-                continue  # not written yet
-            raise
-        main.add_command(getattr(module, attribute))
-
-
-_add_optional_commands()

@@ -597,3 +597,27 @@ def test_cache_goes_to_the_users_cache_directory_outside_a_project(tmp_path: Pat
     subprocess.run([sys.executable, "-m", "losslint", "check", "."], cwd=loose / "src", capture_output=True,
                    env={k: v for k, v in {**os.environ, **environment}.items() if k != "LOSSLINT_CACHE_DIR"})
     assert (loose / ".losslint_cache").is_dir() and not (loose / "src" / ".losslint_cache").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "not_imported"),
+    [
+        (["--version"], ("libcst", "losslint.rules.partial_batch_torch", "losslint.engine", "losslint.verify.command")),
+        (["--help"], ("libcst", "losslint.rules.partial_batch_torch", "losslint.engine")),
+        (["rule", "LL201"], ("losslint.engine", "losslint.pipeline", "losslint.parallel", "losslint.analysis.values")),
+    ],
+)
+def test_commands_that_need_no_analysis_import_none(argv: list[str], not_imported: tuple[str, ...]):
+    """Start-up (issue 15): the CLI imports the rules, the pipeline and libcst only
+    for the commands that use them (benchmarks/startup.py measures the time)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\nfrom losslint.cli import main\n"
+        f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+        f"print(sorted(m for m in {not_imported!r} if m in sys.modules), file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip(), done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "[]", done.stderr

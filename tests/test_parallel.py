@@ -115,7 +115,7 @@ def test_fix_in_workers_writes_what_one_process_writes(always_parallel, tmp_path
         root = tmp_path / f"j{jobs}"
         shutil.copytree(FIXTURES, root)
         if jobs == 2:
-            original = parallel._fix_path
+            original = parallel._fix_step
             pids = tmp_path / "pids"
             pids.mkdir()
 
@@ -123,7 +123,7 @@ def test_fix_in_workers_writes_what_one_process_writes(always_parallel, tmp_path
                 (pids / str(os.getpid())).touch()
                 return original(*args, **kwargs)
 
-            monkeypatch.setattr(parallel, "_fix_path", recording)
+            monkeypatch.setattr(parallel, "_fix_step", recording)
         report = Linter(Settings(), jobs=jobs).run([root], fix=not diff, diff=diff, unsafe=True)
         findings = [(str(Path(f.path).relative_to(root)), f.span, f.code, f.message.replace(str(root), "ROOT")) for f in report.findings]
         diffs = [r.diff.replace(str(root), "ROOT") for r in report.files]

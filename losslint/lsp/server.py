@@ -50,7 +50,7 @@ _SEVERITY = {
 
 def rule_doc_uri(code: str) -> str:
     """A file: URI of the rule's documentation, written on first use."""
-    from losslint.cli import rule_documentation  # the text of `losslint rule CODE`
+    from losslint.rule_docs import rule_documentation  # the text of `losslint rule CODE`
 
     base = user_cache_dir() / "rules" / __version__
     path = base / f"{code}.md"

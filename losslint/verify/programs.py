@@ -11,7 +11,7 @@ the user's files are never run in place, written or byte-compiled:
   losslint's own fix machinery (``losslint.fixes.apply_fixes``, unsafe fixes
   included: the variant lives in the sandbox);
 - ``all``: every fix, applied to a fixed point by the engine
-  (``Linter.fix_source(..., unsafe=True)``), as ``losslint check --fix
+  (``pipeline.lint_file`` with ``Action.FIX_TEXT``, unsafe), as ``losslint check --fix
   --unsafe-fixes`` would.
 """
 
@@ -23,7 +23,9 @@ from pathlib import Path
 
 from losslint.config import Settings
 from losslint.discovery import Target
-from losslint.engine import Linter, SourceFile, module_name, parse_source, read_source
+from losslint.checking import FileChecker
+from losslint.pipeline import Action, Mode, lint_file, lint_sources, source_from_text
+from losslint.sources import SourceFile, module_name, read_source
 from losslint.findings import Applicability, Finding
 from losslint.fixes import FixError, apply_fixes
 from losslint.rules.base import all_rules, chain_role
@@ -147,16 +149,12 @@ def load_program(script: Path, settings: Settings) -> Program:
     script = script.resolve()
     root = script.parent
     paths = local_files(script)
-    linter = Linter(settings)
+    checker = FileChecker(settings)
     sources: list[SourceFile] = []
     for path in paths:
         relative = path.relative_to(root).as_posix()
         sources.append(read_source(Target(path, relative), settings))
-    project = linter.facts_for(sources)
-    findings: list[Finding] = []
-    for source in sources:
-        findings.extend(linter.check(source, project))
-    linter.link(findings)
+    findings = lint_sources(checker, sources, checker.facts_for(sources)).findings
     files = {s.target.display: s.text for s in sources if s.text is not None}
     program = Program(script, root, files)
     program.problems = [f for f in findings if is_problem(f)]
@@ -206,31 +204,32 @@ def _single_fix(key: str, files: dict[str, str], finding: Finding) -> Variant:
     return Variant(key, changed, finding)
 
 
-def _in_memory(files: dict[str, str], root: Path, settings: Settings) -> tuple[Linter, list[SourceFile]]:
-    linter = Linter(settings)
-    sources = [parse_source(SourceFile(Target(root / rel, rel), module_name(root / rel)), text.encode("utf-8")) for rel, text in files.items()]
-    return linter, sources
+def _in_memory(files: dict[str, str], root: Path, settings: Settings) -> tuple[FileChecker, list[SourceFile]]:
+    sources = [source_from_text(Target(root / rel, rel), module_name(root / rel), text) for rel, text in files.items()]
+    return FileChecker(settings), sources
 
 
 def _fixed_files(files: dict[str, str], findings: list[Finding], settings: Settings, root: Path) -> dict[str, str]:
     """Every fix the settings allow, applied to a fixed point by the engine, in the files that have one."""
-    linter, sources = _in_memory(files, root, settings)
-    project = linter.facts_for(sources)
+    checker, sources = _in_memory(files, root, settings)
+    project = checker.facts_for(sources)
     changed = dict(files)
     paths = {f.path for f in findings}
     for source in sources:
         if source.target.display in paths and source.text is not None and source.tree is not None:
-            changed[source.target.display], _, _ = linter.fix_source(source, project, unsafe=True)
+            fixed = lint_file(checker, source, project, Mode(Action.FIX_TEXT, unsafe=True)).fixed_text
+            changed[source.target.display] = source.text if fixed is None else fixed
     return changed
 
 
 def _clip_on(key: str, base: dict[str, str], finding: Finding, settings: Settings, root: Path) -> Variant:
     """The base files with this clip added: the finding is found again in the base (the other fixes
     may have moved it) and its fix applied there."""
-    linter, sources = _in_memory(base, root, settings)
-    project = linter.facts_for(sources)
+    checker, sources = _in_memory(base, root, settings)
+    project = checker.facts_for(sources)
     source = next((s for s in sources if s.target.display == finding.path), None)
-    again = [f for f in (linter.check(source, project) if source else []) if f.code == finding.code and f.fix]
+    found = lint_file(checker, source, project, Mode()).findings if source else []
+    again = [f for f in found if f.code == finding.code and f.fix]
     if not again:
         return Variant(key, dict(base), finding, f"{finding.code} is no longer reported once the other fixes are applied")
     nearest = min(again, key=lambda f: abs(f.span.line - finding.span.line))

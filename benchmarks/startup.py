@@ -1,0 +1,181 @@
+"""Performance at the edges (issue 15): what a user waits for before any real work.
+
+    python benchmarks/startup.py [--repeat N] [--examples DIR]
+
+Side by side with ruff and flake8 on the same files (both are installed into the
+running environment if missing: ``pip install ruff flake8``):
+
+- CLI start: ``--version`` (bar: losslint under 150 ms), and ``losslint --help``
+  and ``losslint rule LL201``, which must not pay for the rules' analysis;
+- one realistic training script: ``check FILE`` without a cache (bar: 300 ms);
+- a tree (pytorch/examples: ``--examples DIR``, default the devset's extracted
+  tree if present, else fixtures/): a cold run into an empty cache, then a warm
+  re-run of the same (bar: warm under 20% of cold);
+- the language server on a 1,000-line training file (built from the fixtures'
+  training scripts, so the benchmark needs nothing outside the repository),
+  driven over stdio by the client of tests/test_integrations_lsp.py: from the
+  process start to the first diagnostics (bar: under 1 s), and from a change to
+  its diagnostics (bar: under 100 ms).
+
+Each command is run ``--repeat`` times; the table gives the minimum and the
+median wall time of the whole process, as a user's shell would see it. Also
+printed: which heavy modules ``losslint --version`` and ``check FILE`` import
+(``python -X importtime``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+ONE_FILE = FIXTURES / "torch_mnist_classifier.py"
+LSP_LINES = 1000
+# Training scripts the 1,000-line file is made of (real training code: loaders,
+# losses, optimizers, loops), repeated in this order until it is long enough.
+LSP_PARTS = (
+    "torch_mnist_classifier.py", "torch_sgd_momentum_loop.py", "torch_grad_accumulation.py", "torch_amp_accumulation.py",
+    "torch_mean_loss_divided.py", "torch_sum_loss_nominal.py", "torch_tabular_batchnorm.py",
+)
+HEAVY = ("libcst", "losslint.rules.partial_batch_torch", "losslint.analysis.values", "losslint.fixes", "astroid", "pygls")
+
+
+def tool(name: str) -> str:
+    """The executable of ``name`` next to this Python, installed if missing."""
+    found = Path(sys.executable).parent / name
+    if not found.exists():
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", name], check=True)
+    return str(found)
+
+
+def timed(command: list[str], repeat: int, cwd: Path = ROOT, env: dict | None = None, before=None) -> tuple[float, float]:
+    """(min, median) wall seconds of ``command``; ``before()`` runs untimed before each."""
+    times = []
+    for _ in range(repeat):
+        if before is not None:
+            before()
+        start = time.perf_counter()
+        subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+    return min(times), statistics.median(times)
+
+
+def imported_heavy(command: list[str]) -> list[str]:
+    """The heavy modules a losslint command imports (``python -X importtime``)."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "losslint", *command], cwd=ROOT, capture_output=True, text=True)
+    names = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    return [name for name in HEAVY if name in names]
+
+
+def lsp_file() -> str:
+    lines: list[str] = []
+    while len(lines) < LSP_LINES:
+        for part in LSP_PARTS:
+            lines += (FIXTURES / part).read_text(encoding="utf-8").splitlines()
+    return "\n".join(lines[:LSP_LINES]) + "\n"
+
+
+def lsp_times(repeat: int) -> tuple[list[float], list[float]]:
+    """Seconds from the server's start to the first diagnostics of a 1,000-line
+    file opened at once, and from each change (a line added) to its diagnostics."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_integrations_lsp import Client  # the tests' stdio client
+
+    first, relint = [], []
+    text = lsp_file()
+    assert text.count("\n") == LSP_LINES and "DataLoader" in text
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory() as folder:
+            workspace = Path(folder)
+            (workspace / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
+            path = workspace / "train.py"
+            path.write_text(text)
+            uri = path.as_uri()
+            start = time.perf_counter()
+            client = Client(workspace)
+            try:
+                client.request("initialize", {"processId": None, "rootUri": workspace.as_uri(), "capabilities": {}})
+                client.notify("initialized", {})
+                client.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": text}})
+                diagnostics = client.notification("textDocument/publishDiagnostics")
+                first.append(time.perf_counter() - start)
+                assert diagnostics["diagnostics"], "the 1,000-line file has findings"
+                for version in range(2, 7):
+                    text = text + f"print('epoch {version}')\n"
+                    start = time.perf_counter()
+                    client.notify(
+                        "textDocument/didChange",
+                        {"textDocument": {"uri": uri, "version": version}, "contentChanges": [{"text": text}]},
+                    )
+                    while client.notification("textDocument/publishDiagnostics").get("version") != version:
+                        pass
+                    relint.append(time.perf_counter() - start)
+            finally:
+                client.close()
+    return first, relint
+
+
+def default_examples() -> Path:
+    trees = sorted(glob.glob("/tmp/devset-trees/pytorch+examples@*"))
+    return Path(trees[0]) if trees else FIXTURES
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--examples", type=Path, default=None, help="a tree for the cold/warm runs (pytorch/examples)")
+    args = parser.parse_args()
+    repeat = args.repeat
+    examples = (args.examples or default_examples()).resolve()
+    losslint, ruff, flake8 = tool("losslint"), tool("ruff"), tool("flake8")
+    rows: list[tuple[str, str, float, float]] = []
+
+    def row(what: str, who: str, command: list[str], **kwargs) -> tuple[float, float]:
+        result = timed(command, repeat, **kwargs)
+        rows.append((what, who, *result))
+        return result
+
+    row("start (--version)", "losslint", [losslint, "--version"])
+    row("start (--version)", "ruff", [ruff, "--version"])
+    row("start (--version)", "flake8", [flake8, "--version"])
+    row("--help", "losslint", [losslint, "--help"])
+    row("rule LL201", "losslint", [losslint, "rule", "LL201"])
+    one = str(ONE_FILE.relative_to(ROOT))
+    row(f"check {one}", "losslint", [losslint, "check", "--no-cache", "--exit-zero", one])
+    row(f"check {one}", "ruff", [ruff, "check", "--no-cache", "--exit-zero", one])
+    row(f"check {one}", "flake8", [flake8, "--exit-zero", one])
+
+    cache = Path(tempfile.mkdtemp(prefix="losslint-startup-"))
+    env = {**os.environ, "LOSSLINT_CACHE_DIR": str(cache)}
+    lint_examples = [losslint, "check", "--exit-zero", "--no-progress", "-q", "."]
+    cold = row("tree, cold (empty cache)", "losslint", lint_examples, cwd=examples, env=env, before=lambda: shutil.rmtree(cache, ignore_errors=True))
+    warm = row("tree, warm re-run", "losslint", lint_examples, cwd=examples, env=env)
+    shutil.rmtree(cache, ignore_errors=True)
+    row("tree", "ruff (--no-cache)", [ruff, "check", "--no-cache", "--exit-zero", "-q", "."], cwd=examples)
+    row("tree", "flake8", [flake8, "--exit-zero", "-q", "."], cwd=examples)
+
+    first, relint = lsp_times(max(1, repeat // 2))
+    rows.append(("LSP first diagnostics, 1,000 lines", "losslint", min(first), statistics.median(first)))
+    rows.append(("LSP re-lint on change, 1,000 lines", "losslint", min(relint), statistics.median(relint)))
+
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; repeat {repeat}; tree: {examples}")
+    print("| what | tool | min ms | median ms |\n|---|---|---:|---:|")
+    for what, who, low, mid in rows:
+        print(f"| {what} | {who} | {low * 1000:.0f} | {mid * 1000:.0f} |")
+    print(f"\nwarm / cold (medians): {warm[1] / cold[1]:.1%}")
+    print(f"heavy modules imported by `losslint --version`: {imported_heavy(['--version']) or 'none'}")
+    print(f"heavy modules imported by `losslint rule LL201`: {imported_heavy(['rule', 'LL201']) or 'none'}")
+    print(f"heavy modules imported by `losslint check {one}`: {imported_heavy(['check', '--no-cache', '--exit-zero', one]) or 'none'}")
+
+
+if __name__ == "__main__":
+    main()
