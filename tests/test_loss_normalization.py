@@ -232,11 +232,13 @@ def _finding(code: str, path: str, line: int, severity=Severity.WARNING, trainin
 
 def _links(finding: Finding) -> list[str]:
     """The chain's links of a finding as "CODE path:line:column" (in a notebook
-    "CODE nb.ipynb:cell 5:2:1"): the code that starts each link's message."""
+    "CODE nb.ipynb:cell 5:2:1"): the code that starts each link's message. (A
+    rule's own evidence, where N or B comes from, is left out.)"""
     return [
         f"{place.message.split(':')[0]} {place.path}:{f'cell {place.cell}:' if place.cell is not None else ''}"
         f"{place.span.line}:{place.span.column + 1}"
         for place in finding.related_locations
+        if place.message.endswith("on the same training path")
     ]
 
 
