@@ -213,3 +213,33 @@ def test_a_loader_factory_whose_caller_passes_drop_last_through_kwargs_is_quiet(
         val_loader = make_loader(val_ds, False, batch_size=64)
     """})
     assert found == []
+
+
+def test_partial_batch_findings_say_where_n_and_b_come_from(tmp_path: Path):
+    from losslint.engine import Linter
+
+    (tmp_path / "train.py").write_text(textwrap.dedent("""
+        import argparse
+        import numpy as np
+        import tensorflow as tf
+        import torch
+        from torch.utils.data import DataLoader, TensorDataset
+
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--batch-size", type=int, default=64)
+        args = parser.parse_args()
+        train_ds = TensorDataset(torch.randn(1000, 20))
+        train_loader = DataLoader(train_ds, batch_size=args.batch_size, shuffle=True)
+
+        x_train = np.zeros((1000, 8))
+        tf_train = tf.data.Dataset.from_tensor_slices(x_train)
+        tf_train = tf_train.shuffle(1000).batch(48)
+    """).lstrip("\n"), encoding="utf-8")
+    report = Linter(Settings(), jobs=1).run([tmp_path / "train.py"])
+    related = {
+        f.code: [(r.span.line, r.message) for r in f.related_locations] for f in report.findings if f.code in ("LL201", "LL203")
+    }
+    assert related == {
+        "LL201": [(10, "N = 1000 comes from here"), (8, "B = 64 comes from here")],
+        "LL203": [(14, "N = 1000 comes from here")],  # B = 48 is written in the call itself
+    }

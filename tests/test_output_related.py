@@ -99,10 +99,13 @@ def test_sarif_related_locations_are_valid_and_numbered(chain: Path):
     validate(document)
     result = next(r for r in document["runs"][0]["results"] if r["ruleId"] == "LL201")
     related = result["relatedLocations"]
-    assert [r["id"] for r in related] == [1, 2]
-    assert related[0]["physicalLocation"]["artifactLocation"] == {"uri": "train.py", "uriBaseId": "%SRCROOT%"}
-    assert related[0]["physicalLocation"]["region"]["startLine"] == CHAIN.splitlines().index("    loss = criterion(model(x), y) / x.size(0)") + 1
-    assert related[0]["message"]["text"].startswith("LL101: a loss that scales as 1/batch size")
+    assert [r["id"] for r in related] == list(range(1, len(related) + 1))
+    # where N comes from (train_ds, the line above the loader), then the chain's two links
+    assert [r["message"]["text"][:5] for r in related] == ["N = 1", "LL101", "LL301"]
+    link = related[1]
+    assert link["physicalLocation"]["artifactLocation"] == {"uri": "train.py", "uriBaseId": "%SRCROOT%"}
+    assert link["physicalLocation"]["region"]["startLine"] == CHAIN.splitlines().index("    loss = criterion(model(x), y) / x.size(0)") + 1
+    assert link["message"]["text"].startswith("LL101: a loss that scales as 1/batch size")
     assert "related" not in result["properties"]
 
 

@@ -30,7 +30,8 @@ from losslint.analysis.hierarchy import derives_from
 from losslint.analysis.names import argument, dotted, has_star_kwargs, last_part
 from losslint.analysis.roles import Role, bound_name, only_read_without_steps, pipeline_role, words_role
 from losslint.analysis.sizes import TFDS_SIZES, length, sample_count, tfds_split_length
-from losslint.project import UNKNOWN, ModuleFacts, ProjectFacts, collector, family_fact
+from losslint.findings import RelatedLocation
+from losslint.project import UNKNOWN, ModuleFacts, ProjectFacts, argparse_dest, collector, family_fact
 
 if TYPE_CHECKING:
     from losslint.context import FileContext
@@ -41,6 +42,44 @@ def is_partial(n: int | None, b: int | None) -> bool:
     that is one batch of all N has no partial batch)."""
     n, b = known_sizes(n, b)
     return n is not None and b is not None and b > 1 and n > b and n % b != 0
+
+
+def value_source(ctx: FileContext, node: ast.expr | None) -> ast.AST | None:
+    """Where in this file the value ``node`` reads is written, when that is not
+    ``node`` itself: the value a name was bound to (``BATCH = 64``, ``train_ds =
+    TensorDataset(...)``, an element of ``random_split(...)``), or the
+    ``add_argument`` call an ``args.x`` reads. None for a literal, a parameter, or
+    a value written in another file."""
+    if isinstance(node, ast.Name):
+        binding = ctx.values.binding_before(node)
+        if binding is None or binding.value is None or binding.parameter is not None:
+            return None
+        return binding.value if hasattr(binding.value, "lineno") else None
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        for call in ctx.nodes_of(ast.Call):
+            if (
+                isinstance(call.func, ast.Attribute) and call.func.attr == "add_argument" and argparse_dest(call) == node.attr
+                and any(kw.arg == "default" for kw in call.keywords)
+            ):
+                return call
+    return None
+
+
+def size_sources(ctx: FileContext, at: ast.AST, n: int | None, n_node: ast.expr | None, b: int | None, b_node: ast.expr | None) -> list[RelatedLocation]:
+    """Related locations for a finding at ``at``: where its known N and B come
+    from, when that is outside ``at`` in this file (the expression itself, such as
+    a pipeline's ``from_tensor_slices`` source, or what it reads)."""
+    first, last = getattr(at, "lineno", 0), getattr(at, "end_lineno", None) or getattr(at, "lineno", 0)
+    found = []
+    for what, value, node in (("N", n, n_node), ("B", b, b_node)):
+        if value is None or node is None:
+            continue
+        source = value_source(ctx, node)
+        if source is None and not first <= getattr(node, "lineno", first) <= last:
+            source = node
+        if source is not None and not first <= getattr(source, "lineno", first) <= last:
+            found.append(ctx.related(source, f"{what} = {value} comes from here"))
+    return found
 
 
 def known_sizes(n: int | None, b: int | None) -> tuple[int | None, int | None]:

@@ -25,7 +25,7 @@ from typing import Iterable
 
 import libcst as cst
 
-from losslint.analysis.batching import BATCHING, SAME_SIZE, pipeline_of, source_package, tf_short_batchings
+from losslint.analysis.batching import BATCHING, SAME_SIZE, pipeline_of, size_sources, source_package, tf_short_batchings
 from losslint.analysis.names import argument, has_star_kwargs, last_part
 from losslint.analysis.sizes import sample_count
 from losslint.context import FileContext
@@ -261,10 +261,11 @@ class TfDataPartialBatch(Rule):
         for batching in tf_short_batchings(ctx):
             call, n, b, flag = batching.call, batching.n, batching.b, batching.flag
             shuffled = batching.shuffled()
+            related = size_sources(ctx, call, n, batching.pipeline.root, b, argument(call, "batch_size", 0))
             fix = unless_shuffled(set_flag_fix(ctx, call, flag, "drop_remainder", "add drop_remainder=True"), shuffled)
             head = f"training tf.data pipeline: .{batching.method}() without drop_remainder=True{flag.note}"
             if n is not None and b is not None:
-                finding = ctx.finding(self, call, f"{head}: {describe_last_batch(n, b)}{unshuffled_note(shuffled)}", fix)
+                finding = ctx.finding(self, call, f"{head}: {describe_last_batch(n, b)}{unshuffled_note(shuffled)}", fix, related=related)
             else:
                 size = "the dataset size is not known statically" if n is None else f"N={n}"
                 batch = f"B={b}" if b is not None else f"the batch size {ctx.text(argument(call, 'batch_size', 0) or call)} is not known statically"
@@ -272,7 +273,7 @@ class TfDataPartialBatch(Rule):
                     f"{head} ({batch}): {size}; unless N is a multiple of B the last batch of every epoch is smaller"
                     f"{unshuffled_note(shuffled)}"
                 )
-                finding = ctx.finding(self, call, message, fix, severity=Severity.INFO)
+                finding = ctx.finding(self, call, message, fix, severity=Severity.INFO, related=related)
             finding.span = _at_method_name(ctx, call)
             yield finding
 

@@ -20,6 +20,7 @@ from losslint.analysis.batching import (
     bounded_within_pass,
     is_dataloader,
     is_partial,
+    size_sources,
 )
 from losslint.analysis.names import argument, last_part
 from losslint.analysis.roles import Role, bound_name, pipeline_role, words_role
@@ -187,6 +188,12 @@ def _fix(analysis: DataLoaderAnalysis) -> Fix | None:
     if analysis.factory:
         return None  # drop_last=True would also cut the evaluation loaders it builds
     return unless_shuffled(set_flag_fix(analysis.ctx, analysis.call, analysis.drop_last, "drop_last", _FIX), analysis.shuffled())
+
+
+def _size_sources(analysis: DataLoaderAnalysis, n: int | None, b: int | None) -> list:
+    """Where N (the dataset, unless a sampler decides it) and B come from."""
+    dataset = analysis.dataset if analysis.sampler is None else None
+    return size_sources(analysis.ctx, analysis.call, n, dataset, b, analysis.batch_size_node)
 
 
 def _dataloaders(ctx: FileContext) -> Iterable[DataLoaderAnalysis]:
@@ -657,7 +664,7 @@ class PartialLastBatch(Rule):
                 f"training DataLoader without drop_last=True{analysis.drop_last.note}: {describe_last_batch(n, b)}"
                 f"{_fix_note(analysis)}"
             )
-            yield ctx.finding(self, analysis.call, message, _fix(analysis))
+            yield ctx.finding(self, analysis.call, message, _fix(analysis), related=_size_sources(analysis, n, b))
 
 
 @register
@@ -1077,7 +1084,7 @@ class PossiblePartialLastBatch(Rule):
                 f"{_unknown_reason(ctx, analysis, n, b, note)}; unless N is a multiple of B the last batch "
                 f"of every epoch is smaller{_fix_note(analysis)}"
             )
-            yield ctx.finding(self, analysis.call, message, _fix(analysis))
+            yield ctx.finding(self, analysis.call, message, _fix(analysis), related=_size_sources(analysis, n, b))
         yield from self._torchtext_iterators(ctx)
         for call, message in factory_calls(ctx):
             yield ctx.finding(self, call, message)
@@ -1198,4 +1205,4 @@ class BatchNormSingletonBatch(Rule):
                 "value per channel when training\" at the end of the first epoch"
                 f"{_fix_note(analysis)}"
             )
-            yield ctx.finding(self, analysis.call, message, fix)
+            yield ctx.finding(self, analysis.call, message, fix, related=_size_sources(analysis, n, b))
