@@ -35,9 +35,10 @@ from losslint.analysis.names import argument, dotted, keyword, last_part
 from losslint.analysis.walk import statements
 from losslint.config import Settings
 from losslint.context import FileContext
-from losslint.findings import Applicability, Finding, Fix, InsertBefore, NodeEdit, Severity
+from losslint.discovery import display_path
+from losslint.findings import Applicability, Finding, Fix, InsertBefore, NodeEdit, RelatedLocation, Severity
 from losslint.fixes import set_keyword
-from losslint.project import ModuleFacts, ProjectFacts, collector, family_fact
+from losslint.project import ModuleFacts, ProjectFacts, collector, family_fact, file_key
 from losslint.rules.base import ChainRole, Flagged, Quiet, Rule, register
 from losslint.rules.momentum_common import (
     Clip,
@@ -124,8 +125,10 @@ class Modules:
     def __init__(self, ctx: FileContext) -> None:
         self.here = ctx.module
         self.classes: dict[str, list[LightningModuleFacts]] = {}
-        for _key, found in ctx.project.each(LightningClasses, scope=ctx.file or None):
+        self.files: dict[int, str] = {}  # id of a class's facts -> its file
+        for key, found in ctx.project.each(LightningClasses, scope=ctx.file or None):
             for name, facts in found.classes.items():
+                self.files[id(facts)] = key
                 self.classes.setdefault(name, []).append(facts)
 
     def _lookup(self, name: str, near: str) -> LightningModuleFacts | None:
@@ -219,6 +222,19 @@ def _trained_classes(ctx: FileContext, trainer: ast.Call) -> list[str]:
             if isinstance(model, ast.Call):
                 classes.append(last_part(ctx.qualname(model.func)))
     return classes
+
+
+def _built_related(ctx: FileContext, trained: list[LightningModuleFacts], modules: "Modules") -> list[RelatedLocation]:
+    """The constructions of the optimizers ``configure_optimizers`` returns, as related locations."""
+    related = []
+    for facts in trained:
+        key = modules.files.get(id(facts))
+        for line, momentum in zip(facts.lines, facts.momenta):
+            if key is None or not momentum.is_momentum:
+                continue
+            where = ctx.path if key == (ctx.file and file_key(ctx.file)) else display_path(key)
+            related.append(RelatedLocation.at(where, line, f"{momentum.optimizer} is built here, in configure_optimizers"))
+    return list(dict.fromkeys(related))
 
 
 def _built_where(ctx: FileContext, trained: list[LightningModuleFacts]) -> str:
@@ -643,7 +659,7 @@ class LightningMomentumWithoutClipping(Rule):
                 "(Lightning's default: no clipping); give it a default, or pass gradient_clip_val"
             )
         message = f"{subject} {how}: {momentum.describe()}"
-        return ctx.finding(self, call, message, None, severity=Severity.INFO)
+        return ctx.finding(self, call, message, None, severity=Severity.INFO, related=_built_related(ctx, trained, modules))
 
     def _judge_trainer(self, ctx: FileContext, call: ast.Call, modules: Modules, here: list[str]) -> Finding | None:
         if any(kw.arg is None for kw in call.keywords) or call.args:
@@ -671,11 +687,12 @@ class LightningMomentumWithoutClipping(Rule):
                     f"{subject} is trained with gradient_clip_val={ctx.text(clip.value)}, and {gate.describe(ctx)}: with the "
                     f"defaults nothing is clipped. {momentum.describe()}"
                 )
-                return ctx.finding(self, node or call, message, fix, severity=momentum.severity)
+                related = [ctx.related(call, "the Trainer")] if node is not None else []
+                return ctx.finding(self, node or call, message, fix, severity=momentum.severity, related=related + _built_related(ctx, trained, modules))
         edit = NodeEdit(ctx.span(call), cst.Call, lambda node: set_keyword(node, "gradient_clip_val", max_norm))
         fix = Fix(f"add gradient_clip_val={max_norm}", Applicability.UNSAFE, (edit,))
         message = f"{subject} is trained by a Trainer without gradient_clip_val: {momentum.describe()}"
-        return ctx.finding(self, call, message, fix, severity=momentum.severity)
+        return ctx.finding(self, call, message, fix, severity=momentum.severity, related=_built_related(ctx, trained, modules))
 
     def _manual_steps(self, ctx: FileContext, resolver: Resolver) -> Iterable[Finding]:
         max_norm = repr(float(ctx.settings.clip_max_norm))

@@ -31,7 +31,8 @@ import libcst as cst
 
 from losslint.analysis.names import argument, dotted, keyword, last_part
 from losslint.context import FileContext
-from losslint.findings import Applicability, Finding, Fix, InsertBefore, NodeEdit, Severity
+from losslint.discovery import display_path
+from losslint.findings import Applicability, Finding, Fix, InsertBefore, NodeEdit, RelatedLocation, Severity
 from losslint.fixes import set_keyword
 from losslint.rules.base import ChainRole, Flagged, Quiet, Rule, register
 from losslint.rules.momentum_common import (
@@ -292,6 +293,7 @@ def judge_step(
         return None  # clipping that runs with the defaults (or that we cannot rule out)
     choice = Choice(ctx, found)
     momentum, subject, severity = choice.momentum, choice.subject(), choice.severity
+    related = built_where(ctx, found)
     if clips:
         gate = max((g for g in gates if g is not None), key=lambda g: is_clip_flag(ctx.text(g.flag)))
         node, fix = gate_fix(ctx, gate, "the clip at line %d runs" % clips[0].call.lineno)
@@ -299,10 +301,30 @@ def judge_step(
             f"{subject} steps with gradient clipping only when {ctx.text(gate.flag)} is set, and "
             f"{gate.describe(ctx)}: with the defaults nothing is clipped. {momentum.describe()}"
         )
-        return ctx.finding(rule, node if node is not None else clips[0].call, message, fix, severity=severity)
+        related.append(ctx.related(clips[0].call, f"the clip, which runs only when {ctx.text(gate.flag)} is set"))
+        if node is not None:
+            related.append(ctx.related(site.call, "the optimizer's step"))
+        return ctx.finding(rule, node if node is not None else clips[0].call, message, fix, severity=severity, related=related)
     fix = insert_clip_fix(ctx, found, site)
     message = f"{subject} steps with no gradient clipping before it: {momentum.describe()}"
-    return ctx.finding(rule, site.call, message, fix, severity=severity)
+    return ctx.finding(rule, site.call, message, fix, severity=severity, related=related)
+
+
+def built_where(ctx: FileContext, found: list[Found]) -> list[RelatedLocation]:
+    """Where each optimizer a step may hold is built: in this file, or by a builder of
+    another file (the line its facts kept)."""
+    related: list[RelatedLocation] = []
+    seen: set[tuple[str, int]] = set()
+    for item in found:
+        if not item.momentum.is_momentum:
+            continue
+        if item.call is not None and ("", item.call.lineno) not in seen:
+            seen.add(("", item.call.lineno))
+            related.append(ctx.related(item.call, f"{item.momentum.optimizer} is built here"))
+        elif item.related_path and item.related_line and (item.related_path, item.related_line) not in seen:
+            seen.add((item.related_path, item.related_line))
+            related.append(RelatedLocation.at(display_path(item.related_path), item.related_line, f"{item.momentum.optimizer} is built here"))
+    return related
 
 
 def _selection(item: Found) -> tuple[object, ast.expr | None]:
@@ -359,9 +381,9 @@ class Choice:
 # -- an optimizer handed to another file's training function ------------------------------
 
 
-def stepper_of(ctx: FileContext, call: ast.Call) -> tuple[str, tuple, str] | None:
+def stepper_of(ctx: FileContext, call: ast.Call) -> tuple[str, tuple, str, str] | None:
     """The module-level function of another project file that ``call`` reaches and that
-    steps an optimizer it is handed: (its name, its stepper fact, its module), following
+    steps an optimizer it is handed: (its name, its stepper fact, its module, its file), following
     imports and the re-exports of packages (``from utils import train`` where
     ``utils/__init__.py`` does ``from .train_utils import train``)."""
     qual = ctx.qualname(call.func) or ""
@@ -382,7 +404,7 @@ def stepper_of(ctx: FileContext, call: ast.Call) -> tuple[str, tuple, str] | Non
             if record is None:
                 continue
             if name in record.steppers:
-                return name, record.steppers[name], facts.module
+                return name, record.steppers[name], facts.module, key
             following.extend(record.imported_from.get(name, ()))
         targets = following
     return None
@@ -402,7 +424,7 @@ def handed_findings(rule: Rule, ctx: FileContext, resolver: Resolver) -> Iterabl
         stepper = stepper_of(ctx, call)
         if stepper is None:
             continue
-        name, (param, index, line, clipped), module = stepper
+        name, (param, index, line, clipped), module, stepper_path = stepper
         if _same_module(ctx.qualname(call.func) or "", module):
             continue  # the step's own file judges it (momentum_flow's passes)
         argument_node = argument(call, param, index)
@@ -421,7 +443,10 @@ def handed_findings(rule: Rule, ctx: FileContext, resolver: Resolver) -> Iterabl
             f"{choice.subject()} is stepped by {name}() at {module.replace('.', '/')}.py:{line} (called at line "
             f"{call.lineno}) with no gradient clipping before it: {choice.momentum.describe()}"
         )
-        yield ctx.finding(rule, node, message, None, severity=choice.severity)
+        related = [] if node is call else [ctx.related(call, f"the optimizer is handed to {name}() here")]
+        if stepper_path:
+            related.append(RelatedLocation.at(display_path(stepper_path), line, f"{name}() steps it here, unclipped"))
+        yield ctx.finding(rule, node, message, None, severity=choice.severity, related=related)
 
 
 # -- Hugging Face Trainer -----------------------------------------------------------------
