@@ -15,7 +15,7 @@ from losslint.engine import Linter, fix_text, lint_text
 from losslint.findings import Finding, Severity, Span
 from losslint.project import collect_module_facts
 from losslint.rules.loss_chain import MARKER, link_full_chain
-from losslint.rules.loss_common import FACTS_KEY
+from losslint.analysis.scaling import LossFacts
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 LOSS = Settings(select=["LL101", "LL102", "LL103", "LL104"])
@@ -147,15 +147,15 @@ def test_bug_put_into_a_correct_twin_is_found(name, line, buggy, code):
 def test_project_loss_facts_record_mean_and_tuple_returns():
     source = _read("correct/ssd_pytorch_multibox.py")
     facts = collect_module_facts(ast.parse(source), source, "ssd_pytorch_multibox")
-    multibox = facts.extra[FACTS_KEY]["callables"]["MultiBoxLoss"]
-    assert [p["kind"] for p in multibox["parts"]] == ["mean", "mean"]
+    multibox = facts.get(LossFacts).callables["MultiBoxLoss"]
+    assert [p.kind for p in multibox.parts] == ["mean", "mean"]
     focal_source = _read("torch_focal_project/losses.py")
     focal = collect_module_facts(ast.parse(focal_source), focal_source, "losses")
-    assert focal.extra[FACTS_KEY]["callables"]["FocalLoss"]["kind"] == "mean"
+    assert focal.get(LossFacts).callables["FocalLoss"].kind == "mean"
     train_source = _read("keras_ssd_train.py")
     train = collect_module_facts(ast.parse(train_source), train_source, "keras_ssd_train")
     # ssd_loss.compute_loss, ssd_loss = SSDLoss(...), SSDLoss imported from keras_ssd_loss: by its class
-    assert train.extra[FACTS_KEY]["compiled"] == ["keras_ssd_loss.SSDLoss.compute_loss"]
+    assert train.get(LossFacts).compiled == ["keras_ssd_loss.SSDLoss.compute_loss"]
 
 
 def test_cross_file_loss_needs_the_other_file():

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import ast
 import enum
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -991,7 +992,8 @@ def loss_facts(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
                     candidates.append((stmt.name, method, loss_class))
                 elif "loss" in method.name.lower():
                     candidates.append((f"{stmt.name}.{method.name}", method, True))
-    candidates = [(key, function, named) for key, function, named in candidates if named or _reduces(function)]
+    lines = _LINES.split(source)
+    candidates = [(key, function, named) for key, function, named in candidates if named or _reduces(function, lines)]
     has_compile = "compile" in source
     if not candidates and not has_compile:
         return
@@ -1010,8 +1012,16 @@ def loss_facts(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
 _REDUCING_CALLS = _MEAN_FUNCS | _SUM_FUNCS | set(TORCH_LOSS_FUNCTIONS) | set(TORCH_LOSS_CLASSES) | {"compute_average_loss"}
 
 
-def _reduces(function: ast.FunctionDef) -> bool:
-    """The function calls a reduction or a torch loss (a cheap test before evaluating it)."""
+_LINES = re.compile(r"\r\n|\r|\n")  # as Python numbers lines (not str.splitlines)
+_REDUCING_TEXT = re.compile(r"\b(?:" + "|".join(sorted(_REDUCING_CALLS)) + r")\s*\(")
+
+
+def _reduces(function: ast.FunctionDef, lines: list[str]) -> bool:
+    """The function calls a reduction or a torch loss (a cheap test before evaluating
+    it; its text first, which rules out most functions without walking them)."""
+    first = min([function.lineno, *(d.lineno for d in function.decorator_list)])
+    if not _REDUCING_TEXT.search("\n".join(lines[first - 1 : function.end_lineno])):
+        return False
     for node in ast.walk(function):
         if isinstance(node, ast.Call):
             func = node.func

@@ -101,17 +101,24 @@ class _Name:
     """The bindings of one name in one scope: in the order of the scope's walk,
     and sorted by position (stably) for bisection."""
 
-    __slots__ = ("bindings", "ordered", "keys", "accumulated")
+    __slots__ = ("bindings", "ordered", "keys", "accumulated", "loops", "params")
 
     def __init__(self) -> None:
         self.bindings: list[Binding] = []
         self.ordered: list[Binding] = []
         self.keys: list[tuple[int, int]] = []
         self.accumulated = False  # ``total += x`` somewhere: a running total
+        self.loops: dict[int, list[Binding]] = {}  # id of a loop -> the name's bindings as its target
+        self.params: list[Binding] = []  # parameters (and *args, **kwargs)
 
-    def seal(self) -> None:
+    def seal(self, scope: ast.AST) -> None:
         self.ordered = sorted(self.bindings, key=lambda b: b.position)
         self.keys = [b.position for b in self.ordered]
+        for binding in self.bindings:
+            if binding.how == "loop":
+                self.loops.setdefault(id(binding.stmt), []).append(binding)
+            elif binding.stmt is scope:
+                self.params.append(binding)
         self.accumulated = any(b.how == "aug" and isinstance(b.stmt.op, (ast.Add, ast.Sub)) for b in self.bindings)  # type: ignore[attr-defined]
 
 
@@ -121,10 +128,10 @@ class ScopeTable:
     def __init__(self, scope: ast.AST) -> None:
         self.scope = scope
         self.names: dict[str, _Name] = {}
-        self.loads: dict[str, list[ast.Name]] = {}  # name -> its reads, in walk order
+        self._loads: dict[str, list[ast.Name]] | None = None
         self._index()
         for entry in self.names.values():
-            entry.seal()
+            entry.seal(scope)
 
     def bindings(self, name: str) -> list[Binding]:
         entry = self.names.get(name)
@@ -168,36 +175,84 @@ class ScopeTable:
             for arg in (args.vararg, args.kwarg):
                 if arg is not None:
                     self._add(arg.arg, Binding(scope, None, (), "other", scope))
-        loads = self.loads
-        for node in walk_scope(scope_body(scope)):
-            if isinstance(node, ast.Name):
-                if isinstance(node.ctx, ast.Load):
-                    loads.setdefault(node.id, []).append(node)
-            elif isinstance(node, ast.Assign):
-                for target in node.targets:
-                    self._unpack(target, node, node.value, "assign")
-            elif isinstance(node, ast.AnnAssign):
-                if node.value is not None:
-                    self._unpack(node.target, node, node.value, "assign")
-            elif isinstance(node, ast.AugAssign):
-                if isinstance(node.target, ast.Name):
-                    self._add(node.target.id, Binding(node, None, (), "aug", scope))
-            elif isinstance(node, (ast.For, ast.AsyncFor)):
-                self._unpack(node.target, node, None, "loop")
-            elif isinstance(node, ast.comprehension):
-                self._opaque(node.target, node)
-            elif isinstance(node, (ast.With, ast.AsyncWith)):
-                for item in node.items:
-                    if item.optional_vars is not None:
-                        self._opaque(item.optional_vars, node)
-            elif isinstance(node, ast.NamedExpr):
-                self._add(node.target.id, Binding(node, node.value, (), "assign", scope))
-            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                self._add(node.name, Binding(node, None, (), "other", scope))
-            # Imports are not bindings here: the module's import table resolves them.
-            elif isinstance(node, (ast.Global, ast.Nonlocal)):
-                for name in node.names:
-                    self._add(name, Binding(node, None, (), "other", scope))
+        # walk_scope's walk (the same nodes in the same order), dispatching on the
+        # node's class: most nodes bind nothing, and this runs once per scope.
+        stack: list[ast.AST] = list(reversed(scope_body(scope)))
+        pop, extend, binders, opaque_scopes = stack.pop, stack.extend, _BINDERS, _OWN_SCOPES
+        while stack:
+            node = pop()
+            cls = node.__class__
+            if cls in binders:
+                self._bind(node, cls)
+                if cls in opaque_scopes:
+                    continue
+            children = []
+            for field in node._fields:
+                value = getattr(node, field, None)
+                if value.__class__ is list:
+                    children.extend(item for item in value if isinstance(item, ast.AST))
+                elif isinstance(value, ast.AST):
+                    children.append(value)
+            children.reverse()
+            extend(children)
+
+    def _bind(self, node: ast.AST, cls: type) -> None:
+        scope = self.scope
+        if cls is ast.Assign:
+            for target in node.targets:  # type: ignore[attr-defined]
+                self._unpack(target, node, node.value, "assign")  # type: ignore[attr-defined]
+        elif cls is ast.AnnAssign:
+            if node.value is not None:  # type: ignore[attr-defined]
+                self._unpack(node.target, node, node.value, "assign")  # type: ignore[attr-defined]
+        elif cls is ast.AugAssign:
+            if isinstance(node.target, ast.Name):  # type: ignore[attr-defined]
+                self._add(node.target.id, Binding(node, None, (), "aug", scope))  # type: ignore[attr-defined]
+        elif cls is ast.For or cls is ast.AsyncFor:
+            self._unpack(node.target, node, None, "loop")  # type: ignore[attr-defined]
+        elif cls is ast.comprehension:
+            self._opaque(node.target, node)  # type: ignore[attr-defined]
+        elif cls is ast.With or cls is ast.AsyncWith:
+            for item in node.items:  # type: ignore[attr-defined]
+                if item.optional_vars is not None:
+                    self._opaque(item.optional_vars, node)
+        elif cls is ast.NamedExpr:
+            self._add(node.target.id, Binding(node, node.value, (), "assign", scope))  # type: ignore[attr-defined]
+        elif cls in _OWN_SCOPES:
+            if cls is not ast.Lambda:  # a nested def or class binds its name here
+                self._add(node.name, Binding(node, None, (), "other", scope))  # type: ignore[attr-defined]
+        # Imports are not bindings here: the module's import table resolves them.
+        elif cls is ast.Global or cls is ast.Nonlocal:
+            for name in node.names:  # type: ignore[attr-defined]
+                self._add(name, Binding(node, None, (), "other", scope))
+
+    @property
+    def loads(self) -> dict[str, list[ast.Name]]:
+        """name -> its reads in this scope (not in nested functions), in walk order."""
+        if self._loads is None:
+            self._loads = {}
+            for node in walk_scope(scope_body(self.scope)):
+                if node.__class__ is ast.Name and node.ctx.__class__ is ast.Load:  # type: ignore[attr-defined]
+                    self._loads.setdefault(node.id, []).append(node)  # type: ignore[attr-defined]
+        return self._loads
+
+
+_OWN_SCOPES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda})
+_BINDERS = _OWN_SCOPES | {
+    ast.Assign, ast.AnnAssign, ast.AugAssign, ast.For, ast.AsyncFor, ast.comprehension, ast.With, ast.AsyncWith,
+    ast.NamedExpr, ast.Global, ast.Nonlocal,
+}
+
+
+# The last tree's scope tables: the fact collectors and the rules of one file each
+# make their own FileContext of the same tree, and share these (as walk.tree_index).
+_last_tables: tuple[ast.AST | None, dict[int, ScopeTable]] = (None, {})
+
+
+def _tables_of(tree: ast.AST) -> dict[int, ScopeTable]:
+    global _last_tables
+    if _last_tables[0] is not tree:
+        _last_tables = (tree, {})
+    return _last_tables[1]
 
 
 class Scopes:
@@ -205,7 +260,7 @@ class Scopes:
 
     def __init__(self, ctx: "FileContext") -> None:
         self.ctx = ctx
-        self._tables: dict[int, ScopeTable] = {}
+        self._tables = _tables_of(ctx.tree)
         self._self_attributes: dict[int, dict[str, list[ast.Assign]]] = {}
 
     def table(self, scope: ast.AST) -> ScopeTable:
@@ -262,15 +317,14 @@ class Scopes:
             return list(entry.bindings)
         parents = self.ctx.parents
         above: set[int] = set()  # ``at`` and the nodes around it, within its scope
-        loops: list[Binding] = []  # targets of the loops around ``at`` (not bound in their iterable)
         node: ast.AST | None = at
         while node is not None and node is not scope:
             above.add(id(node))
             node = parents.get(node)
-        for binding in entry.bindings:
-            if binding.how == "loop" and id(binding.stmt) in above and id(binding.iterable) not in above:
-                loops.append(binding)
-        params = [b for b in entry.bindings if b.stmt is scope]
+        # targets of the loops around ``at`` (not when ``at`` is in the loop's iterable)
+        loops = [b for key in above if key in entry.loops for b in entry.loops[key] if id(b.iterable) not in above]
+        loops.sort(key=lambda b: b.position)
+        params = entry.params
 
         def last_before(limit: tuple[int, int], loops_at_limit: bool = False) -> Binding | None:
             """The binding positioned last before ``limit`` that has run by ``at``."""
@@ -290,7 +344,7 @@ class Scopes:
         where = position(at)
         last = last_before(where, loops_at_limit=True)
         if last is None:
-            return params or [b for b in entry.bindings if b.how in ("loop", "other")] or list(entry.bindings)
+            return list(params) or [b for b in entry.bindings if b.how in ("loop", "other")] or list(entry.bindings)
         outer = None  # the outermost statement around ``last`` that does not hold ``at``
         node = last.stmt
         while node is not None and node is not scope:

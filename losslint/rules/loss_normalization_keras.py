@@ -12,7 +12,7 @@ compensating ``* batch_size`` are correct and stay quiet.
 Which functions are Keras losses: a ``keras.losses.Loss`` subclass's ``call``, a
 ``(y_true, y_pred)`` function or method in a module that uses TensorFlow/Keras,
 and anything given to ``compile(loss=...)`` in a file that reaches it by its
-imports (the project-wide facts of ``loss_common``: ``ssd_loss.compute_loss`` with
+imports (the ``LossFacts`` of ``analysis/scaling.py``: ``ssd_loss.compute_loss`` with
 ``ssd_loss = SSDLoss(...)`` and SSDLoss imported from keras_ssd_loss), so the loss
 file is judged even when the ``compile`` is in train.ipynb, and one class's
 ``compute_loss`` is never taken for another's. The finding goes on the ``return``, where the fix goes.
@@ -27,13 +27,13 @@ from typing import Iterable, Iterator
 import libcst as cst
 
 from losslint.analysis.names import dotted, last_part
+from losslint.analysis.scaling import Kind, LossEvaluator, compiled_loss_entries, compiled_loss_users
 from losslint.context import FileContext
 from losslint.discovery import display_path
 from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity
 from losslint.rules.base import ChainRole, Flagged, Quiet, Rule, register
 from losslint.project import file_key
 from losslint.rules.loss_chain import training_paths
-from losslint.rules.loss_common import Kind, LossEvaluator, compiled_loss_entries, compiled_loss_users
 
 _KERAS_PACKAGES = ("tensorflow", "keras", "tf_keras")
 

@@ -11,7 +11,7 @@ of the batch they were computed on.
   window is partial (stepped at k/accum scale, or left in ``.grad`` to swell the
   next epoch's first step).
 
-How a value scales is worked out by ``loss_common.LossEvaluator``; the numbers
+How a value scales is worked out by ``analysis/scaling.py``'s ``LossEvaluator``; the numbers
 (N, B, the last batch) come from the partial-batch family's DataLoader analysis,
 so LL103/LL104 stay quiet where LL201 would (``drop_last=True``, N % B == 0).
 """
@@ -29,8 +29,8 @@ from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity
 from losslint.fixes import set_keyword
 from losslint.rules.base import ChainRole, Flagged, Quiet, Rule, register
 from losslint.rules.loss_chain import on_training_paths
-from losslint.rules.loss_common import (
-    Batching,
+from losslint.analysis.batching import Batching, project_always_drops, tf_partial_batches
+from losslint.analysis.scaling import (
     Divisor,
     DivisorInfo,
     Kind,
@@ -40,13 +40,11 @@ from losslint.rules.loss_common import (
     enclosing_loops,
     in_evaluation,
     is_logged_only,
+    loop_iterable,
     off_by_default,
     reaches_backward,
-    loop_iterable,
-    project_always_drops,
-    tf_partial_batches,
-    training_batching,
 )
+from losslint.rules.loss_common import training_batching
 
 _TRIGGERS = ("loss", "Loss")
 
