@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING
 
 from losslint.analysis.names import argument, dotted, has_star_kwargs, identifier_words, last_part
 from losslint.analysis.scopes import Binding, position, scope_body, scopes_of, walk_scope
-from losslint.project import ModuleFacts, ProjectFacts, collector, family_fact
+from losslint.project import ModuleFacts, ProjectFacts, collector, family_fact, file_key
 
 if TYPE_CHECKING:
     from losslint.context import FileContext
@@ -647,7 +647,7 @@ class LossEvaluator:
             if cls is not None:
                 for stmt in cls.body:
                     if isinstance(stmt, ast.FunctionDef) and stmt.name == func.attr:
-                        return self.returns(stmt)
+                        return self._defined_here(self.returns(stmt), stmt, f"{cls.name}.{stmt.name}")
             return None
         qual = self.ctx.qualname(func)
         if not qual:
@@ -655,8 +655,14 @@ class LossEvaluator:
         if isinstance(func, ast.Name):
             local = [s for s in self.ctx.tree.body if isinstance(s, ast.FunctionDef) and s.name == func.id]
             if len(local) == 1:
-                return self.returns(local[0])
+                return self._defined_here(self.returns(local[0]), local[0], func.id)
         return self.project_callable(qual)
+
+    def _defined_here(self, loss: Loss, function: ast.FunctionDef, name: str) -> Loss:
+        """``loss``, computed by ``function`` of this file (``Loss.defined``)."""
+        if loss.kind is Kind.UNKNOWN and not loss.parts:
+            return loss
+        return loss.but(defined=(file_key(self.ctx.file or self.ctx.path), function.lineno, name))
 
     def project_callable(self, qual: str) -> Loss | None:
         """A loss callable of the project by qualified name, among the files within

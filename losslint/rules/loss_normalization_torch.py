@@ -25,7 +25,9 @@ import libcst as cst
 
 from losslint.analysis.names import argument, keyword, last_part
 from losslint.context import FileContext
-from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity
+from losslint.discovery import display_path
+from losslint.findings import Applicability, Finding, Fix, NodeEdit, RelatedLocation, Severity
+from losslint.project import file_key
 from losslint.fixes import set_keyword
 from losslint.rules.base import ChainRole, Flagged, Quiet, Rule, register
 from losslint.rules.loss_chain import on_training_paths
@@ -106,6 +108,20 @@ def _visible(ctx: FileContext, evaluator: LossEvaluator, expression: ast.expr, a
         if evaluator.reaching(name.id, at) is None and not ctx.values.bindings(name.id, ctx.tree):
             return False
     return True
+
+
+def _where_computed(ctx: FileContext, node: ast.AST, loss: Loss) -> list[RelatedLocation]:
+    """Where a loss computed by a project callable is computed (``FocalLoss`` in
+    losses.py, a loss function of this file), when that is another function,
+    class or file than the one ``node`` is in."""
+    if loss.defined is None:
+        return []
+    key, line, name = loss.defined
+    if key != file_key(ctx.file or ctx.path):
+        return [RelatedLocation.at(display_path(key), line, f"{name} computes the loss here")]
+    function = ctx.enclosing(node, ast.FunctionDef, ast.AsyncFunctionDef)
+    here = function is not None and function.lineno == line
+    return [] if here else [RelatedLocation.at(ctx.path, line, f"{name} computes the loss here")]
 
 
 def _remove_division(ctx: FileContext, node: ast.AST) -> NodeEdit | None:
@@ -708,7 +724,7 @@ class MeanLossDividedByBatchSize(Rule):
             if edit is not None:
                 fix = Fix(f"remove the division by {divisor.text}", Applicability.UNSAFE, (edit,))
                 message += "; removing the division makes the loss B times larger, so retune the learning rate"
-        return ctx.finding(self, node, message, fix, severity)
+        return ctx.finding(self, node, message, fix, severity, related=_where_computed(ctx, node, numerator))
 
 
 @register
@@ -955,7 +971,8 @@ class LossDividedByNominalBatchSize(Rule):
             if batching is False:
                 continue
             fix = self._divide_by_actual(ctx, evaluator, node, divisor_node)
-            yield ctx.finding(self, node, self._message(f"{numerator.evidence} divided by {divisor.text}", batching), fix, self._severity(batching))
+            message = self._message(f"{numerator.evidence} divided by {divisor.text}", batching)
+            yield ctx.finding(self, node, message, fix, self._severity(batching), related=_where_computed(ctx, node, numerator))
         if "compute_average_loss" in ctx.source:
             for call in ctx.nodes_of(ast.Call):
                 if last_part(ctx.qualname(call.func)) != "compute_average_loss":
