@@ -118,7 +118,7 @@ def test_dip_judgement_both_sides():
     fixed = series(batch=batch, last=last, last_factor=1.0, seed=1)
     good = judge_spike([under], [fixed], direction="down")
     assert good.kind == "dip" and good.verdict == "validated"
-    assert good.before < good.threshold < good.after
+    assert good.before < good.threshold / 1.1  # below the null's low edge, beyond the practical margin
     bad = judge_spike([under], [series(batch=batch, last=last, last_factor=0.3, seed=2)], direction="down")
     assert bad.verdict == "failed"
     # The same dip is no spike.

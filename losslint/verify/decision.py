@@ -39,12 +39,13 @@ edge by more than ``PRACTICAL_MARGIN`` (10 %, relative).
 
 Where a run recorded no per-sample losses (a loss computed by hand, outside
 ``torch.nn.functional``'s common ones and Keras's ``Loss``), S's null is drawn
-from the run's own full-batch losses instead: their step-to-step spread measures
-the relative variance of one sample's loss (a mean of B samples has 1/B of it),
-and a b-sample batch is drawn as the nearest full batch times a gamma variate
-of the variance b samples add, which is exact when the per-sample losses are
-gamma-distributed and keeps the skew of small batches (a b-sample mean of
-skewed losses is skewed). A loss that is not positive at every full batch (a
+from the run's own full-batch losses instead: the same ratio at ordinary steps
+(a full batch over the window before it: trend and noise as measured), times a
+gamma variate of the variance that drawing b of a batch's samples adds; that
+variance comes from the full batches' step-to-step spread (the relative variance
+of one sample's loss: a mean of B samples has 1/B of it), block-bootstrapped over
+epochs. The gamma is exact when the per-sample losses are gamma-distributed and
+keeps the skew of small batches (a b-sample mean of skewed losses is skewed). A loss that is not positive at every full batch (a
 log-likelihood of a density, a difference) fits no such model: S is then not
 judged, and the verdict says so.
 """
@@ -293,66 +294,91 @@ def _samples_per_epoch(steps: Steps) -> int:
     return max(counts.values()) if counts else 0
 
 
-def sample_variance(runs: Sequence[Steps]) -> float | None:
-    """The relative variance of one sample's loss (its variance over its mean squared),
-    from the full-batch losses alone, pooled over the runs (seeds of one program): the
+def variance_blocks(runs: Sequence[Steps]) -> list[list[float]] | None:
+    """Estimates of the relative variance of one sample's loss (its variance over its
+    mean squared) from the full-batch losses alone, one list per epoch of each run: the
     second difference of three successive full batches of an epoch, over their mean
     (a linear trend cancels), has the relative variance 6 N / ((N - 1) B) of one
     sample's, for batches of B drawn without replacement out of the epoch's N samples
     (a batch mean has (N - B) / ((N - 1) B), and two batches of one epoch covary by
     -1 / (N - 1)). None when a full batch's loss is not positive (no such model fits)
     or there are too few of them."""
-    terms = []
+    blocks = []
     for steps in runs:
         full = nominal_batch(steps)
         if not full:
             continue
         n = _samples_per_epoch(steps)
         scale = full * (n - 1) / n / 6 if n > full else full / 6
+        by_epoch: dict = {}
         for a, m, c in zip(steps, steps[1:], steps[2:]):
             if not (a["epoch"] == m["epoch"] == c["epoch"] and a.get("batch") == m.get("batch") == c.get("batch") == full):
                 continue
             values = [_finite(x["loss"]) for x in (a, m, c)]
             if any(v is None or v <= 0 for v in values):
                 return None
-            terms.append(scale * ((values[0] - 2 * values[1] + values[2]) / statistics.fmean(values)) ** 2)
-    return statistics.fmean(terms) if len(terms) >= 2 * WINDOW else None
+            term = scale * ((values[0] - 2 * values[1] + values[2]) / statistics.fmean(values)) ** 2
+            by_epoch.setdefault(m["epoch"], []).append(term)
+        blocks.extend(by_epoch.values())
+    return blocks if sum(map(len, blocks)) >= 2 * WINDOW else None
 
 
-def _batch_loss_sampler(steps: Steps, b: int, complete_last: bool, variance: float):
-    """Without per-sample losses: one per-seed S under the null drawn from the full-batch
-    losses. Per epoch, one of the ``NEAREST`` full batches before the boundary over the
-    window's median (the trend, as in S), times the noise that drawing b of its samples
-    adds (b < B: variance v (1/b - 1/B); no partial batch: a bootstrap of B, v / B, as the
-    per-sample null does), a gamma variate of mean 1 with that variance."""
-    full = nominal_batch(steps)
-    if not full:
+def sample_variance(runs: Sequence[Steps]) -> float | None:
+    """The relative variance of one sample's loss, pooled over the runs (seeds of one program)."""
+    blocks = variance_blocks(runs)
+    return statistics.fmean(t for block in blocks for t in block) if blocks else None
+
+
+def _batch_loss_sampler(runs: Sequence[Steps], flags: Sequence[bool], b: int, blocks: list[list[float]]):
+    """Without per-sample losses: one draw of the per-seed S of every run under the null,
+    from the full-batch losses. The relative variance v of one sample's loss is re-drawn
+    for each draw from the epochs' estimates (a block bootstrap: so that the null carries
+    the uncertainty of v, which a few epochs measure roughly), one for all the runs. Per
+    epoch, the ratio S is of a full batch at an ordinary step (not an epoch's last: its
+    loss over the median of the window before it, so the trend and the step-to-step
+    noise of full batches are in the null as measured), times the noise that drawing b
+    of a batch's samples adds (b < B: variance v (1/b - 1/B)), a gamma variate of mean 1
+    with that variance. With no partial batch the null is the ordinary steps' ratios alone."""
+    per_run = []
+    for steps, flag in zip(runs, flags):
+        full = nominal_batch(steps)
+        ends = set(epoch_end_indices(steps, flag))
+        ordinary = []
+        for i, step in enumerate(steps):
+            if i in ends or step.get("batch") != full or _finite(step["loss"]) is None:
+                continue
+            losses = [_finite(steps[j]["loss"]) for j in _window(steps, i) if steps[j].get("batch") == full]
+            losses = [v for v in losses if v is not None and v > 0]
+            if len(losses) >= MIN_WINDOW:
+                ordinary.append(_finite(step["loss"]) / statistics.median(losses))
+        if full and ordinary and ends:
+            per_run.append((0.0 if b >= full else 1 / b - 1 / full, ordinary, len(ends)))
+    if not per_run:
         return None
-    added = variance / full if b >= full else variance * (1 / b - 1 / full)
-    shape = 1 / added if added > 0 else None
-    epochs = []
-    for end in epoch_end_indices(steps, complete_last):
-        losses = [_finite(steps[i]["loss"]) for i in _window(steps, end) if steps[i].get("batch") == full]
-        losses = [v for v in losses if v is not None and v > 0]
-        if len(losses) < MIN_WINDOW:
-            continue
-        reference = statistics.median(losses)
-        epochs.append([v / reference for v in losses[-NEAREST:]])
-    if not epochs:
-        return None
 
-    def draw(rng: random.Random) -> float:
-        ratios = []
-        for nearest in epochs:
-            centre = nearest[len(nearest) - 1 - rng.randrange(len(nearest))]
-            ratios.append(centre * (rng.gammavariate(shape, 1 / shape) if shape else 1.0))
-        return statistics.median(ratios)
+    def draw(rng: random.Random) -> list[float]:
+        chosen = [rng.choice(blocks) for _ in blocks]
+        variance = statistics.fmean(t for block in chosen for t in block)
+        values = []
+        for factor, ordinary, epochs in per_run:
+            shape = 1 / (variance * factor) if variance * factor > 0 else None
+            ratios = [rng.choice(ordinary) * (rng.gammavariate(shape, 1 / shape) if shape else 1.0) for _ in range(epochs)]
+            values.append(statistics.median(ratios))
+        return values
 
     return draw
 
 
 def _median_of_draws(samplers: list, rng: random.Random) -> list[float]:
-    return [statistics.median([sampler(rng) for sampler in samplers]) for _ in range(NULL_DRAWS)]
+    """``NULL_DRAWS`` medians over the runs; a sampler draws one run's value, or a list of several runs'."""
+    out = []
+    for _ in range(NULL_DRAWS):
+        values = []
+        for sampler in samplers:
+            value = sampler(rng)
+            values.extend(value if isinstance(value, list) else [value])
+        out.append(statistics.median(values))
+    return out
 
 
 @_memo
@@ -360,18 +386,18 @@ def loss_null(runs: Sequence[Steps], b: int | None, complete: Sequence[bool] | N
     """The null range of S (median over the runs) for a last batch of ``b`` samples."""
     if not b:
         return None
-    flags = list(complete or [])
-    samplers, modelled = [], False
-    variance = None
-    for i, steps in enumerate(runs):
-        flag = flags[i] if i < len(flags) else True
+    flags = _completes(complete, len(runs))
+    samplers, by_hand = [], []
+    for steps, flag in zip(runs, flags):
         sampler = _loss_null_sampler(steps, b, flag)
-        if sampler is None:  # a loss computed by hand: no per-sample losses were recorded
-            variance = variance or sample_variance([r for r in runs if not any(s.get("per_sample") for s in r)])
-            sampler = _batch_loss_sampler(steps, b, flag, variance) if variance is not None else None
-            modelled = modelled or sampler is not None
         if sampler is not None:
             samplers.append(sampler)
+        else:  # a loss computed by hand: no per-sample losses were recorded
+            by_hand.append((steps, flag))
+    blocks = variance_blocks([steps for steps, _ in by_hand]) if by_hand else None
+    modelled = _batch_loss_sampler(*zip(*by_hand), b, blocks) if blocks else None
+    if modelled is not None:
+        samplers.append(modelled)
     if not samplers:
         return None
     return _quantiles(_median_of_draws(samplers, random.Random(0)), FULL_BATCH_SOURCE if modelled else "per-sample resampling")
