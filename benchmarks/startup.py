@@ -2,8 +2,10 @@
 
     python benchmarks/startup.py [--repeat N] [--examples DIR]
 
-Side by side with ruff and flake8 on the same files (both are installed into the
-running environment if missing: ``pip install ruff flake8``):
+Side by side with ruff and flake8 on the same files (ruff is installed into the
+running environment if missing; flake8 7.5.0 runs from a virtual environment of
+its own, benchmarks/.cache/flake8, made if missing, so that losslint's flake8
+plugin does not run inside it):
 
 - CLI start: ``--version`` (bar: losslint under 150 ms), and ``losslint --help``
   and ``losslint rule LL201``, which must not pay for the rules' analysis;
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -49,6 +52,9 @@ LSP_PARTS = (
 HEAVY = ("libcst", "losslint.rules.partial_batch_torch", "losslint.analysis.values", "losslint.fixes", "astroid", "pygls")
 
 
+PLAIN_FLAKE8 = ROOT / "benchmarks" / ".cache" / "flake8"
+
+
 def tool(name: str) -> str:
     """The executable of ``name`` next to this Python, installed if missing."""
     found = Path(sys.executable).parent / name
@@ -57,16 +63,35 @@ def tool(name: str) -> str:
     return str(found)
 
 
-def timed(command: list[str], repeat: int, cwd: Path = ROOT, env: dict | None = None, before=None) -> tuple[float, float]:
-    """(min, median) wall seconds of ``command``; ``before()`` runs untimed before each."""
-    times = []
+def plain_flake8() -> str:
+    """flake8 without losslint's plugin (flake8 runs every installed plugin, whatever
+    ``--select`` says): in a virtual environment of its own, as benchmarks/run.py
+    makes it."""
+    found = PLAIN_FLAKE8 / "bin" / "flake8"
+    if not found.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(PLAIN_FLAKE8)], check=True)
+        subprocess.run([str(PLAIN_FLAKE8 / "bin" / "pip"), "install", "-q", "flake8==7.5.0"], check=True)
+    return str(found)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(command: list[str], repeat: int, cwd: Path = ROOT, env: dict | None = None, before=None) -> tuple[float, float, float]:
+    """(min wall, median wall, min CPU) seconds of ``command``; ``before()`` runs
+    untimed before each. CPU (user + system of the process and its workers) is
+    what a loaded machine inflates least."""
+    times, cpu = [], []
     for _ in range(repeat):
         if before is not None:
             before()
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), _children_cpu()
         subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         times.append(time.perf_counter() - start)
-    return min(times), statistics.median(times)
+        cpu.append(_children_cpu() - start_cpu)
+    return min(times), statistics.median(times), min(cpu)
 
 
 def imported_heavy(command: list[str]) -> list[str]:
@@ -136,10 +161,10 @@ def main() -> None:
     args = parser.parse_args()
     repeat = args.repeat
     examples = (args.examples or default_examples()).resolve()
-    losslint, ruff, flake8 = tool("losslint"), tool("ruff"), tool("flake8")
-    rows: list[tuple[str, str, float, float]] = []
+    losslint, ruff, flake8 = tool("losslint"), tool("ruff"), plain_flake8()
+    rows: list[tuple[str, str, float, float, float | None]] = []
 
-    def row(what: str, who: str, command: list[str], **kwargs) -> tuple[float, float]:
+    def row(what: str, who: str, command: list[str], **kwargs) -> tuple[float, float, float]:
         result = timed(command, repeat, **kwargs)
         rows.append((what, who, *result))
         return result
@@ -164,14 +189,14 @@ def main() -> None:
     row("tree", "flake8", [flake8, "--exit-zero", "-q", "."], cwd=examples)
 
     first, relint = lsp_times(max(1, repeat // 2))
-    rows.append(("LSP first diagnostics, 1,000 lines", "losslint", min(first), statistics.median(first)))
-    rows.append(("LSP re-lint on change, 1,000 lines", "losslint", min(relint), statistics.median(relint)))
+    rows.append(("LSP first diagnostics, 1,000 lines", "losslint", min(first), statistics.median(first), None))
+    rows.append(("LSP re-lint on change, 1,000 lines", "losslint", min(relint), statistics.median(relint), None))
 
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; repeat {repeat}; tree: {examples}")
-    print("| what | tool | min ms | median ms |\n|---|---|---:|---:|")
-    for what, who, low, mid in rows:
-        print(f"| {what} | {who} | {low * 1000:.0f} | {mid * 1000:.0f} |")
-    print(f"\nwarm / cold (medians): {warm[1] / cold[1]:.1%}")
+    print("| what | tool | min ms | median ms | min CPU ms |\n|---|---|---:|---:|---:|")
+    for what, who, low, mid, cpu in rows:
+        print(f"| {what} | {who} | {low * 1000:.0f} | {mid * 1000:.0f} | {'' if cpu is None else f'{cpu * 1000:.0f}'} |")
+    print(f"\nwarm / cold: {warm[1] / cold[1]:.1%} of the wall time (medians), {warm[2] / cold[2]:.1%} of the CPU time")
     print(f"heavy modules imported by `losslint --version`: {imported_heavy(['--version']) or 'none'}")
     print(f"heavy modules imported by `losslint rule LL201`: {imported_heavy(['rule', 'LL201']) or 'none'}")
     print(f"heavy modules imported by `losslint check {one}`: {imported_heavy(['check', '--no-cache', '--exit-zero', one]) or 'none'}")

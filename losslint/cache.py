@@ -24,7 +24,7 @@ editable install changes without a version bump) and the Python version (the
 Entries are data, never code: JSON in which the only objects rebuilt are the
 losslint types an entry needs (``ModuleFacts`` and the dataclasses of its
 ``extra``, findings, spans, enums, sets and tuples), looked up by name in an
-explicit allow-list (``_allowed_types``) and checked field by field against
+explicit allow-list (``_allowed_type``) and checked field by field against
 their type annotations; nothing named in an entry is ever imported or called.
 An entry that does not match that schema, or whose checksum is wrong (torn,
 damaged, another build's, an old pickle, or crafted), is a miss: the run
@@ -234,22 +234,42 @@ class Cache:
 
 
 @lru_cache(maxsize=1)
-def _allowed_types() -> dict[str, type]:
-    """Every class an entry may rebuild, by name: losslint's own result types and
-    the kinds of per-family fact registered with ``project.family_fact`` (the rule
-    modules register theirs when imported; tests/test_cache.py checks the facts of
-    every fixture round-trip). (Cached: callers never modify it.)"""
-    from losslint.rules import load_all
-
-    load_all()  # (registers every family's fact kinds)
+def _result_types() -> dict[str, type]:
+    """losslint's own result types, by name."""
     from losslint.findings import Applicability, LineEdit, RelatedLocation, Severity, Span
     from losslint.parallel import Scan, _Remembered
-    from losslint.project import FAMILY_FACTS, ModuleFacts
+    from losslint.project import ModuleFacts
 
     allowed = (
         Severity, Applicability, Span, LineEdit, RelatedLocation, DetachedFix, Finding, ModuleFacts, Scan, _Remembered,
     )
-    return {f"{cls.__module__}.{cls.__qualname__}": cls for cls in (*allowed, *FAMILY_FACTS.values())}
+    return {f"{cls.__module__}.{cls.__qualname__}": cls for cls in allowed}
+
+
+@lru_cache(maxsize=None)
+def _family_kinds(registered: int) -> dict[str, type]:
+    """The kinds of per-family fact registered so far, by name (``registered``: how
+    many, so that kinds registered since are seen)."""
+    from losslint.project import FAMILY_FACTS
+
+    return {f"{cls.__module__}.{cls.__qualname__}": cls for cls in FAMILY_FACTS.values()}
+
+
+def _allowed_type(name: str) -> type | None:
+    """The class an entry may rebuild under ``name``: losslint's own result types and
+    the kinds of per-family fact registered with ``project.family_fact``. The rule
+    modules register theirs when imported; they are imported here only for a name
+    not known yet (an entry of facts), so that replaying a run's findings imports
+    no rule (tests/test_cache.py checks the facts of every fixture round-trip)."""
+    from losslint.project import FAMILY_FACTS
+
+    found = _result_types().get(name) or _family_kinds(len(FAMILY_FACTS)).get(name)
+    if found is None:
+        from losslint.rules import load_all
+
+        load_all()
+        found = _family_kinds(len(FAMILY_FACTS)).get(name)
+    return found
 
 
 @lru_cache(maxsize=None)
@@ -284,7 +304,7 @@ def encode(value: Any) -> Any:
             return {"~": "m", "v": {k: encode(v) for k, v in value.items()}}
         return {"~": "d", "v": [[encode(k), encode(v)] for k, v in value.items()]}
     name = f"{type(value).__module__}.{type(value).__qualname__}"
-    if _allowed_types().get(name) is not type(value):
+    if _allowed_type(name) is not type(value):
         raise TypeError(f"not a cacheable type: {name}")
     if isinstance(value, enum.Enum):
         return {"~": "e", "n": name, "v": value.value}
@@ -324,7 +344,7 @@ def decode(data: Any) -> Any:
         return {k: v if type(v) in _SCALARS else decode(v) for k, v in data["v"].items()}
     if tag == "d":
         return {decode(k): decode(v) for k, v in (_pair(p) for p in _list(data["v"]))}
-    cls = _allowed_types().get(data["n"]) if isinstance(data.get("n"), str) else None
+    cls = _allowed_type(data["n"]) if isinstance(data.get("n"), str) else None
     if cls is None:
         raise ValueError("not an allowed type")
     if tag == "e" and issubclass(cls, enum.Enum):

@@ -13,7 +13,7 @@ cheap visitors; a rule runs only on files that contain one of its trigger words.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Iterable
 
 from losslint import notebooks
@@ -42,10 +42,23 @@ class FileChecker:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.rules: list[Rule] = [cls() for cls in enabled_rules(settings)]
-        self.enabled_codes = {r.code for r in self.rules}
-        # Rules that read a file's content (the LL0xx codes are the engine's own).
-        self._content_codes = frozenset(r.code for r in self.rules if not r.code.startswith("LL0"))
+        if settings.select is not None or settings.extend_select or settings.ignore:
+            self.rules  # a selector that matches no rule is an error now, not when a file is checked
+
+    # The rule modules are imported on first use: a run whose findings all come from
+    # the cache (a warm re-run) imports none of them, nor libcst.
+    @cached_property
+    def rules(self) -> list[Rule]:
+        return [cls() for cls in enabled_rules(self.settings)]
+
+    @cached_property
+    def enabled_codes(self) -> frozenset[str]:
+        return frozenset(r.code for r in self.rules)
+
+    @cached_property
+    def _content_codes(self) -> frozenset[str]:
+        """The rules that read a file's content (the LL0xx codes are the engine's own)."""
+        return frozenset(r.code for r in self.rules if not r.code.startswith("LL0"))
 
     # -- project facts -----------------------------------------------------------
     def empty_project(self) -> ProjectFacts:

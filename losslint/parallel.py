@@ -399,14 +399,19 @@ class _CheckRun:
             if collecting:
                 gc.enable()
         self.check(project, project_digest)
-        if self.cache is not None and not self.replayed:
-            _remember(self.cache, run_key, self.files)
         results = [f.result or FileResult(f.target.display) for f in self.files]
         for f in self.files:
             f.source = None
         if self.kept_trees:
             gc.unfreeze()
-        return _report(self.checker, results)
+        if self.replayed:
+            return Report(results)  # linked before the run remembered them
+        if self.cache is not None:
+            _remember_files(self.cache, run_key, self.files)  # unlinked: linked again with the next run's files
+        report = _report(self.checker, results)
+        if self.cache is not None and not report.internal_error:
+            _remember_run(self.cache, run_key, self.files)
+        return report
 
     def read(self) -> tuple[str, str]:
         """Every file's bytes and digest (an unreadable file is finished: its LL001);
@@ -552,7 +557,7 @@ def _remembered(cache: Cache, run_key: tuple[str, str]) -> dict[str, _Remembered
     return entry
 
 
-def _remember(cache: Cache, run_key: tuple[str, str], files: list[_File]) -> None:
+def _remember_files(cache: Cache, run_key: tuple[str, str], files: list[_File]) -> None:
     """This run's state for the next run over the same paths: every file's scan and
     findings (a file on which losslint crashed is left out, to be tried again)."""
 
@@ -567,9 +572,13 @@ def _remember(cache: Cache, run_key: tuple[str, str], files: list[_File]) -> Non
         if f.digest and f.scan is not None and f.scan.crash is None and not crashed(f) and f.result_key
     }
     cache.put("files", run_key[0], state)
-    if not any(crashed(f) for f in files):
-        readable = [f for f in files if f.digest]
-        cache.put("run", run_key[0], (run_key[1], [[portable(x) for x in f.result.findings] if f.result else [] for f in readable]))
+
+
+def _remember_run(cache: Cache, run_key: tuple[str, str], files: list[_File]) -> None:
+    """The run's linked findings, replayed as they are by a run that finds every
+    file as it was (it needs no rule, not even to link them)."""
+    readable = [f for f in files if f.digest]
+    cache.put("run", run_key[0], (run_key[1], [[portable(x) for x in f.result.findings] if f.result else [] for f in readable]))
 
 
 # -- --fix and --diff -------------------------------------------------------------------

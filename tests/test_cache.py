@@ -399,3 +399,22 @@ def test_a_finding_with_related_locations_round_trips():
         ),
     )
     assert cache_module.decode(json.loads(json.dumps(cache_module.encode(finding)))) == finding
+
+
+def test_a_warm_rerun_imports_no_rule_and_replays_the_linked_findings(tmp_path: Path):
+    """Issue 15: a re-run that finds every file as it was replays the run's findings,
+    already linked (the chain of fixtures/torch_focal_project), without importing a
+    rule module or libcst."""
+    fixtures = Path(__file__).resolve().parent.parent / "fixtures"
+    env = {**os.environ, "LOSSLINT_CACHE_DIR": str(tmp_path / "cache")}
+    probe = (
+        "import sys\nfrom losslint.cli import main\n"
+        "try:\n    main(['check', '--exit-zero', '--no-progress', '--output-format', 'json', sys.argv[1]])\n"
+        "except SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('libcst', 'losslint.rules.partial_batch_torch', 'losslint.rules.loss_chain') if m in sys.modules), file=sys.stderr)\n"
+    )
+    runs = [subprocess.run([sys.executable, "-c", probe, str(fixtures)], env=env, capture_output=True, text=True, timeout=300) for _ in range(2)]
+    cold, warm = (json.loads(run.stdout) for run in runs)
+    assert cold == warm and any(f["related_locations"] for f in cold)
+    assert runs[0].stderr.strip().splitlines()[-1] != "[]"  # (the probe sees the imports of a cold run)
+    assert runs[1].stderr.strip().splitlines()[-1] == "[]", runs[1].stderr

@@ -48,7 +48,6 @@ def test_each_is_scoped_to_related_files(tmp_path):
 
 
 def test_cache_round_trips_family_facts():
-    cache._allowed_types.cache_clear()
     assert "_SeenBatches" in FAMILY_FACTS
     facts = ModuleFacts(module="train")
     facts.put(_SeenBatches({"loader": 64}))
