@@ -112,6 +112,13 @@ def _builds_clipping_model(ctx: FileContext) -> bool:
     )
 
 
+def _forwards_to_super(call: ast.Call) -> bool:
+    """``super().compile(optimizer=optimizer, ...)`` in a model's own ``compile``: it hands
+    on what the model's callers chose, and is judged at their ``compile`` call."""
+    receiver = call.func.value if isinstance(call.func, ast.Attribute) else None
+    return isinstance(receiver, ast.Call) and isinstance(receiver.func, ast.Name) and receiver.func.id == "super"
+
+
 def _keras_prefix(ctx: FileContext) -> tuple[str, tuple[str, ...]]:
     """How this file names ``keras.optimizers``, and the import that needs."""
     aliases = ctx.imports.aliases
@@ -308,6 +315,30 @@ class KerasMomentumWithoutClipping(Rule):
         ),
         Flagged(
             """
+            import keras
+
+            class Distiller(keras.Model):
+                def compile(self, optimizer, metrics=None):
+                    super().compile(optimizer=optimizer, metrics=metrics)
+
+            distiller = Distiller()
+            distiller.compile(optimizer="adam", metrics=["acc"])
+            """,
+            fixed="""
+            import keras
+
+            class Distiller(keras.Model):
+                def compile(self, optimizer, metrics=None):
+                    super().compile(optimizer=optimizer, metrics=metrics)
+
+            distiller = Distiller()
+            distiller.compile(optimizer=keras.optimizers.Adam(clipnorm=1.0), metrics=["acc"])
+            """,
+            message_contains=('compile(optimizer="adam")',),
+            unsafe=True,
+        ),
+        Flagged(
+            """
             from keras.optimizers import Adam
             from bert4keras.optimizers import extend_with_weight_decay
 
@@ -468,7 +499,7 @@ class KerasMomentumWithoutClipping(Rule):
                     if finding is not None:
                         yield finding
                 continue
-            if isinstance(call.func, ast.Attribute) and call.func.attr == "compile":
+            if isinstance(call.func, ast.Attribute) and call.func.attr == "compile" and not _forwards_to_super(call):
                 yield from self._judge_string(ctx, call, max_norm)
 
     def _judge_constructor(self, ctx: FileContext, call: ast.Call, momentum: Momentum, max_norm: str) -> Finding | None:
