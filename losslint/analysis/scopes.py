@@ -125,8 +125,11 @@ class _Name:
 class ScopeTable:
     """Every binding of every local name of one scope, and the names it reads."""
 
-    def __init__(self, scope: ast.AST) -> None:
+    def __init__(self, scope: ast.AST, binding_expressions: frozenset[int] = frozenset()) -> None:
         self.scope = scope
+        # the expressions that hold a walrus or a comprehension (ids): no other
+        # expression binds a name, so the walk does not enter them
+        self._binding_expressions = binding_expressions
         self.names: dict[str, _Name] = {}
         self._loads: dict[str, list[ast.Name]] | None = None
         self._index()
@@ -179,6 +182,7 @@ class ScopeTable:
         # node's class: most nodes bind nothing, and this runs once per scope.
         stack: list[ast.AST] = list(reversed(scope_body(scope)))
         pop, extend, binders, opaque_scopes = stack.pop, stack.extend, _BINDERS, _OWN_SCOPES
+        expr, entered = ast.expr, self._binding_expressions
         while stack:
             node = pop()
             cls = node.__class__
@@ -190,8 +194,8 @@ class ScopeTable:
             for field in node._fields:
                 value = getattr(node, field, None)
                 if value.__class__ is list:
-                    children.extend(item for item in value if isinstance(item, ast.AST))
-                elif isinstance(value, ast.AST):
+                    children.extend(item for item in value if isinstance(item, ast.AST) and (not isinstance(item, expr) or id(item) in entered))
+                elif isinstance(value, ast.AST) and (not isinstance(value, expr) or id(value) in entered):
                     children.append(value)
             children.reverse()
             extend(children)
@@ -245,14 +249,14 @@ _BINDERS = _OWN_SCOPES | {
 
 # The last tree's scope tables: the fact collectors and the rules of one file each
 # make their own FileContext of the same tree, and share these (as walk.tree_index).
-_last_tables: tuple[ast.AST | None, dict[int, ScopeTable]] = (None, {})
+_last_tables: tuple[ast.AST | None, dict[int, ScopeTable], list[frozenset[int]]] = (None, {}, [])
 
 
-def _tables_of(tree: ast.AST) -> dict[int, ScopeTable]:
+def _tables_of(tree: ast.AST) -> tuple[dict[int, ScopeTable], list[frozenset[int]]]:
     global _last_tables
     if _last_tables[0] is not tree:
-        _last_tables = (tree, {})
-    return _last_tables[1]
+        _last_tables = (tree, {}, [])
+    return _last_tables[1], _last_tables[2]
 
 
 class Scopes:
@@ -260,14 +264,26 @@ class Scopes:
 
     def __init__(self, ctx: "FileContext") -> None:
         self.ctx = ctx
-        self._tables = _tables_of(ctx.tree)
+        self._tables, self._binding_expressions = _tables_of(ctx.tree)
         self._self_attributes: dict[int, dict[str, list[ast.Assign]]] = {}
 
     def table(self, scope: ast.AST) -> ScopeTable:
         table = self._tables.get(id(scope))
         if table is None:
-            table = self._tables[id(scope)] = ScopeTable(scope)
+            if not self._binding_expressions:
+                self._binding_expressions.append(self._expressions_that_bind())
+            table = self._tables[id(scope)] = ScopeTable(scope, self._binding_expressions[0])
         return table
+
+    def _expressions_that_bind(self) -> frozenset[int]:
+        """The expressions (ids) that are or hold a walrus or a comprehension."""
+        parents, found = self.ctx.parents, set()
+        for node in [*self.ctx.nodes_of(ast.NamedExpr), *self.ctx.nodes_of(ast.comprehension)]:
+            current: ast.AST | None = node
+            while current is not None and not isinstance(current, ast.stmt) and id(current) not in found:
+                found.add(id(current))
+                current = parents.get(current)
+        return frozenset(found)
 
     def scope_of(self, node: ast.AST) -> ast.AST:
         """The function (or module) whose local names ``node`` sees first."""
