@@ -1188,6 +1188,71 @@ def _accumulation_windows(ctx: FileContext) -> Iterable[_Window]:
                 yield _Window(ctx, loop, node, modulo, start)
 
 
+class _CountedWindow:
+    """A window keyed on a counter of micro-batches that runs across epochs: the
+    epoch loop's body clears .grad (``zero_grad``) and then runs ``loop``, whose body
+    counts ``counter += 1`` and steps under ``if counter % accum == 0``."""
+
+    def __init__(self, loop: ast.For, step_if: ast.If, modulo: ast.BinOp, counter: str, zero_grad: ast.Expr) -> None:
+        self.loop, self.step_if, self.modulo, self.counter, self.zero_grad = loop, step_if, modulo, counter, zero_grad
+        self.accum_node = modulo.right
+
+
+def _counted_windows(ctx: FileContext) -> Iterable[_CountedWindow]:
+    for step_if in ctx.nodes_of(ast.If):
+        modulo = next((n for n in ast.walk(step_if.test) if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Mod)), None)
+        if modulo is None or not isinstance(modulo.left, ast.Name):
+            continue
+        if not any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "step" for s in step_if.body for n in ast.walk(s)):
+            continue
+        loops = enclosing_loops(ctx, step_if)
+        if len(loops) < 2 or ctx.parents.get(loops[0]) is not loops[1]:
+            continue  # the batch loop directly in the epoch loop's body
+        loop, epoch = loops[0], loops[1]
+        counter = modulo.left.id
+        if counter in {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)}:
+            continue  # a per-epoch index (the enumerate windows)
+        if not _counts_across_epochs(ctx, counter, loop, epoch):
+            continue
+        zero_grad = _clears_before(epoch, loop)
+        # a step after the batch loop takes the leftovers itself: not this pattern
+        after = epoch.body[epoch.body.index(loop) + 1 :]
+        if zero_grad is not None and not any(
+            isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "step" and "optim" in ctx.text(n.func.value).lower()
+            for s in after for n in ast.walk(s)
+        ):
+            yield _CountedWindow(loop, step_if, modulo, counter, zero_grad)
+
+
+def _counts_across_epochs(ctx: FileContext, counter: str, loop: ast.For, epoch: ast.For) -> bool:
+    """``counter += 1`` in the batch loop, and no other binding inside the epoch loop
+    (it is set before the epochs start, and never reset)."""
+    bindings = ctx.values.bindings(counter, loop)
+    if not bindings:
+        return False
+    inside = [b for b in bindings if any(b.stmt is n for n in ast.walk(epoch))]
+    counts = [
+        b for b in inside
+        if b.how == "aug" and isinstance(b.stmt.op, ast.Add) and isinstance(b.stmt.value, ast.Constant)  # type: ignore[attr-defined]
+        and b.stmt.value.value == 1 and any(b.stmt is n for n in _loop_body_nodes(loop))  # type: ignore[attr-defined]
+    ]
+    return len(counts) == 1 and len(inside) == 1
+
+
+def _clears_before(epoch: ast.For, loop: ast.For) -> ast.Expr | None:
+    """``optimizer.zero_grad()`` (or ``model.zero_grad()``) as a statement of the epoch
+    loop's body before the batch loop."""
+    for stmt in epoch.body:
+        if stmt is loop:
+            return None
+        if (
+            isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and isinstance(stmt.value.func, ast.Attribute)
+            and stmt.value.func.attr == "zero_grad"
+        ):
+            return stmt
+    return None
+
+
 @register
 class PartialAccumulationWindow(Rule):
     code = "LL104"
@@ -1201,14 +1266,19 @@ class PartialAccumulationWindow(Rule):
         "whole windows. When the number of batches per epoch is not a multiple of accum, the last k micro-batches "
         "either step at k/accum of the right scale (a forced step on the last batch), or stay in .grad and are added "
         "to the next epoch's first window, whose step is then (accum + k)/accum too large. i % accum == 0 with i "
-        "counted from 0 steps after the very first micro-batch, at 1/accum scale, and shifts every window."
+        "counted from 0 steps after the very first micro-batch, at 1/accum scale, and shifts every window. A window "
+        "keyed on a step counter that runs across epochs (global_step % accum == 0) is whole, unless zero_grad() at "
+        "the start of every epoch clears what an epoch left in .grad: those micro-batches never train, and the next "
+        "epoch's first window steps with fewer, still divided by accum."
     )
     fix_doc = (
         "Divides by the actual length of the window, min(accum, len(loader) - i // accum * accum), and steps on the "
         "last batch of the epoch too; a misaligned test becomes (i + 1) % accum. Safe: every whole window trains "
         "exactly as before. Accumulation steps that are an option (1 by default) are reported as info. accelerate's "
         "accumulate() (which divides by the configured steps and forces a step at the end of the dataloader) is "
-        "reported without a fix. Only a division whose result reaches backward() is taken for loss scaling."
+        "reported without a fix. A counter that runs across epochs keeps its windows whole once the zero_grad() at the "
+        "start of the epoch is removed (unsafe: the micro-batches it cleared now train). Only a division whose result "
+        "reaches backward() is taken for loss scaling."
     )
     references = (
         "https://huggingface.co/blog/gradient_accumulation (Fixing Gradient Accumulation, 2024)",
@@ -1356,6 +1426,49 @@ class PartialAccumulationWindow(Rule):
             fixed=None,
             message_contains=("accelerator.accumulate()", "args.gradient_accumulation_steps (now 1) is above 1"),
         ),
+        Flagged(
+            """
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+
+            ACCUM = 4
+            train_loader = DataLoader(TensorDataset(torch.randn(1000, 8), torch.randn(1000, 1)), batch_size=100, shuffle=True)
+            model = torch.nn.Linear(8, 1)
+            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+            global_step = 0
+            for epoch in range(10):
+                model.train()
+                optimizer.zero_grad()
+                for x, y in train_loader:
+                    loss = torch.nn.functional.mse_loss(model(x), y) / ACCUM
+                    loss.backward()
+                    global_step += 1
+                    if global_step % ACCUM == 0:
+                        optimizer.step()
+                        optimizer.zero_grad()
+            """,
+            fixed="""
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+
+            ACCUM = 4
+            train_loader = DataLoader(TensorDataset(torch.randn(1000, 8), torch.randn(1000, 1)), batch_size=100, shuffle=True)
+            model = torch.nn.Linear(8, 1)
+            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+            global_step = 0
+            for epoch in range(10):
+                model.train()
+                for x, y in train_loader:
+                    loss = torch.nn.functional.mse_loss(model(x), y) / ACCUM
+                    loss.backward()
+                    global_step += 1
+                    if global_step % ACCUM == 0:
+                        optimizer.step()
+                        optimizer.zero_grad()
+            """,
+            unsafe=True,
+            message_contains=("global_step counted across epochs", "last 2 micro-batches of the first epoch", "0.50x"),
+        ),
     )
     quiet = (
         Quiet(
@@ -1428,6 +1541,52 @@ class PartialAccumulationWindow(Rule):
             """,
             why="no accumulation: the loss is not divided by the window",
         ),
+        Quiet(
+            """
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+
+            ACCUM = 4
+            train_loader = DataLoader(TensorDataset(torch.randn(1000, 8), torch.randn(1000, 1)), batch_size=100, shuffle=True)
+            model = torch.nn.Linear(8, 1)
+            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+            global_step = 0
+            for epoch in range(10):
+                model.train()
+                for x, y in train_loader:
+                    loss = torch.nn.functional.mse_loss(model(x), y) / ACCUM
+                    loss.backward()
+                    global_step += 1
+                    if global_step % ACCUM == 0:
+                        optimizer.step()
+                        optimizer.zero_grad()
+            """,
+            why="a step counter that runs across epochs with nothing clearing .grad between steps: every window is whole, "
+            "some span two epochs",
+        ),
+        Quiet(
+            """
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+
+            ACCUM = 4
+            train_loader = DataLoader(TensorDataset(torch.randn(800, 8), torch.randn(800, 1)), batch_size=100, shuffle=True)
+            model = torch.nn.Linear(8, 1)
+            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+            global_step = 0
+            for epoch in range(10):
+                model.train()
+                optimizer.zero_grad()
+                for x, y in train_loader:
+                    loss = torch.nn.functional.mse_loss(model(x), y) / ACCUM
+                    loss.backward()
+                    global_step += 1
+                    if global_step % ACCUM == 0:
+                        optimizer.step()
+                        optimizer.zero_grad()
+            """,
+            why="8 batches per epoch, a multiple of ACCUM: every epoch ends on a step, so the zero_grad() clears nothing",
+        ),
     )
 
     def check(self, ctx: FileContext) -> Iterable[Finding]:
@@ -1436,9 +1595,13 @@ class PartialAccumulationWindow(Rule):
     def _check(self, ctx: FileContext) -> Iterable[Finding]:
         if "accumulate(" in ctx.source:
             yield from self._accelerate_windows(ctx)
-        if "enumerate" not in ctx.source or "step(" not in ctx.source:
+        if "step(" not in ctx.source:
             return
         evaluator = LossEvaluator(ctx, tensor_params=True)
+        if "zero_grad" in ctx.source:
+            yield from self._global_windows(ctx, evaluator)
+        if "enumerate" not in ctx.source:
+            return
         for window in _accumulation_windows(ctx):
             accum, configurable = _accumulation_steps(ctx, window.accum_node)
             if not configurable and (accum is None or accum <= 1):
@@ -1458,6 +1621,59 @@ class PartialAccumulationWindow(Rule):
             finding = self._judge(ctx, window, accum if accum is not None and accum > 1 else None, divisions)
             if finding is not None:
                 yield finding
+
+    def _global_windows(self, ctx: FileContext, evaluator: LossEvaluator) -> Iterable[Finding]:
+        """Windows keyed on a step counter that runs across epochs (``global_step += 1``,
+        ``if global_step % accum == 0: optimizer.step()``) while ``zero_grad()`` at the
+        start of every epoch clears what the last window of the previous one left in
+        .grad: those micro-batches never train, and the first window of the next epoch
+        steps with fewer micro-batches at 1/accum scale. (A counter that spans epochs
+        without that ``zero_grad()`` keeps every window whole: quiet.)"""
+        for window in _counted_windows(ctx):
+            accum, configurable = _accumulation_steps(ctx, window.accum_node)
+            if not configurable and (accum is None or accum <= 1):
+                continue
+            accum_dump = ast.dump(window.accum_node)
+            divisions = [
+                (n, d) for n, d in _divisions(ctx)
+                if ast.dump(d) == accum_dump and any(n is b for b in _loop_body_nodes(window.loop))
+                and not (_numerator(evaluator, n).detached or is_logged_only(ctx, n)) and reaches_backward(ctx, n)
+            ]
+            if not divisions or in_evaluation(ctx, window.loop):
+                continue
+            batching = training_batching(ctx, window.loop)
+            batches = batching.batches_per_epoch if batching is not None else None
+            accum_text, counter = ctx.text(window.accum_node), window.counter
+            if accum is not None and accum > 1 and batches is not None:
+                left = batches % accum
+                if left == 0:
+                    continue  # every epoch ends on a window's last micro-batch
+                numbers = (
+                    f"N={batching.n}, B={batching.b} gives {batches} batches per epoch; with {accum_text}={accum} the last "  # type: ignore[union-attr]
+                    f"{left} micro-batch{'es' if left != 1 else ''} of the first epoch {'are' if left != 1 else 'is'} cleared "
+                    f"before {'they are' if left != 1 else 'it is'} stepped, and the second epoch's first window steps "
+                    f"with {accum - left}, at {accum - left}/{accum} = {(accum - left) / accum:.2f}x the scale of a whole "
+                    f"window; the windows shift by {left} every epoch, so this recurs whenever an epoch does not end on a step"
+                )
+                severity = None
+            else:
+                numbers = (
+                    f"whenever the number of batches per epoch is not a multiple of {accum_text}, the last micro-batches "
+                    "of every epoch are cleared before they are stepped, and the next epoch's first window steps with "
+                    f"fewer, still divided by the full {accum_text}"
+                )
+                severity = Severity.INFO
+            message = (
+                f"the loss is divided by {accum_text} and the optimizer steps on `{ctx.text(window.step_if.test)}` with "
+                f"{counter} counted across epochs, but `{ctx.text(window.zero_grad)}` at the start of every epoch "
+                f"clears .grad between two steps: {numbers}"
+            )
+            fix = Fix(
+                "keep the windows whole across epochs: remove the zero_grad() at the start of the epoch",
+                Applicability.UNSAFE,
+                (NodeEdit(ctx.span(window.zero_grad), cst.Expr, lambda n: cst.RemoveFromParent()),),
+            )
+            yield ctx.finding(self, divisions[0][0], message, fix, severity)
 
     def _accelerate_windows(self, ctx: FileContext) -> Iterable[Finding]:
         """``with accelerator.accumulate(model):`` in a loop over a loader: accelerate
