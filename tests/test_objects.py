@@ -128,3 +128,21 @@ def test_a_script_rebinding_its_optimizer_per_cell_sees_each_cells_own(tmp_path:
     built = next(n for n, line in enumerate(lines, 1) if "momentum=0.9" in line)
     # only the second cell's step holds the momentum SGD (built at the end of the first cell)
     assert [(f.span.line, r.span.line) for f in found for r in f.related_locations] == [(steps[1], built)]
+
+
+def test_a_builder_of_another_file_is_the_related_location(tmp_path: Path, monkeypatch):
+    write(tmp_path, {
+        "optim.py": """
+            import torch
+
+            def make_optimizer(model):
+                return torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+            """,
+        "train.py": """
+            from optim import make_optimizer
+            optimizer = make_optimizer(model)
+            """ + LOOP_TEXT,
+    })
+    found = ll3(tmp_path, monkeypatch)
+    assert [(f.path, f.span.line) for f in found] == [("train.py", 6)]
+    assert [(r.path, r.span.line) for r in found[0].related_locations] == [("optim.py", 4)]

@@ -26,6 +26,7 @@ default (max_grad_norm=1.0).
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -232,7 +233,7 @@ def _built_related(ctx: FileContext, trained: list[LightningModuleFacts], module
         for line, momentum in zip(facts.lines, facts.momenta):
             if key is None or not momentum.is_momentum:
                 continue
-            where = ctx.path if key == (ctx.file and file_key(ctx.file)) else display_path(key)
+            where = ctx.path if key == (ctx.file and file_key(ctx.file)) else display_path(Path(key))
             related.append(RelatedLocation.at(where, line, f"{momentum.optimizer} is built here, in configure_optimizers"))
     return list(dict.fromkeys(related))
 

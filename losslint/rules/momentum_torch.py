@@ -25,6 +25,7 @@ then applied to gradients multiplied by the loss scale (65536 at the start).
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 from typing import Iterable
 
 import libcst as cst
@@ -323,7 +324,7 @@ def built_where(ctx: FileContext, found: list[Found]) -> list[RelatedLocation]:
             related.append(ctx.related(item.call, f"{item.momentum.optimizer} is built here"))
         elif item.related_path and item.related_line and (item.related_path, item.related_line) not in seen:
             seen.add((item.related_path, item.related_line))
-            related.append(RelatedLocation.at(display_path(item.related_path), item.related_line, f"{item.momentum.optimizer} is built here"))
+            related.append(RelatedLocation.at(display_path(Path(item.related_path)), item.related_line, f"{item.momentum.optimizer} is built here"))
     return related
 
 
@@ -445,7 +446,7 @@ def handed_findings(rule: Rule, ctx: FileContext, resolver: Resolver) -> Iterabl
         )
         related = [] if node is call else [ctx.related(call, f"the optimizer is handed to {name}() here")]
         if stepper_path:
-            related.append(RelatedLocation.at(display_path(stepper_path), line, f"{name}() steps it here, unclipped"))
+            related.append(RelatedLocation.at(display_path(Path(stepper_path)), line, f"{name}() steps it here, unclipped"))
         yield ctx.finding(rule, node, message, None, severity=choice.severity, related=related)
 
 
