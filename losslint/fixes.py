@@ -13,11 +13,15 @@ from __future__ import annotations
 import ast
 import bisect
 import difflib
+import io
 import os
+import re
 import signal
 import stat
 import tempfile
 import threading
+import tokenize
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -35,16 +39,19 @@ class FixError(Exception):
 class _EditApplier(cst.CSTTransformer):
     METADATA_DEPENDENCIES = (PositionProvider,)
 
-    def __init__(self, edits: Sequence[NodeEdit | InsertBefore]) -> None:
+    def __init__(self, edits: Sequence[NodeEdit | InsertBefore], line_shift: int = 0) -> None:
+        """``line_shift``: how many lines above the parsed code the file's line 1
+        is (the code is a snippet of the file: its line 1 is the file's line_shift + 1)."""
         super().__init__()
         self.node_edits: dict[tuple[int, int, int, int], list[NodeEdit]] = {}
         self.inserts: dict[tuple[int, int], list[str]] = {}
         for edit in edits:
+            line = edit.span.line - line_shift
             if isinstance(edit, NodeEdit):
-                key = (edit.span.line, edit.span.column, edit.span.end_line, edit.span.end_column)
+                key = (line, edit.span.column, edit.span.end_line - line_shift, edit.span.end_column)
                 self.node_edits.setdefault(key, []).append(edit)
             else:
-                self.inserts.setdefault((edit.span.line, edit.span.column), []).extend(edit.statements)
+                self.inserts.setdefault((line, edit.span.column), []).extend(edit.statements)
         self.applied: set[int] = set()
 
     def on_leave(self, original_node, updated_node):  # type: ignore[override]
@@ -101,24 +108,415 @@ def _apply(wrapper: MetadataWrapper, fixes: list[Fix]) -> str:
 
 
 def line_edits_of(source: str, fixes: Sequence[Fix]) -> list[tuple[LineEdit, ...]]:
-    """Each fix applied alone to ``source``, as line edits (one libcst parse for
-    all of them). A fix that cannot be applied has none. A fix is applied to the
-    top-level statements its edits fall in and diffed there only (a file of many
-    fixes costs its size once, not once per fix); one that needs an import the
-    file lacks is applied to the whole module."""
-    try:
-        wrapper = _wrapped(source)
-    except Exception:  # (the file's LL004 says why when it is fixed)
-        return [() for _ in fixes]
-    statements = _TopLevel(wrapper, source)
+    """Each fix applied alone to ``source``, as line edits. A fix that cannot be
+    applied has none. A fix is diffed on the top-level statements its edits fall
+    in (a file of many fixes costs its size once, not once per fix); libcst parses
+    only the innermost statements the edits change (``_Snippets``), and the whole
+    module only for a fix that needs it: an import the file lacks, or code whose
+    statement boundaries or layout the snippets cannot reproduce exactly."""
+    snippets = _Snippets.of(source)
+    whole: _WholeModule | None = None
     result = []
     for fix in fixes:
-        try:
-            edits = statements.line_edits(fix)
-            result.append(edits if edits is not None else tuple(text_edits(source, _apply(wrapper, [fix]))))
-        except Exception:
-            result.append(())
+        edits = snippets.line_edits(fix) if snippets is not None else None
+        if edits is None:
+            whole = whole or _WholeModule(source)
+            edits = whole.line_edits(fix)
+        result.append(edits)
     return result
+
+
+class _WholeModule:
+    """The file parsed by libcst once, its fixes applied to their top-level
+    statements (``_TopLevel``) or, failing that, to the whole module."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        try:
+            self.wrapper: MetadataWrapper | None = _wrapped(source)
+        except Exception:  # (the file's LL004 says why when it is fixed)
+            self.wrapper = None
+        self.statements = _TopLevel(self.wrapper, source) if self.wrapper is not None else None
+
+    def line_edits(self, fix: Fix) -> tuple[LineEdit, ...]:
+        if self.wrapper is None or self.statements is None:
+            return ()
+        try:
+            edits = self.statements.line_edits(fix)
+            return edits if edits is not None else tuple(text_edits(self.source, _apply(self.wrapper, [fix])))
+        except Exception:
+            return ()
+
+
+# Line breaks other than "\n" (str.splitlines breaks at these, the ast and libcst
+# at some of them): a file with one takes the whole-module path.
+_UNUSUAL_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_COMPOUND = (
+    ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try, ast.FunctionDef,
+    ast.AsyncFunctionDef, ast.ClassDef, ast.Match,
+) + ((ast.TryStar,) if hasattr(ast, "TryStar") else ())
+
+
+class _NotHere(Exception):
+    """The snippets cannot reproduce this fix's edits exactly: the whole module must."""
+
+
+class _Snippets:
+    """A fix applied to the innermost statements its edits change, each parsed
+    alone by libcst from the file's lines (on the ``ast``'s positions), and
+    spliced back into its top-level statements, which are then diffed as
+    ``_TopLevel`` would: the same line edits without parsing, computing positions
+    for and regenerating the whole file.
+
+    Exactness rests on three things, each checked or avoided: a snippet is parsed
+    in the same indentation as in the file (inside ``if 1:`` blocks, after one
+    that fixes libcst's default indent to the file's, which new blocks take); its
+    lines are the statement's own (it begins and ends its lines); and the comment
+    lines above a statement and below a compound one belong where libcst puts them
+    (a comment indented deeper than the next statement may belong to the block
+    before it: such a fix goes to the whole module)."""
+
+    @classmethod
+    def of(cls, source: str) -> _Snippets | None:
+        if source.startswith("\ufeff") or _UNUSUAL_BREAKS.search(source):
+            return None
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                tree = ast.parse(source)
+        except (SyntaxError, ValueError):
+            return None
+        return cls(source, tree) if tree.body else None
+
+    def __init__(self, source: str, tree: ast.Module) -> None:
+        self.source, self.tree = source, tree
+        # Without a final newline, libcst's code of the module lacks it too, and
+        # _TopLevel leaves every fix to the whole module: diffed on the whole file.
+        self.final_newline = source.endswith("\n")
+        self.lines = (source if self.final_newline else source + "\n").split("\n")  # self.lines[n - 1] is line n
+        # The top-level statements as libcst has them: statements joined by ";" are one.
+        self.groups = _groups(tree)
+        self.group_firsts = [_first_line(group[0]) for group in self.groups]
+        self._default_indent: str | None = None
+        self._present: set[str] | None = None
+
+    def line_edits(self, fix: Fix) -> tuple[LineEdit, ...] | None:
+        """The fix's line edits, or None when the whole module must compute them."""
+        try:
+            return self._line_edits(fix)
+        except Exception:  # _NotHere, or anything unforeseen: the whole module decides
+            return None
+
+    def _line_edits(self, fix: Fix) -> tuple[LineEdit, ...]:
+        if not fix.edits:
+            raise _NotHere()
+        # The top-level statements the fix touches, as _TopLevel finds them.
+        touched = []
+        for edit in fix.edits:
+            ends = (edit.span.line, edit.span.end_line) if isinstance(edit, NodeEdit) else (edit.span.line,)
+            touched.extend(self._group_at(line) for line in ends)
+        first, last = min(touched), max(touched)
+        start = self.group_firsts[0] if first == 0 else self._group_last(first - 1) + 1
+        end = self._group_last(last)
+        if first > 0:
+            self._check_no_footer(first - 1)
+        self._check_no_footer(last)
+        old = "".join(line + "\n" for line in self.lines[start - 1 : end])
+        # Each edit's snippet; snippets inside another are merged into it.
+        regions: dict[tuple[int, int], tuple[str, list[NodeEdit | InsertBefore]]] = {}
+        for edit in fix.edits:
+            region_start, region_end, indent = self._region(edit)
+            regions.setdefault((region_start, region_end), (indent, []))[1].append(edit)
+        spans = sorted(regions, key=lambda span: (span[0], -span[1]))  # (an outer one before those inside it)
+        merged: list[tuple[int, int]] = []
+        for span in spans:
+            if merged and span[0] <= merged[-1][1]:
+                outer = merged[-1]
+                if span[1] > outer[1]:
+                    raise _NotHere()  # overlapping, neither inside the other
+                regions[outer][1].extend(regions.pop(span)[1])
+            else:
+                merged.append(span)
+        regenerated = [(first_line, last_line, self._regenerate(first_line, last_line, *regions[(first_line, last_line)])) for first_line, last_line in merged]
+        if not self.final_newline or (fix.imports and ("import" in old or not self._imports_present(fix.imports))):
+            # As _apply does on the whole module (add_imports reads all of it): diffed on the whole file.
+            fixed = self._spliced(1, len(self.lines) - 1, regenerated)
+            if fix.imports:
+                fixed = self._with_imports(fixed, fix.imports)
+            return tuple(text_edits(self.source, fixed if self.final_newline else fixed[:-1]))
+        offset = start - 1
+        return tuple(
+            LineEdit(edit.line + offset, edit.end_line + offset, edit.content)
+            for edit in text_edits(old, self._spliced(start, end, regenerated))
+        )
+
+    def _spliced(self, start: int, end: int, regenerated: list[tuple[int, int, str]]) -> str:
+        """Lines start..end, each regenerated range replaced by its new text."""
+        parts: list[str] = []
+        at = start
+        for first, last, text in regenerated:
+            parts.extend(line + "\n" for line in self.lines[at - 1 : first - 1])
+            parts.append(text)
+            at = last + 1
+        parts.extend(line + "\n" for line in self.lines[at - 1 : end])
+        return "".join(parts)
+
+    def _with_imports(self, fixed: str, imports: Sequence[str]) -> str:
+        """``add_imports`` on the fixed file's text: each import not bound in it,
+        after its first run of top-level import lines (or after its docstring, or
+        before its first statement)."""
+        tree = ast.parse(fixed)
+        present: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                present |= _bound_names(node)
+        wanted = [cst.parse_statement(text) for text in dict.fromkeys(imports) if not _bound_names(ast.parse(text).body[0]) <= present]
+        if not wanted:
+            return fixed
+        groups = _groups(tree)
+        first = groups[0][0]
+        if isinstance(first, ast.Expr) and isinstance(first.value, ast.JoinedStr):
+            raise _NotHere()  # (libcst may call an f-string concatenation a docstring)
+        insert_at = 0
+        for index, group in enumerate(groups):
+            if all(isinstance(statement, (ast.Import, ast.ImportFrom)) for statement in group):
+                insert_at = index + 1
+            elif index == 0 and _is_docstring_line(group):
+                insert_at = 1
+            elif insert_at:
+                break
+        if insert_at == 0:
+            line = _first_line(first)
+        else:
+            line = max(statement.end_lineno or statement.lineno for statement in groups[insert_at - 1]) + 1
+        lines = fixed.split("\n")
+        return "".join(text + "\n" for text in lines[: line - 1]) + cst.Module(body=wanted).code + "\n".join(lines[line - 1 :])
+
+    # -- the top-level statements --------------------------------------------------
+    def _group_at(self, line: int) -> int:
+        index = bisect.bisect_right(self.group_firsts, line) - 1
+        if index < 0 or line > self._group_last(index):
+            raise _NotHere()  # (a line between statements: _TopLevel would say so too)
+        return index
+
+    def _group_last(self, index: int) -> int:
+        return max(statement.end_lineno or statement.lineno for statement in self.groups[index])
+
+    def _check_no_footer(self, index: int) -> None:
+        """The comment lines after a top-level statement belong to the next one
+        (libcst gives a compound statement's block the indented ones)."""
+        if not isinstance(self.groups[index][-1], _COMPOUND):
+            return
+        below = self.group_firsts[index + 1] - 1 if index + 1 < len(self.groups) else len(self.lines)
+        if any(line[:1] in (" ", "\t") for line in self.lines[self._group_last(index) : below]):
+            raise _NotHere()
+
+    # -- the snippet an edit is applied to -----------------------------------------
+    def _region(self, edit: NodeEdit | InsertBefore) -> tuple[int, int, str]:
+        """The lines (first, last) the edit's snippet covers, and their indentation:
+        for a node, the innermost statement around it (not the node itself: a
+        statement removed takes its comments, and may leave its block to pass);
+        for statements inserted, the statement they go before with the comment
+        lines above it (the inserted ones go above those)."""
+        span = edit.span
+        if isinstance(edit, InsertBefore):
+            chain = self._chain((span.line, span.column), (span.line, span.column))
+            if not chain:
+                raise _NotHere()
+            statement, siblings, index, owner = chain[-1]
+            if self._start(statement) != (span.line, span.column) or isinstance(statement, _COMPOUND):
+                raise _NotHere()  # not a statement line of its own: the whole module decides
+            if not self._owns_its_lines(statement):
+                raise _NotHere()
+            return self._comments_above(statement, siblings, index, owner), statement.end_lineno or statement.lineno, self._indent(statement.lineno)
+        chain = self._chain((span.line, span.column), (span.end_line, span.end_column))
+        for statement, _siblings, _index, _owner in reversed(chain):
+            if (self._start(statement), self._end(statement)) == ((span.line, span.column), (span.end_line, span.end_column)):
+                continue
+            if self._owns_its_lines(statement) and not self._is_elif(statement):
+                first = _first_line(statement)
+                return first, statement.end_lineno or statement.lineno, self._indent(first)
+        raise _NotHere()
+
+    def _chain(self, start: tuple[int, int], end: tuple[int, int]) -> list[tuple[ast.stmt, list[ast.stmt], int, ast.AST | None]]:
+        """The statements around the range, outermost first, each with its block,
+        its index there and the block's owner (None at the top level)."""
+        chain: list[tuple[ast.stmt, list[ast.stmt], int, ast.AST | None]] = []
+        blocks: list[tuple[list[ast.stmt], ast.AST | None]] = [(self.tree.body, None)]
+        while blocks:
+            found = None
+            for siblings, owner in blocks:
+                for index, statement in enumerate(siblings):
+                    if statement.lineno > end[0]:
+                        break
+                    if (statement.end_lineno or 0) >= start[0] and self._start(statement) <= start and end <= self._end(statement):
+                        found = (statement, siblings, index, owner)
+                        break
+                if found:
+                    break
+            if found is None:
+                break
+            chain.append(found)
+            blocks = list(_blocks(found[0]))
+        return chain
+
+    def _comments_above(self, statement: ast.stmt, siblings: list[ast.stmt], index: int, owner: ast.AST | None) -> int:
+        """The first of the blank and comment lines libcst gives the statement (its
+        ``leading_lines``); its own first line when there are none."""
+        first = statement.lineno
+        if owner is None:  # top level: what follows the previous statement; the first one's are the module's header
+            group = self._group_at(first)
+            if group == 0:
+                return first
+            above = self._group_last(group - 1) + 1
+            # (an indented line there may be the previous block's footer, or the snippet's)
+            if any(line[:1] in (" ", "\t") for line in self.lines[above - 1 : first - 1]):
+                raise _NotHere()
+            return above
+        if index > 0:
+            previous = siblings[index - 1]
+            above = (previous.end_lineno or previous.lineno) + 1
+            lines = self.lines[above - 1 : first - 1]
+            if not all(_blank_or_comment(line) for line in lines):
+                raise _NotHere()
+            if isinstance(previous, _COMPOUND):
+                # A line indented deeper than the statement may be the previous block's footer.
+                width = len(self._indent(first))
+                if any(len(line) - len(line.lstrip(" \t")) > width for line in lines):
+                    raise _NotHere()
+            return above
+        # The first statement of a block: every blank and comment line between the
+        # block's colon and it (the scan stops at the colon's line, which is code).
+        floor = _last_line_before(owner, first)
+        line = first
+        while line - 1 > floor and _blank_or_comment(self.lines[line - 2]):
+            line -= 1
+        return line
+
+    def _regenerate(self, first: int, last: int, indent: str, edits: list[NodeEdit | InsertBefore]) -> str:
+        """Lines first..last with the edits applied, parsed and regenerated by libcst
+        in the file's indentation and default indent."""
+        prefix = f"if 1:\n{self.default_indent()}pass\n" + ("if 1:\n" if indent else "")
+        code = prefix + "".join(line + "\n" for line in self.lines[first - 1 : last])
+        wrapper = MetadataWrapper(cst.parse_module(code), unsafe_skip_copy=True)
+        applier = _EditApplier(edits, line_shift=first - 1 - prefix.count("\n"))
+        module = wrapper.visit(applier)
+        missing = [e for e in edits if isinstance(e, NodeEdit) and id(e) not in applier.applied]
+        if missing or applier.inserts:
+            raise _NotHere()  # (the whole module says whether it is not found there either)
+        new = module.code
+        if not new.startswith(prefix):
+            raise _NotHere()
+        return new[len(prefix) :]
+
+    def default_indent(self) -> str:
+        """The indent libcst gives new blocks: the file's first indentation."""
+        if self._default_indent is None:
+            self._default_indent = "    "
+            for token in tokenize.generate_tokens(io.StringIO(self.source).readline):
+                if token.type == tokenize.INDENT:
+                    self._default_indent = token.string
+                    break
+        return self._default_indent
+
+    # -- positions -------------------------------------------------------------------
+    def _column(self, line: int, offset: int) -> int:
+        """The ast's UTF-8 byte offset as a character column (libcst's and Span's)."""
+        text = self.lines[line - 1]
+        return offset if text.isascii() else len(text.encode("utf-8")[:offset].decode("utf-8", "replace"))
+
+    def _start(self, statement: ast.stmt) -> tuple[int, int]:
+        return statement.lineno, self._column(statement.lineno, statement.col_offset)
+
+    def _end(self, statement: ast.stmt) -> tuple[int, int]:
+        line = statement.end_lineno or statement.lineno
+        return line, self._column(line, statement.end_col_offset or 0)
+
+    def _indent(self, line: int) -> str:
+        text = self.lines[line - 1]
+        return text[: len(text) - len(text.lstrip(" \t"))]
+
+    def _owns_its_lines(self, statement: ast.stmt) -> bool:
+        """Nothing but the statement (and a comment) on its lines; a decorated one's
+        lines start at its first decorator."""
+        first = _first_line(statement)
+        if first != statement.lineno and not self.lines[first - 1].lstrip(" \t").startswith("@"):
+            return False
+        line, column = self._start(statement)
+        if first == statement.lineno and self.lines[line - 1][:column].strip(" \t"):
+            return False
+        end_line, end_column = self._end(statement)
+        after = self.lines[end_line - 1][end_column:].strip(" \t")
+        return not after or after.startswith("#")
+
+    def _is_elif(self, statement: ast.stmt) -> bool:
+        return isinstance(statement, ast.If) and self.lines[statement.lineno - 1].lstrip(" \t").startswith("elif")
+
+    def _imports_present(self, imports: Sequence[str]) -> bool:
+        """Every import the fix needs is bound in the file already (add_imports adds none)."""
+        if self._present is None:
+            self._present = set()
+            for node in ast.walk(self.tree):
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    self._present |= _bound_names(node)
+        return all(_bound_names(ast.parse(text).body[0]) <= self._present for text in imports)
+
+
+def _groups(tree: ast.Module) -> list[list[ast.stmt]]:
+    """The top-level statements as libcst has them: statements joined by ";" are one."""
+    groups: list[list[ast.stmt]] = []
+    for statement in tree.body:
+        if groups and statement.lineno == groups[-1][-1].end_lineno:
+            groups[-1].append(statement)
+        else:
+            groups.append([statement])
+    return groups
+
+
+def _first_line(statement: ast.stmt) -> int:
+    """Where a statement's code starts: a decorated one's at its first decorator."""
+    decorators = getattr(statement, "decorator_list", None)
+    return min([statement.lineno, *(d.lineno for d in decorators)]) if decorators else statement.lineno
+
+
+def _is_docstring_line(group: list[ast.stmt]) -> bool:
+    """``_is_docstring`` on the ast: a line of one string expression."""
+    return (
+        len(group) == 1
+        and isinstance(group[0], ast.Expr)
+        and isinstance(group[0].value, ast.Constant)
+        and isinstance(group[0].value.value, (str, bytes))
+    )
+
+
+def _blocks(statement: ast.stmt) -> Iterator[tuple[list[ast.stmt], ast.AST]]:
+    """A statement's blocks, each with the node that owns it."""
+    for field in ("body", "orelse", "finalbody"):
+        block = getattr(statement, field, None)
+        if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
+            yield block, statement
+    for handler in getattr(statement, "handlers", ()):
+        yield handler.body, handler
+    for case in getattr(statement, "cases", ()):
+        yield case.body, case
+
+
+def _last_line_before(owner: ast.AST, line: int) -> int:
+    """The last line, before ``line``, where a node of ``owner``'s (a block's
+    header, or an earlier block) ends."""
+    last = getattr(owner, "lineno", 0)
+    for child in ast.iter_child_nodes(owner):
+        end = getattr(child, "end_lineno", None)
+        if end is None:
+            last = max(last, _last_line_before(child, line))
+        elif end < line:
+            last = max(last, end)
+    return last
+
+
+def _blank_or_comment(line: str) -> bool:
+    stripped = line.lstrip(" \t")
+    return not stripped or stripped.startswith("#")
 
 
 class _TopLevel:
