@@ -92,7 +92,7 @@ class Fix:
     # Import statements the edits need, e.g. "import torch"; added once, only if missing.
     imports: tuple[str, ...] = ()
     # The fix applied alone, as line edits of the file, where they were computed
-    # (``Linter.attach_line_edits``, for JSON/SARIF); None: not computed.
+    # (``FileChecker.with_line_edits``, for JSON/SARIF); None: not computed.
     line_edits: tuple[LineEdit, ...] | None = None
 
 
