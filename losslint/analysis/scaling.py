@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from losslint.analysis.names import argument, dotted, has_star_kwargs, identifier_words, last_part
-from losslint.analysis.scopes import Binding, position, scope_body, scopes_of, walk_scope
+from losslint.analysis.scopes import Binding, position, scopes_of, walk_scope
 from losslint.project import ModuleFacts, ProjectFacts, collector, family_fact, file_key
 
 if TYPE_CHECKING:

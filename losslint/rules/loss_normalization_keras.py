@@ -26,7 +26,7 @@ from typing import Iterable, Iterator
 
 import libcst as cst
 
-from losslint.analysis.names import dotted, last_part
+from losslint.analysis.names import last_part
 from losslint.analysis.scaling import Kind, LossEvaluator, compiled_loss_entries, compiled_loss_users
 from losslint.context import FileContext
 from losslint.discovery import display_path

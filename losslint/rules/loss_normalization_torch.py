@@ -28,7 +28,6 @@ from losslint.context import FileContext
 from losslint.discovery import display_path
 from losslint.findings import Applicability, Finding, Fix, NodeEdit, RelatedLocation, Severity
 from losslint.project import file_key
-from losslint.fixes import set_keyword
 from losslint.rules.base import ChainRole, Flagged, Quiet, Rule, register
 from losslint.rules.loss_chain import on_training_paths
 from losslint.analysis.batching import Batching, project_always_drops, tf_partial_batches
@@ -42,7 +41,6 @@ from losslint.analysis.scaling import (
     enclosing_loops,
     in_evaluation,
     is_logged_only,
-    loop_iterable,
     off_by_default,
     reaches_backward,
 )
