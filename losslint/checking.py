@@ -69,7 +69,7 @@ class FileChecker:
         as an LL005, reported with its findings): the run goes on without them."""
         assert source.tree is not None and source.text is not None
         try:
-            return collect_module_facts(source.tree, source.text, source.module)
+            return collect_module_facts(source.tree, source.text, source.module, source.is_package)
         except Exception as error:
             source.facts_crash = engine_finding(
                 linter_problems.InternalError,

@@ -71,7 +71,7 @@ def fix_to_fixed_point(checker: FileChecker, source: SourceFile, project: Projec
         source = candidate
         if project is run_project:
             project = project.copy()
-        project.add(collect_module_facts(source.tree, new_text, source.module), str(source.target.path))  # type: ignore[arg-type]
+        project.add(collect_module_facts(source.tree, new_text, source.module, source.is_package), str(source.target.path))  # type: ignore[arg-type]
         checked = checker.check(source, project)
         findings, internal_error = checked.findings, internal_error or checked.internal_error
     remaining = findings + ([failure] if failure else [])

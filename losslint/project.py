@@ -46,6 +46,7 @@ class ModuleFacts:
     """What one module contributes."""
 
     module: str  # dotted module name, relative to the linted root
+    is_package: bool = False  # the module is a package's __init__.py (its own package)
     constants: dict[str, Literal] = field(default_factory=dict)
     argparse_defaults: dict[str, Literal] = field(default_factory=dict)  # dest -> default
     config_defaults: dict[str, Literal] = field(default_factory=dict)  # field/key -> default
@@ -308,8 +309,8 @@ def collector(fn: Collector) -> Collector:
     return fn
 
 
-def collect_module_facts(tree: ast.Module, source: str, module: str) -> ModuleFacts:
-    facts = ModuleFacts(module=module)
+def collect_module_facts(tree: ast.Module, source: str, module: str, is_package: bool = False) -> ModuleFacts:
+    facts = ModuleFacts(module=module, is_package=is_package)
     for fn in _COLLECTORS:
         fn(tree, source, facts)
     return facts
@@ -469,7 +470,9 @@ def _constant_len(cls: ast.ClassDef, constants: dict[str, Literal]) -> int | Non
 
 @collector
 def _imports(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
-    package = facts.module.rpartition(".")[0]
+    # ``from .x import y`` is relative to the package the module is in, which for a
+    # package's __init__.py is the package itself
+    package = facts.module if facts.is_package else facts.module.rpartition(".")[0]
     names: list[str] = []
     for node in statements(tree):
         if isinstance(node, ast.Import):

@@ -145,5 +145,5 @@ def prepare_bytes(
     else:
         project = checker.empty_project()
     if source.tree is not None and source.text is not None:
-        project.add(collect_module_facts(source.tree, source.text, source.module), str(source.target.path))
+        project.add(collect_module_facts(source.tree, source.text, source.module, source.is_package), str(source.target.path))
     return PreparedFile(checker, source, project)

@@ -37,6 +37,11 @@ class SourceFile:
     triggered: frozenset[str] | None = None  # triggered_codes(text), once computed
     facts_crash: Finding | None = None  # LL005: a fact collector crashed on this file
 
+    @property
+    def is_package(self) -> bool:
+        """A package's ``__init__.py``: its relative imports start at itself."""
+        return self.target.path.name == "__init__.py"
+
 
 def engine_finding(rule: type[Rule], path: str, message: str, line: int = 1, column: int = 0) -> Finding:
     return Finding(rule.code, rule.name, message, rule.severity, path, Span(line, column, line, column))

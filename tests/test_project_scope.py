@@ -5,11 +5,13 @@ unrelated files are in the run."""
 
 from __future__ import annotations
 
+import ast
 import textwrap
 from pathlib import Path
 
 from losslint.config import Settings
 from losslint.engine import Linter
+from losslint.project import collect_module_facts
 
 MNIST_SCRIPT = """
 import argparse
@@ -123,3 +125,13 @@ def test_values_flow_along_imports_both_ways(tmp_path: Path, monkeypatch):
     assert batch_findings([tmp_path / "proj"], "proj/data.py") == whole
     # and the copy's default (60000 % 100 == 0) stays with the copy
     assert batch_findings([tmp_path], "copy/data.py") == []
+
+
+def test_relative_import_in_a_package_init_resolves_inside_the_package():
+    """``from .optim import build`` in pkg/__init__.py is pkg.optim, as Python
+    resolves it: a re-export through a relative import joins the file's reach."""
+    source = "from .optim import build\n"
+    facts = collect_module_facts(ast.parse(source), source, "pkg", is_package=True)
+    assert "pkg.optim" in facts.imports and "pkg.optim.build" in facts.imports
+    module = collect_module_facts(ast.parse(source), source, "pkg.train")
+    assert "pkg.optim" in module.imports
