@@ -413,6 +413,38 @@ def timm_optimizer(ctx: "FileContext", call: ast.Call, factory: str) -> Momentum
     return Momentum(label, ADAM, 0.9, 0.999)  # timm's other optimizers all have betas (OptimInfo.has_betas)
 
 
+_TORCH_BY_LOWER = {name.lower(): spec for name, spec in TORCH_OPTIMIZERS.items()}
+
+
+def configured_optimizer(name: str, settings: dict[str, object], label: str | None = None) -> Momentum | None:
+    """The momentum of a torch optimizer named in a configuration rather than built
+    in code (OpenMMLab's ``dict(type='SGD', momentum=0.9)``, detectron2's
+    ``SOLVER.OPTIMIZER = "ADAMW"``): ``name`` as the config spells it (a dotted
+    path or any case), ``settings`` its keyword arguments as literals (UNKNOWN
+    where not known statically). None for a name the catalogue does not know."""
+    short = last_part(name)
+    spec = TORCH_OPTIMIZERS.get(short) or _TORCH_BY_LOWER.get(short.lower())
+    if spec is None:
+        return None
+    label = label or short
+    if spec.kind == PLAIN or spec.arg is None:
+        return Momentum(label, PLAIN, 0.0)
+    if spec.arg not in settings:
+        if spec.default is None or spec.default <= 0:
+            return Momentum(label, PLAIN, 0.0)
+        return Momentum(label, spec.kind, spec.default, spec.beta2)
+    value, beta2 = settings[spec.arg], spec.beta2
+    if spec.pair and isinstance(value, (tuple, list)) and value:
+        if len(value) > 1 and isinstance(value[1], (int, float)) and not isinstance(value[1], bool):
+            beta2 = float(value[1])
+        value = value[0]
+    if value is None or value is False:
+        return Momentum(label, PLAIN, 0.0)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return Momentum(label, PLAIN, 0.0) if value <= 0 else Momentum(label, spec.kind, float(value), beta2)
+    return Momentum(label, spec.kind, None, beta2, f" ({spec.arg} not known statically)")
+
+
 # -- clipping ---------------------------------------------------------------------
 
 # Keywords through which a helper receives a clipping threshold (timm's

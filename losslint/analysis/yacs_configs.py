@@ -1,0 +1,221 @@
+"""yacs / detectron2 configs: the defaults a module builds (``_C = CN()``,
+``_C.SOLVER.MOMENTUM = 0.9``, ``_C.SOLVER.CLIP_GRADIENTS = CN({"ENABLED": False})``)
+and the YAML configs that are merged on top of them (``cfg.merge_from_file``,
+docs/semantics.md §5).
+
+- ``defaults_of(tree)``: every key path the module's top level sets on a root
+  ``CfgNode``, with its literal value and the ``ast`` node of that value.
+- ``yaml_overrides(root, defaults)``: the YAML files under a project root that can
+  be merged onto those defaults (yacs raises a KeyError for a key the defaults do not
+  have, so a YAML with another key belongs to other defaults, or to defaults that
+  code extends first; it is left out), each with its ``_BASE_`` chain merged as
+  detectron2's ``CfgNode.merge_from_file`` does (the base first, paths relative to
+  the YAML's folder): key path -> (value, line).
+
+YAML is read with PyYAML's composer (its node marks give the lines), imported only
+when a defaults module with a clip switch is judged; without PyYAML no YAML can be
+read and ``yaml_overrides`` says so (None). The YAML files are read from disk: the
+result cache does not key a defaults module's findings on them yet.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from typing import Any, Iterable
+
+Path_ = tuple[str, ...]
+_CONFIG_NODES = ("CN", "CfgNode", "ConfigNode")
+_SKIPPED_DIRS = {"node_modules", "site-packages", "__pycache__", "build", "dist", "venv", ".venv", "env"}
+_PROJECT_MARKERS = (".git", "pyproject.toml", "setup.py", "setup.cfg")
+_MAX_YAML_FILES = 5000
+
+
+def _is_config_node(node: ast.expr) -> bool:
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+    return name in _CONFIG_NODES
+
+
+def _path(node: ast.expr, root: str) -> Path_ | None:
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name) and node.id == root:
+        return tuple(reversed(parts))
+    return None
+
+
+def _literal(node: ast.expr) -> Any:
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return _UNKNOWN
+
+
+_UNKNOWN = object()
+
+
+def defaults_of(tree: ast.Module) -> dict[Path_, tuple[Any, ast.expr]]:
+    """Key path -> (literal value, or a marker for a value not known statically; the
+    value's node), for the keys a module's top level sets on its root CfgNode. A
+    node built from a dict (``CN({"ENABLED": False})``) contributes its entries."""
+    roots = {
+        stmt.targets[0].id
+        for stmt in tree.body
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
+        and _is_config_node(stmt.value)
+    }
+    found: dict[Path_, tuple[Any, ast.expr]] = {}
+    if not roots:
+        return found
+    for stmt in tree.body:
+        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1):
+            continue
+        path = next((p for root in roots if (p := _path(stmt.targets[0], root)) is not None), None)
+        if not path:
+            continue
+        value = stmt.value
+        if _is_config_node(value):
+            found[path] = ({}, value)
+            entries = value.args[0] if value.args else None  # type: ignore[attr-defined]
+            if isinstance(entries, ast.Dict):
+                for key, item in zip(entries.keys, entries.values):
+                    if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                        found[(*path, key.value)] = (_literal(item), item)
+        else:
+            found[path] = (_literal(value), value)
+    return found
+
+
+def is_unknown(value: Any) -> bool:
+    return value is _UNKNOWN
+
+
+def project_root(path: str) -> str:
+    """The nearest folder above ``path`` with a project marker, else the folder above
+    its top package."""
+    folder = os.path.dirname(os.path.abspath(path))
+    probe = folder
+    while True:
+        if any(os.path.exists(os.path.join(probe, marker)) for marker in _PROJECT_MARKERS):
+            return probe
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    while os.path.exists(os.path.join(folder, "__init__.py")) and os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)
+    return folder
+
+
+def _yaml_files(root: str, excluded) -> Iterable[str]:
+    count = 0
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIPPED_DIRS and not excluded(os.path.join(folder, d)))
+        for name in sorted(files):
+            if name.endswith((".yaml", ".yml")):
+                count += 1
+                if count > _MAX_YAML_FILES:
+                    return
+                yield os.path.join(folder, name)
+
+
+# A YAML's flattened keys: path -> (value, line), its _BASE_ chain merged in;
+# memoised on the files' sizes and modification times.
+_FLAT: dict[str, tuple[tuple, dict[Path_, tuple[Any, int]] | None]] = {}
+
+
+def _stamp(path: str) -> tuple:
+    try:
+        stat = os.stat(path)
+        return (stat.st_size, stat.st_mtime_ns)
+    except OSError:
+        return ()
+
+
+def _compose(path: str) -> Any:
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return yaml.compose(handle, Loader=yaml.SafeLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+
+
+def _loader() -> Any:
+    import yaml
+
+    return yaml.SafeLoader("")
+
+
+def _flatten(node: Any, prefix: Path_, out: dict[Path_, tuple[Any, int]], loader: Any) -> bool:
+    """A composed mapping's leaves; False for what yacs would not read as one."""
+    import yaml
+
+    if not isinstance(node, yaml.MappingNode):
+        return False
+    for key_node, value_node in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            return False
+        path = (*prefix, key_node.value)
+        if isinstance(value_node, yaml.MappingNode):
+            if not _flatten(value_node, path, out, loader):
+                return False
+        else:
+            try:
+                value = loader.construct_object(value_node, deep=True)
+            except yaml.YAMLError:
+                return False
+            out[path] = (value, value_node.start_mark.line + 1)
+    return True
+
+
+def flat_yaml(path: str, _depth: int = 0) -> dict[Path_, tuple[Any, int]] | None:
+    """The YAML's keys with its ``_BASE_`` chain merged (base first): path -> (value,
+    line in the file that sets it); None when it cannot be read as a config."""
+    stamp = _stamp(path)
+    cached = _FLAT.get(path)
+    if cached is not None and cached[0] == stamp and _depth == 0:
+        return cached[1]
+    result: dict[Path_, tuple[Any, int]] | None = None
+    node = _compose(path) if stamp and _depth < 10 else None
+    own: dict[Path_, tuple[Any, int]] = {}
+    if node is not None and _flatten(node, (), own, _loader()):
+        result = {}
+        base = own.pop(("_BASE_",), None)
+        if base is not None:
+            if not isinstance(base[0], str):
+                result = None
+            else:
+                base_path = os.path.normpath(os.path.join(os.path.dirname(path), os.path.expanduser(base[0])))
+                inherited = flat_yaml(base_path, _depth + 1)
+                result = None if inherited is None else dict(inherited)
+        if result is not None:
+            result.update(own)
+    if _depth == 0:
+        _FLAT[path] = (stamp, result)
+    return result
+
+
+def yaml_overrides(root: str, defaults: dict[Path_, tuple[Any, ast.expr]], excluded=lambda _path: False) -> list[tuple[str, dict[Path_, tuple[Any, int]]]] | None:
+    """The YAML configs under ``root`` that merge onto ``defaults`` (every key of
+    theirs is a key of the defaults), with their keys; None when YAML cannot be read
+    here (no PyYAML)."""
+    try:
+        import yaml  # noqa: F401
+    except ImportError:
+        return None
+    top = {path[0] for path in defaults}
+    found = []
+    for path in _yaml_files(root, excluded):
+        flat = flat_yaml(path)
+        if not flat or not all(key[0] in top for key in flat):
+            continue
+        if all(key in defaults for key in flat):
+            found.append((path, flat))
+    return found
