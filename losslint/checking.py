@@ -13,10 +13,12 @@ cheap visitors; a rule runs only on files that contain one of its trigger words.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 from functools import cached_property, lru_cache
 from typing import Iterable
 
 from losslint import notebooks
+from losslint.analysis.configs import is_config_path
 from losslint.config import Settings
 from losslint.context import FileContext
 from losslint.findings import Finding
@@ -104,33 +106,86 @@ class FileChecker:
         internal_error = source.facts_crash is not None
         if source.problem is not None:
             findings.append(source.problem)
+        elif source.config is not None:
+            found, crashed = self._config_findings(source, project)
+            findings += found
+            internal_error = internal_error or crashed
         elif source.tree is not None and source.text is not None:
             ctx = FileContext(source.target.display, source.module, source.text, source.tree, project, self.settings, str(source.target.path))
             if source.triggered is None:
                 source.triggered = triggered_codes(source.text)
-            triggered = source.triggered
-            skip_tests = ctx.is_test_file and not self.settings.lint_test_files
-            for rule in self.rules:
-                if rule.triggers and rule.code not in triggered:
-                    continue
-                if skip_tests and rule.skips_test_files:
-                    continue
-                try:
-                    findings.extend(rule.check(ctx))
-                except Exception as error:  # a bug of ours must not hide the other findings
-                    internal_error = True
-                    findings.append(
-                        engine_finding(
-                            linter_problems.InternalError,
-                            source.target.display,
-                            f"{rule.code} crashed on this file ({type(error).__name__}: {error}); "
-                            "please report it with the file",
-                        )
-                    )
+            found, crashed = self._run_rules(ctx, source.triggered, source.target.display)
+            # a finding a rule placed in a config file is that file's (reported, suppressed
+            # and fixed there: _config_findings), not this one's
+            findings += [f for f in found if f.path == source.target.display or not is_config_path(f.path)]
+            internal_error = internal_error or crashed
         if source.notebook is None:
             return FileCheck(self._filter(findings, source), internal_error)
         findings += notebooks.problems(source.notebook, source.target.display)
         return FileCheck(notebooks.locate(self._filter(findings, source), source.notebook, source.text or ""), internal_error)
+
+    def _run_rules(self, ctx: FileContext, triggered: frozenset[str], display: str) -> tuple[list[Finding], bool]:
+        """The enabled rules (and their config checks, rules/config_checks.py) on one
+        Python file; True if one crashed (its LL005 is among the findings)."""
+        from losslint.rules.config_checks import checks_for
+
+        findings: list[Finding] = []
+        internal_error = False
+        skip_tests = ctx.is_test_file and not self.settings.lint_test_files
+        for rule in self.rules:
+            if rule.triggers and rule.code not in triggered:
+                continue
+            if skip_tests and rule.skips_test_files:
+                continue
+            try:
+                findings.extend(rule.check(ctx))
+                for extra in checks_for(rule.code):
+                    if any(word in ctx.source for word in extra.triggers):
+                        findings.extend(extra.check(ctx, rule))
+            except Exception as error:  # a bug of ours must not hide the other findings
+                internal_error = True
+                findings.append(
+                    engine_finding(
+                        linter_problems.InternalError,
+                        display,
+                        f"{rule.code} crashed on this file ({type(error).__name__}: {error}); please report it with the file",
+                    )
+                )
+        return findings, internal_error
+
+    def _config_findings(self, source: SourceFile, project: ProjectFacts) -> tuple[list[Finding], bool]:
+        """A config file's findings: the rules on each Python file of the project that
+        reads it (analysis/configs.py), keeping what they report in this file."""
+        from losslint.analysis import configs
+        from losslint.discovery import Target, display_path
+        from losslint.sources import parse_source
+
+        key = file_key(str(source.target.path))
+        findings: list[Finding] = []
+        internal_error = False
+        for reader in configs.readers_of(project, key):
+            text = project.unsaved.get(reader)
+            if text is None:
+                try:
+                    data = Path(reader).read_bytes()
+                except OSError:
+                    continue
+            else:
+                data = text.encode("utf-8")
+            facts = project.modules.get(reader)
+            display = display_path(Path(reader))
+            parsed = parse_source(SourceFile(Target(Path(reader), display), facts.module if facts else Path(reader).stem), data)
+            if parsed.tree is None or parsed.text is None:
+                continue
+            ctx = FileContext(display, parsed.module, parsed.text, parsed.tree, project, self.settings, reader)
+            found, crashed = self._run_rules(ctx, triggered_codes(parsed.text), source.target.display)
+            internal_error = internal_error or crashed
+            findings += [
+                replace(f, path=source.target.display)
+                for f in found
+                if f.code == linter_problems.InternalError.code or (is_config_path(f.path) and file_key(f.path) == key)
+            ]
+        return findings, internal_error
 
     def _filter(self, findings: list[Finding], source: SourceFile) -> list[Finding]:
         ignored = self.settings.ignored_for(source.target.path)
@@ -166,6 +221,16 @@ class FileChecker:
         fixable = [f for f in findings if f.fix is not None and f.fix.line_edits is None]
         if not fixable or source.text is None or source.notebook is not None:
             return findings
+        if source.config is not None:  # a config file: its fixes are positional edits already
+            from losslint.analysis.configs import line_edits
+            from losslint.findings import LineEdit
+
+            return [
+                replace(f, fix=replace(f.fix, line_edits=tuple(LineEdit(*e) for e in line_edits(source.text, f.fix.edits))))
+                if f.fix is not None and f.fix.line_edits is None
+                else f
+                for f in findings
+            ]
         from losslint.fixes import line_edits_of  # (libcst: only for a file with a fix to show)
 
         edits = iter(line_edits_of(source.text, [f.fix for f in fixable if f.fix is not None]))
@@ -184,6 +249,13 @@ def triggered_codes(text: str) -> frozenset[str]:
         if trigger in text:
             codes.update(trigger_codes)
     return frozenset(codes)
+
+
+def config_triggered() -> frozenset[str]:
+    """What a config file "triggers": every content rule, since the rules that judge
+    the code reading it decide (its findings depend on the project's facts)."""
+    always, by_trigger = _trigger_table()
+    return always.union(*by_trigger.values())
 
 
 @lru_cache(maxsize=1)

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from losslint import notebooks
 from losslint.checking import FileChecker
 from losslint.findings import Applicability, Finding
-from losslint.project import ProjectFacts, collect_module_facts
+from losslint.project import ProjectFacts, collect_module_facts, file_key
 from losslint.rules import linter_problems
-from losslint.sources import SourceFile, engine_finding, parse_source
+from losslint.sources import SourceFile, engine_finding, parse_config_source, parse_source
 
 MAX_FIX_ROUNDS = 10
 
@@ -47,22 +47,27 @@ def fix_to_fixed_point(checker: FileChecker, source: SourceFile, project: Projec
         todo = [f for f in findings if fixable(f, unsafe)]
         if not todo:
             break
-        from losslint.fixes import FixError, apply_fixes  # (libcst)
+        if source.config is not None:  # a config file: positional edits (analysis/configs.py), no libcst
+            new_text = _apply_config_fixes(source.text, [f.fix for f in todo if f.fix])
+        else:
+            from losslint.fixes import FixError, apply_fixes  # (libcst)
 
-        try:
-            new_text = apply_fixes(source.text, [f.fix for f in todo if f.fix])
-        except FixError as error:
-            failure = engine_finding(linter_problems.FixFailed, source.target.display, f"fixes not applied: {error}", todo[0].span.line)
-            break
-        except Exception as error:  # libcst or a rule's fix raised: leave the file alone
-            internal_error = True
-            failure = engine_finding(
-                linter_problems.FixFailed, source.target.display, f"fixes not applied: {type(error).__name__}: {error}", todo[0].span.line
-            )
-            break
-        candidate = parse_source(SourceFile(source.target, source.module, notebook=source.notebook), new_text.encode(source.encoding))
-        if candidate.problem is not None or new_text == source.text:
-            reason = candidate.problem.message if candidate.problem else "the fix changed nothing"
+            try:
+                new_text = apply_fixes(source.text, [f.fix for f in todo if f.fix])
+            except FixError as error:
+                failure = engine_finding(linter_problems.FixFailed, source.target.display, f"fixes not applied: {error}", todo[0].span.line)
+                break
+            except Exception as error:  # libcst or a rule's fix raised: leave the file alone
+                internal_error = True
+                failure = engine_finding(
+                    linter_problems.FixFailed, source.target.display, f"fixes not applied: {type(error).__name__}: {error}", todo[0].span.line
+                )
+                break
+        parse = parse_config_source if source.config is not None else parse_source
+        candidate = parse(SourceFile(source.target, source.module, notebook=source.notebook), new_text.encode(source.encoding))
+        broken = candidate.problem.message if candidate.problem else _config_broken(candidate)
+        if broken or new_text == source.text:
+            reason = broken or "the fix changed nothing"
             failure = engine_finding(
                 linter_problems.FixFailed, source.target.display, f"fixes not applied, the result would be broken: {reason}", todo[0].span.line
             )
@@ -71,11 +76,28 @@ def fix_to_fixed_point(checker: FileChecker, source: SourceFile, project: Projec
         source = candidate
         if project is run_project:
             project = project.copy()
-        project.add(collect_module_facts(source.tree, new_text, source.module, source.is_package), str(source.target.path))  # type: ignore[arg-type]
+        if source.config is not None:  # the code that reads it must see the fixed config
+            project.unsaved = {**project.unsaved, file_key(str(source.target.path)): new_text}
+        else:
+            project.add(collect_module_facts(source.tree, new_text, source.module, source.is_package), str(source.target.path))  # type: ignore[arg-type]
         checked = checker.check(source, project)
         findings, internal_error = checked.findings, internal_error or checked.internal_error
     remaining = findings + ([failure] if failure else [])
     return FixOutcome(source.text or original_text, sorted(remaining, key=lambda f: f.sort_key), fixed, internal_error)
+
+
+def _apply_config_fixes(text: str, fixes: list) -> str:
+    """A config file's fixes: their positional edits, each once."""
+    from losslint.analysis.configs import apply_edits
+
+    return apply_edits(text, list(dict.fromkeys(edit for fix in fixes for edit in fix.edits)))
+
+
+def _config_broken(candidate: SourceFile) -> str | None:
+    """Why a fixed config would be broken (it no longer loads), or None."""
+    if candidate.config is None or candidate.config.error is None:
+        return None
+    return f"the fixed config does not load ({candidate.config.error})"
 
 
 def write_fixed(source: SourceFile, text: str) -> None:

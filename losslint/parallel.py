@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Callable
 
 from losslint.cache import Cache, canonical, content_digest, digest, lacks_line_edits, portable, settings_digest
-from losslint.checking import FileChecker, triggered_codes
+from losslint.checking import FileChecker, config_triggered, triggered_codes
 from losslint.config import Settings
 from losslint.discovery import Target
 from losslint.findings import Finding
@@ -86,6 +86,7 @@ class _File:
     source: SourceFile | None = None  # parsed in this process and kept for pass 2
     result_key: str = ""  # what its findings were computed under (see _Keys.result)
     bytes_on_disk: int = 0  # (--fix: its bytes stay on disk, read where it is fixed)
+    reached: bool = False  # a config file the run's code reads, not among the paths given
 
     @property
     def size(self) -> int:
@@ -138,10 +139,12 @@ class _Keys:
         state = digest(*(f"{f.target.display}|{f.module}|{f.digest}" for f in files))
         return paths, state
 
-    def result(self, f: _File, project_digest: str | None) -> str:
+    def result(self, f: _File, project_digest: str | None, dependencies: str = "-") -> str:
         # project_digest None: no rule looks at the file, the project cannot matter.
+        # dependencies: the bytes of the config files it reads (of the scripts that read it)
         return digest(
-            "result", self.settings, os.path.abspath(f.target.path), f.target.display, f.module, f.digest, project_digest or "-"
+            "result", self.settings, os.path.abspath(f.target.path), f.target.display, f.module, f.digest, project_digest or "-",
+            dependencies,
         )
 
 
@@ -160,7 +163,9 @@ def scan_file(checker: FileChecker, target: Target, module: str, data: bytes) ->
     source = source_from_bytes(SourceFile(target, module), data)
     facts: ModuleFacts | None = None
     triggered: frozenset[str] = frozenset()
-    if source.tree is not None and source.text is not None:
+    if source.config is not None:
+        triggered = config_triggered()
+    elif source.tree is not None and source.text is not None:
         triggered = source.triggered = triggered_codes(source.text)
         facts = checker.module_facts(source)  # a collector's crash: source.facts_crash
     return Scan(facts, triggered, digest(canonical(facts)), source.facts_crash), source
@@ -392,6 +397,7 @@ class _CheckRun:
                 if not self.replayed:
                     self.reuse_scans(run_key)
             self.scan()
+            self.add_configs()
             project, project_digest = self.project()
         finally:
             if self.kept_trees:
@@ -439,6 +445,7 @@ class _CheckRun:
     def replay(self, run_key: tuple[str, str]) -> bool:
         """Nothing changed since the last run over these paths: its findings, at once."""
         assert self.cache is not None
+        self.files += _reached_as_remembered(self.cache, run_key, len(self.files))
         replay = _replay_run(self.cache, run_key, self.files, self.fix_edits)
         if replay is None:
             return False
@@ -484,6 +491,24 @@ class _CheckRun:
 
         _run_pass(_Pass(self.checker, None, self.mode), _scan_step, todo, self.jobs, scanned, here=keeping_the_tree)
 
+    def add_configs(self) -> None:
+        """The config files that the run's code reads join the run (discovery lints
+        no other YAML, JSON or TOML file); scanned here (they are small)."""
+        known = {os.path.abspath(f.target.path) for f in self.files}
+        for target in reached_configs(self.files, known):
+            source, data = read_bytes(target, self.checker.settings)
+            f = _File(len(self.files), target, "", data, reached=True)
+            self.files.append(f)
+            if data is None:
+                self.finished(f, FileResult(target.display))
+                continue
+            f.digest = content_digest(data)
+            last = self.remembered.get(os.path.abspath(target.path))
+            if last is not None and last.digest == f.digest:
+                f.scan = last.scan
+            else:
+                f.scan, f.source = scan_file(self.checker, target, "", data)
+
     def project(self) -> tuple[ProjectFacts, str]:
         """The project's facts, and their digest (part of the key of the findings of
         every file a rule looks at)."""
@@ -506,7 +531,7 @@ class _CheckRun:
             if f.result is not None:
                 continue
             needs = f.scan is not None and self.checker.needs_project(f.scan.triggered)
-            f.result_key = self.keys.result(f, project_digest if needs else None)
+            f.result_key = self.keys.result(f, project_digest if needs else None, config_dependencies(f, project) if needs else "-")
             last = self.remembered.get(os.path.abspath(f.target.path))
             if self._reusable(last, f):
                 self.finished(f, FileResult(f.target.display, last.findings or []))  # type: ignore[union-attr]
@@ -538,7 +563,7 @@ def _replay_run(cache: Cache, run_key: tuple[str, str], files: list[_File], fix_
     every file is as it was then (one small entry per set of paths, overwritten),
     and their fixes have line edits if ``fix_edits``."""
     entry = cache.get("run", run_key[0])
-    if not (isinstance(entry, tuple) and len(entry) == 2 and entry[0] == run_key[1] and isinstance(entry[1], list)):
+    if not (isinstance(entry, tuple) and len(entry) == 3 and entry[0] == run_key[1] and isinstance(entry[1], list)):
         return None
     findings = entry[1]
     if len(findings) != sum(1 for f in files if f.digest) or not all(
@@ -548,6 +573,66 @@ def _replay_run(cache: Cache, run_key: tuple[str, str], files: list[_File], fix_
     if fix_edits and any(lacks_line_edits(group) for group in findings):
         return None
     return findings
+
+
+def _reached_as_remembered(cache: Cache, run_key: tuple[str, str], start: int) -> list[_File]:
+    """The config files the last run over these paths reached, read again: all of
+    them if each is as it was then (a replay then covers them), else none (they
+    join the run again after the scan)."""
+    entry = cache.get("run", run_key[0])
+    if not (isinstance(entry, tuple) and len(entry) == 3 and isinstance(entry[2], list)):
+        return []
+    files = []
+    for item in entry[2]:
+        if not (isinstance(item, list) and len(item) == 3 and all(isinstance(x, str) for x in item)):
+            return []
+        path, display, expected = item
+        try:
+            data = Path(path).read_bytes()
+        except OSError:
+            return []
+        if content_digest(data) != expected:
+            return []
+        files.append(_File(start + len(files), Target(Path(path), display), "", data, expected, reached=True))
+    return files
+
+
+def reached_configs(files: list[_File], known: set[str]) -> list[Target]:
+    """The config files that the scanned Python files read, not among ``known``
+    (absolute paths), in a stable order."""
+    from losslint.analysis.configs import ConfigReads, resolve_path
+    from losslint.discovery import display_path
+
+    found: set[str] = set()
+    for f in files:
+        reads = f.scan.facts.get(ConfigReads) if f.scan is not None and f.scan.facts is not None else None
+        for read in reads.reads if reads is not None else ():
+            key = resolve_path(read, file_key(str(f.target.path)))
+            if key is not None and key not in known:
+                found.add(key)
+    return [Target(Path(key), display_path(Path(key))) for key in sorted(found)]
+
+
+def config_dependencies(f: _File, project: ProjectFacts) -> str:
+    """The digest of the bytes of the config files a Python file reads, or of the
+    Python files that read a config: what its findings depend on besides its own
+    bytes and the project's facts."""
+    from losslint.analysis import configs
+
+    key = file_key(str(f.target.path))
+    if f.scan is not None and f.scan.facts is None:  # a config file
+        others = configs.readers_of(project, key)
+    else:
+        others = [config for _, config in configs.reads_of(project, key)]
+    if not others:
+        return "-"
+    parts = []
+    for other in sorted(set(others)):
+        try:
+            parts.append(f"{other}={content_digest(Path(other).read_bytes())}")
+        except OSError:
+            parts.append(f"{other}=-")
+    return digest(*parts)
 
 
 def _remembered(cache: Cache, run_key: tuple[str, str]) -> dict[str, _Remembered]:
@@ -578,7 +663,10 @@ def _remember_run(cache: Cache, run_key: tuple[str, str], files: list[_File]) ->
     """The run's linked findings, replayed as they are by a run that finds every
     file as it was (it needs no rule, not even to link them)."""
     readable = [f for f in files if f.digest]
-    cache.put("run", run_key[0], (run_key[1], [[portable(x) for x in f.result.findings] if f.result else [] for f in readable]))
+    reached = [[os.path.abspath(f.target.path), f.target.display, f.digest] for f in readable if f.reached]
+    cache.put(
+        "run", run_key[0], (run_key[1], [[portable(x) for x in f.result.findings] if f.result else [] for f in readable], reached)
+    )
 
 
 # -- --fix and --diff -------------------------------------------------------------------
@@ -615,6 +703,11 @@ def fix_run(checker: FileChecker, targets: list[Target], jobs: int, mode: Mode, 
     for f in files:
         if f.scan is not None and f.scan.facts is not None:
             project.add(f.scan.facts, str(f.target.path))
+    known = {os.path.abspath(f.target.path) for f in files}
+    for target in reached_configs(files, known):  # the config files the code reads are fixed too
+        f = _File(len(files), target, "", bytes_on_disk=_size_on_disk(target), reached=True)
+        files.append(f)
+        by_index[f.index] = f
     todo = [f for f in files if f.result is None]
     _run_pass(_Pass(checker, project, mode), _fix_step, todo, jobs, finished)
     return _report(checker, [f.result or FileResult(f.target.display) for f in files])

@@ -24,7 +24,7 @@ from losslint.findings import Finding
 from losslint.fixing import fix_diff, fix_to_fixed_point, write_fixed
 from losslint.project import ProjectFacts
 from losslint.rules import linter_problems
-from losslint.sources import SourceFile, encoded, engine_finding, parse_source
+from losslint.sources import SourceFile, encoded, engine_finding, source_from_bytes
 
 
 class Action(enum.Enum):
@@ -66,7 +66,7 @@ def lint_file(checker: FileChecker, source: SourceFile, project: ProjectFacts, m
     """One read file through the rules (and, as ``mode`` asks, its fixes), against
     the project's facts. Linking is the caller's: it sees every file of a run."""
     result = FileResult(source.target.display)
-    if mode.action is Action.CHECK or source.text is None or source.tree is None:
+    if mode.action is Action.CHECK or source.text is None or (source.tree is None and source.config is None):
         checked = checker.check(source, project)
         result.findings, result.internal_error = checked.findings, checked.internal_error
         found_in = source.text
@@ -96,7 +96,7 @@ def lint_file(checker: FileChecker, source: SourceFile, project: ProjectFacts, m
                     ]
                     found_in = original
     if mode.line_edits and found_in is not None:
-        result.findings = checker.with_line_edits(SourceFile(source.target, source.module, found_in, notebook=source.notebook), result.findings)
+        result.findings = checker.with_line_edits(SourceFile(source.target, source.module, found_in, notebook=source.notebook, config=source.config), result.findings)
     return result
 
 
@@ -119,7 +119,7 @@ def lint_sources(checker: FileChecker, sources: list[SourceFile], project: Proje
 
 
 def source_from_text(target: Target, module: str, text: str) -> SourceFile:
-    return parse_source(SourceFile(target, module), encoded(text))
+    return source_from_bytes(SourceFile(target, module), encoded(text))
 
 
 def _in_memory(text: str, path: str, files: dict[str, str]) -> list[SourceFile]:

@@ -13,6 +13,7 @@ import tokenize
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from losslint import notebooks
 from losslint.config import Settings
@@ -36,6 +37,7 @@ class SourceFile:
     notebook: notebooks.NotebookSource | None = None  # a .ipynb: its cells as one Python text
     triggered: frozenset[str] | None = None  # triggered_codes(text), once computed
     facts_crash: Finding | None = None  # LL005: a fact collector crashed on this file
+    config: Any = None  # a config file code reads (analysis.configs.ConfigDocument): no tree
 
     @property
     def is_package(self) -> bool:
@@ -78,7 +80,26 @@ def source_from_bytes(source: SourceFile, data: bytes) -> SourceFile:
     """Decode and parse a file's bytes (a notebook: its code cells)."""
     if notebooks.is_notebook(source.target.path):
         return parse_notebook(source, data)
+    if source.target.path.suffix.lower() in CONFIG_SUFFIXES:
+        return parse_config_source(source, data)
     return parse_source(source, data)
+
+
+CONFIG_SUFFIXES = (".yaml", ".yml", ".json", ".toml")  # (analysis.configs.CONFIG_SUFFIXES)
+
+
+def parse_config_source(source: SourceFile, data: bytes) -> SourceFile:
+    """A config file that Python code reads: its document (keys with positions), no
+    ``ast``. One that cannot be read is simply not judged (it may be a template or
+    another tool's file): no finding of its own."""
+    from losslint.analysis.configs import file_key, load_config
+
+    try:
+        source.text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return source
+    source.config = load_config(file_key(str(source.target.path)), source.text)
+    return source
 
 
 def read_bytes(target: Target, settings: Settings, packages: dict[Path, list[str]] | None = None) -> tuple[SourceFile, bytes | None]:

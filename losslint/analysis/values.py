@@ -18,6 +18,7 @@ from losslint.analysis.scopes import Binding, scopes_of
 from losslint.project import UNKNOWN, Literal, ModuleFacts, arithmetic
 
 if TYPE_CHECKING:
+    from losslint.analysis.configs import ConfigRef
     from losslint.context import FileContext
 
 _MAX_DEPTH = 25
@@ -48,6 +49,10 @@ class ValueResolver:
             return arithmetic(node.op, self.value(node.left, depth + 1), self.value(node.right, depth + 1))
         if isinstance(node, ast.Name):
             return self._name_value(node, depth)
+        if isinstance(node, (ast.Attribute, ast.Subscript)):
+            config = self.config_entry(node)
+            if config is not None:  # a key of a config file the code reads (cfg.data.batch_size)
+                return config.scalar()
         if isinstance(node, ast.Attribute):
             return self._attribute_value(node, depth)
         if isinstance(node, ast.Subscript):
@@ -78,6 +83,16 @@ class ValueResolver:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return None
         return float(value)
+
+    def config_entry(self, node: ast.expr) -> "ConfigRef | None":
+        """The place in a config file ``node`` stands for (``cfg.trainer`` after
+        ``cfg = OmegaConf.load("conf/train.yaml")``, ``cfg["data"]["batch_size"]``),
+        or None when it reads no config (analysis/configs.py)."""
+        from losslint.analysis import configs
+
+        if not configs.has_reads(self.ctx):
+            return None
+        return configs.config_ref(self.ctx, node, lambda name: self.bindings(name.id, name) or [])
 
     def bindings(self, name: str, at: ast.AST) -> list[Binding] | None:
         """Bindings of ``name`` visible from ``at``: those of the innermost scope that

@@ -12,7 +12,11 @@ to train with UNetBase's optimizer; the Trainer's own ``fit(model)`` names the c
 (``self.automatic_optimization = False``) Lightning refuses gradient_clip_val;
 there the clip goes in ``training_step``, before ``opt.step()``:
 ``self.clip_gradients(opt, gradient_clip_val=1.0, gradient_clip_algorithm="norm")``.
-A Trainer built from ``**kwargs`` (``Trainer(**cfg)``) is not judged. One built
+A Trainer built from ``**kwargs`` (``Trainer(**cfg)``) is judged only where the
+dict is a section of a config file the code reads (``Trainer(**cfg.trainer)`` after
+``cfg = OmegaConf.load("conf/train.yaml")``): the finding and its fix then go in
+that file, at ``gradient_clip_val`` or at the section lacking it
+(rules/config_checks.py); otherwise it is not judged. One built
 from configuration, ``LightningCLI(Model, DataModule)`` or
 ``Trainer.from_argparse_args(args)``, gets gradient_clip_val from the run's
 configuration: an info finding at that call says which key to set
@@ -53,6 +57,8 @@ from losslint.rules.momentum_common import (
     step_sites,
 )
 from losslint.rules.momentum_flow import Resolver
+from losslint.analysis.configs import ConfigRef, add_entry, set_scalar
+from losslint.rules.config_checks import config_finding, config_fix, shared_note
 
 _CLIP_HOOKS = ("configure_gradient_clipping", "on_before_optimizer_step", "on_after_backward")
 
@@ -167,6 +173,18 @@ class Modules:
             configured.lines,
             configured.module,
         )
+
+
+def _config_section(ctx: FileContext, call: ast.Call) -> ConfigRef | None:
+    """``Trainer(**cfg.trainer)`` (other keywords beside it allowed) where
+    ``cfg.trainer`` is a mapping of a config file the code reads."""
+    spread = [kw.value for kw in call.keywords if kw.arg is None]
+    if len(spread) != 1 or call.args:
+        return None
+    section = ctx.values.config_entry(spread[0])
+    if section is None or section.node is None or not section.node.is_mapping:
+        return None
+    return section
 
 
 def _is_trainer(ctx: FileContext, call: ast.Call) -> bool:
@@ -663,8 +681,9 @@ class LightningMomentumWithoutClipping(Rule):
         return ctx.finding(self, call, message, None, severity=Severity.INFO, related=_built_related(ctx, trained, modules))
 
     def _judge_trainer(self, ctx: FileContext, call: ast.Call, modules: Modules, here: list[str]) -> Finding | None:
-        if any(kw.arg is None for kw in call.keywords) or call.args:
-            return None  # Trainer(**cfg): not known
+        section = _config_section(ctx, call)
+        if section is None and (any(kw.arg is None for kw in call.keywords) or call.args):
+            return None  # Trainer(**cfg) from a dict the code builds: not known
         classes = [c for c in _trained_classes(ctx, call) if modules.chain(c)] or here
         trained = [facts for c in classes if (facts := modules.resolved(c)) is not None]
         if not trained or any(m.manual or m.clips_itself for m in trained):
@@ -676,6 +695,8 @@ class LightningMomentumWithoutClipping(Rule):
         max_norm = repr(float(ctx.settings.clip_max_norm))
         clip = keyword(call, "gradient_clip_val")
         subject = f"{', '.join(dict.fromkeys(classes))} ({momentum.optimizer} {_built_where(ctx, trained)})"
+        if section is not None and clip is None:
+            return self._judge_config_section(ctx, call, section, subject, momentum, _built_related(ctx, trained, modules))
         if clip is not None:
             gate = gate_of(ctx, Clip(call, clip.value))
             if gate is None:
@@ -694,6 +715,30 @@ class LightningMomentumWithoutClipping(Rule):
         fix = Fix(f"add gradient_clip_val={max_norm}", Applicability.UNSAFE, (edit,))
         message = f"{subject} is trained by a Trainer without gradient_clip_val: {momentum.describe()}"
         return ctx.finding(self, call, message, fix, severity=momentum.severity, related=_built_related(ctx, trained, modules))
+
+    def _judge_config_section(
+        self, ctx: FileContext, call: ast.Call, section: ConfigRef, subject: str, momentum: Momentum, built: list[RelatedLocation]
+    ) -> Finding | None:
+        """``Trainer(**cfg.trainer)`` with the section in a config file: the finding and
+        its fix go there, at ``gradient_clip_val`` (null or 0) or at the section that
+        lacks it; quiet when the key clips or cannot be known."""
+        document, node = section.document, section.node
+        assert node is not None
+        max_norm = repr(float(ctx.settings.clip_max_norm))
+        related = [ctx.related(call, "the Trainer is built from this section here"), *built]
+        note = shared_note(ctx, document)
+        where = "the config" if not section.keys else f"the {'.'.join(map(str, section.keys))} section"
+        clip = node.get("gradient_clip_val")
+        if clip is not None:
+            value = document.scalar(clip)
+            if not (value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0)):
+                return None  # clips, or not known statically
+            message = f"{subject} is trained by a Trainer built from {where}, whose gradient_clip_val is {clip.value!r}: nothing is clipped. {momentum.describe()}{note}"
+            fix = config_fix(f"set gradient_clip_val to {max_norm}", set_scalar(document, clip, max_norm))
+            return config_finding(self, document, clip, message, fix, momentum.severity, related)
+        message = f"{subject} is trained by a Trainer built from {where}, which has no gradient_clip_val: {momentum.describe()}{note}"
+        fix = config_fix(f"add gradient_clip_val: {max_norm}", add_entry(document, node, "gradient_clip_val", max_norm))
+        return config_finding(self, document, node, message, fix, momentum.severity, related)
 
     def _manual_steps(self, ctx: FileContext, resolver: Resolver) -> Iterable[Finding]:
         max_norm = repr(float(ctx.settings.clip_max_norm))
