@@ -185,7 +185,17 @@ class FileChecker:
                 for f in found
                 if f.code == linter_problems.InternalError.code or (is_config_path(f.path) and file_key(f.path) == key)
             ]
-        return findings, internal_error
+        # several scripts reading the config find the same thing in it: one finding,
+        # with each script's evidence among its related locations
+        merged: dict[tuple, Finding] = {}
+        for f in findings:
+            same = merged.get((f.code, f.span))
+            if same is None:
+                merged[(f.code, f.span)] = f
+            else:
+                more = tuple(r for r in f.related_locations if r not in same.related_locations)
+                merged[(f.code, f.span)] = replace(same, related_locations=same.related_locations + more)
+        return list(merged.values()), internal_error
 
     def _filter(self, findings: list[Finding], source: SourceFile) -> list[Finding]:
         ignored = self.settings.ignored_for(source.target.path)
