@@ -445,8 +445,9 @@ class _CheckRun:
     def replay(self, run_key: tuple[str, str]) -> bool:
         """Nothing changed since the last run over these paths: its findings, at once."""
         assert self.cache is not None
-        self.files += _reached_as_remembered(self.cache, run_key, len(self.files))
-        replay = _replay_run(self.cache, run_key, self.files, self.fix_edits)
+        entry = self.cache.get("run", run_key[0])
+        self.files += _reached_as_remembered(entry, len(self.files))
+        replay = _replay_run(entry, run_key, self.files, self.fix_edits)
         if replay is None:
             return False
         for f, findings in zip([f for f in self.files if f.digest], replay):
@@ -558,11 +559,10 @@ def check_run(checker: FileChecker, targets: list[Target], jobs: int, cache: Cac
     return _CheckRun(checker, targets, jobs, cache, fix_edits, progress).run()
 
 
-def _replay_run(cache: Cache, run_key: tuple[str, str], files: list[_File], fix_edits: bool) -> list[list[Finding]] | None:
+def _replay_run(entry: object, run_key: tuple[str, str], files: list[_File], fix_edits: bool) -> list[list[Finding]] | None:
     """The findings of the readable files from the last run over the same paths, if
     every file is as it was then (one small entry per set of paths, overwritten),
     and their fixes have line edits if ``fix_edits``."""
-    entry = cache.get("run", run_key[0])
     if not (isinstance(entry, tuple) and len(entry) == 3 and entry[0] == run_key[1] and isinstance(entry[1], list)):
         return None
     findings = entry[1]
@@ -575,11 +575,10 @@ def _replay_run(cache: Cache, run_key: tuple[str, str], files: list[_File], fix_
     return findings
 
 
-def _reached_as_remembered(cache: Cache, run_key: tuple[str, str], start: int) -> list[_File]:
-    """The config files the last run over these paths reached, read again: all of
-    them if each is as it was then (a replay then covers them), else none (they
-    join the run again after the scan)."""
-    entry = cache.get("run", run_key[0])
+def _reached_as_remembered(entry: object, start: int) -> list[_File]:
+    """The config files the last run over these paths reached (its "run" entry),
+    read again: all of them if each is as it was then (a replay then covers them),
+    else none (they join the run again after the scan)."""
     if not (isinstance(entry, tuple) and len(entry) == 3 and isinstance(entry[2], list)):
         return []
     files = []
