@@ -163,18 +163,18 @@ class _NotHere(Exception):
 
 class _Snippets:
     """A fix applied to the innermost statements its edits change, each parsed
-    alone by libcst from the file's lines (on the ``ast``'s positions), and
-    spliced back into its top-level statements, which are then diffed as
-    ``_TopLevel`` would: the same line edits without parsing, computing positions
-    for and regenerating the whole file.
+    alone by libcst from the file's lines (found on the ``ast``), spliced back into
+    its top-level statements and diffed there as ``_TopLevel`` diffs them: the
+    same line edits, without libcst parsing the whole file, computing positions
+    for all of it and regenerating it.
 
-    Exactness rests on three things, each checked or avoided: a snippet is parsed
-    in the same indentation as in the file (inside ``if 1:`` blocks, after one
-    that fixes libcst's default indent to the file's, which new blocks take); its
-    lines are the statement's own (it begins and ends its lines); and the comment
-    lines above a statement and below a compound one belong where libcst puts them
-    (a comment indented deeper than the next statement may belong to the block
-    before it: such a fix goes to the whole module)."""
+    The edits are the same because: a snippet is parsed in its indentation in the
+    file (inside ``if 1:``, after an ``if 1:`` block that gives libcst the file's
+    default indent, which new blocks take); its lines hold nothing but its
+    statement; and the blank and comment lines around a statement are taken where
+    libcst puts them (before a statement, after the colon or the previous
+    statement; where a line indented deeper may belong to the block before, the
+    whole module decides)."""
 
     @classmethod
     def of(cls, source: str) -> _Snippets | None:
@@ -194,7 +194,6 @@ class _Snippets:
         # _TopLevel leaves every fix to the whole module: diffed on the whole file.
         self.final_newline = source.endswith("\n")
         self.lines = (source if self.final_newline else source + "\n").split("\n")  # self.lines[n - 1] is line n
-        # The top-level statements as libcst has them: statements joined by ";" are one.
         self.groups = _groups(tree)
         self.group_firsts = [_first_line(group[0]) for group in self.groups]
         self._default_indent: str | None = None
