@@ -39,11 +39,12 @@ from __future__ import annotations
 import ast
 import enum
 import re
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from losslint.analysis.names import argument, dotted, has_star_kwargs, identifier_words, last_part
-from losslint.analysis.scopes import Binding, position, scopes_of, walk_scope
+from losslint.analysis.scopes import Binding, position, scopes_of
 from losslint.project import ModuleFacts, ProjectFacts, collector, family_fact, file_key
 
 if TYPE_CHECKING:
@@ -929,7 +930,26 @@ def _combine_product(a: Loss, b: Loss) -> Loss:
 
 
 def _own_returns(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.Return]:
-    return [n for n in walk_scope(function.body) if isinstance(n, ast.Return) and n.value is not None]
+    """The function's ``return value`` statements (not its nested functions'), in
+    walk_scope's order; expressions are not entered (a return is a statement)."""
+    found: list[ast.Return] = []
+    stack: list[ast.AST] = list(reversed(function.body))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Return):
+            if node.value is not None:
+                found.append(node)
+            continue
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        children = [
+            child
+            for field in ("body", "handlers", "orelse", "finalbody", "cases")
+            for child in getattr(node, field, ())
+            if isinstance(child, (ast.stmt, ast.excepthandler, ast.match_case))
+        ]
+        stack.extend(reversed(children))
+    return found
 
 
 # -- project-wide facts: loss callables defined in each module --------------------
@@ -998,12 +1018,13 @@ def loss_facts(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
                     candidates.append((stmt.name, method, loss_class))
                 elif "loss" in method.name.lower():
                     candidates.append((f"{stmt.name}.{method.name}", method, True))
-    lines = _LINES.split(source)
-    candidates = [(key, function, named) for key, function, named in candidates if named or _reduces(function, lines)]
+    ctx = FileContext(facts.module, facts.module, source, tree, ProjectFacts(), Settings())
+    if any(not named for _, _, named in candidates):
+        reducing = _reducing_call_lines(ctx) if _REDUCING_TEXT.search(source) else []
+        candidates = [(key, function, named) for key, function, named in candidates if named or _reduces(function, reducing)]
     has_compile = "compile" in source
     if not candidates and not has_compile:
         return
-    ctx = FileContext(facts.module, facts.module, source, tree, ProjectFacts(), Settings())
     evaluator = LossEvaluator(ctx, tensor_params=True)
     callables: dict[str, ReturnedLoss] = {}
     for key, function, named in candidates:
@@ -1018,23 +1039,26 @@ def loss_facts(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
 _REDUCING_CALLS = _MEAN_FUNCS | _SUM_FUNCS | set(TORCH_LOSS_FUNCTIONS) | set(TORCH_LOSS_CLASSES) | {"compute_average_loss"}
 
 
-_LINES = re.compile(r"\r\n|\r|\n")  # as Python numbers lines (not str.splitlines)
 _REDUCING_TEXT = re.compile(r"\b(?:" + "|".join(sorted(_REDUCING_CALLS)) + r")\s*\(")
 
 
-def _reduces(function: ast.FunctionDef, lines: list[str]) -> bool:
-    """The function calls a reduction or a torch loss (a cheap test before evaluating
-    it; its text first, which rules out most functions without walking them)."""
+def _reducing_call_lines(ctx: "FileContext") -> list[int]:
+    """The lines, sorted, on which a call of a reduction or a torch loss starts."""
+    lines = set()
+    for call in ctx.nodes_of(ast.Call):
+        func = call.func
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if name in _REDUCING_CALLS:
+            lines.add(call.lineno)
+    return sorted(lines)
+
+
+def _reduces(function: ast.FunctionDef, reducing: list[int]) -> bool:
+    """The function (its decorators included) calls a reduction or a torch loss: a
+    cheap test before evaluating it (a call that starts within its lines is its)."""
     first = min([function.lineno, *(d.lineno for d in function.decorator_list)])
-    if not _REDUCING_TEXT.search("\n".join(lines[first - 1 : function.end_lineno])):
-        return False
-    for node in ast.walk(function):
-        if isinstance(node, ast.Call):
-            func = node.func
-            name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-            if name in _REDUCING_CALLS:
-                return True
-    return False
+    index = bisect_left(reducing, first)
+    return index < len(reducing) and reducing[index] <= (function.end_lineno or function.lineno)
 
 
 def keras_compiled_losses(ctx: "FileContext") -> set[str]:
