@@ -1045,8 +1045,10 @@ _REDUCING_TEXT = re.compile(r"\b(?:" + "|".join(sorted(_REDUCING_CALLS)) + r")\s
 def _reducing_call_lines(ctx: "FileContext") -> list[int]:
     """The lines, sorted, on which a call of a reduction or a torch loss starts."""
     lines = set()
-    for call in ctx.nodes_of(ast.Call):
-        func = call.func
+    for call in ctx.nodes:  # (one pass; the collector's context has no type index to share)
+        if call.__class__ is not ast.Call:
+            continue
+        func = call.func  # type: ignore[attr-defined]
         name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
         if name in _REDUCING_CALLS:
             lines.add(call.lineno)

@@ -278,7 +278,8 @@ class Scopes:
     def _expressions_that_bind(self) -> frozenset[int]:
         """The expressions (ids) that are or hold a walrus or a comprehension."""
         parents, found = self.ctx.parents, set()
-        for node in [*self.ctx.nodes_of(ast.NamedExpr), *self.ctx.nodes_of(ast.comprehension)]:
+        binders = (ast.NamedExpr, ast.comprehension)
+        for node in [n for n in self.ctx.nodes if n.__class__ in binders]:
             current: ast.AST | None = node
             while current is not None and not isinstance(current, ast.stmt) and id(current) not in found:
                 found.add(id(current))
