@@ -73,6 +73,7 @@ class PythonConfig:
     bases: tuple[str, ...] = ()
     base_span: tuple[int, int, int, int] | None = None
     values: dict[str, ConfigValue] = field(default_factory=dict)
+    defines_model: bool = False  # a top-level ``model = ...``: what a runnable config needs
 
 
 def _span(node: ast.AST) -> tuple[int, int, int, int]:
@@ -148,7 +149,7 @@ def _changed_names(stmt: ast.stmt) -> set[str]:
 
 def read_config(tree: ast.Module) -> PythonConfig | None:
     """The config a module writes, if it looks like an OpenMMLab config: a ``_base_``
-    list or string, or a tracked key assigned a dict, in a module that defines no
+    list or string, or a top-level name assigned a dict, in a module that defines no
     function or class (a training script that keeps an ``optimizer = dict(...)`` is
     not a config)."""
     names: dict[str, ConfigValue] = {}
@@ -174,14 +175,14 @@ def read_config(tree: ast.Module) -> PythonConfig | None:
             continue
         for name in _changed_names(stmt) & set(values):
             values[name] = ConfigValue(known=False, span=values[name].span)
-    if not bases and not any(v.is_dict for v in values.values()):
-        return None
-    return PythonConfig(bases, base_span, values)
+    if not bases and not any(v.is_dict for v in names.values()):
+        return None  # (a base config without tracked keys is still one: its leaves must find it)
+    return PythonConfig(bases, base_span, values, "model" in names)
 
 
 @collector
 def _collect_python_config(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
-    if "_base_" not in source and not any(key in source for key in TRACKED):
+    if "dict(" not in source and "_base_" not in source:
         return
     config = read_config(tree)
     if config is not None:
@@ -285,10 +286,25 @@ class Configs:
         return found
 
     def is_leaf(self, key: str) -> bool:
-        """A config that is run: not in a ``_base_`` folder, and no config of the run
-        inherits it."""
+        """A config that is run: not in a ``_base_`` folder, and either inherited by
+        no config of the run or a whole config itself (it has a ``model``, which every
+        OpenMMLab runner needs: mmdetection's ``faster-rcnn_r50_fpn_1x_coco.py`` is
+        run and inherited alike; ``common/ms_3x_coco.py``, a schedule without a
+        model, is only inherited)."""
         parts = os.path.normpath(key).split(os.sep)
-        return key in self.configs and "_base_" not in parts[:-1] and key not in self.inherited
+        if key not in self.configs or "_base_" in parts[:-1]:
+            return False
+        return key not in self.inherited or self._has_model(key, ())
+
+    def _has_model(self, key: str, stack: tuple[str, ...]) -> bool:
+        config = self.configs.get(key)
+        if config is None or key in stack or len(stack) > 32:
+            return False
+        if config.defines_model:
+            return True
+        return any(
+            found is not None and self._has_model(found, (*stack, key)) for found in (base_key(key, b) for b in config.bases)
+        )
 
     def bases_merged(self, key: str) -> dict[str, Setting] | None:
         """What a config's bases give it, merged in order (None: unknown or broken)."""
