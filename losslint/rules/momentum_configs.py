@@ -221,6 +221,150 @@ class ConfigMomentumWithoutClipping(Rule):
         "detectron2: detectron2/config/defaults.py, detectron2/solver/build.py (maybe_add_gradient_clipping)",
     )
 
+    flagged = (
+        Flagged(
+            code="""
+            optim_wrapper = dict(
+                type='OptimWrapper',
+                optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=1e-4),
+                clip_grad=None)
+            model = dict(type='FasterRCNN')
+            """,
+            fixed="""
+            optim_wrapper = dict(
+                type='OptimWrapper',
+                optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=1e-4),
+                clip_grad=dict(max_norm=35, norm_type=2))
+            model = dict(type='FasterRCNN')
+            """,
+            message_contains=("SGD with momentum 0.9", "optim_wrapper sets clip_grad=None"),
+            unsafe=True,
+        ),
+        Flagged(
+            code="""
+            optimizer = dict(type='AdamW', lr=1e-4, weight_decay=0.05)
+            optim_wrapper = dict(type='AmpOptimWrapper', optimizer=optimizer)
+            """,
+            fixed="""
+            optimizer = dict(type='AdamW', lr=1e-4, weight_decay=0.05)
+            optim_wrapper = dict(type='AmpOptimWrapper', optimizer=optimizer, clip_grad=dict(max_norm=35, norm_type=2))
+            """,
+            message_contains=("AdamW", "sets no clip_grad"),
+            unsafe=True,
+        ),
+        Flagged(  # mmcv 1.x: the OptimizerHook's grad_clip
+            code="""
+            optimizer = dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=0.0001)
+            optimizer_config = dict(grad_clip=None)
+            """,
+            fixed="""
+            optimizer = dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=0.0001)
+            optimizer_config = dict(grad_clip=dict(max_norm=35, norm_type=2))
+            """,
+            message_contains=("optimizer_config sets grad_clip=None",),
+            unsafe=True,
+        ),
+        Flagged(  # the leaf takes everything from its base: the fix goes after its _base_
+            code="""
+            _base_ = ['./schedule_1x.py']
+            model = dict(type='RetinaNet')
+            """,
+            fixed="""
+            _base_ = ['./schedule_1x.py']
+            optim_wrapper = dict(clip_grad=dict(max_norm=35, norm_type=2))
+            model = dict(type='RetinaNet')
+            """,
+            message_contains=("in schedule_1x.py, inherited by 1 leaf config",),
+            unsafe=True,
+            files=(("schedule_1x.py", """
+                optim_wrapper = dict(
+                    type='OptimWrapper',
+                    optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0001))
+                """),),
+        ),
+        Flagged(  # the base writes grad_clip=None: a dict cannot merge into it, _delete_ replaces it
+            code="""
+            _base_ = './schedule_1x.py'
+            model = dict(type='RetinaNet')
+            optimizer = dict(lr=0.01)
+            """,
+            fixed="""
+            _base_ = './schedule_1x.py'
+            optimizer_config = dict(grad_clip=dict(_delete_=True, max_norm=35, norm_type=2))
+            model = dict(type='RetinaNet')
+            optimizer = dict(lr=0.01)
+            """,
+            message_contains=("optimizer_config sets grad_clip=None in schedule_1x.py",),
+            unsafe=True,
+            files=(("schedule_1x.py", """
+                optimizer = dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0001)
+                optimizer_config = dict(grad_clip=None)
+                """),),
+        ),
+    )
+    quiet = (
+        Quiet(
+            """
+            optim_wrapper = dict(
+                type='OptimWrapper',
+                optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=1e-4),
+                clip_grad=dict(max_norm=35, norm_type=2))
+            """,
+            "the wrapper clips",
+        ),
+        Quiet(
+            """
+            optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.02, weight_decay=1e-4))
+            """,
+            "SGD without momentum (its default is 0)",
+        ),
+        Quiet(
+            """
+            _base_ = ['./schedule_1x.py']
+            optim_wrapper = dict(clip_grad=dict(max_norm=35, norm_type=2))
+            """,
+            "the leaf merges a clip into its base's wrapper",
+            files=(("schedule_1x.py", """
+                optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.02, momentum=0.9))
+                """),),
+        ),
+        Quiet(
+            """
+            _base_ = ['./schedule_1x.py']
+            optim_wrapper = dict(_delete_=True, type='OptimWrapper', optimizer=dict(type='Adagrad', lr=0.01))
+            """,
+            "_delete_=True replaces the base's SGD with an optimizer that has no momentum",
+            files=(("schedule_1x.py", """
+                optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.02, momentum=0.9))
+                """),),
+        ),
+        Quiet(
+            """
+            _base_ = ['mmdet::_base_/schedules/schedule_1x.py']
+            model = dict(type='RetinaNet')
+            """,
+            "the base is another package's config, outside the run: unknown, not guessed",
+        ),
+        Quiet(
+            """
+            optim_wrapper = dict(type='DeepSpeedOptimWrapper', optimizer=dict(type='AdamW', lr=1e-4))
+            """,
+            "DeepSpeed clips by its own config (gradient_clipping), not clip_grad",
+        ),
+        Quiet(
+            """
+            import torch
+
+            optimizer = dict(type='SGD', lr=0.1, momentum=0.9)
+            optimizer_config = dict(grad_clip=None)
+
+            def train(model):
+                return torch.optim.SGD(model.parameters(), **optimizer)
+            """,
+            "a script that keeps an optimizer dict is not a config (it defines functions)",
+        ),
+    )
+
     def check(self, ctx: "FileContext") -> Iterable[Finding]:
         if not ctx.file:
             return
