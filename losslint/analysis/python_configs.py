@@ -306,11 +306,6 @@ class Configs:
             found is not None and self._has_model(found, (*stack, key)) for found in (base_key(key, b) for b in config.bases)
         )
 
-    def bases_merged(self, key: str) -> dict[str, Setting] | None:
-        """What a config's bases give it, merged in order (None: unknown or broken)."""
-        config = self.configs.get(key)
-        return self._bases(key, config, (key,)) if config is not None else None
-
     def effective(self, key: str, _stack: tuple[str, ...] = ()) -> dict[str, Setting] | None:
         """A config's tracked keys as mmengine would load them; None when a base is
         missing or the merge fails."""

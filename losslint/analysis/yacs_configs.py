@@ -10,7 +10,8 @@ docs/semantics.md §5).
   have, so a YAML with another key belongs to other defaults, or to defaults that
   code extends first; it is left out), each with its ``_BASE_`` chain merged as
   detectron2's ``CfgNode.merge_from_file`` does (the base first, paths relative to
-  the YAML's folder): key path -> (value, line).
+  the YAML's folder): key path -> (value, line). A YAML that another names as its
+  ``_BASE_`` is judged through that one.
 
 YAML is read with PyYAML's composer (its node marks give the lines), imported only
 when a defaults module with a clip switch is judged; without PyYAML no YAML can be
@@ -175,6 +176,9 @@ def _flatten(node: Any, prefix: Path_, out: dict[Path_, tuple[Any, int]], loader
     return True
 
 
+_BASES: dict[str, str] = {}  # a YAML -> its _BASE_ file
+
+
 def flat_yaml(path: str, _depth: int = 0) -> dict[Path_, tuple[Any, int]] | None:
     """The YAML's keys with its ``_BASE_`` chain merged (base first): path -> (value,
     line in the file that sets it); None when it cannot be read as a config."""
@@ -193,6 +197,7 @@ def flat_yaml(path: str, _depth: int = 0) -> dict[Path_, tuple[Any, int]] | None
                 result = None
             else:
                 base_path = os.path.normpath(os.path.join(os.path.dirname(path), os.path.expanduser(base[0])))
+                _BASES[path] = base_path
                 inherited = flat_yaml(base_path, _depth + 1)
                 result = None if inherited is None else dict(inherited)
         if result is not None:
@@ -218,4 +223,6 @@ def yaml_overrides(root: str, defaults: dict[Path_, tuple[Any, ast.expr]], exclu
             continue
         if all(key in defaults for key in flat):
             found.append((path, flat))
-    return found
+    # a YAML that others name as their _BASE_ is judged through them (detectron2's Base-RCNN-FPN.yaml)
+    bases = {_BASES.get(path) for path, _ in found}
+    return [(path, flat) for path, flat in found if path not in bases]

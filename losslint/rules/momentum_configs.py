@@ -447,9 +447,9 @@ class ConfigMomentumWithoutClipping(Rule):
             return
         wrapper, clip, clip_key = verdict.wrapper, verdict.clip, verdict.clip_key
         momentum = verdict.momentum
-        below = configs.bases_merged(key) or {}
-        below_wrapper = below.get(verdict.wrapper_key)
-        replaces = below_wrapper is not None and below_wrapper.items is not None and clip_key in below_wrapper.items
+        # the clip key written beneath this config's own layer (its bases' dicts since
+        # the last _delete_): the new dict must replace it, not merge into it
+        replaces = any(clip_key in (node.items or {}) for path, node in wrapper.layers if path != key)
         clip_code = _clip_code(ctx, replaces)
         off = (
             f"{verdict.wrapper_key} sets {clip_key}=None"
