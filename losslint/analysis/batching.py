@@ -144,7 +144,7 @@ def dict_entries(ctx: FileContext, node: ast.expr, depth: int = 0) -> dict[str, 
                 if not merge(dict_entries(ctx, value, depth + 1)):
                     return None
             elif isinstance(key, ast.Constant) and isinstance(key.value, str):
-                entries.setdefault(key.value, []).append(value)
+                entries[key.value] = [value]  # a later key wins: {**a, "batch_size": 32}
             else:
                 return None
         return entries
@@ -192,6 +192,8 @@ def _name_entries(ctx: FileContext, name: ast.Name, depth: int) -> dict[str, lis
         parent = ctx.parents.get(use)
         if isinstance(parent, ast.keyword) and parent.arg is None:
             continue  # f(**d): read
+        if isinstance(parent, ast.Dict) and any(k is None and v is use for k, v in zip(parent.keys, parent.values)):
+            continue  # {**d, ...}: read (a copy; changes to the copy leave d as it is)
         if isinstance(parent, ast.Subscript) and parent.value is use:
             if isinstance(parent.ctx, ast.Store):
                 key = ctx.values.value(parent.slice)
@@ -572,6 +574,8 @@ class DataLoaderAnalysis:
             self._read_forwarded_kwargs()
         self.drop_last = self.arguments.flag("drop_last", DROP_LAST_POS)
         self.caller_roles: set[Role] = set()  # roles the callers of a loader factory give it
+        # Only another file's calls say it trains: that file's call is where it is reported.
+        self.trained_only_elsewhere = False
 
     def _read_forwarded_kwargs(self) -> None:
         """``def make_loader(args, **kwargs): DataLoader(ds, ..., **kwargs)``: the keys
@@ -649,6 +653,7 @@ class DataLoaderAnalysis:
         if is_method and parameters:
             parameters = parameters[1:]
         roles: set[Role] = set()
+        trained_here = trained_elsewhere = False
         shuffle = self.arguments.single("shuffle", 2)
         shuffle_parameters = {n.id for n in ast.walk(shuffle) if isinstance(n, ast.Name)} & set(parameters) if shuffle else set()
         if shuffle_parameters:
@@ -656,10 +661,13 @@ class DataLoaderAnalysis:
             defaults.update({a.arg: d for a, d in zip(every.kwonlyargs, every.kw_defaults) if d is not None})
             if any(self.ctx.values.value(defaults.get(name)) is True for name in shuffle_parameters):
                 roles.add(Role.TRAIN)  # shuffles unless a caller says otherwise
+                trained_here = True
             for site in call_sites(self.ctx, function):
                 values = {self._passed_value(site, name) for name in shuffle_parameters}
                 if True in values:
                     roles.add(Role.TRAIN)
+                    trained_here = trained_here or site.local
+                    trained_elsewhere = trained_elsewhere or not site.local
                 elif False in values:
                     roles.add(Role.EVAL)
         dataset = self.dataset
@@ -670,7 +678,9 @@ class DataLoaderAnalysis:
                     role = words_role(text) if text else Role.UNKNOWN
                     if role is not Role.UNKNOWN:
                         roles.add(role)
+                        trained_here = trained_here or role is Role.TRAIN
                         break
+        self.trained_only_elsewhere = trained_elsewhere and not trained_here
         return roles
 
     def _passed_value(self, site: CallSite, parameter: str) -> object:

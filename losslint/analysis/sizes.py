@@ -13,6 +13,7 @@ import ast
 import math
 from typing import TYPE_CHECKING
 
+from losslint.analysis.calls import call_sites
 from losslint.analysis.names import argument, dotted, last_part
 from losslint.project import UNKNOWN
 
@@ -41,7 +42,18 @@ _SHAPE_FIRST = {
     "randn", "rand", "zeros", "ones", "empty", "full", "normal_", "ones_like",
     "random", "random_sample", "standard_normal",
 }
+# Random tensors of TensorFlow, Keras and JAX, whose shape comes first (after JAX's key).
+_SHAPE_FIRST_RANDOM = {"normal", "uniform", "truncated_normal", "stateless_normal", "stateless_uniform", "stateless_truncated_normal"}
 _TENSOR_MODULES = ("torch", "numpy", "np", "jax.numpy", "jnp", "tf", "tensorflow", "numpy.random", "torch.random", "jax.random")
+
+
+def _without_compat(qual: str) -> str:
+    """``tensorflow.compat.v2.random.normal`` -> ``tensorflow.random.normal``: the
+    compat modules hold the same functions."""
+    for prefix in ("tensorflow.compat.v1.", "tensorflow.compat.v2."):
+        if qual.startswith(prefix):
+            return "tensorflow." + qual[len(prefix):]
+    return qual
 
 
 def _first_dim(ctx: "FileContext", shape: ast.expr, depth: int) -> int | None:
@@ -128,12 +140,43 @@ def _name_length(ctx: "FileContext", node: ast.Name, depth: int) -> int | None:
         return None
     sizes = set()
     for binding in bindings:
+        if binding.parameter is not None and isinstance(binding.scope, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            size = _parameter_length(ctx, binding.scope, binding.parameter[1], binding.value, depth)
+            if size is None:
+                return None
+            sizes.add(size)
+            continue
         if binding.value is None:
             return None
         if not binding.path:
             size = length(ctx, binding.value, depth + 1)
         else:
             size = _unpacked_length(ctx, binding.value, binding.path, depth)
+        if size is None:
+            return None
+        sizes.add(size)
+    return sizes.pop() if len(sizes) == 1 else None
+
+
+def _parameter_length(
+    ctx: "FileContext", function: ast.FunctionDef | ast.AsyncFunctionDef, name: str, default: ast.expr | None, depth: int
+) -> int | None:
+    """A parameter's length: the one length every call of the function passes
+    (``make_data(1000)`` for ``def make_data(n): return torch.randn(n, 8)`` goes
+    through the values; here ``build(train_set)`` for ``def build(dataset)``), the
+    default's where a call leaves it out. None when a call passes something whose
+    length is unknown (another file's call, whose expression is not at hand) or
+    the calls disagree."""
+    sites = call_sites(ctx, function)
+    if not sites:
+        return length(ctx, default, depth + 1) if default is not None else None
+    sizes = set()
+    for site in sites:
+        gives = site.gives(name)
+        if gives is None or (gives and not site.local):
+            return None
+        passed = site.arguments[name] if gives else default
+        size = length(ctx, passed, depth + 1) if passed is not None else None
         if size is None:
             return None
         sizes.add(size)
@@ -153,6 +196,10 @@ def _unpacked_length(ctx: "FileContext", value: ast.expr, path: tuple[int, ...],
     index = path[0]
     if isinstance(value, (ast.Tuple, ast.List)) and index < len(value.elts):
         return length(ctx, value.elts[index], depth + 1)
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Name):
+        returned = _returned_length(ctx, value.func, depth, index)
+        if returned is not None:
+            return returned
     if isinstance(value, ast.Call) and last_part(ctx.qualname(value.func)) == "random_split":
         return _random_split_lengths(ctx, value, depth).get(index)
     if isinstance(value, ast.Call) and last_part(ctx.qualname(value.func)) == "train_test_split":
@@ -227,7 +274,7 @@ def _call_length(ctx: "FileContext", call: ast.Call, depth: int) -> int | None:
             size = length(ctx, call.func.value, depth + 1)
             if size is not None:
                 return size
-    qual = ctx.qualname(call.func) or ""
+    qual = _without_compat(ctx.qualname(call.func) or "")
     name = last_part(qual)
     module = qual.rpartition(".")[0]
     if name == "range":
@@ -269,6 +316,10 @@ def _call_length(ctx: "FileContext", call: ast.Call, depth: int) -> int | None:
         if call.args:
             return _first_dim(ctx, call.args[0], depth)
         return None
+    if name in _SHAPE_FIRST_RANDOM and module in ("tensorflow.random", "keras.random", "tensorflow.keras.random", "jax.random"):
+        # tf.random.normal(shape, ...), keras.random.uniform(shape), jax.random.normal(key, shape)
+        shape = argument(call, "shape", 1 if module == "jax.random" else 0)
+        return _first_dim(ctx, shape, depth) if shape is not None else None
     if name in ("normal", "uniform", "choice", "integers") and module.endswith("random"):
         shape = argument(call, "size")
         return _first_dim(ctx, shape, depth) if shape is not None else None
@@ -285,12 +336,48 @@ def _call_length(ctx: "FileContext", call: ast.Call, depth: int) -> int | None:
         if isinstance(arg, ast.Dict) and arg.values:
             return length(ctx, arg.values[0], depth + 1)
         return length(ctx, arg, depth + 1)
+    if isinstance(call.func, ast.Name):
+        returned = _returned_length(ctx, call.func, depth)
+        if returned is not None:
+            return returned
     # The project's own Dataset classes.
     if isinstance(call.func, ast.Name) or isinstance(call.func, ast.Attribute):
         known = ctx.project.dataset_length(name, ctx.file or None)
         if isinstance(known, int) and not isinstance(known, bool):
             return known
     return None
+
+
+def _returned_length(ctx: "FileContext", func: ast.Name, depth: int, index: int | None = None) -> int | None:
+    """``make_data(1000)`` where this file's ``def make_data(n)`` returns
+    ``TensorDataset(torch.randn(n, 8), ...)``: the one length every ``return`` of
+    the function gives (element ``index`` of a returned tuple: ``x, y =
+    make_data(1000)``). Its parameters are read from all its calls, so a helper
+    called with two sizes gives none. None for a generator or a function not of
+    this file."""
+    bindings = ctx.values.bindings(func.id, func)
+    if not bindings or len(bindings) != 1 or not isinstance(bindings[0].stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return None
+    function = bindings[0].stmt
+    returns: list[ast.expr] = []
+    stack: list[ast.AST] = list(function.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        if isinstance(node, ast.Return):
+            if node.value is None:
+                return None
+            returns.append(node.value)
+        stack.extend(child for field in ("body", "handlers", "orelse", "finalbody", "cases") for child in getattr(node, field, ()))
+    if not returns or any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in ast.walk(function)):
+        return None
+    if index is not None:
+        if not all(isinstance(r, ast.Tuple) and index < len(r.elts) and not any(isinstance(e, ast.Starred) for e in r.elts) for r in returns):
+            return None
+        returns = [r.elts[index] for r in returns]  # type: ignore[attr-defined]
+    sizes = {length(ctx, value, depth + 1) for value in returns}
+    return sizes.pop() if len(sizes) == 1 and None not in sizes else None
 
 
 def keras_load_data_length(ctx: "FileContext", value: ast.expr, path: tuple[int, ...]) -> int | None:

@@ -144,21 +144,27 @@ class ValueResolver:
         return self.value(value, depth + 1)
 
     def _parameter_value(self, binding: Binding, depth: int) -> Literal:
-        """A parameter's value: what every call of the function in this file passes
-        (the default where a call leaves it out); the default when the file never
-        calls it. ``get_loaders(args.batch_size)`` makes ``batch_size`` known."""
+        """A parameter's value: what every call of the function passes, in this file
+        and in the other files within its reach (the default where a call leaves it
+        out); the default only when no call is seen. Unknown when any call passes
+        something unknown or two calls disagree. ``get_loaders(args.batch_size)``
+        makes ``batch_size`` known; ``Sampler(ds, batch_size=cfg.bs)`` in another
+        file makes a ``batch_size=1`` default unknown, not 1."""
         function = binding.scope
         assert isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) and binding.parameter is not None
         _, name = binding.parameter
         values = set()
-        for site in call_sites(self.ctx, function, across_files=False):
-            passed = site.arguments.get(name)
-            if passed is None and site.gives(name) is None:
+        for site in call_sites(self.ctx, function):
+            gives = site.gives(name)
+            if gives is None:
                 return UNKNOWN  # a *args or **kwargs may pass it
-            passed = passed if passed is not None else binding.value
-            if passed is None:
-                return UNKNOWN
-            value = self.value(passed, depth + 1)
+            if not gives:
+                value = self.value(binding.value, depth + 1) if binding.value is not None else UNKNOWN
+            elif site.local:
+                value = self.value(site.arguments[name], depth + 1)
+            else:
+                passed = site.passed[name]  # another file's call: what that file alone knows
+                value = passed.value if passed.known else UNKNOWN
             if value is UNKNOWN:
                 return UNKNOWN
             values.add((type(value), value))
