@@ -196,6 +196,16 @@ def test_yacs_yaml_of_other_defaults_is_not_counted(tmp_path):
     assert run(".", "--output-format", "json", cwd=root) == (0, [])
 
 
+def test_yacs_quiet_when_the_project_clips_by_a_key_of_its_own(tmp_path):
+    root = tree(tmp_path, "yacs")
+    defaults = root / "config/defaults.py"
+    defaults.write_text(defaults.read_text().replace("_C.SOLVER.MAX_ITER = 90000", "_C.SOLVER.MAX_ITER = 90000\n_C.SOLVER.GRAD_CLIP = 0.0"))
+    _, findings = run(".", "--output-format", "json", cwd=root)
+    assert len(findings) == 1  # its own clip is off too
+    (root / "configs/detector_1x.yaml").write_text('_BASE_: "Base-Detector.yaml"\nSOLVER:\n  GRAD_CLIP: 5.0\n')
+    assert run(".", "--output-format", "json", cwd=root) == (0, [])
+
+
 @pytest.mark.parametrize("name", ["openmmlab", "yacs"])
 def test_fixtures_parse(name):
     for path in (FIXTURES / name).rglob("*.py"):

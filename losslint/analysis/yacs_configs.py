@@ -122,7 +122,7 @@ def _yaml_files(root: str, excluded) -> Iterable[str]:
                 count += 1
                 if count > _MAX_YAML_FILES:
                     return
-                yield os.path.join(folder, name)
+                yield os.path.normpath(os.path.join(folder, name))
 
 
 # A YAML's flattened keys: path -> (value, line), its _BASE_ chain merged in;

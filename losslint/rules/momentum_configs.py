@@ -129,6 +129,19 @@ def solver_momentum(values: dict, solver: tuple[str, ...]) -> "Momentum | None":
     return configured_optimizer(name, settings)
 
 
+def _other_clip(values: dict, solver: tuple[str, ...]) -> bool:
+    """Does the solver section hold another clip setting that is on (a project's own
+    ``SOLVER.GRAD_CLIP = 1.0`` or ``MAX_GRAD_NORM``)?"""
+    for key, value in values.items():
+        if len(key) == len(solver) + 1 and key[:-1] == solver and key[-1] != "CLIP_GRADIENTS":
+            name = key[-1].upper()
+            if ("CLIP" in name or "GRAD_NORM" in name or "MAX_NORM" in name) and (
+                value is True or (isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0)
+            ):
+                return True
+    return False
+
+
 def _display(key: str) -> str:
     from losslint.discovery import display_path
 
@@ -385,6 +398,8 @@ class ConfigMomentumWithoutClipping(Rule):
                 continue
             solver = path[:-2]
             here = {key: found[0] for key, found in defaults.items()}
+            if _other_clip(here, solver):
+                continue  # a clip of the project's own (SOLVER.GRAD_CLIP = 1.0) beside detectron2's switch
             alone = solver_momentum(here, solver)
             overrides = yaml_overrides(project_root(ctx.file), defaults, lambda p: ctx.settings.excluded(Path(p)))
             if overrides is None:
@@ -393,7 +408,7 @@ class ConfigMomentumWithoutClipping(Rule):
             for yaml_path, flat in overrides:
                 merged = {**here, **{key: found[0] for key, found in flat.items()}}
                 momentum = solver_momentum(merged, solver)
-                if merged.get(path) is False and momentum is not None and momentum.is_momentum:
+                if merged.get(path) is False and not _other_clip(merged, solver) and momentum is not None and momentum.is_momentum:
                     unclipped.append((yaml_path, flat, momentum))
             if overrides and not unclipped:
                 continue
