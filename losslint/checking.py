@@ -86,6 +86,7 @@ class FileChecker:
         the project, never from disk."""
         project = self.empty_project()
         sources = list(sources)
+        self.rules  # the rule modules register their facts' collectors when imported
         for source in sources:
             if source.tree is not None and source.text is not None:
                 facts = self.module_facts(source)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from losslint.analysis.calls import CallSite, call_sites
 from losslint.analysis.names import last_part
-from losslint.analysis.scopes import scopes_of
+from losslint.analysis.scopes import Binding, scopes_of
 from losslint.analysis.walk import statements, walk
 
 if TYPE_CHECKING:
@@ -193,6 +193,10 @@ class ObjectResolver(Generic[T]):
         base: ast.expr | None = node.value
         if isinstance(base, ast.Name):
             bindings = scopes_of(self.ctx).reaching(base.id, base)
+            if bindings and len(bindings) == 1 and isinstance(key.value, str):
+                function = _keywords_parameter_of(bindings[0], base.id)
+                if function is not None:
+                    return self._keyword_entry(function, key.value, depth)
             if not bindings or len(bindings) != 1 or bindings[0].path or bindings[0].value is None:
                 return []
             base = bindings[0].value
@@ -253,6 +257,28 @@ class ObjectResolver(Generic[T]):
         if others:
             found.extend(self.passed_from_files(function, name, others, depth))
         return found
+
+    def _keyword_entry(self, function: Function, key: str, depth: int) -> list[T]:
+        """``kwargs["optimizer"]`` inside ``def train_step(batch, **kwargs)``: what the
+        calls of the function pass as ``optimizer=`` (a keyword its ``**kwargs`` takes)."""
+        found: list[T] = []
+        sites = call_sites(self.ctx, function)
+        for site in sites:
+            passed = site.extra_keywords.get(key) if site.call is not None else None
+            if passed is not None:
+                found.extend(self.passed_locally(self.resolve(passed, depth + 1), function, site))
+        others = [site for site in sites if site.call is None and key in site.extra_keywords]
+        if others:
+            found.extend(self.passed_from_files(function, key, others, depth))
+        return found
+
+
+def _keywords_parameter_of(binding: Binding, name: str) -> Function | None:
+    """The function whose ``**name`` parameter the binding is, or None."""
+    scope = binding.scope
+    if binding.how != "other" or binding.stmt is not scope or not isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return None
+    return scope if scope.args.kwarg is not None and scope.args.kwarg.arg == name else None
 
 
 def _is_self_attribute(target: ast.expr, attr: str) -> bool:

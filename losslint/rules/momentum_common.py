@@ -753,14 +753,23 @@ def _is_scaler(ctx: FileContext, node: ast.expr) -> bool:
     return False
 
 
+def _held(node: ast.expr) -> bool:
+    """An expression that may hold an optimizer: ``optimizer``, ``self.optimizer``, and
+    an entry of a dict or tuple that holds one (``kwargs["optimizer"]``, ``optimizers[0]``)."""
+    if isinstance(node, ast.Subscript):
+        key = node.slice
+        return isinstance(key, ast.Constant) and isinstance(key.value, (str, int)) and isinstance(node.value, (ast.Name, ast.Attribute))
+    return isinstance(node, (ast.Name, ast.Attribute))
+
+
 def step_sites(ctx: FileContext) -> Iterable[StepSite]:
     for call in ctx.nodes_of(ast.Call):
         func = call.func
         if not isinstance(func, ast.Attribute):
             continue
-        if func.attr == "step" and isinstance(func.value, (ast.Name, ast.Attribute)):
-            if _is_scaler(ctx, func.value):
-                if call.args and isinstance(call.args[0], (ast.Name, ast.Attribute)):
+        if func.attr == "step" and _held(func.value):
+            if isinstance(func.value, (ast.Name, ast.Attribute)) and _is_scaler(ctx, func.value):
+                if call.args and _held(call.args[0]):
                     yield StepSite(call, call.args[0], func.value, None)
             else:
                 closure = argument(call, "closure", 0)

@@ -24,9 +24,10 @@ from losslint.analysis.objects import ObjectResolver
 from losslint.analysis.walk import statements, walk
 from losslint.config import Settings
 from losslint.context import FileContext
-from losslint.project import ModuleFacts, ProjectFacts, collector, family_fact
+from losslint.project import UNKNOWN, ModuleFacts, ProjectFacts, collector, family_fact
 from losslint.rules.momentum_common import (
     TIMM_FACTORIES,
+    Clip,
     clip_of,
     clips_reaching,
     gate_of,
@@ -113,6 +114,42 @@ def _same_module(target: str, module: str) -> bool:
 StepperFact = tuple[str, "int | None", int, bool]
 
 
+@family_fact  # (held inside ModuleMomentum)
+@dataclass
+class HelperFact:
+    """A class whose ``__call__`` does the backward and the step for the optimizer it is
+    handed: timm's ``NativeScaler``, called as ``loss_scaler(loss, optimizer,
+    clip_grad=None, parameters=None)``. Whether it clips depends on what the call
+    passes: ``clip_grad`` left to its default None skips the clip inside."""
+
+    optimizer: str  # the parameter that takes the optimizer
+    optimizer_index: int | None  # its position for callers (None: keyword-only)
+    line: int  # the step's line
+    clipped: bool  # a clip inside runs whatever the call passes
+    # the parameter whose default keeps the clip off ("" and not clipped: no clip at all),
+    # its position for callers, when the clip runs ("not_none", "positive", "truthy")
+    gate: str = ""
+    gate_index: int | None = None
+    gate_test: str = ""
+    # parameters the clip reads that default to None (``parameters``): a call that turns
+    # the clip on must pass them too
+    clip_inputs: list[str] = field(default_factory=list)
+
+
+@family_fact  # (held inside ModuleMomentum)
+@dataclass
+class HelperPassFact:
+    """An object built from a class handed to a function: ``train_one_epoch(...,
+    loss_scaler)`` with ``loss_scaler = NativeScaler()``; ``target`` is the class as this
+    file's imports name it (``util.misc.NativeScalerWithGradNormCount``)."""
+
+    callee: str
+    position: int | None
+    keyword: str | None
+    target: str
+    line: int
+
+
 @family_fact
 @dataclass
 class ModuleMomentum:
@@ -124,6 +161,9 @@ class ModuleMomentum:
     imported_from: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Keras models whose own ``train_step`` clips the gradients (``tf.clip_by_global_norm``)
     clipping_models: list[str] = field(default_factory=list)
+    # classes whose ``__call__`` steps the optimizer it is handed (loss scalers), by name
+    helpers: dict[str, HelperFact] = field(default_factory=dict)
+    helper_passes: list[HelperPassFact] = field(default_factory=list)
 
 
 def params_root(call: ast.Call) -> ast.expr | None:
@@ -537,6 +577,217 @@ def _clipping_models(ctx: FileContext) -> list[str]:
     return found
 
 
+# -- helper objects that do the step (loss scalers) ---------------------------------------
+
+
+def clip_runs(test: str, value: object) -> bool:
+    """Does a helper's clip run when its gate parameter is ``value`` (see ``HelperFact``)?"""
+    if test == "not_none":
+        return value is not None
+    if test == "positive":
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+    return bool(value)
+
+
+def _gate_test(test: ast.expr, names: set[str], in_body: bool) -> tuple[str, str] | None:
+    """(the parameter, when the guarded branch runs) for ``if clip_grad is not None:``,
+    ``if max_norm > 0:``, ``if clip:`` (and their ``else`` branches)."""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return _gate_test(test.operand, names, not in_body)
+    if isinstance(test, ast.Name) and test.id in names:
+        return (test.id, "truthy") if in_body else None
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.comparators[0], ast.Constant)):
+        return None
+    left, op, constant = test.left, test.ops[0], test.comparators[0].value
+    if not (isinstance(left, ast.Name) and left.id in names):
+        return None
+    if constant is None and (isinstance(op, ast.IsNot) and in_body or isinstance(op, ast.Is) and not in_body):
+        return left.id, "not_none"
+    if constant == 0 and not isinstance(constant, bool) and isinstance(op, ast.Gt) and in_body:
+        return left.id, "positive"
+    return None
+
+
+def _literal(node: ast.expr | None) -> object:
+    try:
+        return ast.literal_eval(node) if node is not None else UNKNOWN
+    except ValueError:
+        return UNKNOWN
+
+
+def _clip_gate(ctx: FileContext, clip: Clip, function: ast.FunctionDef | ast.AsyncFunctionDef, defaults: dict[str, object]) -> tuple[str, str] | None:
+    """The parameter of ``function`` whose default keeps ``clip`` off, and its test."""
+    node: ast.AST = clip.call
+    parent = ctx.parents.get(node)
+    while parent is not None and parent is not function:
+        if isinstance(parent, ast.If) and (node in parent.body or node in parent.orelse):
+            tests = parent.test.values if isinstance(parent.test, ast.BoolOp) and isinstance(parent.test.op, ast.And) and node in parent.body else [parent.test]
+            for test in tests:
+                gate = _gate_test(test, set(defaults), node in parent.body)
+                if gate is not None and defaults[gate[0]] is not UNKNOWN and not clip_runs(gate[1], defaults[gate[0]]):
+                    return gate
+        node, parent = parent, ctx.parents.get(parent)
+    return None
+
+
+def helper_fact(ctx: FileContext, resolver: "Resolver", function: ast.FunctionDef | ast.AsyncFunctionDef) -> HelperFact | None:
+    """What a class's ``__call__`` tells its callers (see ``HelperFact``), or None when it
+    does not step an optimizer it is handed after a backward()."""
+    args = function.args
+    positional = [a.arg for a in (*args.posonlyargs, *args.args)][1:]  # after self
+    keyword_only = [a.arg for a in args.kwonlyargs]
+    defaults: dict[str, object] = {a: _literal(d) for a, d in zip(positional[len(positional) - len(args.defaults):], args.defaults)} if args.defaults else {}
+    defaults.update({a.arg: _literal(d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None})
+    site = next(
+        (
+            s for s in step_sites(ctx)
+            if isinstance(s.optimizer, ast.Name) and s.optimizer.id in (*positional, *keyword_only)
+            and ctx.enclosing(s.call, ast.FunctionDef, ast.AsyncFunctionDef) is function
+        ),
+        None,
+    )
+    if site is None or not trains_on_data(ctx, resolver, site.call):
+        return None
+    name = site.optimizer.id  # type: ignore[attr-defined]
+    index = positional.index(name) if name in positional else None
+    fact = HelperFact(name, index, site.call.lineno, clipped=False)
+    for clip in (c for n in walk(function) if isinstance(n, ast.Call) and (c := clip_of(ctx, n)) is not None):
+        gate = _clip_gate(ctx, clip, function, defaults)
+        if gate is None:
+            return HelperFact(name, index, site.call.lineno, clipped=True)
+        fact.gate, fact.gate_test = gate
+        fact.gate_index = positional.index(gate[0]) if gate[0] in positional else None
+        given = argument(clip.call, "parameters", 0)
+        if isinstance(given, ast.Name) and given.id in defaults and defaults[given.id] is None:
+            fact.clip_inputs = [given.id]
+    return fact
+
+
+def _helpers(ctx: FileContext, resolver: "Resolver") -> dict[str, HelperFact]:
+    """The file's top-level classes whose ``__call__`` steps the optimizer it is handed."""
+    found: dict[str, HelperFact] = {}
+    for cls in ctx.tree.body:
+        if not isinstance(cls, ast.ClassDef):
+            continue
+        for function in cls.body:
+            if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) and function.name == "__call__":
+                fact = helper_fact(ctx, resolver, function)
+                if fact is not None:
+                    found[cls.name] = fact
+    return found
+
+
+def helpers_of(ctx: FileContext, resolver: "Resolver") -> dict[str, HelperFact]:
+    """``_helpers`` of the file, worked out once per file."""
+    found = ctx.memo.get("momentum_flow.helpers")
+    if found is None:
+        found = ctx.memo["momentum_flow.helpers"] = _helpers(ctx, resolver) if "__call__" in ctx.source else {}
+    return found
+
+
+def _helper_passes(ctx: FileContext) -> list[HelperPassFact]:
+    """Objects built from a class of the project (``loss_scaler = NativeScaler()``) handed
+    to a call: another file's helper may do the step with them."""
+    found = []
+    for call in ctx.nodes_of(ast.Call):
+        callee = call.func.id if isinstance(call.func, ast.Name) else call.func.attr if isinstance(call.func, ast.Attribute) else None
+        if callee is None:
+            continue
+        given = [(i, None, a) for i, a in enumerate(call.args)] + [(None, kw.arg, kw.value) for kw in call.keywords if kw.arg]
+        for position, keyword_name, value in given:
+            built = ctx.values.resolve_name(value) if isinstance(value, ast.Name) else None
+            if not (isinstance(built, ast.Call) and isinstance(built.func, (ast.Name, ast.Attribute))):
+                continue
+            target = ctx.qualname(built.func) or ""
+            if last_part(target)[:1].isupper() and (target.partition(".")[0] not in _NOT_PROJECT) and (
+                "." in target or isinstance(built.func, ast.Name) and built.func.id in _class_names(ctx)
+            ):
+                qualified = target if "." in target else f"{ctx.module}.{target}"
+                found.append(HelperPassFact(callee, position, keyword_name, qualified, call.lineno))
+    return found
+
+
+# Packages whose classes are never a project's helper
+_NOT_PROJECT = frozenset({"torch", "tensorflow", "keras", "jax", "flax", "optax", "numpy", "transformers", "accelerate", "lightning", "pytorch_lightning", "apex", "deepspeed"})
+
+
+def _class_names(ctx: FileContext) -> set[str]:
+    return {n.name for n in ctx.tree.body if isinstance(n, ast.ClassDef)}
+
+
+def helper_at(project: ProjectFacts, target: str, importer: str | None) -> tuple[HelperFact, str, str] | None:
+    """The helper class ``target`` (``timm.utils.NativeScaler`` as ``importer`` imports it)
+    names: (its fact, its module, its file key), following package re-exports."""
+    owner, _, name = target.rpartition(".")
+    targets, seen = [owner], set()
+    for _ in range(4):
+        following = []
+        for module in targets:
+            key = project.resolve(module, importer) if module else None
+            if key is None or key in seen:
+                continue
+            seen.add(key)
+            facts = project.modules[key]
+            record = facts.get(ModuleMomentum)
+            if record is None:
+                continue
+            if name in record.helpers:
+                return record.helpers[name], facts.module, key
+            following.extend(record.imported_from.get(name, ()))
+        targets = following
+    return None
+
+
+@dataclass
+class Helper:
+    """A helper object an expression may hold, and where its class is."""
+
+    fact: HelperFact
+    name: str  # the class's name
+    module: str  # its module ("" for this file's)
+    path: str  # its file key ("" for this file)
+
+
+class HelperResolver(ObjectResolver[Helper]):
+    """The loss-scaler objects (``HelperFact``) expressions of one file hold: built here,
+    returned by a helper, stored on ``self``, handed to a function by this file or by
+    another file (``HelperPassFact``)."""
+
+    max_depth = _MAX_DEPTH
+
+    def __init__(self, ctx: FileContext, own: dict[str, HelperFact]) -> None:
+        super().__init__(ctx)
+        self.own = own
+
+    def construct(self, call: ast.Call, name: str, depth: int, path: tuple[int, ...]) -> list[Helper] | None:
+        if path:
+            return None
+        if isinstance(call.func, ast.Name) and call.func.id in self.own and call.func.id in _class_names(self.ctx):
+            return [Helper(self.own[call.func.id], call.func.id, "", "")]
+        target = self.ctx.qualname(call.func) or ""
+        if "." in target and name[:1].isupper():
+            found = helper_at(self.ctx.project, target, self.ctx.file or None)
+            if found is not None:
+                return [Helper(found[0], name, found[1], found[2])]
+        return None
+
+    def passed_from_files(self, function: ast.FunctionDef | ast.AsyncFunctionDef, parameter: str, sites: list[CallSite], depth: int) -> list[Helper]:
+        found: list[Helper] = []
+        for site in sites:
+            facts = self.ctx.project.modules.get(site.path)
+            record = facts.get(ModuleMomentum) if facts is not None else None
+            if record is None or site.record is None:
+                continue
+            for passed in record.helper_passes:
+                if passed.line != site.line or passed.callee != site.record.name:
+                    continue
+                if passed.keyword == parameter or (passed.keyword is None and _positional_parameter(function, site, passed.position) == parameter):
+                    helper = helper_at(self.ctx.project, passed.target, site.path)
+                    if helper is not None:
+                        found.append(Helper(helper[0], last_part(passed.target), helper[1], helper[2]))
+        return found
+
+
 @collector
 def _collect_momentum(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
     imported_from = _imported_from(tree, facts.module)
@@ -551,6 +802,10 @@ def _collect_momentum(tree: ast.Module, source: str, facts: ModuleFacts) -> None
         record.clipping_models = _clipping_models(ctx)
     if "step" in source and "backward" in source:
         record.steppers = _steppers(ctx, resolver)
+        if "__call__" in source:
+            record.helpers = _helpers(ctx, resolver)
+    if "caler" in source:  # an object built from a project class that may be a loss scaler
+        record.helper_passes = _helper_passes(ctx)
     for function in ctx.nodes_of(ast.FunctionDef):
         if not _builds_optimizer(function):
             continue
@@ -591,5 +846,5 @@ def _collect_momentum(tree: ast.Module, source: str, facts: ModuleFacts) -> None
             builder = _builder_call(ctx, value)
             if builder is not None:
                 record.passes.append(PassFact(callee, position, kw_name, None, builder, line=call.lineno))
-    if record.builders or record.passes or record.steppers or record.imported_from or record.clipping_models:
+    if record.builders or record.passes or record.steppers or record.imported_from or record.clipping_models or record.helpers or record.helper_passes:
         facts.put(record)

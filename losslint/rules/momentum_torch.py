@@ -57,6 +57,10 @@ from losslint.rules.momentum_common import (
 from losslint.project import UNKNOWN
 from losslint.rules.momentum_flow import (
     Found,
+    HelperFact,
+    HelperResolver,
+    clip_runs,
+    helpers_of,
     ModuleMomentum,
     Resolver,
     _same_module,
@@ -448,6 +452,83 @@ def handed_findings(rule: Rule, ctx: FileContext, resolver: Resolver) -> Iterabl
         if stepper_path:
             related.append(RelatedLocation.at(display_path(Path(stepper_path)), line, f"{name}() steps it here, unclipped"))
         yield ctx.finding(rule, node, message, None, severity=choice.severity, related=related)
+
+
+# -- a helper object that does the step (a loss scaler) ----------------------------------------
+
+
+def _helper_calls(ctx: FileContext) -> Iterable[ast.Call]:
+    """Calls of an object (``loss_scaler(...)``, ``self.loss_scaler(...)``) with at least
+    an argument for the loss and one for the optimizer: a helper's ``__call__``."""
+    for call in ctx.nodes_of(ast.Call):
+        if isinstance(call.func, (ast.Name, ast.Attribute)) and len(call.args) + len(call.keywords) >= 2:
+            yield call
+
+
+def helper_findings(rule: Rule, ctx: FileContext, resolver: Resolver) -> Iterable[Finding]:
+    """``loss_scaler(loss, optimizer, parameters=model.parameters())`` where the helper's
+    ``__call__`` does the backward and the step and clips only when ``clip_grad`` is
+    passed (timm's ``NativeScaler``, ``clip_grad=None``): reported at the call, which
+    decides. A ``clip_grad`` passed from a flag whose default is None is the
+    flag-conditional case: reported where that default is, when it is in this file."""
+    helpers = HelperResolver(ctx, helpers_of(ctx, resolver))
+    for call in _helper_calls(ctx):
+        if isinstance(call.func, ast.Name) and call.func.id in helpers.functions():
+            continue  # a function of this file, not an object
+        held = [h for h in helpers.resolve(call.func) if not h.fact.clipped]
+        if not held:
+            continue
+        helper = held[0]
+        fact = helper.fact
+        given = argument(call, fact.optimizer, fact.optimizer_index)
+        found = [f for f in resolver.resolve(given) if f.call is not None or f.origin] if given is not None else []
+        if not found or any(f.managed for f in found) or not any(f.momentum.is_momentum for f in found):
+            continue
+        clips = clips_reaching(ctx, resolver, call)
+        if any(_caller_decides(ctx, gate_of(ctx, clip), clip) is None for clip in clips):
+            continue  # clipping of its own that runs with the defaults
+        where = f"{display_path(Path(helper.path))}:{fact.line}" if helper.path else f"line {fact.line}"
+        choice = Choice(ctx, found)
+        related = built_where(ctx, found)
+        if helper.path:
+            related.append(RelatedLocation.at(display_path(Path(helper.path)), fact.line, f"{helper.name}() steps it here"))
+        else:
+            related.append(RelatedLocation.at(ctx.path, fact.line, f"{helper.name}() steps it here"))
+        stepped = f"{choice.subject()} is stepped by {helper.name}() (at {where})"
+        if not fact.gate:
+            message = f"{stepped}, which never clips the gradients: {choice.momentum.describe()}"
+            yield ctx.finding(rule, call, message, None, severity=choice.severity, related=related)
+            continue
+        passed = argument(call, fact.gate, fact.gate_index)
+        if passed is None:
+            message = (
+                f"{stepped}, which clips only when {fact.gate} is passed, and this call leaves {fact.gate} "
+                f"to its default: nothing is clipped. {choice.momentum.describe()}"
+            )
+            yield ctx.finding(rule, call, message, _helper_fix(ctx, call, fact), severity=choice.severity, related=related)
+            continue
+        value = ctx.values.value(passed)
+        if value is UNKNOWN or clip_runs(fact.gate_test, value):
+            continue
+        gate = Gate(passed, value)
+        node, fix = gate_fix(ctx, gate, f"{helper.name}() clips")
+        message = (
+            f"{stepped}, which clips only when {fact.gate} is set, and this call passes {ctx.text(passed)}, "
+            f"which defaults to {value!r}: with the defaults nothing is clipped. {choice.momentum.describe()}"
+        )
+        if node is not None:
+            related.append(ctx.related(call, f"{helper.name}() is called here with {fact.gate}={ctx.text(passed)}"))
+        yield ctx.finding(rule, node if node is not None else call, message, fix, severity=choice.severity, related=related)
+
+
+def _helper_fix(ctx: FileContext, call: ast.Call, fact: HelperFact) -> Fix | None:
+    """Pass ``clip_grad=1.0``, where the call passes what the clip then reads
+    (``parameters``: ``NativeScaler`` asserts it is not None)."""
+    if any(argument(call, name, None) is None for name in fact.clip_inputs):
+        return None
+    max_norm = repr(float(ctx.settings.clip_max_norm))
+    edit = NodeEdit(ctx.span(call), cst.Call, lambda node: set_keyword(node, fact.gate, max_norm))
+    return Fix(f"pass {fact.gate}={max_norm}", Applicability.UNSAFE, (edit,))
 
 
 # -- Hugging Face Trainer -----------------------------------------------------------------
@@ -1396,6 +1477,10 @@ class MomentumWithoutClipping(Rule):
                 seen.add((finding.span.line, finding.span.column))
                 yield finding
         for finding in handed_findings(self, ctx, resolver):
+            if (finding.span.line, finding.span.column) not in seen:
+                seen.add((finding.span.line, finding.span.column))
+                yield finding
+        for finding in helper_findings(self, ctx, resolver):
             if (finding.span.line, finding.span.column) not in seen:
                 seen.add((finding.span.line, finding.span.column))
                 yield finding
