@@ -5,8 +5,8 @@
 Each TREE is copied to a temporary folder first (it is never modified), then:
 
 1. every fix is applied *alone* to the file it was found in (its JSON line edits):
-   the result must compile, must not give pyflakes an undefined name the file did
-   not have, must keep the file's comments (none lost, none copied) and must not
+   the result must compile (a YAML/JSON/TOML config: load again), must not give
+   pyflakes an undefined name the file did not have, must keep the file's comments (none lost, none copied) and must not
    leave trailing whitespace on a line it writes;
 2. ``check --fix --unsafe-fixes`` is applied to the whole copy: every fixed file
    must compile and have no new undefined name; no fix may fail (LL004); a
@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from losslint import notebooks
+from losslint.analysis.configs import is_config_path, parse_config
 from losslint.config import load_settings
 from losslint.engine import Linter
 from losslint.findings import LineEdit
@@ -81,9 +82,12 @@ def python_source(path: str) -> str:
     return data.decode("utf-8", errors="surrogateescape")
 
 
-def comments(text: str) -> Counter:
+def comments(text: str, filename: str = "") -> Counter:
     """The file's comments (a fix may add none, drop none, copy none)."""
     found: Counter = Counter()
+    if is_config_path(filename):  # YAML and TOML comments: '#' to the end of a line, as written
+        found.update(line[line.index("#"):].strip() for line in text.splitlines() if "#" in line)
+        return found
     try:
         for token in tokenize.generate_tokens(io.StringIO(text).readline):
             if token.type == tokenize.COMMENT:
@@ -94,6 +98,10 @@ def comments(text: str) -> Counter:
 
 
 def _compile_error(text: str, filename: str) -> str | None:
+    """Why the fixed file is broken: a config must load again, Python must compile."""
+    if is_config_path(filename):
+        error = parse_config(filename, text).error
+        return f"does not load as a config: {error}" if error else None
     try:
         compile(text, filename, "exec")
     except (SyntaxError, ValueError) as error:
@@ -127,7 +135,7 @@ def check_tree(root: Path, jobs: int | None = None, settings_path: Path | None =
     def original(path: str) -> str:
         if path not in texts:
             texts[path] = python_source(path)
-            undefined_before[path] = undefined_names(texts[path], path)
+            undefined_before[path] = None if is_config_path(path) else undefined_names(texts[path], path)
         return texts[path]
 
     # 1. each fix alone
@@ -145,11 +153,11 @@ def check_tree(root: Path, jobs: int | None = None, settings_path: Path | None =
         if problem:
             failures.append(Failure(*where, f"{finding.fix.description}: the result {problem}"))
             continue
-        new = (undefined_names(fixed, finding.path) or set()) - (undefined_before[finding.path] or set())
+        new = set() if is_config_path(finding.path) else (undefined_names(fixed, finding.path) or set()) - (undefined_before[finding.path] or set())
         if new:
             failures.append(Failure(*where, f"{finding.fix.description}: new undefined name(s) {', '.join(sorted(new))}"))
-        if comments(fixed) != comments(text):
-            lost, copied = comments(text) - comments(fixed), comments(fixed) - comments(text)
+        if comments(fixed, finding.path) != comments(text, finding.path):
+            lost, copied = comments(text, finding.path) - comments(fixed, finding.path), comments(fixed, finding.path) - comments(text, finding.path)
             failures.append(Failure(*where, f"{finding.fix.description}: comments changed (lost {sorted(lost)}, added {sorted(copied)})"))
         for edit in edits:
             for offset, line in enumerate(edit.content.splitlines()):
@@ -176,6 +184,8 @@ def check_tree(root: Path, jobs: int | None = None, settings_path: Path | None =
             failures.append(Failure(label, _relative(root, path), 0, f"after --fix the file {problem}"))
             continue
         original(path)
+        if is_config_path(path):
+            continue
         for name in sorted((undefined_names(text, path) or set()) - (undefined_before[path] or set())):
             line = _first_line_using(text, name)
             failures.append(Failure(label, _relative(root, path), line, f"after --fix: undefined name {name!r} (line {line} of the fixed file)"))
