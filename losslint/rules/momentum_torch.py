@@ -606,12 +606,98 @@ class MomentumWithoutClipping(Rule):
         "other code. Under AMP after scaler.unscale_(optimizer) (added once when missing), under "
         "gradient accumulation inside the `if` that steps, inside the closure for step(closure), through "
         "accelerator.clip_grad_norm_ when accelerate prepared the optimizer. For a clip behind a flag, sets the "
-        "flag's default (add_argument(default=1.0), and a help text that states the old default). For HF TrainingArguments(max_grad_norm=0), sets 1.0. The max "
+        "flag's default (add_argument(default=1.0), and a help text that states the old default). A loss-scaler "
+        "helper that does the backward and the step (timm's NativeScaler: loss_scaler(loss, optimizer, "
+        "clip_grad=None, parameters=...)) called without clip_grad: passes clip_grad=1.0 at the call, only where "
+        "the call passes what the helper's clip reads (parameters). For HF TrainingArguments(max_grad_norm=0), sets 1.0. The max "
         "norm is [tool.losslint] clip-max-norm. Unsafe: it changes training (the clip is rarely active in a "
         "healthy run, but it is a new hyperparameter)."
     )
     references = _REFERENCES
     flagged = (
+        Flagged(
+            """
+            import torch
+
+
+            class NativeScaler:
+                def __init__(self):
+                    self._scaler = torch.cuda.amp.GradScaler()
+
+                def __call__(self, loss, optimizer, clip_grad=None, parameters=None):
+                    self._scaler.scale(loss).backward()
+                    if clip_grad is not None:
+                        self._scaler.unscale_(optimizer)
+                        torch.nn.utils.clip_grad_norm_(parameters, clip_grad)
+                    self._scaler.step(optimizer)
+                    self._scaler.update()
+
+
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+            loss_scaler = NativeScaler()
+            for x, y in train_loader:
+                optimizer.zero_grad()
+                loss_scaler(loss_fn(model(x), y), optimizer, parameters=model.parameters())
+            """,
+            fixed="""
+            import torch
+
+
+            class NativeScaler:
+                def __init__(self):
+                    self._scaler = torch.cuda.amp.GradScaler()
+
+                def __call__(self, loss, optimizer, clip_grad=None, parameters=None):
+                    self._scaler.scale(loss).backward()
+                    if clip_grad is not None:
+                        self._scaler.unscale_(optimizer)
+                        torch.nn.utils.clip_grad_norm_(parameters, clip_grad)
+                    self._scaler.step(optimizer)
+                    self._scaler.update()
+
+
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+            loss_scaler = NativeScaler()
+            for x, y in train_loader:
+                optimizer.zero_grad()
+                loss_scaler(loss_fn(model(x), y), optimizer, parameters=model.parameters(), clip_grad=1.0)
+            """,
+            message_contains=("is stepped by NativeScaler()", "leaves clip_grad to its default"),
+            unsafe=True,
+        ),
+        Flagged(
+            """
+            import torch
+
+
+            def train_step(batch, **kwargs):
+                kwargs["optimizer"].zero_grad()
+                kwargs["loss_fn"](kwargs["model"](batch[0]), batch[1]).backward()
+                kwargs["optimizer"].step()
+
+
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+            for batch in train_loader:
+                train_step(batch, model=model, optimizer=optimizer, loss_fn=loss_fn)
+            """,
+            fixed="""
+            import torch
+
+
+            def train_step(batch, **kwargs):
+                kwargs["optimizer"].zero_grad()
+                kwargs["loss_fn"](kwargs["model"](batch[0]), batch[1]).backward()
+                torch.nn.utils.clip_grad_norm_([p for group in kwargs["optimizer"].param_groups for p in group["params"]], max_norm=1.0)
+                kwargs["optimizer"].step()
+
+
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+            for batch in train_loader:
+                train_step(batch, model=model, optimizer=optimizer, loss_fn=loss_fn)
+            """,
+            message_contains=("SGD (built at line 10)",),
+            unsafe=True,
+        ),
         Flagged(
             """
             import torch
@@ -1104,6 +1190,32 @@ class MomentumWithoutClipping(Rule):
         ),
     )
     quiet = (
+        Quiet(
+            """
+            import torch
+
+
+            class NativeScaler:
+                def __init__(self):
+                    self._scaler = torch.cuda.amp.GradScaler()
+
+                def __call__(self, loss, optimizer, clip_grad=None, parameters=None):
+                    self._scaler.scale(loss).backward()
+                    if clip_grad is not None:
+                        self._scaler.unscale_(optimizer)
+                        torch.nn.utils.clip_grad_norm_(parameters, clip_grad)
+                    self._scaler.step(optimizer)
+                    self._scaler.update()
+
+
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+            loss_scaler = NativeScaler()
+            for x, y in train_loader:
+                optimizer.zero_grad()
+                loss_scaler(loss_fn(model(x), y), optimizer, parameters=model.parameters(), clip_grad=1.0)
+            """,
+            why="a loss-scaler helper called with clip_grad: its __call__ clips before it steps",
+        ),
         Quiet(
             """
             import torch
