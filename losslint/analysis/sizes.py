@@ -135,6 +135,13 @@ def _name_length(ctx: "FileContext", node: ast.Name, depth: int) -> int | None:
     fold = _fold_length(ctx, node, depth)
     if fold is not None:
         return fold
+    before = ctx.values.binding_before(node)
+    if before is not None and before.value is not None:
+        # the assignment it sees in straight-line order: a script that reuses ``x``
+        # for its batches (``for x, y in loader``) after ``x, y = make_data(1000)``
+        size = length(ctx, before.value, depth + 1) if not before.path else _unpacked_length(ctx, before.value, before.path, depth)
+        if size is not None:
+            return size
     bindings = ctx.values.bindings(node.id, node)
     if not bindings:
         return None
