@@ -149,13 +149,14 @@ def _changed_names(stmt: ast.stmt) -> set[str]:
 
 def read_config(tree: ast.Module) -> PythonConfig | None:
     """The config a module writes, if it looks like an OpenMMLab config: a ``_base_``
-    list or string, or a top-level name assigned a dict, in a module that defines no
+    list or string, or a top-level name assigned a dict or a list, in a module that defines no
     function or class (a training script that keeps an ``optimizer = dict(...)`` is
     not a config)."""
     names: dict[str, ConfigValue] = {}
     values: dict[str, ConfigValue] = {}
     bases: tuple[str, ...] = ()
     base_span = None
+    containers = False  # a top-level dict or list: what every config file, a base of lists too, writes
     for stmt in tree.body:
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             return None
@@ -170,12 +171,13 @@ def read_config(tree: ast.Module) -> PythonConfig | None:
                 bases, base_span = paths, _span(stmt)
                 continue
             names[name] = _node(stmt.value, names)
+            containers = containers or names[name].is_dict or isinstance(stmt.value, (ast.List, ast.Tuple))
             if name in TRACKED:
                 values[name] = names[name]
             continue
         for name in _changed_names(stmt) & set(values):
             values[name] = ConfigValue(known=False, span=values[name].span)
-    if not bases and not any(v.is_dict for v in names.values()):
+    if not bases and not containers:
         return None  # (a base config without tracked keys is still one: its leaves must find it)
     return PythonConfig(bases, base_span, values, "model" in names)
 
@@ -278,8 +280,9 @@ class Configs:
         the facts of the file asking have changed: a file being fixed)."""
         global _LAST
         own = project.modules.get(key)
-        fingerprint = (id(project.modules), len(project.modules), id(own.get(PythonConfig)) if own is not None else 0)
-        if _LAST is not None and _LAST[0]() is project and _LAST[1] == fingerprint:
+        fact = own.get(PythonConfig) if own is not None else None
+        fingerprint = (id(project.modules), len(project.modules))
+        if _LAST is not None and _LAST[0]() is project and _LAST[1] == fingerprint and _LAST[2].configs.get(key) is fact:
             return _LAST[2]
         found = Configs(project)
         _LAST = (weakref.ref(project), fingerprint, found)
