@@ -16,6 +16,21 @@ if TYPE_CHECKING:
     import ast
 
     import libcst as cst
+else:
+
+    class _LibcstOnUse:
+        """libcst, imported on the first use of one of its names. A rule builds its
+        fix when it reports a finding, but the edit functions, which name libcst's
+        nodes, run only when the fix is applied (fixes.py): a check imports no libcst."""
+
+        def __getattr__(self, name: str):
+            import libcst
+
+            value = getattr(libcst, name)
+            setattr(self, name, value)
+            return value
+
+    cst = _LibcstOnUse()  # what the rules' edit functions say ``cst.Call`` through
 
 
 class Severity(str, enum.Enum):
@@ -45,17 +60,26 @@ class Span:
 
 
 # An edit replaces the innermost libcst node that is an instance of ``node_type``
-# (e.g. cst.Call, or cst.BaseExpression for any expression) and spans exactly
-# ``span``, with what ``replace`` returns for it (a node, a FlattenSentinel, or
-# RemoveFromParent()).
+# and spans exactly ``span``, with what ``replace`` returns for it (a node, a
+# FlattenSentinel, or RemoveFromParent()). ``node_type`` names a libcst node class
+# ("Call", or "BaseExpression" for any expression), resolved by fixes.py when the
+# fix is applied (a class is accepted too).
 CstResult = Union["cst.CSTNode", "cst.FlattenSentinel", "cst.RemovalSentinel"]
 
 
 @dataclass(frozen=True)
 class NodeEdit:
     span: Span
-    node_type: type
+    node_type: Union[str, type]
     replace: Callable[["cst.CSTNode"], CstResult]
+
+
+def set_keyword(call: "cst.Call", name: str, value_code: str) -> "cst.Call":
+    """``fixes.set_keyword`` for the rules' edit functions: libcst and fixes.py are
+    imported when the edit runs, not when the rule module is."""
+    from losslint.fixes import set_keyword as set_now
+
+    return set_now(call, name, value_code)
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ class _EditApplier(cst.CSTTransformer):
                 key = (position.start.line, position.start.column, position.end.line, position.end.column)
                 for edit in self.node_edits.get(key, ()):
                     # The innermost node of the wanted type at that span takes the edit, once.
-                    if id(edit) in self.applied or not isinstance(original_node, edit.node_type):
+                    if id(edit) in self.applied or not isinstance(original_node, _node_class(edit)):
                         continue
                     if not isinstance(result, cst.CSTNode):
                         break
@@ -76,6 +76,11 @@ class _EditApplier(cst.CSTTransformer):
                     new = [cst.parse_statement(s) for s in statements]
                     return cst.FlattenSentinel([*new, result])
         return result
+
+
+def _node_class(edit: NodeEdit) -> type:
+    """The libcst class an edit names ("Call": rules name it so as not to import libcst)."""
+    return getattr(cst, edit.node_type) if isinstance(edit.node_type, str) else edit.node_type
 
 
 def apply_fixes(source: str, fixes: Iterable[Fix]) -> str:

@@ -621,3 +621,27 @@ def test_commands_that_need_no_analysis_import_none(argv: list[str], not_importe
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip(), done.stderr
     assert done.stderr.strip().splitlines()[-1] == "[]", done.stderr
+
+
+@pytest.mark.parametrize(
+    ("options", "imports_libcst"),
+    [([], False), (["--output-format", "concise", "--show-fixes"], False), (["--output-format", "json"], True), (["--diff"], True)],
+)
+def test_check_imports_libcst_only_to_apply_or_show_a_fix(options: list[str], imports_libcst: bool):
+    """Start-up (issue 15): a check builds each finding's fix without libcst (the
+    rules name its node types, fixes.py resolves them); libcst is imported only
+    where a fix is applied: --diff/--fix, and the line edits of JSON/SARIF."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parent.parent / "fixtures" / "torch_mnist_classifier.py"
+    argv = ["check", "--no-cache", "--exit-zero", *options, str(script)]
+    heavy = ("libcst", "astroid", "ruamel", "tomlkit", "pygls")
+    probe = (
+        "import sys\nfrom losslint.cli import main\n"
+        f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert "drop_last" in done.stdout, done.stderr  # the finding and its fix are there
+    assert done.stderr.strip().splitlines()[-1] == ("['libcst']" if imports_libcst else "[]"), done.stderr

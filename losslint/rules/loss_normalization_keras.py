@@ -24,13 +24,11 @@ import ast
 from pathlib import Path
 from typing import Iterable, Iterator
 
-import libcst as cst
-
 from losslint.analysis.names import last_part
 from losslint.analysis.scaling import Kind, LossEvaluator, compiled_loss_entries, compiled_loss_users
 from losslint.context import FileContext
 from losslint.discovery import display_path
-from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity
+from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity, cst
 from losslint.rules.base import ChainRole, Flagged, Quiet, Rule, register
 from losslint.project import file_key
 from losslint.rules.loss_chain import training_paths
@@ -264,16 +262,14 @@ class KerasLossAveragedTwice(Rule):
         batch_tensor = params[1] if len(params) >= 2 else params[0] if params else None
         code = _batch_size_code(ctx, batch_tensor, value) if batch_tensor else None
         if code is not None:
-            multiplier = cst.parse_expression(code)
-
             def edit(node: cst.BaseExpression) -> cst.BaseExpression:
                 left = node
                 if isinstance(node, (cst.BinaryOperation, cst.BooleanOperation, cst.IfExp)) and not node.lpar:
                     if not (isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Multiply)):
                         left = node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-                return cst.BinaryOperation(left=left, operator=cst.Multiply(), right=multiplier)
+                return cst.BinaryOperation(left=left, operator=cst.Multiply(), right=cst.parse_expression(code))
 
-            fix = Fix("multiply by the batch size, as ssd_keras did", Applicability.UNSAFE, (NodeEdit(ctx.span(value), cst.BaseExpression, edit),))
+            fix = Fix("multiply by the batch size, as ssd_keras did", Applicability.UNSAFE, (NodeEdit(ctx.span(value), "BaseExpression", edit),))
             message += "; multiplying by the batch size makes a full batch's loss B times larger, so retune the learning rate"
         finding = ctx.finding(self, value, message, fix)
         finding.training_modules = training_paths(ctx, users)

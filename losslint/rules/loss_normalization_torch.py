@@ -21,12 +21,10 @@ from __future__ import annotations
 import ast
 from typing import Iterable
 
-import libcst as cst
-
 from losslint.analysis.names import argument, keyword, last_part
 from losslint.context import FileContext
 from losslint.discovery import display_path
-from losslint.findings import Applicability, Finding, Fix, NodeEdit, RelatedLocation, Severity
+from losslint.findings import Applicability, Finding, Fix, NodeEdit, RelatedLocation, Severity, cst
 from losslint.project import file_key
 from losslint.rules.base import ChainRole, Flagged, Quiet, Rule, register
 from losslint.rules.loss_chain import on_training_paths
@@ -137,23 +135,27 @@ def _remove_division(ctx: FileContext, node: ast.AST) -> NodeEdit | None:
         )
         if not self_assignment:
             keep_left = kept is node.left
-            return NodeEdit(ctx.span(node), cst.BinaryOperation, lambda n: n.left if keep_left else n.right)
+            return NodeEdit(ctx.span(node), "BinaryOperation", lambda n: n.left if keep_left else n.right)
         node = statement
     parent = ctx.parents.get(node)
     siblings = getattr(parent, "body", None) if parent is not None else None
     if isinstance(siblings, list) and node in siblings and len(siblings) == 1:
         return None  # the only statement of its block: removing it would leave the block empty
-    kind = cst.AugAssign if isinstance(node, ast.AugAssign) else cst.Assign
+    kind = "AugAssign" if isinstance(node, ast.AugAssign) else "Assign"
     return NodeEdit(ctx.span(node), kind, lambda n: cst.RemoveFromParent())
 
 
 def _replace(ctx: FileContext, node: ast.expr, text: str) -> NodeEdit:
-    new = cst.parse_expression(text)
     # an operation inside another expression keeps its own parentheses
     inside = isinstance(ctx.parents.get(node), (ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.Attribute, ast.Subscript, ast.Await))
-    if inside and isinstance(new, (cst.BinaryOperation, cst.BooleanOperation, cst.IfExp)):
-        new = new.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-    return NodeEdit(ctx.span(node), cst.BaseExpression, lambda _n: new)
+
+    def edit(_node: cst.BaseExpression) -> cst.BaseExpression:
+        new = cst.parse_expression(text)
+        if inside and isinstance(new, (cst.BinaryOperation, cst.BooleanOperation, cst.IfExp)):
+            new = new.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+        return new
+
+    return NodeEdit(ctx.span(node), "BaseExpression", edit)
 
 
 def _mean_over_batch_of(ctx: FileContext, call: ast.Call) -> ast.expr | None:
@@ -692,7 +694,7 @@ class MeanLossDividedByBatchSize(Rule):
             )
             fix = None
             if isinstance(call.func, ast.Attribute) and not call.args and not call.keywords:
-                edit = NodeEdit(ctx.span(call.func), cst.Attribute, lambda n: n.with_changes(attr=cst.Name("sum")))
+                edit = NodeEdit(ctx.span(call.func), "Attribute", lambda n: n.with_changes(attr=cst.Name("sum")))
                 fix = Fix("sum instead of averaging again", Applicability.UNSAFE, (edit,))
                 message += "; summing instead makes the loss B times larger, so retune the learning rate"
             yield ctx.finding(self, call, message, fix)
@@ -985,7 +987,7 @@ class LossDividedByNominalBatchSize(Rule):
                 per_example = call.args[0] if call.args else None
                 if keyword(call, "global_batch_size") is not None and _global_batch(ctx, given):
                     fix = Fix("let compute_average_loss divide by the actual batch", Applicability.SAFE, (
-                        NodeEdit(ctx.span(call), cst.Call, _drop_keyword("global_batch_size")),
+                        NodeEdit(ctx.span(call), "Call", _drop_keyword("global_batch_size")),
                     ))
                 elif isinstance(per_example, ast.Name) and _per_replica_batch(ctx, given):
                     # a per-replica constant: compute_average_loss's default would also divide
@@ -1669,7 +1671,7 @@ class PartialAccumulationWindow(Rule):
             fix = Fix(
                 "keep the windows whole across epochs: remove the zero_grad() at the start of the epoch",
                 Applicability.UNSAFE,
-                (NodeEdit(ctx.span(window.zero_grad), cst.Expr, lambda n: cst.RemoveFromParent()),),
+                (NodeEdit(ctx.span(window.zero_grad), "Expr", lambda n: cst.RemoveFromParent()),),
             )
             yield ctx.finding(self, divisions[0][0], message, fix, severity)
 
@@ -1799,7 +1801,7 @@ class PartialAccumulationWindow(Rule):
                 aligned = f"({window.index} + 1) % {accum_text} == 0 or {window.index} + 1 == len({ctx.text(window.iterable)})"
                 fix = Fix("align the window, step on the last batch, divide by the actual window length", applicability, (
                     *(_replace(ctx, d, window.window_length()) for _, d in divisions),
-                    NodeEdit(ctx.span(window.step_if.test), cst.BaseExpression, lambda _n: cst.parse_expression(aligned)),
+                    NodeEdit(ctx.span(window.step_if.test), "BaseExpression", lambda _n: cst.parse_expression(aligned)),
                 ))
             message = (
                 f"the loss is divided by {accum_text} but the optimizer steps on `{test_text}` with {window.index} counted "
@@ -1883,4 +1885,4 @@ def _replace_test(ctx: FileContext, test: ast.expr, extra: str) -> NodeEdit:
             left = node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
         return cst.BooleanOperation(left=left, operator=cst.Or(), right=cst.parse_expression(extra))
 
-    return NodeEdit(ctx.span(test), cst.BaseExpression, edit)
+    return NodeEdit(ctx.span(test), "BaseExpression", edit)

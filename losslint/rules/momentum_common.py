@@ -25,13 +25,10 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Iterator
 
-import libcst as cst
-
 from losslint.analysis.calls import call_sites
 from losslint.analysis.hierarchy import ancestors
 from losslint.analysis.names import argument, dotted, keyword, last_part
-from losslint.findings import Applicability, Fix, Severity
-from losslint.fixes import set_keyword
+from losslint.findings import Applicability, Fix, Severity, cst, set_keyword
 from losslint.project import UNKNOWN, argparse_dest, family_fact
 
 if TYPE_CHECKING:
@@ -650,10 +647,10 @@ def _help_edits(ctx: "FileContext", call: ast.Call, new_value: str) -> tuple | N
         return None
     updated = _HELP_DEFAULT.sub(lambda m: f"default{m.group(1)}{new_value}", literal)
     try:
-        cst.parse_expression(updated)
-    except cst.ParserSyntaxError:
+        ast.parse(updated, mode="eval")
+    except SyntaxError:
         return None
-    return (NodeEdit(ctx.span(help_kw.value), cst.BaseExpression, lambda _n: cst.parse_expression(updated)),)
+    return (NodeEdit(ctx.span(help_kw.value), "BaseExpression", lambda _n: cst.parse_expression(updated)),)
 
 
 def default_fix_edit(ctx: "FileContext", gate: Gate, max_norm: float):
@@ -674,22 +671,22 @@ def default_fix_edit(ctx: "FileContext", gate: Gate, max_norm: float):
                     return None
                 default = keyword(call, "default")
                 if default is not None:
-                    edit = NodeEdit(ctx.span(default.value), cst.BaseExpression, lambda _n: cst.parse_expression(new_value))
+                    edit = NodeEdit(ctx.span(default.value), "BaseExpression", lambda _n: cst.parse_expression(new_value))
                     return call, (edit, *help_edits)
                 if help_edits:
                     return None  # one edit per node: the help and the new keyword would both rewrite the call
-                return call, (NodeEdit(ctx.span(call), cst.Call, lambda node: set_keyword(node, "default", new_value)),)
+                return call, (NodeEdit(ctx.span(call), "Call", lambda node: set_keyword(node, "default", new_value)),)
         for cls in ctx.nodes_of(ast.ClassDef):
             for stmt in cls.body:
                 target = stmt.target if isinstance(stmt, ast.AnnAssign) else stmt.targets[0] if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 else None
                 if isinstance(target, ast.Name) and target.id == flag.attr and stmt.value is not None:
-                    return stmt, (NodeEdit(ctx.span(stmt.value), cst.BaseExpression, lambda _n: cst.parse_expression(new_value)),)
+                    return stmt, (NodeEdit(ctx.span(stmt.value), "BaseExpression", lambda _n: cst.parse_expression(new_value)),)
         return None
     if isinstance(flag, ast.Name):
         bindings = ctx.values.bindings(flag.id, flag)
         if bindings and len(bindings) == 1 and bindings[0].value is not None and not bindings[0].path:
             value = bindings[0].value
-            return value, (NodeEdit(ctx.span(value), cst.BaseExpression, lambda _n: cst.parse_expression(new_value)),)
+            return value, (NodeEdit(ctx.span(value), "BaseExpression", lambda _n: cst.parse_expression(new_value)),)
     return None
 
 

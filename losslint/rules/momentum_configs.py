@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from losslint.analysis.python_configs import UNKNOWN_VALUE, Configs, PythonConfig, Setting
-from losslint.findings import Applicability, Finding, Fix, NodeEdit, RelatedLocation, Severity, Span
+from losslint.findings import Applicability, Finding, Fix, NodeEdit, RelatedLocation, Severity, Span, cst, set_keyword
 from losslint.rules.base import ChainRole, Flagged, Quiet, Rule, register
 
 if TYPE_CHECKING:
@@ -181,23 +181,15 @@ def _clip_code(ctx: "FileContext", replaces: bool) -> str:
 
 
 def _replace_expression(span: Span, code: str) -> NodeEdit:
-    import libcst as cst
-
-    return NodeEdit(span, cst.BaseExpression, lambda _node: cst.parse_expression(code))
+    return NodeEdit(span, "BaseExpression", lambda _node: cst.parse_expression(code))
 
 
 def _add_keyword(span: Span, name: str, code: str) -> NodeEdit:
-    import libcst as cst
-
-    from losslint.fixes import set_keyword
-
-    return NodeEdit(span, cst.Call, lambda node: set_keyword(node, name, code))
+    return NodeEdit(span, "Call", lambda node: set_keyword(node, name, code))
 
 
 def _add_statement_after(span: Span, code: str) -> NodeEdit:
-    import libcst as cst
-
-    return NodeEdit(span, cst.SimpleStatementLine, lambda node: cst.FlattenSentinel([node, cst.parse_statement(code)]))
+    return NodeEdit(span, "SimpleStatementLine", lambda node: cst.FlattenSentinel([node, cst.parse_statement(code)]))
 
 
 @register

@@ -27,12 +27,9 @@ import ast
 import re
 from typing import Iterable
 
-import libcst as cst
-
 from losslint.analysis.names import argument, keyword, last_part
 from losslint.context import FileContext
-from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity
-from losslint.fixes import set_keyword
+from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity, cst, set_keyword
 from losslint.rules.base import ChainRole, Flagged, Quiet, Rule, register
 from losslint.rules.momentum_flow import ModuleMomentum
 from losslint.rules.momentum_common import (
@@ -527,7 +524,7 @@ class KerasMomentumWithoutClipping(Rule):
             message = f"{momentum.optimizer} without clipnorm/clipvalue/global_clipnorm: {momentum.describe()}"
             return ctx.finding(self, call, message, None, severity=momentum.severity)
         argument_name = _clip_argument(ctx, call)
-        edit = NodeEdit(ctx.span(call), cst.Call, lambda node: set_keyword(node, argument_name, max_norm))
+        edit = NodeEdit(ctx.span(call), "Call", lambda node: set_keyword(node, argument_name, max_norm))
         fix = Fix(f"add {argument_name}={max_norm}", Applicability.UNSAFE, (edit,))
         message = f"{momentum.optimizer} without clipnorm/clipvalue/global_clipnorm: {momentum.describe()}"
         return ctx.finding(self, call, message, fix, severity=momentum.severity)
@@ -559,7 +556,7 @@ class KerasMomentumWithoutClipping(Rule):
             return
         prefix, imports = _keras_prefix(ctx)
         replacement = f"{prefix}.{class_name}({_clip_argument(ctx, None)}={max_norm})"
-        edit = NodeEdit(ctx.span(node), cst.BaseExpression, lambda _n: cst.parse_expression(replacement))
+        edit = NodeEdit(ctx.span(node), "BaseExpression", lambda _n: cst.parse_expression(replacement))
         fix = Fix(f"use {replacement}", Applicability.UNSAFE, (edit,), imports)
         message = f'compile(optimizer="{node.value}") builds {class_name} with its defaults and no clipping: {momentum.describe()}'
         yield ctx.finding(self, node, message, fix, severity=momentum.severity)

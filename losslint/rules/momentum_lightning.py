@@ -34,15 +34,12 @@ from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Iterable
 
-import libcst as cst
-
 from losslint.analysis.names import argument, dotted, keyword, last_part
 from losslint.analysis.walk import statements
 from losslint.config import Settings
 from losslint.context import FileContext
 from losslint.discovery import display_path
-from losslint.findings import Applicability, Finding, Fix, InsertBefore, NodeEdit, RelatedLocation, Severity
-from losslint.fixes import set_keyword
+from losslint.findings import Applicability, Finding, Fix, InsertBefore, NodeEdit, RelatedLocation, Severity, set_keyword
 from losslint.project import ModuleFacts, ProjectFacts, collector, family_fact, file_key
 from losslint.rules.base import ChainRole, Flagged, Quiet, Rule, register
 from losslint.rules.momentum_common import (
@@ -711,7 +708,7 @@ class LightningMomentumWithoutClipping(Rule):
                 )
                 related = [ctx.related(call, "the Trainer")] if node is not None else []
                 return ctx.finding(self, node or call, message, fix, severity=momentum.severity, related=related + _built_related(ctx, trained, modules))
-        edit = NodeEdit(ctx.span(call), cst.Call, lambda node: set_keyword(node, "gradient_clip_val", max_norm))
+        edit = NodeEdit(ctx.span(call), "Call", lambda node: set_keyword(node, "gradient_clip_val", max_norm))
         fix = Fix(f"add gradient_clip_val={max_norm}", Applicability.UNSAFE, (edit,))
         message = f"{subject} is trained by a Trainer without gradient_clip_val: {momentum.describe()}"
         return ctx.finding(self, call, message, fix, severity=momentum.severity, related=_built_related(ctx, trained, modules))

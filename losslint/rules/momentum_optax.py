@@ -20,11 +20,9 @@ from __future__ import annotations
 import ast
 from typing import Iterable
 
-import libcst as cst
-
 from losslint.analysis.names import last_part
 from losslint.context import FileContext
-from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity
+from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity, cst
 from losslint.rules.base import ChainRole, Flagged, Quiet, Rule, register
 from losslint.rules.momentum_common import (
     FLAX_OPTIM,
@@ -294,10 +292,10 @@ class OptaxMomentumWithoutClipping(Rule):
             if chain is not None:
                 if id(chain) not in fixed_chains:
                     fixed_chains.add(id(chain))
-                    edit = NodeEdit(ctx.span(chain), cst.Call, lambda node: _prepend(node, clip_code))
+                    edit = NodeEdit(ctx.span(chain), "Call", lambda node: _prepend(node, clip_code))
                     fix = Fix(f"put {clip_code} first in the chain", Applicability.UNSAFE, (edit,), imports)
             elif not isinstance(call.func, ast.Call):  # inject_hyperparams(optax.adam)(...): its state would move
-                edit = NodeEdit(ctx.span(call), cst.Call, lambda node: _wrap(node, optax_name, clip_code))
+                edit = NodeEdit(ctx.span(call), "Call", lambda node: _wrap(node, optax_name, clip_code))
                 fix = Fix(f"wrap in {optax_name}.chain({clip_code}, ...)", Applicability.UNSAFE, (edit,), imports)
             message = f"{momentum.optimizer} with no clip transform before it: {momentum.describe()}"
             yield ctx.finding(self, call, message, fix, severity=momentum.severity)

@@ -28,13 +28,10 @@ import ast
 from pathlib import Path
 from typing import Iterable
 
-import libcst as cst
-
 from losslint.analysis.names import argument, dotted, keyword, last_part
 from losslint.context import FileContext
 from losslint.discovery import display_path
-from losslint.findings import Applicability, Finding, Fix, InsertBefore, NodeEdit, RelatedLocation, Severity
-from losslint.fixes import set_keyword
+from losslint.findings import Applicability, Finding, Fix, InsertBefore, NodeEdit, RelatedLocation, Severity, cst, set_keyword
 from losslint.rules.base import ChainRole, Flagged, Quiet, Rule, register
 from losslint.rules.momentum_common import (
     ADAM,
@@ -527,7 +524,7 @@ def _helper_fix(ctx: FileContext, call: ast.Call, fact: HelperFact) -> Fix | Non
     if any(argument(call, name, None) is None for name in fact.clip_inputs):
         return None
     max_norm = repr(float(ctx.settings.clip_max_norm))
-    edit = NodeEdit(ctx.span(call), cst.Call, lambda node: set_keyword(node, fact.gate, max_norm))
+    edit = NodeEdit(ctx.span(call), "Call", lambda node: set_keyword(node, fact.gate, max_norm))
     return Fix(f"pass {fact.gate}={max_norm}", Applicability.UNSAFE, (edit,))
 
 
@@ -564,11 +561,11 @@ def hf_findings(rule: Rule, ctx: FileContext) -> Iterable[Finding]:
             node, fix = gate_fix(ctx, gate, "the Trainer clips")
             if fix is None:
                 node = max_grad_norm.value
-                fix = Fix(f"set max_grad_norm={max_norm}", Applicability.UNSAFE, (NodeEdit(ctx.span(max_grad_norm.value), cst.BaseExpression, lambda _n: cst.parse_expression(max_norm)),))
+                fix = Fix(f"set max_grad_norm={max_norm}", Applicability.UNSAFE, (NodeEdit(ctx.span(max_grad_norm.value), "BaseExpression", lambda _n: cst.parse_expression(max_norm)),))
             message = f"TrainingArguments(max_grad_norm={ctx.text(max_grad_norm.value)}) and {gate.describe(ctx)}: the Trainer clips only when max_grad_norm > 0. {momentum.describe()}"
             yield ctx.finding(rule, node, message, fix, severity=Severity.INFO)
             continue
-        edit = NodeEdit(ctx.span(call), cst.Call, lambda node: set_keyword(node, "max_grad_norm", max_norm))
+        edit = NodeEdit(ctx.span(call), "Call", lambda node: set_keyword(node, "max_grad_norm", max_norm))
         fix = Fix(f"set max_grad_norm={max_norm} (the Trainer's default)", Applicability.UNSAFE, (edit,))
         message = (
             f"TrainingArguments(max_grad_norm={ctx.text(max_grad_norm.value)}) turns off the Trainer's gradient clipping "
@@ -1753,7 +1750,7 @@ class ClipBeforeUnscale(Rule):
             later = f"; the unscale_ at line {unscale.lineno} comes after it"
             stmt = enclosing_statement(ctx, unscale)
             if isinstance(stmt, ast.Expr) and stmt.value is unscale:
-                edits.append(NodeEdit(ctx.span(stmt), cst.Expr, lambda _n: cst.RemovalSentinel.REMOVE))
+                edits.append(NodeEdit(ctx.span(stmt), "Expr", lambda _n: cst.RemovalSentinel.REMOVE))
         fix = Fix(f"call {scaler}.unscale_({optimizer}) before clipping", Applicability.UNSAFE, tuple(edits))
         message = (
             f"gradient clipping under a GradScaler before scaler.unscale_({optimizer}){later}: the threshold is "

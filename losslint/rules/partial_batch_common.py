@@ -7,10 +7,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING
 
-import libcst as cst
-
-from losslint.findings import Applicability, Fix, NodeEdit
-from losslint.fixes import set_keyword
+from losslint.findings import Applicability, Fix, NodeEdit, cst, set_keyword
 
 if TYPE_CHECKING:
     from losslint.analysis.batching import Flag
@@ -46,9 +43,9 @@ def set_flag_fix(ctx: "FileContext", call: ast.Call, flag: Flag, name: str, desc
     if not flag.fixable:
         return None
     if flag.node is not None:
-        edit = NodeEdit(ctx.span(flag.node), cst.BaseExpression, lambda _node: cst.Name("True"))
+        edit = NodeEdit(ctx.span(flag.node), "BaseExpression", lambda _node: cst.Name("True"))
     else:
-        edit = NodeEdit(ctx.span(call), cst.Call, lambda node: set_keyword(node, name, "True"))
+        edit = NodeEdit(ctx.span(call), "Call", lambda node: set_keyword(node, name, "True"))
     return Fix(description, Applicability.SAFE, (edit,))
 
 

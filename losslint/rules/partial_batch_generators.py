@@ -32,14 +32,12 @@ import ast
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
-import libcst as cst
-
 from losslint.analysis.batching import is_partial, known_sizes
 from losslint.analysis.names import argument, last_part
 from losslint.analysis.roles import Role, bound_name, words_role
 from losslint.analysis.sizes import sample_count
 from losslint.context import FileContext
-from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity
+from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity, cst
 from losslint.project import ModuleFacts, ProjectFacts, collector, family_fact
 from losslint.rules.base import ChainRole, Flagged, Quiet, Rule, register
 from losslint.rules.partial_batch_common import describe_last_batch, unless_shuffled, unshuffled_note
@@ -136,7 +134,7 @@ def _floor_text(ctx: FileContext, numerator: ast.expr, denominator: ast.expr) ->
 
 
 def _replace_expression(ctx: FileContext, node: ast.expr, code: str, description: str) -> Fix:
-    return Fix(description, Applicability.SAFE, (NodeEdit(ctx.span(node), cst.BaseExpression, lambda _old: cst.parse_expression(code)),))
+    return Fix(description, Applicability.SAFE, (NodeEdit(ctx.span(node), "BaseExpression", lambda _old: cst.parse_expression(code)),))
 
 
 def _samples(ctx: FileContext, node: ast.expr) -> int | None:

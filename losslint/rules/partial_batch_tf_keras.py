@@ -23,13 +23,11 @@ import ast
 import math
 from typing import Iterable
 
-import libcst as cst
-
 from losslint.analysis.batching import BATCHING, SAME_SIZE, pipeline_of, size_sources, source_package, tf_short_batchings
 from losslint.analysis.names import argument, has_star_kwargs, last_part
 from losslint.analysis.sizes import sample_count
 from losslint.context import FileContext
-from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity, Span
+from losslint.findings import Applicability, Finding, Fix, NodeEdit, Severity, Span, cst
 from losslint.project import UNKNOWN as NOT_A_PROJECT_DATASET
 from losslint.rules.base import ChainRole, Flagged, Quiet, Rule, register
 from losslint.rules.partial_batch_common import (
@@ -393,7 +391,7 @@ def _sliced(node: cst.CSTNode, m: int) -> cst.CSTNode:
 
 
 def _slice_edit(ctx: FileContext, node: ast.expr, m: int) -> NodeEdit:
-    return NodeEdit(ctx.span(node), cst.BaseExpression, lambda original: _sliced(original, m))
+    return NodeEdit(ctx.span(node), "BaseExpression", lambda original: _sliced(original, m))
 
 
 @register
