@@ -334,3 +334,36 @@ def test_tf_data_batch_reads_n_under_compat_v2(imports: str):
     [(code, line, message)] = findings(source)
     assert (code, line) == ("LL203", 5)
     assert "N=1000, B=64" in message
+
+
+def test_self_batch_size_from_unknown_callers_is_not_a_parser_default_of_that_name():
+    # the class sets self.batch_size from its parameter; a test passes a local
+    # variable: B is unknown, not the --batch-size default of a script that imports it
+    data = """
+        import torch
+        from torch.utils.data import DataLoader
+
+
+        class DataModule:
+            def __init__(self, root, batch_size=32):
+                self.root = root
+                self.batch_size = batch_size
+
+            def train_dataloader(self):
+                return DataLoader(load_images(self.root), batch_size=self.batch_size, shuffle=True)
+    """
+    script = """
+        import argparse
+        from data import DataModule
+
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--batch-size", type=int, default=200)
+        args = parser.parse_args()
+        size = int(input())
+        dm = DataModule("data", batch_size=size)
+    """
+    [(code, _, message)] = findings(data, path="data.py", files={"train.py": script})
+    assert code == "LL202" and "(B unknown)" in message and "B=200" not in message
+    script_with_literal = script.replace("batch_size=size", "batch_size=48")
+    [(code, _, message)] = findings(data, path="data.py", files={"train.py": script_with_literal})
+    assert code == "LL202" and "(B=48)" in message

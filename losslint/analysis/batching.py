@@ -574,8 +574,6 @@ class DataLoaderAnalysis:
             self._read_forwarded_kwargs()
         self.drop_last = self.arguments.flag("drop_last", DROP_LAST_POS)
         self.caller_roles: set[Role] = set()  # roles the callers of a loader factory give it
-        # Only another file's calls say it trains: that file's call is where it is reported.
-        self.trained_only_elsewhere = False
 
     def _read_forwarded_kwargs(self) -> None:
         """``def make_loader(args, **kwargs): DataLoader(ds, ..., **kwargs)``: the keys
@@ -653,7 +651,6 @@ class DataLoaderAnalysis:
         if is_method and parameters:
             parameters = parameters[1:]
         roles: set[Role] = set()
-        trained_here = trained_elsewhere = False
         shuffle = self.arguments.single("shuffle", 2)
         shuffle_parameters = {n.id for n in ast.walk(shuffle) if isinstance(n, ast.Name)} & set(parameters) if shuffle else set()
         if shuffle_parameters:
@@ -661,13 +658,10 @@ class DataLoaderAnalysis:
             defaults.update({a.arg: d for a, d in zip(every.kwonlyargs, every.kw_defaults) if d is not None})
             if any(self.ctx.values.value(defaults.get(name)) is True for name in shuffle_parameters):
                 roles.add(Role.TRAIN)  # shuffles unless a caller says otherwise
-                trained_here = True
             for site in call_sites(self.ctx, function):
                 values = {self._passed_value(site, name) for name in shuffle_parameters}
                 if True in values:
                     roles.add(Role.TRAIN)
-                    trained_here = trained_here or site.local
-                    trained_elsewhere = trained_elsewhere or not site.local
                 elif False in values:
                     roles.add(Role.EVAL)
         dataset = self.dataset
@@ -678,9 +672,7 @@ class DataLoaderAnalysis:
                     role = words_role(text) if text else Role.UNKNOWN
                     if role is not Role.UNKNOWN:
                         roles.add(role)
-                        trained_here = trained_here or role is Role.TRAIN
                         break
-        self.trained_only_elsewhere = trained_elsewhere and not trained_here
         return roles
 
     def _passed_value(self, site: CallSite, parameter: str) -> object:

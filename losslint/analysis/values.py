@@ -218,7 +218,9 @@ class ValueResolver:
         base = node.value
         if isinstance(base, ast.Name) and base.id == "self":
             value = self._self_attribute_value(node, depth)
-            if value is not UNKNOWN:
+            if value is not UNKNOWN or self._class_assigns(node):
+                # the class's own ``self.batch_size = batch_size`` decides: a parameter
+                # its callers pass unknowns to is unknown, not a parser default of that name
                 return value
         qual = self.ctx.qualname(node)
         if qual and "." in qual and isinstance(base, ast.Name) and base.id in self.ctx.imports.aliases:
@@ -252,6 +254,10 @@ class ValueResolver:
                 if facts is not None and all(facts is not f for f in found):
                     found.append(facts)
         return found
+
+    def _class_assigns(self, node: ast.Attribute) -> bool:
+        cls = self.ctx.enclosing(node, ast.ClassDef)
+        return cls is not None and bool(self.scopes.self_assignments(cls, node.attr))
 
     def _self_attribute_value(self, node: ast.Attribute, depth: int) -> Literal:
         cls = self.ctx.enclosing(node, ast.ClassDef)

@@ -203,20 +203,7 @@ def _dataloaders(ctx: FileContext) -> Iterable[DataLoaderAnalysis]:
         if is_dataloader(ctx, call):
             analysis = DataLoaderAnalysis(ctx, call)
             if analysis.trains_with_remainder() and not analysis.endless() and not bounded_within_pass(ctx, *analysis.sizes()[:2]):
-                if analysis.trained_only_elsewhere and _reported_at_callers(ctx, call):
-                    continue  # a loader factory: the training call in the other file is reported (factory_calls)
                 yield analysis
-
-
-def _reported_at_callers(ctx: FileContext, call: ast.Call) -> bool:
-    """Is ``call`` the DataLoader of a loader factory this file's facts record
-    (``LoaderFactories``), whose training calls in other files ``factory_calls``
-    reports?"""
-    function = ctx.enclosing(call, ast.FunctionDef, ast.AsyncFunctionDef)
-    facts = ctx.project.own(ctx.file) if ctx.file and function is not None else None
-    factories = facts.get(LoaderFactories) if facts is not None else None
-    recorded = factories.functions.get(function.name) if factories is not None and function is not None else None
-    return recorded is not None and recorded["line"] == call.lineno
 
 
 @register
