@@ -14,6 +14,11 @@ configuration file changes (``forget_settings``).
 
 Settings come from the file's nearest ``[tool.losslint]`` configuration, found as
 ``losslint check`` finds it.
+
+A config file the project's code reads (YAML/JSON/TOML, ``analysis/configs.py``)
+is linted like a Python file: its findings come from the rules on the scripts
+that read it. An editor's unsaved config buffers (``unsaved``) are what both the
+config and the scripts reading it are judged on.
 """
 
 from __future__ import annotations
@@ -21,13 +26,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Mapping
 
 from losslint.checking import FileChecker
 from losslint.config import ConfigError, Settings, find_config, load_settings
 from losslint.discovery import Target, discover
 from losslint.findings import Finding
 from losslint.pipeline import Action, FileResult, Mode, lint_file
-from losslint.project import ProjectFacts, collect_module_facts
+from losslint.project import ProjectFacts, collect_module_facts, file_key
 from losslint.sources import SourceFile, encoded, module_name, read_source, source_from_bytes
 
 _ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", "losslint.toml", ".losslint.toml", ".git")
@@ -119,31 +125,49 @@ class PreparedFile:
         return (self.source.text or "") if fixed is None else fixed
 
 
-def prepare(path: Path, text: str, display: str | None = None, settings: Settings | None = None, on_disk: bool | None = None) -> PreparedFile:
+def prepare(
+    path: Path,
+    text: str,
+    display: str | None = None,
+    settings: Settings | None = None,
+    on_disk: bool | None = None,
+    unsaved: Mapping[Path, str] | None = None,
+) -> PreparedFile:
     """A file's current text, ready to lint with its project's facts."""
-    return prepare_bytes(path, encoded(text), display, settings, on_disk)
+    return prepare_bytes(path, encoded(text), display, settings, on_disk, unsaved)
 
 
 def prepare_bytes(
-    path: Path, data: bytes, display: str | None = None, settings: Settings | None = None, on_disk: bool | None = None
+    path: Path,
+    data: bytes,
+    display: str | None = None,
+    settings: Settings | None = None,
+    on_disk: bool | None = None,
+    unsaved: Mapping[Path, str] | None = None,
 ) -> PreparedFile:
     """A file's current bytes (stdin, a buffer; a notebook's JSON if ``path`` is
-    a ``.ipynb``), ready to lint with its project's facts. ``on_disk``: read the
-    other files of ``path``'s project (default: when ``path`` exists)."""
+    a ``.ipynb``; a config file), ready to lint with its project's facts.
+    ``on_disk``: read the other files of ``path``'s project (default: when
+    ``path`` exists). ``unsaved``: other files' texts as an editor has them (open
+    config buffers), read instead of the disk."""
     if settings is None:
         settings, _ = settings_for(path)
     checker = checker_for(settings)
     source = source_from_bytes(SourceFile(Target(path, display or path.as_posix()), module_name(path)), data)
     if on_disk is None:
         on_disk = path.is_file()
+    buffers = {file_key(str(p)): text for p, text in (unsaved or {}).items()}
+    if source.config is not None and source.text is not None:
+        buffers[file_key(str(path))] = source.text  # what the scripts reading it read
     if on_disk:
         root = project_root(path)
         shared = project_facts(root, settings)
-        if _TEXTS[(root, id(settings))].get(source.module) == hash(source.text):
+        if not buffers and _TEXTS[(root, id(settings))].get(source.module) == hash(source.text):
             return PreparedFile(checker, source, shared)  # the text the facts came from
         project = shared.copy()
     else:
         project = checker.empty_project()
+    project.unsaved.update(buffers)
     if source.tree is not None and source.text is not None:
         project.add(collect_module_facts(source.tree, source.text, source.module, source.is_package), str(source.target.path))
     return PreparedFile(checker, source, project)

@@ -339,3 +339,94 @@ def test_configuration_changes_are_watched_and_open_documents_relinted(tmp_path:
         assert [d["code"] for d in client.notification("textDocument/publishDiagnostics")["diagnostics"]] == ["LL201"]
     finally:
         client.close()
+
+
+# -- training configs (issue 13): a config's own diagnostics, and the scripts reading it --------
+
+READS_YAML = textwrap.dedent(
+    """\
+    import torch, yaml
+    from torch.utils.data import DataLoader, TensorDataset
+
+    cfg = yaml.safe_load(open("conf.yaml"))
+    ds = TensorDataset(torch.randn(1000, 4))
+    loader = DataLoader(ds, batch_size=cfg["data"]["batch_size"], shuffle=True)
+    """
+)
+
+
+def published_for(client: Client, uri: str) -> dict:
+    """The next diagnostics published for ``uri`` (others' on the way are skipped)."""
+    for _ in range(5):
+        published = client.notification("textDocument/publishDiagnostics")
+        if published["uri"] == uri:
+            return published
+    raise AssertionError(f"no diagnostics for {uri}")
+
+
+def batch_messages(published: dict) -> list[str]:
+    return [d["message"] for d in published["diagnostics"] if d["code"] == "LL201"]
+
+
+def test_scripts_reading_a_config_are_relinted_when_it_changes_on_disk_or_in_its_buffer(tmp_path: Path):
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
+    (tmp_path / "train.py").write_text(READS_YAML)
+    config = tmp_path / "conf.yaml"
+    config.write_text("data:\n  batch_size: 48\n")
+    train_uri, config_uri = (tmp_path / "train.py").as_uri(), config.as_uri()
+    client = Client(tmp_path)
+    try:
+        capabilities = {"workspace": {"didChangeWatchedFiles": {"dynamicRegistration": True}}}
+        client.request("initialize", {"processId": None, "rootUri": tmp_path.as_uri(), "capabilities": capabilities})
+        client.notify("initialized", {})
+        registration = client.notification("client/registerCapability")["registrations"][0]
+        assert "**/*.yaml" in [w["globPattern"] for w in registration["registerOptions"]["watchers"]]
+        [message] = batch_messages(open_document(client, tmp_path / "train.py", READS_YAML))
+        assert "B=48" in message
+        # The config changes on disk (another tool, a git checkout): the script is linted again.
+        config.write_text("data:\n  batch_size: 64\n")
+        client.notify("workspace/didChangeWatchedFiles", {"changes": [{"uri": config_uri, "type": 2}]})
+        [message] = batch_messages(published_for(client, train_uri))
+        assert "B=64" in message
+        # The config is opened and edited, not saved: the script is judged on the buffer.
+        client.notify("textDocument/didOpen", {"textDocument": {"uri": config_uri, "languageId": "yaml", "version": 1, "text": config.read_text()}})
+        assert published_for(client, config_uri)["diagnostics"] == []  # nothing to report in the YAML itself
+        client.notify(
+            "textDocument/didChange",
+            {"textDocument": {"uri": config_uri, "version": 2}, "contentChanges": [{"text": "data:\n  batch_size: 40\n"}]},
+        )
+        assert batch_messages(published_for(client, train_uri)) == []  # 1000 % 40 == 0
+        # A Python file linted meanwhile sees the buffer too, not the disk.
+        client.notify(
+            "textDocument/didChange",
+            {"textDocument": {"uri": train_uri, "version": 2}, "contentChanges": [{"text": READS_YAML + "\n"}]},
+        )
+        assert batch_messages(published_for(client, train_uri)) == []
+    finally:
+        client.close()
+
+
+def test_an_open_config_gets_its_findings_and_quick_fix(tmp_path: Path):
+    source = Path(__file__).resolve().parent.parent / "fixtures" / "configs" / "deepspeed_json"
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
+    for name in ("train.py", "ds_config.json"):
+        (tmp_path / name).write_text((source / name).read_text())
+    config = tmp_path / "ds_config.json"
+    text, uri = config.read_text(), config.as_uri()
+    client = Client(tmp_path)
+    try:
+        client.request("initialize", {"processId": None, "rootUri": tmp_path.as_uri(), "capabilities": {}})
+        client.notify("initialized", {})
+        client.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "json", "version": 1, "text": text}})
+        [diagnostic] = published_for(client, uri)["diagnostics"]
+        assert diagnostic["code"] == "LL301" and diagnostic["range"]["start"]["line"] == 3  # the "optimizer" key
+        assert any(r["location"]["uri"] == (tmp_path / "train.py").as_uri() for r in diagnostic["relatedInformation"])
+        actions = client.request("textDocument/codeAction", {"textDocument": {"uri": uri}, "range": diagnostic["range"], "context": {"diagnostics": [diagnostic]}})
+        quick_fix = next(a for a in actions if a["title"].startswith("LL301"))
+        fixed = apply(text, quick_fix["edit"], uri)
+        assert '"gradient_clipping": 1.0' in fixed and json.loads(fixed)["optimizer"] == json.loads(text)["optimizer"]
+        # The editor applies it: the finding goes, without a save.
+        client.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"text": fixed}]})
+        assert published_for(client, uri)["diagnostics"] == []
+    finally:
+        client.close()
