@@ -346,6 +346,8 @@ class Resolver(ObjectResolver[Found]):
             return []
         found: list[Found] = []
         for site, passed in _passes_at(self.ctx, function, sites):
+            if site.record is not None and not _same_module(site.record.target, self.ctx.module):
+                continue  # handed through a re-export: reported where it is built (momentum_torch.handed_findings)
             if passed.keyword == parameter or (passed.keyword is None and _positional_parameter(function, site, passed.position) == parameter):
                 origin = f"passed to {passed.callee}() from {_display(self.ctx, site.path)}"
                 for momentum in self._passed_momenta(passed):

@@ -412,19 +412,6 @@ def stepper_of(ctx: FileContext, call: ast.Call) -> tuple[str, tuple, str, str] 
     return None
 
 
-def _seen_by_stepper(ctx: FileContext, qual: str, stepper_path: str) -> bool:
-    """Does the stepping file's call graph see this call (``analysis/calls.py``: the
-    imported module is that file, or a package re-exporting the name from it)? Then it
-    reports at its step, with the fix."""
-    owner, _, name = qual.rpartition(".")
-    package = ctx.project.resolve(owner, ctx.file or None) if owner else None
-    facts = ctx.project.modules.get(package) if package is not None else None
-    return facts is not None and any(
-        imported.rpartition(".")[2] == name and ctx.project.resolve(imported.rpartition(".")[0], package) == stepper_path
-        for imported in facts.imports
-    )
-
-
 def handed_findings(rule: Rule, ctx: FileContext, resolver: Resolver) -> Iterable[Finding]:
     """``train(args, model, loader, optimizer)`` with ``train`` in another file stepping it
     unclipped, reached through a re-export (``from utils import train``, ``train`` being
@@ -440,7 +427,7 @@ def handed_findings(rule: Rule, ctx: FileContext, resolver: Resolver) -> Iterabl
         if stepper is None:
             continue
         name, (param, index, line, clipped), module, stepper_path = stepper
-        if _same_module(ctx.qualname(call.func) or "", module) or _seen_by_stepper(ctx, ctx.qualname(call.func) or "", stepper_path):
+        if _same_module(ctx.qualname(call.func) or "", module):
             continue  # the step's own file judges it (momentum_flow's passes)
         argument_node = argument(call, param, index)
         if clipped or argument_node is None:
@@ -1097,9 +1084,7 @@ class MomentumWithoutClipping(Rule):
                 train(model, loader, optimizer, epoch)
             """,
             files=(
-                # two re-exports deep: the stepping file's call graph does not see this call
-                ("utils.py", "from helpers import setup, train\n"),
-                ("helpers.py", "from train_utils import setup, train\n"),
+                ("utils.py", "from train_utils import setup, train\n"),
                 (
                     "train_utils.py",
                     """
