@@ -106,6 +106,7 @@ class ProjectFacts:
         self._extras = None
         self._graph = None
         self._by_name = None
+        self._resolved = None
         self._related = {}
 
     # -- the import graph ------------------------------------------------------
@@ -113,16 +114,29 @@ class ProjectFacts:
     _by_name: dict[str, list[str]] | None = None
     _importers: dict[str, set[str]] | None = None
     _related: dict[str, frozenset[str]] | None = None
+    # resolve's answers, and the last components a namespace module could end in
+    # (a file's stem, a package's folder): rules ask the same imports again and again
+    _resolved: dict[tuple[str, str | None], str | None] | None = None
+    _stems: frozenset[str] = frozenset()
 
     def resolve(self, module: str, importer: str | None = None) -> str | None:
         """The key of the project file that ``import module`` reaches from the file
         ``importer``: a module of that name in the importer's folder or the
         nearest folder above it; else the only one of that name. None when there
         is none, or several and nothing prefers one."""
-        if self._by_name is None:
+        if self._by_name is None or self._resolved is None:
             self._by_name = defaultdict(list)
             for key, facts in self.modules.items():
                 self._by_name[facts.module].append(key)
+            self._resolved = {}
+            self._stems = frozenset(_stem(key) for key in self.modules)
+        asked = (module, importer)
+        if asked not in self._resolved:
+            self._resolved[asked] = self._resolve(module, importer)
+        return self._resolved[asked]
+
+    def _resolve(self, module: str, importer: str | None) -> str | None:
+        assert self._by_name is not None
         candidates = self._by_name.get(module, [])
         if not candidates:
             return self._namespace_module(module, importer)
@@ -147,7 +161,7 @@ class ProjectFacts:
         namespace package, whose modules the project names by their stem only):
         utils/loss.py beside the importer or in a folder above it."""
         parts = module.split(".")
-        if len(parts) < 2 or importer is None:
+        if len(parts) < 2 or importer is None or parts[-1] not in self._stems:
             return None
         folder = os.path.dirname(file_key(importer))
         while True:
@@ -284,6 +298,12 @@ class ProjectFacts:
         if key not in self._extras:
             self._extras[key] = [(f.module, f.extra[key]) for f in self.modules.values() if key in f.extra]
         return list(self._extras[key])
+
+
+def _stem(key: str) -> str:
+    """What ``import a.b`` names a file by last: b for a/b.py and for a/b/__init__.py."""
+    stem = os.path.basename(key).removesuffix(".py")
+    return os.path.basename(os.path.dirname(key)) if stem == "__init__" else stem
 
 
 def _closure(start: Iterable[str], step: Callable[[str], Iterable[str]]) -> set[str]:

@@ -86,7 +86,9 @@ def test_small_runs_start_no_process(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a pool was started for a small run")
 
-    monkeypatch.setattr(parallel, "ProcessPoolExecutor", refuse)
+    import concurrent.futures
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", refuse)  # (parallel imports it where workers run)
     report = Linter(Settings(), jobs=4).run([FIXTURES / "torch_project"])
     assert report.findings
 

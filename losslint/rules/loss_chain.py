@@ -24,9 +24,11 @@ are matched by their file. Two copies of a script in one tree are two paths.
 
 from __future__ import annotations
 
+import heapq
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from losslint.discovery import display_path
 from losslint.findings import Finding, RelatedLocation, Severity
@@ -138,67 +140,183 @@ def link_to(finding: Finding) -> RelatedLocation:
     )
 
 
+@dataclass(eq=False)
+class _Selection:
+    """The partial batches and momentum findings in a path's files: shared by every
+    chain whose path holds the same ones (in a script of many training cells, one
+    selection for every cell's loss)."""
+
+    partials: list[Finding]
+    momentum: list[Finding]
+    chains: list[int] = field(default_factory=list)  # the chains on it, in order
+
+    @property
+    def members(self) -> list[Finding]:
+        return [*self.partials, *self.momentum]
+
+
+@dataclass(eq=False)
+class _Chain:
+    root: str
+    summary: str
+    loss: Finding
+    selection: _Selection
+
+
+@dataclass(eq=False)
+class _Links:
+    """The links a group of findings gets, in the order the chains give them: each
+    distinct location once (``links``); where each finding's own link is among
+    them (``position``), and the findings whose link another finding repeats,
+    which leave their own out one by one (``ambiguous``)."""
+
+    walk: list[Finding]
+    links: tuple[RelatedLocation, ...]
+    index: dict[RelatedLocation, int]
+    position: dict[int, int]
+    ambiguous: set[int]
+
+
 @linker
 def link_full_chain(findings: list[Finding]) -> None:
+    """Link the findings of every chain and raise their severity. Chains of one path
+    share their partial batches and momentum, and the findings in the same chains
+    share their links: the work is linear in the findings and the paths, plus the
+    related locations the findings get (every other member of their chains)."""
     roles = {id(f): chain_role(f.code) for f in findings}
     partials = [f for f in findings if roles[id(f)] is ChainRole.PARTIAL_BATCH]
     if not partials:
         return
     momentum = [f for f in findings if roles[id(f)] is ChainRole.MOMENTUM]
-    keys = {id(f): file_key(f.path) for f in (*partials, *momentum)}
-    chains: list[tuple[str, str, list[Finding], bool]] = []  # (root, summary, members, with momentum)
-    seen: set[frozenset[int]] = set()
-    for loss in (f for f in findings if roles[id(f)] in LOSS_SCALE):
-        for root, files in _own_path(loss):
-            chain_partials = [f for f in partials if keys[id(f)] in files]
-            chain_momentum = [f for f in momentum if keys[id(f)] in files]
-            if not chain_partials:
-                continue
-            if not chain_momentum and (roles[id(loss)] is not ChainRole.SPIKING_LOSS or loss.severity is Severity.INFO):
-                continue  # an accumulation window needs momentum to spike; an INFO loss saw only full batches
-            members = [loss, *chain_partials, *chain_momentum]
-            identity = frozenset(id(f) for f in members)
-            if identity in seen:
-                continue  # the same findings reached from another root
-            seen.add(identity)
-            chains.append((root, _summary(root, loss, chain_partials, chain_momentum), members, bool(chain_momentum)))
-    in_chains: dict[int, list[tuple[str, str, list[Finding], bool]]] = {}
-    for chain in chains:
-        for finding in chain[2]:
-            in_chains.setdefault(id(finding), []).append(chain)
-    links: dict[int, RelatedLocation] = {}
-    # Chains of one path share their partial batches and momentum (only the loss
-    # differs): a finding in many chains reads those once, so a script of many
-    # training cells costs what its related locations hold, not a pass per chain.
-    shared = {id(members): tuple(id(f) for f in members[1:]) for _, _, members, _ in chains}
+    chains = _chains([f for f in findings if roles[id(f)] in LOSS_SCALE], roles, partials, momentum)
+    if not chains:
+        return
+    link_cache: dict[int, RelatedLocation] = {}
+
+    def link_of(finding: Finding) -> RelatedLocation:
+        link = link_cache.get(id(finding))
+        if link is None:
+            link = link_cache[id(finding)] = link_to(finding)
+        return link
+
+    # a loss is in the chains it starts; a partial batch or momentum finding in the
+    # chains of every selection holding it (the selections in their first chain's order)
+    of_loss: dict[int, list[int]] = {}
+    for number, chain in enumerate(chains):
+        of_loss.setdefault(id(chain.loss), []).append(number)
+    of_member: dict[int, list[_Selection]] = {}
+    for selection in dict.fromkeys(chain.selection for chain in chains):
+        for member in selection.members:
+            of_member.setdefault(id(member), []).append(selection)
+    shared: dict[tuple[int, ...], tuple[_Links, list[int]]] = {}
     for finding in findings:
-        mine = in_chains.get(id(finding))
-        if not mine:
+        if id(finding) in of_loss:
+            mine = of_loss[id(finding)]
+            selections = [chains[number].selection for number in mine]
+            key = (0, *map(id, selections))
+            if key not in shared:
+                shared[key] = (_shared_links([m for s in selections for m in s.members], link_of), [])
+            links = shared[key][0]
+        elif id(finding) in of_member:
+            selections = of_member[id(finding)]
+            key = (1, *map(id, selections))
+            if key not in shared:
+                order = list(heapq.merge(*(s.chains for s in selections)))
+                walk: list[Finding] = []
+                added: set[int] = set()
+                for number in order:
+                    chain = chains[number]
+                    walk.append(chain.loss)
+                    if id(chain.selection) not in added:
+                        added.add(id(chain.selection))
+                        walk.extend(chain.selection.members)
+                shared[key] = (_shared_links(walk, link_of), order)
+            links, mine = shared[key]
+        else:
             continue
-        related = list(finding.related_locations)
-        present = set(related)
-        added: set[tuple[int, ...]] = set()
-        for _, _, members, _ in mine:
-            tail = shared[id(members)]
-            for other in members if tail not in added else members[:1]:
-                if other is not finding:
-                    link = links.get(id(other))
-                    if link is None:
-                        link = links[id(other)] = link_to(other)
-                    if link not in present:
-                        present.add(link)
-                        related.append(link)
-            added.add(tail)
-        finding.related_locations = tuple(related)
-        floor = Severity.ERROR if any(full for *_, full in mine) else Severity.WARNING
+        finding.related_locations = _related(finding, links, link_of)
+        floor = Severity.ERROR if any(s.momentum for s in selections) else Severity.WARNING
         if finding.severity.rank < floor.rank:
             finding.severity = floor
         if MARKER not in finding.message:
-            text = mine[0][1]
-            others = list(dict.fromkeys(root for root, *_ in mine[1:] if root != mine[0][0]))
+            first = chains[mine[0]]
+            text = first.summary
+            others = list(dict.fromkeys(chains[n].root for n in mine[1:] if chains[n].root != first.root))
             if others:
                 text += f"; the same on {'another training path' if len(others) == 1 else f'{len(others)} more training paths'} ({', '.join(others)})"
             finding.message += f" [{text}]"
+
+
+def _chains(losses: list[Finding], roles: dict[int, ChainRole | None], partials: list[Finding], momentum: list[Finding]) -> list[_Chain]:
+    """Every chain: a loss on one of its paths with the partial batches (and the
+    momentum) in that path's files; the same findings reached from another root once."""
+    by_file: dict[str, tuple[list[tuple[int, Finding]], list[tuple[int, Finding]]]] = {}
+    for kind, found in enumerate((partials, momentum)):
+        for number, finding in enumerate(found):
+            by_file.setdefault(file_key(finding.path), ([], []))[kind].append((number, finding))
+    of_files: dict[frozenset[str], _Selection] = {}
+    interned: dict[tuple[int, ...], _Selection] = {}
+    chains: list[_Chain] = []
+    seen: set[tuple[int, int]] = set()
+    for loss in losses:
+        for root, files in _own_path(loss):
+            selection = of_files.get(files)
+            if selection is None:
+                held = [by_file[key] for key in files if key in by_file]
+                chosen = [[f for _, f in sorted((p for h in held for p in h[kind]), key=lambda p: p[0])] for kind in (0, 1)]
+                identity = tuple(id(f) for f in (*chosen[0], *chosen[1]))
+                selection = of_files[files] = interned.setdefault(identity, _Selection(chosen[0], chosen[1]))
+            if not selection.partials:
+                continue
+            if not selection.momentum and (roles[id(loss)] is not ChainRole.SPIKING_LOSS or loss.severity is Severity.INFO):
+                continue  # an accumulation window needs momentum to spike; an INFO loss saw only full batches
+            if (id(loss), id(selection)) in seen:
+                continue  # the same findings reached from another root
+            seen.add((id(loss), id(selection)))
+            selection.chains.append(len(chains))
+            chains.append(_Chain(root, _summary(root, loss, selection.partials, selection.momentum), loss, selection))
+    return chains
+
+
+def _shared_links(walk: list[Finding], link_of: Callable[[Finding], RelatedLocation]) -> _Links:
+    """The links of the findings met in ``walk``, each location once, in order."""
+    index: dict[RelatedLocation, int] = {}
+    owners: dict[RelatedLocation, set[int]] = {}
+    for finding in walk:
+        link = link_of(finding)
+        index.setdefault(link, len(index))
+        owners.setdefault(link, set()).add(id(finding))
+    position: dict[int, int] = {}
+    ambiguous: set[int] = set()
+    for link, ids in owners.items():
+        if len(ids) == 1:
+            position[next(iter(ids))] = index[link]
+        else:
+            ambiguous |= ids
+    return _Links(walk, tuple(index), index, position, ambiguous)
+
+
+def _related(finding: Finding, shared: _Links, link_of: Callable[[Finding], RelatedLocation]) -> tuple[RelatedLocation, ...]:
+    """The finding's related locations followed by the links of its chains' other
+    members, each location once."""
+    own = tuple(finding.related_locations)
+    if id(finding) in shared.ambiguous:  # another finding at its location: walk the members
+        return _merged(own, [link_of(f) for f in shared.walk if f is not finding])
+    at = shared.position.get(id(finding))
+    links = shared.links if at is None else shared.links[:at] + shared.links[at + 1 :]
+    if any(location in shared.index for location in own):
+        return _merged(own, links)
+    return own + links
+
+
+def _merged(own: tuple[RelatedLocation, ...], links: Iterable[RelatedLocation]) -> tuple[RelatedLocation, ...]:
+    related = list(own)
+    present = set(own)
+    for link in links:
+        if link not in present:
+            present.add(link)
+            related.append(link)
+    return tuple(related)
 
 
 def on_training_paths(ctx: "FileContext", findings: Iterable[Finding]) -> Iterator[Finding]:
