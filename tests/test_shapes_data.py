@@ -367,3 +367,35 @@ def test_self_batch_size_from_unknown_callers_is_not_a_parser_default_of_that_na
     script_with_literal = script.replace("batch_size=size", "batch_size=48")
     [(code, _, message)] = findings(data, path="data.py", files={"train.py": script_with_literal})
     assert code == "LL202" and "(B=48)" in message
+
+
+_FACTORY = """
+    from torch.utils.data import DataLoader
+
+
+    def create_dataloader(path, batch_size, quad=False, shuffle=False):
+        return DataLoader(ImageFolder(path), batch_size=batch_size, shuffle=shuffle, drop_last=quad)
+"""
+
+
+def _factory_caller(action: str) -> str:
+    return f"""
+        import argparse
+        from data import create_dataloader
+
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--quad", action="{action}")
+        opt = parser.parse_args()
+        train_loader = create_dataloader("train", 16, quad=opt.quad, shuffle=True)
+    """
+
+
+def test_another_files_call_passing_a_parser_option_reads_its_default():
+    # yolov5's create_dataloader(..., quad=opt.quad, shuffle=True): --quad is off by default
+    [(code, line, message)] = findings(_FACTORY, path="data.py", files={"train.py": _factory_caller("store_true")})
+    assert (code, line) == ("LL202", 5)
+    assert "(quad defaults to False) (B=16)" in message
+
+
+def test_another_files_call_passing_a_parser_option_that_is_on_is_quiet():
+    assert findings(_FACTORY, path="data.py", files={"train.py": _factory_caller("store_false")}) == []

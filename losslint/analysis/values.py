@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING
 
-from losslint.analysis.calls import call_sites
+from losslint.analysis.calls import Passed, call_sites
 from losslint.analysis.scopes import Binding, scopes_of
 from losslint.project import UNKNOWN, Literal, ModuleFacts, arithmetic
 
@@ -163,8 +163,7 @@ class ValueResolver:
             elif site.local:
                 value = self.value(site.arguments[name], depth + 1)
             else:
-                passed = site.passed[name]  # another file's call: what that file alone knows
-                value = passed.value if passed.known else UNKNOWN
+                value = self._passed_elsewhere(site.path, site.passed[name])
             if value is UNKNOWN:
                 return UNKNOWN
             values.add((type(value), value))
@@ -173,6 +172,19 @@ class ValueResolver:
         if values:
             return next(iter(values))[1]
         return self.value(binding.value, depth + 1) if binding.value is not None else UNKNOWN
+
+    def _passed_elsewhere(self, path: str, passed: Passed) -> Literal:
+        """What another file's call passes: the literal that file alone knows, or
+        ``opt.quad`` / ``args.batch_size`` read from that file's own argparse
+        defaults (yolov5's ``create_dataloader(..., quad=opt.quad)``)."""
+        if passed.known:
+            return passed.value
+        head, _, attr = passed.text.partition(".")
+        if head and attr and "." not in attr:
+            facts = self.ctx.project.own(path)
+            if facts is not None and attr in facts.argparse_defaults:
+                return facts.argparse_defaults[attr]
+        return UNKNOWN
 
     def _dict_literal_entry(self, base: ast.expr, key: str, depth: int) -> ast.expr | object | None:
         """``config["batch_size"]`` where ``config`` is a dict literal of this file (also
