@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
-import pathspec
+from typing import TYPE_CHECKING
 
 from losslint.config import Settings, relative_posix
+
+if TYPE_CHECKING:
+    import pathspec
 
 PYTHON_SUFFIXES = (".py", ".pyi", ".ipynb")  # notebooks: see losslint.notebooks
 
@@ -57,7 +59,12 @@ class _GitIgnores:
                 lines += (directory / ".git" / "info" / "exclude").read_text(encoding="utf-8", errors="replace").splitlines()
             except OSError:
                 pass
-            self._specs[directory] = pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
+            if lines:
+                import pathspec  # (only where an ignore file is: a start-up cost otherwise)
+
+                self._specs[directory] = pathspec.GitIgnoreSpec.from_lines(lines)
+            else:
+                self._specs[directory] = None
         return self._specs[directory]
 
     def _chain(self, parent: str) -> list[tuple[Path, pathspec.GitIgnoreSpec]]:

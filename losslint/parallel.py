@@ -34,12 +34,10 @@ failure an LL005 finding.
 from __future__ import annotations
 
 import gc
-import multiprocessing
 import os
 import signal
 import sys
 import threading
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -283,6 +281,8 @@ def _work_batch(jobs: list[_Job]) -> list[_Done]:
 def _context():
     # fork: the workers start in milliseconds with every rule already imported. Not
     # with threads running (a forked child may inherit a held lock), nor on macOS.
+    import multiprocessing  # (here: a run that needs no worker does not import it)
+
     if sys.platform.startswith("linux") and threading.active_count() == 1:
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
@@ -320,11 +320,18 @@ def _run_pass(
         for f in files:
             on_done(_safely(here, run, f.job()))
         return
+    from concurrent.futures import ProcessPoolExecutor, as_completed  # (only where workers run)
+
+    context = _context()
+    if context.get_start_method() == "fork":
+        from losslint.rules import load_all
+
+        load_all()  # imported once here, not in every worker of every pass: forked workers inherit them
     batches = [[f.job() for f in batch] for batch in _batches(files, jobs)]
     leftover: list[list[_Job]] = []
     with ProcessPoolExecutor(
         max_workers=min(jobs, len(batches)),
-        mp_context=_context(),
+        mp_context=context,
         initializer=_init_worker,
         initargs=(run.checker.settings, run.project, run.mode, step, os.getpid()),
     ) as pool:
