@@ -14,17 +14,18 @@ The files are generated here (``generate``), in a temporary folder, and linted
 cold (``--no-cache``) in fresh processes, one file per run: ``concise`` (the
 findings) and ``json`` (also every fix's line edits). With ``--baseline PATH``
 (a checkout of another version of losslint) that version is timed too, on the
-same files, alternating with this one within each repetition. Wall-clock
-medians including interpreter start-up; a run over ``--timeout`` seconds is
+same files, alternating with this one within each repetition. Wall-clock and
+CPU medians including interpreter start-up; a run over ``--timeout`` seconds is
 stopped and reported as such. The bar: time proportional to the size, so each
 doubling of the cells at most doubles the time spent past start-up (the
-``x2`` column: the ratio to the row above).
+``x2`` column: the ratio of the CPU time to the row above's).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -54,20 +55,27 @@ def generate(cells: int) -> str:
     return HEADER + CELL * cells
 
 
-def timed(path: Path, fmt: str, pythonpath: str | None, timeout: float) -> float | None:
+def timed(path: Path, fmt: str, pythonpath: str | None, timeout: float) -> tuple[float, float] | None:
+    """(wall, CPU) seconds of one run (CPU: user + system of the process and its
+    workers, which a loaded machine inflates less than the wall clock); None past the timeout."""
     env = dict(os.environ)
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
     command = [sys.executable, "-m", "losslint", "check", "--no-cache", "--no-progress", "--exit-zero", "--output-format", fmt, path.name]
-    start = time.perf_counter()
+    start, used = time.perf_counter(), _children_cpu()
     try:
         done = subprocess.run(command, cwd=path.parent, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return None
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, _children_cpu() - used
     if done.returncode != 0 or "Traceback" in done.stderr:
         sys.exit(f"{' '.join(command)} exited {done.returncode}: {done.stderr[-2000:]}")
-    return elapsed
+    return elapsed, cpu
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -83,7 +91,7 @@ def main() -> None:
         versions["baseline"] = str(args.baseline.resolve())
     print(f"load average at start: {os.getloadavg()[0]:.2f}", flush=True)
     with tempfile.TemporaryDirectory(prefix="losslint-many-cells-") as scratch:
-        times: dict[tuple[str, str, int], list[float | None]] = {}
+        times: dict[tuple[str, str, int], list[tuple[float, float] | None]] = {}
         for cells in args.cells:
             path = Path(scratch) / f"cells{cells}.py"
             path.write_text(generate(cells), encoding="utf-8")
@@ -97,18 +105,20 @@ def main() -> None:
             print(f"  {cells} cells done (load {os.getloadavg()[0]:.2f})", file=sys.stderr, flush=True)
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
     for fmt in args.formats:
-        print(f"\n--output-format {fmt}, cold, medians of {args.repetitions}")
-        print(f"{'cells':>6} {'lines':>7} " + " ".join(f"{name:>10} {'x2':>5}" for name in versions))
+        print(f"\n--output-format {fmt}, cold, medians of {args.repetitions} (wall, and CPU with its x2)")
+        print(f"{'cells':>6} {'lines':>7} " + " ".join(f"{name:>10} {'CPU':>8} {'x2':>5}" for name in versions))
         previous: dict[str, float | None] = {}
         for cells in args.cells:
             row = f"{cells:>6} {generate(cells).count(chr(10)):>7} "
             for name in versions:
                 runs = times[(name, fmt, cells)]
-                median = None if None in runs else statistics.median(runs)  # type: ignore[type-var]
+                wall = None if None in runs else statistics.median(r[0] for r in runs)  # type: ignore[index]
+                cpu = None if None in runs else statistics.median(r[1] for r in runs)  # type: ignore[index]
                 before = previous.get(name)
-                ratio = f"{median / before:5.2f}" if median and before else "     "
-                row += f"{f'{median:.2f} s' if median is not None else f'>{args.timeout:.0f} s':>10} {ratio} "
-                previous[name] = median
+                ratio = f"{cpu / before:5.2f}" if cpu and before else "     "
+                shown = f"{wall:.2f} s" if wall is not None else f">{args.timeout:.0f} s"
+                row += f"{shown:>10} {f'{cpu:.2f} s' if cpu is not None else '':>8} {ratio} "
+                previous[name] = cpu
             print(row.rstrip())
 
 

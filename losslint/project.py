@@ -283,11 +283,8 @@ class ProjectFacts:
         """Every module's fact of one kind, as (file key, fact), in a stable order;
         with ``scope`` (a file), only the files it may borrow from (``related``)."""
         reach = self.related(scope)
-        return [
-            (key, fact)
-            for key, facts in sorted(self.modules.items())
-            if (reach is None or key in reach) and (fact := facts.get(kind)) is not None
-        ]
+        keys = sorted(self.modules) if reach is None else sorted(reach)  # (a file's reach: a few keys, not the project's)
+        return [(key, fact) for key in keys if (facts := self.modules.get(key)) is not None and (fact := facts.get(kind)) is not None]
 
     _extras: dict[str, list[tuple[str, Any]]] | None = None
 

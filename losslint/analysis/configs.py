@@ -58,6 +58,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from losslint.analysis.names import dotted
+from losslint.analysis.walk import tree_index
 from losslint.project import UNKNOWN, ModuleFacts, ProjectFacts, collector, family_fact, file_key, literal_value
 
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json", ".toml")
@@ -579,7 +580,7 @@ def _config_reads(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
         return
     evaluator: _PathEvaluator | None = None
     reads = []
-    for node in ast.walk(tree):
+    for node in tree_index(tree)[0]:  # ast.walk's order; the walk the other collectors share
         if not isinstance(node, ast.Call):
             continue
         how = read_kind(node)
