@@ -54,7 +54,6 @@ class ModuleFacts:
     batchnorm1d_classes: set[str] = field(default_factory=set)
     # the modules it imports, as absolute dotted names (``from a.b import c``: a.b and a.b.c)
     imports: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)  # (being replaced by ``family``)
     # typed per-family facts, one dataclass instance per kind (``family_fact``), by kind name
     family: dict[str, Any] = field(default_factory=dict)
 
@@ -103,7 +102,6 @@ class ProjectFacts:
     def add(self, facts: ModuleFacts, path: str | None = None) -> None:
         self.modules[file_key(path) if path is not None else facts.module] = facts
         self._index = None
-        self._extras = None
         self._graph = None
         self._by_name = None
         self._resolved = None
@@ -285,16 +283,6 @@ class ProjectFacts:
         reach = self.related(scope)
         keys = sorted(self.modules) if reach is None else sorted(reach)  # (a file's reach: a few keys, not the project's)
         return [(key, fact) for key in keys if (facts := self.modules.get(key)) is not None and (fact := facts.get(kind)) is not None]
-
-    _extras: dict[str, list[tuple[str, Any]]] | None = None
-
-    def extra(self, key: str) -> list[tuple[str, Any]]:
-        """Per-family facts from every module, as (module name, value) pairs."""
-        if self._extras is None:  # (asked by every file's rules: gathered once per key)
-            self._extras = {}
-        if key not in self._extras:
-            self._extras[key] = [(f.module, f.extra[key]) for f in self.modules.values() if key in f.extra]
-        return list(self._extras[key])
 
 
 def _stem(key: str) -> str:
