@@ -105,6 +105,7 @@ class ProjectFacts:
         self._graph = None
         self._by_name = None
         self._resolved = None
+        self._of_kind = None
         self._related = {}
 
     # -- the import graph ------------------------------------------------------
@@ -281,8 +282,13 @@ class ProjectFacts:
         """Every module's fact of one kind, as (file key, fact), in a stable order;
         with ``scope`` (a file), only the files it may borrow from (``related``)."""
         reach = self.related(scope)
-        keys = sorted(self.modules) if reach is None else sorted(reach)  # (a file's reach: a few keys, not the project's)
-        return [(key, fact) for key in keys if (facts := self.modules.get(key)) is not None and (fact := facts.get(kind)) is not None]
+        if self._of_kind is None:
+            self._of_kind = {}
+        if kind.__name__ not in self._of_kind:  # (few files hold a kind; a file's reach can be the whole project)
+            self._of_kind[kind.__name__] = [(key, fact) for key, facts in sorted(self.modules.items()) if (fact := facts.get(kind)) is not None]
+        return [(key, fact) for key, fact in self._of_kind[kind.__name__] if reach is None or key in reach]
+
+    _of_kind: dict[str, list[tuple[str, Any]]] | None = None
 
 
 def _stem(key: str) -> str:
