@@ -106,6 +106,7 @@ class ProjectFacts:
         self._by_name = None
         self._resolved = None
         self._of_kind = None
+        self._reach = None
         self._related = {}
 
     # -- the import graph ------------------------------------------------------
@@ -113,6 +114,7 @@ class ProjectFacts:
     _by_name: dict[str, list[str]] | None = None
     _importers: dict[str, set[str]] | None = None
     _related: dict[str, frozenset[str]] | None = None
+    _reach: "_Reach | None" = None
     # resolve's answers, and the last components a namespace module could end in
     # (a file's stem, a package's folder): rules ask the same imports again and again
     _resolved: dict[tuple[str, str | None], str | None] | None = None
@@ -191,12 +193,10 @@ class ProjectFacts:
             return None
         if self._related is None:
             self._related = {}
-        if key in self._related:
-            return self._related[key]
-        graph, importers = self._import_graph()
-        above = _closure([key], lambda k: importers.get(k, ()))
-        reach = _closure(above, lambda k: graph.get(k, ()))
-        self._related[key] = frozenset(reach)
+        if key not in self._related:
+            if self._reach is None:
+                self._reach = _Reach(self.modules, self._import_graph()[0])
+            self._related[key] = self._reach.of(key)
         return self._related[key]
 
     def imports_of(self, path: str) -> frozenset[str]:
@@ -297,7 +297,97 @@ def _stem(key: str) -> str:
     return os.path.basename(os.path.dirname(key)) if stem == "__init__" else stem
 
 
-def _closure(start: Iterable[str], step: Callable[[str], Iterable[str]]) -> set[str]:
+class _Reach:
+    """``ProjectFacts.related`` for every file: the files reached by imports from
+    any file that reaches this one by being imported. Files that import each other
+    (one strongly connected part of the import graph) share one answer, and the
+    closures are bitsets over the files, each built once per part: a package where
+    every module reaches every other costs a few big-integer ORs per part, not a
+    graph walk per file."""
+
+    def __init__(self, files: Iterable[str], imports: dict[str, set[str]]) -> None:
+        self.names = sorted(set(files).union(*imports.values()) if imports else set(files))
+        self.position = position = {name: i for i, name in enumerate(self.names)}
+        successors = [[position[t] for t in imports.get(name, ()) if t in position] for name in self.names]
+        parts = _strong_components(successors)  # each after every part it reaches
+        self.part = [0] * len(self.names)
+        for number, members in enumerate(parts):
+            for member in members:
+                self.part[member] = number
+        below: list[int] = []  # files reached from a part, as bits over files
+        above: list[set[int]] = [set() for _ in parts]  # parts that reach a part
+        for number, members in enumerate(parts):
+            bits = 0
+            for member in members:
+                bits |= 1 << member
+                for child in successors[member]:
+                    if self.part[child] != number:
+                        bits |= below[self.part[child]]
+                        above[self.part[child]].add(number)
+            below.append(bits)
+        self.below = below
+        self.above = above
+        self.answers: dict[int, frozenset[str]] = {}
+
+    def of(self, key: str) -> frozenset[str]:
+        number = self.part[self.position[key]]
+        if number not in self.answers:
+            bits = 0
+            for upper in _closure([number], lambda p: self.above[p]):
+                bits |= self.below[upper]
+            found = []
+            while bits:
+                lowest = bits & -bits
+                found.append(self.names[lowest.bit_length() - 1])
+                bits ^= lowest
+            self.answers[number] = frozenset(found)
+        return self.answers[number]
+
+
+def _strong_components(successors: list[list[int]]) -> list[list[int]]:
+    """Tarjan's strongly connected components of a graph over 0..n-1, iteratively,
+    each listed after every component it reaches."""
+    index: dict[int, int] = {}
+    low: dict[int, int] = {}
+    stack: list[int] = []
+    on_stack: set[int] = set()
+    found: list[list[int]] = []
+    for root in range(len(successors)):
+        if root in index:
+            continue
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        work = [(root, iter(successors[root]))]
+        while work:
+            node, children = work[-1]
+            for child in children:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(successors[child])))
+                    break
+                if child in on_stack:
+                    low[node] = min(low[node], index[child])
+            else:
+                work.pop()
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[node])
+                if low[node] == index[node]:
+                    component = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    found.append(component)
+    return found
+
+
+def _closure(start: Iterable, step: Callable[[Any], Iterable]) -> set:
     seen = set(start)
     todo = list(seen)
     while todo:

@@ -135,3 +135,38 @@ def test_relative_import_in_a_package_init_resolves_inside_the_package():
     assert "pkg.optim" in facts.imports and "pkg.optim.build" in facts.imports
     module = collect_module_facts(ast.parse(source), source, "pkg.train")
     assert "pkg.optim" in module.imports
+
+
+def test_reach_by_components_equals_the_plain_definition():
+    """related(f): every file reached by imports from any file that reaches f by
+    being imported. The component-sharing computation against that definition on
+    random import graphs (cycles, self-imports, isolated files)."""
+    import random
+
+    from losslint.project import _Reach
+
+    def plain(key, imports):
+        importers = {}
+        for source, targets in imports.items():
+            for target in targets:
+                importers.setdefault(target, set()).add(source)
+
+        def closure(start, step):
+            seen, todo = set(start), list(start)
+            while todo:
+                for nxt in step(todo.pop()):
+                    if nxt not in seen:
+                        seen.add(nxt)
+                        todo.append(nxt)
+            return seen
+
+        above = closure([key], lambda k: importers.get(k, ()))
+        return closure(above, lambda k: imports.get(k, ()))
+
+    rng = random.Random(7)
+    for _ in range(300):
+        files = [f"m{i}" for i in range(rng.randint(1, 12))]
+        imports = {f: {rng.choice(files) for _ in range(rng.randint(0, 3))} for f in files if rng.random() < 0.8}
+        reach = _Reach(files, imports)
+        for f in files:
+            assert reach.of(f) == plain(f, imports), (f, imports)
