@@ -13,10 +13,10 @@ docs/semantics.md §5).
   the YAML's folder): key path -> (value, line). A YAML that another names as its
   ``_BASE_`` is judged through that one.
 
-YAML is read with PyYAML's composer (its node marks give the lines), imported only
-when a defaults module with a clip switch is judged; without PyYAML no YAML can be
-read and ``yaml_overrides`` says so (None). The YAML files are read from disk: the
-result cache does not key a defaults module's findings on them yet.
+YAML is read by ``analysis/configs.py`` (the one config reader: ruamel.yaml, values
+with their lines), only when a defaults module with a clip switch is judged. The
+YAML files are read from disk: the result cache does not key a defaults module's
+findings on them yet.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from __future__ import annotations
 import ast
 import os
 from typing import Any, Iterable
+
+from losslint.analysis.configs import ConfigNode, load_config
 
 Path_ = tuple[str, ...]
 _CONFIG_NODES = ("CN", "CfgNode", "ConfigNode")
@@ -138,42 +140,27 @@ def _stamp(path: str) -> tuple:
         return ()
 
 
-def _compose(path: str) -> Any:
-    import yaml
-
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return yaml.compose(handle, Loader=yaml.SafeLoader)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return None
-
-
-def _loader() -> Any:
-    import yaml
-
-    return yaml.SafeLoader("")
-
-
-def _flatten(node: Any, prefix: Path_, out: dict[Path_, tuple[Any, int]], loader: Any) -> bool:
-    """A composed mapping's leaves; False for what yacs would not read as one."""
-    import yaml
-
-    if not isinstance(node, yaml.MappingNode):
+def _flatten(node: ConfigNode, prefix: Path_, out: dict[Path_, tuple[Any, int]]) -> bool:
+    """A mapping's leaves, with the line of each value; False for what yacs would
+    not read as a config (a top level or key that is not a mapping of names)."""
+    if not node.is_mapping:
         return False
-    for key_node, value_node in node.value:
-        if not isinstance(key_node, yaml.ScalarNode):
+    for key, child in node.value.items():
+        if not isinstance(key, str):
             return False
-        path = (*prefix, key_node.value)
-        if isinstance(value_node, yaml.MappingNode):
-            if not _flatten(value_node, path, out, loader):
+        path = (*prefix, key)
+        if child.is_mapping:
+            if not _flatten(child, path, out):
                 return False
         else:
-            try:
-                value = loader.construct_object(value_node, deep=True)
-            except yaml.YAMLError:
-                return False
-            out[path] = (value, value_node.start_mark.line + 1)
+            out[path] = (_plain(child), child.line)
     return True
+
+
+def _plain(node: ConfigNode) -> Any:
+    if isinstance(node.value, list):
+        return [_plain(item) for item in node.value]
+    return node.value
 
 
 _BASES: dict[str, str] = {}  # a YAML -> its _BASE_ file
@@ -187,9 +174,9 @@ def flat_yaml(path: str, _depth: int = 0) -> dict[Path_, tuple[Any, int]] | None
     if cached is not None and cached[0] == stamp and _depth == 0:
         return cached[1]
     result: dict[Path_, tuple[Any, int]] | None = None
-    node = _compose(path) if stamp and _depth < 10 else None
+    node = load_config(path).root if stamp and _depth < 10 else None
     own: dict[Path_, tuple[Any, int]] = {}
-    if node is not None and _flatten(node, (), own, _loader()):
+    if node is not None and _flatten(node, (), own):
         result = {}
         base = own.pop(("_BASE_",), None)
         if base is not None:
@@ -207,14 +194,9 @@ def flat_yaml(path: str, _depth: int = 0) -> dict[Path_, tuple[Any, int]] | None
     return result
 
 
-def yaml_overrides(root: str, defaults: dict[Path_, tuple[Any, ast.expr]], excluded=lambda _path: False) -> list[tuple[str, dict[Path_, tuple[Any, int]]]] | None:
+def yaml_overrides(root: str, defaults: dict[Path_, tuple[Any, ast.expr]], excluded=lambda _path: False) -> list[tuple[str, dict[Path_, tuple[Any, int]]]]:
     """The YAML configs under ``root`` that merge onto ``defaults`` (every key of
-    theirs is a key of the defaults), with their keys; None when YAML cannot be read
-    here (no PyYAML)."""
-    try:
-        import yaml  # noqa: F401
-    except ImportError:
-        return None
+    theirs is a key of the defaults), with their keys."""
     top = {path[0] for path in defaults}
     found = []
     for path in _yaml_files(root, excluded):

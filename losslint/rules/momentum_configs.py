@@ -394,8 +394,6 @@ class ConfigMomentumWithoutClipping(Rule):
                 continue  # a clip of the project's own (SOLVER.GRAD_CLIP = 1.0) beside detectron2's switch
             alone = solver_momentum(here, solver)
             overrides = yaml_overrides(project_root(ctx.file), defaults, lambda p: ctx.settings.excluded(Path(p)))
-            if overrides is None:
-                continue  # no YAML reader: an override may enable it
             unclipped = []
             for yaml_path, flat in overrides:
                 merged = {**here, **{key: found[0] for key, found in flat.items()}}
