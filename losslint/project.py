@@ -12,11 +12,12 @@ Families that need facts of their own register a collector with
 from __future__ import annotations
 
 import ast
+import dataclasses
 import os
 from collections import defaultdict
-import dataclasses
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from losslint.analysis.names import dotted
 from losslint.analysis.walk import statements, tree_index
@@ -113,7 +114,7 @@ class ProjectFacts:
     _graph: dict[str, set[str]] | None = None
     _by_name: dict[str, list[str]] | None = None
     _importers: dict[str, set[str]] | None = None
-    _related: dict[str, frozenset[str]] | None = None
+    _related: dict[str, "FileSet"] | None = None
     _reach: "_Reach | None" = None
     # resolve's answers, and the last components a namespace module could end in
     # (a file's stem, a package's folder): rules ask the same imports again and again
@@ -183,7 +184,7 @@ class ProjectFacts:
                     graph[key].add(target)
         return graph
 
-    def related(self, path: str | None) -> frozenset[str] | None:
+    def related(self, path: str | None) -> "FileSet | None":
         """The keys of the files ``path`` may borrow values from (itself included);
         None when ``path`` is not a file of this project (every file, as before)."""
         if path is None:
@@ -327,21 +328,41 @@ class _Reach:
             below.append(bits)
         self.below = below
         self.above = above
-        self.answers: dict[int, frozenset[str]] = {}
+        self.answers: dict[int, FileSet] = {}
 
-    def of(self, key: str) -> frozenset[str]:
+    def of(self, key: str) -> "FileSet":
         number = self.part[self.position[key]]
         if number not in self.answers:
             bits = 0
             for upper in _closure([number], lambda p: self.above[p]):
                 bits |= self.below[upper]
-            found = []
-            while bits:
-                lowest = bits & -bits
-                found.append(self.names[lowest.bit_length() - 1])
-                bits ^= lowest
-            self.answers[number] = frozenset(found)
+            self.answers[number] = FileSet(bits, self)
         return self.answers[number]
+
+
+class FileSet(AbstractSet):
+    """A set of the project's files as one bitset over ``_Reach.names``: a file's
+    reach can be most of a large project, and every file of it has one."""
+
+    __slots__ = ("_bits", "_reach")
+
+    def __init__(self, bits: int, reach: _Reach) -> None:
+        self._bits = bits
+        self._reach = reach
+
+    def __contains__(self, key: object) -> bool:
+        position = self._reach.position.get(key)  # type: ignore[arg-type]
+        return position is not None and (self._bits >> position) & 1 == 1
+
+    def __iter__(self) -> Iterator[str]:
+        bits = self._bits
+        while bits:
+            lowest = bits & -bits
+            yield self._reach.names[lowest.bit_length() - 1]
+            bits ^= lowest
+
+    def __len__(self) -> int:
+        return self._bits.bit_count()
 
 
 def _strong_components(successors: list[list[int]]) -> list[list[int]]:

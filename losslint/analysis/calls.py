@@ -70,7 +70,7 @@ _LIBRARIES = frozenset(sys.stdlib_module_names) | {
 
 
 @family_fact  # (held inside ModuleCalls: registered so the cache may rebuild it)
-@dataclass
+@dataclass(slots=True)  # (one per argument of every recorded call: a project holds many)
 class Passed:
     """What another file's call passes for one argument: its literal value when that
     file alone knows it (``known``), and its dotted text (``args.clip_max_norm``;
@@ -82,7 +82,7 @@ class Passed:
 
 
 @family_fact  # (held inside ModuleCalls)
-@dataclass
+@dataclass(slots=True)
 class CallRecord:
     """One call, in the file that makes it, of a name that file imports."""
 
