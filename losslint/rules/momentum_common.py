@@ -158,7 +158,7 @@ OPTAX_CLIPS = {"clip_by_global_norm", "clip", "clip_by_block_rms", "adaptive_gra
 
 
 @family_fact  # (held inside the family's facts: ModuleMomentum, LightningModuleFacts)
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Momentum:
     """A momentum optimizer as found: plain data, so that it can cross files.
     ``coefficient`` is μ (SGD) or β1 (Adam, Lion), None when it is not known

@@ -71,7 +71,7 @@ class Found:
 
 
 @family_fact  # (held inside ModuleMomentum)
-@dataclass
+@dataclass(slots=True)  # (one per class or builder of every file: a project holds many)
 class BuilderFact:
     """``def make_optimizer(model, ...): return SGD(model.parameters(), ...)``."""
 
@@ -86,7 +86,7 @@ class BuilderFact:
 
 
 @family_fact  # (held inside ModuleMomentum)
-@dataclass
+@dataclass(slots=True)  # (one per class or builder of every file: a project holds many)
 class PassFact:
     """An optimizer passed to a function or class: ``train(model, optimizer)``."""
 

@@ -61,7 +61,7 @@ _CLIP_HOOKS = ("configure_gradient_clipping", "on_before_optimizer_step", "on_af
 
 
 @family_fact  # (held inside LightningClasses)
-@dataclass
+@dataclass(slots=True)  # (one per class or builder of every file: a project holds many)
 class LightningModuleFacts:
     momenta: list[Momentum] = field(default_factory=list)  # what configure_optimizers returns
     manual: bool = False  # automatic_optimization = False
