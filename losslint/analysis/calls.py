@@ -89,10 +89,10 @@ class CallRecord:
     name: str  # the called name: ``train`` of ``engine.train(...)``
     target: str  # the qualified name the caller's imports give it: ``engine.train``
     line: int
-    positional: list[Passed] = field(default_factory=list)
+    positional: tuple[Passed, ...] = ()
     keywords: dict[str, Passed] = field(default_factory=dict)
     starred: bool = False  # a ``*args`` among the positional arguments
-    unpacked: list[str] = field(default_factory=list)  # the literal keys of its ``**`` dicts
+    unpacked: tuple[str, ...] = ()  # the literal keys of its ``**`` dicts
     unpacked_unread: bool = False  # a ``**`` dict whose keys cannot be read
 
 
@@ -345,11 +345,13 @@ def _unpacked_keys(node: ast.expr, assigned: dict[str, list[ast.expr]]) -> list[
 
 def record_call(call: ast.Call, name: str, target: str, constants: dict[str, Any], assigned: dict[str, list[ast.expr]]) -> CallRecord:
     record = CallRecord(name, target, call.lineno)
+    positional = []  # (the record keeps tuples: a project holds a record per call)
     for arg in call.args:
         if isinstance(arg, ast.Starred):
             record.starred = True
             break
-        record.positional.append(_passed(arg, constants))
+        positional.append(_passed(arg, constants))
+    unpacked: list[str] = []
     for kw in call.keywords:
         if kw.arg is not None:
             record.keywords[kw.arg] = _passed(kw.value, constants)
@@ -358,7 +360,8 @@ def record_call(call: ast.Call, name: str, target: str, constants: dict[str, Any
         if keys is None:
             record.unpacked_unread = True
         else:
-            record.unpacked.extend(k for k in keys if k not in record.unpacked)
+            unpacked.extend(k for k in keys if k not in unpacked)
+    record.positional, record.unpacked = tuple(positional), tuple(unpacked)
     return record
 
 
