@@ -283,7 +283,10 @@ class LightningMomentumWithoutClipping(Rule):
         "optimization inserts self.clip_gradients(opt, gradient_clip_val=1.0, gradient_clip_algorithm=\"norm\") "
         "before opt.step(). For gradient_clip_val=args.x whose default is None, sets the default. The value is "
         "[tool.losslint] clip-max-norm. Unsafe: training changes. No fix for a Trainer built from configuration "
-        "(LightningCLI, Trainer.from_argparse_args): the finding (info) names the key to set."
+        "(LightningCLI, Trainer.from_argparse_args): the finding (info) names the key to set. A Trainer that "
+        "takes its arguments from a YAML/JSON/TOML config the code reads (Trainer(**cfg.trainer) with cfg = "
+        "OmegaConf.load(...)) is reported in that config, at its trainer section (or at a gradient_clip_val of "
+        "null or 0), and fixed there with gradient_clip_val: 1.0, comments and layout kept."
     )
     references = (
         "https://lightning.ai/docs/pytorch/stable/common/trainer.html#gradient-clip-val",

@@ -606,7 +606,11 @@ class MomentumWithoutClipping(Rule):
         "flag's default (add_argument(default=1.0), and a help text that states the old default). A loss-scaler "
         "helper that does the backward and the step (timm's NativeScaler: loss_scaler(loss, optimizer, "
         "clip_grad=None, parameters=...)) called without clip_grad: passes clip_grad=1.0 at the call, only where "
-        "the call passes what the helper's clip reads (parameters). For HF TrainingArguments(max_grad_norm=0), sets 1.0. The max "
+        "the call passes what the helper's clip reads (parameters). For HF TrainingArguments(max_grad_norm=0), sets 1.0. "
+        "A DeepSpeed JSON config that deepspeed.initialize(config=...) reads, whose optimizer has momentum and "
+        "which lacks gradient_clipping (or sets 0), is reported in the JSON and fixed there (\"gradient_clipping\": "
+        "1.0), keeping its layout; DeepSpeed releases after its PR #8068 (June 2026) clip at 1.0 when the key is "
+        "absent, so the finding names that. The max "
         "norm is [tool.losslint] clip-max-norm. Unsafe: it changes training (the clip is rarely active in a "
         "healthy run, but it is a new hyperparameter)."
     )
