@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Iterable
 from losslint.analysis.calls import CallSite, call_sites
 from losslint.analysis.hierarchy import derives_from
 from losslint.analysis.names import argument, dotted, has_star_kwargs, last_part
+from losslint.analysis.origins import dict_entries
 from losslint.analysis.roles import Role, bound_name, only_read_without_steps, pipeline_role, words_role
 from losslint.analysis.sizes import TFDS_SIZES, length, sample_count, tfds_split_length
 from losslint.findings import RelatedLocation
@@ -115,126 +116,6 @@ def read_flag(ctx: FileContext, call: ast.Call, name: str, position: int | None)
 
 
 # -- keyword arguments, and **dicts ------------------------------------------------
-
-# Methods that read a dict without changing it; any other use of the dict (passed
-# to a function, .pop(), .clear()) may change its keys: not followed.
-_READING_METHODS = {"get", "items", "keys", "values", "copy", "__contains__"}
-
-
-def dict_entries(ctx: FileContext, node: ast.expr, depth: int = 0) -> dict[str, list[ast.expr]] | None:
-    """The keys a ``**node`` can carry, each with the values it may have (several
-    when branches differ): a literal, ``dict(...)``, ``{**a, **b}``, ``a | b``,
-    ``x if c else y``, a local name built by these and changed only by
-    ``.update(...)``, ``d[key] = v`` or ``.setdefault(key, v)``. None when it
-    cannot be known (a parameter, a call's result, a dict handed to a function)."""
-    if depth > 10:
-        return None
-    entries: dict[str, list[ast.expr]] = {}
-
-    def merge(more: dict[str, list[ast.expr]] | None) -> bool:
-        if more is None:
-            return False
-        for key, values in more.items():
-            entries.setdefault(key, []).extend(values)
-        return True
-
-    if isinstance(node, ast.Dict):
-        for key, value in zip(node.keys, node.values):
-            if key is None:
-                if not merge(dict_entries(ctx, value, depth + 1)):
-                    return None
-            elif isinstance(key, ast.Constant) and isinstance(key.value, str):
-                entries[key.value] = [value]  # a later key wins: {**a, "batch_size": 32}
-            else:
-                return None
-        return entries
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict" and "dict" not in ctx.imports.aliases:
-        for arg in node.args:
-            if not merge(dict_entries(ctx, arg, depth + 1)):
-                return None
-        for kw in node.keywords:
-            if kw.arg is None:
-                if not merge(dict_entries(ctx, kw.value, depth + 1)):
-                    return None
-            else:
-                entries.setdefault(kw.arg, []).append(kw.value)
-        return entries
-    if isinstance(node, ast.IfExp) or (isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr)):
-        parts = (node.body, node.orelse) if isinstance(node, ast.IfExp) else (node.left, node.right)
-        for part in parts:
-            if not merge(dict_entries(ctx, part, depth + 1)):
-                return None
-        return entries
-    if isinstance(node, ast.Name):
-        return _name_entries(ctx, node, depth)
-    return None
-
-
-def _name_entries(ctx: FileContext, name: ast.Name, depth: int) -> dict[str, list[ast.expr]] | None:
-    bindings = ctx.values.bindings(name.id, name)
-    if not bindings:
-        return None
-    entries: dict[str, list[ast.expr]] = {}
-    for binding in bindings:
-        if binding.value is None or binding.path or binding.parameter is not None:
-            return None
-        found = dict_entries(ctx, binding.value, depth + 1)
-        if found is None:
-            return None
-        for key, values in found.items():
-            entries.setdefault(key, []).extend(values)
-    scope = bindings[0].scope
-    for use in ast.walk(scope):
-        if not (isinstance(use, ast.Name) and use.id == name.id and isinstance(use.ctx, ast.Load)):
-            continue
-        if ctx.enclosing_scope(use) is not scope and ctx.values.bindings(name.id, use) is not bindings:
-            continue  # another function's own name
-        parent = ctx.parents.get(use)
-        if isinstance(parent, ast.keyword) and parent.arg is None:
-            continue  # f(**d): read
-        if isinstance(parent, ast.Dict) and any(k is None and v is use for k, v in zip(parent.keys, parent.values)):
-            continue  # {**d, ...}: read (a copy; changes to the copy leave d as it is)
-        if isinstance(parent, ast.Subscript) and parent.value is use:
-            if isinstance(parent.ctx, ast.Store):
-                key = ctx.values.value(parent.slice)
-                statement = ctx.parents.get(parent)
-                if not (isinstance(key, str) and isinstance(statement, ast.Assign)):
-                    return None
-                entries.setdefault(key, []).append(statement.value)
-            continue
-        if isinstance(parent, ast.Attribute) and parent.value is use:
-            call = ctx.parents.get(parent)
-            if parent.attr in _READING_METHODS:
-                continue
-            if parent.attr in ("update", "setdefault") and isinstance(call, ast.Call) and call.func is parent:
-                if parent.attr == "setdefault":
-                    key = ctx.values.value(call.args[0]) if call.args else None
-                    if not isinstance(key, str) or len(call.args) != 2:
-                        return None
-                    entries.setdefault(key, []).append(call.args[1])
-                    continue
-                more = {kw.arg: [kw.value] for kw in call.keywords if kw.arg is not None}
-                if any(kw.arg is None for kw in call.keywords):
-                    return None
-                for arg in call.args:
-                    found = dict_entries(ctx, arg, depth + 1)
-                    if found is None:
-                        return None
-                    for key, values in found.items():
-                        more.setdefault(key, []).extend(values)
-                for key, values in more.items():
-                    entries.setdefault(key, []).extend(values)
-                continue
-            return None
-        if isinstance(parent, (ast.Compare, ast.If, ast.JoinedStr, ast.FormattedValue)):
-            continue
-        if isinstance(parent, ast.Call) and isinstance(parent.func, ast.Name) and parent.func.id in ("print", "len"):
-            continue
-        if isinstance(parent, ast.Call) and isinstance(parent.func, ast.Attribute) and parent.func.attr == "update":
-            continue  # other.update(d): read
-        return None
-    return entries
-
 
 class CallArguments:
     """The keyword arguments a call gets: those written, and those of its

@@ -1,11 +1,16 @@
 """Static values: what number a batch size, a dataset size or a momentum has.
 
-Resolves literals, arithmetic, local and module assignments, function parameter
-defaults, imported constants, argparse defaults (``args.batch_size``), config and
-dataclass defaults (``cfg.batch_size``), ``self.x`` set once in a class, and
-``len(...)`` of things whose size is known (``losslint.analysis.sizes``). Never
-imports or runs the analysed code. A value that cannot be known is ``UNKNOWN``;
-ambiguity (two different assignments) is unknown too, never a guess.
+The literal layer over ``analysis/origins.py`` (which follows names, ``self.x``,
+dict entries and ``**kwargs``, tuple elements, helpers' returns and parameters
+back to the expressions they may hold): it evaluates each origin (literals,
+arithmetic, ``int``/``min``/``max``/``math.ceil``, imported constants, argparse
+defaults (``args.batch_size``), config and dataclass defaults
+(``cfg.batch_size``), keys of the config files the code reads, another file's
+call passing a literal or its own ``args.x``, and ``len(...)`` of things whose
+size is known: ``losslint.analysis.sizes``) and keeps the value they all agree
+on. Never imports or runs the analysed code. A value that cannot be known is
+``UNKNOWN``; ambiguity (two origins with different values) is unknown too, never
+a guess.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING
 
-from losslint.analysis.calls import Passed, call_sites
+from losslint.analysis.calls import Passed
+from losslint.analysis.origins import Origin, Origins, origins_of
 from losslint.analysis.scopes import Binding, scopes_of
 from losslint.project import UNKNOWN, Literal, ModuleFacts, arithmetic
 
@@ -25,17 +31,49 @@ _MAX_DEPTH = 25
 
 
 class ValueResolver:
-    """Names are read through the file's scope model (``analysis/scopes.py``); a
-    parameter's value comes from the call sites when the file calls its function."""
+    """The literal layer over the origin-following core (``analysis/origins.py``):
+    an expression's value is the one value every origin of it evaluates to."""
 
     def __init__(self, ctx: "FileContext") -> None:
         self.ctx = ctx
         self.scopes = scopes_of(ctx)
+        self.origins = origins_of(ctx)
 
     # -- public API ------------------------------------------------------------
     def value(self, node: ast.expr | None, depth: int = 0) -> Literal:
         if node is None or depth > _MAX_DEPTH:
             return UNKNOWN
+        if isinstance(node, ast.Constant):
+            return node.value
+        if isinstance(node, (ast.Attribute, ast.Subscript)):
+            config = self.config_entry(node)
+            if config is not None:  # a key of a config file the code reads (cfg.data.batch_size)
+                return config.scalar()
+        return self._agreed(self.origins.of(node), depth)
+
+    def _agreed(self, origins: Origins, depth: int) -> Literal:
+        """The one value all ``origins`` evaluate to; unknown when one is unknown,
+        two differ, or some origin could not be followed."""
+        if not origins.complete or not origins.found:
+            return UNKNOWN
+        agreed: tuple[type, Literal] | None = None
+        for origin in origins.found:
+            value = self._origin_value(origin, depth)
+            if value is UNKNOWN:
+                return UNKNOWN
+            if agreed is None:
+                agreed = (type(value), value)
+            elif agreed != (type(value), value):
+                return UNKNOWN
+        return agreed[1] if agreed is not None else UNKNOWN
+
+    def _origin_value(self, origin: Origin, depth: int) -> Literal:
+        node = origin.expr
+        if origin.remote is not None:
+            passed = origin.remote.passed.get(origin.key) or origin.remote.extra_keywords.get(origin.key)
+            return self._passed_elsewhere(origin.remote.path, passed) if passed is not None and not origin.path else UNKNOWN
+        if origin.path:  # an element of what a call returns
+            return self._returned(node, origin.path, depth) if isinstance(node, ast.Call) else UNKNOWN
         if isinstance(node, ast.Constant):
             return node.value
         if isinstance(node, ast.UnaryOp):
@@ -47,27 +85,25 @@ class ValueResolver:
             return operand if isinstance(node.op, ast.UAdd) else UNKNOWN
         if isinstance(node, ast.BinOp):
             return arithmetic(node.op, self.value(node.left, depth + 1), self.value(node.right, depth + 1))
-        if isinstance(node, ast.Name):
-            return self._name_value(node, depth)
+        if isinstance(node, ast.Name):  # bound by no assignment of the file: an imported constant
+            qual = self.ctx.imports.aliases.get(node.id)
+            if qual and "." in qual:
+                module, _, name = qual.rpartition(".")
+                return self.ctx.project.constant(module, name, self._scope)
+            return UNKNOWN
         if isinstance(node, (ast.Attribute, ast.Subscript)):
             config = self.config_entry(node)
-            if config is not None:  # a key of a config file the code reads (cfg.data.batch_size)
+            if config is not None:
                 return config.scalar()
         if isinstance(node, ast.Attribute):
-            return self._attribute_value(node, depth)
-        if isinstance(node, ast.Subscript):
+            return self._attribute_value(node)
+        if isinstance(node, ast.Subscript):  # a dict this file does not show: the project's config defaults
             key = node.slice
             if isinstance(key, ast.Constant) and isinstance(key.value, str):
-                local = self._dict_literal_entry(node.value, key.value, depth)
-                if local is not None:
-                    return self.value(local, depth + 1) if isinstance(local, ast.expr) else UNKNOWN
                 return self.ctx.project.config_default(key.value, self._scope)
             return UNKNOWN
         if isinstance(node, ast.Call):
             return self._call_value(node, depth)
-        if isinstance(node, ast.IfExp):
-            a, b = self.value(node.body, depth + 1), self.value(node.orelse, depth + 1)
-            return a if a == b else UNKNOWN
         return UNKNOWN
 
     def int_value(self, node: ast.expr | None) -> int | None:
@@ -112,67 +148,6 @@ class ValueResolver:
         to the flow-insensitive ``bindings``."""
         return self.scopes.before(node.id, node)
 
-    # -- names -----------------------------------------------------------------
-    def _name_value(self, node: ast.Name, depth: int) -> Literal:
-        bindings = self.bindings(node.id, node)
-        if bindings is None:
-            qual = self.ctx.imports.aliases.get(node.id)
-            if qual and "." in qual:
-                module, _, name = qual.rpartition(".")
-                return self.ctx.project.constant(module, name, self._scope)
-            return UNKNOWN
-        values = set()
-        for binding in bindings:
-            value = self._binding_value(binding, depth)
-            if value is UNKNOWN:
-                return UNKNOWN
-            values.add((type(value), value))
-        if len(values) == 1:
-            return next(iter(values))[1]
-        return UNKNOWN
-
-    def _binding_value(self, binding: Binding, depth: int) -> Literal:
-        if binding.parameter is not None and isinstance(binding.scope, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            return self._parameter_value(binding, depth)
-        if binding.value is None:
-            return UNKNOWN
-        value: ast.expr = binding.value
-        for index in binding.path:
-            if not (isinstance(value, (ast.Tuple, ast.List)) and index < len(value.elts)):
-                return UNKNOWN
-            value = value.elts[index]
-        return self.value(value, depth + 1)
-
-    def _parameter_value(self, binding: Binding, depth: int) -> Literal:
-        """A parameter's value: what every call of the function passes, in this file
-        and in the other files within its reach (the default where a call leaves it
-        out); the default only when no call is seen. Unknown when any call passes
-        something unknown or two calls disagree. ``get_loaders(args.batch_size)``
-        makes ``batch_size`` known; ``Sampler(ds, batch_size=cfg.bs)`` in another
-        file makes a ``batch_size=1`` default unknown, not 1."""
-        function = binding.scope
-        assert isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) and binding.parameter is not None
-        _, name = binding.parameter
-        values = set()
-        for site in call_sites(self.ctx, function):
-            gives = site.gives(name)
-            if gives is None:
-                return UNKNOWN  # a *args or **kwargs may pass it
-            if not gives:
-                value = self.value(binding.value, depth + 1) if binding.value is not None else UNKNOWN
-            elif site.local:
-                value = self.value(site.arguments[name], depth + 1)
-            else:
-                value = self._passed_elsewhere(site.path, site.passed[name])
-            if value is UNKNOWN:
-                return UNKNOWN
-            values.add((type(value), value))
-            if len(values) > 1:
-                return UNKNOWN
-        if values:
-            return next(iter(values))[1]
-        return self.value(binding.value, depth + 1) if binding.value is not None else UNKNOWN
-
     def _passed_elsewhere(self, path: str, passed: Passed) -> Literal:
         """What another file's call passes: the literal that file alone knows, or
         ``opt.quad`` / ``args.batch_size`` read from that file's own argparse
@@ -186,54 +161,22 @@ class ValueResolver:
                 return facts.argparse_defaults[attr]
         return UNKNOWN
 
-    def _dict_literal_entry(self, base: ast.expr, key: str, depth: int) -> ast.expr | object | None:
-        """``config["batch_size"]`` where ``config`` is a dict literal of this file (also
-        a parameter every call in this file passes one): the entry's expression, or
-        UNKNOWN when the dict lacks the key or the calls disagree. None when ``base``
-        is no such dict (the project's config defaults decide then)."""
-        if depth > _MAX_DEPTH:
-            return None
-        if isinstance(base, ast.Dict):
-            for k, v in zip(base.keys, base.values):
-                if isinstance(k, ast.Constant) and k.value == key:
-                    return v
-            return UNKNOWN if all(k is not None for k in base.keys) else None
-        if not isinstance(base, ast.Name):
-            return None
-        bindings = self.bindings(base.id, base)
-        if not bindings or len(bindings) != 1 or bindings[0].path:
-            return None
-        binding = bindings[0]
-        if binding.parameter is None:
-            return self._dict_literal_entry(binding.value, key, depth + 1) if binding.value is not None else None
-        function = binding.scope
-        _, name = binding.parameter
-        if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) or isinstance(self.ctx.parents.get(function), ast.ClassDef):
-            return None
-        entries = []
-        for site in call_sites(self.ctx, function, across_files=False):
-            passed = site.arguments.get(name)
-            if passed is None and site.gives(name) is None:
-                return None
-            entry = self._dict_literal_entry(passed, key, depth + 1) if passed is not None else None
-            if entry is None:
-                return None
-            entries.append(entry)
-        if not entries:
-            return None
-        if any(e is UNKNOWN for e in entries) or len({ast.dump(e) for e in entries}) != 1:  # type: ignore[arg-type]
+    def _returned(self, call: ast.Call, path: tuple[int, ...], depth: int) -> Literal:
+        """What a helper function of this file returns (the element ``path`` of it):
+        unknown unless every function of that name returns one value."""
+        returned = self.origins.returns(call, path)
+        if not returned or depth + 1 > _MAX_DEPTH:
             return UNKNOWN
-        return entries[0]
+        values = {(type(v), v) for v in (self._agreed(origins, depth + 1) for _, origins in returned)}
+        if len(values) != 1 or any(v is UNKNOWN for _, v in values):
+            return UNKNOWN
+        return next(iter(values))[1]
 
     # -- attributes, subscripts, calls ----------------------------------------
-    def _attribute_value(self, node: ast.Attribute, depth: int) -> Literal:
+    def _attribute_value(self, node: ast.Attribute) -> Literal:
+        """An attribute the origins do not lead past: an imported module's constant,
+        else a parser's or a config's default of that name."""
         base = node.value
-        if isinstance(base, ast.Name) and base.id == "self":
-            value = self._self_attribute_value(node, depth)
-            if value is not UNKNOWN or self._class_assigns(node):
-                # the class's own ``self.batch_size = batch_size`` decides: a parameter
-                # its callers pass unknowns to is unknown, not a parser default of that name
-                return value
         qual = self.ctx.qualname(node)
         if qual and "." in qual and isinstance(base, ast.Name) and base.id in self.ctx.imports.aliases:
             module, _, name = qual.rpartition(".")
@@ -267,24 +210,6 @@ class ValueResolver:
                     found.append(facts)
         return found
 
-    def _class_assigns(self, node: ast.Attribute) -> bool:
-        cls = self.ctx.enclosing(node, ast.ClassDef)
-        return cls is not None and bool(self.scopes.self_assignments(cls, node.attr))
-
-    def _self_attribute_value(self, node: ast.Attribute, depth: int) -> Literal:
-        cls = self.ctx.enclosing(node, ast.ClassDef)
-        if cls is None:
-            return UNKNOWN
-        assigned = [sub.value for sub in self.scopes.self_assignments(cls, node.attr)]
-        assigned += [  # a class-level default: ``batch_size: int = 32``
-            sub.value
-            for sub in cls.body
-            if isinstance(sub, ast.AnnAssign) and isinstance(sub.target, ast.Name) and sub.target.id == node.attr and sub.value is not None
-        ]
-        if len(assigned) != 1:
-            return UNKNOWN
-        return self.value(assigned[0], depth + 1)
-
     def _call_value(self, node: ast.Call, depth: int) -> Literal:
         name = self.ctx.qualname(node.func) or ""
         args = [self.value(a, depth + 1) for a in node.args] if not node.keywords else None
@@ -301,4 +226,4 @@ class ValueResolver:
 
             size = length(self.ctx, node.args[0], depth + 1)
             return size if size is not None else UNKNOWN
-        return UNKNOWN
+        return self._returned(node, (), depth)
