@@ -589,16 +589,19 @@ def branch_state(ctx: "FileContext", node: ast.AST) -> tuple[object, ast.expr | 
     return state, None
 
 
-def gate_of(ctx: "FileContext", clip: Clip, top: ast.AST | None = None) -> Gate | None:
+def gate_of(ctx: "FileContext", clip: Clip, top: ast.AST | None = None, step: ast.AST | None = None) -> Gate | None:
     """The flag that keeps this clip off with the defaults, if one does: an
     enclosing ``if`` whose test is false, or a threshold of None/0 handed to a
     helper that then skips clipping. Of several, the one named for clipping
-    (``args.clip_grad`` rather than ``loss_scaler is not None``)."""
+    (``args.clip_grad`` rather than ``loss_scaler is not None``). An ``if`` that
+    also encloses ``step`` (``if args.do_train:`` around the whole loop) decides
+    whether training runs at all, not whether the clip runs before the step."""
     gates: list[Gate] = []
+    around_step = _ancestors(ctx, step) if step is not None else set()
     node: ast.AST = clip.call
     parent = ctx.parents.get(node)
     while parent is not None and parent is not top:
-        if isinstance(parent, (ast.If, ast.IfExp)):
+        if isinstance(parent, (ast.If, ast.IfExp)) and id(parent) not in around_step:
             in_body = node in parent.body if isinstance(parent.body, list) else node is parent.body
             in_else = node in parent.orelse if isinstance(parent.orelse, list) else node is parent.orelse
             if in_body or in_else:
@@ -615,6 +618,15 @@ def gate_of(ctx: "FileContext", clip: Clip, top: ast.AST | None = None) -> Gate 
     if not gates:
         return None
     return max(gates, key=lambda g: is_clip_flag(ctx.text(g.flag)))
+
+
+def _ancestors(ctx: "FileContext", node: ast.AST) -> set[int]:
+    found: set[int] = set()
+    parent = ctx.parents.get(node)
+    while parent is not None:
+        found.add(id(parent))
+        parent = ctx.parents.get(parent)
+    return found
 
 
 def is_clip_flag(text: str) -> bool:
@@ -851,12 +863,60 @@ def _clips_in(ctx: FileContext, resolver: Resolver, scope: ast.AST) -> list[Clip
     return clips
 
 
+@family_fact
+@dataclass
+class ClippingFunctions:
+    """Per module: its functions and methods that clip the gradients whatever they
+    are passed (``def do_gradient_ops(self): clip_grad_norm_(self.parameters(), 3)``),
+    by name; a call of one from another file, on the way to a step, clips."""
+
+    names: list[str]
+
+
+# Names too common to tell one project's function from another's.
+_GENERIC_NAMES = {"step", "__call__", "forward", "backward", "update", "train", "run", "fit", "main", "__init__", "zero_grad"}
+
+
+def clipping_functions(ctx: "FileContext") -> list[str]:
+    """The functions of this file whose own body clips with no flag that keeps the
+    clip off (see ``ClippingFunctions``); clip-named ones are found by name anyway."""
+    found = []
+    for function in ctx.nodes_of(ast.FunctionDef):
+        if function.name in _GENERIC_NAMES or is_clip_name(function.name):
+            continue
+        clips = [
+            Clip(call, None) for call in calls_in(function)
+            if is_clip_name(call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", ""))
+        ]
+        if clips and any(gate_of(ctx, clip, top=function) is None for clip in clips):
+            found.append(function.name)
+    return found
+
+
+def _calls_clipping_function(ctx: FileContext, resolver: Resolver, scope: ast.AST) -> list[Clip]:
+    """Calls in ``scope`` of another file's clipping function (``model.do_gradient_ops()``)."""
+    if "momentum.clipping_functions" not in ctx.memo:
+        own = set(resolver.functions())
+        ctx.memo["momentum.clipping_functions"] = {
+            name for key, fact in ctx.project.each(ClippingFunctions, scope=ctx.file or None) if key != ctx.file for name in fact.names
+        } - own
+    names = ctx.memo["momentum.clipping_functions"]
+    if not names:
+        return []
+    return [
+        Clip(call, None) for call in resolver.own_nodes(scope)
+        if isinstance(call, ast.Call) and isinstance(call.func, (ast.Attribute, ast.Name))
+        and (call.func.attr if isinstance(call.func, ast.Attribute) else call.func.id) in names
+    ]
+
+
 def clips_reaching(ctx: FileContext, resolver: Resolver, site_node: ast.AST) -> list[Clip]:
-    """Clipping calls on the way to the step, and clamping hooks anywhere in the file."""
+    """Clipping calls on the way to the step (another file's clipping function
+    called there included), and clamping hooks anywhere in the file."""
     clips: list[Clip] = []
     seen: set[int] = set()
     for scope in scopes_reaching(ctx, resolver, site_node):
-        for clip in _clips_in(ctx, resolver, scope):
+        for clip in [*_clips_in(ctx, resolver, scope), *_calls_clipping_function(ctx, resolver, scope)]:
             if id(clip.call) not in seen:
                 seen.add(id(clip.call))
                 clips.append(clip)

@@ -28,6 +28,8 @@ from losslint.project import UNKNOWN, ModuleFacts, ProjectFacts, collector, fami
 from losslint.rules.momentum_common import (
     TIMM_FACTORIES,
     Clip,
+    ClippingFunctions,
+    clipping_functions,
     clip_of,
     clips_reaching,
     gate_of,
@@ -541,7 +543,7 @@ def _steppers(ctx: FileContext, resolver: Resolver) -> dict[str, StepperFact]:
             continue
         if function.name in found or not trains_on_data(ctx, resolver, site.call):
             continue
-        clipped = any(gate_of(ctx, clip) is None for clip in clips_reaching(ctx, resolver, site.call))
+        clipped = any(gate_of(ctx, clip, step=site.call) is None for clip in clips_reaching(ctx, resolver, site.call))
         index = positional.index(name) if name in positional else None
         found[function.name] = (name, index, site.call.lineno, clipped)
     return found
@@ -792,6 +794,10 @@ class HelperResolver(ObjectResolver[Helper]):
 
 @collector
 def _collect_momentum(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
+    if "clip" in source:
+        clipping = clipping_functions(FileContext(facts.module + ".py", facts.module, source, tree, ProjectFacts({facts.module: facts}), Settings()))
+        if clipping:
+            facts.put(ClippingFunctions(clipping))
     imported_from = _imported_from(tree, facts.module)
     if not any(t in source for t in _TRIGGERS):
         if imported_from:

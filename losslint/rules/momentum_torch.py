@@ -290,7 +290,7 @@ def judge_step(
         c for c in clips_reaching(ctx, resolver, site.call)
         if (root := clip_root(ctx, c)) is None or root == own_root or root not in other_roots
     ]
-    gates = [_caller_decides(ctx, gate_of(ctx, clip), clip) for clip in clips]
+    gates = [_caller_decides(ctx, gate_of(ctx, clip, step=site.call), clip) for clip in clips]
     if clips and any(g is None for g in gates):
         return None  # clipping that runs with the defaults (or that we cannot rule out)
     choice = Choice(ctx, found)
@@ -482,7 +482,7 @@ def helper_findings(rule: Rule, ctx: FileContext, resolver: Resolver) -> Iterabl
         if not found or any(f.managed for f in found) or not any(f.momentum.is_momentum for f in found):
             continue
         clips = clips_reaching(ctx, resolver, call)
-        if any(_caller_decides(ctx, gate_of(ctx, clip), clip) is None for clip in clips):
+        if any(_caller_decides(ctx, gate_of(ctx, clip, step=call), clip) is None for clip in clips):
             continue  # clipping of its own that runs with the defaults
         where = f"{display_path(Path(helper.path))}:{fact.line}" if helper.path else f"line {fact.line}"
         choice = Choice(ctx, found)
@@ -1189,8 +1189,143 @@ class MomentumWithoutClipping(Rule):
             ),
             unsafe=True,
         ),
+        Flagged(
+            """
+            import argparse
+            import torch
+
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--do_train", action="store_true")
+            parser.add_argument("--clip_grad", type=float, default=0.0)
+            args = parser.parse_args()
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+            if args.do_train:
+                for x, y in loader:
+                    loss = model(x, y)
+                    loss.backward()
+                    if args.clip_grad > 0:
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip_grad)
+                    optimizer.step()
+            """,
+            fixed="""
+            import argparse
+            import torch
+
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--do_train", action="store_true")
+            parser.add_argument("--clip_grad", type=float, default=1.0)
+            args = parser.parse_args()
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+            if args.do_train:
+                for x, y in loader:
+                    loss = model(x, y)
+                    loss.backward()
+                    if args.clip_grad > 0:
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip_grad)
+                    optimizer.step()
+            """,
+            message_contains=("only when args.clip_grad is set", "defaults to 0.0"),
+            unsafe=True,
+        ),
+        Flagged(
+            """
+            import torch
+            from model import SpeakerEncoder
+
+            model = SpeakerEncoder()
+            optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+            for batch in loader:
+                loss = model.loss(model(batch))
+                loss.backward()
+                model.do_gradient_ops()
+                optimizer.step()
+            """,
+            fixed="""
+            import torch
+            from model import SpeakerEncoder
+
+            model = SpeakerEncoder()
+            optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+            for batch in loader:
+                loss = model.loss(model(batch))
+                loss.backward()
+                model.do_gradient_ops()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+                optimizer.step()
+            """,
+            files=(
+                (
+                    "model.py",
+                    """
+                    import torch
+                    from torch.nn.utils import clip_grad_norm_
+
+                    class SpeakerEncoder(torch.nn.Module):
+                        def do_gradient_ops(self, clip=None):
+                            self.similarity_weight.grad *= 0.01
+                            if clip is not None:
+                                clip_grad_norm_(self.parameters(), clip)
+                    """,
+                ),
+            ),
+            message_contains=("no gradient clipping",),
+            unsafe=True,
+        ),
     )
     quiet = (
+        Quiet(
+            """
+            import torch
+            from model import SpeakerEncoder
+
+            model = SpeakerEncoder()
+            optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+            for batch in loader:
+                loss = model.loss(model(batch))
+                loss.backward()
+                model.do_gradient_ops()
+                optimizer.step()
+            """,
+            files=(
+                (
+                    "model.py",
+                    """
+                    import torch
+                    from torch.nn.utils import clip_grad_norm_
+
+                    class SpeakerEncoder(torch.nn.Module):
+                        def do_gradient_ops(self):
+                            self.similarity_weight.grad *= 0.01
+                            clip_grad_norm_(self.parameters(), 3, norm_type=2)
+                    """,
+                ),
+            ),
+            why="the model's method (in another file) called before the step clips whatever it is passed",
+        ),
+        Quiet(
+            """
+            import argparse
+            import torch
+
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--do_train", action="store_true")
+            parser.add_argument("--fp16", action="store_true")
+            args = parser.parse_args()
+            optimizer = torch.optim.AdamW(model.parameters(), lr=3e-5)
+            if args.do_train:
+                for batch in train_dataloader:
+                    loss = model(*batch)
+                    if args.fp16:
+                        with amp.scale_loss(loss, optimizer) as scaled_loss:
+                            scaled_loss.backward()
+                        torch.nn.utils.clip_grad_norm_(amp.master_params(optimizer), 1.0)
+                    else:
+                        loss.backward()
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                    optimizer.step()
+            """,
+            why="each branch clips; `if args.do_train:` (off by default) encloses the step too: it decides whether training runs, not whether the clip does",
+        ),
         Quiet(
             """
             import torch
