@@ -606,16 +606,16 @@ def _reached_as_remembered(entry: object, start: int) -> list[_File]:
 def reached_configs(files: list[_File], known: set[str]) -> list[Target]:
     """The config files that the scanned Python files read, not among ``known``
     (absolute paths), in a stable order."""
-    from losslint.analysis.configs import ConfigReads, resolve_path
+    from losslint.analysis.configs import ConfigReads, files_read
     from losslint.discovery import display_path
 
     found: set[str] = set()
     for f in files:
         reads = f.scan.facts.get(ConfigReads) if f.scan is not None and f.scan.facts is not None else None
         for read in reads.reads if reads is not None else ():
-            key = resolve_path(read, file_key(str(f.target.path)))
-            if key is not None and key not in known:
-                found.add(key)
+            for key in files_read(read, file_key(str(f.target.path))):  # a Hydra app: every file composed
+                if key not in known:
+                    found.add(key)
     return [Target(Path(key), display_path(Path(key))) for key in sorted(found)]
 
 

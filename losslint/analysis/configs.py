@@ -89,6 +89,10 @@ class ConfigNode:
     key_line: int = 1
     key_column: int = 0
     flow: bool = False  # a container written inline ({...} / [...])
+    # In a composed config (Hydra, analysis/hydra_configs.py): the document that wrote
+    # this node, and for a mapping its node there (None in a plain document).
+    document: Any = field(default=None, repr=False, compare=False)
+    own: Any = field(default=None, repr=False, compare=False)
 
     @property
     def is_mapping(self) -> bool:
@@ -113,6 +117,7 @@ class ConfigDocument:
     text: str
     root: ConfigNode | None = None
     error: str | None = None
+    composition: Any = field(default=None, repr=False, compare=False)  # a Hydra app's composed config
 
     @property
     def lines(self) -> list[str]:
@@ -370,6 +375,28 @@ def line_edits(text: str, edits: Iterable[TextEdit]) -> list[tuple[int, int, str
     return changes
 
 
+def located(document: ConfigDocument, node: ConfigNode) -> tuple[ConfigDocument, ConfigNode]:
+    """The file a node was written in and its node there: a node of a composed config
+    (Hydra) belongs to one of the files composed; any other node to ``document``."""
+    if node.document is not None:
+        return node.document, node.own if node.own is not None else node
+    return document, node
+
+
+def reached_via(document: ConfigDocument, node: ConfigNode) -> list[tuple[str, int, int, str]]:
+    """Where a composed config's defaults list chose the file that wrote ``node``:
+    (the choosing config's key, line, column, a note); empty for a plain document."""
+    composition = document.composition
+    if composition is None or node.document is None:
+        return []
+    piece = composition.piece_of(node.document.key)
+    if piece is None or piece.via is None:
+        return []
+    key, line, column, entry = piece.via
+    name = os.path.basename(node.document.key)
+    return [(key, line, column, f"{name} is composed into the Hydra config by this defaults-list entry ({entry})")]
+
+
 def set_scalar(document: ConfigDocument, node: ConfigNode, literal: str) -> TextEdit:
     """Replace a scalar's text (``gradient_clip_val: null`` -> ``1.0``)."""
     return TextEdit(node.line, node.column, node.end_line, node.end_column, literal)
@@ -380,6 +407,7 @@ def add_entry(document: ConfigDocument, section: ConfigNode, key: str, literal: 
     (after its last entry, at its entries' indentation), a JSON object (before its
     first key, at its indentation), a TOML table (after its last key). None where
     that cannot be done without reformatting (an inline mapping, an empty one)."""
+    document, section = located(document, section)
     entries = list(section.value.values()) if isinstance(section.value, dict) else []
     lines = document.lines
     if not entries:
@@ -435,7 +463,7 @@ class ConfigReads:
 
 
 _YAML_LOADERS = {"safe_load", "load", "full_load", "unsafe_load", "round_trip_load"}
-_TRIGGERS = ("OmegaConf", "yaml", "json", "toml", "deepspeed", "parse_yaml_file", "parse_json_file")
+_TRIGGERS = ("OmegaConf", "yaml", "json", "toml", "deepspeed", "parse_yaml_file", "parse_json_file", "hydra")
 
 
 def read_kind(call: ast.Call) -> str | None:
@@ -456,6 +484,8 @@ def read_kind(call: ast.Call) -> str | None:
         return last
     if owner == "deepspeed" and last == "initialize":
         return "deepspeed.initialize"
+    if owner == "hydra" and last == "main" and call.keywords + call.args:
+        return "hydra.main"
     return None
 
 
@@ -520,6 +550,21 @@ class _PathEvaluator:
         if not parts or any(not isinstance(p, str) or not p for p in parts):
             return None
         return "/".join(p.rstrip("/") if i < len(parts) - 1 else p for i, p in enumerate(parts)), script
+
+    def hydra_path(self, call: ast.Call) -> tuple[str, bool] | None:
+        """``@hydra.main(config_path="conf", config_name="config")``: the primary
+        config, relative to the script's folder as Hydra resolves ``config_path``
+        (``.yaml`` added to the name). None without a config path (no config
+        directory) or for a package path (``pkg://``)."""
+        arguments = dict(zip(("config_path", "config_name"), call.args))
+        arguments.update((kw.arg, kw.value) for kw in call.keywords if kw.arg in ("config_path", "config_name"))
+        folder = self.path(arguments.get("config_path"))
+        name = self.path(arguments.get("config_name"))
+        if folder is None or name is None or ":" in folder[0]:
+            return None
+        file = name[0] if name[0].endswith((".yaml", ".yml")) else name[0] + ".yaml"
+        joined = os.path.normpath(os.path.join(folder[0], file)).replace(os.sep, "/")
+        return joined, not os.path.isabs(folder[0])
 
     def _parts(self, node: ast.expr, depth: int) -> list[str] | None:
         if depth > 8:
@@ -587,7 +632,7 @@ def _config_reads(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
         if how is None:
             continue
         evaluator = evaluator or _PathEvaluator(tree, facts)
-        found = evaluator.path(_path_argument(node, how))
+        found = evaluator.hydra_path(node) if how == "hydra.main" else evaluator.path(_path_argument(node, how))
         if found is None or not is_config_path(found[0]):
             continue
         reads.append(ConfigRead(found[0], how, node.lineno, node.col_offset, found[1]))
@@ -624,6 +669,12 @@ def _exists_in(project: ProjectFacts) -> Callable[[str], bool]:
     return lambda key: key in project.unsaved or os.path.isfile(key)
 
 
+# Reads whose file is named by how the script is launched (a shell script, a README
+# command, a tool's layout), not by the code: ``how`` -> finder(read, script, exists)
+# -> the config keys; analysis/trainer_configs.py registers them.
+LAUNCH_FINDERS: dict[str, Callable[[ConfigRead, str, Callable[[str], bool]], list[str]]] = {}
+
+
 def reads_of(project: ProjectFacts, script: str) -> list[tuple[ConfigRead, str]]:
     """The reads of a Python file (its key), each with the config file it reaches."""
     facts = project.own(script)
@@ -632,10 +683,70 @@ def reads_of(project: ProjectFacts, script: str) -> list[tuple[ConfigRead, str]]
         return []
     found = []
     for read in reads.reads:
+        if read.how in LAUNCH_FINDERS:  # named by how the script is launched (analysis/trainer_configs.py)
+            found += [(read, key) for key in LAUNCH_FINDERS[read.how](read, script, _exists_in(project))]
+            continue
         key = resolve_path(read, script, _exists_in(project))
-        if key is not None:
+        if key is None:
+            continue
+        if read.how == "hydra.main":  # every file the app's config is composed of
+            composition = composition_for(project, key)
+            found += [(read, file) for file in (composition.files if composition is not None else [key])]
+        else:
             found.append((read, key))
     return found
+
+
+def files_read(read: ConfigRead, script: str) -> list[str]:
+    """The config files one read reaches from the script at key ``script`` (from
+    disk): the file, or every file of a Hydra app's composition."""
+    if read.how in LAUNCH_FINDERS:
+        return LAUNCH_FINDERS[read.how](read, script, os.path.isfile)
+    key = resolve_path(read, script)
+    if key is None:
+        return []
+    if read.how != "hydra.main":
+        return [key]
+    from losslint.analysis.hydra_configs import compose
+
+    composition = _memo_composition(key, {}, lambda: compose(key, load_config))
+    return composition.files if composition is not None else [key]
+
+
+_COMPOSITIONS: dict[str, tuple[tuple, Any]] = {}
+
+
+def _memo_composition(key: str, unsaved: dict[str, str], make: Callable[[], Any]) -> Any:
+    """A composition, again only when a file it read (or looked for) changed."""
+
+    def stamp(keys: Iterable[str]) -> tuple:
+        marks = []
+        for one in keys:
+            try:
+                stat = os.stat(one)
+                marks.append((one, stat.st_size, stat.st_mtime_ns, unsaved.get(one)))
+            except OSError:
+                marks.append((one, None, None, unsaved.get(one)))
+        return tuple(marks)
+
+    cached = _COMPOSITIONS.get(key)
+    if cached is not None and cached[1] is not None and cached[0] == stamp(cached[1].probed):
+        return cached[1]
+    composition = make()
+    if len(_COMPOSITIONS) > 64:
+        _COMPOSITIONS.clear()
+    _COMPOSITIONS[key] = (stamp(composition.probed) if composition is not None else (), composition)
+    return composition
+
+
+def composition_for(project: ProjectFacts, key: str) -> Any:
+    """The composed config (``hydra_configs.Composition``) of the Hydra app whose
+    primary config is at ``key``, as the run sees its files."""
+    from losslint.analysis.hydra_configs import compose
+
+    return _memo_composition(
+        key, project.unsaved, lambda: compose(key, lambda k: document_for(project, k), _exists_in(project))
+    )
 
 
 def readers_of(project: ProjectFacts, config: str) -> list[str]:
@@ -681,7 +792,7 @@ def config_ref(ctx: Any, node: ast.expr, bindings: Callable[[ast.Name], list], d
     if isinstance(node, ast.Call):
         reads = _own_reads(ctx)
         read = reads.at(node) if reads is not None else None
-        if read is not None and read.how != "deepspeed.initialize":
+        if read is not None and read.how not in ("deepspeed.initialize", "hydra.main") and read.how not in LAUNCH_FINDERS:
             key = resolve_path(read, ctx.file or ctx.path, _exists_in(ctx.project))
             if key is None:
                 return None
@@ -701,6 +812,8 @@ def config_ref(ctx: Any, node: ast.expr, bindings: Callable[[ast.Name], list], d
         base = node.value
     elif isinstance(node, ast.Name):
         found = bindings(node)
+        if found and len(found) == 1 and found[0].how == "param":
+            return _parameter_ref(ctx, found[0], bindings, depth)
         if not found or len(found) != 1 or found[0].path or found[0].value is None or found[0].parameter is not None:
             return None
         return config_ref(ctx, found[0].value, bindings, depth + 1)
@@ -709,6 +822,9 @@ def config_ref(ctx: Any, node: ast.expr, bindings: Callable[[ast.Name], list], d
     parent = config_ref(ctx, base, bindings, depth + 1)
     if parent is None:
         return None
+    composition = parent.document.composition
+    if composition is not None and composition.is_unknown(parent.keys + (key,)):
+        return None  # a piece of the composed config that cannot be known (a group left to the command line)
     if parent.node is None:
         return ConfigRef(parent.document, parent.keys + (key,), None, parent.parent, parent.read)
     if isinstance(parent.node.value, dict) and isinstance(key, str):
@@ -718,6 +834,45 @@ def config_ref(ctx: Any, node: ast.expr, bindings: Callable[[ast.Name], list], d
     else:
         return None  # a method of the object (cfg.get, cfg.items), or a list index out of range
     return ConfigRef(parent.document, parent.keys + (key,), child, parent.node if child is None else None, parent.read)
+
+
+def _parameter_ref(ctx: Any, binding: Any, bindings: Callable[[ast.Name], list], depth: int) -> ConfigRef | None:
+    """A parameter that holds a config: the first parameter of a function decorated
+    with ``@hydra.main`` (the composed config), or a parameter of a function of this
+    file that every call site of this file passes the same config place."""
+    function = binding.stmt
+    if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) or binding.parameter is None:
+        return None
+    position, name = binding.parameter
+    reads = _own_reads(ctx)
+    for decorator in function.decorator_list:
+        read = reads.at(decorator) if reads is not None and isinstance(decorator, ast.Call) else None
+        if read is None or read.how != "hydra.main":
+            continue
+        if position != 0:
+            return None
+        key = resolve_path(read, ctx.file or ctx.path, _exists_in(ctx.project))
+        composition = composition_for(ctx.project, key) if key is not None else None
+        if composition is None:
+            return None
+        document = composition.document
+        return ConfigRef(document, (), document.root, None, read)
+    if depth > 6:
+        return None
+    refs = []
+    for call in ctx.nodes_of(ast.Call):
+        if not (isinstance(call.func, ast.Name) and call.func.id == function.name):
+            continue
+        passed = next((kw.value for kw in call.keywords if kw.arg == name), None)
+        if passed is None and position is not None and position < len(call.args):
+            passed = call.args[position]
+        ref = config_ref(ctx, passed, bindings, depth + 1) if passed is not None and not isinstance(passed, ast.Starred) else None
+        if ref is None:
+            return None
+        refs.append(ref)
+    if not refs or any(r.document is not refs[0].document or r.keys != refs[0].keys for r in refs):
+        return None
+    return refs[0]
 
 
 def _own_reads(ctx: Any) -> ConfigReads | None:

@@ -71,6 +71,9 @@ def config_finding(
     at_key: bool = True,
 ) -> Finding:
     """A finding in a config file, at a node's key (``at_key``) or at its value."""
+    via = [RelatedLocation(display_path(Path(k)), Span(ln, col, ln, col), note) for k, ln, col, note in configs.reached_via(document, at)]
+    related = (*related, *via)
+    document, at = configs.located(document, at)  # a composed (Hydra) config's node: the file that wrote it
     if at_key:
         line, column = at.key_line, at.key_column
         end_line, end_column = (at.end_line, at.end_column) if at.end_line == at.key_line and not at.is_mapping else (at.key_line, at.key_column)

@@ -55,6 +55,7 @@ from losslint.rules.momentum_common import (
 )
 from losslint.rules.momentum_flow import Resolver
 from losslint.analysis.configs import ConfigRef, add_entry, set_scalar
+from losslint.analysis.trainer_configs import cli_configs_found
 from losslint.rules.config_checks import config_finding, config_fix, shared_note
 
 _CLIP_HOOKS = ("configure_gradient_clipping", "on_before_optimizer_step", "on_after_backward")
@@ -172,9 +173,29 @@ class Modules:
         )
 
 
+def _instantiated(ctx: FileContext, call: ast.Call) -> ConfigRef | None:
+    """``hydra.utils.instantiate(cfg.trainer, ...)``: the config mapping it builds
+    an object from (its ``_target_`` names the class), or None."""
+    if last_part(ctx.qualname(call.func) or "") != "instantiate" or "hydra" not in (ctx.qualname(call.func) or "") or not call.args:
+        return None
+    section = ctx.values.config_entry(call.args[0])
+    return section if section is not None and section.node is not None and section.node.is_mapping else None
+
+
+def _target_class(section: ConfigRef) -> str:
+    """The ``_target_`` an instantiated config section names (``lightning.pytorch.Trainer``)."""
+    assert section.node is not None
+    target = section.document.scalar(section.node.get("_target_"))
+    return target if isinstance(target, str) else ""
+
+
 def _config_section(ctx: FileContext, call: ast.Call) -> ConfigRef | None:
     """``Trainer(**cfg.trainer)`` (other keywords beside it allowed) where
-    ``cfg.trainer`` is a mapping of a config file the code reads."""
+    ``cfg.trainer`` is a mapping of a config file the code reads; or
+    ``hydra.utils.instantiate(cfg.trainer)`` of a Lightning Trainer."""
+    instantiated = _instantiated(ctx, call)
+    if instantiated is not None:
+        return instantiated
     spread = [kw.value for kw in call.keywords if kw.arg is None]
     if len(spread) != 1 or call.args:
         return None
@@ -185,6 +206,10 @@ def _config_section(ctx: FileContext, call: ast.Call) -> ConfigRef | None:
 
 
 def _is_trainer(ctx: FileContext, call: ast.Call) -> bool:
+    if isinstance(call.func, (ast.Attribute, ast.Name)) and (dotted(call.func) or "").endswith("instantiate"):
+        section = _instantiated(ctx, call)
+        target = _target_class(section) if section is not None else ""
+        return last_part(target) == "Trainer" and target.startswith(("lightning", "pytorch_lightning"))
     return _is_trainer_class(ctx, call.func)
 
 
@@ -236,7 +261,8 @@ def _trained_classes(ctx: FileContext, trainer: ast.Call) -> list[str]:
             continue
         for model in _bound_value(ctx, argument(call, "model", 0)):
             if isinstance(model, ast.Call):
-                classes.append(last_part(ctx.qualname(model.func)))
+                section = _instantiated(ctx, model)  # hydra.utils.instantiate(cfg.model): its _target_'s class
+                classes.append(last_part(_target_class(section)) if section is not None else last_part(ctx.qualname(model.func)))
     return classes
 
 
@@ -269,7 +295,7 @@ class LightningMomentumWithoutClipping(Rule):
     chain = ChainRole.MOMENTUM
     name = "lightning-momentum-without-clipping"
     severity = Severity.WARNING
-    triggers = ("Trainer", "automatic_optimization", "LightningCLI")
+    triggers = ("Trainer", "automatic_optimization", "LightningCLI", "hydra.utils")
     fix_applicability = Applicability.UNSAFE
     summary = "A LightningModule with a momentum optimizer, trained by a Trainer without gradient_clip_val."
     why = (
@@ -650,8 +676,8 @@ class LightningMomentumWithoutClipping(Rule):
         if cli:
             model = argument(call, "model_class", 0)
             classes = [last_part(ctx.qualname(model))] if isinstance(model, (ast.Name, ast.Attribute)) else []
-            if _names_config_file(call):
-                return None
+            if _names_config_file(call) or cli_configs_found(ctx.project, ctx.file or ctx.path):
+                return None  # its configs are judged where they are (rules/config_checks.py)
         else:
             default = ctx.project.argparse_default("gradient_clip_val", ctx.file or None)
             if isinstance(default, (int, float)) and not isinstance(default, bool) and default > 0:

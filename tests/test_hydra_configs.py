@@ -1,0 +1,185 @@
+"""Hydra apps (losslint/analysis/hydra_configs.py): ``@hydra.main`` hands its function
+the config composed from the primary config's defaults list; its keys are values
+(``cfg.data.batch_size``), and a Trainer built from ``cfg.trainer`` is judged on the
+composed section, with the finding and the fix in the group file that lacks the key
+(fixtures/configs/hydra, modelled on ashleve/lightning-hydra-template; its quiet
+twin fixtures/configs/hydra_clipped)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from losslint.analysis.configs import load_config
+from losslint.analysis.hydra_configs import compose
+from losslint.cli import main
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "configs"
+
+TRAINER_FIXED = """\
+_target_: lightning.pytorch.trainer.Trainer
+
+default_root_dir: ${paths.output_dir}
+
+min_epochs: 1 # prevents early stopping
+max_epochs: 10
+
+accelerator: cpu
+devices: 1
+
+# perform a validation loop every N training epochs
+check_val_every_n_epoch: 1
+gradient_clip_val: 1.0
+"""
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    def copy(name: str) -> Path:
+        root = tmp_path / name
+        shutil.copytree(FIXTURES / name, root)
+        (root / ".git").mkdir()
+        monkeypatch.chdir(root)
+        monkeypatch.setenv("LOSSLINT_CACHE_DIR", str(tmp_path / "cache"))
+        return root
+
+    return copy
+
+
+def check(*args: str) -> list[dict]:
+    result = CliRunner().invoke(main, ["check", "--output-format", "json", *args])
+    assert result.exit_code in (0, 1), result.output
+    return json.loads(result.stdout)
+
+
+def ll304(*args: str) -> list[dict]:
+    return [f for f in check("--no-cache", *args, ".") if f["code"] == "LL304"]
+
+
+def test_trainer_group_without_clip_is_flagged_in_the_group_file(project):
+    project("hydra")
+    findings = check("--no-cache", ".")
+    [finding] = findings  # drop_last=True: the batch size from the config is not reported
+    assert (finding["code"], finding["path"], finding["line"], finding["severity"]) == ("LL304", "configs/trainer/default.yaml", 1, "warning")
+    assert "MNISTLitModule (SGD built at src/models/mnist_module.py:16" in finding["message"]
+    assert "trainer section, which has no gradient_clip_val" in finding["message"]
+    related = {(r["path"], r["line"], r["message"]) for r in finding["related_locations"]}
+    assert ("src/train.py", 13, "the Trainer is built from this section here") in related
+    assert (
+        "configs/train.yaml", 8,
+        "default.yaml is composed into the Hydra config by this defaults-list entry (- trainer: default)",
+    ) in related
+    assert finding["fix"]["edits"] == [
+        {"content": "gradient_clip_val: 1.0\n", "location": {"line": 13, "column": 1}, "end_location": {"line": 13, "column": 1}}
+    ]
+
+
+def test_quiet_twin(project):
+    project("hydra_clipped")
+    assert check("--no-cache", ".") == []
+
+
+def test_fix_goes_in_the_group_file_and_relints_clean(project):
+    root = project("hydra")
+    result = CliRunner().invoke(main, ["check", "--no-cache", "--fix", "--unsafe-fixes", "."])
+    assert result.exit_code == 0, result.output
+    assert (root / "configs/trainer/default.yaml").read_text() == TRAINER_FIXED
+    assert load_config(str(root / "configs/trainer/default.yaml")).root is not None  # re-parses
+    for name in ("configs/train.yaml", "configs/data/mnist.yaml", "src/train.py"):
+        assert (root / name).read_text() == (FIXTURES / "hydra" / name).read_text()
+    assert check("--no-cache", ".") == []
+
+
+def test_batch_size_comes_from_the_composed_data_group(project):
+    root = project("hydra")
+    train = root / "src/train.py"
+    train.write_text(train.read_text().replace(", drop_last=True", ""))
+    [batch] = [f for f in check("--no-cache", ".") if f["code"] == "LL201"]
+    assert "N=1000, B=48" in batch["message"]  # cfg.data.batch_size: configs/data/mnist.yaml, through train(cfg)
+
+
+def test_a_file_alone_and_the_tree_agree(project):
+    project("hydra")
+    assert check("--no-cache", "src/train.py", "src/models/mnist_module.py") == check("--no-cache", ".")
+
+
+def test_order_of_the_defaults_list_decides(project):
+    root = project("hydra")
+    primary = root / "configs/train.yaml"
+    text = primary.read_text()
+    # the primary's own content after the groups (its _self_ last) overrides the trainer group
+    primary.write_text(text.replace("  - _self_\n", "") + "\ntrainer:\n  gradient_clip_val: 0.5\n")
+    assert ll304() == []
+    # _self_ first: the group merges over it, and a group that sets null wins
+    trainer = root / "configs/trainer/default.yaml"
+    trainer.write_text(trainer.read_text() + "gradient_clip_val: null\n")
+    primary.write_text(text + "\ntrainer:\n  gradient_clip_val: 0.5\n")
+    [finding] = ll304()
+    assert (finding["path"], finding["line"]) == ("configs/trainer/default.yaml", 13)
+    assert "whose gradient_clip_val is None" in finding["message"]
+
+
+def test_override_and_group_at_package(project):
+    root = project("hydra")
+    (root / "configs/trainer/clipped.yaml").write_text("defaults:\n  - default\n\ngradient_clip_val: 0.5\n")
+    primary = root / "configs/train.yaml"
+    text = primary.read_text()
+    primary.write_text(text.replace("  - optional local: default\n", "  - optional local: default\n  - override trainer: clipped\n"))
+    assert ll304() == []  # trainer/clipped.yaml composes trainer/default.yaml, then clips
+    # group@package: the trainer group's config placed at pl_trainer
+    primary.write_text(text.replace("  - trainer: default\n", "  - trainer@pl_trainer: default\n"))
+    train = root / "src/train.py"
+    train.write_text(train.read_text().replace("cfg.trainer", "cfg.pl_trainer"))
+    [finding] = ll304()
+    assert finding["path"] == "configs/trainer/default.yaml" and "the pl_trainer section" in finding["message"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        ("configs/train.yaml", "  - trainer: default\n", "  - trainer: ???\n"),  # chosen on the command line only
+        ("configs/train.yaml", "  - trainer: default\n", "  - trainer: ${oc.env:TRAINER}\n"),
+        ("configs/trainer/default.yaml", "devices: 1\n", "devices: 1\ngradient_clip_val: ${oc.env:CLIP}\n"),
+        ("configs/train.yaml", "  - trainer: default\n", "  - trainer: missing\n"),  # no such file
+    ],
+)
+def test_what_cannot_be_known_is_not_guessed(project, change):
+    root = project("hydra")
+    name, old, new = change
+    path = root / name
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, new))
+    assert ll304() == []
+
+
+def test_the_cache_sees_an_edit_of_a_group_file(project):
+    root = project("hydra")
+    codes = lambda: [f["code"] for f in check(".")]  # noqa: E731
+    assert codes() == ["LL304"]
+    assert codes() == ["LL304"]  # replayed
+    trainer = root / "configs/trainer/default.yaml"
+    trainer.write_text(trainer.read_text() + "gradient_clip_val: 0.5\n")
+    assert codes() == []
+
+
+def test_composition_of_the_template_layout():
+    primary = str(FIXTURES / "hydra/configs/train.yaml")
+    composition = compose(os.path.abspath(primary), load_config)
+    assert composition is not None and composition.unknown == []
+    packages = [(Path(p.key).relative_to(FIXTURES / "hydra/configs").as_posix(), p.package) for p in composition.pieces]
+    assert packages == [
+        ("train.yaml", ()), ("data/mnist.yaml", ("data",)), ("model/mnist.yaml", ("model",)),
+        ("trainer/default.yaml", ("trainer",)), ("paths/default.yaml", ("paths",)),
+    ]  # experiment: null and the optional, missing local config are not part of the run
+    root = composition.document.root
+    assert composition.document.scalar(root.get("data").get("batch_size")) == 48
+    assert root.get("trainer").document.key.endswith("trainer/default.yaml")
+    # ${paths.data_dir} is ${paths.root_dir}/data/, text around an ${oc.env:...}: unknown
+    from losslint.project import UNKNOWN
+
+    assert composition.document.scalar(root.get("data").get("data_dir")) is UNKNOWN
