@@ -16,7 +16,6 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
-pytest.importorskip("pygls", reason="the lsp extra (pygls) is part of the test extra")
 # Each test starts a language server process: seconds each. `pytest -m "not slow"` skips them.
 pytestmark = pytest.mark.slow
 
@@ -289,12 +288,86 @@ def test_close_clears_diagnostics(client: Client, workspace: Path):
     assert client.notification("textDocument/publishDiagnostics") == {"uri": uri, "diagnostics": []}
 
 
-def test_the_command_and_check_without_pygls():
+def test_the_command_and_the_server_import_no_protocol_library():
     done = subprocess.run([sys.executable, "-m", "losslint", "lsp", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "language server" in done.stdout
-    # `losslint check` must not need the lsp extra: pygls is imported only by `lsp`.
-    probe = "import sys, losslint.cli; print('pygls' in sys.modules)"
+    # The server speaks the protocol itself: no pygls/lsprotocol (about 400 ms of CPU to
+    # import) at its start, and `losslint check` imports no part of the server.
+    probe = "import sys, losslint.lsp.server; print(sorted(m for m in ('pygls', 'lsprotocol', 'cattrs') if m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip() == "[]"
+    probe = "import sys, losslint.cli; print('losslint.lsp.server' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_incremental_changes_in_utf16_units(client: Client, workspace: Path):
+    # A range counted in UTF-16 units after a character outside the BMP (two units).
+    uri = (workspace / "train.py").as_uri()
+    text = TRAIN.replace("train_loader = ", 'note = "🔥"; train_loader = ')
+    assert open_document(client, workspace / "train.py", text)["diagnostics"]
+    line = text.splitlines()[4]
+    start = line.index("shuffle=True)") + len("shuffle=True") + 1  # + 1: the emoji's second unit
+    change = {"range": {"start": {"line": 4, "character": start}, "end": {"line": 4, "character": start}}, "text": ", drop_last=True"}
+    client.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": 2}, "contentChanges": [change]})
+    published = client.notification("textDocument/publishDiagnostics")
+    assert published["version"] == 2 and published["diagnostics"] == []  # the edit landed inside the call
+    # A deletion across a line ending, then an insertion: the changes apply in order.
+    changes = [
+        {"range": {"start": {"line": 3, "character": 0}, "end": {"line": 4, "character": 0}}, "text": ""},
+        {"range": {"start": {"line": 3, "character": 0}, "end": {"line": 3, "character": 0}}, "text": TRAIN.splitlines(keepends=True)[3]},
+    ]
+    client.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": 3}, "contentChanges": changes})
+    assert client.notification("textDocument/publishDiagnostics")["diagnostics"] == []
+    actions = client.request(
+        "textDocument/codeAction",
+        {"textDocument": {"uri": uri}, "range": {"start": {"line": 0, "character": 0}, "end": {"line": 9, "character": 0}}, "context": {"diagnostics": []}},
+    )
+    assert actions == []  # the server's text is the edited one: nothing left to fix
+
+
+def test_position_encoding_negotiated(workspace: Path):
+    text = TRAIN.replace("train_loader = ", 'note = "🔥"; train_loader = ')
+    line = text.splitlines()[4]
+    for offered, chosen, character in (
+        (["utf-8", "utf-16"], "utf-8", len(line[: line.index("DataLoader")].encode("utf-8"))),
+        (["utf-32", "utf-16"], "utf-32", line.index("DataLoader")),
+        (None, "utf-16", line.index("DataLoader") + 1),
+    ):
+        client = Client(workspace)
+        try:
+            capabilities = {"general": {"positionEncodings": offered}} if offered else {}
+            result = client.request("initialize", {"processId": None, "rootUri": workspace.as_uri(), "capabilities": capabilities})
+            assert result["capabilities"]["positionEncoding"] == chosen
+            client.notify("initialized", {})
+            [diagnostic] = open_document(client, workspace / "train.py", text)["diagnostics"]
+            assert diagnostic["range"]["start"]["character"] == character
+        finally:
+            client.close()
+
+
+def test_changes_arriving_together_are_linted_on_the_last_text(client: Client, workspace: Path):
+    uri = (workspace / "train.py").as_uri()
+    assert open_document(client, workspace / "train.py", TRAIN)["diagnostics"]
+    texts = [TRAIN + f"print({n})\n" for n in range(5)] + [FIXED]
+    for version, text in enumerate(texts, start=2):  # sent at once, as a fast typist's editor does
+        client.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": version}, "contentChanges": [{"text": text}]})
+    versions = []
+    while not versions or versions[-1] != len(texts) + 1:
+        published = client.notification("textDocument/publishDiagnostics")
+        versions.append(published["version"])
+    assert versions == sorted(versions) and published["diagnostics"] == []
+
+
+def test_protocol_errors_and_shutdown(workspace: Path):
+    client = Client(workspace)
+    client.request("initialize", {"processId": None, "rootUri": workspace.as_uri(), "capabilities": {}})
+    client.send({"id": 77, "method": "textDocument/hover", "params": {}})
+    while (answer := client._next()).get("id") != 77:
+        pass
+    assert answer["error"]["code"] == -32601  # MethodNotFound
+    client.notify("$/cancelRequest", {"id": 1})  # notifications it does not know are ignored
+    assert client.request("shutdown", None) is None  # type: ignore[arg-type]
+    client.notify("exit", None)  # type: ignore[arg-type]
+    assert client.process.wait(timeout=10) == 0
 
 
 def test_quick_fix_anywhere_on_the_diagnostics_lines_and_for_listed_diagnostics(client: Client, workspace: Path):

@@ -1,1 +1,1 @@
-"""``losslint lsp``: the language server (needs the ``lsp`` extra, pygls)."""
+"""``losslint lsp``: the language server (JSON-RPC over stdio, no dependency beyond losslint's own)."""
