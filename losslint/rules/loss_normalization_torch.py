@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 from typing import Iterable
 
+from losslint.analysis.calls import call_sites
 from losslint.analysis.names import argument, keyword, last_part
 from losslint.context import FileContext
 from losslint.discovery import display_path
@@ -1109,13 +1110,18 @@ def _drop_keyword(name: str):
 
 class _Window:
     """A gradient-accumulation loop: ``for i, b in enumerate(loader)`` whose body
-    steps the optimizer under ``if (i + 1) % accum == 0``."""
+    steps the optimizer when ``test`` holds (``if (i + 1) % accum == 0:
+    optimizer.step()``, or a helper told so: ``loss_scaler(loss, optimizer,
+    update_grad=(i + 1) % accum == 0)``). ``gates`` are every expression of the
+    loop body that tests the same, each of which a fix must change alike."""
 
-    def __init__(self, ctx: FileContext, loop: ast.For, step_if: ast.If, modulo: ast.BinOp, start: int) -> None:
-        self.ctx, self.loop, self.step_if, self.modulo, self.start = ctx, loop, step_if, modulo, start
+    def __init__(self, ctx: FileContext, loop: ast.For, test: ast.expr, modulo: ast.BinOp, start: int, helper: ast.Call | None = None) -> None:
+        self.ctx, self.loop, self.test, self.modulo, self.start, self.helper = ctx, loop, test, modulo, start, helper
         self.accum_node = modulo.right
         assert isinstance(loop.iter, ast.Call)
         self.iterable = loop.iter.args[0]
+        # len() of a loader, or of tqdm over one; a wrapper we cannot see (``log_every(loader)``) may have none
+        self.sized = not isinstance(self.iterable, ast.Call) or last_part(ctx.qualname(self.iterable.func)) == "tqdm"
         target = loop.target
         assert isinstance(target, ast.Tuple) and isinstance(target.elts[0], ast.Name)
         self.index = target.elts[0].id
@@ -1124,8 +1130,13 @@ class _Window:
         self.aligned = (self._is_index_plus_one(left) and start == 0) or (self._is_index(left) and start == 1)
         self.misaligned = self._is_index(left) and start == 0
         self.forced_last = any(
-            isinstance(n, ast.Call) and ctx.qualname(n.func) == "len" for n in ast.walk(step_if.test) if n is not modulo
+            isinstance(n, ast.Call) and ctx.qualname(n.func) == "len" for n in ast.walk(test) if n is not modulo
         )
+        dump = ast.dump(test)
+        self.gates = [
+            n for n in _loop_body_nodes(loop)
+            if isinstance(n, ast.expr) and type(n) is type(test) and ast.dump(n) == dump
+        ] or [test]
 
     def _is_index(self, node: ast.expr) -> bool:
         return isinstance(node, ast.Name) and node.id == self.index
@@ -1139,20 +1150,53 @@ class _Window:
             and node.right.value == 1
         )
 
+    def mentions_index(self) -> bool:
+        return any(isinstance(n, ast.Name) and n.id == self.index for n in ast.walk(self.modulo.left))
+
     def window_length(self) -> str:
         """The length of the window micro-batch ``i`` belongs to, as code."""
         accum = self.ctx.text(self.accum_node)
         position = self.index if self.start == 0 else f"({self.index} - {self.start})"
         return f"min({accum}, len({self.ctx.text(self.iterable)}) - {position} // {accum} * {accum})"
 
+    def step_on_last(self, extra: str) -> tuple[NodeEdit, ...]:
+        """Every gate of the window ``or``-ed with ``extra``."""
+        return tuple(_replace_test(self.ctx, gate, extra) for gate in self.gates)
+
     def zero_grad_before_epoch(self) -> bool:
-        """``zero_grad()`` in the enclosing epoch loop before this loop: leftovers are discarded."""
+        """``zero_grad()`` in the enclosing epoch loop (or the per-epoch function) before
+        this loop: leftovers are discarded."""
         parent = self.ctx.parents.get(self.loop)
         body = getattr(parent, "body", [])
         for stmt in body:
             if stmt is self.loop:
                 return False
             if any(isinstance(n, ast.Attribute) and n.attr == "zero_grad" for n in ast.walk(stmt)):
+                return True
+        return False
+
+    def skips_partial_window(self) -> bool:
+        """``if i // accum >= whole_windows: continue`` (a name bound to ``i // accum``
+        too): the micro-batches past the last whole window are never trained."""
+        accum_dump = ast.dump(self.accum_node)
+
+        def window_number(node: ast.expr) -> bool:
+            if isinstance(node, ast.Name):
+                value = self.ctx.values.resolve_name(node)
+                node = value if value is not None else node
+            return (
+                isinstance(node, ast.BinOp) and isinstance(node.op, ast.FloorDiv)
+                and self._is_index(node.left) and ast.dump(node.right) == accum_dump
+            )
+
+        for stmt in self.loop.body:
+            if not (isinstance(stmt, ast.If) and len(stmt.body) == 1 and isinstance(stmt.body[0], (ast.Continue, ast.Break))):
+                continue
+            test = stmt.test
+            if (
+                isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], (ast.GtE, ast.Gt))
+                and window_number(test.left)
+            ):
                 return True
         return False
 
@@ -1167,6 +1211,10 @@ def _loop_body_nodes(loop: ast.For) -> Iterable[ast.AST]:
         stack.extend(ast.iter_child_nodes(node))
 
 
+def _modulo_of(test: ast.expr) -> ast.BinOp | None:
+    return next((n for n in ast.walk(test) if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Mod)), None)
+
+
 def _accumulation_windows(ctx: FileContext) -> Iterable[_Window]:
     for loop in ctx.nodes_of(ast.For):
         if not (isinstance(loop.iter, ast.Call) and ctx.qualname(loop.iter.func) == "enumerate" and loop.iter.args):
@@ -1177,15 +1225,27 @@ def _accumulation_windows(ctx: FileContext) -> Iterable[_Window]:
         start = ctx.values.int_value(start_node) if start_node is not None else 0
         if start not in (0, 1):
             continue
+        helped: _Window | None = None
+        stepped = False
         for node in _loop_body_nodes(loop):
-            if not isinstance(node, ast.If):
-                continue
-            steps = any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "step" for s in node.body for n in ast.walk(s))
-            if not steps:
-                continue
-            modulo = next((n for n in ast.walk(node.test) if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Mod)), None)
-            if modulo is not None:
-                yield _Window(ctx, loop, node, modulo, start)
+            if isinstance(node, ast.If):
+                steps = any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "step" for s in node.body for n in ast.walk(s))
+                modulo = _modulo_of(node.test) if steps else None
+                if modulo is not None:
+                    stepped = True
+                    yield _Window(ctx, loop, node.test, modulo, start)
+            elif isinstance(node, ast.Call) and helped is None:
+                # a helper that backpropagates the loss and steps when told
+                # (timm's NativeScaler: ``loss_scaler(loss, optimizer, update_grad=(i + 1) % accum == 0)``)
+                for kw in node.keywords:
+                    modulo = _modulo_of(kw.value) if kw.arg is not None else None
+                    if modulo is not None:
+                        window = _Window(ctx, loop, kw.value, modulo, start, helper=node)
+                        if window.mentions_index():
+                            helped = window
+                            break
+        if helped is not None and not stepped:
+            yield helped
 
 
 class _CountedWindow:
@@ -1469,8 +1529,107 @@ class PartialAccumulationWindow(Rule):
             unsafe=True,
             message_contains=("global_step counted across epochs", "last 2 micro-batches of the first epoch", "0.50x"),
         ),
+        Flagged(
+            """
+            import argparse
+
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--accum_iter", type=int, default=1)
+            args = parser.parse_args()
+
+
+            def train_one_epoch(model, criterion, data_loader, optimizer, loss_scaler, accum_iter):
+                optimizer.zero_grad()
+                for data_iter_step, (samples, targets) in enumerate(data_loader):
+                    loss = criterion(model(samples), targets)
+                    loss /= accum_iter
+                    loss_scaler(loss, optimizer, update_grad=(data_iter_step + 1) % accum_iter == 0)
+                    if (data_iter_step + 1) % accum_iter == 0:
+                        optimizer.zero_grad()
+
+
+            for epoch in range(args.epochs):
+                train_one_epoch(model, criterion, data_loader_train, optimizer, loss_scaler, accum_iter=args.accum_iter)
+            """,
+            fixed="""
+            import argparse
+
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--accum_iter", type=int, default=1)
+            args = parser.parse_args()
+
+
+            def train_one_epoch(model, criterion, data_loader, optimizer, loss_scaler, accum_iter):
+                optimizer.zero_grad()
+                for data_iter_step, (samples, targets) in enumerate(data_loader):
+                    loss = criterion(model(samples), targets)
+                    loss /= min(accum_iter, len(data_loader) - data_iter_step // accum_iter * accum_iter)
+                    loss_scaler(loss, optimizer, update_grad=(data_iter_step + 1) % accum_iter == 0 or data_iter_step + 1 == len(data_loader))
+                    if (data_iter_step + 1) % accum_iter == 0 or data_iter_step + 1 == len(data_loader):
+                        optimizer.zero_grad()
+
+
+            for epoch in range(args.epochs):
+                train_one_epoch(model, criterion, data_loader_train, optimizer, loss_scaler, accum_iter=args.accum_iter)
+            """,
+            unsafe=True,
+            message_contains=("whenever accum_iter is above 1", "discarded by the zero_grad() at the start of the next epoch"),
+        ),
+        Flagged(
+            """
+            def train_one_epoch(config, model, criterion, data_loader, optimizer):
+                for idx, (samples, targets) in enumerate(data_loader):
+                    loss = criterion(model(samples), targets)
+                    loss = loss / config.TRAIN.ACCUMULATION_STEPS
+                    loss.backward()
+                    if (idx + 1) % config.TRAIN.ACCUMULATION_STEPS == 0:
+                        optimizer.step()
+                        optimizer.zero_grad()
+            """,
+            fixed="""
+            def train_one_epoch(config, model, criterion, data_loader, optimizer):
+                for idx, (samples, targets) in enumerate(data_loader):
+                    loss = criterion(model(samples), targets)
+                    loss = loss / min(config.TRAIN.ACCUMULATION_STEPS, len(data_loader) - idx // config.TRAIN.ACCUMULATION_STEPS * config.TRAIN.ACCUMULATION_STEPS)
+                    loss.backward()
+                    if (idx + 1) % config.TRAIN.ACCUMULATION_STEPS == 0 or idx + 1 == len(data_loader):
+                        optimizer.step()
+                        optimizer.zero_grad()
+            """,
+            unsafe=True,
+            message_contains=("whenever config.TRAIN.ACCUMULATION_STEPS is above 1", "stay in .grad"),
+        ),
     )
     quiet = (
+        Quiet(
+            """
+            import argparse
+
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--update_freq", type=int, default=1)
+            args = parser.parse_args()
+
+
+            def train_one_epoch(model, criterion, data_loader, optimizer, num_training_steps_per_epoch, update_freq):
+                optimizer.zero_grad()
+                for data_iter_step, (samples, targets) in enumerate(data_loader):
+                    step = data_iter_step // update_freq
+                    if step >= num_training_steps_per_epoch:
+                        continue
+                    loss = criterion(model(samples), targets)
+                    loss /= update_freq
+                    loss.backward()
+                    if (data_iter_step + 1) % update_freq == 0:
+                        optimizer.step()
+                        optimizer.zero_grad()
+
+
+            for epoch in range(args.epochs):
+                train_one_epoch(model, criterion, data_loader_train, optimizer, steps_per_epoch, update_freq=args.update_freq)
+            """,
+            why="the micro-batches past the last whole window are skipped (i // accum >= whole windows: continue): every "
+            "window that trains is whole",
+        ),
         Quiet(
             """
             import argparse
@@ -1595,7 +1754,7 @@ class PartialAccumulationWindow(Rule):
     def _check(self, ctx: FileContext) -> Iterable[Finding]:
         if "accumulate(" in ctx.source:
             yield from self._accelerate_windows(ctx)
-        if "step(" not in ctx.source:
+        if "step(" not in ctx.source and "zero_grad" not in ctx.source:
             return
         evaluator = LossEvaluator(ctx, tensor_params=True)
         if "zero_grad" in ctx.source:
@@ -1611,12 +1770,14 @@ class PartialAccumulationWindow(Rule):
                 (node, d) for node, d in _divisions(ctx)
                 if ast.dump(d) == accum_dump and any(node is n for n in _loop_body_nodes(window.loop))
             ]
-            # Only a division whose result is trained on scales the loss (not a time-left print).
+            # Only a division whose result is trained on scales the loss (not a time-left print):
+            # handed to backward(), or to the helper that backpropagates it and steps.
             divisions = [
                 (n, d) for n, d in divisions
-                if not (_numerator(evaluator, n).detached or is_logged_only(ctx, n)) and reaches_backward(ctx, n)
+                if not (_numerator(evaluator, n).detached or is_logged_only(ctx, n))
+                and (reaches_backward(ctx, n) or _handed_to(ctx, n, window.helper))
             ]
-            if not divisions:
+            if not divisions or window.skips_partial_window():
                 continue
             finding = self._judge(ctx, window, accum if accum is not None and accum > 1 else None, divisions)
             if finding is not None:
@@ -1731,12 +1892,13 @@ class PartialAccumulationWindow(Rule):
     def _judge(self, ctx: FileContext, window: _Window, accum: int | None, divisions: list[tuple[ast.AST, ast.expr]]) -> Finding | None:
         node = divisions[0][0]
         accum_text = ctx.text(window.accum_node)
-        test_text = ctx.text(window.step_if.test)
+        test_text = ctx.text(window.test)
         if accum is None:
             return self._judge_unknown(ctx, window, divisions)
         if window.misaligned:
-            fix = Fix(f"align the window: ({window.index} + 1) % {accum_text}", Applicability.SAFE, (
-                _replace(ctx, window.modulo.left, f"({window.index} + 1)"),
+            fix = Fix(f"align the window: ({window.index} + 1) % {accum_text}", Applicability.SAFE, tuple(
+                _replace(ctx, modulo.left, f"({window.index} + 1)")
+                for modulo in (_modulo_of(gate) for gate in window.gates) if modulo is not None
             ))
             message = (
                 f"the loss is divided by {accum_text}={accum} but the optimizer steps on `{test_text}` with {window.index} "
@@ -1754,7 +1916,7 @@ class PartialAccumulationWindow(Rule):
         # len(loader) is only sure to exist for a DataLoader we can see (an iterable
         # dataset's loader may have no __len__): otherwise the fix is for review.
         applicability = Applicability.SAFE if batching is not None and batching.what == "DataLoader" else Applicability.UNSAFE
-        divides = tuple(_replace(ctx, d, window.window_length()) for _, d in divisions)
+        divides = tuple(_replace(ctx, d, window.window_length()) for _, d in divisions) if window.sized else ()
         if batches is not None:
             last = batches % accum
             counted = f"N={batching.n}, B={batching.b} gives {batches} batches per epoch" if batching else ""
@@ -1770,9 +1932,12 @@ class PartialAccumulationWindow(Rule):
                 f"the loss is divided by {accum_text} while the optimizer also steps on the last batch of the epoch: "
                 f"{numbers}, and it is stepped divided by {accum} all the same{scale}"
             )
-            return ctx.finding(self, node, message, Fix("divide by the actual window length", applicability, divides), severity)
-        step_on_last = _replace_test(ctx, window.step_if.test, f"{window.index} + 1 == len({loader_text})")
-        fix = Fix("step on the last batch too, and divide by the actual window length", applicability, (*divides, step_on_last))
+            fix = Fix("divide by the actual window length", applicability, divides) if divides else None
+            return ctx.finding(self, node, message, fix, severity)
+        fix = Fix(
+            "step on the last batch too, and divide by the actual window length", applicability,
+            (*divides, *window.step_on_last(f"{window.index} + 1 == len({loader_text})")),
+        ) if divides else None
         if window.zero_grad_before_epoch():
             message = (
                 f"the loss is divided by {accum_text} and the optimizer steps on `{test_text}`: {numbers}, and its "
@@ -1791,17 +1956,17 @@ class PartialAccumulationWindow(Rule):
         batches): the window is wrong whenever the option is used."""
         node = divisions[0][0]
         accum_text = ctx.text(window.accum_node)
-        test_text = ctx.text(window.step_if.test)
+        test_text = ctx.text(window.test)
         if window.misaligned:
             fix = None
-            if isinstance(window.step_if.test, ast.Compare) and window.step_if.test.left is window.modulo:
+            if isinstance(window.test, ast.Compare) and window.test.left is window.modulo and window.sized and len(window.gates) == 1:
                 # align the window, step on the last batch too, divide by the actual window length
                 batching = training_batching(ctx, window.loop)
                 applicability = Applicability.SAFE if batching is not None and batching.what == "DataLoader" else Applicability.UNSAFE
                 aligned = f"({window.index} + 1) % {accum_text} == 0 or {window.index} + 1 == len({ctx.text(window.iterable)})"
                 fix = Fix("align the window, step on the last batch, divide by the actual window length", applicability, (
                     *(_replace(ctx, d, window.window_length()) for _, d in divisions),
-                    NodeEdit(ctx.span(window.step_if.test), "BaseExpression", lambda _n: cst.parse_expression(aligned)),
+                    NodeEdit(ctx.span(window.test), "BaseExpression", lambda _n: cst.parse_expression(aligned)),
                 ))
             message = (
                 f"the loss is divided by {accum_text} but the optimizer steps on `{test_text}` with {window.index} counted "
@@ -1815,26 +1980,30 @@ class PartialAccumulationWindow(Rule):
         batching = training_batching(ctx, window.loop)
         applicability = Applicability.SAFE if batching is not None and batching.what == "DataLoader" else Applicability.UNSAFE
         divides = tuple(_replace(ctx, d, window.window_length()) for _, d in divisions)
-        step_on_last = _replace_test(ctx, window.step_if.test, f"{window.index} + 1 == len({ctx.text(window.iterable)})")
+        step_on_last = window.step_on_last(f"{window.index} + 1 == len({ctx.text(window.iterable)})")
+        if window.zero_grad_before_epoch():
+            fate = "its gradients are computed, never stepped, and discarded by the zero_grad() at the start of the next epoch"
+        else:
+            fate = "its gradients stay in .grad, added to the next epoch's first window, whose step is too large"
         message = (
             f"the loss is divided by {accum_text} and the optimizer steps on `{test_text}`: whenever {accum_text} is above "
-            "1 and the number of batches per epoch is not a multiple of it, the last window of every epoch is partial and "
-            "its gradients stay in .grad, added to the next epoch's first window, whose step is too large"
+            f"1 and the number of batches per epoch is not a multiple of it, the last window of every epoch is partial and {fate}"
         )
-        fix = Fix("step on the last batch too, and divide by the actual window length", applicability, (*divides, step_on_last))
+        fix = Fix("step on the last batch too, and divide by the actual window length", applicability, (*divides, *step_on_last)) if window.sized else None
         return ctx.finding(self, node, message, fix, Severity.INFO)
 
     def _forced_unknown(self, ctx: FileContext, window: _Window, divisions: list[tuple[ast.AST, ast.expr]]) -> Finding:
         accum_text = ctx.text(window.accum_node)
         batching = training_batching(ctx, window.loop)
         applicability = Applicability.SAFE if batching is not None and batching.what == "DataLoader" else Applicability.UNSAFE
-        divides = tuple(_replace(ctx, d, window.window_length()) for _, d in divisions)
+        divides = tuple(_replace(ctx, d, window.window_length()) for _, d in divisions) if window.sized else ()
         message = (
             f"the loss is divided by {accum_text} while the optimizer also steps on the last batch of the epoch: whenever "
             f"{accum_text} is above 1 and the number of batches per epoch is not a multiple of it, that last window is "
             f"stepped divided by the full {accum_text}, at a fraction of the scale of a whole window"
         )
-        return ctx.finding(self, divisions[0][0], message, Fix("divide by the actual window length", applicability, divides), Severity.INFO)
+        fix = Fix("divide by the actual window length", applicability, divides) if divides else None
+        return ctx.finding(self, divisions[0][0], message, fix, Severity.INFO)
 
 
 def _accumulation_steps(ctx: FileContext, node: ast.expr) -> tuple[int | None, bool]:
@@ -1850,7 +2019,12 @@ def _accumulation_steps(ctx: FileContext, node: ast.expr) -> tuple[int | None, b
         if isinstance(current, ast.Attribute):
             attr = current.attr
             option = any(attr in facts.argparse_defaults or attr in facts.config_defaults for facts in ctx.project.modules.values())
-            return value, option and not isinstance(current.value, ast.Call)
+            # a key of a nested config (yacs' config.TRAIN.ACCUMULATION_STEPS, self.args.accum_steps) is set per run
+            root = current.value
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            nested = isinstance(current.value, ast.Attribute) and isinstance(root, ast.Name)
+            return value, (option or nested) and not isinstance(current.value, ast.Call)
         if not isinstance(current, ast.Name):
             break
         bindings = ctx.values.bindings(current.id, current)
@@ -1861,10 +2035,53 @@ def _accumulation_steps(ctx: FileContext, node: ast.expr) -> tuple[int | None, b
             literals = [b.value.value if isinstance(b.value, ast.Constant) and not b.path else None for b in bindings]
             return value, any(v is None or (isinstance(v, int) and v > 1) for v in literals) and not all(v is None for v in literals)
         binding = bindings[0]
+        if binding.how == "param" and isinstance(binding.stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            # ``def train_one_epoch(..., update_freq=None)`` called with ``update_freq=args.update_freq``
+            return value, _passed_an_option(ctx, binding.stmt, current.id)
         if binding.parameter is not None or binding.path or binding.value is None:
             break
         current = binding.value
     return value, False
+
+
+def _is_option(ctx: FileContext, text: str) -> bool:
+    """``args.accum_iter`` (an argparse or config default of the project), or a key of a
+    nested config (``config.TRAIN.ACCUMULATION_STEPS``)."""
+    parts = text.split(".")
+    if len(parts) < 2 or not all(part.isidentifier() for part in parts):
+        return False
+    attr = parts[-1]
+    return len(parts) > 2 or any(
+        attr in facts.argparse_defaults or attr in facts.config_defaults for facts in ctx.project.modules.values()
+    )
+
+
+def _passed_an_option(ctx: FileContext, function: ast.FunctionDef | ast.AsyncFunctionDef, parameter: str) -> bool:
+    """Some call of ``function`` (in this file or another) passes ``parameter`` an option."""
+    for site in call_sites(ctx, function):
+        given = site.arguments.get(parameter)
+        if given is not None:
+            if _is_option(ctx, ctx.text(given)):
+                return True
+        elif parameter in site.passed and _is_option(ctx, site.passed[parameter].text):
+            return True
+    return False
+
+
+def _handed_to(ctx: FileContext, node: ast.AST, helper: ast.Call | None) -> bool:
+    """The name a division assigns (``loss /= accum``, ``loss = loss / accum``) is an
+    argument of ``helper``, the call that backpropagates it and steps."""
+    if helper is None:
+        return False
+    if isinstance(node, ast.AugAssign):
+        target = node.target
+    else:
+        parent = ctx.parents.get(node)
+        target = parent.targets[0] if isinstance(parent, ast.Assign) and len(parent.targets) == 1 else None
+    if not isinstance(target, ast.Name):
+        return False
+    passed = [*helper.args, *(kw.value for kw in helper.keywords)]
+    return any(isinstance(a, ast.Name) and a.id == target.id for a in passed)
 
 
 def _accelerator_steps(ctx: FileContext, accelerator: ast.Name) -> ast.expr | None:
