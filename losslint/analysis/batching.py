@@ -537,10 +537,15 @@ class DataLoaderAnalysis:
         if shuffle_parameters:
             defaults = dict(zip([a.arg for a in [*every.posonlyargs, *every.args]][-len(every.defaults):], every.defaults)) if every.defaults else {}
             defaults.update({a.arg: d for a, d in zip(every.kwonlyargs, every.kw_defaults) if d is not None})
-            if any(self.ctx.values.value(defaults.get(name)) is True for name in shuffle_parameters):
-                roles.add(Role.TRAIN)  # shuffles unless a caller says otherwise
-            for site in call_sites(self.ctx, function):
-                values = {self._passed_value(site, name) for name in shuffle_parameters}
+            default_values = {name: self.ctx.values.value(defaults[name]) if name in defaults else UNKNOWN for name in shuffle_parameters}
+            sites = call_sites(self.ctx, function)
+            if not sites and (any(value is True for value in default_values.values()) or _evaluated(shuffle, default_values) is True):
+                roles.add(Role.TRAIN)  # shuffles with the defaults, and no caller says otherwise
+            for site in sites:
+                # shuffle=(mode == "train"): the expression with what the call passes
+                passed = {name: self._passed_value(site, name) if self._passes(site, name) else default_values[name] for name in shuffle_parameters}
+                evaluated = _evaluated(shuffle, passed)
+                values = {evaluated} if isinstance(evaluated, bool) else {self._passed_value(site, name) for name in shuffle_parameters}
                 if True in values:
                     roles.add(Role.TRAIN)
                 elif False in values:
@@ -555,6 +560,10 @@ class DataLoaderAnalysis:
                         roles.add(role)
                         break
         return roles
+
+    @staticmethod
+    def _passes(site: CallSite, parameter: str) -> bool:
+        return parameter in site.arguments or parameter in site.passed
 
     def _passed_value(self, site: CallSite, parameter: str) -> object:
         """The value a call site passes for ``parameter``: this file's resolved, another
@@ -615,6 +624,34 @@ class DataLoaderAnalysis:
         n, _, _ = self.sizes()
         return (n is not None and n >= _ENDLESS_EPOCH) or (self.sampler is None and _endless_stream(self.ctx, self.dataset))
 
+
+
+def _evaluated(expr: ast.expr, values: dict[str, object]) -> object:
+    """``mode == "train"``, ``not is_test``, ``split in ("train", "trainval")`` with the
+    parameters' values: True/False, or UNKNOWN when a value or the form is not known."""
+    if isinstance(expr, ast.Constant):
+        return expr.value
+    if isinstance(expr, ast.Name):
+        return values.get(expr.id, UNKNOWN)
+    if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.Not):
+        operand = _evaluated(expr.operand, values)
+        return UNKNOWN if operand is UNKNOWN else not operand
+    if isinstance(expr, (ast.Tuple, ast.List, ast.Set)):
+        items = [_evaluated(e, values) for e in expr.elts]
+        return UNKNOWN if UNKNOWN in items else tuple(items)
+    if isinstance(expr, ast.Compare) and len(expr.ops) == 1:
+        left, right = _evaluated(expr.left, values), _evaluated(expr.comparators[0], values)
+        if left is UNKNOWN or right is UNKNOWN:
+            return UNKNOWN
+        op = expr.ops[0]
+        try:
+            if isinstance(op, (ast.Eq, ast.NotEq)):
+                return (left == right) is isinstance(op, ast.Eq)
+            if isinstance(op, (ast.In, ast.NotIn)):
+                return (left in right) is isinstance(op, ast.In)  # type: ignore[operator]
+        except TypeError:
+            return UNKNOWN
+    return UNKNOWN
 
 
 def bounded_within_pass(ctx: FileContext, n: int | None, b: int | None) -> bool:

@@ -712,6 +712,20 @@ class PossiblePartialLastBatch(Rule):
         ),
         Flagged(
             """
+            import torch
+            from torch.utils import data
+
+            def get_loader(image_dir, batch_size=16, mode="train"):
+                dataset = ImageFolder(image_dir, transform)
+                return data.DataLoader(dataset=dataset, batch_size=batch_size, shuffle=(mode == "train"))
+
+            celeba_loader = get_loader("data/celeba", 16, "train")
+            """,
+            fixed=None,
+            message_contains=("get_loader builds loaders for its callers", "B=16"),
+        ),
+        Flagged(
+            """
             from torch.utils.data import DataLoader, DistributedSampler
             def train_dataloader(self):
                 return DataLoader(self.ds, batch_size=16, sampler=DistributedSampler(self.ds))
@@ -1070,6 +1084,19 @@ class PossiblePartialLastBatch(Rule):
                 return super().get_train_dataloader()
             """,
             why="unshuffled and only read by a loop that never steps: a precomputation over the training set",
+        ),
+        Quiet(
+            """
+            import torch
+            from torch.utils import data
+
+            def get_loader(image_dir, batch_size=16, mode="train"):
+                dataset = ImageFolder(image_dir, transform)
+                return data.DataLoader(dataset=dataset, batch_size=batch_size, shuffle=(mode == "train"))
+
+            test_loader = get_loader("data/celeba", 16, mode="test")
+            """,
+            why="shuffle=(mode == 'train') and the only caller passes mode='test': an evaluation loader",
         ),
     )
 
