@@ -418,3 +418,44 @@ def test_real_chain_across_the_keras_seed_files():
         assert by_code[code].severity is Severity.ERROR
         assert MARKER in by_code[code].message
     assert any(r.startswith("LL204 ") and ":24:" in r and "keras_ssd_train.py" in r for r in _links(by_code["LL102"]))
+
+
+_TF_TRAINER = """\
+import tensorflow as tf
+from data import make_dataset
+
+
+class Trainer:
+    def __init__(self, batch_size):
+        self.batch_size = batch_size
+        self.loss_object = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="none")
+
+    def compute_loss(self, labels, predictions):
+        return tf.reduce_sum(self.loss_object(labels, predictions)) * (1. / self.batch_size)
+"""
+
+
+def _tf_data(batch: str) -> str:
+    return (
+        "import tensorflow as tf\n\n\ndef make_dataset(batch_size):\n"
+        "    (x, y), _ = tf.keras.datasets.cifar10.load_data()\n"
+        f"    return tf.data.Dataset.from_tensor_slices((x, y)).shuffle(1000).{batch}\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "files, severity",
+    [
+        # the data module it imports keeps the short last batch (ds.shuffle(n).batch(b), a chained call)
+        ({"data.py": _tf_data("batch(batch_size)")}, "warning"),
+        # no pipeline within reach: whether a batch is ever short is unknown
+        ({}, "info"),
+        # a pipeline that drops and one that keeps: which one trains is not known
+        ({"data.py": _tf_data("batch(batch_size)") + "\n\ndef eval_set(b):\n    return tf.data.Dataset.range(10).batch(b, drop_remainder=True)\n"}, "info"),
+        # drop_remainder=True where the data module batches: every batch is full
+        ({"data.py": _tf_data("batch(batch_size, drop_remainder=True)")}, None),
+    ],
+)
+def test_nominal_division_severity_follows_the_pipelines_within_reach(files, severity):
+    found = [f for f in lint_text(_TF_TRAINER, LOSS, path="trainer.py", files=files) if f.code == "LL103"]
+    assert [f.severity.value for f in found] == ([severity] if severity else [])

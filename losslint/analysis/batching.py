@@ -1069,7 +1069,8 @@ def _batching_counts(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
-        name = last_part(dotted(node.func))
+        # ds.shuffle(n).batch(b): a chained call has no dotted name, its attribute is the call
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else last_part(dotted(node.func))
         if name not in ("DataLoader", "batch", "padded_batch"):
             continue
         flag = "drop_last" if name == "DataLoader" else "drop_remainder"

@@ -29,7 +29,7 @@ from losslint.findings import Applicability, Finding, Fix, NodeEdit, RelatedLoca
 from losslint.project import file_key
 from losslint.rules.base import ChainRole, Flagged, Quiet, Rule, register
 from losslint.rules.loss_chain import on_training_paths
-from losslint.analysis.batching import Batching, project_always_drops, tf_partial_batches
+from losslint.analysis.batching import Batching, BatchingCounts, project_always_drops, tf_partial_batches
 from losslint.analysis.scaling import (
     Divisor,
     DivisorInfo,
@@ -741,7 +741,8 @@ class LossDividedByNominalBatchSize(Rule):
         "of the actual size b makes the loss of a partial last batch b/B of what its samples deserve: every epoch "
         "ends with an under-weighted step. tf.nn.compute_average_loss(..., global_batch_size=GLOBAL_BATCH_SIZE) "
         "does the same with a constant. Where no pipeline feeding the loss can be seen, whether a batch is ever short "
-        "cannot be known and the finding is INFO."
+        "cannot be known and the finding is INFO; a WARNING where every pipeline of the files it imports (its data "
+        "module) keeps its short last batch, and quiet where every one drops it."
     )
     fix_doc = (
         "Divides by the actual batch size (x.size(0)), or drops global_batch_size= so that compute_average_loss "
@@ -867,8 +868,72 @@ class LossDividedByNominalBatchSize(Rule):
             """,
             message_contains=("BATCH_SIZE", "N=1000, B=64"),
         ),
+        Flagged(
+            """
+            import tensorflow as tf
+            from data import make_dataset
+
+
+            class Trainer:
+                def __init__(self, batch_size):
+                    self.batch_size = batch_size
+                    self.loss_object = tf.keras.losses.SparseCategoricalCrossentropy(
+                        from_logits=True, reduction=tf.keras.losses.Reduction.NONE)
+
+                def compute_loss(self, labels, predictions):
+                    return tf.reduce_sum(self.loss_object(labels, predictions)) * (1. / self.batch_size)
+            """,
+            fixed="""
+            import tensorflow as tf
+            from data import make_dataset
+
+
+            class Trainer:
+                def __init__(self, batch_size):
+                    self.batch_size = batch_size
+                    self.loss_object = tf.keras.losses.SparseCategoricalCrossentropy(
+                        from_logits=True, reduction=tf.keras.losses.Reduction.NONE)
+
+                def compute_loss(self, labels, predictions):
+                    return tf.nn.compute_average_loss(self.loss_object(labels, predictions))
+            """,
+            files=(("data.py", """
+                import tensorflow as tf
+
+
+                def make_dataset(batch_size):
+                    (x, y), _ = tf.keras.datasets.cifar10.load_data()
+                    return tf.data.Dataset.from_tensor_slices((x, y)).shuffle(1000).batch(batch_size)
+                """),),
+            message_contains=("divided by self.batch_size", "under-weighted by b/B"),
+        ),
     )
     quiet = (
+        Quiet(
+            """
+            import tensorflow as tf
+            from data import make_dataset
+
+
+            class Trainer:
+                def __init__(self, batch_size):
+                    self.batch_size = batch_size
+                    self.loss_object = tf.keras.losses.SparseCategoricalCrossentropy(
+                        from_logits=True, reduction=tf.keras.losses.Reduction.NONE)
+
+                def compute_loss(self, labels, predictions):
+                    return tf.reduce_sum(self.loss_object(labels, predictions)) * (1. / self.batch_size)
+            """,
+            files=(("data.py", """
+                import tensorflow as tf
+
+
+                def make_dataset(batch_size):
+                    (x, y), _ = tf.keras.datasets.cifar10.load_data()
+                    return tf.data.Dataset.from_tensor_slices((x, y)).shuffle(1000).batch(batch_size, drop_remainder=True)
+                """),),
+            why="drop_remainder=True where the data module this file imports batches: every batch is full",
+        ),
         Quiet(
             """
             import tensorflow as tf
@@ -973,7 +1038,7 @@ class LossDividedByNominalBatchSize(Rule):
                 continue
             fix = self._divide_by_actual(ctx, evaluator, node, divisor_node)
             message = self._message(f"{numerator.evidence} divided by {divisor.text}", batching)
-            yield ctx.finding(self, node, message, fix, self._severity(batching), related=_where_computed(ctx, node, numerator))
+            yield ctx.finding(self, node, message, fix, self._severity(ctx, batching), related=_where_computed(ctx, node, numerator))
         if "compute_average_loss" in ctx.source:
             for call in ctx.nodes_of(ast.Call):
                 if last_part(ctx.qualname(call.func)) != "compute_average_loss":
@@ -997,7 +1062,7 @@ class LossDividedByNominalBatchSize(Rule):
                         _replace(ctx, given, f"tf.shape({per_example.id})[0]"),
                     ))
                 evidence = f"tf.nn.compute_average_loss(..., global_batch_size={ctx.text(given)}) divides the sum by a constant"
-                yield ctx.finding(self, call, self._message(evidence, batching), fix, self._severity(batching))
+                yield ctx.finding(self, call, self._message(evidence, batching), fix, self._severity(ctx, batching))
 
     def _partial(self, ctx: FileContext, node: ast.AST) -> Batching | None | bool:
         """The pipeline when its last batch may be partial; False when every batch is full."""
@@ -1012,15 +1077,22 @@ class LossDividedByNominalBatchSize(Rule):
                 return False
         if batching is not None:
             return False if _all_batches_full(batching) else batching
-        if project_always_drops(ctx.project):
+        # drop_remainder=True where the pipeline is built (another file within reach)
+        if project_always_drops(ctx.project) or project_always_drops(ctx.project, scope=ctx.file or None):
             return False
         return None
 
     @staticmethod
-    def _severity(batching: Batching | None) -> Severity | None:
+    def _severity(ctx: FileContext, batching: Batching | None) -> Severity | None:
         """INFO where no pipeline feeding the loss can be seen: whether a batch is ever
-        short cannot be known (as LL202 says of a loader whose N is unknown)."""
-        return Severity.INFO if batching is None else None
+        short cannot be known (as LL202 says of a loader whose N is unknown). A warning
+        where every pipeline of the files within reach (the data module this one
+        imports) keeps its short last batch: the training one does too."""
+        if batching is not None:
+            return None
+        counts = [facts for _, facts in ctx.project.each(BatchingCounts, scope=ctx.file or None)]
+        keeps = sum(c.keeping for c in counts) > 0 and sum(c.dropping for c in counts) == 0
+        return None if keeps and ctx.file else Severity.INFO
 
     @staticmethod
     def _message(evidence: str, batching: Batching | None) -> str:
