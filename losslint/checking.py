@@ -273,9 +273,12 @@ def config_triggered() -> frozenset[str]:
 def _trigger_table() -> tuple[frozenset[str], dict[str, frozenset[str]]]:
     """(codes of content rules without triggers, trigger word -> codes): each word
     is looked for once, however many rules share it."""
+    from losslint.rules.config_checks import all_triggers  # (a rule's config checks: their own words)
+
     rules = [r for r in all_rules() if not r.code.startswith("LL0")]
-    words = {t for r in rules for t in r.triggers}
+    extra = all_triggers()
+    words = {t for r in rules for t in r.triggers} | {t for found in extra.values() for t in found}
     return (
         frozenset(r.code for r in rules if not r.triggers),
-        {w: frozenset(r.code for r in rules if w in r.triggers) for w in sorted(words)},
+        {w: frozenset(r.code for r in rules if w in r.triggers or w in extra.get(r.code, ())) for w in sorted(words)},
     )

@@ -55,6 +55,7 @@ from losslint.rules.momentum_common import (
 )
 from losslint.rules.momentum_flow import Resolver
 from losslint.analysis.configs import ConfigRef, add_entry, set_scalar
+from losslint.analysis.trainer_configs import cli_configs_found
 from losslint.rules.config_checks import config_finding, config_fix, shared_note
 
 _CLIP_HOOKS = ("configure_gradient_clipping", "on_before_optimizer_step", "on_after_backward")
@@ -675,8 +676,8 @@ class LightningMomentumWithoutClipping(Rule):
         if cli:
             model = argument(call, "model_class", 0)
             classes = [last_part(ctx.qualname(model))] if isinstance(model, (ast.Name, ast.Attribute)) else []
-            if _names_config_file(call):
-                return None
+            if _names_config_file(call) or cli_configs_found(ctx.project, ctx.file or ctx.path):
+                return None  # its configs are judged where they are (rules/config_checks.py)
         else:
             default = ctx.project.argparse_default("gradient_clip_val", ctx.file or None)
             if isinstance(default, (int, float)) and not isinstance(default, bool) and default > 0:
