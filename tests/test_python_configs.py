@@ -43,64 +43,94 @@ def tree(tmp_path: Path, name: str) -> Path:
 # -- OpenMMLab ------------------------------------------------------------------------
 
 
-def test_openmmlab_leaf_inheriting_an_unclipped_schedule_is_flagged_at_its_base_line(tmp_path):
+SCHEDULE_FIXED = """\
+# training schedule for 1x
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=12, val_interval=1)
+
+# optimizer
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0001),
+    clip_grad=dict(max_norm=35, norm_type=2))
+"""
+
+
+def test_openmmlab_unclipped_base_schedule_is_one_finding_where_it_decides(tmp_path):
     root = tree(tmp_path, "openmmlab")
     code, findings = run(".", "--output-format", "json", cwd=root)
     assert code == 1
     by_file = {f["path"]: f for f in findings}
-    assert sorted(by_file) == ["retinanet/retinanet_r50_fpn_1x_coco.py", "retinanet/retinanet_r50_fpn_adamw_1x_coco.py"]
-    leaf = by_file["retinanet/retinanet_r50_fpn_1x_coco.py"]
-    assert (leaf["code"], leaf["line"], leaf["severity"]) == ("LL306", 1, "warning")
-    assert "SGD with momentum 0.9" in leaf["message"]
-    assert "clip_grad=None in ../_base_/schedules/schedule_1x.py, inherited by 1 leaf config" in leaf["message"]
-    related = {(r["path"], r["line"], r["message"]) for r in leaf["related_locations"]}
-    assert ("_base_/schedules/schedule_1x.py", 7, "SGD is chosen here") in related
-    assert ("_base_/schedules/schedule_1x.py", 8, "optim_wrapper without a clip, inherited from here") in related
+    assert sorted(by_file) == ["_base_/schedules/schedule_1x.py", "retinanet/retinanet_r50_fpn_adamw_1x_coco.py"]
+    base = by_file["_base_/schedules/schedule_1x.py"]
+    assert (base["code"], base["line"], base["column"], base["severity"]) == ("LL306", 8, 5, "warning")
+    assert "SGD with momentum 0.9" in base["message"]
+    assert "optim_wrapper sets clip_grad=None; 1 leaf config of this run inherits it (retinanet/retinanet_r50_fpn_1x_coco.py)" in base["message"]
+    related = {(r["path"], r["line"], r["message"]) for r in base["related_locations"]}
+    assert related == {("retinanet/retinanet_r50_fpn_1x_coco.py", 1, "a config that is run with it (SGD)")}
+    # the AdamW leaf replaces the base's wrapper (_delete_=True): it decides for itself
     adamw = by_file["retinanet/retinanet_r50_fpn_adamw_1x_coco.py"]
-    assert (adamw["line"], adamw["severity"]) == (6, "info")  # its own optim_wrapper dict (the base's was deleted)
-    assert "AdamW" in adamw["message"] and "sets no clip_grad" in adamw["message"]
+    assert (adamw["line"], adamw["severity"]) == (6, "info")
+    assert "AdamW" in adamw["message"] and "sets no clip_grad" in adamw["message"] and "inherit" not in adamw["message"]
 
 
 def test_openmmlab_fix_is_exact_and_the_fixed_configs_relint_clean(tmp_path):
     root = tree(tmp_path, "openmmlab")
     code, _ = run(".", "--fix", "--unsafe-fixes", cwd=root)
     assert code == 0
-    leaf = (root / "retinanet/retinanet_r50_fpn_1x_coco.py").read_text()
-    assert leaf == (
-        "_base_ = [\n"
-        "    '../_base_/models/retinanet_r50_fpn.py',\n"
-        "    '../_base_/schedules/schedule_1x.py',\n"
-        "]\n"
-        "optim_wrapper = dict(clip_grad=dict(_delete_=True, max_norm=35, norm_type=2))\n"
-        "\n"
-        "train_dataloader = dict(batch_size=2, num_workers=2)\n"
-    )
+    # the fix goes where the finding is: the base schedule, once, for every leaf inheriting it
+    assert (root / "_base_/schedules/schedule_1x.py").read_text() == SCHEDULE_FIXED
+    leaf = root / "retinanet/retinanet_r50_fpn_1x_coco.py"
+    assert leaf.read_text() == (FIXTURES / "openmmlab/retinanet/retinanet_r50_fpn_1x_coco.py").read_text()
     adamw = (root / "retinanet/retinanet_r50_fpn_adamw_1x_coco.py").read_text()
     assert "    optimizer=dict(type='AdamW', lr=0.0001, weight_decay=0.05),  # no clip: AdamW alone\n" in adamw
     assert "    clip_grad=dict(max_norm=35, norm_type=2),\n)\n" in adamw
     for path in root.rglob("*.py"):
         ast.parse(path.read_text())
-    # the base files are never touched: the fix goes in the configs that are run
-    assert (root / "_base_/schedules/schedule_1x.py").read_text() == (FIXTURES / "openmmlab/_base_/schedules/schedule_1x.py").read_text()
+    assert run(".", "--output-format", "json", cwd=root) == (0, [])
+    # the fixed tree is the quiet twin, file for file
+    for path in (FIXTURES / "openmmlab_clipped").rglob("*.py"):
+        assert (root / path.relative_to(FIXTURES / "openmmlab_clipped")).read_text() == path.read_text()
+
+
+def test_openmmlab_quiet_twin(tmp_path):
+    root = tree(tmp_path, "openmmlab_clipped")
     assert run(".", "--output-format", "json", cwd=root) == (0, [])
 
 
-def test_openmmlab_quiet_twin_a_leaf_that_clips(tmp_path):
+def test_openmmlab_quiet_when_no_leaf_trains_unclipped(tmp_path):
     root = tree(tmp_path, "openmmlab")
     for name in ("retinanet_r50_fpn_1x_coco.py", "retinanet_r50_fpn_adamw_1x_coco.py"):
         (root / "retinanet" / name).unlink()
     assert run(".", "--output-format", "json", cwd=root) == (0, [])
 
 
-def test_openmmlab_base_configs_are_judged_only_through_their_leaves(tmp_path):
+def test_openmmlab_base_configs_are_judged_through_their_leaves(tmp_path):
     root = tree(tmp_path, "openmmlab")
     code, findings = run("_base_", "--output-format", "json", cwd=root)
-    assert (code, findings) == (0, [])
-    # a second leaf inheriting the same schedule: one finding each, both counting two leaves
-    shutil.copy(root / "retinanet/retinanet_r50_fpn_1x_coco.py", root / "retinanet/retinanet_r50_fpn_1x_voc.py")
+    assert (code, findings) == (0, [])  # no leaf in the run: nothing is run with the base
+    # more leaves inheriting the same schedule: still one finding, counting them, naming three
+    for name in ("voc", "lvis", "cityscapes", "objects365"):
+        shutil.copy(root / "retinanet/retinanet_r50_fpn_1x_coco.py", root / f"retinanet/retinanet_r50_fpn_1x_{name}.py")
     _, findings = run(".", "--output-format", "json", cwd=root)
-    inherited = [f for f in findings if "schedule_1x.py" in f["message"]]
-    assert len(inherited) == 2 and all("inherited by 2 leaf configs" in f["message"] for f in inherited)
+    [base] = [f for f in findings if f["path"] == "_base_/schedules/schedule_1x.py"]
+    assert len(findings) == 2
+    assert "5 leaf configs of this run inherit it (retinanet/retinanet_r50_fpn_1x_cityscapes.py, " in base["message"]
+    assert base["message"].count(".py") == 3 and ", ...)" in base["message"]
+    assert len(base["related_locations"]) == 5
+    # a leaf that merges its own learning rate into the wrapper still takes the base's clip_grad=None
+    voc = root / "retinanet/retinanet_r50_fpn_1x_voc.py"
+    text = voc.read_text()
+    voc.write_text(text + "optim_wrapper = dict(optimizer=dict(lr=0.01))\n")
+    _, findings = run(".", "--output-format", "json", cwd=root)
+    assert len(findings) == 2 and "5 leaf configs of this run inherit it" in findings[0]["message"]
+    # a leaf that replaces the wrapper with its own optimizer decides for itself: its own finding
+    voc.write_text(text + "optim_wrapper = dict(_delete_=True, type='OptimWrapper', optimizer=dict(type='SGD', lr=0.01, momentum=0.9))\n")
+    _, findings = run(".", "--output-format", "json", cwd=root)
+    assert sorted(f["path"] for f in findings) == [
+        "_base_/schedules/schedule_1x.py", "retinanet/retinanet_r50_fpn_1x_voc.py", "retinanet/retinanet_r50_fpn_adamw_1x_coco.py",
+    ]
+    [base] = [f for f in findings if f["path"] == "_base_/schedules/schedule_1x.py"]
+    assert "4 leaf configs of this run inherit it" in base["message"]
 
 
 def _project(files: dict[str, str], root: Path) -> ProjectFacts:
@@ -172,6 +202,8 @@ def test_yacs_defaults_flagged_when_a_yaml_config_leaves_clipping_off(tmp_path):
 
 
 def test_yacs_quiet_twin_every_yaml_config_enables_clipping(tmp_path):
+    root = tree(tmp_path, "yacs_clipped")  # detector_1x.yaml turns CLIP_GRADIENTS on
+    assert run(".", "--output-format", "json", cwd=root) == (0, [])
     root = tree(tmp_path, "yacs")
     (root / "configs/detector_1x.yaml").unlink()
     assert run(".", "--output-format", "json", cwd=root) == (0, [])
@@ -206,7 +238,7 @@ def test_yacs_quiet_when_the_project_clips_by_a_key_of_its_own(tmp_path):
     assert run(".", "--output-format", "json", cwd=root) == (0, [])
 
 
-@pytest.mark.parametrize("name", ["openmmlab", "yacs"])
+@pytest.mark.parametrize("name", ["openmmlab", "openmmlab_clipped", "yacs", "yacs_clipped"])
 def test_fixtures_parse(name):
     for path in (FIXTURES / name).rglob("*.py"):
         ast.parse(path.read_text())

@@ -6,12 +6,14 @@ Python config system, with the config's gradient clipping off.
   merged onto its ``_base_`` files as mmengine merges them
   (``losslint/analysis/python_configs.py``), has a momentum optimizer and
   ``optim_wrapper.clip_grad`` None or absent (mmcv 1.x: ``optimizer_config.grad_clip``).
-  Reported where the fix goes: at ``clip_grad=None``, at the leaf's own
-  ``optim_wrapper`` dict when the key is absent, or, when the leaf sets neither and
-  takes both from its bases, at its ``_base_`` line (a related location names the
-  base's optimizer; the message says how many leaf configs of the run inherit the
-  same setting, which a fix in the base would clip at once). Base configs are
-  judged only through their leaves.
+  Reported once, in the file that decides: where ``clip_grad=None`` is written, or
+  the file whose ``optim_wrapper`` dict the others merge onto (a base schedule that
+  hundreds of leaves inherit is one finding there: the message says how many leaf
+  configs of the run train with it and names a few, related locations point at
+  some). A leaf that replaces the wrapper (``_delete_=True``: its own optimizer) or
+  writes its own ``clip_grad=None`` decides for itself and is reported alone. Base configs are
+  judged through the leaves that inherit them: a base no leaf of the run inherits
+  is not reported.
 - yacs / detectron2: ``_C.SOLVER.CLIP_GRADIENTS.ENABLED = False`` in a defaults
   module whose solver has momentum, unless every YAML config that merges onto those
   defaults enables it (``losslint/analysis/yacs_configs.py``).
@@ -46,6 +48,10 @@ _HOOKS = (
 )
 # OpenMMLab's own clip for detectors (mmdetection's configs): max_norm 35, L2 norm.
 OPENMMLAB_MAX_NORM = 35
+# A finding in a base names this many of the leaf configs that inherit it (and
+# points at this many as related locations): the count says how many there are.
+_NAMED_LEAVES = 3
+_RELATED_LEAVES = 5
 
 
 class _Verdict:
@@ -59,9 +65,10 @@ class _Verdict:
 
     @property
     def origin(self) -> str:
-        """The file that decides the clip is off: where ``clip_grad=None`` is written,
-        or the last file that writes the wrapper without it."""
-        return self.clip.path if self.clip is not None else self.wrapper.layers[-1][0]
+        """The file that decides the clip is off, where one fix clips every config
+        built on it: where ``clip_grad=None`` is written, else the file whose wrapper
+        dict the others merge onto (the first layer since the last ``_delete_``)."""
+        return self.clip.path if self.clip is not None else self.wrapper.layers[0][0]
 
 
 def _last(name: object) -> object:
@@ -153,10 +160,6 @@ def _related(key: str, span: tuple[int, int, int, int], message: str) -> Related
     return RelatedLocation(_display(key), Span(line, column, end_line, end_column), message)
 
 
-def _relative(here: str, there: str) -> str:
-    return os.path.relpath(there, os.path.dirname(here)).replace(os.sep, "/")
-
-
 def _node_at(ctx: "FileContext", span: tuple[int, int, int, int], *types: type) -> ast.AST | None:
     for node in ctx.nodes:
         if isinstance(node, types) and (
@@ -188,10 +191,6 @@ def _add_keyword(span: Span, name: str, code: str) -> NodeEdit:
     return NodeEdit(span, "Call", lambda node: set_keyword(node, name, code))
 
 
-def _add_statement_after(span: Span, code: str) -> NodeEdit:
-    return NodeEdit(span, "SimpleStatementLine", lambda node: cst.FlattenSentinel([node, cst.parse_statement(code)]))
-
-
 @register
 class ConfigMomentumWithoutClipping(Rule):
     code = "LL306"
@@ -214,9 +213,9 @@ class ConfigMomentumWithoutClipping(Rule):
     fix_doc = (
         "Unsafe (training dynamics change): OpenMMLab: clip_grad=dict(max_norm=35, norm_type=2) (mmcv 1.x: "
         "grad_clip=...), OpenMMLab's own clip for detectors (--clip-max-norm, where set to another value than its "
-        "default, gives max_norm); at clip_grad=None, in the leaf's own optim_wrapper dict, or as a new "
-        "optim_wrapper = dict(clip_grad=...) line after the leaf's _base_, which mmengine merges onto the base's "
-        "wrapper (with _delete_=True where the base writes clip_grad=None: a dict cannot merge into None). yacs: "
+        "default, gives max_norm); in the file that decides: at clip_grad=None, or in the optim_wrapper dict that "
+        "leaves it out (a base schedule's fix clips every leaf that inherits it; _delete_=True where a file beneath "
+        "writes clip_grad=None: a dict cannot merge into None). yacs: "
         "ENABLED = True, which clips with the defaults' CLIP_TYPE and CLIP_VALUE (detectron2: 'value', 1.0). A dict "
         "written as {...} gets no fix."
     )
@@ -269,41 +268,42 @@ class ConfigMomentumWithoutClipping(Rule):
             message_contains=("optimizer_config sets grad_clip=None",),
             unsafe=True,
         ),
-        Flagged(  # the leaf takes everything from its base: the fix goes after its _base_
+        Flagged(  # a base schedule the leaves take their wrapper from: one finding, in the base
             code="""
-            _base_ = ['./schedule_1x.py']
-            model = dict(type='RetinaNet')
+            optim_wrapper = dict(
+                type='OptimWrapper',
+                optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0001))
             """,
             fixed="""
-            _base_ = ['./schedule_1x.py']
-            optim_wrapper = dict(clip_grad=dict(max_norm=35, norm_type=2))
-            model = dict(type='RetinaNet')
+            optim_wrapper = dict(
+                type='OptimWrapper',
+                optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0001),
+                clip_grad=dict(max_norm=35, norm_type=2))
             """,
-            message_contains=("in schedule_1x.py, inherited by 1 leaf config",),
+            message_contains=("sets no clip_grad", "2 leaf configs of this run inherit it (retinanet.py, ssd.py)"),
             unsafe=True,
-            files=(("schedule_1x.py", """
-                optim_wrapper = dict(
-                    type='OptimWrapper',
-                    optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0001))
-                """),),
+            files=(
+                ("retinanet.py", "_base_ = ['./train.py']\nmodel = dict(type='RetinaNet')\n"),
+                ("ssd.py", "_base_ = ['./train.py']\nmodel = dict(type='SSD')\ntrain_dataloader = dict(batch_size=8)\n"),
+            ),
         ),
-        Flagged(  # the base writes grad_clip=None: a dict cannot merge into it, _delete_ replaces it
+        Flagged(  # a leaf that writes grad_clip=None over its base's clip decides for itself; _delete_
+            # because a dict cannot merge into the base's dict and keep only what it says
             code="""
             _base_ = './schedule_1x.py'
             model = dict(type='RetinaNet')
-            optimizer = dict(lr=0.01)
+            optimizer_config = dict(grad_clip=None)
             """,
             fixed="""
             _base_ = './schedule_1x.py'
-            optimizer_config = dict(grad_clip=dict(_delete_=True, max_norm=35, norm_type=2))
             model = dict(type='RetinaNet')
-            optimizer = dict(lr=0.01)
+            optimizer_config = dict(grad_clip=dict(_delete_=True, max_norm=35, norm_type=2))
             """,
-            message_contains=("optimizer_config sets grad_clip=None in schedule_1x.py",),
+            message_contains=("optimizer_config sets grad_clip=None",),
             unsafe=True,
             files=(("schedule_1x.py", """
                 optimizer = dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0001)
-                optimizer_config = dict(grad_clip=None)
+                optimizer_config = dict(grad_clip=dict(max_norm=35, norm_type=2))
                 """),),
         ),
     )
@@ -325,12 +325,24 @@ class ConfigMomentumWithoutClipping(Rule):
         ),
         Quiet(
             """
-            _base_ = ['./schedule_1x.py']
-            optim_wrapper = dict(clip_grad=dict(max_norm=35, norm_type=2))
+            optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.02, momentum=0.9))
             """,
-            "the leaf merges a clip into its base's wrapper",
-            files=(("schedule_1x.py", """
-                optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.02, momentum=0.9))
+            "a base schedule whose only leaf merges a clip into its wrapper: no config of the run trains unclipped",
+            files=(("retinanet.py", """
+                _base_ = ['./train.py']
+                model = dict(type='RetinaNet')
+                optim_wrapper = dict(clip_grad=dict(max_norm=35, norm_type=2))
+                """),),
+        ),
+        Quiet(
+            """
+            optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.02, momentum=0.9))
+            """,
+            "the leaf writes its own optimizer without momentum over its base's wrapper: it decides, and trains no momentum",
+            files=(("retinanet.py", """
+                _base_ = ['./train.py']
+                model = dict(type='RetinaNet')
+                optim_wrapper = dict(optimizer=dict(type='Adagrad', lr=0.01))
                 """),),
         ),
         Quiet(
@@ -440,21 +452,29 @@ class ConfigMomentumWithoutClipping(Rule):
         return verdicts
 
     def _openmmlab(self, ctx: "FileContext", config: PythonConfig) -> Iterable[Finding]:
+        """One finding in the file that decides the clip is off (``origin``), for
+        every leaf config of the run that trains with that decision: a base schedule
+        inherited by hundreds of leaves is one finding there, naming how many."""
         from losslint.project import file_key
 
         key = file_key(ctx.file)
         configs = Configs.of(ctx.project, key)
-        if not configs.is_leaf(key):
-            return
         verdicts = self._verdicts(configs)
-        verdict = verdicts.get(key)
-        if verdict is None:
+        decided = [(leaf, v) for leaf, v in sorted(verdicts.items()) if v is not None and v.origin == key]
+        if not decided:
             return
+        leaves = [leaf for leaf, _ in decided]
+        verdict = next((v for leaf, v in decided if leaf == key), decided[0][1])
+        momenta = [v.momentum for _, v in decided]
+        momentum = max(momenta, key=lambda m: (m.severity == Severity.WARNING, momenta.count(m)))
         wrapper, clip, clip_key = verdict.wrapper, verdict.clip, verdict.clip_key
-        momentum = verdict.momentum
-        # the clip key written beneath this config's own layer (its bases' dicts since
-        # the last _delete_): the new dict must replace it, not merge into it
-        replaces = any(clip_key in (node.items or {}) for path, node in wrapper.layers if path != key)
+        # the clip key written in the layers beneath this file's (its bases' dicts since
+        # the last _delete_): a new dict must replace it, not merge into it
+        own_index = 0 if clip is None else max((i for i, (path, _) in enumerate(wrapper.layers) if path == key), default=len(wrapper.layers))
+        below = wrapper.layers[:own_index] if clip is None or clip.path != key else [
+            (path, node) for path, node in wrapper.layers[:own_index] if path != key
+        ]
+        replaces = any(clip_key in (node.items or {}) for _, node in below)
         clip_code = _clip_code(ctx, replaces)
         off = (
             f"{verdict.wrapper_key} sets {clip_key}=None"
@@ -468,39 +488,32 @@ class ConfigMomentumWithoutClipping(Rule):
             optimizer_path, optimizer_node = type_setting.path, type_setting.node
         if optimizer_path != key:
             related.append(_related(optimizer_path, optimizer_node.key_span or optimizer_node.span, f"{momentum.optimizer} is chosen here"))
-        origin = verdict.origin
+        others = [leaf for leaf in leaves if leaf != key]
         where = ""
-        if origin != key:
-            span = clip.node.key_span if clip is not None and clip.node.key_span else verdict.wrapper.layers[-1][1].span
-            related.append(_related(origin, span, f"{verdict.wrapper_key} without a clip, inherited from here"))
-            sharing = sum(1 for v in verdicts.values() if v is not None and v.origin == origin)
+        if others:
+            shown = ", ".join(_display(leaf) for leaf in others[:_NAMED_LEAVES]) + (", ..." if len(others) > _NAMED_LEAVES else "")
             where = (
-                f" in {_relative(key, origin)}, inherited by {sharing} leaf config{'s' if sharing != 1 else ''} of this "
-                "run (a clip there clips them all)"
+                f"; {len(others)} leaf config{'s' if len(others) != 1 else ''} of this run inherit{'s' if len(others) == 1 else ''} "
+                f"it ({shown}): a clip here clips them all"
             )
+            for leaf in others[:_RELATED_LEAVES]:
+                related.append(RelatedLocation.at(_display(leaf), 1, f"a config that is run with it ({verdicts[leaf].momentum.optimizer})"))
         message = f"{momentum.describe()}; this OpenMMLab config clips nothing: {off}{where}"
         description = f"clip gradients: {clip_key}={clip_code}"
+        severity = Severity.WARNING if any(m.severity == Severity.WARNING for m in momenta) else momentum.severity
         if clip is not None and clip.path == key:
             node = _node_at(ctx, clip.node.key_span or clip.node.span, ast.keyword) or _node_at(ctx, clip.node.span, ast.expr)
             value = _node_at(ctx, clip.node.span, ast.expr)
             if node is None or value is None:
                 return
             fix = Fix(description, Applicability.UNSAFE, (_replace_expression(ctx.span(value), clip_code),))
-            yield ctx.finding(self, node, message, fix, momentum.severity, related)
+            yield ctx.finding(self, node, message, fix, severity, related)
             return
-        own_layer = next((n for path, n in wrapper.layers if path == key), None)
-        if own_layer is not None and wrapper.layers[-1][0] == key:
-            node = _node_at(ctx, own_layer.span, ast.Call, ast.Dict)
-            if node is None:
-                return
-            fix = Fix(description, Applicability.UNSAFE, (_add_keyword(ctx.span(node), clip_key, clip_code),)) if isinstance(node, ast.Call) else None
-            yield ctx.finding(self, node, message, fix, momentum.severity, related)
+        own_layer = wrapper.layers[own_index][1] if own_index < len(wrapper.layers) else None
+        if own_layer is None:
             return
-        if config.base_span is None:
+        node = _node_at(ctx, own_layer.span, ast.Call, ast.Dict)
+        if node is None:
             return
-        statement = _node_at(ctx, config.base_span, ast.Assign)
-        if statement is None:
-            return
-        code = f"{verdict.wrapper_key} = dict({clip_key}={clip_code})"
-        fix = Fix(f"clip gradients: add {code}", Applicability.UNSAFE, (_add_statement_after(ctx.span(statement), code),))
-        yield ctx.finding(self, statement, message, fix, momentum.severity, related)
+        fix = Fix(description, Applicability.UNSAFE, (_add_keyword(ctx.span(node), clip_key, clip_code),)) if isinstance(node, ast.Call) else None
+        yield ctx.finding(self, node, message, fix, severity, related)
