@@ -160,7 +160,14 @@ def test_trl_recipe_findings_are_in_the_recipe(project):
     clip = next(f for f in findings if f["code"] == "LL301")
     assert clip["severity"] == "info" and "max_grad_norm: 0.0" in clip["message"]
     related = {(r["path"], r["line"]) for r in clip["related_locations"]}
-    assert ("scripts/sft.py", 34) in related and ("README.md", 4) in related
+    assert ("scripts/sft.py", 34) in related and ("README.md", 6) in related and ("README.md", 12) in related
+
+
+def test_trl_recipe_run_only_on_several_processes_has_no_partial_batch(project):
+    root = project("hf_trl_yaml")
+    readme = root / "README.md"
+    readme.write_text(readme.read_text().replace("python scripts/sft.py --config recipes/qwen2.5-0.5b/sft/config.yaml\n", ""))
+    assert in_configs(check(".")) == [("LL301", RECIPE, 17)]  # accelerate's 8 processes fill the last batch
 
 
 def test_trl_recipe_fix_keeps_comments_and_order_and_relints_clean(project):

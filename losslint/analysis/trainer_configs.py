@@ -50,6 +50,7 @@ from typing import Callable
 from losslint.analysis import configs
 from losslint.analysis.configs import ConfigRead, ConfigReads, is_config_path, load_config
 from losslint.analysis.names import dotted
+from losslint.analysis.walk import tree_index
 from losslint.project import ModuleFacts, ProjectFacts, collector
 
 LIGHTNING_CLI = "LightningCLI --config"
@@ -113,7 +114,7 @@ def _launched_reads(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
     subclasses = _parser_subclasses(tree) if "Parser" in source else set()
     reads: list[ConfigRead] = []
     accelerate_at: ast.Call | None = None
-    for node in ast.walk(tree):
+    for node in tree_index(tree)[0]:  # ast.walk's order; the walk the collectors share
         if not isinstance(node, ast.Call):
             continue
         if _is_named(node, "LightningCLI"):
@@ -410,3 +411,15 @@ def cli_configs_found(project: ProjectFacts, script: str) -> bool:
     """Whether a LightningCLI script's configs are found: then LL304 judges them
     (rules/config_checks.py), not the call."""
     return bool(cli_launches(script, None, configs._exists_in(project)))
+
+
+def many_processes(launch: Launch) -> bool:
+    """Whether the launch runs several processes (accelerate's ``num_processes`` > 1):
+    then accelerate's ``even_batches`` fills each process's last batch by wrapping
+    around the data, and no batch is partial."""
+    if launch.accelerate_config is None:
+        return False
+    document = load_config(launch.accelerate_config)
+    root = document.root
+    count = document.scalar(root.get("num_processes")) if root is not None and root.is_mapping else None
+    return isinstance(count, int) and not isinstance(count, bool) and count > 1

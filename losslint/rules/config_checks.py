@@ -526,6 +526,8 @@ def hf_yaml_partial_last_batch(ctx: "FileContext", rule: "Rule") -> Iterable[Fin
         b = document.scalar(batch) if batch is not None else _HF_DEFAULT_BATCH_SIZE
         if b == 1 or _overridden(passing, "per_device_train_batch_size"):
             continue
+        if passing and all(trainer_configs.many_processes(launch) for launch in passing):
+            continue  # every run has several processes: accelerate fills the last batch
         shown = f"per_device_train_batch_size: {b}" if batch is not None else f"per_device_train_batch_size={_HF_DEFAULT_BATCH_SIZE} (the default)"
         call = _calls_at(ctx, read)
         related = [ctx.related(call, f"{cls} are read from this config here")] if call is not None else []
