@@ -152,7 +152,9 @@ class TrainerPartialLastBatch(Rule):
         "loss is not batch-size dependent; the finding is a WARNING when N and B are known and N % B != 0."
     )
     fix_doc = (
-        "Adds dataloader_drop_last=True (or sets it where it is False). Safe: every full batch trains exactly as "
+        "Adds dataloader_drop_last=True (or sets it where it is False); for arguments read from a YAML/JSON "
+        "(HfArgumentParser.parse_yaml_file, TrlParser --config: docs/configs.md) the finding and "
+        "dataloader_drop_last: true go in that file. Safe: every full batch trains exactly as "
         "before; the N % B leftover samples are left out of that epoch only (the sampler shuffles them into other "
         "batches in later epochs)."
     )
