@@ -35,19 +35,42 @@ if TYPE_CHECKING:
 _MAX_DEPTH = 12  # inheritance chains in real code are a few classes deep
 
 
+# In a lineage, a project class is "\0<file key>\0<class name>": never a dotted name.
+_PROJECT_MARK = "\0"
+
+
+def _project_mark(path: str, name: str) -> str:
+    return f"{_PROJECT_MARK}{path}{_PROJECT_MARK}{name}"
+
+
 def ancestors(ctx: "FileContext", node: ast.expr) -> frozenset[str]:
     """The dotted names of the framework classes that the class ``node`` names
     (``DataLoader``, ``loaders.InfiniteLoader``, ``self.Loader``) is or derives
     from, as far as the project's files show them. Empty when ``node`` names
     nothing known."""
+    return frozenset(name for name in _lineage(ctx, node) if not name.startswith(_PROJECT_MARK))
+
+
+def project_classes(ctx: "FileContext", node: ast.expr) -> list[tuple[str, str]]:
+    """The project classes (file key, class name) that the class ``node`` names is or
+    derives from, through the same bases, aliases, ``extend_with_*`` factories and
+    imports as ``ancestors``: where their own signatures are."""
+    return sorted(
+        tuple(name[1:].split(_PROJECT_MARK, 1))  # type: ignore[misc]
+        for name in _lineage(ctx, node) if name.startswith(_PROJECT_MARK)
+    )
+
+
+def _lineage(ctx: "FileContext", node: ast.expr) -> frozenset[str]:
+    """``ancestors``, with the project classes on the way marked (``_project_mark``)."""
     qual = ctx.qualname(node)
     if qual is None:
         return frozenset()
     local = _local_class(ctx.tree, qual)
     if local is not None:
-        found: set[str] = set()
+        found: set[str] = {_project_mark(file_key(ctx.file) if ctx.file else "", qual)}
         for base in local.bases:
-            found |= ancestors(ctx, base)
+            found |= _lineage(ctx, base)
         return frozenset(found)
     key = file_key(ctx.file) if ctx.file else ""
     if "." not in qual and key in ctx.project.modules and _assigned_at_top(ctx.tree, qual):
@@ -119,7 +142,7 @@ def _binding_ancestors(project: "ProjectFacts", path: str, binding: "astroid.nod
     import astroid.nodes as an
 
     if isinstance(binding, an.ClassDef):
-        found: set[str] = set()
+        found: set[str] = {_project_mark(path, binding.name)} if isinstance(binding.parent, an.Module) else set()
         for base in binding.bases:
             found |= _expression_ancestors(project, path, binding.parent.scope(), base, depth + 1)
         return found

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Iterator
 
 from losslint.analysis.calls import call_sites
-from losslint.analysis.hierarchy import ancestors
+from losslint.analysis.hierarchy import ancestors, project_classes
 from losslint.analysis.names import argument, dotted, keyword, last_part
 from losslint.findings import Applicability, Fix, Severity, cst, set_keyword
 from losslint.project import UNKNOWN, argparse_dest, family_fact
@@ -329,10 +329,15 @@ def torch_optimizer(ctx: "FileContext", call: ast.Call) -> Momentum | None:
     if name in TIMM_FACTORIES and (qual.startswith("timm") or "timm" in ctx.source):
         return timm_optimizer(ctx, call, name)
     spec = TORCH_OPTIMIZERS.get(name)
+    if spec is not None and qual.split(".")[0] not in _OPTIMIZER_LIBRARIES:
+        # ``from optim import Adam``: a project's own Adam has its own defaults
+        own = own_optimizer(ctx, call, "torch")
+        if own is not None:
+            return own
     if spec is None:
         base = project_optimizer_base(ctx, call)
         if base is None or base.split(".")[0] in NOT_TORCH or last_part(base) not in TORCH_OPTIMIZERS:
-            return None
+            return own_optimizer(ctx, call, "torch")
         # a project class deriving from a torch optimizer (``class AdamW(torch.optim.Adam)``,
         # ``class WarmupAdam(Adam)`` in optim.py): its base's momentum; its own signature
         # may differ, so keywords only
@@ -364,6 +369,88 @@ def project_optimizer_base(ctx: "FileContext", call: ast.Call) -> str | None:
         if last_part(base) in TORCH_OPTIMIZERS or last_part(base) in KERAS_OPTIMIZERS:
             if base.split(".")[0] in _OPTIMIZER_LIBRARIES:
                 return base
+    return None
+
+
+# A project's own optimizer implementation derives from a framework's base class.
+_BASE_OPTIMIZERS = {
+    "torch": ("torch.optim.Optimizer", "torch.optim.optimizer.Optimizer"),
+    "keras": ("keras.optimizers.Optimizer", "keras.optimizers.legacy.Optimizer", "keras.optimizer_v2.optimizer_v2.OptimizerV2"),
+    "tf1": ("tensorflow.train.Optimizer", "tensorflow.compat.v1.train.Optimizer", "tensorflow.python.training.optimizer.Optimizer"),
+}
+# Its momentum parameter, as its own ``__init__`` names it: (name, kind, the β2 partner).
+_OWN_MOMENTUM_PARAMETERS = (
+    ("betas", ADAM, None), ("beta_1", ADAM, "beta_2"), ("beta1", ADAM, "beta2"), ("b1", ADAM, "b2"), ("momentum", SGD, None),
+)
+
+
+@family_fact
+@dataclass
+class OwnOptimizers:
+    """Per module: its classes that implement an optimizer on a framework's base class
+    (``class Adam(keras.optimizers.Optimizer)`` in bert4keras, ``class Adam(torch.optim.Optimizer)``
+    in fairseq): the framework ("torch", "keras", "tf1") and how the class's own
+    ``__init__`` takes its momentum: the parameter, its position for callers (after
+    self), its default β1/μ, whether it is a (β1, β2) pair, and the default β2."""
+
+    classes: dict[str, tuple[str, str, str, int, float, bool, float]]
+
+
+def own_optimizers(ctx: "FileContext") -> dict[str, tuple[str, str, str, int, float, bool, float]]:
+    """The classes of this file that ``OwnOptimizers`` records."""
+    found = {}
+    for cls in ctx.tree.body:
+        if not isinstance(cls, ast.ClassDef):
+            continue
+        bases = [re.sub(r"^tensorflow\.compat\.v[12]\.", "tensorflow.", ctx.qualname(b) or "") for b in cls.bases]
+        framework = next((f for b in bases for f, names in _BASE_OPTIMIZERS.items() if b.endswith(names)), None)
+        init = next((f for f in cls.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"), None)
+        if framework is None or init is None:
+            continue
+        positional = [a.arg for a in (*init.args.posonlyargs, *init.args.args)][1:]
+        defaults = {
+            a.arg: d for a, d in zip([*init.args.posonlyargs, *init.args.args][-len(init.args.defaults):] if init.args.defaults else [], init.args.defaults)
+        }
+        defaults.update({a.arg: d for a, d in zip(init.args.kwonlyargs, init.args.kw_defaults) if d is not None})
+        for name, kind, partner in _OWN_MOMENTUM_PARAMETERS:
+            if name not in defaults:
+                continue
+            value = _signature_default(ctx, defaults[name])
+            pair = isinstance(value, (tuple, list))
+            first = value[0] if pair and value else value
+            second = value[1] if pair and len(value) > 1 else _signature_default(ctx, defaults[partner]) if partner in defaults else 0.999
+            if not isinstance(first, (int, float)) or isinstance(first, bool) or not isinstance(second, (int, float)):
+                continue
+            position = positional.index(name) if name in positional else -1
+            found[cls.name] = (framework, kind, name, position, float(first), pair, float(second))
+            break
+    return found
+
+
+def _signature_default(ctx: "FileContext", node: ast.expr) -> object:
+    """A parameter's default: a literal (``betas=(0.9, 0.98)``), or a constant's value."""
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        return ctx.values.value(node)
+
+
+def own_optimizer(ctx: "FileContext", call: ast.Call, framework: str) -> Momentum | None:
+    """The momentum of a project's own optimizer class of ``framework`` built by
+    ``call`` (directly, through a subclass or an ``extend_with_*`` factory, in this
+    file or another), read against its own ``__init__``."""
+    if not last_part(ctx.qualname(call.func) or "")[:1].isupper():
+        return None
+    for path, name in project_classes(ctx, call.func):
+        facts = ctx.project.modules.get(path)
+        record = facts.get(OwnOptimizers) if facts is not None else None
+        own = record.classes.get(name) if record is not None else None
+        if own is None or own[0] != framework:
+            continue
+        _, kind, arg, position, default, pair, beta2 = own
+        spec = Spec(kind, arg, position if position >= 0 else None, default, pair, beta2 if kind == ADAM else None)
+        base = {"torch": "torch.optim.Optimizer", "keras": "keras Optimizer", "tf1": "tf.train.Optimizer"}[framework]
+        return coefficient(ctx, call, spec, f"{last_part(ctx.qualname(call.func) or '')} (derived from {base})")
     return None
 
 

@@ -29,7 +29,9 @@ from losslint.rules.momentum_common import (
     TIMM_FACTORIES,
     Clip,
     ClippingFunctions,
+    OwnOptimizers,
     clipping_functions,
+    own_optimizers,
     clip_of,
     clips_reaching,
     gate_of,
@@ -794,10 +796,14 @@ class HelperResolver(ObjectResolver[Helper]):
 
 @collector
 def _collect_momentum(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
-    if "clip" in source:
-        clipping = clipping_functions(FileContext(facts.module + ".py", facts.module, source, tree, ProjectFacts({facts.module: facts}), Settings()))
+    if "clip" in source or "Optimizer" in source:
+        own = FileContext(facts.module + ".py", facts.module, source, tree, ProjectFacts({facts.module: facts}), Settings())
+        clipping = clipping_functions(own) if "clip" in source else []
         if clipping:
             facts.put(ClippingFunctions(clipping))
+        optimizers = own_optimizers(own) if "Optimizer" in source else {}
+        if optimizers:
+            facts.put(OwnOptimizers(optimizers))
     imported_from = _imported_from(tree, facts.module)
     if not any(t in source for t in _TRIGGERS):
         if imported_from:

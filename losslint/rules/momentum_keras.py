@@ -43,6 +43,7 @@ from losslint.rules.momentum_common import (
     coefficient,
     default_fix_edit,
     gate_of,
+    own_optimizer,
     project_optimizer_base,
 )
 
@@ -68,7 +69,7 @@ def project_keras_optimizer(ctx: FileContext, call: ast.Call) -> Momentum | None
         return None
     base = project_optimizer_base(ctx, call)
     if base is None:
-        return None
+        return own_optimizer(ctx, call, "keras")
     base = re.sub(r"^tensorflow\.compat\.v[12]\.", "tensorflow.", base)
     spec = KERAS_OPTIMIZERS.get(last_part(base))
     if spec is None or ".optimizers." not in base or not base.startswith(_KERAS_ROOTS):
@@ -83,7 +84,7 @@ def tf1_optimizer(ctx: FileContext, call: ast.Call) -> Momentum | None:
     ``tf.contrib.opt.AdamWOptimizer(wd, lr)``."""
     qual = re.sub(r"^tensorflow\.compat\.v1\.", "tensorflow.", ctx.qualname(call.func) or "")
     if not qual.startswith(("tensorflow.train.", "tensorflow.contrib.opt.")):
-        return None
+        return own_optimizer(ctx, call, "tf1")
     spec = TF1_OPTIMIZERS.get(last_part(qual))
     return coefficient(ctx, call, spec, f"tf.train.{last_part(qual)}") if spec is not None else None
 
@@ -154,7 +155,11 @@ def _tf1_era(ctx: FileContext) -> bool:
 
 
 def _uses_keras(ctx: FileContext) -> bool:
-    return ctx.imports.imports_any("keras", "tensorflow", "tf_keras")
+    """Imports Keras or TensorFlow, directly or as a project module hands it on
+    (``from bert4keras.backend import keras``)."""
+    return ctx.imports.imports_any("keras", "tensorflow", "tf_keras") or any(
+        name == "keras" or target.endswith(".keras") for name, target in ctx.imports.aliases.items()
+    )
 
 
 def _manual_clip(ctx: FileContext) -> bool:
@@ -168,6 +173,23 @@ def _manual_clip(ctx: FileContext) -> bool:
         if clip is not None and not any(kw.arg in _CLIP_ARGS for kw in call.keywords) and gate_of(ctx, clip) is None:
             return True
     return False
+
+
+# A project's own Keras optimizer (bert4keras' optimizers.py), for the rule cases.
+_OWN_KERAS_ADAM = """
+from tensorflow import keras
+
+class Adam(keras.optimizers.Optimizer):
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-6, **kwargs):
+        super().__init__(**kwargs)
+
+def extend_with_piecewise_linear_lr(BaseOptimizer):
+    class NewOptimizer(BaseOptimizer):
+        def __init__(self, *args, **kwargs):
+            self.lr_schedule = kwargs.pop("lr_schedule", {0: 1})
+            super().__init__(*args, **kwargs)
+    return NewOptimizer
+"""
 
 
 @register
@@ -345,8 +367,33 @@ class KerasMomentumWithoutClipping(Rule):
             fixed=None,
             message_contains=("AdamW (derived from keras Adam)",),
         ),
+        Flagged(
+            """
+            from keras.layers import Dense
+            from optimizers import Adam, extend_with_piecewise_linear_lr
+
+            AdamLR = extend_with_piecewise_linear_lr(Adam)
+            model.compile(loss="mse", optimizer=AdamLR(learning_rate=1e-4, lr_schedule={1000: 1}))
+            model.fit(train_generator.forfit(), epochs=10)
+            """,
+            fixed=None,
+            files=(("optimizers.py", _OWN_KERAS_ADAM),),
+            message_contains=("AdamLR (derived from keras Optimizer)", "β1=0.9"),
+        ),
     )
     quiet = (
+        Quiet(
+            """
+            from keras.layers import Dense
+            from optimizers import Adam, extend_with_piecewise_linear_lr
+
+            AdamLR = extend_with_piecewise_linear_lr(Adam)
+            model.compile(loss="mse", optimizer=AdamLR(learning_rate=1e-4, clipnorm=1.0))
+            model.compile(loss="mse", optimizer=Adam(1e-4, beta_1=0.0))
+            """,
+            files=(("optimizers.py", _OWN_KERAS_ADAM),),
+            why="the project's own Adam (on keras' base Optimizer) given clipnorm, or built with beta_1=0.0: no momentum",
+        ),
         Quiet(
             """
             import tensorflow.compat.v2 as tf

@@ -577,6 +577,20 @@ def hf_findings(rule: Rule, ctx: FileContext) -> Iterable[Finding]:
 # -- the rules ---------------------------------------------------------------------------
 
 
+# A project's own torch optimizers (fairseq's optim/adam.py), for the rule cases.
+_OWN_TORCH_OPTIMIZERS = """
+import torch
+
+class Adam(torch.optim.Optimizer):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.98), eps=1e-8, weight_decay=0.0):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+
+class Adagrad(torch.optim.Optimizer):
+    def __init__(self, params, lr=1e-2, eps=1e-10):
+        super().__init__(params, dict(lr=lr, eps=eps))
+"""
+
+
 @register
 class MomentumWithoutClipping(Rule):
     code = "LL301"
@@ -1271,8 +1285,47 @@ class MomentumWithoutClipping(Rule):
             message_contains=("no gradient clipping",),
             unsafe=True,
         ),
+        Flagged(
+            """
+            import torch
+            from optim import Adam
+
+            optimizer = Adam(model.parameters(), lr=5e-4)
+            for x, y in loader:
+                loss_fn(model(x), y).backward()
+                optimizer.step()
+            """,
+            fixed="""
+            import torch
+            from optim import Adam
+
+            optimizer = Adam(model.parameters(), lr=5e-4)
+            for x, y in loader:
+                loss_fn(model(x), y).backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+                optimizer.step()
+            """,
+            files=(("optim.py", _OWN_TORCH_OPTIMIZERS),),
+            message_contains=("Adam (derived from torch.optim.Optimizer)", "β1=0.9, β2=0.98"),
+            unsafe=True,
+        ),
     )
     quiet = (
+        Quiet(
+            """
+            import torch
+            from optim import Adam, Adagrad
+
+            optimizer = Adam(model.parameters(), lr=5e-4, betas=(0.0, 0.98))
+            sparse = Adagrad(model.parameters(), lr=0.1)
+            for x, y in loader:
+                loss_fn(model(x), y).backward()
+                optimizer.step()
+                sparse.step()
+            """,
+            files=(("optim.py", _OWN_TORCH_OPTIMIZERS),),
+            why="the project's own Adam built with β1=0 keeps no first moment; its own Adagrad takes no momentum at all",
+        ),
         Quiet(
             """
             import torch
