@@ -133,8 +133,12 @@ class _Keys:
     def run(self, files: list[_File]) -> tuple[str, str]:
         """(the run's paths and settings, the state of every file): the key of a
         whole run's findings, which a run that changes nothing replays at once."""
+        from losslint.analysis.yacs_configs import yaml_state
+
         paths = digest("run", self.settings, *(os.path.abspath(f.target.path) for f in files))
-        state = digest(*(f"{f.target.display}|{f.module}|{f.digest}" for f in files))
+        # the YAML files merged onto yacs defaults are not files of the run: their state too
+        dependencies = yaml_state((os.path.abspath(f.target.path), f.data) for f in files)
+        state = digest(*(f"{f.target.display}|{f.module}|{f.digest}" for f in files), *dependencies)
         return paths, state
 
     def result(self, f: _File, project_digest: str | None, dependencies: str = "-") -> str:
@@ -629,7 +633,7 @@ def config_dependencies(f: _File, project: ProjectFacts) -> str:
     if f.scan is not None and f.scan.facts is None:  # a config file
         others = configs.readers_of(project, key)
     else:
-        others = [config for _, config in configs.reads_of(project, key)]
+        others = configs.dependencies_of(project, key)  # the configs it reads, yacs YAMLs merged onto its defaults
     if not others:
         return "-"
     parts = []

@@ -242,3 +242,33 @@ def test_yacs_quiet_when_the_project_clips_by_a_key_of_its_own(tmp_path):
 def test_fixtures_parse(name):
     for path in (FIXTURES / name).rglob("*.py"):
         ast.parse(path.read_text())
+
+
+def test_yacs_warm_cache_sees_a_yaml_edit(tmp_path, monkeypatch):
+    """The defaults module's findings depend on the YAML configs merged onto it: a
+    warm run must see an edited, added or removed YAML (its own bytes unchanged)."""
+    root = tree(tmp_path, "yacs")
+    (root / ".git").mkdir()
+    monkeypatch.setenv("LOSSLINT_CACHE_DIR", str(tmp_path / "cache"))
+
+    def lines() -> list[int]:
+        import os
+
+        before = os.getcwd()
+        os.chdir(root)
+        try:
+            result = CliRunner().invoke(main, ["check", "--select", "LL306", "--output-format", "json", "."])
+        finally:
+            os.chdir(before)
+        return [f["line"] for f in json.loads(result.output)]
+
+    assert lines() == [19]
+    assert lines() == [19]  # replayed from the cache
+    unclipped = root / "configs/detector_1x.yaml"
+    text = unclipped.read_text()
+    unclipped.write_text(text + "  CLIP_GRADIENTS:\n    ENABLED: True\n")
+    assert lines() == []  # every YAML config now enables clipping
+    (root / "configs/detector_3x.yaml").write_text(text.replace("90000", "270000"))
+    assert lines() == [19]  # a new YAML config that leaves it off
+    (root / "configs/detector_3x.yaml").unlink()
+    assert lines() == []

@@ -697,6 +697,15 @@ def reads_of(project: ProjectFacts, script: str) -> list[tuple[ConfigRead, str]]
     return found
 
 
+def dependencies_of(project: ProjectFacts, script: str) -> list[str]:
+    """Every config file the findings of a Python file depend on (what the result
+    cache keys it on): the files it reads (a Hydra app's composition whole), and the
+    YAML files that merge onto yacs defaults it builds (analysis/yacs_configs.py)."""
+    from losslint.analysis.yacs_configs import yaml_dependencies
+
+    return [key for _, key in reads_of(project, script)] + yaml_dependencies(project, script)
+
+
 def files_read(read: ConfigRead, script: str) -> list[str]:
     """The config files one read reaches from the script at key ``script`` (from
     disk): the file, or every file of a Hydra app's composition."""

@@ -14,18 +14,22 @@ docs/semantics.md §5).
   ``_BASE_`` is judged through that one.
 
 YAML is read by ``analysis/configs.py`` (the one config reader: ruamel.yaml, values
-with their lines), only when a defaults module with a clip switch is judged. The
-YAML files are read from disk: the result cache does not key a defaults module's
-findings on them yet.
+with their lines), only when a defaults module with a clip switch is judged. Such a
+module records a ``YacsDefaults`` fact, and ``yaml_dependencies`` lists the YAML files
+its findings depend on (every one under its project root: a new or edited YAML may
+merge onto its defaults), which the result cache keys it on
+(``configs.dependencies_of``).
 """
 
 from __future__ import annotations
 
 import ast
 import os
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 from losslint.analysis.configs import ConfigNode, load_config
+from losslint.project import ModuleFacts, ProjectFacts, collector, family_fact
 
 Path_ = tuple[str, ...]
 _CONFIG_NODES = ("CN", "CfgNode", "ConfigNode")
@@ -208,3 +212,46 @@ def yaml_overrides(root: str, defaults: dict[Path_, tuple[Any, ast.expr]], exclu
     # a YAML that others name as their _BASE_ is judged through them (detectron2's Base-RCNN-FPN.yaml)
     bases = {_BASES.get(path) for path, _ in found}
     return [(path, flat) for path, flat in found if path not in bases]
+
+
+# -- what a defaults module's findings depend on ----------------------------------------
+
+
+@family_fact
+@dataclass(frozen=True)
+class YacsDefaults:
+    """A module whose top level builds yacs defaults with detectron2's clip switch
+    (``...CLIP_GRADIENTS.ENABLED``): LL306 judges it with the project's YAML configs."""
+
+    clip_switches: int = 0
+
+
+@collector
+def _collect_yacs_defaults(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
+    if "CLIP_GRADIENTS" not in source:
+        return
+    switches = sum(1 for path in defaults_of(tree) if path[-2:] == ("CLIP_GRADIENTS", "ENABLED"))
+    if switches:
+        facts.put(YacsDefaults(switches))
+
+
+def yaml_dependencies(project: ProjectFacts, key: str) -> list[str]:
+    """The YAML files the findings of the module at ``key`` depend on: every YAML
+    under its project root when it is a yacs defaults module with a clip switch."""
+    facts = project.own(key)
+    if facts is None or facts.get(YacsDefaults) is None:
+        return []
+    return list(_yaml_files(project_root(key), lambda _path: False))
+
+
+def yaml_state(files: Iterable[tuple[str, bytes | None]]) -> list[str]:
+    """For the run's files whose bytes hold detectron2's clip switch: the state of the
+    YAML files under each one's project root (paths, sizes, modification times).
+    A run whose files are all as they were, and these too, may replay its findings;
+    a YAML edited, added or removed makes it judge again."""
+    roots = sorted({project_root(path) for path, data in files if data is not None and b"CLIP_GRADIENTS" in data})
+    state = []
+    for root in roots:
+        for path in _yaml_files(root, lambda _path: False):
+            state.append(f"{path}|{'|'.join(map(str, _stamp(path)))}")
+    return state

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from losslint.analysis.python_configs import UNKNOWN_VALUE, Configs, PythonConfig, Setting
+from losslint.analysis.yacs_configs import YacsDefaults
 from losslint.findings import Applicability, Finding, Fix, NodeEdit, RelatedLocation, Severity, Span, cst, set_keyword
 from losslint.rules.base import ChainRole, Flagged, Quiet, Rule, register
 
@@ -389,7 +390,7 @@ class ConfigMomentumWithoutClipping(Rule):
         config = own.get(PythonConfig) if own is not None else None
         if config is not None:
             yield from self._openmmlab(ctx, config)
-        elif "CLIP_GRADIENTS" in ctx.source:
+        elif own is not None and own.get(YacsDefaults) is not None:
             yield from self._yacs(ctx)
 
     # -- yacs / detectron2 ----------------------------------------------------------
