@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -168,6 +169,19 @@ def _plain(node: ConfigNode) -> Any:
 
 
 _BASES: dict[str, str] = {}  # a YAML -> its _BASE_ file
+_TOP_KEY = re.compile(rb"^([A-Za-z_][\w\-]*)[ \t]*:", re.MULTILINE)
+
+
+def _foreign_top_key(path: str, top: set[str]) -> bool:
+    """Whether a YAML's text sets a top-level key (a plain key at column 0) that the
+    defaults lack: it cannot merge onto them. Read as bytes, without parsing: a tree
+    of YAML files for other tools (Hydra groups, CI) costs a read each, not a parse."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return False
+    return any(key.decode() not in top and key != b"_BASE_" for key in _TOP_KEY.findall(data))
 
 
 def flat_yaml(path: str, _depth: int = 0) -> dict[Path_, tuple[Any, int]] | None:
@@ -204,6 +218,8 @@ def yaml_overrides(root: str, defaults: dict[Path_, tuple[Any, ast.expr]], exclu
     top = {path[0] for path in defaults}
     found = []
     for path in _yaml_files(root, excluded):
+        if _foreign_top_key(path, top):
+            continue  # yacs would refuse it (a KeyError): not parsed at all
         flat = flat_yaml(path)
         if not flat or not all(key[0] in top for key in flat):
             continue
