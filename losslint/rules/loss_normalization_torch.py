@@ -22,7 +22,7 @@ import ast
 from typing import Iterable
 
 from losslint.analysis.calls import call_sites
-from losslint.analysis.names import argument, keyword, last_part
+from losslint.analysis.names import argument, dotted, keyword, last_part
 from losslint.context import FileContext
 from losslint.discovery import display_path
 from losslint.findings import Applicability, Finding, Fix, NodeEdit, RelatedLocation, Severity, cst
@@ -55,8 +55,42 @@ def _reciprocal_divisor(node: ast.expr) -> ast.expr | None:
     return None
 
 
+# a / b spelled as a call: torch.div(a, b), tf.math.divide(a, b), ... (rounding_mode= is not this)
+_DIVIDE_FUNCTIONS = {
+    "torch.div", "torch.divide", "torch.true_divide",
+    "tensorflow.divide", "tensorflow.math.divide", "tensorflow.truediv", "tensorflow.math.truediv",
+    "tensorflow.realdiv", "tensorflow.math.realdiv",
+}
+# a.div(b), a.div_(b), a.true_divide(b), a.divide(b); a.mul(1. / b)
+_DIVIDE_METHODS = {"div", "div_", "divide", "divide_", "true_divide", "true_divide_"}
+_MULTIPLY_METHODS = {"mul", "mul_", "multiply", "multiply_"}
+
+
+def _call_division(ctx: FileContext, call: ast.Call) -> tuple[ast.expr, ast.expr] | None:
+    """(numerator, divisor) of a division spelled as a call, else None."""
+    if call.keywords:
+        return None
+    func = call.func
+    if len(call.args) == 2 and ctx.qualname(func) in _DIVIDE_FUNCTIONS:
+        return call.args[0], call.args[1]
+    if isinstance(func, ast.Attribute) and len(call.args) == 1 and (dotted(func.value) or "").split(".")[0] not in ctx.imports.aliases:
+        if func.attr in _DIVIDE_METHODS:
+            return func.value, call.args[0]
+        divisor = _reciprocal_divisor(call.args[0]) if func.attr in _MULTIPLY_METHODS else None
+        if divisor is not None:
+            return func.value, divisor
+    return None
+
+
 def _divisions(ctx: FileContext) -> Iterable[tuple[ast.AST, ast.expr]]:
-    """Every ``a / b``, ``a /= b`` and ``a * (1. / b)``, with the divisor b."""
+    """Every ``a / b``, ``a /= b`` and ``a * (1. / b)``, and their spellings as calls
+    (``torch.div(a, b)``, ``a.div(b)``, ``tf.math.divide(a, b)``, ``a.mul(1. / b)``),
+    with the divisor b."""
+    if "div" in ctx.source or "mul" in ctx.source:
+        for call in ctx.nodes_of(ast.Call):
+            found = _call_division(ctx, call)
+            if found is not None:
+                yield call, found[1]
     for node in ctx.nodes_of(ast.BinOp, ast.AugAssign):
         if isinstance(node.op, ast.Div):
             if isinstance(node, ast.BinOp) and _reciprocal_divisor(node) is not None and _multiplied(ctx, node):
@@ -72,13 +106,32 @@ def _divisions(ctx: FileContext) -> Iterable[tuple[ast.AST, ast.expr]]:
                 yield node, divisor
 
 
+def _divisions_by(ctx: FileContext, divisor: ast.expr, loop: ast.For) -> list[tuple[ast.AST, ast.expr]]:
+    """The divisions in ``loop``'s body by the same expression as ``divisor``, in
+    ``_divisions``' order (the divisors' dumps worked out once per file, the body
+    walked once per loop and only if one matches)."""
+    dumped = ctx.memo.get("loss.dumped_divisions")
+    if dumped is None:
+        dumped = ctx.memo["loss.dumped_divisions"] = [(node, d, ast.dump(d)) for node, d in _divisions(ctx)]
+    wanted = ast.dump(divisor)
+    matching = [(node, d) for node, d, text in dumped if text == wanted]
+    if not matching:
+        return matching
+    body = {id(n) for n in _loop_body_nodes(loop)}
+    return [(node, d) for node, d in matching if id(node) in body]
+
+
 def _multiplied(ctx: FileContext, reciprocal: ast.BinOp) -> bool:
     parent = ctx.parents.get(reciprocal)
     return isinstance(parent, (ast.BinOp, ast.AugAssign)) and isinstance(parent.op, ast.Mult)
 
 
 def _numerator_node(node: ast.AST) -> ast.expr | None:
-    """What is divided: ``a`` in ``a / b`` and ``a * (1. / b)``; the target of ``a /= b``."""
+    """What is divided: ``a`` in ``a / b``, ``a * (1. / b)``, ``torch.div(a, b)`` and
+    ``a.div(b)``; the target of ``a /= b``."""
+    if isinstance(node, ast.Call):
+        func = node.func
+        return func.value if isinstance(func, ast.Attribute) and len(node.args) == 1 else node.args[0]
     if isinstance(node, ast.BinOp):
         if isinstance(node.op, ast.Mult):
             return node.left if _reciprocal_divisor(node.right) is not None else node.right
@@ -88,7 +141,7 @@ def _numerator_node(node: ast.AST) -> ast.expr | None:
 
 
 def _numerator(evaluator: LossEvaluator, node: ast.AST) -> Loss:
-    if isinstance(node, ast.BinOp):
+    if isinstance(node, (ast.BinOp, ast.Call)):
         return evaluator.loss(_numerator_node(node))
     assert isinstance(node, ast.AugAssign)
     if isinstance(node.target, ast.Name):
@@ -123,6 +176,14 @@ def _where_computed(ctx: FileContext, node: ast.AST, loss: Loss) -> list[Related
 
 def _remove_division(ctx: FileContext, node: ast.AST) -> NodeEdit | None:
     """``a / b`` -> ``a``; ``loss /= b`` and ``loss = loss / b`` -> nothing."""
+    if isinstance(node, ast.Call):
+        in_place = isinstance(node.func, ast.Attribute) and node.func.attr.endswith("_")
+        if not in_place:
+            kept = _numerator_node(node)
+            return _replace(ctx, node, ctx.text(kept)) if kept is not None else None
+        node = ctx.parents.get(node)  # loss.div_(n): the statement goes
+        if not isinstance(node, ast.Expr):
+            return None
     if isinstance(node, ast.BinOp):
         statement = ctx.parents.get(node)
         kept = _numerator_node(node)
@@ -142,7 +203,7 @@ def _remove_division(ctx: FileContext, node: ast.AST) -> NodeEdit | None:
     siblings = getattr(parent, "body", None) if parent is not None else None
     if isinstance(siblings, list) and node in siblings and len(siblings) == 1:
         return None  # the only statement of its block: removing it would leave the block empty
-    kind = "AugAssign" if isinstance(node, ast.AugAssign) else "Assign"
+    kind = "AugAssign" if isinstance(node, ast.AugAssign) else "Expr" if isinstance(node, ast.Expr) else "Assign"
     return NodeEdit(ctx.span(node), kind, lambda n: cst.RemoveFromParent())
 
 
@@ -522,6 +583,31 @@ class MeanLossDividedByBatchSize(Rule):
             unsafe=True,
             message_contains=("F.mse_loss", "x.size(0)"),
         ),
+        Flagged(
+            """
+            import torch
+            from torch import nn
+            from torch.utils.data import DataLoader, TensorDataset
+
+            train_loader = DataLoader(TensorDataset(torch.randn(1000, 20), torch.randint(0, 10, (1000,))), batch_size=64, shuffle=True)
+            criterion = nn.CrossEntropyLoss()
+            for images, labels in train_loader:
+                loss = criterion(model(images), labels).div(images.size(0))
+                loss.backward()
+            """,
+            fixed="""
+            import torch
+            from torch import nn
+            from torch.utils.data import DataLoader, TensorDataset
+
+            train_loader = DataLoader(TensorDataset(torch.randn(1000, 20), torch.randint(0, 10, (1000,))), batch_size=64, shuffle=True)
+            criterion = nn.CrossEntropyLoss()
+            for images, labels in train_loader:
+                loss = criterion(model(images), labels).div(64)
+                loss.backward()
+            """,
+            message_contains=("divided again by images.size(0)", "1.6x"),
+        ),
     )
     quiet = (
         Quiet(
@@ -764,6 +850,39 @@ class LossDividedByNominalBatchSize(Rule):
             parser = argparse.ArgumentParser()
             parser.add_argument("--batch-size", type=int, default=64)
             args = parser.parse_args()
+            train_loader = DataLoader(TensorDataset(torch.randn(1000, 8), torch.randint(0, 2, (1000,))), batch_size=args.batch_size, shuffle=True)
+            for x, y in train_loader:
+                loss_sum = F.cross_entropy(model(x), y, reduction="sum")
+                loss = torch.div(loss_sum, args.batch_size)
+                loss.backward()
+            """,
+            fixed="""
+            import argparse
+            import torch
+            import torch.nn.functional as F
+            from torch.utils.data import DataLoader, TensorDataset
+
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--batch-size", type=int, default=64)
+            args = parser.parse_args()
+            train_loader = DataLoader(TensorDataset(torch.randn(1000, 8), torch.randint(0, 2, (1000,))), batch_size=args.batch_size, shuffle=True)
+            for x, y in train_loader:
+                loss_sum = F.cross_entropy(model(x), y, reduction="sum")
+                loss = torch.div(loss_sum, x.size(0))
+                loss.backward()
+            """,
+            message_contains=("reduction='sum' divided by args.batch_size", "40 samples"),
+        ),
+        Flagged(
+            """
+            import argparse
+            import torch
+            import torch.nn.functional as F
+            from torch.utils.data import DataLoader, TensorDataset
+
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--batch-size", type=int, default=64)
+            args = parser.parse_args()
             train_loader = DataLoader(TensorDataset(torch.randn(1000, 8), torch.randn(1000, 1)), batch_size=args.batch_size, shuffle=True)
             for x, y in train_loader:
                 loss = F.mse_loss(model(x), y, reduction="sum") / args.batch_size
@@ -909,6 +1028,24 @@ class LossDividedByNominalBatchSize(Rule):
         ),
     )
     quiet = (
+        Quiet(
+            """
+            import argparse
+            import torch
+            import torch.nn.functional as F
+            from torch.utils.data import DataLoader, TensorDataset
+
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--batch-size", type=int, default=64)
+            args = parser.parse_args()
+            train_loader = DataLoader(TensorDataset(torch.randn(1000, 8), torch.randint(0, 2, (1000,))), batch_size=args.batch_size, shuffle=True)
+            for x, y in train_loader:
+                loss = F.cross_entropy(model(x), y, reduction="sum").div(x.size(0))
+                loss.backward()
+                steps = torch.div(len(train_loader.dataset), args.batch_size, rounding_mode="floor")
+            """,
+            why="a summed loss divided (as a call) by the actual batch size is the batch mean; an integer division of counts is no loss",
+        ),
         Quiet(
             """
             import tensorflow as tf
@@ -1837,11 +1974,7 @@ class PartialAccumulationWindow(Rule):
             accum, configurable = _accumulation_steps(ctx, window.accum_node)
             if not configurable and (accum is None or accum <= 1):
                 continue
-            accum_dump = ast.dump(window.accum_node)
-            divisions = [
-                (node, d) for node, d in _divisions(ctx)
-                if ast.dump(d) == accum_dump and any(node is n for n in _loop_body_nodes(window.loop))
-            ]
+            divisions = _divisions_by(ctx, window.accum_node, window.loop)
             # Only a division whose result is trained on scales the loss (not a time-left print):
             # handed to backward(), or to the helper that backpropagates it and steps.
             divisions = [
@@ -1866,11 +1999,9 @@ class PartialAccumulationWindow(Rule):
             accum, configurable = _accumulation_steps(ctx, window.accum_node)
             if not configurable and (accum is None or accum <= 1):
                 continue
-            accum_dump = ast.dump(window.accum_node)
             divisions = [
-                (n, d) for n, d in _divisions(ctx)
-                if ast.dump(d) == accum_dump and any(n is b for b in _loop_body_nodes(window.loop))
-                and not (_numerator(evaluator, n).detached or is_logged_only(ctx, n)) and reaches_backward(ctx, n)
+                (n, d) for n, d in _divisions_by(ctx, window.accum_node, window.loop)
+                if not (_numerator(evaluator, n).detached or is_logged_only(ctx, n)) and reaches_backward(ctx, n)
             ]
             if not divisions or in_evaluation(ctx, window.loop):
                 continue
