@@ -1329,8 +1329,10 @@ class _Window:
         self.accum_node = modulo.right
         assert isinstance(loop.iter, ast.Call)
         self.iterable = loop.iter.args[0]
-        # len() of a loader, or of tqdm over one; a wrapper we cannot see (``log_every(loader)``) may have none
-        self.sized = not isinstance(self.iterable, ast.Call) or last_part(ctx.qualname(self.iterable.func)) == "tqdm"
+        if isinstance(self.iterable, ast.Call) and last_part(ctx.qualname(self.iterable.func)) == "tqdm" and self.iterable.args:
+            self.iterable = self.iterable.args[0]  # len(loader), not len(tqdm(loader, ...))
+        # a wrapper we cannot see (``metric_logger.log_every(loader, ...)``) may have no len()
+        self.sized = not isinstance(self.iterable, ast.Call)
         target = loop.target
         assert isinstance(target, ast.Tuple) and isinstance(target.elts[0], ast.Name)
         self.index = target.elts[0].id
