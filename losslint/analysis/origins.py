@@ -99,13 +99,6 @@ class Origins:
         self.complete = self.complete and other.complete
         self.cut = self.cut or other.cut
 
-    def incomplete(self) -> "Origins":
-        self.complete = False
-        return self
-
-
-_CUT = Origins([], complete=False, cut=True)
-
 
 class OriginFinder:
     """The origins of one file's expressions (see the module's docs); one per file,
