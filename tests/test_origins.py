@@ -201,6 +201,26 @@ def test_what_a_helper_returns(tmp_path: Path):
         probe(batch_size_for("cuda"), make_optimizer(net))
         """})
     assert (value, objects) == (512, ["SGD@7"])
+    # ``f()`` calls the function, never a method of that name; ``self.f()`` a method
+    value, objects = probe(tmp_path, {"train.py": """
+        import torch
+
+        class Evaluator:
+            def batch_size_for(self, device):
+                return 1
+
+            def make_optimizer(self, model):
+                return torch.optim.Adam(model.parameters())
+
+        def batch_size_for(device):
+            return 512
+
+        def make_optimizer(model):
+            return torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+        probe(batch_size_for("cuda"), make_optimizer(net))
+        """})
+    assert (value, objects) == (512, ["SGD@14"])
     # a helper that returns two different values has none
     value, _ = probe(tmp_path, {"train.py": """
         def batch_size_for(device):

@@ -123,13 +123,18 @@ class OriginFinder:
         return (``path``: the element of a returned tuple), one entry per function of
         that name; empty when the call names none."""
         func = call.func
-        if isinstance(func, ast.Name):
-            name = last_part(self.ctx.qualname(func) or "") or func.id
+        if isinstance(func, ast.Name):  # a function, never a method
+            name, method = last_part(self.ctx.qualname(func) or "") or func.id, False
         elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self":
-            name = func.attr
+            name, method = func.attr, True
         else:
             return []
-        return [(function, self._returned(function, path, 0)) for function in self.functions().get(name, [])]
+        parents = self.ctx.parents
+        return [
+            (function, self._returned(function, path, 0))
+            for function in self.functions().get(name, [])
+            if isinstance(parents.get(function), ast.ClassDef) is method
+        ]
 
     def functions(self) -> dict[str, list[Function]]:
         """The file's functions and methods by name."""
