@@ -543,8 +543,10 @@ class DataLoaderAnalysis:
                 roles.add(Role.TRAIN)  # shuffles with the defaults, and no caller says otherwise
             for site in sites:
                 # shuffle=(mode == "train"): the expression with what the call passes
-                passed = {name: self._passed_value(site, name) if self._passes(site, name) else default_values[name] for name in shuffle_parameters}
+                passed = {name: self._passed_or_unknown(site, name, default_values[name]) for name in shuffle_parameters}
                 evaluated = _evaluated(shuffle, passed)
+                if evaluated is UNKNOWN and _compares_to_training(shuffle):
+                    evaluated = True  # shuffle=(mode == "train") with a mode not known here: a training loader in that mode
                 values = {evaluated} if isinstance(evaluated, bool) else {self._passed_value(site, name) for name in shuffle_parameters}
                 if True in values:
                     roles.add(Role.TRAIN)
@@ -561,9 +563,15 @@ class DataLoaderAnalysis:
                         break
         return roles
 
-    @staticmethod
-    def _passes(site: CallSite, parameter: str) -> bool:
-        return parameter in site.arguments or parameter in site.passed
+    def _passed_or_unknown(self, site: CallSite, parameter: str, default: object) -> object:
+        """What a call site passes for ``parameter`` (UNKNOWN when not known), or
+        ``default`` when it passes nothing."""
+        if parameter in site.arguments:
+            return self.ctx.values.value(site.arguments[parameter])
+        passed = site.passed.get(parameter)
+        if passed is not None:
+            return passed.value if passed.known else UNKNOWN
+        return default
 
     def _passed_value(self, site: CallSite, parameter: str) -> object:
         """The value a call site passes for ``parameter``: this file's resolved, another
@@ -624,6 +632,14 @@ class DataLoaderAnalysis:
         n, _, _ = self.sizes()
         return (n is not None and n >= _ENDLESS_EPOCH) or (self.sampler is None and _endless_stream(self.ctx, self.dataset))
 
+
+
+def _compares_to_training(expr: ast.expr) -> bool:
+    """``mode == "train"``, ``split in ("train", "trainval")``: a test for a training mode."""
+    return isinstance(expr, ast.Compare) and len(expr.ops) == 1 and isinstance(expr.ops[0], (ast.Eq, ast.In)) and any(
+        isinstance(n, ast.Constant) and isinstance(n.value, str) and words_role(n.value) is Role.TRAIN
+        for n in ast.walk(expr.comparators[0])
+    )
 
 
 def _evaluated(expr: ast.expr, values: dict[str, object]) -> object:

@@ -719,7 +719,8 @@ class PossiblePartialLastBatch(Rule):
                 dataset = ImageFolder(image_dir, transform)
                 return data.DataLoader(dataset=dataset, batch_size=batch_size, shuffle=(mode == "train"))
 
-            celeba_loader = get_loader("data/celeba", 16, "train")
+            def main(config):
+                celeba_loader = get_loader("data/celeba", 16, config.mode)
             """,
             fixed=None,
             message_contains=("get_loader builds loaders for its callers", "B=16"),
