@@ -138,3 +138,53 @@ def test_every_output_shows_a_notebooks_related_location_in_the_cell_notation(tm
     [related] = result["relatedLocations"]
     assert "region" not in related["physicalLocation"]  # the .ipynb file's lines are its JSON
     assert related["message"]["text"] == "cell 5, line 2, column 5: the optimizer is built here"
+
+
+# A script of many training cells: one chain of every cell's loss, loader and optimizer.
+CELLS = 8
+MANY_CELLS = CHAIN.split("train_loader =")[0] + "model = torch.nn.Linear(20, 10)\ncriterion = torch.nn.CrossEntropyLoss()\n" + CELLS * textwrap.dedent(
+    """\
+    train_loader = DataLoader(train_ds, batch_size=64, shuffle=True)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    for x, y in train_loader:
+        optimizer.zero_grad()
+        loss = criterion(model(x), y) / x.size(0)
+        loss.backward()
+        optimizer.step()
+    """
+)
+
+
+def test_a_chain_of_many_cells_lists_the_nearest_members_of_each_cause_and_how_many(tmp_path: Path):
+    """Each member names, of each cause, the three members nearest it and how
+    many there are, in every output: the output grows with the findings, not with
+    their square."""
+    (tmp_path / "train.py").write_text(MANY_CELLS)
+    lines = MANY_CELLS.splitlines()
+    loaders = [n for n, line in enumerate(lines, 1) if line.startswith("train_loader =")]
+    steps = [n for n, line in enumerate(lines, 1) if line == "    optimizer.step()"]
+    losses = [n for n, line in enumerate(lines, 1) if line.startswith("    loss = ")]
+    assert len(loaders) == len(steps) == len(losses) == CELLS
+    _, out = run(["check", ".", "--output-format", "json", "--no-cache"], tmp_path)
+    findings = json.loads(out)
+    assert sorted(f["code"] for f in findings) == sorted(["LL101", "LL201", "LL301"] * CELLS)
+    counted = f"(one of {CELLS}: the 3 nearest are listed)"
+    middle = next(f for f in findings if f["code"] == "LL101" and f["line"] == losses[4])
+    links = [(r["line"], r["message"]) for r in middle["related_locations"]]
+    assert links == [
+        # the nearest by line: its own cell's loader, and the next cell's (3 lines away) before the previous one's
+        *((line, f"LL201: a partial last batch {LINK} {counted}") for line in loaders[4:7]),
+        *((line, f"LL301: momentum without clipping {LINK} {counted}") for line in steps[3:6]),
+    ]
+    assert all(len(f["related_locations"]) <= 1 + 3 * 3 for f in findings)  # its evidence, three per cause
+    assert "and 5 more" in middle["message"]  # the message names the chain's first members and how many more
+    _, text = run(["check", ".", "--no-cache", "--color", "never"], tmp_path)
+    block = next(b for b in text.split("\n\n") if f"train.py:{losses[4]}:" in b.splitlines()[0])
+    assert f"= related: train.py:{loaders[4]}:16: LL201: a partial last batch {LINK} {counted}" in block
+    assert sum("= related:" in line for line in block.splitlines()) == 6
+    _, sarif = run(["check", ".", "--output-format", "sarif", "--no-cache"], tmp_path)
+    result = next(
+        r for r in json.loads(sarif)["runs"][0]["results"]
+        if r["ruleId"] == "LL101" and r["locations"][0]["physicalLocation"]["region"]["startLine"] == losses[4]
+    )
+    assert [r["message"]["text"] for r in result["relatedLocations"]] == [message for _, message in links]

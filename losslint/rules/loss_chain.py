@@ -7,7 +7,9 @@ the short last batch of every epoch gets a loss and gradient B/b times too large
 and momentum carries that step on for ~1/(1 - mu) steps, so the loss spikes once
 per pass over the data (ssd_keras, Stack Overflow 47824598). Where the three meet,
 this linker links the findings to each other (``Finding.related_locations``) and raises them
-all to error. A loss ∝ 1/b and a partial last batch alone already spike: they are
+all to error. A finding lists of each role (loss scale, partial batch, momentum) the
+other members of its chains, up to ``NEAREST`` of them: the nearest, each saying how
+many there are, where a chain has more (a script of hundreds of training cells). A loss ∝ 1/b and a partial last batch alone already spike: they are
 linked too, and the partial batch is raised to a warning even where its N is
 unknown (LL202), since the spike is certain wherever the last batch is short.
 
@@ -26,7 +28,8 @@ from __future__ import annotations
 
 import heapq
 import os
-from dataclasses import dataclass, field
+from bisect import bisect_left
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
@@ -105,7 +108,12 @@ def reference(finding: Finding) -> str:
     return f"{finding.code} {finding.path}:{cell}{finding.span.line}:{finding.span.column + 1}"
 
 
-_LISTED = 3  # references named in a chain's message; `related_locations` holds them all
+_LISTED = 3  # references named in a chain's message
+# The links a finding lists per role (loss scale, partial batch, momentum) of its
+# chains' other members: the nearest ones, with how many there are. A script of many
+# training cells makes one chain of hundreds of members; listing every other member
+# on every member made the output quadratic (180 MB of JSON at 320 cells).
+NEAREST = 3
 
 
 def _refs(findings: list[Finding]) -> str:
@@ -166,23 +174,83 @@ class _Chain:
 @dataclass(eq=False)
 class _Links:
     """The links a group of findings gets, in the order the chains give them: each
-    distinct location once (``links``); where each finding's own link is among
-    them (``position``), and the findings whose link another finding repeats,
-    which leave their own out one by one (``ambiguous``)."""
+    distinct location once (``links``), with the role of the finding it links to
+    (``roles``) and how many there are of each role (``counts``); where each
+    finding's own link is among them (``position``), and the findings whose link
+    another finding repeats, which leave their own out one by one (``ambiguous``)."""
 
     walk: list[Finding]
     links: tuple[RelatedLocation, ...]
     index: dict[RelatedLocation, int]
     position: dict[int, int]
     ambiguous: set[int]
+    roles: list[ChainRole | None]
+    counts: dict[ChainRole | None, int]
+    places: dict[tuple[ChainRole | None, str], list[tuple[int, int, int]]] | None = None  # see _places
+    in_order: dict[ChainRole | None, list[int]] | None = None  # the links of each role, by number
+
+    def indexed(self) -> tuple[dict, dict[ChainRole | None, list[int]]]:
+        """``_places`` of the links, worked out once (only for a chain with more
+        than ``NEAREST`` members of a role)."""
+        if self.places is None or self.in_order is None:
+            self.places, self.in_order = _places(self.links, self.roles)
+        return self.places, self.in_order
+
+    def listed(self, role: ChainRole | None, excluded: int | None) -> int:
+        """How many links of ``role`` a finding whose own link is ``excluded`` has."""
+        return self.counts[role] - (excluded is not None and self.roles[excluded] is role)
+
+    def candidates(self, finding: Finding, role: ChainRole | None, excluded: int | None) -> list[int]:
+        """At least the ``NEAREST`` links of ``role`` nearest ``finding`` (see
+        ``_distance``) and every link as near as the last of them, found by
+        bisection in the role's links of the finding's file (each sorted by cell and
+        line), then the role's first links in other files."""
+        places_of, in_order = self.indexed()
+        cell, line = finding.cell or 0, finding.span.line
+        places = places_of.get((role, finding.path), [])
+        start = bisect_left(places, (cell, line, -1))
+
+        def block(place: tuple[int, int, int]) -> tuple[int, ...]:
+            # beyond the finding's cell, a whole cell is as near as its nearest line
+            return place[:2] if place[0] == cell else place[:1]
+
+        found: list[int] = []
+        for side in (range(start - 1, -1, -1), range(start, len(places))):
+            taken, last = 0, None
+            for i in side:
+                place = places[i]
+                if taken >= NEAREST and block(place) != last:
+                    break
+                if place[2] != excluded:
+                    found.append(place[2])
+                    taken, last = taken + 1, block(place)
+        if len(found) < NEAREST:
+            others = (n for n in in_order[role] if self.links[n].path != finding.path)
+            found += [n for _, n in zip(range(NEAREST - len(found)), others)]
+        return found
+
+
+def _places(links: tuple[RelatedLocation, ...], roles: list[ChainRole | None]) -> tuple[dict, dict]:
+    """(the links of each role in each file as (cell, line, number), sorted; the
+    numbers of each role's links in order)."""
+    places: dict[tuple[ChainRole | None, str], list[tuple[int, int, int]]] = {}
+    in_order: dict[ChainRole | None, list[int]] = {}
+    for number, (link, role) in enumerate(zip(links, roles)):
+        places.setdefault((role, link.path), []).append((link.cell or 0, link.span.line, number))
+        in_order.setdefault(role, []).append(number)
+    for listed in places.values():
+        listed.sort()
+    return places, in_order
 
 
 @linker
 def link_full_chain(findings: list[Finding]) -> None:
     """Link the findings of every chain and raise their severity. Chains of one path
     share their partial batches and momentum, and the findings in the same chains
-    share their links: the work is linear in the findings and the paths, plus the
-    related locations the findings get (every other member of their chains)."""
+    share their links. Each finding lists, of each role among its chains' other
+    members, all of them if they are at most ``NEAREST``, else the ``NEAREST``
+    nearest it with how many there are (``nearest`` is the definition): the work and
+    the output are linear in the findings and the paths."""
     roles = {id(f): chain_role(f.code) for f in findings}
     partials = [f for f in findings if roles[id(f)] is ChainRole.PARTIAL_BATCH]
     if not partials:
@@ -215,7 +283,7 @@ def link_full_chain(findings: list[Finding]) -> None:
             selections = [chains[number].selection for number in mine]
             key = (0, *map(id, selections))
             if key not in shared:
-                shared[key] = (_shared_links([m for s in selections for m in s.members], link_of), [])
+                shared[key] = (_shared_links([m for s in selections for m in s.members], link_of, roles), [])
             links = shared[key][0]
         elif id(finding) in of_member:
             selections = of_member[id(finding)]
@@ -230,11 +298,11 @@ def link_full_chain(findings: list[Finding]) -> None:
                     if id(chain.selection) not in added:
                         added.add(id(chain.selection))
                         walk.extend(chain.selection.members)
-                shared[key] = (_shared_links(walk, link_of), order)
+                shared[key] = (_shared_links(walk, link_of, roles), order)
             links, mine = shared[key]
         else:
             continue
-        finding.related_locations = _related(finding, links, link_of)
+        finding.related_locations = _related(finding, links, link_of, roles)
         floor = Severity.ERROR if any(s.momentum for s in selections) else Severity.WARNING
         if finding.severity.rank < floor.rank:
             finding.severity = floor
@@ -278,13 +346,16 @@ def _chains(losses: list[Finding], roles: dict[int, ChainRole | None], partials:
     return chains
 
 
-def _shared_links(walk: list[Finding], link_of: Callable[[Finding], RelatedLocation]) -> _Links:
+def _shared_links(walk: list[Finding], link_of: Callable[[Finding], RelatedLocation], roles: dict[int, ChainRole | None]) -> _Links:
     """The links of the findings met in ``walk``, each location once, in order."""
     index: dict[RelatedLocation, int] = {}
     owners: dict[RelatedLocation, set[int]] = {}
+    link_roles: list[ChainRole | None] = []
     for finding in walk:
         link = link_of(finding)
-        index.setdefault(link, len(index))
+        if link not in index:
+            index[link] = len(index)
+            link_roles.append(roles[id(finding)])
         owners.setdefault(link, set()).add(id(finding))
     position: dict[int, int] = {}
     ambiguous: set[int] = set()
@@ -293,20 +364,72 @@ def _shared_links(walk: list[Finding], link_of: Callable[[Finding], RelatedLocat
             position[next(iter(ids))] = index[link]
         else:
             ambiguous |= ids
-    return _Links(walk, tuple(index), index, position, ambiguous)
+    counts: dict[ChainRole | None, int] = {}
+    for role in link_roles:
+        counts[role] = counts.get(role, 0) + 1
+    return _Links(walk, tuple(index), index, position, ambiguous, link_roles, counts)
 
 
-def _related(finding: Finding, shared: _Links, link_of: Callable[[Finding], RelatedLocation]) -> tuple[RelatedLocation, ...]:
+def _related(
+    finding: Finding, shared: _Links, link_of: Callable[[Finding], RelatedLocation], roles: dict[int, ChainRole | None]
+) -> tuple[RelatedLocation, ...]:
     """The finding's related locations followed by the links of its chains' other
-    members, each location once."""
+    members, each location once: of each role, all of them if there are at most
+    ``NEAREST``, else the ``NEAREST`` nearest (``nearest``)."""
     own = tuple(finding.related_locations)
     if id(finding) in shared.ambiguous:  # another finding at its location: walk the members
-        return _merged(own, [link_of(f) for f in shared.walk if f is not finding])
+        others = [f for f in shared.walk if f is not finding]
+        return _merged(own, nearest(finding, [(link_of(f), roles[id(f)]) for f in others]))
     at = shared.position.get(id(finding))
-    links = shared.links if at is None else shared.links[:at] + shared.links[at + 1 :]
+    if all(shared.listed(role, at) <= NEAREST for role in shared.counts):
+        links = shared.links if at is None else shared.links[:at] + shared.links[at + 1 :]
+    else:
+        chosen: list[int] = []
+        capped: dict[int, int] = {}
+        for role in shared.counts:
+            listed = shared.listed(role, at)
+            if listed <= NEAREST:
+                chosen += [n for n in shared.indexed()[1][role] if n != at]
+                continue
+            near = sorted(shared.candidates(finding, role, at), key=lambda n: _distance(finding, shared.links[n], n))
+            for n in near[:NEAREST]:
+                chosen.append(n)
+                capped[n] = listed
+        links = tuple(_counted(shared.links[n], capped[n]) if n in capped else shared.links[n] for n in sorted(chosen))
+        return _merged(own, links)  # (a counted link is in no index: a finding linked twice has it already)
     if any(location in shared.index for location in own):
         return _merged(own, links)
     return own + links
+
+
+def nearest(finding: Finding, links: list[tuple[RelatedLocation, ChainRole | None]]) -> list[RelatedLocation]:
+    """The definition the linker keeps to: of ``links`` (the links of a finding's
+    chains' other members, in order, with the role of each), each distinct one once,
+    and of each role all of them if there are at most ``NEAREST``, else the
+    ``NEAREST`` nearest the finding (``_distance``), each saying how many there are;
+    in their order."""
+    distinct = list(dict.fromkeys(links))
+    counts: dict[ChainRole | None, int] = {}
+    for _, role in distinct:
+        counts[role] = counts.get(role, 0) + 1
+    kept: dict[int, RelatedLocation] = {}
+    for role, count in counts.items():
+        numbered = [(n, link) for n, (link, r) in enumerate(distinct) if r is role]
+        if count > NEAREST:
+            numbered = sorted(numbered, key=lambda item: _distance(finding, item[1], item[0]))[:NEAREST]
+        kept.update((n, _counted(link, count) if count > NEAREST else link) for n, link in numbered)
+    return [kept[n] for n in sorted(kept)]
+
+
+def _distance(finding: Finding, link: RelatedLocation, number: int) -> tuple:
+    """How far a linked member is from the finding: in its file before any other
+    file, then by cell, by line, and in the chains' order."""
+    same = link.path == finding.path
+    return (not same, abs((link.cell or 0) - (finding.cell or 0)) if same else 0, abs(link.span.line - finding.span.line) if same else 0, number)
+
+
+def _counted(link: RelatedLocation, count: int) -> RelatedLocation:
+    return replace(link, message=f"{link.message} (one of {count}: the {NEAREST} nearest are listed)")
 
 
 def _merged(own: tuple[RelatedLocation, ...], links: Iterable[RelatedLocation]) -> tuple[RelatedLocation, ...]:
