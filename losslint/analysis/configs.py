@@ -868,6 +868,18 @@ def _parameter_ref(ctx: Any, binding: Any, bindings: Callable[[ast.Name], list],
         return ConfigRef(document, (), document.root, None, read)
     if depth > 6:
         return None
+    memo = ctx.memo.setdefault("config_parameters", {})
+    if (function, name) in memo:
+        return memo[(function, name)]
+    memo[(function, name)] = None  # (a recursive call passing it on reads None)
+    found = _passed_ref(ctx, function, position, name, bindings, depth)
+    memo[(function, name)] = found
+    return found
+
+
+def _passed_ref(ctx: Any, function: ast.AST, position: int | None, name: str, bindings: Callable[[ast.Name], list], depth: int) -> ConfigRef | None:
+    """The config place every call of ``function`` in this file passes as its
+    parameter ``name`` (at ``position``), or None."""
     refs = []
     for call in ctx.nodes_of(ast.Call):
         if not (isinstance(call.func, ast.Name) and call.func.id == function.name):
