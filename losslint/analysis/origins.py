@@ -107,7 +107,9 @@ class OriginFinder:
     def __init__(self, ctx: "FileContext") -> None:
         self.ctx = ctx
         self.scopes = scopes_of(ctx)
-        self._memo: dict[tuple[int, tuple[int, ...]], Origins] = {}
+        # (id of the node, path) -> (the node, kept alive so that its id is not reused
+        # by a node a rule builds on the fly, its origins)
+        self._memo: dict[tuple[int, tuple[int, ...]], tuple[ast.AST, Origins]] = {}
         self._active: set[tuple[int, tuple[int, ...]]] = set()
         self._functions: dict[str, list[Function]] | None = None
         self._class_assignments: dict[int, dict[str, list[tuple[ast.expr, tuple[int, ...]]]]] = {}
@@ -151,7 +153,7 @@ class OriginFinder:
         key = (id(expr), path)
         known = self._memo.get(key)
         if known is not None:
-            return known
+            return known[1]
         if key in self._active:  # a cycle: ``a = b`` ... ``b = a``
             return Origins([], complete=False, cut=True)
         self._active.add(key)
@@ -160,7 +162,7 @@ class OriginFinder:
         finally:
             self._active.discard(key)
         if not found.cut:
-            self._memo[key] = found
+            self._memo[key] = (expr, found)
         return found
 
     def _step(self, expr: ast.expr, path: tuple[int, ...], depth: int) -> Origins:
@@ -356,7 +358,7 @@ class OriginFinder:
         key = (id(function), (-1, *path))  # (a function is never an expression: its own key)
         known = self._memo.get(key)
         if known is not None:
-            return known
+            return known[1]
         found = Origins([])
         returns = [n for n in _own_statements(function) if isinstance(n, ast.Return)]
         for ret in returns:
@@ -367,7 +369,7 @@ class OriginFinder:
         if not returns:
             found.complete = False
         if not found.cut:
-            self._memo[key] = found
+            self._memo[key] = (function, found)
         return found
 
 
