@@ -521,11 +521,25 @@ def argparse_dest(call: ast.Call) -> str | None:
     return chosen.lstrip("-").replace("-", "_") or None
 
 
+def _absl_flag(node: ast.Call, facts: ModuleFacts) -> None:
+    """``flags.DEFINE_float("momentum", 0.9, "...")`` (absl, ``tf.app.flags``): read as
+    ``FLAGS.momentum`` alike ``args.momentum``, so it is kept with the parsers' defaults."""
+    name = node.args[0] if node.args else next((kw.value for kw in node.keywords if kw.arg == "name"), None)
+    default = node.args[1] if len(node.args) > 1 else next((kw.value for kw in node.keywords if kw.arg == "default"), None)
+    if isinstance(name, ast.Constant) and isinstance(name.value, str) and default is not None:
+        value = literal_value(default, facts.constants)
+        if value is not UNKNOWN:
+            facts.argparse_defaults[name.value] = value
+
+
 @collector
 def _argparse_defaults(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
-    if "add_argument" not in source:
+    if "add_argument" not in source and "DEFINE_" not in source:
         return
     for node in tree_index(tree)[0]:  # ast.walk's order, the walk shared with the other collectors
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr.startswith("DEFINE_"):
+            _absl_flag(node, facts)
+            continue
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "add_argument"):
             continue
         dest = argparse_dest(node)

@@ -39,6 +39,7 @@ from losslint.rules.momentum_common import (
     Clip,
     Momentum,
     Spec,
+    branch_state,
     clip_of,
     coefficient,
     default_fix_edit,
@@ -51,9 +52,19 @@ _KERAS_ROOTS = ("keras", "tensorflow.keras", "tf_keras", "tensorflow.python.kera
 _CLIP_ARGS = ("global_clipnorm", "clipnorm", "clipvalue")
 
 
+def _qualname(ctx: FileContext, node: ast.expr) -> str:
+    """The qualified name, with ``tf`` read as TensorFlow where it comes through a star
+    import of a project module (``from gcn.layers import *``, which did ``import
+    tensorflow as tf``): the conventional alias, bound nowhere else in the file."""
+    qual = ctx.qualname(node) or ""
+    if qual.startswith("tf.") and "tf" not in ctx.imports.aliases and ctx.imports.star_modules:
+        return "tensorflow." + qual[3:]
+    return qual
+
+
 def keras_optimizer(ctx: FileContext, call: ast.Call) -> Momentum | None:
     # tf.compat.v1 / tf.compat.v2 spell the same Keras (``import tensorflow.compat.v2 as tf``)
-    qual = re.sub(r"^tensorflow\.compat\.v[12]\.", "tensorflow.", ctx.qualname(call.func) or "")
+    qual = re.sub(r"^tensorflow\.compat\.v[12]\.", "tensorflow.", _qualname(ctx, call.func))
     if ".optimizers." not in qual or not qual.startswith(_KERAS_ROOTS):
         return project_keras_optimizer(ctx, call)
     spec = KERAS_OPTIMIZERS.get(last_part(qual))
@@ -82,7 +93,7 @@ def project_keras_optimizer(ctx: FileContext, call: ast.Call) -> Momentum | None
 def tf1_optimizer(ctx: FileContext, call: ast.Call) -> Momentum | None:
     """``tf.train.MomentumOptimizer(lr, 0.9)``, ``tf.compat.v1.train.AdamOptimizer(lr)``,
     ``tf.contrib.opt.AdamWOptimizer(wd, lr)``."""
-    qual = re.sub(r"^tensorflow\.compat\.v1\.", "tensorflow.", ctx.qualname(call.func) or "")
+    qual = re.sub(r"^tensorflow\.compat\.v1\.", "tensorflow.", _qualname(ctx, call.func))
     if not qual.startswith(("tensorflow.train.", "tensorflow.contrib.opt.")):
         return own_optimizer(ctx, call, "tf1")
     spec = TF1_OPTIMIZERS.get(last_part(qual))
@@ -108,6 +119,16 @@ def _builds_clipping_model(ctx: FileContext) -> bool:
         isinstance(c.func, (ast.Name, ast.Attribute)) and last_part(ctx.qualname(c.func) or "") in clipping
         for c in ctx.nodes_of(ast.Call)
     )
+
+
+def _unchosen(ctx: FileContext, call: ast.Call) -> str:
+    """", not chosen with the default optimizer='ADAGRAD'" for a constructor in a branch of
+    an optimizer choice that the defaults do not take (facenet's ``if optimizer == 'ADAM':``):
+    a risk only when that option is chosen, said at lower severity. Empty otherwise."""
+    state, flag = branch_state(ctx, call)
+    if state is not False or flag is None:
+        return ""
+    return f", not chosen with the default {ctx.text(flag)}={ctx.values.value(flag)!r},"
 
 
 def _forwards_to_super(call: ast.Call) -> bool:
@@ -159,7 +180,7 @@ def _uses_keras(ctx: FileContext) -> bool:
     (``from bert4keras.backend import keras``)."""
     return ctx.imports.imports_any("keras", "tensorflow", "tf_keras") or any(
         name == "keras" or target.endswith(".keras") for name, target in ctx.imports.aliases.items()
-    )
+    ) or bool(ctx.imports.star_modules and "tf." in ctx.source and "tf" not in ctx.imports.aliases)
 
 
 def _manual_clip(ctx: FileContext) -> bool:
@@ -380,8 +401,61 @@ class KerasMomentumWithoutClipping(Rule):
             files=(("optimizers.py", _OWN_KERAS_ADAM),),
             message_contains=("AdamLR (derived from keras Optimizer)", "β1=0.9"),
         ),
+        Flagged(
+            """
+            import tensorflow as tf
+            from absl import flags
+
+            flags.DEFINE_enum("optimizer", "adagrad", ["adagrad", "momentum"], "Optimizer to use.")
+            flags.DEFINE_float("momentum", 0.9, "Momentum parameter.")
+            FLAGS = flags.FLAGS
+
+            def build_train_op(loss, learning_rate):
+                if FLAGS.optimizer == "momentum":
+                    optimizer = tf.train.MomentumOptimizer(learning_rate, FLAGS.momentum, use_nesterov=True)
+                else:
+                    optimizer = tf.train.AdagradOptimizer(learning_rate)
+                return optimizer.minimize(loss)
+            """,
+            fixed=None,
+            message_contains=(
+                "tf.train.MomentumOptimizer, not chosen with the default FLAGS.optimizer='adagrad',",
+                "momentum 0.9 (FLAGS.momentum defaults to 0.9)",
+            ),
+        ),
+        Flagged(
+            """
+            from layers import *
+
+            class GCN(Model):
+                def __init__(self, placeholders, **kwargs):
+                    self.optimizer = tf.train.AdamOptimizer(learning_rate=0.01)
+
+                def build(self):
+                    self.opt_op = self.optimizer.minimize(self.loss)
+            """,
+            fixed=None,
+            files=(("layers.py", "import tensorflow as tf\n\nclass Layer(object):\n    pass\n"),),
+            message_contains=("tf.train.AdamOptimizer steps",),
+        ),
     )
     quiet = (
+        Quiet(
+            """
+            from layers import *
+
+            class GCN(Model):
+                def __init__(self, placeholders, **kwargs):
+                    self.optimizer = tf.train.AdamOptimizer(learning_rate=0.01)
+
+                def build(self):
+                    grads, variables = zip(*self.optimizer.compute_gradients(self.loss))
+                    grads, _ = tf.clip_by_global_norm(grads, 5.0)
+                    self.opt_op = self.optimizer.apply_gradients(zip(grads, variables))
+            """,
+            files=(("layers.py", "import tensorflow as tf\n\nclass Layer(object):\n    pass\n"),),
+            why="tf (TensorFlow through a project module's star import) clips with tf.clip_by_global_norm before apply_gradients",
+        ),
         Quiet(
             """
             from keras.layers import Dense
@@ -529,11 +603,12 @@ class KerasMomentumWithoutClipping(Rule):
                 tf1 = tf1.resolved(ctx.project)
                 steps = _tf1_steps(ctx) if steps is None else steps
                 if tf1.is_momentum and steps:
+                    unchosen, severity = _unchosen(ctx, call), tf1.severity
                     message = (
-                        f"{tf1.optimizer} steps (minimize/apply_gradients at line {steps[0].lineno}) with no "
+                        f"{tf1.optimizer}{unchosen} steps (minimize/apply_gradients at line {steps[0].lineno}) with no "
                         f"tf.clip_by_global_norm on the way: {tf1.describe()}"
                     )
-                    yield ctx.finding(self, call, message, None, severity=tf1.severity)
+                    yield ctx.finding(self, call, message, None, severity=Severity.INFO if unchosen else severity)
                 continue
             momentum = keras_optimizer(ctx, call)
             if momentum is not None:
@@ -566,15 +641,16 @@ class KerasMomentumWithoutClipping(Rule):
                 f"defaults nothing is clipped. {momentum.describe()}"
             )
             return ctx.finding(self, node, message, fix, severity=momentum.severity)
+        unchosen = _unchosen(ctx, call)
+        severity = Severity.INFO if unchosen else momentum.severity
+        message = f"{momentum.optimizer}{unchosen} without clipnorm/clipvalue/global_clipnorm: {momentum.describe()}"
         if "(derived from" in momentum.optimizer:
             # a project class: whether its __init__ passes clipnorm on to Keras is not known
-            message = f"{momentum.optimizer} without clipnorm/clipvalue/global_clipnorm: {momentum.describe()}"
-            return ctx.finding(self, call, message, None, severity=momentum.severity)
+            return ctx.finding(self, call, message, None, severity=severity)
         argument_name = _clip_argument(ctx, call)
         edit = NodeEdit(ctx.span(call), "Call", lambda node: set_keyword(node, argument_name, max_norm))
         fix = Fix(f"add {argument_name}={max_norm}", Applicability.UNSAFE, (edit,))
-        message = f"{momentum.optimizer} without clipnorm/clipvalue/global_clipnorm: {momentum.describe()}"
-        return ctx.finding(self, call, message, fix, severity=momentum.severity)
+        return ctx.finding(self, call, message, fix, severity=severity)
 
     def _judge_string(self, ctx: FileContext, call: ast.Call, max_norm: str) -> Iterable[Finding]:
         node = argument(call, "optimizer", 0)
