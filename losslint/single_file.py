@@ -8,9 +8,12 @@ of every Python file under the project root (the nearest directory upwards with 
 ``pyproject.toml``, ``setup.cfg``, ``setup.py``, losslint config or ``.git``) and
 keeps them for the following files; the file being linted always contributes its
 own, current text (an editor's unsaved buffer, flake8's stdin). The cost is one
-``ast.parse`` of the project per process, as in one ``losslint check`` run; a
-language server drops the cache when a file is saved, and the settings too when a
-configuration file changes (``forget_settings``).
+``ast.parse`` of the project per process, as in one ``losslint check`` run, the
+first time: each file's facts are kept in losslint's cache (keyed on its bytes
+and module name, like every cache entry under losslint's version), so the next
+process (an editor started again, the next flake8 run) reads them instead. A
+language server drops the facts it holds when a file is saved, and the settings
+too when a configuration file changes (``forget_settings``).
 
 Settings come from the file's nearest ``[tool.losslint]`` configuration, found as
 ``losslint check`` finds it.
@@ -28,13 +31,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Mapping
 
+from losslint.cache import Cache, cache_directory, content_digest, digest
 from losslint.checking import FileChecker
 from losslint.config import ConfigError, Settings, find_config, load_settings
 from losslint.discovery import Target, discover
 from losslint.findings import Finding
 from losslint.pipeline import Action, FileResult, Mode, lint_file
-from losslint.project import ProjectFacts, collect_module_facts, file_key
-from losslint.sources import SourceFile, encoded, module_name, read_source, source_from_bytes
+from losslint.project import ModuleFacts, ProjectFacts, collect_module_facts, file_key
+from losslint.sources import SourceFile, encoded, module_name, read_bytes, source_from_bytes
 
 _ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", "losslint.toml", ".losslint.toml", ".git")
 # Past this many files under the root, no facts are collected from other files (a
@@ -71,7 +75,8 @@ def settings_for(path: Path) -> tuple[Settings, str | None]:
 # settings themselves come from the cache above, so they stay the same objects).
 _CHECKERS: dict[int, tuple[Settings, FileChecker]] = {}
 _FACTS: dict[tuple[Path, int], ProjectFacts] = {}
-_TEXTS: dict[tuple[Path, int], dict[str, int]] = {}  # module -> hash of the text its facts came from
+_TEXTS: dict[tuple[Path, int], dict[str, int]] = {}  # module -> hash of the bytes its facts came from
+FACTS_KIND = "module-facts"  # the cache's entries of one file's facts
 
 
 def checker_for(settings: Settings) -> FileChecker:
@@ -81,12 +86,32 @@ def checker_for(settings: Settings) -> FileChecker:
 
 
 def project_facts(root: Path, settings: Settings) -> ProjectFacts:
+    """The facts of every Python file under ``root`` (from the cache when a file's
+    bytes and module name are as when they were collected)."""
     key = (root, id(settings))
     if key not in _FACTS:
+        checker = checker_for(settings)
+        checker.rules  # the rule modules register their facts' collectors (and kinds) when imported
+        project, texts = checker.empty_project(), {}
         targets = discover([root], settings)
-        sources = [] if len(targets) > MAX_PROJECT_FILES else [read_source(t, settings) for t in targets if t.path.suffix == ".py"]
-        _FACTS[key] = checker_for(settings).facts_for(sources)
-        _TEXTS[key] = {s.module: hash(s.text) for s in sources if s.text is not None}
+        cache = Cache(cache_directory(settings))
+        for target in [] if len(targets) > MAX_PROJECT_FILES else [t for t in targets if t.path.suffix == ".py"]:
+            source, data = read_bytes(target, settings)
+            if data is None:
+                continue
+            texts[source.module] = hash(data)
+            entry = digest(content_digest(data), source.module, "package" if source.is_package else "module")
+            facts = cache.get(FACTS_KIND, entry)
+            if not isinstance(facts, ModuleFacts):
+                source = source_from_bytes(source, data)
+                if source.tree is None or source.text is None:
+                    continue
+                facts = checker.module_facts(source)  # None: a collector crashed (the file's own lint reports it)
+                if facts is None:
+                    continue
+                cache.put(FACTS_KIND, entry, facts)
+            project.add(facts, str(target.path))
+        _FACTS[key], _TEXTS[key] = project, texts
     return _FACTS[key]
 
 
@@ -162,8 +187,8 @@ def prepare_bytes(
     if on_disk:
         root = project_root(path)
         shared = project_facts(root, settings)
-        if not buffers and _TEXTS[(root, id(settings))].get(source.module) == hash(source.text):
-            return PreparedFile(checker, source, shared)  # the text the facts came from
+        if not buffers and _TEXTS[(root, id(settings))].get(source.module) == hash(data):
+            return PreparedFile(checker, source, shared)  # the bytes the facts came from
         project = shared.copy()
     else:
         project = checker.empty_project()

@@ -503,3 +503,35 @@ def test_an_open_config_gets_its_findings_and_quick_fix(tmp_path: Path):
         assert published_for(client, uri)["diagnostics"] == []
     finally:
         client.close()
+
+
+def test_project_facts_are_read_back_from_the_cache_by_the_next_process(tmp_path: Path, monkeypatch):
+    # An editor started again (or the next flake8 run) reads each unchanged file's facts
+    # from losslint's cache instead of parsing the project again.
+    from losslint import single_file
+    from losslint.checking import FileChecker
+
+    monkeypatch.setenv("LOSSLINT_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
+    data = tmp_path / "data.py"
+    data.write_text("from torch.utils.data import Dataset\n\nclass Windows(Dataset):\n    def __len__(self):\n        return 1000\n")
+    loop = tmp_path / "loop.py"
+    loop.write_text("from torch.utils.data import DataLoader\nfrom data import Windows\n\nloader = DataLoader(Windows(), batch_size=64, shuffle=True)\n")
+
+    def messages() -> list[str]:
+        single_file.forget_settings()  # as a new process: nothing held in memory
+        return [f.message for f in single_file.prepare(loop, loop.read_text()).findings()]
+
+    [first] = messages()
+    assert "N=1000, B=64" in first
+    assert len(list((tmp_path / "cache").rglob(f"{single_file.FACTS_KIND}/*/*"))) == 2
+    with monkeypatch.context() as patched:
+        def collected_again(self, source):
+            raise AssertionError(f"facts collected again: {source.target.path}")
+
+        patched.setattr(FileChecker, "module_facts", collected_again)
+        assert messages() == [first]
+    # A file whose bytes changed is collected again.
+    data.write_text(data.read_text().replace("1000", "1024"))
+    assert messages() == []  # 1024 % 64 == 0
+    single_file.forget_settings()
