@@ -150,12 +150,14 @@ def real_lsp_file() -> Path | None:
     return Path(trees[0]) / "train.py" if trees else None
 
 
-def lsp_times(repeat: int, real: Path | None = None) -> tuple[list[float], list[float], list[float], list[float]]:
+def lsp_times(repeat: int, real: Path | None = None, warm: bool = False) -> tuple[list[float], list[float], list[float], list[float]]:
     """Seconds from the server's start to the first diagnostics of a 1,000-line
     file opened at once, and from each change (a line added) to its diagnostics;
     then the server's CPU seconds for each (a change's: the mean of five).
     ``real``: a file of a real repository, opened in a copy of the repository
-    (the directory above it with a .git, pyproject.toml or setup.py, else its folder)."""
+    (the directory above it with a .git, pyproject.toml or setup.py, else its folder).
+    ``warm``: every start in one copy, whose cache holds the project's facts from
+    the first start (an editor started again), instead of a fresh copy each."""
     sys.path.insert(0, str(ROOT / "tests"))
     from test_integrations_lsp import Client  # the tests' stdio client
 
@@ -166,10 +168,14 @@ def lsp_times(repeat: int, real: Path | None = None) -> tuple[list[float], list[
     else:
         text = real.read_text(encoding="utf-8")
         repository = next((d for d in real.parents if any((d / m).exists() for m in (".git", "pyproject.toml", "setup.py"))), real.parent)
+    opened = text
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # the client starts the server with this environment
     os.environ.update(INSTALLED)
-    for _ in range(repeat + 1):  # the first, untimed, writes the bytecode
-        with tempfile.TemporaryDirectory() as folder:
+    kept = tempfile.TemporaryDirectory()
+    for _ in range(repeat + 1):  # the first, untimed, writes the bytecode (and, warm, the cache)
+        with tempfile.TemporaryDirectory() as fresh:
+            folder = kept.name if warm else fresh
+            text = opened  # the file as on disk (the changes below are the buffer's)
             if real is None:
                 workspace = Path(folder)
                 (workspace / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
@@ -177,7 +183,8 @@ def lsp_times(repeat: int, real: Path | None = None) -> tuple[list[float], list[
                 path.write_text(text)
             else:
                 workspace = Path(folder) / repository.name
-                shutil.copytree(repository, workspace, ignore=shutil.ignore_patterns(".git"))
+                if not workspace.exists():
+                    shutil.copytree(repository, workspace, ignore=shutil.ignore_patterns(".git"))
                 path = workspace / real.relative_to(repository)
             uri = path.as_uri()
             start = time.perf_counter()
@@ -204,6 +211,7 @@ def lsp_times(repeat: int, real: Path | None = None) -> tuple[list[float], list[
                 relint_cpu.append((process_cpu(client.process.pid) - before_changes) / 5)
             finally:
                 client.close()
+    kept.cleanup()
     return first[1:], relint[5:], first_cpu[1:], relint_cpu[1:]
 
 
@@ -215,10 +223,12 @@ def default_examples() -> Path:
 def lsp_rows(repeat: int, real: Path | None, rows: list, bar) -> None:
     """The language server's rows and bars: the 1,000-line file of the fixtures, and
     ``real`` (a real training file in its repository) when there is one."""
-    for label, file in (("1,000 lines", None), (f"real: {real.parent.name}/{real.name}" if real else "", real)):
-        if label == "":
-            continue
-        first, relint, first_cpu, relint_cpu = lsp_times(max(1, repeat // 2), file)
+    runs = [("1,000 lines", None, False)]
+    if real is not None:
+        name = f"{real.parent.name}/{real.name}"
+        runs += [(f"real: {name}, cold", real, False), (f"real: {name}, started again", real, True)]
+    for label, file, warm in runs:
+        first, relint, first_cpu, relint_cpu = lsp_times(max(1, repeat // 2), file, warm)
         opened = ("LSP first diagnostics, " + label, "losslint", min(first), statistics.median(first), statistics.median(first_cpu), min(first_cpu))
         changed = ("LSP re-lint on change, " + label, "losslint", min(relint), statistics.median(relint), statistics.median(relint_cpu), min(relint_cpu))
         rows += [opened, changed]
