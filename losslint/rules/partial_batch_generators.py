@@ -255,6 +255,20 @@ def _skips_short(ctx: FileContext, loop: ast.AST, size: ast.expr) -> bool:
     return False
 
 
+def _divides(ctx: FileContext, step: ast.expr, stop: ast.expr) -> bool:
+    """The batch is a share of the whole: ``minibatch_size = batch_size // num_minibatches``
+    (PPO's minibatches of a rollout), chosen to divide it."""
+    wanted = ctx.text(step)
+    for node in ctx.nodes_of(ast.Assign):
+        if any(ctx.text(t) == wanted for t in node.targets):
+            value = node.value
+            if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "int" and value.args:
+                value = value.args[0]
+            if isinstance(value, ast.BinOp) and isinstance(value.op, (ast.FloorDiv, ast.Div)) and _same(ctx, value.left, stop):
+                return True
+    return False
+
+
 def _subtracts(ctx: FileContext, stop: ast.expr, step: ast.expr) -> bool:
     """``len(X) - bs + 1``, ``n - bs``, ``n // bs * bs``: a stop that leaves only full batches."""
     for node in ast.walk(stop):
@@ -268,40 +282,78 @@ def _subtracts(ctx: FileContext, stop: ast.expr, step: ast.expr) -> bool:
 
 def _range_loops(ctx: FileContext, function: ast.FunctionDef) -> Iterable[ShortLastBatch]:
     for loop in _own_nodes(function):
-        if not (isinstance(loop, ast.For) and isinstance(loop.target, ast.Name) and isinstance(loop.iter, ast.Call)):
-            continue
-        if not (isinstance(loop.iter.func, ast.Name) and loop.iter.func.id == "range") or not _yields(loop):
-            continue
-        index, args = loop.target, loop.iter.args
-        if len(args) == 3:
-            start, stop, step = args
-            found = _slice_at(loop, lambda lo: _same(ctx, lo, index), lambda up: _upper_is(ctx, loop, up, index, step))
-            if found is None or _subtracts(ctx, stop, step) or _skips_short(ctx, loop, step):
-                continue
-            n, b, first = _samples(ctx, stop), ctx.values.int_value(step), ctx.values.int_value(start)
-            if n is not None and first is not None:
-                n -= first
-            if n is not None and b is not None and b > 0 and (n % b == 0 or n < b):
-                continue
-            code = f"{_parenthesized(ctx, stop)} - {_parenthesized(ctx, step)} + 1"
-            what = (
-                f"training batch generator: for {index.id} in range({ctx.text(start)}, {ctx.text(stop)}, {ctx.text(step)}) "
-                f"yields slices [{ctx.text(found.lower)}:{ctx.text(found.upper)}], and the last one of each pass is short"
-            )
-            if _callers_choose(function):
-                # Only shuffled passes stop early: the same generator's unshuffled
-                # (evaluation) passes still reach every sample.
-                gated = f"{code} if shuffle else {ctx.text(stop)}"
-                fix = _replace_expression(ctx, stop, gated, "stop the range at the last full batch when shuffling")
-                yield ShortLastBatch(loop.iter, what, n, b, fix, batch_name=_name_of(step), keeps_unshuffled=True)
-                continue
-            fix = _replace_expression(ctx, stop, code, "stop the range at the last full batch")
-            yield ShortLastBatch(loop.iter, what, n, b, fix, batch_name=_name_of(step))
-        elif len(args) == 1:
-            yield from _counted_loop(ctx, loop, index, args[0])
+        if isinstance(loop, ast.For) and _yields(loop):
+            yield from _range_loop(ctx, loop, function)
 
 
-def _counted_loop(ctx: FileContext, loop: ast.For, index: ast.Name, count: ast.expr) -> Iterable[ShortLastBatch]:
+def _trains(loop: ast.For) -> bool:
+    """The loop's body takes a training step: backward(), an optimizer's step, fit/
+    train_on_batch, minimize/apply_gradients, or a TF1 ``sess.run(train_op, ...)``."""
+    for node in _own_nodes(loop):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr in _TRAINING_CALLS or node.func.attr == "minimize":
+                return True
+            if node.func.attr == "run" and node.args and any(
+                word in ast.unparse(node.args[0]).lower() for word in ("train", "optim", "minimize", "update")
+            ):
+                return True
+    return False
+
+
+def training_loops(ctx: FileContext) -> Iterable[ShortLastBatch]:
+    """A training loop that slices its own batches (``for i in range(0, len(X), bs):
+    X[perm[i:i + bs]]`` then a step): the same short last slice as a generator's."""
+    for loop in ctx.nodes_of(ast.For):
+        if isinstance(loop.iter, ast.Call) and isinstance(loop.iter.func, ast.Name) and loop.iter.func.id == "range" and _trains(loop):
+            # a loop that trains serves no evaluation pass: no caller's choice to keep
+            shortened = list(_range_loop(ctx, loop, None, "training loop", "slices"))
+            function = ctx.enclosing(loop, ast.FunctionDef, ast.AsyncFunctionDef)
+            if shortened:
+                scope = function if function is not None else ctx.tree
+                shuffled = any(isinstance(n, ast.Call) and last_part(ctx.qualname(n.func)) in _SHUFFLERS for n in _own_nodes(scope))
+                for short in shortened:
+                    short.shuffled = shuffled
+                    yield short
+
+
+def _range_loop(
+    ctx: FileContext, loop: ast.For, function: ast.FunctionDef | ast.AsyncFunctionDef | None,
+    kind: str = "training batch generator", verb: str = "yields slices",
+) -> Iterable[ShortLastBatch]:
+    if not (isinstance(loop.target, ast.Name) and isinstance(loop.iter, ast.Call)):
+        return
+    if not (isinstance(loop.iter.func, ast.Name) and loop.iter.func.id == "range"):
+        return
+    index, args = loop.target, loop.iter.args
+    if len(args) == 3:
+        start, stop, step = args
+        found = _slice_at(loop, lambda lo: _same(ctx, lo, index), lambda up: _upper_is(ctx, loop, up, index, step))
+        if found is None or _subtracts(ctx, stop, step) or _skips_short(ctx, loop, step) or _divides(ctx, step, stop):
+            return
+        n, b, first = _samples(ctx, stop), ctx.values.int_value(step), ctx.values.int_value(start)
+        if n is not None and first is not None:
+            n -= first
+        if n is not None and b is not None and b > 0 and (n % b == 0 or n < b):
+            return
+        code = f"{_parenthesized(ctx, stop)} - {_parenthesized(ctx, step)} + 1"
+        what = (
+            f"{kind}: for {index.id} in range({ctx.text(start)}, {ctx.text(stop)}, {ctx.text(step)}) "
+            f"{verb} [{ctx.text(found.lower)}:{ctx.text(found.upper)}], and the last one of each pass is short"
+        )
+        if function is not None and _callers_choose(function):
+            # Only shuffled passes stop early: the same generator's unshuffled
+            # (evaluation) passes still reach every sample.
+            gated = f"{code} if shuffle else {ctx.text(stop)}"
+            fix = _replace_expression(ctx, stop, gated, "stop the range at the last full batch when shuffling")
+            yield ShortLastBatch(loop.iter, what, n, b, fix, batch_name=_name_of(step), keeps_unshuffled=True)
+            return
+        fix = _replace_expression(ctx, stop, code, "stop the range at the last full batch")
+        yield ShortLastBatch(loop.iter, what, n, b, fix, batch_name=_name_of(step))
+    elif len(args) == 1:
+        yield from _counted_loop(ctx, loop, index, args[0], kind)
+
+
+def _counted_loop(ctx: FileContext, loop: ast.For, index: ast.Name, count: ast.expr, kind: str = "training batch generator") -> Iterable[ShortLastBatch]:
     """``for i in range(n_batches): X[i * bs:(i + 1) * bs]`` with n_batches rounded up."""
     def lower_ok(lower: ast.expr) -> bool:
         return isinstance(lower, ast.BinOp) and isinstance(lower.op, ast.Mult) and (
@@ -330,10 +382,10 @@ def _counted_loop(ctx: FileContext, loop: ast.For, index: ast.Name, count: ast.e
         return
     fix = _replace_expression(ctx, expression, _floor_text(ctx, numerator, denominator), "count full batches only")
     what = (
-        f"training batch generator: {ctx.text(count)} = {ctx.text(expression)} rounds the number of batches up, so "
+        f"{kind}: {ctx.text(count)} = {ctx.text(expression)} rounds the number of batches up, so "
         "the last slice of each pass is short"
     ) if expression is not count else (
-        f"training batch generator: range({ctx.text(count)}) rounds the number of batches up, so the last slice of "
+        f"{kind}: range({ctx.text(count)}) rounds the number of batches up, so the last slice of "
         "each pass is short"
     )
     yield ShortLastBatch(expression, what, n, b, fix)
@@ -524,6 +576,7 @@ def short_last_batches(ctx: FileContext) -> Iterable[ShortLastBatch]:
                     candidate.fix = None
                     candidate.what += f" ({unfixable}: no fix here)"
                 yield candidate
+    yield from training_loops(ctx)
     for cls in ctx.nodes_of(ast.ClassDef):
         if _keras_sequence(ctx, cls) and words_role(cls.name) is not Role.EVAL:
             # A shuffle the constructor lets callers turn off (``Iterator(n, batch_size,
@@ -794,10 +847,11 @@ class GeneratorPartialBatch(Rule):
     chain = ChainRole.PARTIAL_BATCH
     name = "generator-partial-batch"
     severity = Severity.WARNING
-    triggers = ("yield", "Sequence", "PyDataset", "fit_generator", ".fit(")  # fit: a project generator trained on here
+    # fit: a project generator trained on here; a step: a training loop slicing its own batches
+    triggers = ("yield", "Sequence", "PyDataset", "fit_generator", ".fit(", ".backward(", ".minimize(", "train_on_batch", ".run(")
     summary = (
         "A hand-written training batch generator, batch sampler or Keras Sequence whose last batch of a pass is "
-        "short, and another file's training call of one."
+        "short, a training loop that slices its own batches so, and another file's training call of a generator."
     )
     why = (
         "Slicing X[i:i + bs] up to len(X) yields a last slice of N % bs samples once per pass over the data. "
@@ -808,7 +862,7 @@ class GeneratorPartialBatch(Rule):
         "statically the finding is INFO: unless N is a multiple of the batch size the last batch is short."
     )
     fix_doc = (
-        "Trims the range to full batches (range(0, len(X) - bs + 1, bs)), rewinds before a short slice (if current "
+        "Trims the range to full batches (range(0, len(X) - bs + 1, bs)), in a generator or a training loop; rewinds before a short slice (if current "
         "+ batch_size > len(X): current = 0), or rounds __len__ down (len(x) // batch_size). Safe when the generator "
         "shuffles: every full batch is the same as before and the leftover samples wait for the next shuffle. "
         "Unsafe when nothing shuffles: the same last samples are left out of every pass (the message says so). A "
@@ -1108,8 +1162,57 @@ class GeneratorPartialBatch(Rule):
             fixed=None,
             message_contains=("per bucket", "every bucket ends with a short batch"),
         ),
+        Flagged(
+            """
+            import numpy as np
+            import torch
+
+            batch_size = 64
+            for epoch in range(10):
+                perm = np.random.permutation(len(X))
+                for i in range(0, len(X), batch_size):
+                    idx = perm[i:i + batch_size]
+                    loss = loss_fn(model(torch.tensor(X[idx])), torch.tensor(Y[idx]))
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+            """,
+            fixed="""
+            import numpy as np
+            import torch
+
+            batch_size = 64
+            for epoch in range(10):
+                perm = np.random.permutation(len(X))
+                for i in range(0, len(X) - batch_size + 1, batch_size):
+                    idx = perm[i:i + batch_size]
+                    loss = loss_fn(model(torch.tensor(X[idx])), torch.tensor(Y[idx]))
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+            """,
+            message_contains=("training loop: for i in range(0, len(X), batch_size) slices [i:i + batch_size]",),
+        ),
     )
     quiet = (
+        Quiet(
+            """
+            import numpy as np
+
+            minibatch_size = int(batch_size // num_minibatches)
+            for update in range(num_updates):
+                np.random.shuffle(b_inds)
+                for start in range(0, batch_size, minibatch_size):
+                    mb_inds = b_inds[start:start + minibatch_size]
+                    loss = ppo_loss(mb_inds)
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+                for i in range(0, len(x_test), 100):
+                    accuracy = evaluate(model, x_test[i:i + 100])
+            """,
+            why="PPO's minibatch size is the rollout divided by the number of minibatches (every slice full); a slicing loop that takes no step only evaluates",
+        ),
         Quiet(
             """
             import torch
