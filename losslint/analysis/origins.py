@@ -84,18 +84,30 @@ class Origin:
         return Origin(self.expr, self.path, (hop, *self.hops), self.remote, self.function, self.key)
 
 
-@dataclass(slots=True)
 class Origins:
-    """What an expression may hold: ``found`` origins, and whether that is all of
-    them (``complete``). ``cut``: the depth limit or a cycle stopped the search
-    (not memoized)."""
+    """What an expression may hold: ``found`` origins, each once (an origin reached
+    along several call chains is kept with the first: a helper called from many
+    places does not multiply), and whether that is all of them (``complete``).
+    ``cut``: the depth limit or a cycle stopped the search (not memoized)."""
 
-    found: list[Origin]
-    complete: bool = True
-    cut: bool = False
+    __slots__ = ("found", "complete", "cut", "_seen")
 
-    def add(self, other: "Origins", hop: Hop | None = None) -> None:
-        self.found.extend(other.found if hop is None else [origin.behind(hop) for origin in other.found])
+    def __init__(self, found: list[Origin] | None = None, complete: bool = True, cut: bool = False) -> None:
+        self.found: list[Origin] = []
+        self.complete, self.cut = complete, cut
+        self._seen: set[tuple[int, tuple[int, ...], int, str]] = set()
+        for origin in found or ():
+            self.append(origin)
+
+    def append(self, origin: Origin) -> None:
+        key = (id(origin.expr), origin.path, id(origin.remote), origin.key)
+        if key not in self._seen:
+            self._seen.add(key)
+            self.found.append(origin)
+
+    def add(self, other: Origins, hop: Hop | None = None) -> None:
+        for origin in other.found:
+            self.append(origin if hop is None else origin.behind(hop))
         self.complete = self.complete and other.complete
         self.cut = self.cut or other.cut
 
@@ -238,7 +250,7 @@ class OriginFinder:
             elif site.call is not None:
                 found.add(self._follow(site.arguments[name], path, depth + 1), Hop(function, site))
             else:
-                found.found.append(Origin(None, path, remote=site, function=function, key=name))
+                found.append(Origin(None, path, remote=site, function=function, key=name))
         if not sites:
             found.add(self._default(binding, path, depth))
         return found
@@ -261,7 +273,7 @@ class OriginFinder:
             elif site.call is not None:
                 found.add(self._follow(passed, path, depth + 1), Hop(function, site))
             else:
-                found.found.append(Origin(None, path, remote=site, function=function, key=key))
+                found.append(Origin(None, path, remote=site, function=function, key=key))
         if not found.found:
             found.complete = False
         return found
@@ -379,7 +391,7 @@ def _behind(origins: Origins, hops: tuple[Hop, ...]) -> Origins:
     for origin in origins.found:
         for hop in reversed(hops):
             origin = origin.behind(hop)
-        result.found.append(origin)
+        result.append(origin)
     return result
 
 
