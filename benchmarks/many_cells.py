@@ -18,7 +18,8 @@ same files, alternating with this one within each repetition. Wall-clock and
 CPU medians including interpreter start-up; a run over ``--timeout`` seconds is
 stopped and reported as such. The bar: time proportional to the size, so each
 doubling of the cells at most doubles the time spent past start-up (the
-``x2`` column: the ratio of the CPU time to the row above's).
+``x2`` column: the ratio of the CPU time to the row above's), and the output
+proportional to the findings (the ``output`` column: the bytes written).
 """
 
 from __future__ import annotations
@@ -55,22 +56,24 @@ def generate(cells: int) -> str:
     return HEADER + CELL * cells
 
 
-def timed(path: Path, fmt: str, pythonpath: str | None, timeout: float) -> tuple[float, float] | None:
+def timed(path: Path, fmt: str, pythonpath: str | None, timeout: float) -> tuple[float, float, int] | None:
     """(wall, CPU) seconds of one run (CPU: user + system of the process and its
-    workers, which a loaded machine inflates less than the wall clock); None past the timeout."""
+    workers, which a loaded machine inflates less than the wall clock) and the bytes
+    it wrote; None past the timeout."""
     env = dict(os.environ)
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
     command = [sys.executable, "-m", "losslint", "check", "--no-cache", "--no-progress", "--exit-zero", "--output-format", fmt, path.name]
     start, used = time.perf_counter(), _children_cpu()
     try:
-        done = subprocess.run(command, cwd=path.parent, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=timeout)
+        done = subprocess.run(command, cwd=path.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
     except subprocess.TimeoutExpired:
         return None
     elapsed, cpu = time.perf_counter() - start, _children_cpu() - used
-    if done.returncode != 0 or "Traceback" in done.stderr:
-        sys.exit(f"{' '.join(command)} exited {done.returncode}: {done.stderr[-2000:]}")
-    return elapsed, cpu
+    stderr = done.stderr.decode(errors="replace")
+    if done.returncode != 0 or "Traceback" in stderr:
+        sys.exit(f"{' '.join(command)} exited {done.returncode}: {stderr[-2000:]}")
+    return elapsed, cpu, len(done.stdout)
 
 
 def _children_cpu() -> float:
@@ -91,7 +94,7 @@ def main() -> None:
         versions["baseline"] = str(args.baseline.resolve())
     print(f"load average at start: {os.getloadavg()[0]:.2f}", flush=True)
     with tempfile.TemporaryDirectory(prefix="losslint-many-cells-") as scratch:
-        times: dict[tuple[str, str, int], list[tuple[float, float] | None]] = {}
+        times: dict[tuple[str, str, int], list[tuple[float, float, int] | None]] = {}
         for cells in args.cells:
             path = Path(scratch) / f"cells{cells}.py"
             path.write_text(generate(cells), encoding="utf-8")
@@ -105,8 +108,8 @@ def main() -> None:
             print(f"  {cells} cells done (load {os.getloadavg()[0]:.2f})", file=sys.stderr, flush=True)
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
     for fmt in args.formats:
-        print(f"\n--output-format {fmt}, cold, medians of {args.repetitions} (wall, and CPU with its x2)")
-        print(f"{'cells':>6} {'lines':>7} " + " ".join(f"{name:>10} {'CPU':>8} {'x2':>5}" for name in versions))
+        print(f"\n--output-format {fmt}, cold, medians of {args.repetitions} (wall, and CPU with its x2; the output's size)")
+        print(f"{'cells':>6} {'lines':>7} " + " ".join(f"{name:>10} {'CPU':>8} {'x2':>5} {'output':>8}" for name in versions))
         previous: dict[str, float | None] = {}
         for cells in args.cells:
             row = f"{cells:>6} {generate(cells).count(chr(10)):>7} "
@@ -117,9 +120,14 @@ def main() -> None:
                 before = previous.get(name)
                 ratio = f"{cpu / before:5.2f}" if cpu and before else "     "
                 shown = f"{wall:.2f} s" if wall is not None else f">{args.timeout:.0f} s"
-                row += f"{shown:>10} {f'{cpu:.2f} s' if cpu is not None else '':>8} {ratio} "
+                size = _size(runs[-1][2]) if runs[-1] is not None else ""  # type: ignore[index]
+                row += f"{shown:>10} {f'{cpu:.2f} s' if cpu is not None else '':>8} {ratio} {size:>8} "
                 previous[name] = cpu
             print(row.rstrip())
+
+
+def _size(count: int) -> str:
+    return f"{count / 1e6:.1f} MB" if count >= 1e6 else f"{count / 1e3:.0f} kB"
 
 
 if __name__ == "__main__":

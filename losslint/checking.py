@@ -199,6 +199,8 @@ class FileChecker:
         return list(merged.values()), internal_error
 
     def _filter(self, findings: list[Finding], source: SourceFile) -> list[Finding]:
+        if not findings:  # (most files: no need to split their lines)
+            return findings
         ignored = self.settings.ignored_for(source.target.path)
         lines = source.text.splitlines() if source.text else []
         kept = []

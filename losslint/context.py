@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, fields
 from functools import cached_property
 from typing import TYPE_CHECKING, Iterable, Iterator, TypeVar
 
@@ -49,6 +50,9 @@ class FileContext:
     project: "ProjectFacts"
     settings: "Settings"
     file: str = ""  # the file as the filesystem knows it: its key in the project facts
+
+    def __post_init__(self) -> None:
+        _made[id(self)] = self
 
     @cached_property
     def lines(self) -> list[str]:
@@ -184,3 +188,20 @@ class FileContext:
             fix=fix,
             related_locations=tuple(related),
         )
+
+# Every FileContext not yet released, by id (weakly: a context nobody keeps goes as usual).
+_made: "weakref.WeakValueDictionary[int, FileContext]" = weakref.WeakValueDictionary()
+_FIELDS = frozenset(f.name for f in fields(FileContext))
+
+
+def release_contexts() -> None:
+    """Drop what the FileContexts made so far have worked out (their cached
+    analyses: a value resolver, scopes, memo entries refer back to their context,
+    a cycle that keeps the file's tree alive until a full garbage collection). A
+    worker calls it when a file is done, so that each tree is freed as its file
+    ends instead of waiting, with a batch's millions of nodes, for the collection
+    after the batch (on transformers: 13M objects, a fifth of the run's CPU)."""
+    for ctx in list(_made.values()):
+        for name in [name for name in vars(ctx) if name not in _FIELDS]:
+            del vars(ctx)[name]
+    _made.clear()

@@ -45,6 +45,7 @@ from typing import Callable
 from losslint.cache import Cache, canonical, content_digest, digest, lacks_line_edits, portable, settings_digest
 from losslint.checking import FileChecker, config_triggered, triggered_codes
 from losslint.config import Settings
+from losslint.context import release_contexts
 from losslint.discovery import Target
 from losslint.findings import Finding
 from losslint.pipeline import Action, FileResult, Mode, Report, lint_file
@@ -91,7 +92,10 @@ class _File:
         return len(self.data) if self.data is not None else self.bytes_on_disk
 
     def job(self) -> _Job:
-        return _Job(self.index, self.target, self.module, self.data, self.scan)
+        # pass 2 needs of the scan only what it triggered and a collector's crash:
+        # the file's facts (the project holds them) are not shipped to a worker again
+        scan = self.scan and Scan(None, self.scan.triggered, "", self.scan.crash)
+        return _Job(self.index, self.target, self.module, self.data, scan)
 
 
 @dataclass
@@ -102,7 +106,7 @@ class _Job:
     target: Target
     module: str
     data: bytes | None  # a check's bytes, read once; None where the step reads the file
-    scan: Scan | None
+    scan: Scan | None  # (without its facts)
 
 
 @dataclass
@@ -238,8 +242,9 @@ _WORKER: dict = {}
 
 def _init_worker(settings: Settings, project: ProjectFacts | None, mode: Mode, step: Step, parent: int) -> None:
     _end_with_parent(parent)
-    # Worker memory is the files in flight: no cyclic GC while a batch runs (the
-    # parse allocates millions of acyclic nodes), one collection after it.
+    # Worker memory is the file in flight: no cyclic GC while a batch runs (the
+    # parse allocates millions of acyclic nodes), each file's analyses released when
+    # it is done (its tree then goes by reference counting), one collection after it.
     gc.disable()
     _WORKER["run"] = _Pass(FileChecker(settings), project, mode)
     _WORKER["step"] = step
@@ -271,6 +276,7 @@ def _work_batch(jobs: list[_Job]) -> list[_Done]:
         if done.result is not None:
             done.result.findings = [portable(f) for f in done.result.findings]
         out.append(done)
+        release_contexts()  # its tree goes now, not with the batch's in the collection below
         fixing = run.mode.action is not Action.CHECK
         if fixing and done.result is not None and (done.result.fixed or any(f.fix is not None for f in done.result.findings)):
             # a file's libcst trees go before the next file's come; only after a
@@ -489,6 +495,7 @@ class _CheckRun:
             # in this process: a file that goes on to pass 2 keeps its tree (no second parse)
             scan, source = scan_file(run.checker, job.target, job.module, job.data or b"")
             result = _finished_early(run, source, scan)
+            release_contexts()  # (garbage the disabled collector would keep until pass 2, frozen)
             if result is None:
                 by_index[job.index].source = source
                 self.kept_trees = True

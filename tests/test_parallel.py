@@ -182,3 +182,41 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def test_a_worker_lets_each_files_analysis_go_when_the_file_is_done(tmp_path: Path, monkeypatch):
+    """A worker runs with the cyclic collector off; a file's analyses (a value
+    resolver, scopes, memo entries) refer back to its FileContext, and so would
+    keep its tree alive until the collection after the batch. Each file's contexts
+    are released when it is done: none is left, and nothing cyclic holds a tree."""
+    import gc
+    from types import SimpleNamespace
+
+    from losslint.context import FileContext
+    from losslint.discovery import Target
+    from losslint.pipeline import Mode
+
+    script = (FIXTURES / "torch_mnist_classifier.py").read_bytes()
+    checker = parallel.FileChecker(Settings())
+    target = Target(tmp_path / "train.py", "train.py")
+    scan, _ = parallel.scan_file(checker, target, "train", script)
+    project = checker.empty_project()
+    project.add(scan.facts, str(target.path))
+    parallel._WORKER.update(run=parallel._Pass(checker, project, Mode()), step=parallel._check_step)
+    monkeypatch.setattr(parallel, "gc", SimpleNamespace(collect=lambda: 0))  # not the batch's collection: the release
+    collecting = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        [done] = parallel._work_batch([parallel._Job(0, target, "train", script, scan)])
+        assert done.result is not None and done.result.findings  # the rules did run on it
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        left = [o for o in gc.garbage if isinstance(o, FileContext)]
+        assert not left and not [o for o in gc.get_objects() if isinstance(o, FileContext)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        parallel._WORKER.clear()
+        if collecting:
+            gc.enable()

@@ -6,8 +6,9 @@ These functions visit the same nodes in the same order (breadth first, children
 in field order), so a rule that switches to them behaves exactly as before.
 
 - ``walk(node)``: every node under ``node``, as a list.
-- ``tree_index(tree)``: every node of a whole tree and its parent map, built once
-  and shared by the fact collectors and the FileContext of the same tree.
+- ``tree_index(tree)``: every node of a whole tree (but the expression contexts)
+  and its parent map, built once and shared by the fact collectors and the
+  FileContext of the same tree.
 - ``statements(node)``: only the nodes that can hold statements (the module,
   statements, except handlers, match cases), in the relative order ``ast.walk``
   yields them: expressions are never entered, which makes finding imports,
@@ -41,18 +42,37 @@ def walk(node: ast.AST) -> list[ast.AST]:
 
 _last_index: tuple[ast.AST | None, list[ast.AST], dict[ast.AST, ast.AST]] = (None, [], {})
 
+# The fields of a node class that can hold nodes, in field order: not a Name's
+# ``id`` or an Attribute's ``attr`` (strings), a Constant's ``value``, nor the
+# ``ctx`` of a Name, Attribute or Subscript (Load, Store, Del: one shared object
+# each, a third of all nodes, and no analysis asks for one or for its parent).
+_NOT_NODES = frozenset({"ctx", "id", "attr", "name", "asname", "arg", "module", "level", "type_comment", "kind", "conversion", "is_async", "simple", "tag"})
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _child_fields(cls: type) -> tuple[str, ...]:
+    names = tuple(name for name in cls._fields if name not in _NOT_NODES and not (cls is ast.Constant and name == "value"))  # type: ignore[attr-defined]
+    _CHILD_FIELDS[cls] = names
+    return names
+
 
 def tree_index(tree: ast.AST) -> tuple[list[ast.AST], dict[ast.AST, ast.AST]]:
-    """(nodes in ast.walk order, child -> parent) for ``tree``; the last tree's
-    index is kept, so the collectors and the rules of one file build it once."""
+    """(nodes in ast.walk order, child -> parent) for ``tree``, the expression
+    contexts (Load, Store, Del) left out; the last tree's index is kept, so the
+    collectors and the rules of one file build it once."""
     global _last_index
     if _last_index[0] is tree:
         return _last_index[1], _last_index[2]
     out = [tree]
     parents: dict[ast.AST, ast.AST] = {}
     append = out.append
+    fields_of = _CHILD_FIELDS
     for current in out:
-        for name in current._fields:
+        cls = current.__class__
+        names = fields_of.get(cls)
+        if names is None:
+            names = _child_fields(cls)
+        for name in names:
             value = getattr(current, name, None)
             if value is None:
                 continue
