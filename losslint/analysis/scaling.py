@@ -1221,13 +1221,41 @@ def off_by_default(ctx: "FileContext", node: ast.AST) -> bool:
     current = ctx.parents.get(node)
     while current is not None and not isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Module)):
         if isinstance(current, (ast.If, ast.IfExp)):
+            in_body = child is current.body or (isinstance(current.body, list) and child in current.body)
+            if in_body and _never_set_flag(ctx, current.test):
+                return True  # raises AttributeError before it could divide
             value = ctx.values.value(current.test)
             if value is not _UNKNOWN and isinstance(value, (bool, int, type(None))):
-                in_body = child is current.body or (isinstance(current.body, list) and child in current.body)
                 if bool(value) != in_body and child is not current.test:
                     return True
         child, current = current, ctx.parents.get(current)
     return False
+
+
+_PLAIN_BASES = {"", "object", "Module", "nn.Module", "torch.nn.Module"}
+
+
+def _never_set_flag(ctx: "FileContext", test: ast.expr) -> bool:
+    """``if self.batch_average:`` in a class (on ``object`` or ``nn.Module`` alone)
+    that never sets ``batch_average``: the test raises, its branch never runs (a
+    constructor that takes the flag and forgets to store it)."""
+    if not (isinstance(test, ast.Attribute) and isinstance(test.value, ast.Name) and test.value.id == "self"):
+        return False
+    cls = ctx.enclosing(test, ast.ClassDef)
+    if cls is None or cls.decorator_list or any((dotted(b) or "?") not in _PLAIN_BASES for b in cls.bases) or cls.keywords:
+        return False
+    for node in ast.walk(cls):
+        if isinstance(node, ast.Attribute) and node.attr == test.attr and isinstance(node.ctx, (ast.Store, ast.Del)):
+            return False
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and node in cls.body:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == test.attr for t in targets):
+                return False  # a class attribute
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("setattr", "vars") or (
+            isinstance(node, ast.Attribute) and node.attr in ("__dict__", "__setattr__")
+        ):
+            return False  # set by name: cannot tell
+    return True
 
 
 def in_evaluation(ctx: "FileContext", node: ast.AST) -> bool:
