@@ -266,6 +266,8 @@ def _divides(ctx: FileContext, step: ast.expr, stop: ast.expr) -> bool:
                 value = value.args[0]
             if isinstance(value, ast.BinOp) and isinstance(value.op, (ast.FloorDiv, ast.Div)) and _same(ctx, value.left, stop):
                 return True
+            if isinstance(value, ast.Call) and "div" in ctx.text(value.func).lower() and value.args and _same(ctx, value.args[0], stop):
+                return True  # exact_div(local_batch_size, num_mini_batches)
     return False
 
 
@@ -287,11 +289,12 @@ def _range_loops(ctx: FileContext, function: ast.FunctionDef) -> Iterable[ShortL
 
 
 def _trains(loop: ast.For) -> bool:
-    """The loop's body takes a training step: backward(), an optimizer's step, fit/
-    train_on_batch, minimize/apply_gradients, or a TF1 ``sess.run(train_op, ...)``."""
+    """The loop's body takes an optimizer step per slice: step(), fit/train_on_batch,
+    minimize/apply_gradients, or a TF1 ``sess.run(train_op, ...)`` (a backward() alone
+    accumulates micro-batches into one step)."""
     for node in _own_nodes(loop):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            if node.func.attr in _TRAINING_CALLS or node.func.attr == "minimize":
+            if node.func.attr in _TRAINING_CALLS - {"backward"} or node.func.attr == "minimize":
                 return True
             if node.func.attr == "run" and node.args and any(
                 word in ast.unparse(node.args[0]).lower() for word in ("train", "optim", "minimize", "update")
@@ -304,7 +307,12 @@ def training_loops(ctx: FileContext) -> Iterable[ShortLastBatch]:
     """A training loop that slices its own batches (``for i in range(0, len(X), bs):
     X[perm[i:i + bs]]`` then a step): the same short last slice as a generator's."""
     for loop in ctx.nodes_of(ast.For):
-        if isinstance(loop.iter, ast.Call) and isinstance(loop.iter.func, ast.Name) and loop.iter.func.id == "range" and _trains(loop):
+        if not (isinstance(loop.iter, ast.Call) and isinstance(loop.iter.func, ast.Name) and loop.iter.func.id == "range"):
+            continue
+        stop = loop.iter.args[1] if len(loop.iter.args) == 3 else None
+        if stop is not None and "batch" in ctx.text(stop).lower():
+            continue  # a batch split into micro-batches (range(0, batch.shape[0], microbatch)), not a pass over the data
+        if _trains(loop):
             # a loop that trains serves no evaluation pass: no caller's choice to keep
             shortened = list(_range_loop(ctx, loop, None, "training loop", "slices"))
             function = ctx.enclosing(loop, ast.FunctionDef, ast.AsyncFunctionDef)
@@ -1210,8 +1218,15 @@ class GeneratorPartialBatch(Rule):
                     optimizer.step()
                 for i in range(0, len(x_test), 100):
                     accuracy = evaluate(model, x_test[i:i + 100])
+            for batch in loader:
+                for i in range(0, batch.shape[0], microbatch):
+                    loss_fn(model(batch[i:i + microbatch])).backward()
+                optimizer.step()
             """,
-            why="PPO's minibatch size is the rollout divided by the number of minibatches (every slice full); a slicing loop that takes no step only evaluates",
+            why=(
+                "PPO's minibatch size is the rollout divided by the number of minibatches (every slice full); a slicing "
+                "loop that takes no step only evaluates; micro-batches of one batch accumulate into one step"
+            ),
         ),
         Quiet(
             """
