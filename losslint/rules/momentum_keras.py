@@ -63,8 +63,10 @@ def _qualname(ctx: FileContext, node: ast.expr) -> str:
 
 
 def keras_optimizer(ctx: FileContext, call: ast.Call) -> Momentum | None:
-    # tf.compat.v1 / tf.compat.v2 spell the same Keras (``import tensorflow.compat.v2 as tf``)
+    # tf.compat.v1 / tf.compat.v2 spell the same Keras (``import tensorflow.compat.v2 as tf``);
+    # TF 2's ``tf.optimizers`` is ``tf.keras.optimizers``
     qual = re.sub(r"^tensorflow\.compat\.v[12]\.", "tensorflow.", _qualname(ctx, call.func))
+    qual = re.sub(r"^tensorflow\.optimizers\.", "tensorflow.keras.optimizers.", qual)
     if ".optimizers." not in qual or not qual.startswith(_KERAS_ROOTS):
         return project_keras_optimizer(ctx, call)
     spec = KERAS_OPTIMIZERS.get(last_part(qual))
@@ -437,6 +439,30 @@ class KerasMomentumWithoutClipping(Rule):
             fixed=None,
             files=(("layers.py", "import tensorflow as tf\n\nclass Layer(object):\n    pass\n"),),
             message_contains=("tf.train.AdamOptimizer steps",),
+        ),
+        Flagged(
+            """
+            import tensorflow as tf
+
+            optimizer = tf.optimizers.Adam(learning_rate)
+            for step, (batch_x, batch_y) in enumerate(train_data.take(training_steps), 1):
+                with tf.GradientTape() as g:
+                    loss = cross_entropy(conv_net(batch_x), batch_y)
+                gradients = g.gradient(loss, conv_net.trainable_variables)
+                optimizer.apply_gradients(zip(gradients, conv_net.trainable_variables))
+            """,
+            fixed="""
+            import tensorflow as tf
+
+            optimizer = tf.optimizers.Adam(learning_rate, global_clipnorm=1.0)
+            for step, (batch_x, batch_y) in enumerate(train_data.take(training_steps), 1):
+                with tf.GradientTape() as g:
+                    loss = cross_entropy(conv_net(batch_x), batch_y)
+                gradients = g.gradient(loss, conv_net.trainable_variables)
+                optimizer.apply_gradients(zip(gradients, conv_net.trainable_variables))
+            """,
+            message_contains=("keras Adam without clipnorm",),
+            unsafe=True,
         ),
     )
     quiet = (
