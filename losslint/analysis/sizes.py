@@ -291,6 +291,13 @@ def _call_length(ctx: "FileContext", call: ast.Call, depth: int) -> int | None:
         return len(range(*args))  # type: ignore[arg-type]
     if name in ("list", "tuple", "sorted", "np.array", "array", "tensor", "as_tensor", "asarray", "from_numpy", "Tensor"):
         return length(ctx, call.args[0], depth + 1) if call.args else None
+    if name in ("unsqueeze", "expand_dims"):
+        # torch.unsqueeze(x, dim=1), x.unsqueeze(1), np.expand_dims(x, -1): a new axis
+        # after the first keeps the number of samples
+        function_form = module.split(".")[-1] in ("torch", "np", "numpy", "jnp", "tf", "tensorflow")
+        array = call.args[0] if function_form and call.args else call.func.value if isinstance(call.func, ast.Attribute) and not function_form else None
+        axis = ctx.values.int_value(argument(call, "axis" if name == "expand_dims" else "dim", 1 if function_form else 0))
+        return length(ctx, array, depth + 1) if array is not None and axis is not None and axis != 0 else None
     if name in ("TensorDataset", "StackDataset"):
         sizes = [length(ctx, a, depth + 1) for a in call.args]
         known = [s for s in sizes if s is not None]

@@ -196,14 +196,21 @@ def _size_sources(analysis: DataLoaderAnalysis, n: int | None, b: int | None) ->
     return size_sources(analysis.ctx, analysis.call, n, dataset, b, analysis.batch_size_node)
 
 
-def _dataloaders(ctx: FileContext) -> Iterable[DataLoaderAnalysis]:
+def _dataloaders(ctx: FileContext) -> list[DataLoaderAnalysis]:
     """The training DataLoaders of this file whose last batch of a pass holds the
-    remainder: an epoch that ends, and a run that reaches its end."""
-    for call in ctx.nodes_of(ast.Call):
-        if is_dataloader(ctx, call):
-            analysis = DataLoaderAnalysis(ctx, call)
-            if analysis.trains_with_remainder() and not analysis.endless() and not bounded_within_pass(ctx, *analysis.sizes()[:2]):
-                yield analysis
+    remainder: an epoch that ends, and a run that reaches its end. (Once per file:
+    LL201, LL202 and LL205 each ask.)"""
+    found = ctx.memo.get("partial_batch_torch.dataloaders")
+    if found is None:
+        found = ctx.memo["partial_batch_torch.dataloaders"] = [
+            analysis
+            for call in ctx.nodes_of(ast.Call)
+            if is_dataloader(ctx, call)
+            and (analysis := DataLoaderAnalysis(ctx, call)).trains_with_remainder()
+            and not analysis.endless()
+            and not bounded_within_pass(ctx, *analysis.sizes()[:2])
+        ]
+    return found
 
 
 @register
@@ -487,8 +494,37 @@ class PartialLastBatch(Rule):
             """,
             message_contains=("N=1000, B=64",),
         ),
+        Flagged(
+            """
+            import torch
+            import torch.utils.data as Data
+
+            x = torch.unsqueeze(torch.linspace(-1, 1, 1000), dim=1)
+            y = x.pow(2) + 0.1 * torch.normal(torch.zeros(*x.size()))
+            loader = Data.DataLoader(dataset=Data.TensorDataset(x, y), batch_size=32, shuffle=True)
+            """,
+            fixed="""
+            import torch
+            import torch.utils.data as Data
+
+            x = torch.unsqueeze(torch.linspace(-1, 1, 1000), dim=1)
+            y = x.pow(2) + 0.1 * torch.normal(torch.zeros(*x.size()))
+            loader = Data.DataLoader(dataset=Data.TensorDataset(x, y), batch_size=32, shuffle=True, drop_last=True)
+            """,
+            message_contains=("N=1000, B=32",),
+        ),
     )
     quiet = (
+        Quiet(
+            """
+            import torch
+            import torch.utils.data as Data
+
+            x = torch.linspace(-1, 1, 1000).unsqueeze(1)
+            loader = Data.DataLoader(dataset=Data.TensorDataset(x, x ** 2), batch_size=40, shuffle=True)
+            """,
+            why="x.unsqueeze(1) keeps linspace's 1000 samples, a multiple of 40",
+        ),
         Quiet(
             """
             import torch
