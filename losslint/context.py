@@ -36,6 +36,18 @@ _LINE_END = re.compile(r"[^\r\n]*(?:\r\n|\r|\n|$)")
 _TEST_FOLDERS = frozenset({"test_utils", "testing_utils", "testing"})
 
 
+_last_tree: tuple[ast.AST | None, dict] = (None, {})
+
+
+def _tree_shared(tree: ast.AST) -> dict:
+    """What depends on the tree alone, kept for the last tree: the fact collectors
+    and the rules of one file each make a FileContext of it (as ``tree_index``)."""
+    global _last_tree
+    if _last_tree[0] is not tree:
+        _last_tree = (tree, {})
+    return _last_tree[1]
+
+
 def dotted_tail(node: ast.expr) -> str | None:
     """The last name of a class base: ``TestCase`` of ``unittest.TestCase``."""
     return node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else None
@@ -70,7 +82,11 @@ class FileContext:
 
     @cached_property
     def imports(self) -> ImportTable:
-        return ImportTable(self.tree, self.module)
+        shared = _tree_shared(self.tree)
+        table = shared.get(("imports", self.module))
+        if table is None:
+            table = shared[("imports", self.module)] = ImportTable(self.tree, self.module)
+        return table
 
     @cached_property
     def parents(self) -> dict[ast.AST, ast.AST]:
@@ -90,9 +106,12 @@ class FileContext:
 
     @cached_property
     def _by_type(self) -> dict[type, list[ast.AST]]:
-        by_type: dict[type, list[ast.AST]] = {}
-        for node in self.nodes:
-            by_type.setdefault(node.__class__, []).append(node)
+        shared = _tree_shared(self.tree)
+        by_type = shared.get("by_type")
+        if by_type is None:
+            by_type = shared["by_type"] = {}
+            for node in self.nodes:
+                by_type.setdefault(node.__class__, []).append(node)
         return by_type
 
     def nodes_of(self, *types: type[N]) -> Iterator[N]:
@@ -188,6 +207,7 @@ class FileContext:
             fix=fix,
             related_locations=tuple(related),
         )
+
 
 # Every FileContext not yet released, by id (weakly: a context nobody keeps goes as usual).
 _made: "weakref.WeakValueDictionary[int, FileContext]" = weakref.WeakValueDictionary()

@@ -31,6 +31,7 @@ from losslint.analysis.names import argument, dotted, has_star_kwargs, last_part
 from losslint.analysis.origins import dict_entries
 from losslint.analysis.roles import Role, bound_name, only_read_without_steps, pipeline_role, words_role
 from losslint.analysis.sizes import TFDS_SIZES, length, sample_count, tfds_split_length
+from losslint.analysis.walk import tree_index
 from losslint.findings import RelatedLocation
 from losslint.project import UNKNOWN, ModuleFacts, ProjectFacts, argparse_dest, collector, family_fact
 
@@ -355,8 +356,13 @@ def _derives_from_dataloader(ctx: FileContext, func: ast.expr, qual: str) -> boo
 
 def is_dataloader(ctx: FileContext, call: ast.Call) -> bool:
     """A ``DataLoader(...)`` call: torch's (or a known re-export), a project subclass,
-    or a name that is one of them whichever branch chose it."""
-    return _dataloader_class(ctx, call.func)
+    or a name that is one of them whichever branch chose it. (Once per call and
+    file: several rules ask of every call.)"""
+    key = ("batching.is_dataloader", call)
+    found = ctx.memo.get(key)
+    if found is None:
+        found = ctx.memo[key] = _dataloader_class(ctx, call.func)
+    return found
 
 
 def _sampler_call(ctx: FileContext, sampler: ast.expr) -> ast.expr:
@@ -1082,7 +1088,7 @@ def _batching_counts(tree: ast.Module, source: str, facts: ModuleFacts) -> None:
     if "DataLoader" not in source and ".batch(" not in source:
         return
     counts = BatchingCounts()
-    for node in ast.walk(tree):
+    for node in tree_index(tree)[0]:  # ast.walk's order; the walk the collectors share
         if not isinstance(node, ast.Call):
             continue
         # ds.shuffle(n).batch(b): a chained call has no dotted name, its attribute is the call

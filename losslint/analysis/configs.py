@@ -513,7 +513,7 @@ class _PathEvaluator:
         self.names: dict[str, Any] = {}
         self.opened: dict[str, ast.expr] = {}  # ``with open(P) as f``: f -> P
         seen: dict[str, list[ast.expr | None]] = {}
-        for node in ast.walk(tree):
+        for node in tree_index(tree)[0]:  # ast.walk's order; the walk the collectors share
             if isinstance(node, ast.Assign):
                 for target in node.targets:
                     if isinstance(target, ast.Name):

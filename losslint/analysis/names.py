@@ -28,6 +28,7 @@ class ImportTable:
     def __init__(self, tree: ast.Module, module_name: str = "") -> None:
         self.aliases: dict[str, str] = {}
         self.star_modules: list[str] = []
+        self._qualnames: dict[ast.expr, str | None] = {}  # keyed by the node itself: it stays alive
         package = module_name.rpartition(".")[0]
         for node in statements(tree):  # imports are statements: ast.walk's order, expressions skipped
             if isinstance(node, ast.Import):
@@ -53,15 +54,21 @@ class ImportTable:
 
     def qualname(self, node: ast.expr) -> str | None:
         """Fully qualified dotted name of an expression, resolving import aliases.
-        Names that were not imported come back as written."""
+        Names that were not imported come back as written. (Once per node: the
+        rules ask again of the same calls.)"""
+        try:
+            return self._qualnames[node]
+        except KeyError:
+            pass
         text = dotted(node)
         if text is None:
-            return None
-        head, _, rest = text.partition(".")
-        resolved = self.aliases.get(head)
-        if resolved is None:
-            return text
-        return f"{resolved}.{rest}" if rest else resolved
+            qualname = None
+        else:
+            head, _, rest = text.partition(".")
+            resolved = self.aliases.get(head)
+            qualname = text if resolved is None else f"{resolved}.{rest}" if rest else resolved
+        self._qualnames[node] = qualname
+        return qualname
 
     def imports_any(self, *prefixes: str) -> bool:
         """Does the module import anything from one of these top-level packages?"""

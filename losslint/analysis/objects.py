@@ -29,7 +29,20 @@ if TYPE_CHECKING:
     from losslint.context import FileContext
 
 T = TypeVar("T")
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 Function = ast.FunctionDef | ast.AsyncFunctionDef
+
+
+# The last tree's own-node lists: each rule and fact collector makes its own resolver
+# of the same tree, and they share these (as walk.tree_index and scopes' tables).
+_last_own_nodes: tuple[ast.AST | None, dict[int, list[ast.AST]]] = (None, {})
+
+
+def _own_nodes_of(tree: ast.AST) -> dict[int, list[ast.AST]]:
+    global _last_own_nodes
+    if _last_own_nodes[0] is not tree:
+        _last_own_nodes = (tree, {})
+    return _last_own_nodes[1]
 
 
 class ObjectResolver(Generic[T]):
@@ -40,7 +53,7 @@ class ObjectResolver(Generic[T]):
     def __init__(self, ctx: "FileContext") -> None:
         self.ctx = ctx
         self.origins = origins_of(ctx)
-        self._own_nodes: dict[int, list[ast.AST]] = {}
+        self._own_nodes = _own_nodes_of(ctx.tree)
 
     # -- hooks: the family's judgement ---------------------------------------------------
     def construct(self, call: ast.Call, name: str, depth: int, path: tuple[int, ...]) -> list[T] | None:
@@ -74,10 +87,16 @@ class ObjectResolver(Generic[T]):
         if nodes is None:
             if isinstance(scope, ast.Module):
                 nodes = [scope]
-                for node in nodes:
-                    for child in ast.iter_child_nodes(node):
-                        if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                            nodes.append(child)
+                append = nodes.append
+                for node in nodes:  # ast.iter_child_nodes' order, without its generators
+                    for name in node._fields:
+                        value = getattr(node, name, None)
+                        if value.__class__ is list:
+                            for child in value:
+                                if isinstance(child, ast.AST) and not isinstance(child, _DEFINITIONS):
+                                    append(child)
+                        elif isinstance(value, ast.AST) and not isinstance(value, _DEFINITIONS):
+                            append(value)
             else:
                 nodes = walk(scope)
             self._own_nodes[id(scope)] = nodes
