@@ -510,8 +510,30 @@ class KerasFitPartialBatch(Rule):
             fixed=None,
             message_contains=("arrays read at run time", "B=64"),
         ),
+        Flagged(
+            """
+            from sklearn.model_selection import train_test_split
+            from tensorflow import keras
+            X_train, X_test, y_train, y_test = train_test_split(*load_digits(return_X_y=True), test_size=0.15)
+            model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+            model.fit(X_train, y_train, validation_split=0.2, epochs=15, batch_size=32)
+            """,
+            fixed=None,
+            message_contains=("arrays of unknown length (X_train) (the first 0.8 of them with validation_split=0.2) with B=32",),
+        ),
     )
     quiet = (
+        Quiet(
+            """
+            from sklearn.model_selection import train_test_split
+            from tensorflow import keras
+            X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.15)
+            model.compile(optimizer="sgd", loss="mse")
+            model.fit(X_train, y_train, batch_size=len(X_train), epochs=100)
+            model.fit(X_train, y_train, batch_size=1, epochs=3)
+            """,
+            why="one batch of all the arrays (batch_size=len(X_train)), or batches of one: every batch is full",
+        ),
         Quiet(
             """
             import numpy as np
@@ -630,9 +652,7 @@ class KerasFitPartialBatch(Rule):
         its __len__ is ceil(N / B)) or on arrays loaded at run time (``np.load``): N is
         not known statically, the last batch is short unless N is a multiple of B."""
         value = _resolved(ctx, x)
-        if not isinstance(value, ast.Call):
-            return None
-        func = value.func
+        func = value.func if isinstance(value, ast.Call) else None
         if isinstance(func, ast.Attribute) and func.attr in _KERAS_ITERATORS:
             size = argument(value, "batch_size")
             b = KERAS_DEFAULT_BATCH_SIZE if size is None else ctx.values.int_value(size)
@@ -644,7 +664,7 @@ class KerasFitPartialBatch(Rule):
                 "number of images N is a multiple of B the last batch of every epoch is smaller (N is not known "
                 "statically; no fix: fit has no drop-last option, pass steps_per_epoch=N // B)"
             )
-        qual = ctx.qualname(func) or ""
+        qual = (ctx.qualname(func) or "") if func is not None else ""
         if qual.split(".")[0] == "numpy" and last_part(qual) in _RUNTIME_ARRAYS:
             b_node = argument(call, "batch_size", _FIT_POSITIONS["batch_size"])
             b = KERAS_DEFAULT_BATCH_SIZE if b_node is None else ctx.values.int_value(b_node)
@@ -654,6 +674,22 @@ class KerasFitPartialBatch(Rule):
             return (
                 f"Keras fit on arrays read at run time ({ctx.text(x)} from {last_part(qual)}) with {batch}: unless "
                 "their length N is a multiple of B the last batch of every epoch is smaller (N is not known statically)"
+            )
+        y = argument(call, "y", _FIT_POSITIONS["y"])
+        if y is not None and not (isinstance(y, ast.Constant) and y.value is None):
+            # fit(x, y): Keras takes y only with arrays (a dataset, generator or Sequence
+            # brings its own targets), so x holds N samples that fit slices into batches
+            b_node = argument(call, "batch_size", _FIT_POSITIONS["batch_size"])
+            b = KERAS_DEFAULT_BATCH_SIZE if b_node is None or (isinstance(b_node, ast.Constant) and b_node.value is None) else ctx.values.int_value(b_node)
+            if b == 1 or (b_node is not None and ctx.text(x) in ctx.text(b_node)):
+                return None  # a batch of one, or batch_size=len(x): one full batch
+            batch = f"B={b}" + (" (the default)" if b_node is None else "") if b is not None else "B unknown"
+            split = argument(call, "validation_split", _FIT_POSITIONS["validation_split"])
+            part = f" (the first {1 - ctx.values.number(split):g} of them with validation_split={ctx.text(split)})" if split is not None and ctx.values.number(split) is not None else ""
+            return (
+                f"Keras fit on arrays of unknown length ({ctx.text(x)}){part} with {batch}: unless the number of training "
+                "samples N is a multiple of B the last batch of every epoch is smaller (N is not known statically; no fix: "
+                "fit has no drop-last option, slice the arrays to a multiple of B)"
             )
         return None
 
