@@ -553,7 +553,8 @@ class DataLoaderAnalysis:
                 evaluated = _evaluated(shuffle, passed)
                 if evaluated is UNKNOWN and _compares_to_training(shuffle):
                     evaluated = True  # shuffle=(mode == "train") with a mode not known here: a training loader in that mode
-                values = {evaluated} if isinstance(evaluated, bool) else {self._passed_value(site, name) for name in shuffle_parameters}
+                # else (shuffle=shuffle and sampler is None): what the parameters are, the defaults where not passed
+                values = {evaluated} if isinstance(evaluated, bool) else set(passed.values())
                 if True in values:
                     roles.add(Role.TRAIN)
                 elif False in values:

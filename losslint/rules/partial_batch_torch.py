@@ -763,6 +763,20 @@ class PossiblePartialLastBatch(Rule):
         ),
         Flagged(
             """
+            from torch.utils.data import DataLoader, distributed
+
+            def create_classification_dataloader(path, batch_size=16, rank=-1, shuffle=True):
+                dataset = ImageFolder(path)
+                sampler = None if rank == -1 else distributed.DistributedSampler(dataset, shuffle=shuffle)
+                return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler)
+
+            loader = create_classification_dataloader(path=data_dir, batch_size=64, rank=LOCAL_RANK)
+            """,
+            fixed=None,
+            message_contains=("create_classification_dataloader builds loaders for its callers",),
+        ),
+        Flagged(
+            """
             from torch.utils.data import DataLoader, DistributedSampler
             def train_dataloader(self):
                 return DataLoader(self.ds, batch_size=16, sampler=DistributedSampler(self.ds))
