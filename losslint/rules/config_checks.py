@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
-from losslint.analysis import configs, trainer_configs  # (trainer_configs: its collector and launch finders register)
+from losslint.analysis import configs, hf_arguments, trainer_configs  # (trainer_configs: its collector and launch finders register)
 from losslint.analysis.configs import ConfigDocument, ConfigNode, TextEdit
 from losslint.discovery import display_path
 from losslint.findings import Applicability, Finding, Fix, RelatedLocation, Severity, Span
@@ -408,18 +408,8 @@ def lightning_cli_without_clipping(ctx: "FileContext", rule: "Rule") -> Iterable
 
 # -- Hugging Face TrainingArguments from a YAML/JSON (HfArgumentParser, TrlParser) -------
 
-# What TrainingArguments does by default (docs/semantics.md §3, §4): the Trainer clips
-# at max_grad_norm=1.0, keeps the last batch (dataloader_drop_last=False), and batches
-# per_device_train_batch_size=8; its optim (adamw_torch) has momentum unless one of these.
-_HF_DEFAULT_BATCH_SIZE = 8
-_HF_PLAIN_OPTIMS = ("sgd", "adagrad", "adafactor", "rmsprop", "lomo", "adalomo", "schedule_free_sgd")
+# Keys that make a YAML/JSON one of TrainingArguments (not a model or data section).
 _HF_ARGUMENT_KEYS = {"per_device_train_batch_size", "num_train_epochs", "learning_rate", "output_dir", "gradient_accumulation_steps", "max_steps", "max_grad_norm"}
-# transformers' argument classes and TRL's configs of supervised and preference training
-# (on-policy trainers batch generations, not the train set: not judged for LL207).
-_HF_SUPERVISED = {
-    "TrainingArguments", "Seq2SeqTrainingArguments", "SFTConfig", "DPOConfig", "KTOConfig", "RewardConfig", "ORPOConfig",
-    "CPOConfig", "BCOConfig", "PRMConfig", "GKDConfig",
-}
 _HF_PARSER_TRIGGERS = ("parse_yaml_file", "parse_json_file", "TrlParser", "HfArgumentParser")
 
 
@@ -448,7 +438,7 @@ def _hf_documents(ctx: "FileContext") -> Iterable[tuple[configs.ConfigRead, Conf
     classes = _arguments_classes(ctx)
     if not classes:
         return
-    cls = next((c for c in classes if c in _HF_SUPERVISED), classes[0])
+    cls = next((c for c in classes if c in hf_arguments.SUPERVISED_ARGUMENTS), classes[0])
     script = ctx.file or ctx.path
     launched = None
     seen = set()
@@ -488,8 +478,8 @@ def hf_yaml_without_clipping(ctx: "FileContext", rule: "Rule") -> Iterable[Findi
         value = document.scalar(node)
         if not (value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0)):
             continue  # clips, or not known statically
-        optim = document.scalar(root.get("optim")) if root.get("optim") is not None else "adamw_torch"
-        if not isinstance(optim, str) or optim.lower().startswith(_HF_PLAIN_OPTIMS):
+        optim = document.scalar(root.get("optim")) if root.get("optim") is not None else hf_arguments.DEFAULT_OPTIM
+        if not hf_arguments.has_momentum(optim):
             continue
         momentum = Momentum(f"the Trainer's {optim}", ADAM, 0.9, 0.999)
         call = _calls_at(ctx, read)
@@ -510,7 +500,7 @@ def hf_yaml_partial_last_batch(ctx: "FileContext", rule: "Rule") -> Iterable[Fin
     from a config; quiet for a batch of 1, ``do_train: false``, a run bounded by
     ``max_steps``, and for on-policy trainers' configs)."""
     for read, document, passing, cls in _hf_documents(ctx):
-        if cls not in _HF_SUPERVISED:
+        if cls not in hf_arguments.SUPERVISED_ARGUMENTS:
             continue
         root = document.root
         flag = root.get("dataloader_drop_last")
@@ -523,12 +513,12 @@ def hf_yaml_partial_last_batch(ctx: "FileContext", rule: "Rule") -> Iterable[Fin
         if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps > 0 or _overridden(passing, "max_steps"):
             continue  # bounded by steps (or not known): no pass over the data need end
         batch = root.get("per_device_train_batch_size")
-        b = document.scalar(batch) if batch is not None else _HF_DEFAULT_BATCH_SIZE
+        b = document.scalar(batch) if batch is not None else hf_arguments.DEFAULT_BATCH_SIZE
         if b == 1 or _overridden(passing, "per_device_train_batch_size"):
             continue
         if passing and all(trainer_configs.many_processes(launch) for launch in passing):
             continue  # every run has several processes: accelerate fills the last batch
-        shown = f"per_device_train_batch_size: {b}" if batch is not None else f"per_device_train_batch_size={_HF_DEFAULT_BATCH_SIZE} (the default)"
+        shown = f"per_device_train_batch_size: {b}" if batch is not None else f"per_device_train_batch_size={hf_arguments.DEFAULT_BATCH_SIZE} (the default)"
         call = _calls_at(ctx, read)
         related = [ctx.related(call, f"{cls} are read from this config here")] if call is not None else []
         related += [r for launch in passing for r in _launch_related(launch, "the run is launched with this config here")]

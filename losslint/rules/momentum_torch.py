@@ -28,6 +28,7 @@ import ast
 from pathlib import Path
 from typing import Iterable
 
+from losslint.analysis import hf_arguments
 from losslint.analysis.names import argument, dotted, keyword, last_part
 from losslint.context import FileContext
 from losslint.discovery import display_path
@@ -530,22 +531,20 @@ def _helper_fix(ctx: FileContext, call: ast.Call, fact: HelperFact) -> Fix | Non
 
 # -- Hugging Face Trainer -----------------------------------------------------------------
 
-_HF_ARGUMENTS = ("TrainingArguments", "Seq2SeqTrainingArguments")
-_HF_PLAIN_OPTIMS = ("sgd", "adagrad", "adafactor", "rmsprop", "lomo", "adalomo", "schedule_free_sgd")
 
 
 def hf_findings(rule: Rule, ctx: FileContext) -> Iterable[Finding]:
     for call in ctx.nodes_of(ast.Call):
         qual = ctx.qualname(call.func) or ""
-        if last_part(qual) not in _HF_ARGUMENTS or not ("transformers" in qual or "trl" in qual or "." not in qual):
+        if last_part(qual) not in hf_arguments.TRANSFORMERS_ARGUMENTS or not ("transformers" in qual or "trl" in qual or "." not in qual):
             continue
         max_grad_norm = keyword(call, "max_grad_norm")
         if max_grad_norm is None:
             continue  # the default, 1.0: the Trainer clips
         value = ctx.values.value(max_grad_norm.value)
         optim = keyword(call, "optim")
-        optim_value = ctx.values.value(optim.value) if optim is not None else "adamw_torch"
-        if isinstance(optim_value, str) and optim_value.lower().startswith(_HF_PLAIN_OPTIMS):
+        optim_value = ctx.values.value(optim.value) if optim is not None else hf_arguments.DEFAULT_OPTIM
+        if isinstance(optim_value, str) and optim_value.lower().startswith(hf_arguments.PLAIN_OPTIMS):
             continue
         gate = None
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:

@@ -32,19 +32,10 @@ from losslint.analysis.roles import Role, bound_name, words_role
 from losslint.analysis.sizes import length, sample_count
 from losslint.context import FileContext
 from losslint.findings import Finding, Severity
+from losslint.analysis.hf_arguments import DEFAULT_BATCH_SIZE, TRANSFORMERS_ARGUMENTS, TRL_CONFIGS
 from losslint.rules.base import ChainRole, Flagged, Quiet, Rule, register
 from losslint.rules.partial_batch_common import describe_last_batch, set_flag_fix
 
-# transformers' own argument classes, and TRL's configs for supervised and
-# preference training (they inherit TrainingArguments without overriding the two
-# fields). On-policy trainers (GRPO, RLOO, PPO, online DPO) batch generations, not
-# the train set, and are left out.
-HF_DEFAULT_BATCH_SIZE = 8
-TRANSFORMERS_ARGUMENTS = {"TrainingArguments", "Seq2SeqTrainingArguments"}
-TRL_CONFIGS = {
-    "SFTConfig", "DPOConfig", "KTOConfig", "RewardConfig", "ORPOConfig", "CPOConfig", "BCOConfig", "PRMConfig",
-    "GKDConfig", "GOLDConfig", "DistillationConfig",
-}
 _TRAINERS_ARGS_KEYWORD = "args"
 _FIX = "add dataloader_drop_last=True"
 
@@ -338,7 +329,7 @@ class TrainerPartialLastBatch(Rule):
             if self._for_evaluation(ctx, call) or self._fallback_for_parameter(ctx, call) or self._never_passed_on(ctx, call):
                 continue
             node = argument(call, "per_device_train_batch_size")
-            b = HF_DEFAULT_BATCH_SIZE if node is None else ctx.values.int_value(node)
+            b = DEFAULT_BATCH_SIZE if node is None else ctx.values.int_value(node)
             trainers = _trainers(ctx, call)
             if _evaluation_only(trainers):
                 continue
