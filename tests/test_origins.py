@@ -1,6 +1,7 @@
 """The one origin-following core (losslint.analysis.origins) under both layers:
 each shape training code hands things on in is followed alike by the value
-resolver (a batch size) and the object resolver (an optimizer). Each program
+resolver (a batch size) and the object resolver (an optimizer), and the sizes
+layer (a dataset's length) where a test asks it. Each program
 ends in ``probe(<a value>, <an object>)``; the test asks both layers about it."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from losslint.analysis.calls import CallSite
 from losslint.analysis.objects import ObjectResolver
 from losslint.analysis.origins import origins_of
+from losslint.analysis.sizes import length
 from losslint.config import Settings
 from losslint.context import FileContext
 from losslint.discovery import discover
@@ -297,6 +299,40 @@ def test_what_cannot_be_followed_is_unknown_for_a_value_and_kept_for_objects(tmp
     assert origins.complete and len(origins.found) == 2  # int(...) and 32: both seen
     assert ctx.values.value(call.args[0]) is UNKNOWN  # int(handle.read()) is unknown
     assert Optimizers(ctx).resolve(call.args[1]) == ["SGD@2"]  # load_optimizer(...) builds nothing we know
+
+
+def test_a_datasets_length_through_the_same_shapes(tmp_path: Path):
+    """The sizes layer (analysis/sizes.py) asks the same core: N of a dataset held in
+    a dict entry of a self attribute, set from the constructor's argument, built by
+    a helper from its parameter; len() of it is then a value too."""
+    files = {"train.py": """
+        import torch
+        from torch.utils.data import TensorDataset
+
+        def make_data(n):
+            return TensorDataset(torch.randn(n, 8), torch.randn(n))
+
+        class Trainer:
+            def __init__(self, train_set, optimizer, batch_size):
+                self.data = {"train": train_set, "batch_size": batch_size}
+                self.pair = (train_set, TensorDataset(torch.randn(200, 8)))
+                self.optimizer = optimizer
+
+            def fit(self):
+                probe(len(self.data["train"]) // self.data["batch_size"], self.optimizer)
+                probe_sizes(self.data["train"], self.pair[1])
+
+        Trainer(make_data(1000), torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9), 50).fit()
+        """}
+    value, objects = probe(tmp_path, files)
+    assert (value, objects) == (20, ["SGD@17"])
+    ctx = context_of(tmp_path, files)
+    call = next(c for c in ctx.nodes_of(ast.Call) if isinstance(c.func, ast.Name) and c.func.id == "probe_sizes")
+    assert [length(ctx, arg) for arg in call.args] == [1000, 200]
+    # two calls that build different sizes: no one N
+    files["train.py"] = files["train.py"].replace("Trainer(make_data(1000)", "Trainer(make_data(1000 if args.big else 500)")
+    value, objects = probe(tmp_path, files)
+    assert (value, objects) == (UNKNOWN, ["SGD@17"])
 
 
 def test_a_cycle_ends(tmp_path: Path):

@@ -5,6 +5,12 @@ list literals, ``TensorDataset``, ``random_split``/``Subset``/slices/
 ``ConcatDataset``, sklearn k-fold index splits, torchvision and Keras datasets of fixed size (docs/semantics.md §3),
 the project's own Dataset classes with a constant ``__len__`` or a configured
 size. None when it cannot be known.
+
+The length layer over ``analysis/origins.py``, beside ``values.py`` and
+``objects.py``: a name, parameter, ``self.x``, dict entry, tuple element or
+helper's return is followed by the origins core, and the length every origin
+builds is kept when they agree (``_origins_length``); what is judged here is what
+a call builds (shapes, splits, k-fold folds, known datasets).
 """
 
 from __future__ import annotations
@@ -13,8 +19,8 @@ import ast
 import math
 from typing import TYPE_CHECKING
 
-from losslint.analysis.calls import call_sites
 from losslint.analysis.names import argument, dotted, last_part
+from losslint.analysis.origins import Origin, Origins, origins_of
 from losslint.project import UNKNOWN
 
 if TYPE_CHECKING:
@@ -66,19 +72,60 @@ def length(ctx: "FileContext", node: ast.expr | None, depth: int = 0) -> int | N
     """Number of samples (first dimension) of ``node``."""
     if node is None or depth > 25:
         return None
+    if isinstance(node, ast.Name):
+        return _name_length(ctx, node, depth)
+    if _held(node):  # self.train_set, data["train"], pair[0]
+        return _origins_length(ctx, origins_of(ctx).of(node), depth)
+    return _built_length(ctx, node, depth)
+
+
+def _held(node: ast.expr) -> bool:
+    """An expression the origins core follows to what it holds (``self.x``, a
+    dict's entry, a tuple's element), not one that builds a value itself."""
+    if isinstance(node, ast.Attribute):
+        return isinstance(node.value, ast.Name) and node.value.id == "self"
+    if isinstance(node, ast.Subscript):
+        key = node.slice
+        return isinstance(key, ast.Constant) and isinstance(key.value, (int, str)) and not isinstance(key.value, bool)
+    return False
+
+
+def _built_length(ctx: "FileContext", node: ast.expr, depth: int) -> int | None:
+    """The length of what an expression builds: a literal, a comprehension, a slice, a call."""
     if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
         if any(isinstance(e, ast.Starred) for e in node.elts):
             return None
         return len(node.elts)
     if isinstance(node, ast.ListComp) and len(node.generators) == 1 and not node.generators[0].ifs:
         return length(ctx, node.generators[0].iter, depth + 1)
-    if isinstance(node, ast.Name):
-        return _name_length(ctx, node, depth)
     if isinstance(node, ast.Subscript):
         return _slice_length(ctx, node, depth)
     if isinstance(node, ast.Call):
         return _call_length(ctx, node, depth)
     return None
+
+
+def _origins_length(ctx: "FileContext", origins: Origins, depth: int) -> int | None:
+    """The one length every origin has (as ``values.py`` agrees on one value):
+    None when one is unknown, two differ, or some origin could not be followed."""
+    if not origins.complete or not origins.found or depth > 25:
+        return None
+    agreed: int | None = None
+    for origin in origins.found:
+        size = _origin_length(ctx, origin, depth)
+        if size is None or (agreed is not None and size != agreed):
+            return None
+        agreed = size
+    return agreed
+
+
+def _origin_length(ctx: "FileContext", origin: Origin, depth: int) -> int | None:
+    node = origin.expr
+    if node is None:
+        return None  # another file's call: its argument is not at hand
+    if origin.path:  # an element of what a call returns
+        return _returned_element_length(ctx, node, origin.path, depth) if isinstance(node, ast.Call) else None
+    return _built_length(ctx, node, depth + 1)
 
 
 # sklearn splitters whose n_splits test folds partition N with sizes differing by at
@@ -135,81 +182,26 @@ def _name_length(ctx: "FileContext", node: ast.Name, depth: int) -> int | None:
     fold = _fold_length(ctx, node, depth)
     if fold is not None:
         return fold
-    before = ctx.values.binding_before(node)
-    if before is not None and before.value is not None:
-        # the assignment it sees in straight-line order: a script that reuses ``x``
-        # for its batches (``for x, y in loader``) after ``x, y = make_data(1000)``
-        size = length(ctx, before.value, depth + 1) if not before.path else _unpacked_length(ctx, before.value, before.path, depth)
-        if size is not None:
-            return size
-    bindings = ctx.values.bindings(node.id, node)
-    if not bindings:
-        return None
-    sizes = set()
-    for binding in bindings:
-        if binding.parameter is not None and isinstance(binding.scope, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            size = _parameter_length(ctx, binding.scope, binding.parameter[1], binding.value, depth)
-            if size is None:
-                return None
-            sizes.add(size)
-            continue
-        if binding.value is None:
-            return None
-        if not binding.path:
-            size = length(ctx, binding.value, depth + 1)
-        else:
-            size = _unpacked_length(ctx, binding.value, binding.path, depth)
-        if size is None:
-            return None
-        sizes.add(size)
-    return sizes.pop() if len(sizes) == 1 else None
+    # the bindings that reach the use: a script that reuses ``x`` for its batches
+    # (``for x, y in loader``) after ``x, y = make_data(1000)``: a use before that loop sees the first
+    return _origins_length(ctx, origins_of(ctx).of(node), depth)
 
 
-def _parameter_length(
-    ctx: "FileContext", function: ast.FunctionDef | ast.AsyncFunctionDef, name: str, default: ast.expr | None, depth: int
-) -> int | None:
-    """A parameter's length: the one length every call of the function passes
-    (``make_data(1000)`` for ``def make_data(n): return torch.randn(n, 8)`` goes
-    through the values; here ``build(train_set)`` for ``def build(dataset)``), the
-    default's where a call leaves it out. None when a call passes something whose
-    length is unknown (another file's call, whose expression is not at hand) or
-    the calls disagree."""
-    sites = call_sites(ctx, function)
-    if not sites:
-        return length(ctx, default, depth + 1) if default is not None else None
-    sizes = set()
-    for site in sites:
-        gives = site.gives(name)
-        if gives is None or (gives and not site.local):
-            return None
-        passed = site.arguments[name] if gives else default
-        size = length(ctx, passed, depth + 1) if passed is not None else None
-        if size is None:
-            return None
-        sizes.add(size)
-    return sizes.pop() if len(sizes) == 1 else None
-
-
-def _unpacked_length(ctx: "FileContext", value: ast.expr, path: tuple[int, ...], depth: int) -> int | None:
+def _returned_element_length(ctx: "FileContext", value: ast.Call, path: tuple[int, ...], depth: int) -> int | None:
     """``a, b = random_split(ds, [800, 200])``; ``(x, y), (xt, yt) = mnist.load_data()``;
-    ``x_tr, x_te, y_tr, y_te = train_test_split(...)``; ``a, b = x1, x2``."""
+    ``x_tr, x_te, y_tr, y_te = train_test_split(...)``; a helper's returned tuple."""
     keras = keras_load_data_length(ctx, value, path)
     if keras is not None:
         return keras
-    while len(path) > 1 and isinstance(value, (ast.Tuple, ast.List)) and path[0] < len(value.elts):
-        value, path = value.elts[path[0]], path[1:]
     if len(path) != 1:
         return None
     index = path[0]
-    if isinstance(value, (ast.Tuple, ast.List)) and index < len(value.elts):
-        return length(ctx, value.elts[index], depth + 1)
-    if isinstance(value, ast.Call) and isinstance(value.func, ast.Name):
-        returned = _returned_length(ctx, value.func, depth, index)
-        if returned is not None:
-            return returned
-    if isinstance(value, ast.Call) and last_part(ctx.qualname(value.func)) == "random_split":
+    returned = _returned_length(ctx, value, path, depth)
+    if returned is not None:
+        return returned
+    if last_part(ctx.qualname(value.func)) == "random_split":
         return _random_split_lengths(ctx, value, depth).get(index)
-    if isinstance(value, ast.Call) and last_part(ctx.qualname(value.func)) == "train_test_split":
+    if last_part(ctx.qualname(value.func)) == "train_test_split":
         total = length(ctx, value.args[0], depth + 1) if value.args else None
         test = ctx.values.number(argument(value, "test_size"))
         train = ctx.values.number(argument(value, "train_size"))
@@ -350,10 +342,9 @@ def _call_length(ctx: "FileContext", call: ast.Call, depth: int) -> int | None:
         if isinstance(arg, ast.Dict) and arg.values:
             return length(ctx, arg.values[0], depth + 1)
         return length(ctx, arg, depth + 1)
-    if isinstance(call.func, ast.Name):
-        returned = _returned_length(ctx, call.func, depth)
-        if returned is not None:
-            return returned
+    returned = _returned_length(ctx, call, (), depth)
+    if returned is not None:
+        return returned
     # The project's own Dataset classes.
     if isinstance(call.func, ast.Name) or isinstance(call.func, ast.Attribute):
         known = ctx.project.dataset_length(name, ctx.file or None)
@@ -362,35 +353,17 @@ def _call_length(ctx: "FileContext", call: ast.Call, depth: int) -> int | None:
     return None
 
 
-def _returned_length(ctx: "FileContext", func: ast.Name, depth: int, index: int | None = None) -> int | None:
+def _returned_length(ctx: "FileContext", call: ast.Call, path: tuple[int, ...], depth: int) -> int | None:
     """``make_data(1000)`` where this file's ``def make_data(n)`` returns
-    ``TensorDataset(torch.randn(n, 8), ...)``: the one length every ``return`` of
-    the function gives (element ``index`` of a returned tuple: ``x, y =
-    make_data(1000)``). Its parameters are read from all its calls, so a helper
-    called with two sizes gives none. None for a generator or a function not of
-    this file."""
-    bindings = ctx.values.bindings(func.id, func)
-    if not bindings or len(bindings) != 1 or not isinstance(bindings[0].stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+    ``TensorDataset(torch.randn(n, 8), ...)``: the one length every function of
+    that name returns (element ``path`` of a returned tuple: ``x, y =
+    make_data(1000)``), by the origins core. Its parameters are read from all its
+    calls, so a helper called with two sizes gives none. None for a generator or a
+    function not of this file."""
+    returned = origins_of(ctx).returns(call, path)
+    if not returned or any(isinstance(n, (ast.Yield, ast.YieldFrom)) for function, _ in returned for n in ast.walk(function)):
         return None
-    function = bindings[0].stmt
-    returns: list[ast.expr] = []
-    stack: list[ast.AST] = list(function.body)
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            continue
-        if isinstance(node, ast.Return):
-            if node.value is None:
-                return None
-            returns.append(node.value)
-        stack.extend(child for field in ("body", "handlers", "orelse", "finalbody", "cases") for child in getattr(node, field, ()))
-    if not returns or any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in ast.walk(function)):
-        return None
-    if index is not None:
-        if not all(isinstance(r, ast.Tuple) and index < len(r.elts) and not any(isinstance(e, ast.Starred) for e in r.elts) for r in returns):
-            return None
-        returns = [r.elts[index] for r in returns]  # type: ignore[attr-defined]
-    sizes = {length(ctx, value, depth + 1) for value in returns}
+    sizes = {_origins_length(ctx, origins, depth + 1) for _, origins in returned}
     return sizes.pop() if len(sizes) == 1 and None not in sizes else None
 
 
@@ -451,7 +424,7 @@ def sample_count(ctx: "FileContext", node: ast.expr | None, depth: int = 0) -> i
             value, path = value.elts[path[0]], path[1:]
         if not path:
             return sample_count(ctx, value, depth + 1)
-        return keras_split_load_data_length(ctx, value, path) or _unpacked_length(ctx, value, path, depth)
+        return keras_split_load_data_length(ctx, value, path) or _origins_length(ctx, origins_of(ctx).of(value, path), depth + 1)
     if isinstance(node, ast.Subscript):
         return _subscript_samples(ctx, node, depth)
     if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Pow, ast.Mod)):
