@@ -183,3 +183,134 @@ def test_composition_of_the_template_layout():
     from losslint.project import UNKNOWN
 
     assert composition.document.scalar(root.get("data").get("data_dir")) is UNKNOWN
+
+
+# -- the optimizer handed to __init__ by the model config (fixtures/configs/hydra_partial) --
+
+PARTIAL_TRAINER_FIXED = """\
+_target_: lightning.pytorch.trainer.Trainer
+
+default_root_dir: ${paths.output_dir}
+
+min_epochs: 1 # prevents early stopping
+max_epochs: 10
+
+accelerator: cpu
+devices: 1
+
+# set True to to ensure deterministic results
+deterministic: False
+gradient_clip_val: 1.0
+"""
+
+ADAM_TARGET = "  _target_: torch.optim.Adam\n"
+OPTIMIZER_CALL = "optimizer = self.hparams.optimizer(params=self.trainer.model.parameters())"
+
+
+def test_partial_optimizer_of_the_model_config_is_flagged_in_the_trainer_group(project):
+    project("hydra_partial")
+    [finding] = check("--no-cache", ".")
+    assert (finding["code"], finding["path"], finding["line"], finding["severity"]) == ("LL304", "configs/trainer/default.yaml", 1, "info")
+    assert "MNISTLitModule (Adam from model.optimizer built at src/models/mnist_module.py:31 in configure_optimizers)" in finding["message"]
+    assert "trainer section, which has no gradient_clip_val" in finding["message"] and "β1=0.9, β2=0.999" in finding["message"]
+    related = {(r["path"], r["line"], r["column"], r["message"]) for r in finding["related_locations"]}
+    assert (
+        "configs/model/mnist.yaml", 4, 3,
+        "the optimizer's class (model.optimizer._target_), handed to MNISTLitModule(optimizer=...) by hydra.utils.instantiate",
+    ) in related
+    assert ("src/models/mnist_module.py", 31, 1, "Adam from model.optimizer is built here, in configure_optimizers") in related
+    assert ("src/train.py", 9, 24, "the Trainer is built from this section here") in related
+    assert finding["fix"]["edits"] == [
+        {"content": "gradient_clip_val: 1.0\n", "location": {"line": 13, "column": 1}, "end_location": {"line": 13, "column": 1}}
+    ]
+
+
+def test_partial_optimizer_fix_goes_in_the_trainer_group_and_relints_clean(project):
+    root = project("hydra_partial")
+    result = CliRunner().invoke(main, ["check", "--no-cache", "--fix", "--unsafe-fixes", "."])
+    assert result.exit_code == 0, result.output
+    assert (root / "configs/trainer/default.yaml").read_text() == PARTIAL_TRAINER_FIXED
+    assert load_config(str(root / "configs/trainer/default.yaml")).root is not None
+    for name in ("configs/train.yaml", "configs/model/mnist.yaml", "src/train.py", "src/models/mnist_module.py"):
+        assert (root / name).read_text() == (FIXTURES / "hydra_partial" / name).read_text()
+    assert check("--no-cache", ".") == []
+
+
+def test_partial_optimizer_quiet_twin(project):
+    project("hydra_partial_clipped")  # the same app, its trainer group sets gradient_clip_val: 0.5
+    assert check("--no-cache", ".") == []
+
+
+@pytest.mark.parametrize(
+    "optimizer, expected",
+    [
+        ("  _target_: torch.optim.SGD\n  momentum: 0.9\n", ("warning", "SGD from model.optimizer with momentum 0.9")),
+        ("  _target_: torch.optim.AdamW\n  betas: [0.8, 0.99]\n", ("info", "AdamW from model.optimizer (β1=0.8, β2=0.99)")),
+        ("  _target_: torch.optim.SGD\n", None),  # momentum 0
+        ("  _target_: torch.optim.Adam\n  betas: [0.0, 0.999]\n", None),  # β1 = 0: no running average of gradients
+        ("  _target_: src.optim.Custom\n", None),  # not an optimizer losslint knows
+        ("  _target_: ${oc.env:OPTIMIZER}\n", None),  # not known statically
+    ],
+)
+def test_the_config_nodes_target_and_keys_are_the_optimizer(project, optimizer, expected):
+    root = project("hydra_partial")
+    model = root / "configs/model/mnist.yaml"
+    model.write_text(model.read_text().replace(ADAM_TARGET, optimizer))
+    findings = ll304()
+    if expected is None:
+        assert findings == []
+    else:
+        [finding] = findings
+        assert finding["severity"] == expected[0] and expected[1] in finding["message"]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        [(OPTIMIZER_CALL, 'optimizer = self.hparams["optimizer"](self.parameters())')],
+        [(OPTIMIZER_CALL, "optimizer = hydra.utils.instantiate(self.hparams.optimizer, params=self.parameters())")],
+        [  # stored on self, not saved as a hyperparameter
+            ("self.save_hyperparameters(logger=False)", "self.make_optimizer = optimizer"),
+            (OPTIMIZER_CALL, "optimizer = self.make_optimizer(self.parameters())"),
+        ],
+    ],
+)
+def test_other_ways_to_call_what_init_was_given(project, changes):
+    root = project("hydra_partial")
+    module = root / "src/models/mnist_module.py"
+    text = "import hydra\n" + module.read_text()
+    for old, new in changes:
+        assert old in text
+        text = text.replace(old, new)
+    module.write_text(text)
+    line = next(n for n, code in enumerate(text.splitlines(), 1) if code.strip().startswith("optimizer = "))
+    [finding] = ll304()
+    assert f"MNISTLitModule (Adam from model.optimizer built at src/models/mnist_module.py:{line} in" in finding["message"]
+
+
+@pytest.mark.parametrize(
+    "path, old, new",
+    [
+        # not saved in self.hparams: the call is not what __init__ was given
+        ("src/models/mnist_module.py", "save_hyperparameters(logger=False)", 'save_hyperparameters(logger=False, ignore=["optimizer"])'),
+        ("src/models/mnist_module.py", "save_hyperparameters(logger=False)", 'save_hyperparameters("net", "compile")'),
+        # the model config does not say (the optimizer comes from the command line or an experiment)
+        ("configs/model/mnist.yaml", "optimizer:\n" + ADAM_TARGET, "optimizer:\n"),
+        ("configs/train.yaml", "  - model: mnist\n", "  - model: ???\n"),
+        # the module is built in code, not from the config
+        ("src/train.py", "hydra.utils.instantiate(cfg.model)", "MNISTLitModule(net=None, optimizer=None, scheduler=None, compile=False)"),
+    ],
+)
+def test_an_optimizer_that_is_not_known_is_not_guessed(project, path, old, new):
+    root = project("hydra_partial")
+    target = root / path
+    assert old in target.read_text()
+    target.write_text(target.read_text().replace(old, new))
+    if "MNISTLitModule(" in new:
+        target.write_text("from src.models.mnist_module import MNISTLitModule\n" + target.read_text())
+    assert ll304() == []
+
+
+def test_partial_optimizer_a_file_alone_and_the_tree_agree(project):
+    project("hydra_partial")
+    assert check("--no-cache", "src/train.py", "src/models/mnist_module.py") == check("--no-cache", ".")

@@ -16,7 +16,12 @@ A Trainer built from ``**kwargs`` (``Trainer(**cfg)``) is judged only where the
 dict is a section of a config file the code reads (``Trainer(**cfg.trainer)`` after
 ``cfg = OmegaConf.load("conf/train.yaml")``): the finding and its fix then go in
 that file, at ``gradient_clip_val`` or at the section lacking it
-(rules/config_checks.py); otherwise it is not judged. One built
+(rules/config_checks.py); otherwise it is not judged. A module built by
+``hydra.utils.instantiate(cfg.model)`` whose ``configure_optimizers`` calls what
+``__init__`` was given (``self.hparams.optimizer(params=...)`` after
+``self.save_hyperparameters()``, ``self.opt(...)`` after ``self.opt = optimizer``)
+trains with the optimizer that section's node for that parameter names
+(``optimizer: {_target_: torch.optim.Adam, _partial_: true}``, its keys the arguments). One built
 from configuration, ``LightningCLI(Model, DataModule)`` or
 ``Trainer.from_argparse_args(args)``, gets gradient_clip_val from the run's
 configuration: an info finding at that call says which key to set
@@ -31,7 +36,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable
 
 from losslint.analysis.names import argument, dotted, keyword, last_part
@@ -39,7 +44,7 @@ from losslint.analysis.walk import statements
 from losslint.config import Settings
 from losslint.context import FileContext
 from losslint.discovery import display_path
-from losslint.findings import Applicability, Finding, Fix, InsertBefore, NodeEdit, RelatedLocation, Severity, set_keyword
+from losslint.findings import Applicability, Finding, Fix, InsertBefore, NodeEdit, RelatedLocation, Severity, Span, set_keyword
 from losslint.project import ModuleFacts, ProjectFacts, collector, family_fact, file_key
 from losslint.rules.base import ChainRole, Flagged, Quiet, Rule, register
 from losslint.rules.momentum_common import (
@@ -47,14 +52,15 @@ from losslint.rules.momentum_common import (
     Momentum,
     clip_of,
     clips_reaching,
+    configured_optimizer,
     enclosing_statement,
     gate_fix,
     gate_of,
     is_lightning_module,
     step_sites,
 )
-from losslint.rules.momentum_flow import Resolver
-from losslint.analysis.configs import ConfigRef, add_entry, set_scalar
+from losslint.rules.momentum_flow import Resolver, _optimizer_entries
+from losslint.analysis.configs import ConfigNode, ConfigRef, add_entry, located, set_scalar
 from losslint.analysis.trainer_configs import cli_configs_found
 from losslint.rules.config_checks import config_finding, config_fix, shared_note
 
@@ -71,6 +77,10 @@ class LightningModuleFacts:
     module: str = ""  # the module that defines it
     bases: list[str] = field(default_factory=list)  # its base classes' names
     lightning: bool = False  # derives from LightningModule itself
+    # ``__init__`` parameters configure_optimizers calls to build its optimizer
+    # (``self.hparams.optimizer(params=...)``), and the lines of those calls
+    given_optimizers: list[str] = field(default_factory=list)
+    given_lines: list[int] = field(default_factory=list)
 
 
 @family_fact
@@ -88,6 +98,9 @@ def module_facts(ctx: FileContext, resolver: Resolver, cls: ast.ClassDef) -> Lig
     found = resolver.configured(cls)
     facts.momenta = [f.momentum for f in found]
     facts.lines = [f.call.lineno for f in found if f.call is not None]
+    if not facts.momenta:
+        given = _given_optimizer_calls(ctx, cls)
+        facts.given_optimizers, facts.given_lines = [name for name, _ in given], [call.lineno for _, call in given]
     for node in ast.walk(cls):
         if isinstance(node, ast.Assign) and any(
             isinstance(t, ast.Attribute) and t.attr == "automatic_optimization" for t in node.targets
@@ -98,6 +111,77 @@ def module_facts(ctx: FileContext, resolver: Resolver, cls: ast.ClassDef) -> Lig
             if any(c is not None and gate_of(ctx, c) is None for c in clips):
                 facts.clips_itself = True
     return facts
+
+
+def _given_optimizer_calls(ctx: FileContext, cls: ast.ClassDef) -> list[tuple[str, ast.Call]]:
+    """The optimizers ``configure_optimizers`` returns by calling what ``__init__`` was
+    given (a partial the caller passes, Hydra's ``_partial_: true`` config):
+    ``self.hparams.optimizer(params=...)`` or ``self.hparams["optimizer"](...)`` after
+    ``self.save_hyperparameters()``, ``self.opt(...)`` after ``self.opt = optimizer``,
+    ``hydra.utils.instantiate(self.hparams.optimizer, params=...)``: each with the
+    ``__init__`` parameter's name."""
+    methods = {f.name: f for f in cls.body if isinstance(f, ast.FunctionDef)}
+    init, configure = methods.get("__init__"), methods.get("configure_optimizers")
+    if init is None or configure is None:
+        return []
+    parameters = [a.arg for a in (*init.args.posonlyargs, *init.args.args, *init.args.kwonlyargs)][1:]
+    saved = _saved_hyperparameters(init, parameters)
+    stored = {  # self.attribute -> the parameter it holds
+        target.attr: node.value.id
+        for node in ast.walk(init)
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Name) and node.value.id in parameters
+        for target in node.targets
+        if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self"
+    }
+    given = []
+    for ret in (n for n in ast.walk(configure) if isinstance(n, ast.Return) and n.value is not None):
+        for entry in _optimizer_entries(ret.value):
+            for value in _bound_value(ctx, entry):
+                name = _called_parameter(ctx, value, saved, stored) if isinstance(value, ast.Call) else None
+                if name is not None and all(value is not call for _, call in given):  # one call, returned twice
+                    given.append((name, value))
+    return given
+
+
+def _saved_hyperparameters(init: ast.FunctionDef, parameters: list[str]) -> set[str]:
+    """The ``__init__`` parameters ``self.save_hyperparameters(...)`` keeps in
+    ``self.hparams``: all of them, the names it lists, less those it ignores; none
+    where it saves something else (a dict) or names them in a way not read here."""
+    saved: set[str] = set()
+    for call in (n for n in ast.walk(init) if isinstance(n, ast.Call)):
+        if not (isinstance(call.func, ast.Attribute) and call.func.attr == "save_hyperparameters"):
+            continue
+        if not all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in call.args):
+            return set()
+        kept = {a.value for a in call.args} if call.args else set(parameters)
+        ignore = keyword(call, "ignore")
+        if ignore is not None:
+            items = ignore.value.elts if isinstance(ignore.value, (ast.List, ast.Tuple)) else [ignore.value]
+            if not all(isinstance(i, ast.Constant) and isinstance(i.value, str) for i in items):
+                return set()
+            kept -= {i.value for i in items}
+        saved |= kept & set(parameters)
+    return saved
+
+
+def _called_parameter(ctx: FileContext, call: ast.Call, saved: set[str], stored: dict[str, str]) -> str | None:
+    """The ``__init__`` parameter this call calls (or hands to ``hydra.utils.instantiate``)."""
+    func: ast.expr = call.func
+    qual = ctx.qualname(func) or ""
+    if last_part(qual) == "instantiate" and "hydra" in qual and call.args:
+        func = call.args[0]
+    hparams = isinstance(func, (ast.Attribute, ast.Subscript)) and _is_self_attribute(func.value, "hparams")
+    if isinstance(func, ast.Subscript) and hparams and isinstance(func.slice, ast.Constant) and isinstance(func.slice.value, str):
+        return func.slice.value if func.slice.value in saved else None
+    if isinstance(func, ast.Attribute) and hparams:
+        return func.attr if func.attr in saved else None
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self":
+        return stored.get(func.attr)
+    return None
+
+
+def _is_self_attribute(node: ast.expr, attribute: str) -> bool:
+    return isinstance(node, ast.Attribute) and node.attr == attribute and isinstance(node.value, ast.Name) and node.value.id == "self"
 
 
 @collector
@@ -129,12 +213,29 @@ class Modules:
 
     def __init__(self, ctx: FileContext) -> None:
         self.here = ctx.module
+        self.ctx = ctx
         self.classes: dict[str, list[LightningModuleFacts]] = {}
         self.files: dict[int, str] = {}  # id of a class's facts -> its file
+        self.near: dict[str, str] = {}  # class name -> the module a config names it in
         for key, found in ctx.project.each(LightningClasses, scope=ctx.file or None):
-            for name, facts in found.classes.items():
+            self._add(key, found)
+
+    def _add(self, key: str, found: LightningClasses) -> None:
+        for name, facts in found.classes.items():
+            if id(facts) not in self.files:
                 self.files[id(facts)] = key
                 self.classes.setdefault(name, []).append(facts)
+
+    def add_target(self, target: str) -> None:
+        """A class a config names by its dotted path (Hydra's ``_target_``): its module's
+        classes join those the file's imports reach (``instantiate(cfg.model)`` needs no
+        import), and the name means that module's class."""
+        module, _, name = target.rpartition(".")
+        key = self.ctx.project.resolve(module, self.ctx.file or None) if module else None
+        found = self.ctx.project.modules[key].get(LightningClasses) if key is not None else None
+        if found is not None and name in found.classes:
+            self._add(key, found)
+            self.near[name] = found.classes[name].module
 
     def _lookup(self, name: str, near: str) -> LightningModuleFacts | None:
         """The class of that name: defined in ``near`` (the module using the name) or
@@ -150,7 +251,7 @@ class Modules:
         """The class and its ancestors known to the project, nearest first; empty when
         it does not derive from LightningModule."""
         chain: list[LightningModuleFacts] = []
-        current = self._lookup(name, self.here)
+        current = self._lookup(name, self.near.get(name, self.here))
         while current is not None and len(chain) < self._DEPTH and current not in chain:
             chain.append(current)
             if current.lightning:
@@ -163,14 +264,19 @@ class Modules:
         chain = self.chain(name)
         if not chain:
             return None
-        configured = next((c for c in chain if c.momenta), chain[0])
-        return LightningModuleFacts(
+        configured = next((c for c in chain if c.momenta or c.given_optimizers), chain[0])
+        resolved = LightningModuleFacts(
             configured.momenta,
             any(c.manual for c in chain),
             any(c.clips_itself for c in chain),
             configured.lines,
             configured.module,
+            given_optimizers=configured.given_optimizers,
+            given_lines=configured.given_lines,
         )
+        if id(configured) in self.files:  # its optimizers are shown where that class builds them
+            self.files[id(resolved)] = self.files[id(configured)]
+        return resolved
 
 
 def _instantiated(ctx: FileContext, call: ast.Call) -> ConfigRef | None:
@@ -250,9 +356,14 @@ def _bound_value(ctx: FileContext, node: ast.expr) -> list[ast.expr]:
 
 
 def _trained_classes(ctx: FileContext, trainer: ast.Call) -> list[str]:
+    return [name for name, _section in _trained_models(ctx, trainer)]
+
+
+def _trained_models(ctx: FileContext, trainer: ast.Call) -> list[tuple[str, ConfigRef | None]]:
     """Classes of the modules handed to this Trainer's ``fit(...)``: the fit calls whose
-    receiver is this very Trainer (a notebook builds several under one name)."""
-    classes = []
+    receiver is this very Trainer (a notebook builds several under one name); each with
+    the config section ``hydra.utils.instantiate(cfg.model)`` builds it from."""
+    models: list[tuple[str, ConfigRef | None]] = []
     for call in ctx.nodes_of(ast.Call):
         func = call.func
         if not (isinstance(func, ast.Attribute) and func.attr in ("fit", "tune")):
@@ -262,8 +373,42 @@ def _trained_classes(ctx: FileContext, trainer: ast.Call) -> list[str]:
         for model in _bound_value(ctx, argument(call, "model", 0)):
             if isinstance(model, ast.Call):
                 section = _instantiated(ctx, model)  # hydra.utils.instantiate(cfg.model): its _target_'s class
-                classes.append(last_part(_target_class(section)) if section is not None else last_part(ctx.qualname(model.func)))
-    return classes
+                models.append((last_part(_target_class(section)), section) if section is not None else (last_part(ctx.qualname(model.func)), None))
+    return models
+
+
+def _given_from_config(facts: LightningModuleFacts, section: ConfigRef | None, cls: str) -> tuple[LightningModuleFacts, list[RelatedLocation]]:
+    """A module whose configure_optimizers calls an ``__init__`` parameter, built by
+    ``hydra.utils.instantiate(cfg.model)``: that parameter is the section's node of its
+    name (``optimizer: {_target_: torch.optim.Adam, _partial_: true, lr: ...}``), whose
+    ``_target_`` and keys are the optimizer and its arguments. The facts with those
+    optimizers, and where each ``_target_`` is; unchanged when any is not known."""
+    if facts.momenta or not facts.given_optimizers or section is None or section.node is None:
+        return facts, []
+    momenta, related = [], []
+    for parameter in facts.given_optimizers:
+        node = section.node.get(parameter)
+        target = node.get("_target_") if node is not None and node.is_mapping else None
+        name = section.document.scalar(target) if target is not None else None
+        if node is None or target is None or not isinstance(name, str):
+            return facts, []
+        settings = {key: _literal(section, child) for key, child in node.value.items() if not key.startswith("_")}
+        momentum = configured_optimizer(name, settings, f"{last_part(name)} from {'.'.join(map(str, node.keys))}")
+        if momentum is None:
+            return facts, []
+        momenta.append(momentum)
+        document, written = located(section.document, target)
+        span = Span(written.key_line, written.key_column, written.end_line, written.end_column)
+        note = f"the optimizer's class ({'.'.join(map(str, target.keys))}), handed to {cls}({parameter}=...) by hydra.utils.instantiate"
+        related.append(RelatedLocation(display_path(Path(document.key)), span, note))
+    return replace(facts, momenta=momenta, lines=facts.given_lines), related
+
+
+def _literal(section: ConfigRef, node: ConfigNode) -> object:
+    """A config value as the optimizer receives it (``betas: [0.9, 0.98]`` a list)."""
+    if isinstance(node.value, list):
+        return [section.document.scalar(item) for item in node.value]
+    return section.document.scalar(node)
 
 
 def _built_related(ctx: FileContext, trained: list[LightningModuleFacts], modules: "Modules") -> list[RelatedLocation]:
@@ -713,8 +858,20 @@ class LightningMomentumWithoutClipping(Rule):
         section = _config_section(ctx, call)
         if section is None and (any(kw.arg is None for kw in call.keywords) or call.args):
             return None  # Trainer(**cfg) from a dict the code builds: not known
-        classes = [c for c in _trained_classes(ctx, call) if modules.chain(c)] or here
-        trained = [facts for c in classes if (facts := modules.resolved(c)) is not None]
+        models = _trained_models(ctx, call)
+        for _c, model_section in models:
+            if model_section is not None:
+                modules.add_target(_target_class(model_section))
+        models = [(c, section) for c, section in models if modules.chain(c)] or [(c, None) for c in here]
+        classes = [c for c, _section in models]
+        trained, given = [], []
+        for c, model_section in models:
+            if (facts := modules.resolved(c)) is not None:
+                configured, where = _given_from_config(facts, model_section, c)
+                if configured is not facts and id(facts) in modules.files:
+                    modules.files[id(configured)] = modules.files[id(facts)]
+                trained.append(configured)
+                given.extend(where)
         if not trained or any(m.manual or m.clips_itself for m in trained):
             return None
         momenta = [m.resolved(ctx.project) for facts in trained for m in facts.momenta]
@@ -725,7 +882,7 @@ class LightningMomentumWithoutClipping(Rule):
         clip = keyword(call, "gradient_clip_val")
         subject = f"{', '.join(dict.fromkeys(classes))} ({momentum.optimizer} {_built_where(ctx, trained)})"
         if section is not None and clip is None:
-            return self._judge_config_section(ctx, call, section, subject, momentum, _built_related(ctx, trained, modules))
+            return self._judge_config_section(ctx, call, section, subject, momentum, [*given, *_built_related(ctx, trained, modules)])
         if clip is not None:
             gate = gate_of(ctx, Clip(call, clip.value))
             if gate is None:
@@ -743,7 +900,7 @@ class LightningMomentumWithoutClipping(Rule):
         edit = NodeEdit(ctx.span(call), "Call", lambda node: set_keyword(node, "gradient_clip_val", max_norm))
         fix = Fix(f"add gradient_clip_val={max_norm}", Applicability.UNSAFE, (edit,))
         message = f"{subject} is trained by a Trainer without gradient_clip_val: {momentum.describe()}"
-        return ctx.finding(self, call, message, fix, severity=momentum.severity, related=_built_related(ctx, trained, modules))
+        return ctx.finding(self, call, message, fix, severity=momentum.severity, related=[*given, *_built_related(ctx, trained, modules)])
 
     def _judge_config_section(
         self, ctx: FileContext, call: ast.Call, section: ConfigRef, subject: str, momentum: Momentum, built: list[RelatedLocation]
