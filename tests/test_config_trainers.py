@@ -12,7 +12,6 @@ import shutil
 import textwrap
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from losslint.analysis import trainer_configs
@@ -20,21 +19,6 @@ from losslint.analysis.configs import load_config
 from losslint.cli import main
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "configs"
-
-
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    """A copy of one fixture project (its own root), as the working directory."""
-
-    def copy(name: str) -> Path:
-        root = tmp_path / name
-        shutil.copytree(FIXTURES / name, root)
-        (root / ".git").mkdir()
-        monkeypatch.chdir(root)
-        monkeypatch.setenv("LOSSLINT_CACHE_DIR", str(tmp_path / "cache"))
-        return root
-
-    return copy
 
 
 def check(*args: str) -> list[dict]:
@@ -57,8 +41,8 @@ def in_configs(findings: list[dict]) -> list[tuple[str, str, int]]:
 CLI_CONFIG = "configs/resnet18_cifar10.yaml"
 
 
-def test_lightning_cli_config_from_the_readme_command_is_flagged_at_its_trainer_section(project):
-    project("lightning_cli")
+def test_lightning_cli_config_from_the_readme_command_is_flagged_at_its_trainer_section(config_project):
+    config_project("lightning_cli")
     findings = [f for f in check(".") if f["code"] == "LL304"]
     assert [(f["path"], f["line"], f["column"]) for f in findings] == [(CLI_CONFIG, 3, 1)]
     finding = findings[0]
@@ -70,8 +54,8 @@ def test_lightning_cli_config_from_the_readme_command_is_flagged_at_its_trainer_
     assert ("model.py", 30, "SGD is built here, in configure_optimizers") in related
 
 
-def test_lightning_cli_fix_adds_gradient_clip_val_and_keeps_the_config(project):
-    root = project("lightning_cli")
+def test_lightning_cli_fix_adds_gradient_clip_val_and_keeps_the_config(config_project):
+    root = config_project("lightning_cli")
     before = (root / CLI_CONFIG).read_text()
     fix(".")
     after = (root / CLI_CONFIG).read_text()
@@ -83,20 +67,20 @@ def test_lightning_cli_fix_adds_gradient_clip_val_and_keeps_the_config(project):
     assert not [f for f in check(".") if f["code"].startswith("LL3")]
 
 
-def test_lightning_cli_quiet_twin_and_command_line_override(project):
-    project("lightning_cli_clipped")
+def test_lightning_cli_quiet_twin_and_command_line_override(config_project):
+    config_project("lightning_cli_clipped")
     assert not [f for f in check(".") if f["code"].startswith("LL3")]
 
 
-def test_lightning_cli_clip_given_on_the_command_line_is_quiet(project):
-    root = project("lightning_cli")
+def test_lightning_cli_clip_given_on_the_command_line_is_quiet(config_project):
+    root = config_project("lightning_cli")
     readme = root / "README.md"
     readme.write_text(readme.read_text().replace("--config configs/resnet18_cifar10.yaml", "--config configs/resnet18_cifar10.yaml --trainer.gradient_clip_val=0.5"))
     assert not [f for f in check(".") if f["code"].startswith("LL3")]
 
 
-def test_lightning_cli_without_a_launch_uses_the_configs_layout_and_else_reports_at_the_call(project):
-    root = project("lightning_cli")
+def test_lightning_cli_without_a_launch_uses_the_configs_layout_and_else_reports_at_the_call(config_project):
+    root = config_project("lightning_cli")
     (root / "README.md").unlink()
     assert in_configs([f for f in check(".") if f["code"] == "LL304"]) == [("LL304", CLI_CONFIG, 3)]
     shutil.rmtree(root / "configs")
@@ -105,8 +89,8 @@ def test_lightning_cli_without_a_launch_uses_the_configs_layout_and_else_reports
     assert "trainer.gradient_clip_val" in findings[0]["message"]
 
 
-def test_lightning_cli_subcommand_layout_null_clip_is_set_in_place(project):
-    root = project("lightning_cli")
+def test_lightning_cli_subcommand_layout_null_clip_is_set_in_place(config_project):
+    root = config_project("lightning_cli")
     (root / CLI_CONFIG).write_text(textwrap.dedent("""\
         fit:
           trainer:
@@ -153,8 +137,8 @@ def test_launch_commands_are_parsed_as_a_shell_would(tmp_path):
 RECIPE = "recipes/qwen2.5-0.5b/sft/config.yaml"
 
 
-def test_trl_recipe_findings_are_in_the_recipe(project):
-    project("hf_trl_yaml")
+def test_trl_recipe_findings_are_in_the_recipe(config_project):
+    config_project("hf_trl_yaml")
     findings = check(".")
     assert in_configs(findings) == [("LL207", RECIPE, 21), ("LL301", RECIPE, 17)]
     clip = next(f for f in findings if f["code"] == "LL301")
@@ -163,15 +147,15 @@ def test_trl_recipe_findings_are_in_the_recipe(project):
     assert ("scripts/sft.py", 34) in related and ("README.md", 6) in related and ("README.md", 12) in related
 
 
-def test_trl_recipe_run_only_on_several_processes_has_no_partial_batch(project):
-    root = project("hf_trl_yaml")
+def test_trl_recipe_run_only_on_several_processes_has_no_partial_batch(config_project):
+    root = config_project("hf_trl_yaml")
     readme = root / "README.md"
     readme.write_text(readme.read_text().replace("python scripts/sft.py --config recipes/qwen2.5-0.5b/sft/config.yaml\n", ""))
     assert in_configs(check(".")) == [("LL301", RECIPE, 17)]  # accelerate's 8 processes fill the last batch
 
 
-def test_trl_recipe_fix_keeps_comments_and_order_and_relints_clean(project):
-    root = project("hf_trl_yaml")
+def test_trl_recipe_fix_keeps_comments_and_order_and_relints_clean(config_project):
+    root = config_project("hf_trl_yaml")
     before = (root / RECIPE).read_text()
     fix(".")
     after = (root / RECIPE).read_text()
@@ -183,13 +167,13 @@ def test_trl_recipe_fix_keeps_comments_and_order_and_relints_clean(project):
     assert in_configs(check(".")) == []
 
 
-def test_trl_recipe_quiet_twin(project):
-    project("hf_trl_yaml_clipped")
+def test_trl_recipe_quiet_twin(config_project):
+    config_project("hf_trl_yaml_clipped")
     assert in_configs(check(".")) == []
 
 
-def test_parse_json_file_of_training_arguments(project):
-    root = project("hf_trl_yaml")
+def test_parse_json_file_of_training_arguments(config_project):
+    root = config_project("hf_trl_yaml")
     (root / "scripts" / "run.py").write_text(textwrap.dedent("""\
         from transformers import HfArgumentParser, TrainingArguments
         parser = HfArgumentParser((TrainingArguments,))
@@ -205,8 +189,8 @@ def test_parse_json_file_of_training_arguments(project):
 DS_JSON = "configs/ds_zero2.json"
 
 
-def test_accelerate_config_leads_to_the_deepspeed_json(project):
-    project("accelerate_deepspeed")
+def test_accelerate_config_leads_to_the_deepspeed_json(config_project):
+    config_project("accelerate_deepspeed")
     findings = [f for f in check(".") if f["code"] == "LL301"]
     assert [(f["path"], f["line"], f["column"]) for f in findings] == [(DS_JSON, 4, 5)]
     related = {(r["path"], r["line"]) for r in findings[0]["related_locations"]}
@@ -214,13 +198,13 @@ def test_accelerate_config_leads_to_the_deepspeed_json(project):
     assert ("configs/accelerate_zero2.yaml", 3) in related
 
 
-def test_accelerate_deepspeed_fix_and_quiet_twin(project, tmp_path):
-    root = project("accelerate_deepspeed")
+def test_accelerate_deepspeed_fix_and_quiet_twin(config_project, tmp_path):
+    root = config_project("accelerate_deepspeed")
     before = (root / DS_JSON).read_text()
     fix(".")
     after = (root / DS_JSON).read_text()
     assert after == before.replace('    "train_micro_batch_size_per_gpu"', '    "gradient_clipping": 1.0,\n    "train_micro_batch_size_per_gpu"', 1)
     assert load_config(str(root / DS_JSON), after).error is None
     assert not [f for f in check(".") if f["code"] == "LL301"]
-    project("accelerate_deepspeed_clipped")
+    config_project("accelerate_deepspeed_clipped")
     assert not [f for f in check(".") if f["code"] == "LL301"]

@@ -54,21 +54,6 @@ DEEPSPEED_FIXED_JSON = """\
 """
 
 
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    """A copy of one fixture project, as the working directory."""
-
-    def copy(name: str) -> Path:
-        root = tmp_path / name
-        shutil.copytree(FIXTURES / name, root)
-        (root / ".git").mkdir()  # the project's root: a config path is not looked for above it
-        monkeypatch.chdir(root)
-        monkeypatch.setenv("LOSSLINT_CACHE_DIR", str(tmp_path / "cache"))
-        return root
-
-    return copy
-
-
 def check(*args: str) -> tuple[int, list[dict]]:
     result = CliRunner().invoke(main, ["check", "--output-format", "json", *args])
     assert result.exit_code in (0, 1), result.output
@@ -82,8 +67,8 @@ def run(*args: str):
 # -- flagged, quiet ----------------------------------------------------------------------
 
 
-def test_lightning_yaml_trainer_section_without_clip(project):
-    project("lightning_omegaconf")
+def test_lightning_yaml_trainer_section_without_clip(config_project):
+    config_project("lightning_omegaconf")
     code, findings = check("--no-cache", ".")
     [finding] = [f for f in findings if f["code"] == "LL304"]
     assert (finding["path"], finding["line"], finding["column"]) == ("conf/train.yaml", 8, 1)
@@ -97,23 +82,23 @@ def test_lightning_yaml_trainer_section_without_clip(project):
     assert not any(f["path"] == "train.py" and f["code"] == "LL304" for f in findings)
 
 
-def test_lightning_yaml_quiet_twin(project):
-    project("lightning_omegaconf_clipped")
+def test_lightning_yaml_quiet_twin(config_project):
+    config_project("lightning_omegaconf_clipped")
     code, findings = check("--no-cache", ".")
     assert findings == []  # gradient_clip_val: 0.5 in the YAML; B = 50 divides N = 1000
     assert code == 0
 
 
-def test_batch_size_from_the_yaml(project):
-    root = project("lightning_omegaconf")
+def test_batch_size_from_the_yaml(config_project):
+    root = config_project("lightning_omegaconf")
     (root / "train.py").write_text((root / "train.py").read_text().replace(", drop_last=True", ""))
     _, findings = check("--no-cache", ".")
     [batch] = [f for f in findings if f["code"] == "LL201"]
     assert "N=1000, B=48" in batch["message"]
 
 
-def test_deepspeed_json_without_gradient_clipping(project):
-    project("deepspeed_json")
+def test_deepspeed_json_without_gradient_clipping(config_project):
+    config_project("deepspeed_json")
     _, findings = check("--no-cache", ".")
     [finding] = findings
     assert (finding["code"], finding["path"], finding["line"]) == ("LL301", "ds_config.json", 4)
@@ -121,13 +106,13 @@ def test_deepspeed_json_without_gradient_clipping(project):
     assert [(r["path"], r["line"]) for r in finding["related_locations"]] == [("train.py", 16)]
 
 
-def test_deepspeed_json_quiet_twin(project):
-    project("deepspeed_json_clipped")
+def test_deepspeed_json_quiet_twin(config_project):
+    config_project("deepspeed_json_clipped")
     assert check("--no-cache", ".") == (0, [])
 
 
-def test_deepspeed_zero_clipping_is_flagged_at_the_key(project):
-    root = project("deepspeed_json_clipped")
+def test_deepspeed_zero_clipping_is_flagged_at_the_key(config_project):
+    root = config_project("deepspeed_json_clipped")
     config = root / "ds_config.json"
     config.write_text(config.read_text().replace('"gradient_clipping": 1.0', '"gradient_clipping": 0.0'))
     _, findings = check("--no-cache", ".")
@@ -144,8 +129,8 @@ def test_deepspeed_zero_clipping_is_flagged_at_the_key(project):
     ("name", "config", "expected"),
     [("lightning_omegaconf", "conf/train.yaml", LIGHTNING_FIXED_YAML), ("deepspeed_json", "ds_config.json", DEEPSPEED_FIXED_JSON)],
 )
-def test_fix_in_the_config_keeps_its_layout_and_relints_clean(project, name, config, expected):
-    root = project(name)
+def test_fix_in_the_config_keeps_its_layout_and_relints_clean(config_project, name, config, expected):
+    root = config_project(name)
     before = {p: p.read_text() for p in root.rglob("*.py")}
     diff = run("--no-cache", "--diff", "--unsafe-fixes", ".")
     assert diff.exit_code == 1 and f"+++ b/{config}" in diff.output
@@ -158,15 +143,15 @@ def test_fix_in_the_config_keeps_its_layout_and_relints_clean(project, name, con
     assert check("--no-cache", ".") == (0, [])
 
 
-def test_safe_fix_leaves_the_config(project):
-    root = project("lightning_omegaconf")
+def test_safe_fix_leaves_the_config(config_project):
+    root = config_project("lightning_omegaconf")
     before = (root / "conf/train.yaml").read_text()
     assert run("--no-cache", "--fix", ".").exit_code == 1  # the clip is an unsafe fix
     assert (root / "conf/train.yaml").read_text() == before
 
 
-def test_noqa_comment_in_the_yaml(project):
-    root = project("lightning_omegaconf")
+def test_noqa_comment_in_the_yaml(config_project):
+    root = config_project("lightning_omegaconf")
     config = root / "conf/train.yaml"
     config.write_text(config.read_text().replace("trainer:\n", "trainer:  # noqa: LL304\n"))
     assert check("--no-cache", ".") == (0, [])
@@ -174,8 +159,8 @@ def test_noqa_comment_in_the_yaml(project):
     assert [f["code"] for f in check("--no-cache", ".")[1]] == ["LL304"]
 
 
-def test_select_and_ignore_treat_config_findings_as_the_rule(project):
-    project("deepspeed_json")
+def test_select_and_ignore_treat_config_findings_as_the_rule(config_project):
+    config_project("deepspeed_json")
     assert check("--no-cache", "--ignore", "LL301", ".") == (0, [])
     assert [f["code"] for f in check("--no-cache", "--select", "LL3", ".")[1]] == ["LL301"]
 
@@ -183,8 +168,8 @@ def test_select_and_ignore_treat_config_findings_as_the_rule(project):
 # -- the pipeline around them ----------------------------------------------------------------
 
 
-def test_warm_cache_sees_a_config_edit(project):
-    root = project("lightning_omegaconf")
+def test_warm_cache_sees_a_config_edit(config_project):
+    root = config_project("lightning_omegaconf")
     train = root / "train.py"
     train.write_text(train.read_text().replace(", drop_last=True", ""))
     codes = lambda: sorted(f["code"] for f in check(".")[1])  # noqa: E731
@@ -199,15 +184,15 @@ def test_warm_cache_sees_a_config_edit(project):
     assert codes() == ["LL201"]
 
 
-def test_a_file_alone_and_the_tree_agree(project):
-    project("lightning_omegaconf")
+def test_a_file_alone_and_the_tree_agree(config_project):
+    config_project("lightning_omegaconf")
     _, tree = check("--no-cache", ".")
     _, alone = check("--no-cache", "train.py", "model.py")
     assert alone == tree
 
 
-def test_unreached_configs_are_not_linted(project):
-    root = project("deepspeed_json")
+def test_unreached_configs_are_not_linted(config_project):
+    root = config_project("deepspeed_json")
     (root / "other").mkdir()
     (root / "other" / "broken.yaml").write_text("a: [unclosed\n")
     shutil.copy(root / "ds_config.json", root / "other" / "unused.json")
@@ -215,8 +200,8 @@ def test_unreached_configs_are_not_linted(project):
     assert [f["path"] for f in findings] == ["ds_config.json"]
 
 
-def test_a_config_read_by_two_scripts_says_so(project):
-    root = project("deepspeed_json")
+def test_a_config_read_by_two_scripts_says_so(config_project):
+    root = config_project("deepspeed_json")
     shutil.copy(root / "train.py", root / "train_large.py")
     _, findings = check("--no-cache", ".")
     [finding] = findings

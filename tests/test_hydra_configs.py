@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -38,19 +37,6 @@ gradient_clip_val: 1.0
 """
 
 
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    def copy(name: str) -> Path:
-        root = tmp_path / name
-        shutil.copytree(FIXTURES / name, root)
-        (root / ".git").mkdir()
-        monkeypatch.chdir(root)
-        monkeypatch.setenv("LOSSLINT_CACHE_DIR", str(tmp_path / "cache"))
-        return root
-
-    return copy
-
-
 def check(*args: str) -> list[dict]:
     result = CliRunner().invoke(main, ["check", "--output-format", "json", *args])
     assert result.exit_code in (0, 1), result.output
@@ -61,8 +47,8 @@ def ll304(*args: str) -> list[dict]:
     return [f for f in check("--no-cache", *args, ".") if f["code"] == "LL304"]
 
 
-def test_trainer_group_without_clip_is_flagged_in_the_group_file(project):
-    project("hydra")
+def test_trainer_group_without_clip_is_flagged_in_the_group_file(config_project):
+    config_project("hydra")
     findings = check("--no-cache", ".")
     [finding] = findings  # drop_last=True: the batch size from the config is not reported
     assert (finding["code"], finding["path"], finding["line"], finding["severity"]) == ("LL304", "configs/trainer/default.yaml", 1, "warning")
@@ -79,13 +65,13 @@ def test_trainer_group_without_clip_is_flagged_in_the_group_file(project):
     ]
 
 
-def test_quiet_twin(project):
-    project("hydra_clipped")
+def test_quiet_twin(config_project):
+    config_project("hydra_clipped")
     assert check("--no-cache", ".") == []
 
 
-def test_fix_goes_in_the_group_file_and_relints_clean(project):
-    root = project("hydra")
+def test_fix_goes_in_the_group_file_and_relints_clean(config_project):
+    root = config_project("hydra")
     result = CliRunner().invoke(main, ["check", "--no-cache", "--fix", "--unsafe-fixes", "."])
     assert result.exit_code == 0, result.output
     assert (root / "configs/trainer/default.yaml").read_text() == TRAINER_FIXED
@@ -95,21 +81,21 @@ def test_fix_goes_in_the_group_file_and_relints_clean(project):
     assert check("--no-cache", ".") == []
 
 
-def test_batch_size_comes_from_the_composed_data_group(project):
-    root = project("hydra")
+def test_batch_size_comes_from_the_composed_data_group(config_project):
+    root = config_project("hydra")
     train = root / "src/train.py"
     train.write_text(train.read_text().replace(", drop_last=True", ""))
     [batch] = [f for f in check("--no-cache", ".") if f["code"] == "LL201"]
     assert "N=1000, B=48" in batch["message"]  # cfg.data.batch_size: configs/data/mnist.yaml, through train(cfg)
 
 
-def test_a_file_alone_and_the_tree_agree(project):
-    project("hydra")
+def test_a_file_alone_and_the_tree_agree(config_project):
+    config_project("hydra")
     assert check("--no-cache", "src/train.py", "src/models/mnist_module.py") == check("--no-cache", ".")
 
 
-def test_order_of_the_defaults_list_decides(project):
-    root = project("hydra")
+def test_order_of_the_defaults_list_decides(config_project):
+    root = config_project("hydra")
     primary = root / "configs/train.yaml"
     text = primary.read_text()
     # the primary's own content after the groups (its _self_ last) overrides the trainer group
@@ -124,8 +110,8 @@ def test_order_of_the_defaults_list_decides(project):
     assert "whose gradient_clip_val is None" in finding["message"]
 
 
-def test_override_and_group_at_package(project):
-    root = project("hydra")
+def test_override_and_group_at_package(config_project):
+    root = config_project("hydra")
     (root / "configs/trainer/clipped.yaml").write_text("defaults:\n  - default\n\ngradient_clip_val: 0.5\n")
     primary = root / "configs/train.yaml"
     text = primary.read_text()
@@ -148,8 +134,8 @@ def test_override_and_group_at_package(project):
         ("configs/train.yaml", "  - trainer: default\n", "  - trainer: missing\n"),  # no such file
     ],
 )
-def test_what_cannot_be_known_is_not_guessed(project, change):
-    root = project("hydra")
+def test_what_cannot_be_known_is_not_guessed(config_project, change):
+    root = config_project("hydra")
     name, old, new = change
     path = root / name
     assert old in path.read_text()
@@ -157,8 +143,8 @@ def test_what_cannot_be_known_is_not_guessed(project, change):
     assert ll304() == []
 
 
-def test_the_cache_sees_an_edit_of_a_group_file(project):
-    root = project("hydra")
+def test_the_cache_sees_an_edit_of_a_group_file(config_project):
+    root = config_project("hydra")
     codes = lambda: [f["code"] for f in check(".")]  # noqa: E731
     assert codes() == ["LL304"]
     assert codes() == ["LL304"]  # replayed
@@ -207,8 +193,8 @@ ADAM_TARGET = "  _target_: torch.optim.Adam\n"
 OPTIMIZER_CALL = "optimizer = self.hparams.optimizer(params=self.trainer.model.parameters())"
 
 
-def test_partial_optimizer_of_the_model_config_is_flagged_in_the_trainer_group(project):
-    project("hydra_partial")
+def test_partial_optimizer_of_the_model_config_is_flagged_in_the_trainer_group(config_project):
+    config_project("hydra_partial")
     [finding] = check("--no-cache", ".")
     assert (finding["code"], finding["path"], finding["line"], finding["severity"]) == ("LL304", "configs/trainer/default.yaml", 1, "info")
     assert "MNISTLitModule (Adam from model.optimizer built at src/models/mnist_module.py:31 in configure_optimizers)" in finding["message"]
@@ -225,8 +211,8 @@ def test_partial_optimizer_of_the_model_config_is_flagged_in_the_trainer_group(p
     ]
 
 
-def test_partial_optimizer_fix_goes_in_the_trainer_group_and_relints_clean(project):
-    root = project("hydra_partial")
+def test_partial_optimizer_fix_goes_in_the_trainer_group_and_relints_clean(config_project):
+    root = config_project("hydra_partial")
     result = CliRunner().invoke(main, ["check", "--no-cache", "--fix", "--unsafe-fixes", "."])
     assert result.exit_code == 0, result.output
     assert (root / "configs/trainer/default.yaml").read_text() == PARTIAL_TRAINER_FIXED
@@ -236,8 +222,8 @@ def test_partial_optimizer_fix_goes_in_the_trainer_group_and_relints_clean(proje
     assert check("--no-cache", ".") == []
 
 
-def test_partial_optimizer_quiet_twin(project):
-    project("hydra_partial_clipped")  # the same app, its trainer group sets gradient_clip_val: 0.5
+def test_partial_optimizer_quiet_twin(config_project):
+    config_project("hydra_partial_clipped")  # the same app, its trainer group sets gradient_clip_val: 0.5
     assert check("--no-cache", ".") == []
 
 
@@ -252,8 +238,8 @@ def test_partial_optimizer_quiet_twin(project):
         ("  _target_: ${oc.env:OPTIMIZER}\n", None),  # not known statically
     ],
 )
-def test_the_config_nodes_target_and_keys_are_the_optimizer(project, optimizer, expected):
-    root = project("hydra_partial")
+def test_the_config_nodes_target_and_keys_are_the_optimizer(config_project, optimizer, expected):
+    root = config_project("hydra_partial")
     model = root / "configs/model/mnist.yaml"
     model.write_text(model.read_text().replace(ADAM_TARGET, optimizer))
     findings = ll304()
@@ -275,8 +261,8 @@ def test_the_config_nodes_target_and_keys_are_the_optimizer(project, optimizer, 
         ],
     ],
 )
-def test_other_ways_to_call_what_init_was_given(project, changes):
-    root = project("hydra_partial")
+def test_other_ways_to_call_what_init_was_given(config_project, changes):
+    root = config_project("hydra_partial")
     module = root / "src/models/mnist_module.py"
     text = "import hydra\n" + module.read_text()
     for old, new in changes:
@@ -301,8 +287,8 @@ def test_other_ways_to_call_what_init_was_given(project, changes):
         ("src/train.py", "hydra.utils.instantiate(cfg.model)", "MNISTLitModule(net=None, optimizer=None, scheduler=None, compile=False)"),
     ],
 )
-def test_an_optimizer_that_is_not_known_is_not_guessed(project, path, old, new):
-    root = project("hydra_partial")
+def test_an_optimizer_that_is_not_known_is_not_guessed(config_project, path, old, new):
+    root = config_project("hydra_partial")
     target = root / path
     assert old in target.read_text()
     target.write_text(target.read_text().replace(old, new))
@@ -311,6 +297,6 @@ def test_an_optimizer_that_is_not_known_is_not_guessed(project, path, old, new):
     assert ll304() == []
 
 
-def test_partial_optimizer_a_file_alone_and_the_tree_agree(project):
-    project("hydra_partial")
+def test_partial_optimizer_a_file_alone_and_the_tree_agree(config_project):
+    config_project("hydra_partial")
     assert check("--no-cache", "src/train.py", "src/models/mnist_module.py") == check("--no-cache", ".")

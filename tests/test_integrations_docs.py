@@ -8,7 +8,6 @@ steps run and their SARIF validates."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import shutil

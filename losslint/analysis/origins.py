@@ -1,8 +1,8 @@
 """Where a value can come from: the one origin-following core.
 
-Both resolvers stand on it: the value resolver (``values.py``: what literal an
-expression has) and the object resolver (``objects.py``: what object it holds,
-with the families' hooks). Given an expression, ``origins_of(ctx).of(expr)`` says
+Three layers stand on it: the value resolver (``values.py``: what literal an
+expression has), the object resolver (``objects.py``: what object it holds,
+with the families' hooks) and the dataset sizes (``sizes.py``: how many samples). Given an expression, ``origins_of(ctx).of(expr)`` says
 which expressions it may hold, following the shapes training code hands values
 and objects on in:
 

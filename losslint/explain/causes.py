@@ -80,7 +80,7 @@ def explain_causes(log: Log, analysis: Analysis, code: CodeLink | None) -> list[
     if not log.series.epochs:
         partial.missing.append("the log has no epochs: where the passes end is inferred from the step count (from 1)")
     if code is None:
-        partial.missing.append(f"no source to compare with: give --src to compare the period with ceil(N / B) of each DataLoader")
+        partial.missing.append("no source to compare with: give --src to compare the period with ceil(N / B) of each DataLoader")
     elif code.matches:
         partial.supported += [f"matches {m.describe()}" for m in code.matches]
         partial.supported += code.linked_sentences()

@@ -31,6 +31,8 @@ from losslint.project import UNKNOWN
 if TYPE_CHECKING:
     from losslint.context import FileContext
     from losslint.rules.base import Rule
+    from losslint.rules.momentum_common import Momentum
+    from losslint.rules.momentum_lightning import LightningModuleFacts, Modules
 
 
 @dataclass(frozen=True)

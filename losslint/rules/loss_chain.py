@@ -40,7 +40,6 @@ from losslint.rules.base import ChainRole, chain_role, linker
 
 if TYPE_CHECKING:
     from losslint.context import FileContext
-    from losslint.project import ProjectFacts
 
 # Which findings a chain links, by the role their rule declares (``Rule.chain``).
 # A dipping loss is left out: dividing a sum by the nominal batch size under-weights

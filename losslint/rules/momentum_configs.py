@@ -26,7 +26,6 @@ RMSprop with momentum.
 from __future__ import annotations
 
 import ast
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
